@@ -1,0 +1,121 @@
+//! The config tree: values as OmegaConf sees them, each carrying the source span it came from.
+//!
+//! Spans survive composition, merging and overrides so that every diagnostic (and, later, the
+//! "where did this value come from" view) can name a file:line:col or a command-line override.
+
+use indexmap::IndexMap;
+
+use crate::diag::Span;
+
+/// An ordered mapping, as OmegaConf's DictConfig: existing keys keep their position on merge.
+pub type Map = IndexMap<String, Node>;
+
+/// One node of the config tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+/// A node's value. Strings containing `${` are interpolations, resolved by [`crate::interp`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// OmegaConf's mandatory-missing `???`.
+    Missing,
+    Map(Map),
+    List(Vec<Node>),
+}
+
+impl Node {
+    pub fn new(value: Value, span: Span) -> Self {
+        Node { value, span }
+    }
+
+    pub fn map(map: Map, span: Span) -> Self {
+        Node::new(Value::Map(map), span)
+    }
+
+    pub fn empty_map(span: Span) -> Self {
+        Node::map(Map::new(), span)
+    }
+
+    pub fn as_map(&self) -> Option<&Map> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_map_mut(&mut self) -> Option<&mut Map> {
+        match &mut self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A string value that OmegaConf would treat as an interpolation.
+    pub fn is_interpolation(&self) -> bool {
+        matches!(&self.value, Value::Str(s) if s.contains("${"))
+    }
+
+    pub fn is_container(&self) -> bool {
+        matches!(self.value, Value::Map(_) | Value::List(_))
+    }
+
+    /// Looks up a dotted key path (`a.b.0`) without resolving interpolations.
+    pub fn get_path(&self, path: &str) -> Option<&Node> {
+        if path.is_empty() {
+            return Some(self);
+        }
+        let mut cur = self;
+        for part in path.split('.') {
+            cur = cur.child(part)?;
+        }
+        Some(cur)
+    }
+
+    /// The child named `key`: a mapping key, or a list index written in decimal.
+    pub fn child(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(m) => m.get(key),
+            Value::List(l) => key.parse::<usize>().ok().and_then(|i| l.get(i)),
+            _ => None,
+        }
+    }
+
+    pub fn child_mut(&mut self, key: &str) -> Option<&mut Node> {
+        match &mut self.value {
+            Value::Map(m) => m.get_mut(key),
+            Value::List(l) => key.parse::<usize>().ok().and_then(|i| l.get_mut(i)),
+            _ => None,
+        }
+    }
+}
+
+impl Value {
+    /// Python's type name for messages (`int`, `str`, `dict`...), as OmegaConf users see them.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Missing => "missing",
+            Value::Map(_) => "dict",
+            Value::List(_) => "list",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! OmegaConf 2.3 interpolation: grammar, resolution, resolvers.

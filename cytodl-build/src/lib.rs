@@ -1,0 +1,11 @@
+//! cytodl-build: the cytodl compiler front end.
+//!
+//! The pipeline is `compose` (Hydra defaults lists, packages, merge, command-line overrides) ->
+//! `interp` (OmegaConf interpolation and resolvers, `_aux` removal) -> check -> codegen. Every stage
+//! keeps source spans and reports [`diag::Diagnostics`], never panics on user input.
+//! This crate has no burn dependency so that the CLI and `cytodl_experiment!` stay fast.
+
+pub mod config;
+pub mod diag;
+pub mod interp;
+pub mod schema;

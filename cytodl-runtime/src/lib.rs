@@ -1,0 +1,1 @@
+//! Runtime (filled in by later issues).
