@@ -7,5 +7,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod frontend;
 pub mod interp;
+pub mod pyfmt;
 pub mod schema;

@@ -11,10 +11,17 @@ use crate::diag::Span;
 pub type Map = IndexMap<String, Node>;
 
 /// One node of the config tree.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub value: Value,
     pub span: Span,
+}
+
+/// Nodes compare as data: spans say where a value came from, not what it is.
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
 }
 
 /// A node's value. Strings containing `${` are interpolations, resolved by [`crate::interp`].
