@@ -114,6 +114,8 @@ impl SourceMap {
 
 /// Paths are shown relative to the working directory when they lie under it.
 fn display_path(path: &Path) -> String {
+    let path: PathBuf = path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    let path = path.as_path();
     if let Ok(cwd) = std::env::current_dir() {
         if let Ok(rel) = path.strip_prefix(&cwd) {
             return rel.display().to_string();

@@ -102,7 +102,6 @@ struct ChoiceOverride {
     used: bool,
     external: bool,
     containing: Option<String>,
-    input: Option<String>,
     span: Span,
 }
 
@@ -121,6 +120,7 @@ struct Overrides {
     append: Vec<DefaultEntry>,
     config: Vec<(Override, Span)>,
     known: IndexMap<String, Option<String>>,
+    known_spans: HashMap<String, Span>,
     known_per_group: HashMap<String, BTreeSet<String>>,
     deletions: IndexMap<String, Deletion>,
 }
@@ -227,8 +227,7 @@ impl Overrides {
                                 used: false,
                                 external: true,
                                 containing: None,
-                                input: Some(ov.input.clone()),
-                                span,
+                                                span,
                             },
                         );
                     }
@@ -258,7 +257,6 @@ impl Overrides {
                 used: false,
                 external: false,
                 containing: Some(parent_path.to_string()),
-                input: None,
                 span: d.span,
             },
         );
@@ -289,6 +287,7 @@ impl Overrides {
         match self.known.get(&key) {
             None => {
                 self.known.insert(key.clone(), name);
+                self.known_spans.insert(key.clone(), d.span);
             }
             Some(prev) if *prev != name => {
                 let prev = prev.clone().unwrap_or_else(|| "None".into());
@@ -296,6 +295,7 @@ impl Overrides {
                     format!("Multiple values for {key}. To override a value use 'override {key}: {prev}'"),
                     d.span,
                 )
+                .with_note(self.known_spans.get(&key).copied().unwrap_or(Span::UNKNOWN), format!("`{key}` was chosen as `{prev}` here"))
                 .with_help(format!(
                     "`{key}` is already chosen elsewhere in the defaults lists; to replace that choice write `override {key}: ...` (or `{key}=...` on the command line instead of `+{key}=...`)"
                 )));
@@ -355,12 +355,13 @@ impl Overrides {
                 d = d.with_help(format!("`{group}` is not in the defaults list; add it with `+{key}={value}`"));
             } else {
                 let groups: Vec<String> = self.known.keys().cloned().collect();
-                if let Some(h) = did_you_mean(key, groups.iter().map(|s| s.as_str())) {
-                    d = d.with_help(h);
-                } else if !key.contains('@') && ch.containing.is_some() {
+                if key.contains('@') && ch.containing.is_some() {
                     d = d.with_help(format!(
-                        "an `override` only matches an entry of the same package; a config that overrides top-level groups needs `# @package _global_` and an absolute group (`override /{group}: {value}`)"
+                        "an `override` only matches an entry of the same package; a config that overrides top-level groups needs `# @package _global_` and an absolute group (`override /{}: {value}`)",
+                        group.rsplit('/').next().unwrap_or(group)
                     ));
+                } else if let Some(h) = did_you_mean(key, groups.iter().map(|s| s.as_str())) {
+                    d = d.with_help(h);
                 }
             }
             let _ = repo;
@@ -456,7 +457,7 @@ impl Composer {
             )
             .with_help(format!("no file {}/{}.yaml", self.repo.root().display(), normalize(&path)));
         }
-        let mut msg = String::new();
+        let mut msg;
         let mut help = None;
         if node.is_group() {
             let group = node.group_path();
@@ -939,15 +940,15 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                 )
                 .with_help(format!("`{}` already exists; write `{rest}` to change it", ov.key_or_group)));
             }
-            update(cfg, &parts, value, true, span, ov)
+            update(cfg, &parts, value, true, span, ov, repo)
         }
         OverrideKind::ForceAdd => {
             let Some(value) = value else { return Err(Diagnostic::error(format!("Override '{}' has no value", ov.input), span)) };
-            update(cfg, &parts, value, true, span, ov)
+            update(cfg, &parts, value, true, span, ov, repo)
         }
         OverrideKind::Change => {
             let Some(value) = value else { return Err(Diagnostic::error(format!("Override '{}' has no value", ov.input), span)) };
-            update(cfg, &parts, value, false, span, ov)
+            update(cfg, &parts, value, false, span, ov, repo)
         }
     }
 }
@@ -960,7 +961,7 @@ fn select_mut<'a>(cfg: &'a mut Node, parts: &[String]) -> Option<&'a mut Node> {
     Some(cur)
 }
 
-fn could_not_override(cfg: &Node, parts: &[String], span: Span, ov: &Override) -> Diagnostic {
+fn could_not_override(cfg: &Node, parts: &[String], span: Span, ov: &Override, repo: &Repo) -> Diagnostic {
     let mut d = Diagnostic::error(
         format!("Could not override '{}'.\nTo append to your config use +{}", ov.key_or_group, ov.input),
         span,
@@ -970,8 +971,16 @@ fn could_not_override(cfg: &Node, parts: &[String], span: Span, ov: &Override) -
     while depth < parts.len() && select(cfg, &parts[..=depth]).is_some() {
         depth += 1;
     }
+    let groups = repo.all_groups();
+    let group_hint = if depth == 0 {
+        parts.first().and_then(|p| did_you_mean(p, groups.iter().map(|s| s.as_str())))
+    } else {
+        None
+    };
     if let Some(h) = keys_near(cfg, &parts[..(depth + 1).min(parts.len())]) {
         d = d.with_help(h);
+    } else if let Some(h) = group_hint {
+        d = d.with_help(format!("{h} (a config group: `group=option`)"));
     } else {
         d = d.with_help(format!("`{}` is not in the config; to add it use `+{}`", ov.key_or_group, ov.input));
     }
@@ -979,7 +988,7 @@ fn could_not_override(cfg: &Node, parts: &[String], span: Span, ov: &Override) -
 }
 
 /// `OmegaConf.update(cfg, key, value, merge=True)`; `force_add` creates missing keys.
-fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: Span, ov: &Override) -> Result<(), Diagnostic> {
+fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: Span, ov: &Override, repo: &Repo) -> Result<(), Diagnostic> {
     let Some((last, parents)) = parts.split_last() else {
         return Err(Diagnostic::error(format!("Override '{}' has an empty key", ov.input), span));
     };
@@ -989,7 +998,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
         let exists = cur.child(p).is_some();
         if !exists {
             if !force_add {
-                return Err(could_not_override(&snapshot, parts, span, ov));
+                return Err(could_not_override(&snapshot, parts, span, ov, repo));
             }
             match &mut cur.value {
                 Value::Map(m) => {
@@ -1036,7 +1045,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                 m.insert(last.clone(), value);
                 Ok(())
             }
-            None => Err(could_not_override(&snapshot, parts, span, ov)),
+            None => Err(could_not_override(&snapshot, parts, span, ov, repo)),
         },
         Value::List(l) => {
             let idx = last.parse::<usize>().ok().filter(|i| *i < l.len());
@@ -1057,7 +1066,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
             cur.value = Value::Map(m);
             Ok(())
         }
-        _ => Err(could_not_override(&snapshot, parts, span, ov)),
+        _ => Err(could_not_override(&snapshot, parts, span, ov, repo)),
     }
 }
 

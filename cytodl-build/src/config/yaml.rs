@@ -164,11 +164,18 @@ impl Builder<'_> {
     }
 
     fn mapping(&mut self, span: Span, depth: usize) -> Result<Node, YamlError> {
+        let mut span = span;
+        let mut first_key = true;
         let mut own: Vec<(String, Span, Node)> = Vec::new();
         let mut merged: Vec<(String, Node)> = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
         loop {
             let (ev, kspan) = self.next()?;
+            // A block mapping's start event sits at its first `:`; point at the first key instead.
+            if first_key && kspan.line == span.line && kspan.col < span.col {
+                span = kspan;
+            }
+            first_key = false;
             let key = match ev {
                 Event::MappingEnd => break,
                 Event::Scalar(text, style, anchor, tag) => {

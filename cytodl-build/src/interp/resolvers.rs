@@ -44,8 +44,11 @@ pub(crate) fn call(r: &mut Resolver<'_>, name: &str, args: &[Element], container
         _ => {}
     }
     if !KNOWN.contains(&name) {
-        let suggestion = did_you_mean(name, KNOWN.iter().copied())
-            .or_else(|| (name == "env").then(|| "`${env:...}` was removed in OmegaConf 2.2; use `${oc.env:...}`".to_string()));
+        let suggestion = if name == "env" {
+            Some("`${env:...}` was removed in OmegaConf 2.2; use `${oc.env:...}`".to_string())
+        } else {
+            did_you_mean(name, KNOWN.iter().copied())
+        };
         return Err(InterpError::UnsupportedResolver { name: name.to_string(), suggestion });
     }
     let mut values = Vec::with_capacity(args.len());
