@@ -72,13 +72,9 @@ impl SourceMap {
         self.push(SourceFile { kind: SourceKind::File(path.to_path_buf()), name: display_path(path), text })
     }
 
-    /// Registers one command-line override as a source of its own, named `<override N>`.
-    pub fn add_override(&mut self, index: usize, text: &str) -> FileId {
-        self.push(SourceFile {
-            kind: SourceKind::Override,
-            name: format!("<override {}>", index + 1),
-            text: text.to_string(),
-        })
+    /// Registers one command-line override as a source of its own, named e.g. `<override 1>`.
+    pub fn add_override(&mut self, name: String, text: &str) -> FileId {
+        self.push(SourceFile { kind: SourceKind::Override, name, text: text.to_string() })
     }
 
     fn push(&mut self, file: SourceFile) -> FileId {

@@ -14,6 +14,8 @@ pub struct Request {
     pub config_dir: PathBuf,
     pub config_name: String,
     pub overrides: Vec<String>,
+    /// Leading overrides added by the tool itself (see [`ComposeRequest::implicit_overrides`]).
+    pub implicit_overrides: usize,
 }
 
 /// A resolved configuration and everything needed to explain it.
@@ -48,6 +50,7 @@ pub fn resolve(req: &Request, opts: &ResolveOptions) -> Result<Resolved, Failure
         config_dir: req.config_dir.clone(),
         config_name: req.config_name.clone(),
         overrides: req.overrides.clone(),
+        implicit_overrides: req.implicit_overrides,
         job_name: None,
     };
     let composed = compose(&creq).map_err(|(diagnostics, sources)| Failure { diagnostics, sources })?;

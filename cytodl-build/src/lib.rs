@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod expand;
 pub mod frontend;
 pub mod interp;
 pub mod pyfmt;

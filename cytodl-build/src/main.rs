@@ -92,7 +92,8 @@ fn run(a: ConfigArgs, strict: bool) -> ExitCode {
             &sources,
         );
     }
-    let req = Request { config_dir, config_name: a.config_name, overrides };
+    let implicit_overrides = usize::from(experiment.is_some());
+    let req = Request { config_dir, config_name: a.config_name, overrides, implicit_overrides };
     let resolved = match resolve(&req, &ResolveOptions::default()) {
         Ok(r) => r,
         Err(f) => {

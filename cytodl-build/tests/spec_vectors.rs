@@ -20,6 +20,7 @@ fn run(t: &Tree, name: &str, overrides: &[&str]) -> Result<Node, String> {
         config_dir: t.root.clone(),
         config_name: name.to_string(),
         overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        implicit_overrides: 0,
     };
     let mut opts = ResolveOptions::default();
     opts.env.insert("CYTODL_TEST_TEN".into(), "10".into());

@@ -1,1 +1,4 @@
+//! End-to-end checks that need a crate of their own: `cytodl_experiment!` expanded in a user crate.
 
+cytodl_macros::cytodl_experiment!("../configs/experiment/segmentation.yaml");
+cytodl_macros::cytodl_experiment!("../configs/experiment/labelfree.yaml", "spatial_dims=2", "data._aux.patch_shape=[32,32]");

@@ -24,6 +24,9 @@ pub struct ComposeRequest {
     pub config_dir: PathBuf,
     pub config_name: String,
     pub overrides: Vec<String>,
+    /// How many leading overrides the tool added itself (`experiment=x` for an experiment file);
+    /// they are named `<experiment file>` and the user's are numbered from 1 after them.
+    pub implicit_overrides: usize,
     /// The job name (`hydra.job.name`); Hydra uses the script's stem, we use the config's.
     pub job_name: Option<String>,
 }
@@ -46,7 +49,12 @@ pub fn compose(req: &ComposeRequest) -> Result<Composed, (Diagnostics, SourceMap
     let mut parsed = Vec::new();
     let mut errors = Diagnostics::new();
     for (i, line) in req.overrides.iter().enumerate() {
-        let file = sources.add_override(i, line);
+        let name = if i < req.implicit_overrides {
+            "<experiment file>".to_string()
+        } else {
+            format!("<override {}>", i - req.implicit_overrides + 1)
+        };
+        let file = sources.add_override(name, line);
         let span = Span::new(file, 1, 1);
         match override_parser::parse_override(line) {
             Ok(o) => parsed.push((o, span)),
@@ -851,12 +859,18 @@ fn select<'a>(cfg: &'a Node, parts: &[String]) -> Option<&'a Node> {
 
 fn keys_near(cfg: &Node, parts: &[String]) -> Option<String> {
     let (last, parent_parts) = parts.split_last()?;
-    let parent = select(cfg, parent_parts)?;
-    let m = parent.as_map()?;
+    let m = select(cfg, parent_parts)?.as_map()?;
     let prefix = if parent_parts.is_empty() { String::new() } else { format!("{}.", parent_parts.join(".")) };
-    let cands: Vec<String> = m.keys().map(|k| format!("{prefix}{k}")).collect();
-    let _ = last;
-    did_you_mean(&parts.join("."), cands.iter().map(|s| s.as_str()))
+    // Rank by the last component only, then name the full key.
+    let near = crate::diag::nearest(last, m.keys().map(|k| k.as_str()));
+    match near.as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean `{prefix}{one}`?")),
+        many => Some(format!(
+            "did you mean one of {}?",
+            many.iter().map(|k| format!("`{prefix}{k}`")).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 /// Applies one `key=value` / `+key=value` / `++key=value` / `~key` to the composed config
