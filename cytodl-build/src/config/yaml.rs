@@ -18,6 +18,8 @@ use crate::diag::{Diagnostic, FileId, Span};
 
 /// Nesting deeper than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 256;
+/// Aliases may expand to at most this many nodes in all (a "billion laughs" file is refused).
+const MAX_NODES: usize = 1_000_000;
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum YamlError {
@@ -37,6 +39,8 @@ pub enum YamlError {
     UnsupportedTag { tag: String, span: Span },
     #[error("mapping keys must be scalars")]
     ComplexKey { span: Span },
+    #[error("aliases expand to more than {MAX_NODES} values")]
+    TooLarge { span: Span },
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep { span: Span },
     #[error("cannot construct `{text}` (PyYAML's `tag:yaml.org,2002:value` has no constructor)")]
@@ -55,6 +59,7 @@ impl YamlError {
             | YamlError::UnsupportedTag { span, .. }
             | YamlError::ComplexKey { span }
             | YamlError::TooDeep { span }
+            | YamlError::TooLarge { span }
             | YamlError::ValueTag { span, .. } => *span,
         }
     }
@@ -83,7 +88,7 @@ pub fn load_config(text: &str, file: FileId) -> Result<Node, YamlError> {
 
 /// Parses any YAML document (a scalar, list or mapping); `None` for an empty stream.
 pub fn load_any(text: &str, file: FileId) -> Result<Option<Node>, YamlError> {
-    let mut b = Builder { parser: Parser::new_from_str(text), file, anchors: HashMap::new() };
+    let mut b = Builder { parser: Parser::new_from_str(text), file, anchors: HashMap::new(), expanded: 0 };
     b.document()
 }
 
@@ -91,6 +96,16 @@ struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
     file: FileId,
     anchors: HashMap<usize, Node>,
+    /// Nodes copied by alias expansion so far.
+    expanded: usize,
+}
+
+fn count_nodes(n: &Node) -> usize {
+    match &n.value {
+        Value::Map(m) => 1 + m.values().map(count_nodes).sum::<usize>(),
+        Value::List(l) => 1 + l.iter().map(count_nodes).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder<'_> {
@@ -140,7 +155,14 @@ impl Builder<'_> {
                 self.remember(anchor, &node);
                 Ok(node)
             }
-            Event::Alias(id) => self.anchors.get(&id).cloned().ok_or(YamlError::UnknownAlias { span }),
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).ok_or(YamlError::UnknownAlias { span })?;
+                self.expanded += count_nodes(node);
+                if self.expanded > MAX_NODES {
+                    return Err(YamlError::TooLarge { span });
+                }
+                Ok(node.clone())
+            }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
                 loop {

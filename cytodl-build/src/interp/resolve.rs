@@ -14,6 +14,9 @@ use crate::config::node::{Map, Node, Value};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::pyfmt::py_str;
 
+/// Interpolated strings longer than this are refused (doubling chains would exhaust memory).
+const MAX_STRING: usize = 16 << 20;
+
 /// Where a resolved value is in the tree: its keys (list indices as decimal strings).
 pub type Path = Vec<String>;
 
@@ -270,6 +273,7 @@ impl<'a> Resolver<'a> {
                     s.push_str(&py_str(&n.value));
                 }
             }
+            check_len(&s)?;
         }
         Ok(Node::new(Value::Str(s), Span::UNKNOWN))
     }
@@ -331,6 +335,7 @@ impl<'a> Resolver<'a> {
                             s.push_str(&py_str(&n.value));
                         }
                     }
+                    check_len(&s)?;
                 }
                 Value::Str(s)
             }
@@ -436,6 +441,16 @@ impl<'a> Resolver<'a> {
         });
         InterpError::KeyNotFound { key: written.to_string(), suggestion }
     }
+}
+
+fn check_len(s: &str) -> Result<(), InterpError> {
+    if s.len() > MAX_STRING {
+        return Err(InterpError::Resolver {
+            resolver: "interpolation".into(),
+            message: format!("the resulting string is longer than {} MiB", MAX_STRING >> 20),
+        });
+    }
+    Ok(())
 }
 
 /// A span moved to the character of a scalar where an error was found (plain scalars only).
