@@ -302,13 +302,19 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// "did you mean `x`?" / "did you mean one of `x`, `y`?" for the nearest candidates, if any.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    did_you_mean_in("", name, candidates)
+}
+
+/// Like [`did_you_mean`] for the last part of a dotted key: ranks `name` against sibling keys and
+/// names each suggestion in full (`prefix` is the parent path with its trailing dot).
+pub fn did_you_mean_in<'a>(prefix: &str, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let near = nearest(name, candidates);
     match near.as_slice() {
         [] => None,
-        [one] => Some(format!("did you mean `{one}`?")),
+        [one] => Some(format!("did you mean `{prefix}{one}`?")),
         many => Some(format!(
             "did you mean one of {}?",
-            many.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            many.iter().map(|c| format!("`{prefix}{c}`")).collect::<Vec<_>>().join(", ")
         )),
     }
 }

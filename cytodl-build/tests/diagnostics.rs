@@ -118,7 +118,7 @@ fn interpolation_cycle_names_the_chain() {
 fn interpolation_to_missing_key() {
     let t = Tree::new(&[("train.yaml", "model:\n  lr: 0.1\noptim:\n  lr: ${model.lrr}\n")]);
     let run = t.resolve(&[]);
-    expect_error(&run, "train.yaml:4:7", "Interpolation key 'model.lrr' not found", Some("`model.lrr` does not exist; did you mean `lr`?"));
+    expect_error(&run, "train.yaml:4:7", "Interpolation key 'model.lrr' not found", Some("`model.lrr` does not exist; did you mean `model.lr`?"));
     assert!(run.stderr.contains("= key: optim.lr"), "{}", run.stderr);
 }
 

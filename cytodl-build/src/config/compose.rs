@@ -861,16 +861,7 @@ fn keys_near(cfg: &Node, parts: &[String]) -> Option<String> {
     let (last, parent_parts) = parts.split_last()?;
     let m = select(cfg, parent_parts)?.as_map()?;
     let prefix = if parent_parts.is_empty() { String::new() } else { format!("{}.", parent_parts.join(".")) };
-    // Rank by the last component only, then name the full key.
-    let near = crate::diag::nearest(last, m.keys().map(|k| k.as_str()));
-    match near.as_slice() {
-        [] => None,
-        [one] => Some(format!("did you mean `{prefix}{one}`?")),
-        many => Some(format!(
-            "did you mean one of {}?",
-            many.iter().map(|k| format!("`{prefix}{k}`")).collect::<Vec<_>>().join(", ")
-        )),
-    }
+    crate::diag::did_you_mean_in(&prefix, last, m.keys().map(|k| k.as_str()))
 }
 
 /// Applies one `key=value` / `+key=value` / `++key=value` / `~key` to the composed config

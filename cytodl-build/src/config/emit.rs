@@ -55,7 +55,7 @@ fn block(out: &mut String, node: &Node, indent: usize) {
                 out.push_str(&pad);
                 out.push_str("- ");
                 match &item.value {
-                    Value::Map(cm) if !cm.is_empty() || false => {
+                    Value::Map(cm) if !cm.is_empty() => {
                         let mut inner = String::new();
                         block(&mut inner, item, indent + 2);
                         // The first entry shares the line with the dash.

@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::grammar::{self, Element, Interp, Key, Piece};
 use super::resolvers;
 use crate::config::node::{Map, Node, Value};
-use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::diag::{did_you_mean_in, Diagnostic, Diagnostics, Span};
 use crate::pyfmt::py_str;
 
 /// Interpolated strings longer than this are refused (doubling chains would exhaust memory).
@@ -237,19 +237,19 @@ impl<'a> Resolver<'a> {
             }
             Value::Map(m) => {
                 let mut out = Map::new();
-                for k in m.keys() {
+                for (k, child) in m {
                     let mut p = path.to_vec();
                     p.push(k.clone());
-                    out.insert(k.clone(), self.resolve_path(&p)?);
+                    out.insert(k.clone(), self.resolve_member(&p, child)?);
                 }
                 Node::map(out, raw.span)
             }
             Value::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for i in 0..items.len() {
+                for (i, child) in items.iter().enumerate() {
                     let mut p = path.to_vec();
                     p.push(i.to_string());
-                    out.push(self.resolve_path(&p)?);
+                    out.push(self.resolve_member(&p, child)?);
                 }
                 Node::new(Value::List(out), raw.span)
             }
@@ -257,6 +257,15 @@ impl<'a> Resolver<'a> {
         };
         self.cache.insert(path.to_vec(), resolved.clone());
         Ok(resolved)
+    }
+
+    /// A member of a container being resolved whole: as in `OmegaConf.resolve`, a member that
+    /// interpolates to `???` becomes `???` instead of failing the container.
+    fn resolve_member(&mut self, path: &[String], raw: &Node) -> Result<Node, InterpError> {
+        match self.resolve_path(path) {
+            Err(InterpError::ToMissing { .. }) => Ok(Node::new(Value::Missing, raw.span)),
+            other => other,
+        }
     }
 
     /// A whole value: one interpolation keeps its type; anything else is a string.
@@ -370,10 +379,8 @@ impl<'a> Resolver<'a> {
             }
             container[..container.len() - up].to_vec()
         };
-        if parts.is_empty() {
-            if dots == 0 {
-                return Err(InterpError::KeyNotFound { key: written, suggestion: None });
-            }
+        if parts.is_empty() && dots == 0 {
+            return Err(InterpError::KeyNotFound { key: written, suggestion: None });
         }
         // Walk the original tree while we can; once an intermediate value is itself an
         // interpolation, continue inside its resolved value.
@@ -432,12 +439,9 @@ impl<'a> Resolver<'a> {
 
     fn not_found(&self, written: &str, parent: &[String], part: &str) -> InterpError {
         let suggestion = self.raw_at(parent).and_then(|p| p.as_map()).and_then(|m| {
+            // Rank by the missing part, name the full key.
             let prefix = if parent.is_empty() { String::new() } else { format!("{}.", parent.join(".")) };
-            did_you_mean(part, m.keys().map(|k| k.as_str())).map(|h| {
-                // Name the full key in the suggestion.
-                let _ = &prefix;
-                h
-            })
+            did_you_mean_in(&prefix, part, m.keys().map(|k| k.as_str()))
         });
         InterpError::KeyNotFound { key: written.to_string(), suggestion }
     }
@@ -534,6 +538,9 @@ mod tests {
         assert_eq!(n, y("l: [???, ???]\n"));
         let n = resolve_config(&y("x: ${y}\ny: {z: '${foo}'}\nfoo: 0\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n.as_map().unwrap()["x"], y("z: 0"));
+        // A copied container keeps its own `???` members rather than becoming `???` whole.
+        let n = resolve_config(&y("x: ${y}\ny: {z: '${m}', k: 1}\nm: ???\n"), &ResolveOptions::default()).unwrap();
+        assert_eq!(n, y("x: {z: ???, k: 1}\ny: {z: ???, k: 1}\nm: ???\n"));
     }
 
     #[test]
