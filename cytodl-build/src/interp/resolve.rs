@@ -71,6 +71,11 @@ pub(crate) struct Resolver<'a> {
     stack: Vec<(Path, Span)>,
     cache: HashMap<Path, Node>,
     pub now_cache: HashMap<String, String>,
+    /// Interpolation leaves already resolved in place by the document-order walk (their repr
+    /// inside an embedded container is typed; before that OmegaConf shows `'str(value)'`).
+    done: std::collections::HashSet<Path>,
+    /// The tree path of the last node a reference selected (None for computed values).
+    last_selected: Option<Path>,
 }
 
 /// Resolves every interpolation outside the `hydra` node (which, as in Hydra's app config, is
@@ -122,7 +127,15 @@ pub fn remove_aux(node: &mut Node) {
 
 impl<'a> Resolver<'a> {
     pub fn new(root: &'a Node, opts: &'a ResolveOptions) -> Self {
-        Resolver { root, opts, stack: Vec::new(), cache: HashMap::new(), now_cache: HashMap::new() }
+        Resolver {
+            root,
+            opts,
+            stack: Vec::new(),
+            cache: HashMap::new(),
+            now_cache: HashMap::new(),
+            done: Default::default(),
+            last_selected: None,
+        }
     }
 
     /// Resolves a subtree for output, collecting errors instead of stopping at the first.
@@ -147,7 +160,10 @@ impl<'a> Resolver<'a> {
                 Node::new(Value::List(out), node.span)
             }
             Value::Str(s) if s.contains("${") => match self.resolve_path(&path) {
-                Ok(n) => n,
+                Ok(n) => {
+                    self.done.insert(path);
+                    n
+                }
                 Err(InterpError::ToMissing { .. }) => Node::new(Value::Missing, node.span),
                 Err(e) => {
                     errors.push(self.diagnostic(&e, node, &path));
@@ -278,13 +294,61 @@ impl<'a> Resolver<'a> {
             match p {
                 Piece::Lit(l) => s.push_str(l),
                 Piece::Interp(i) => {
-                    let n = self.eval_interp(i, container)?;
-                    s.push_str(&py_str(&n.value));
+                    let text = self.interp_as_str(i, container)?;
+                    s.push_str(&text);
                 }
             }
             check_len(&s)?;
         }
         Ok(Node::new(Value::Str(s), Span::UNKNOWN))
+    }
+
+    /// Python `str()` of an interpolation embedded in a longer string. A container from the
+    /// tree is shown as OmegaConf's repr shows it, which depends on what was resolved already.
+    fn interp_as_str(&mut self, interp: &Interp, container: &[String]) -> Result<String, InterpError> {
+        self.last_selected = None;
+        let n = self.eval_interp(interp, container)?;
+        if n.is_container() {
+            if let Some(path) = self.last_selected.take() {
+                if let Some(raw) = self.raw_at(&path) {
+                    return self.container_repr(raw, &path);
+                }
+            }
+        }
+        Ok(py_str(&n.value))
+    }
+
+    fn container_repr(&mut self, raw: &'a Node, path: &[String]) -> Result<String, InterpError> {
+        let child_path = |k: &str| {
+            let mut p = path.to_vec();
+            p.push(k.to_string());
+            p
+        };
+        Ok(match &raw.value {
+            Value::Map(m) => {
+                let mut parts = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    parts.push(format!("{}: {}", crate::pyfmt::str_repr(k), self.container_repr(v, &child_path(k))?));
+                }
+                format!("{{{}}}", parts.join(", "))
+            }
+            Value::List(items) => {
+                let mut parts = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    parts.push(self.container_repr(v, &child_path(&i.to_string()))?);
+                }
+                format!("[{}]", parts.join(", "))
+            }
+            Value::Str(s) if s.contains("${") => {
+                let resolved = self.resolve_path(path)?;
+                if self.done.contains(path) {
+                    crate::pyfmt::py_repr(&resolved.value)
+                } else {
+                    format!("'{}'", py_str(&resolved.value))
+                }
+            }
+            other => crate::pyfmt::py_repr(other),
+        })
     }
 
     pub fn eval_interp(&mut self, interp: &Interp, container: &[String]) -> Result<Node, InterpError> {
@@ -310,7 +374,10 @@ impl<'a> Resolver<'a> {
                     name_parts.push(self.eval_key(k, container)?);
                 }
                 let name = name_parts.join(".");
-                resolvers::call(self, &name, args, container)
+                let result = resolvers::call(self, &name, args, container);
+                // A resolver's value is computed, not a node of the tree.
+                self.last_selected = None;
+                result
             }
         }
     }
@@ -340,8 +407,8 @@ impl<'a> Resolver<'a> {
                     match p {
                         Piece::Lit(l) => s.push_str(l),
                         Piece::Interp(i) => {
-                            let n = self.eval_interp(i, container)?;
-                            s.push_str(&py_str(&n.value));
+                            let text = self.interp_as_str(i, container)?;
+                            s.push_str(&text);
                         }
                     }
                     check_len(&s)?;
@@ -428,7 +495,9 @@ impl<'a> Resolver<'a> {
                         return Err(InterpError::ToParent { key: written });
                     }
                 }
-                self.resolve_path(&path)?
+                let n = self.resolve_path(&path)?;
+                self.last_selected = Some(path.clone());
+                n
             }
         };
         if let Value::Missing = target.value {
@@ -539,6 +608,11 @@ mod tests {
         let n = resolve_config(&y("x: ${y}\ny: {z: '${foo}'}\nfoo: 0\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n.as_map().unwrap()["x"], y("z: 0"));
         // A copied container keeps its own `???` members rather than becoming `???` whole.
+        // A container embedded in a string shows as OmegaConf's repr, which depends on whether
+        // its interpolations were already resolved in place (document order).
+        let n = resolve_config(&y("s: x ${d}\nd: {a: '${b}', n: null, f: 1.0e-05}\nb: 1.5\nt: x ${d}\n"), &ResolveOptions::default()).unwrap();
+        assert_eq!(n.as_map().unwrap()["s"].value, s("x {'a': '1.5', 'n': None, 'f': 1e-05}"));
+        assert_eq!(n.as_map().unwrap()["t"].value, s("x {'a': 1.5, 'n': None, 'f': 1e-05}"));
         let n = resolve_config(&y("x: ${y}\ny: {z: '${m}', k: 1}\nm: ???\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n, y("x: {z: ???, k: 1}\ny: {z: ???, k: 1}\nm: ???\n"));
     }
