@@ -61,7 +61,10 @@ pub fn resolve(req: &Request, opts: &ResolveOptions) -> Result<Resolved, Failure
     if let Some(m) = resolved.as_map_mut() {
         m.shift_remove("hydra");
     }
-    remove_aux(&mut resolved);
+    let aux_errors = remove_aux(&mut resolved);
+    if aux_errors.has_errors() {
+        return Err(Failure { diagnostics: aux_errors, sources: composed.sources });
+    }
     let mut missing = Vec::new();
     find_missing(&resolved, &mut Vec::new(), &mut missing);
     Ok(Resolved { config: resolved, composed: composed.config, sources: composed.sources, warnings: composed.warnings, missing })

@@ -19,8 +19,13 @@ fn parse(text: &str, what: &str) -> Node {
     }
 }
 
-/// Runs every line of a cases file; returns the failures.
-fn run_cases(cases: &Path, expected_dir: &Path, config_dir_for: impl Fn(&[&str]) -> (std::path::PathBuf, String, String)) -> (usize, Vec<String>) {
+/// Runs every line of a cases file from `cwd`; returns how many ran and the failures.
+fn run_cases(
+    cases: &Path,
+    expected_dir: &Path,
+    cwd: &Path,
+    config_dir_for: impl Fn(&[&str]) -> (std::path::PathBuf, String, String),
+) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(cases).expect("cases file");
     let mut failures = Vec::new();
     let mut count = 0;
@@ -32,7 +37,7 @@ fn run_cases(cases: &Path, expected_dir: &Path, config_dir_for: impl Fn(&[&str])
         args.push(cols[cols.len() - 2].to_string());
         args.extend(overrides.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
         let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let run = cytodl_build(Path::new("/"), &argv, &[("PROJECT_ROOT", "/proj")]);
+        let run = cytodl_build(cwd, &argv, &[("PROJECT_ROOT", "/proj")]);
         let expected = std::fs::read_to_string(expected_dir.join(format!("{name}.yaml"))).expect("expected file");
         if expected.starts_with("error:") {
             if run.ok {
@@ -61,7 +66,7 @@ fn cyto_dl_conformance_cases() {
     };
     let base = shared.join("conformance/cyto_dl");
     let configs = shared.join("reference/cyto_dl-configs");
-    let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), |cols| {
+    let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), Path::new("/"), |cols| {
         (configs.clone(), cols[0].to_string(), cols.get(2).copied().unwrap_or("").to_string())
     });
     assert!(count >= 30, "expected the 30 cyto_dl cases, found {count}");
@@ -75,9 +80,10 @@ fn own_hydra_corpus() {
         eprintln!("skipped: no corpus at {}", base.display());
         return;
     }
-    // NAME<TAB>TREE<TAB>CONFIG_NAME<TAB>OVERRIDES
-    let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), |cols| {
+    // NAME<TAB>TREE<TAB>CONFIG_NAME<TAB>OVERRIDES; relative `file://` search paths are relative to the corpus.
+    let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), &base, |cols| {
         (base.join(cols[1]), cols[0].to_string(), cols.get(3).copied().unwrap_or("").to_string())
     });
+    assert!(count >= 200, "the corpus has {count} cases");
     assert!(failures.is_empty(), "{} of {count} cases differ from Hydra:\n{}", failures.len(), failures.join("\n"));
 }

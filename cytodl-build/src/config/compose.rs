@@ -67,13 +67,66 @@ pub fn compose(req: &ComposeRequest) -> Result<Composed, (Diagnostics, SourceMap
     if errors.has_errors() {
         return Err((errors, sources));
     }
-    let mut c = Composer { repo: Repo::new(&req.config_dir, sources), warnings: Diagnostics::new() };
+    let mut repo = Repo::new(&req.config_dir, sources);
+    if let Err(d) = apply_search_path(&mut repo, &req.config_name, &parsed) {
+        return Err((d.into(), repo.sources));
+    }
+    let mut c = Composer { repo, warnings: Diagnostics::new() };
     match c.run(req, parsed) {
         Ok((config, choices, merged)) => {
             Ok(Composed { config, choices, merged, sources: c.repo.sources, warnings: c.warnings })
         }
         Err(d) => Err((d, c.repo.sources)),
     }
+}
+
+/// Hydra's `hydra.searchpath`: extra config folders from the command line (first) or from the
+/// primary config's own `hydra.searchpath`, searched after the config directory.
+fn apply_search_path(repo: &mut Repo, config_name: &str, parsed: &[(Override, Span)]) -> Result<(), Diagnostic> {
+    let from_cli = parsed.iter().find(|(o, _)| o.key_element() == "hydra.searchpath" && o.kind != OverrideKind::Delete);
+    let (entries, span): (Vec<String>, Span) = match from_cli {
+        Some((o, span)) => match &o.value {
+            Some(OverrideValue::Element(Element::List(items))) => (
+                items
+                    .iter()
+                    .map(|i| match i {
+                        Element::Str { value, .. } => Ok(value.clone()),
+                        other => Err(other.to_hydra_string()),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|v| Diagnostic::error(format!("hydra.searchpath must be a list of strings. Got: {v}"), *span))?,
+                *span,
+            ),
+            _ => return Err(Diagnostic::error("hydra.searchpath must be a list of strings", *span)),
+        },
+        None => {
+            let Some(primary) = repo.load(config_name)? else { return Ok(()) };
+            let Some(sp) = primary.config.get_path("hydra.searchpath") else { return Ok(()) };
+            match &sp.value {
+                Value::Null => return Ok(()),
+                Value::List(items) => {
+                    let mut out = Vec::new();
+                    for i in items {
+                        match &i.value {
+                            Value::Str(s) => out.push(s.clone()),
+                            _ => return Err(Diagnostic::error("hydra.searchpath must be a list of strings", i.span)),
+                        }
+                    }
+                    (out, sp.span)
+                }
+                _ => return Err(Diagnostic::error("hydra.searchpath must be a list of strings", sp.span)),
+            }
+        }
+    };
+    for entry in entries {
+        if let Some(pkg) = entry.strip_prefix("pkg://") {
+            return Err(Diagnostic::error(format!("search path entry `{entry}`: Python packages (`pkg://`) cannot be searched"), span)
+                .with_help(format!("point at the folder instead: `file://path/to/{}`", pkg.replace('.', "/"))));
+        }
+        let path = entry.strip_prefix("file://").unwrap_or(&entry);
+        repo.add_search_path(PathBuf::from(path));
+    }
+    Ok(())
 }
 
 struct Composer {
@@ -168,6 +221,16 @@ impl Overrides {
         let mut errors = Diagnostics::new();
         for (ov, span) in parsed {
             if let Some(OverrideValue::Sweep { text }) = &ov.value {
+                let is_simple = !["choice(", "range(", "interval(", "glob(", "shuffle(", "tag(", "sort("]
+                    .iter()
+                    .any(|f| text.trim_start().starts_with(f));
+                if !is_simple {
+                    errors.push(
+                        Diagnostic::error(format!("Sweep parameters '{}' requires --multirun", ov.input), span)
+                            .with_help("cytodl runs one configuration at a time; choose a single value"),
+                    );
+                    continue;
+                }
                 errors.push(
                     Diagnostic::error(
                         format!(
@@ -439,7 +502,15 @@ impl Composer {
         for r in &list {
             let Some(loaded) = self.repo.load(&r.config_path).map_err(Diagnostics::from)? else { continue };
             let content = embed(loaded.config, &r.package);
-            merge_into(&mut cfg, content);
+            if let Err(e) = merge_into(&mut cfg, content) {
+                return Err(Diagnostic::error(
+                    format!("In '{}': ConfigTypeError raised while composing config:\n{}", r.config_path, e.message),
+                    e.span,
+                )
+                .with_key(e.key)
+                .with_help("a list cannot replace a mapping (or the reverse) when configs are merged; use `null` first, or the same type")
+                .into());
+            }
             merged.push((r.config_path.clone(), r.package.clone()));
         }
 
@@ -1043,8 +1114,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                         }
                     }
                 }
-                merge_into(existing, value);
-                Ok(())
+                merge_into(existing, value).map_err(|e| merge_error(ov, span, e))
             }
             None if force_add => {
                 m.insert(last.clone(), value);
@@ -1055,10 +1125,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
         Value::List(l) => {
             let idx = last.parse::<usize>().ok().filter(|i| *i < l.len());
             match idx {
-                Some(i) => {
-                    merge_into(&mut l[i], value);
-                    Ok(())
-                }
+                Some(i) => merge_into(&mut l[i], value).map_err(|e| merge_error(ov, span, e)),
                 None => Err(Diagnostic::error(
                     format!("Error merging override {}\nIndex '{last}' is out of range for a list of {} items", ov.input, l.len()),
                     span,
@@ -1073,6 +1140,11 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
         }
         _ => Err(could_not_override(&snapshot, parts, span, ov, repo)),
     }
+}
+
+fn merge_error(ov: &Override, span: Span, e: super::merge::MergeError) -> Diagnostic {
+    Diagnostic::error(format!("Error merging override {}\n{}", ov.input, e.message), span)
+        .with_help("a list cannot replace a mapping (or the reverse); delete the key first (`~key`) and add it again (`+key=...`)")
 }
 
 fn not_a_container(cfg: &Node, parts: &[String], span: Span, ov: &Override) -> Diagnostic {

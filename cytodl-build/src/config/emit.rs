@@ -168,9 +168,12 @@ fn double_quoted(s: &str) -> String {
 
 /// Keys are written as they were read (plain when possible), quoted only when the YAML syntax needs it.
 fn key(k: &str) -> String {
+    let first = k.chars().next().unwrap_or(' ');
+    let indicator_ok = !"[]{},#&*!|>'\"%@`".contains(first)
+        && (!matches!(first, '-' | '?' | ':') || k.chars().nth(1).is_some_and(|c| c != ' '));
     let syntax_ok = !k.is_empty()
         && k == k.trim()
-        && !"[]{},#&*!|>'\"%@`?-:".contains(k.chars().next().unwrap_or(' '))
+        && indicator_ok
         && !k.contains(": ")
         && !k.contains(" #")
         && !k.ends_with(':')

@@ -4,14 +4,36 @@
 use super::node::{Map, Node, Value};
 use crate::interp::grammar::{self, Interp, Key, Piece};
 
-/// Merges `src` into `dest` in place. `root` is a snapshot of the whole destination config, used
-/// when a dict lands on an interpolation that points at a dict (OmegaConf expands it first).
-pub fn merge_into(dest: &mut Node, src: Node) {
-    let snapshot = dest.clone();
-    merge_node(dest, src, &snapshot, &mut Vec::new());
+/// OmegaConf refuses to merge a list onto a mapping or a mapping onto a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeError {
+    /// The key path where the types clash.
+    pub key: String,
+    pub message: String,
+    /// Where the incoming value was written.
+    pub span: crate::diag::Span,
 }
 
-fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) {
+/// Merges `src` into `dest` in place. A snapshot of the destination is used when a dict lands
+/// on an interpolation that points at a dict (OmegaConf expands it first).
+pub fn merge_into(dest: &mut Node, src: Node) -> Result<(), MergeError> {
+    let snapshot = dest.clone();
+    merge_node(dest, src, &snapshot, &mut Vec::new())
+}
+
+fn clash(path: &[String], dest: &Node, src: &Node) -> MergeError {
+    let what = |n: &Node| if matches!(n.value, Value::Map(_)) { "a mapping" } else { "a list" };
+    MergeError {
+        key: path.join("."),
+        message: format!("cannot merge {} onto {} at `{}`", what(src), what(dest), path.join(".")),
+        span: src.span,
+    }
+}
+
+fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) -> Result<(), MergeError> {
+    if matches!((&dest.value, &src.value), (Value::Map(_), Value::List(_)) | (Value::List(_), Value::Map(_))) {
+        return Err(clash(path, dest, &src));
+    }
     match src.value {
         Value::Missing => {
             // A `???` in src only fills a hole; it never replaces an existing value.
@@ -30,13 +52,14 @@ fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) {
                     }
                 }
             }
-            let Value::Map(dest_map) = &mut dest.value else { return };
+            let Value::Map(dest_map) = &mut dest.value else { return Ok(()) };
             for (k, v) in src_map {
                 match dest_map.get_mut(&k) {
                     Some(existing) => {
                         path.push(k);
-                        merge_node(existing, v, root, path);
+                        let r = merge_node(existing, v, root, path);
                         path.pop();
+                        r?;
                     }
                     None => {
                         dest_map.insert(k, v);
@@ -46,6 +69,7 @@ fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) {
         }
         _ => *dest = src,
     }
+    Ok(())
 }
 
 /// If `text` is exactly one node interpolation that names a mapping in `root`, a copy of it.
@@ -89,8 +113,20 @@ mod tests {
 
     fn merged(a: &str, b: &str) -> Node {
         let mut d = y(a);
-        merge_into(&mut d, y(b));
+        merge_into(&mut d, y(b)).unwrap();
         d
+    }
+
+    #[test]
+    fn list_and_mapping_do_not_merge() {
+        let mut d = y("x: {a: 1}");
+        let e = merge_into(&mut d, y("x: [1]")).unwrap_err();
+        assert_eq!(e.key, "x");
+        let mut d = y("z: [1, 2]");
+        assert!(merge_into(&mut d, y("z: {a: 1}")).is_err());
+        // Scalars and null replace either.
+        assert_eq!(merged("x: {a: 1}", "x: 3"), y("x: 3"));
+        assert_eq!(merged("x: [1]", "x: null"), y("x: null"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl PartialEq for Node {
 }
 
 /// A node's value. Strings containing `${` are interpolations, resolved by [`crate::interp`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -107,6 +107,22 @@ impl Node {
             Value::Map(m) => m.get_mut(key),
             Value::List(l) => key.parse::<usize>().ok().and_then(|i| l.get_mut(i)),
             _ => None,
+        }
+    }
+}
+
+/// Values compare as config data: `nan` equals `nan` (two configs that both say `.nan` agree).
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) | (Value::Missing, Value::Missing) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::List(a), Value::List(b)) => a == b,
+            _ => false,
         }
     }
 }

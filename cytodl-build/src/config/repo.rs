@@ -11,19 +11,25 @@ use super::node::{Node, Value};
 use super::yaml::{load_config, YamlError};
 use crate::diag::{Diagnostic, FileId, SourceMap, Span};
 
-/// Groups that Hydra itself provides (`hydra/launcher`, `hydra/job_logging`...). Any option of
-/// them is accepted and contributes nothing, except `hydra/output/default` (the run directory).
-pub const HYDRA_BUILTIN_GROUPS: &[&str] = &[
-    "hydra/output",
-    "hydra/launcher",
-    "hydra/sweeper",
-    "hydra/help",
-    "hydra/hydra_help",
-    "hydra/hydra_logging",
-    "hydra/job_logging",
-    "hydra/callbacks",
-    "hydra/env",
+/// Groups that Hydra itself provides, with the options Hydra 1.3.2 (plus the hydra-colorlog
+/// plugin) ships. Choosing them is accepted; their content (logging, launching) means nothing
+/// to a compiled experiment and is ignored, except `hydra/output/default` (the run directory).
+/// Options of uninstalled plugins (`hydra/sweeper: optuna`) are "not found", as in Hydra.
+pub const HYDRA_BUILTIN: &[(&str, &[&str])] = &[
+    ("hydra/output", &["default"]),
+    ("hydra/launcher", &["basic"]),
+    ("hydra/sweeper", &["basic"]),
+    ("hydra/help", &["default"]),
+    ("hydra/hydra_help", &["default"]),
+    ("hydra/hydra_logging", &["colorlog", "default", "disabled", "hydra_debug", "none"]),
+    ("hydra/job_logging", &["colorlog", "default", "disabled", "none", "stdout"]),
+    ("hydra/callbacks", &[]),
+    ("hydra/env", &["default"]),
 ];
+
+fn builtin_options(group: &str) -> Option<&'static [&'static str]> {
+    HYDRA_BUILTIN.iter().find(|(g, _)| *g == group).map(|(_, o)| *o)
+}
 
 /// The config path of Hydra's own primary config, composed before the user's.
 pub const HYDRA_CONFIG: &str = "hydra/config";
@@ -56,6 +62,7 @@ runtime:
 overrides:
   hydra: []
   task: []
+searchpath: []
 verbose: false
 ";
 
@@ -81,22 +88,35 @@ pub struct Loaded {
 
 #[derive(Debug)]
 pub struct Repo {
-    root: PathBuf,
+    /// The primary config directory, then `hydra.searchpath` entries, searched in order.
+    roots: Vec<PathBuf>,
     cache: HashMap<String, Option<Loaded>>,
     pub sources: SourceMap,
 }
 
 impl Repo {
     pub fn new(root: &Path, sources: SourceMap) -> Self {
-        Repo { root: root.to_path_buf(), cache: HashMap::new(), sources }
+        Repo { roots: vec![root.to_path_buf()], cache: HashMap::new(), sources }
+    }
+
+    /// Adds a `hydra.searchpath` folder, searched after those already known.
+    pub fn add_search_path(&mut self, dir: PathBuf) {
+        self.roots.push(dir);
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.roots[0]
     }
 
+    /// The file of a config: the first search-path folder that has it.
     fn file_path(&self, config_path: &str) -> PathBuf {
-        self.root.join(format!("{}.yaml", normalize(config_path)))
+        let rel = format!("{}.yaml", normalize(config_path));
+        self.roots.iter().map(|r| r.join(&rel)).find(|p| p.is_file()).unwrap_or_else(|| self.roots[0].join(&rel))
+    }
+
+    fn group_dirs(&self, group: &str) -> impl Iterator<Item = PathBuf> + '_ {
+        let group = group.to_string();
+        self.roots.iter().map(move |r| r.join(&group)).filter(|p| p.is_dir())
     }
 
     fn builtin(config_path: &str) -> Option<&'static str> {
@@ -107,8 +127,8 @@ impl Repo {
         if p == "hydra/output/default" {
             return Some(HYDRA_OUTPUT_DEFAULT_YAML);
         }
-        let (group, _) = p.rsplit_once('/')?;
-        HYDRA_BUILTIN_GROUPS.contains(&group).then_some("# @package hydra\n")
+        let (group, option) = p.rsplit_once('/')?;
+        builtin_options(group)?.contains(&option).then_some("# @package hydra\n")
     }
 
     pub fn group_exists(&self, group: &str) -> bool {
@@ -116,7 +136,7 @@ impl Repo {
         if group.is_empty() {
             return true;
         }
-        HYDRA_BUILTIN_GROUPS.contains(&group) || group == "hydra" || self.root.join(group).is_dir()
+        builtin_options(group).is_some() || group == "hydra" || self.group_dirs(group).next().is_some()
     }
 
     pub fn config_exists(&self, config_path: &str) -> bool {
@@ -125,8 +145,9 @@ impl Repo {
 
     /// The options of a group: its `.yaml` files, sorted, as Hydra lists them.
     pub fn group_options(&self, group: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(self.root.join(group)) {
+        let mut out: Vec<String> = builtin_options(group).unwrap_or(&[]).iter().map(|s| s.to_string()).collect();
+        for dir in self.group_dirs(group) {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if let Some(stem) = name.strip_suffix(".yaml") {
@@ -137,21 +158,27 @@ impl Repo {
             }
         }
         out.sort();
+        out.dedup();
         out
     }
 
     /// The options of a group including those in sub-folders (`im2im/segmentation`), for suggestions.
     pub fn group_options_deep(&self, group: &str) -> Vec<String> {
         let mut out = Vec::new();
-        collect_options(&self.root.join(group), "", &mut out, 0);
+        for dir in self.group_dirs(group) {
+            collect_options(&dir, "", &mut out, 0);
+        }
         out.sort();
+        out.dedup();
         out
     }
 
     /// All group paths under the root (`data`, `data/im2im`...), for "did you mean".
     pub fn all_groups(&self) -> Vec<String> {
-        let mut out: Vec<String> = HYDRA_BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
-        collect_groups(&self.root, "", &mut out, 0);
+        let mut out: Vec<String> = HYDRA_BUILTIN.iter().map(|(g, _)| g.to_string()).collect();
+        for root in &self.roots {
+            collect_groups(root, "", &mut out, 0);
+        }
         out
     }
 

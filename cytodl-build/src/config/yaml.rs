@@ -37,6 +37,10 @@ pub enum YamlError {
     MultipleDocuments { span: Span },
     #[error("unsupported tag `{tag}`")]
     UnsupportedTag { tag: String, span: Span },
+    #[error("a mapping key cannot be null")]
+    NullKey { span: Span },
+    #[error("`?` starts a key inside `[...]`/`{{...}}`: quote the value (`'???'`)")]
+    FlowQuestionMark { span: Span },
     #[error("mapping keys must be scalars")]
     ComplexKey { span: Span },
     #[error("aliases expand to more than {MAX_NODES} values")]
@@ -58,6 +62,8 @@ impl YamlError {
             | YamlError::MultipleDocuments { span }
             | YamlError::UnsupportedTag { span, .. }
             | YamlError::ComplexKey { span }
+            | YamlError::NullKey { span }
+            | YamlError::FlowQuestionMark { span }
             | YamlError::TooDeep { span }
             | YamlError::TooLarge { span }
             | YamlError::ValueTag { span, .. } => *span,
@@ -88,12 +94,25 @@ pub fn load_config(text: &str, file: FileId) -> Result<Node, YamlError> {
 
 /// Parses any YAML document (a scalar, list or mapping); `None` for an empty stream.
 pub fn load_any(text: &str, file: FileId) -> Result<Option<Node>, YamlError> {
-    let mut b = Builder { parser: Parser::new_from_str(text), file, anchors: HashMap::new(), expanded: 0 };
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        text,
+        file,
+        anchors: HashMap::new(),
+        expanded: 0,
+        flow_depth: 0,
+        last_index: 0,
+    };
     b.document()
 }
 
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
+    text: &'a str,
+    /// How many flow collections (`[...]`, `{...}`) enclose the current event.
+    flow_depth: usize,
+    /// Character index of the last event's marker.
+    last_index: usize,
     file: FileId,
     anchors: HashMap<usize, Node>,
     /// Nodes copied by alias expansion so far.
@@ -109,13 +128,29 @@ fn count_nodes(n: &Node) -> usize {
 }
 
 impl Builder<'_> {
+    /// Whether the collection that just started is a flow one (its marker sits on `[` or `{`).
+    fn starts_flow(&self) -> bool {
+        matches!(self.text.chars().nth(self.last_index), Some('[' | '{'))
+    }
+
+    /// PyYAML reads any `?` in a flow collection as a key indicator, so `[1, ???]` is an error.
+    fn check_flow_plain(&self, text: &str, style: TScalarStyle, span: Span) -> Result<(), YamlError> {
+        if self.flow_depth > 0 && style == TScalarStyle::Plain && text.starts_with('?') {
+            return Err(YamlError::FlowQuestionMark { span });
+        }
+        Ok(())
+    }
+
     fn span(&self, m: &Marker) -> Span {
         Span::new(self.file, m.line().max(1) as u32, m.col() as u32 + 1)
     }
 
     fn next(&mut self) -> Result<(Event, Span), YamlError> {
         match self.parser.next_token() {
-            Ok((ev, m)) => Ok((ev, self.span(&m))),
+            Ok((ev, m)) => {
+                self.last_index = m.index();
+                Ok((ev, self.span(&m)))
+            }
             Err(e) => Err(YamlError::Syntax { message: e.info().to_string(), span: self.span(e.marker()) }),
         }
     }
@@ -151,6 +186,7 @@ impl Builder<'_> {
         }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                self.check_flow_plain(&text, style, span)?;
                 let node = Node::new(scalar_value(&text, style, tag.as_ref(), span)?, span);
                 self.remember(anchor, &node);
                 Ok(node)
@@ -163,7 +199,9 @@ impl Builder<'_> {
                 }
                 Ok(node.clone())
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                let flow = self.starts_flow();
+                self.flow_depth += usize::from(flow);
                 let mut items = Vec::new();
                 loop {
                     let (ev, s) = self.next()?;
@@ -172,12 +210,26 @@ impl Builder<'_> {
                     }
                     items.push(self.node(ev, s, depth + 1)?);
                 }
+                self.flow_depth -= usize::from(flow);
+                let items = match tag.as_ref().map(core_tag) {
+                    None | Some(Some("seq")) => items,
+                    // PyYAML builds !!omap / !!pairs as a list of (key, value) pairs.
+                    Some(Some("omap" | "pairs")) => pairs(items, span)?,
+                    _ => return Err(unsupported_tag(tag.as_ref(), span)),
+                };
                 let node = Node::new(Value::List(items), span);
                 self.remember(anchor, &node);
                 Ok(node)
             }
-            Event::MappingStart(anchor, _) => {
-                let node = self.mapping(span, depth)?;
+            Event::MappingStart(anchor, tag) => {
+                if !matches!(tag.as_ref().map(core_tag), None | Some(Some("map"))) {
+                    return Err(unsupported_tag(tag.as_ref(), span));
+                }
+                let flow = self.starts_flow();
+                self.flow_depth += usize::from(flow);
+                let node = self.mapping(span, depth);
+                self.flow_depth -= usize::from(flow);
+                let node = node?;
                 self.remember(anchor, &node);
                 Ok(node)
             }
@@ -191,6 +243,8 @@ impl Builder<'_> {
         let mut own: Vec<(String, Span, Node)> = Vec::new();
         let mut merged: Vec<(String, Node)> = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
+        // Non-string keys compare as Python values (1 == 1.0 == True): a repeat replaces the value.
+        let mut numeric: HashMap<String, String> = HashMap::new();
         loop {
             let (ev, kspan) = self.next()?;
             // A block mapping's start event sits at its first `:`; point at the first key instead.
@@ -201,6 +255,7 @@ impl Builder<'_> {
             let key = match ev {
                 Event::MappingEnd => break,
                 Event::Scalar(text, style, anchor, tag) => {
+                    self.check_flow_plain(&text, style, kspan)?;
                     let is_merge = style == TScalarStyle::Plain && tag.is_none() && text == "<<";
                     if anchor != 0 {
                         let n = Node::new(Value::Str(text.clone()), kspan);
@@ -212,7 +267,25 @@ impl Builder<'_> {
                         merged = merge_sources(value)?.into_iter().chain(merged).collect();
                         continue;
                     }
-                    key_text(&text, style, tag.as_ref(), kspan)?
+                    match key_of(&text, style, tag.as_ref(), kspan)? {
+                        Key::Str(k) => k,
+                        Key::Number { text, canonical } => {
+                            let (vev, vspan) = self.next()?;
+                            let value = self.node(vev, vspan, depth + 1)?;
+                            match numeric.get(&canonical) {
+                                Some(first) => {
+                                    if let Some(slot) = own.iter_mut().find(|(k, _, _)| k == first) {
+                                        slot.2 = value;
+                                    }
+                                }
+                                None => {
+                                    numeric.insert(canonical, text.clone());
+                                    own.push((text, kspan, value));
+                                }
+                            }
+                            continue;
+                        }
+                    }
                 }
                 Event::Alias(id) => match self.anchors.get(&id).map(|n| &n.value) {
                     Some(Value::Str(s)) => s.clone(),
@@ -272,16 +345,59 @@ fn merge_sources(value: Node) -> Result<Vec<(String, Node)>, YamlError> {
     }
 }
 
-/// Keys are kept as text: plain keys as written (so `1:` stays `1`), typed ones by Python `str()`.
-fn key_text(text: &str, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Result<String, YamlError> {
-    if style != TScalarStyle::Plain || tag.is_some() {
-        return Ok(text.to_string());
-    }
-    Ok(match scalar_value(text, style, None, span)? {
-        Value::Null => "None".to_string(),
-        Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
-        _ => text.to_string(),
+/// A mapping key: a string, or a number/bool (kept as text, compared by Python value).
+enum Key {
+    Str(String),
+    Number { text: String, canonical: String },
+}
+
+/// Keys are kept as text: strings as they are, numbers and booleans as Python `str()` writes them.
+fn key_of(text: &str, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Key, YamlError> {
+    let value = scalar_value(text, style, tag, span)?;
+    Ok(match value {
+        Value::Str(s) => Key::Str(s),
+        Value::Missing => Key::Str("???".into()),
+        Value::Null => return Err(YamlError::NullKey { span }),
+        Value::Bool(b) => Key::Number {
+            text: if b { "True" } else { "False" }.into(),
+            canonical: format!("{}", if b { 1.0 } else { 0.0 }),
+        },
+        // Kept as Python writes the number, so `0x10:` and `16:` are the same key.
+        Value::Int(i) => Key::Number { text: i.to_string(), canonical: format!("{}", i as f64) },
+        Value::Float(f) => Key::Number { text: crate::pyfmt::float_repr(f), canonical: format!("{f}") },
+        Value::Map(_) | Value::List(_) => return Err(YamlError::ComplexKey { span }),
     })
+}
+
+/// The YAML core-schema name of a tag (`!!omap` -> `omap`), `None` for other tags.
+fn core_tag(tag: &Tag) -> Option<&str> {
+    match tag.handle.as_str() {
+        "!!" | "tag:yaml.org,2002:" => Some(tag.suffix.as_str()),
+        _ => None,
+    }
+}
+
+fn unsupported_tag(tag: Option<&Tag>, span: Span) -> YamlError {
+    let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix)).unwrap_or_default();
+    YamlError::UnsupportedTag { tag, span }
+}
+
+/// `!!omap [a: 1, b: 2]` -> `[[a, 1], [b, 2]]`.
+fn pairs(items: Vec<Node>, span: Span) -> Result<Vec<Node>, YamlError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let item_span = item.span;
+        match item.value {
+            Value::Map(m) if m.len() == 1 => {
+                for (k, v) in m {
+                    let key = Node::new(resolve_plain(&k), item_span);
+                    out.push(Node::new(Value::List(vec![key, v]), item_span));
+                }
+            }
+            _ => return Err(YamlError::UnsupportedTag { tag: "!!omap".into(), span }),
+        }
+    }
+    Ok(out)
 }
 
 fn scalar_key_string(v: &Value) -> String {
@@ -542,5 +658,39 @@ mod tests {
         let e = load_config("a: [1, 2\nb: 3\n", FileId(1)).unwrap_err();
         assert!(matches!(e, YamlError::Syntax { .. }), "{e:?}");
         assert!(matches!(load_config("a: 1\n---\nb: 2\n", FileId(1)), Err(YamlError::MultipleDocuments { .. })));
+    }
+}
+
+#[cfg(test)]
+mod pyyaml_edge_tests {
+    use super::*;
+
+    fn load(s: &str) -> Result<Node, YamlError> {
+        load_config(s, FileId(1))
+    }
+
+    #[test]
+    fn question_mark_in_flow_collections_is_a_key_indicator() {
+        assert!(matches!(load("a: [1, ???]\n"), Err(YamlError::FlowQuestionMark { .. })));
+        assert!(matches!(load("a: {c: ???}\n"), Err(YamlError::FlowQuestionMark { .. })));
+        assert_eq!(load("a: ???\nb: ['???']\n").unwrap().as_map().unwrap()["a"].value, Value::Missing);
+    }
+
+    #[test]
+    fn non_string_keys_compare_as_python_values() {
+        // `True == 1` in Python: the later value wins, the first key stays.
+        let n = load("1: a\ntrue: b\nyes: c\n0x10: f\n").unwrap();
+        let m = n.as_map().unwrap();
+        assert_eq!(m.keys().collect::<Vec<_>>(), vec!["1", "16"]);
+        assert_eq!(m["1"].value, Value::Str("c".into()));
+        assert!(matches!(load("~: x\n"), Err(YamlError::NullKey { .. })));
+        assert!(matches!(load("a: 1\na: 2\n"), Err(YamlError::DuplicateKey { .. })));
+    }
+
+    #[test]
+    fn collection_tags() {
+        let n = load("o: !!omap [x: 1, y: 2]\n").unwrap();
+        assert_eq!(n.as_map().unwrap()["o"], load("o: [[x, 1], [y, 2]]\n").unwrap().as_map().unwrap()["o"]);
+        assert!(matches!(load("s: !!set {x, y}\n"), Err(YamlError::UnsupportedTag { .. })));
     }
 }

@@ -76,6 +76,9 @@ pub(crate) struct Resolver<'a> {
     done: std::collections::HashSet<Path>,
     /// The tree path of the last node a reference selected (None for computed values).
     last_selected: Option<Path>,
+    /// Non-zero while the `hydra:` resolver reads the `hydra` node. Otherwise that node is
+    /// invisible to the app config, as in Hydra (which removes it before resolving).
+    pub hydra_access: usize,
 }
 
 /// Resolves every interpolation outside the `hydra` node (which, as in Hydra's app config, is
@@ -109,18 +112,40 @@ pub fn resolve_standalone(text: &str, root: &Node) -> Result<Value, InterpError>
 }
 
 /// Deletes every mapping-valued `_aux` key, recursing into mappings and lists (cyto_dl's
-/// `remove_aux_key`); a scalar `_aux` stays.
-pub fn remove_aux(node: &mut Node) {
+/// `remove_aux_key`); a scalar `_aux` stays. Like cyto_dl, which iterates list items by value,
+/// a `???` item in a list is an error (one diagnostic per item).
+pub fn remove_aux(node: &mut Node) -> Diagnostics {
+    let mut errors = Diagnostics::new();
+    remove_aux_at(node, &mut Vec::new(), &mut errors);
+    errors
+}
+
+fn remove_aux_at(node: &mut Node, path: &mut Vec<String>, errors: &mut Diagnostics) {
     match &mut node.value {
         Value::Map(m) => {
+            for (k, v) in m.iter_mut() {
+                path.push(k.clone());
+                remove_aux_at(v, path, errors);
+                path.pop();
+            }
             if matches!(m.get("_aux").map(|n| &n.value), Some(Value::Map(_))) {
                 m.shift_remove("_aux");
             }
-            for v in m.values_mut() {
-                remove_aux(v);
+        }
+        Value::List(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                if matches!(v.value, Value::Missing) {
+                    errors.push(
+                        Diagnostic::error(format!("Missing value at index {i}"), v.span)
+                            .with_key(path.join("."))
+                            .with_help(format!("a list item cannot be `???`; set it: `{}=<value>`", path.join("."))),
+                    );
+                }
+                remove_aux_at(v, path, errors);
+                path.pop();
             }
         }
-        Value::List(items) => items.iter_mut().for_each(remove_aux),
         _ => {}
     }
 }
@@ -135,6 +160,7 @@ impl<'a> Resolver<'a> {
             now_cache: HashMap::new(),
             done: Default::default(),
             last_selected: None,
+            hydra_access: 0,
         }
     }
 
@@ -183,6 +209,7 @@ impl<'a> Resolver<'a> {
         match e {
             InterpError::KeyNotFound { key, suggestion } => {
                 d = d.with_help(match suggestion {
+                    Some(s) if s.starts_with("the `hydra` node") => s.clone(),
                     Some(s) => format!("`{key}` does not exist; {s}"),
                     None => format!("`{key}` does not exist; define it, or set it on the command line with `+{key}=<value>`"),
                 });
@@ -449,6 +476,11 @@ impl<'a> Resolver<'a> {
         if parts.is_empty() && dots == 0 {
             return Err(InterpError::KeyNotFound { key: written, suggestion: None });
         }
+        let top = path.first().or(parts.first());
+        let inside_hydra = self.stack.last().is_some_and(|(p, _)| p.first().is_some_and(|k| k == "hydra"));
+        if top.is_some_and(|k| k == "hydra") && self.hydra_access == 0 && !inside_hydra {
+            return Err(InterpError::KeyNotFound { key: written, suggestion: Some("the `hydra` node is not part of the app config; read it with `${hydra:...}`".into()) });
+        }
         // Walk the original tree while we can; once an intermediate value is itself an
         // interpolation, continue inside its resolved value.
         let mut detached: Option<Node> = None;
@@ -603,8 +635,8 @@ mod tests {
         let n = resolve_config(&y("a: ???\nb: a_${a}\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n, y("a: ???\nb: ???\n"));
         // Vector 14's list root `[${1}, ???]`, as a list inside our (always mapping) root.
-        let n = resolve_config(&y("l: ['${.1}', ???]\n"), &ResolveOptions::default()).unwrap();
-        assert_eq!(n, y("l: [???, ???]\n"));
+        let n = resolve_config(&y("l: ['${.1}', '???']\n"), &ResolveOptions::default()).unwrap();
+        assert_eq!(n, y("l: ['???', '???']\n"));
         let n = resolve_config(&y("x: ${y}\ny: {z: '${foo}'}\nfoo: 0\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n.as_map().unwrap()["x"], y("z: 0"));
         // A copied container keeps its own `???` members rather than becoming `???` whole.
@@ -614,7 +646,7 @@ mod tests {
         assert_eq!(n.as_map().unwrap()["s"].value, s("x {'a': '1.5', 'n': None, 'f': 1e-05}"));
         assert_eq!(n.as_map().unwrap()["t"].value, s("x {'a': 1.5, 'n': None, 'f': 1e-05}"));
         let n = resolve_config(&y("x: ${y}\ny: {z: '${m}', k: 1}\nm: ???\n"), &ResolveOptions::default()).unwrap();
-        assert_eq!(n, y("x: {z: ???, k: 1}\ny: {z: ???, k: 1}\nm: ???\n"));
+        assert_eq!(n, y("x: {z: '???', k: 1}\ny: {z: '???', k: 1}\nm: ???\n"));
     }
 
     #[test]
@@ -637,7 +669,7 @@ mod tests {
     #[test]
     fn aux_removal_keeps_scalars() {
         let mut n = y("a: {_aux: {x: 1}, b: 1}\n_aux: 3\nl: [{_aux: {y: 2}, z: 1}]\n");
-        remove_aux(&mut n);
+        assert!(remove_aux(&mut n).is_empty());
         assert_eq!(n, y("a: {b: 1}\n_aux: 3\nl: [{z: 1}]\n"));
     }
 }

@@ -142,7 +142,13 @@ fn oc_decode(r: &mut Resolver<'_>, values: &[Node], container: &[String]) -> Res
         Value::Null => Ok(node(Value::Null)),
         Value::Str(s) => {
             let e = grammar::parse_element(s).map_err(|e| InterpError::Grammar { message: e.message, offset: e.offset })?;
-            r.eval_element(&e, container)
+            let n = r.eval_element(&e, container)?;
+            // OmegaConf only accepts primitive values from a resolver (not plain lists or dicts).
+            match &n.value {
+                Value::List(_) => Err(unsupported_value("list")),
+                Value::Map(_) => Err(unsupported_value("dict")),
+                _ => Ok(n),
+            }
         }
         other => Err(err("oc.decode", format!("TypeError: `oc.decode` can only take strings or None as input, but `{}` is of type {}", py_str(other), other.type_name()))),
     }
@@ -168,7 +174,13 @@ fn oc_dict(r: &mut Resolver<'_>, name: &str, values: &[Node], container: &[Strin
     let target = match &v.value {
         Value::Str(key) => {
             let (dots, parts) = split_key(key);
-            r.select(dots, &parts, container)?
+            match r.select(dots, &parts, container) {
+                // Unlike a plain reference, these fail on `???` rather than becoming `???`.
+                Err(InterpError::ToMissing { key, .. }) => {
+                    return Err(err(name, format!("MissingMandatoryValue raised while resolving interpolation: Missing mandatory value: {key}")))
+                }
+                other => other?,
+            }
         }
         _ => v.clone(),
     };
@@ -203,6 +215,14 @@ fn now(r: &mut Resolver<'_>, values: &[Node]) -> Result<Node, InterpError> {
 /// `${hydra:path}`: a value of the `hydra` node; `runtime.output_dir` is the absolute run dir.
 fn hydra(r: &mut Resolver<'_>, values: &[Node]) -> Result<Node, InterpError> {
     let key = single_str("hydra", values)?;
+    r.hydra_access += 1;
+    let result = hydra_select(r, &key);
+    r.hydra_access -= 1;
+    result
+}
+
+fn hydra_select(r: &mut Resolver<'_>, key: &str) -> Result<Node, InterpError> {
+    let key = key.to_string();
     if key == "runtime.output_dir" {
         let dir = r.select(0, &["hydra".into(), "run".into(), "dir".into()], &[])?;
         return Ok(node(Value::Str(abspath(&r.opts.cwd, &py_str(&dir.value)))));
@@ -246,6 +266,13 @@ fn kv_to_dict(values: &[Node]) -> Result<Node, InterpError> {
     for item in items {
         match &item.value {
             Value::List(pair) if pair.len() >= 2 => {
+                // cyto_dl calls `OmegaConf.to_container` on each value: it must be a container.
+                if !pair[1].is_container() {
+                    return Err(err(
+                        "kv_to_dict",
+                        format!("ValueError raised while resolving interpolation: Input cfg is not an OmegaConf config object ({})", pair[1].value.type_name()),
+                    ));
+                }
                 m.insert(py_str(&pair[0].value), pair[1].clone());
             }
             other => {
@@ -266,7 +293,17 @@ fn eval(values: &[Node]) -> Result<Node, InterpError> {
         return Err(err("eval", "TypeError: eval() arg 1 must be a string, bytes or code object"));
     };
     let result = eval_python(expr).map_err(|e| err("eval", format!("{} in `{expr}`", e.message)))?;
-    Ok(node(py_to_value(result)))
+    // OmegaConf only accepts primitive values from a resolver (not plain lists, tuples or dicts).
+    match result {
+        PyValue::List(_) => Err(unsupported_value("list")),
+        PyValue::Tuple(_) => Err(unsupported_value("tuple")),
+        PyValue::Dict(_) => Err(unsupported_value("dict")),
+        other => Ok(node(py_to_value(other))),
+    }
+}
+
+fn unsupported_value(kind: &str) -> InterpError {
+    err("UnsupportedValueType", format!("Value '{kind}' is not a supported primitive type (a resolver must return a scalar; use `oc.create` for containers)"))
 }
 
 fn py_to_value(v: PyValue) -> Value {
