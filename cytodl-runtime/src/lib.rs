@@ -1,1 +1,18 @@
-//! Runtime (filled in by later issues).
+//! cytodl-runtime: what an experiment binary runs.
+//!
+//! - [`array`]: the n-dimensional `f32` arrays images live in on the CPU until batching.
+//! - [`io`]: TIFF / OME-TIFF / ImageJ reading with cyto_dl's channel and slice selection, OME-TIFF writing.
+//! - [`transforms`]: MONAI- and cyto_dl-compatible dictionary transforms on named keys.
+//! - [`data`]: CSV manifests, the persistent cache, the threaded deterministic loader, manifest checks.
+//! - [`rng`]: the seeded per-sample random streams that make loading deterministic.
+
+pub mod array;
+pub mod data;
+pub mod io;
+pub mod rng;
+pub mod sample;
+pub mod transforms;
+
+pub use array::Array;
+pub use rng::Rng;
+pub use sample::{Field, Sample};
