@@ -4,3 +4,4 @@
 pub mod manifest;
 pub mod cache;
 pub mod loader;
+pub mod check;

@@ -116,3 +116,6 @@ pub use random::{
     RandAdjustContrastd, RandFlipd, RandGaussianNoised, RandHistogramShiftd, RandRotate90d, RandSpatialCropSamplesd, RandStdShiftIntensityd,
 };
 pub use spatial::{CenterSpatialCropd, ChannelDim, EnsureChannelFirstd, InterpMode, PadMode, SpatialPadd, ToTensord, Zoomd};
+
+pub mod load;
+pub use load::LoadImaged;
