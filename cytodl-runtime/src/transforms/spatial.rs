@@ -468,17 +468,24 @@ fn resample_axis(src: &[f32], outer: usize, n_in: usize, inner: usize, t: &Taps)
 }
 
 /// `torch.nn.functional.interpolate(size=out_size)` on a channel-first array, as separable 1-D
-/// passes from the last axis to the first (the order torch nests its n-linear weights in).
-/// Axes whose size does not change are identities in every mode and are skipped.
+/// passes (a box mean and n-linear weights factor per axis; torch's fused kernels differ only
+/// in rounding). Passes run in order of increasing `out/in`, outer axis first on ties, so the
+/// shrinking passes come first and the strided-row passes see the most data while the
+/// per-element last-axis pass sees the least. Axes whose size does not change are identities
+/// in every mode and are skipped.
 pub fn interpolate(a: &Array, out_size: &[usize], mode: InterpMode, align_corners: bool) -> Array {
+    let sp = &a.shape()[1..];
+    let mut order: Vec<usize> = (0..out_size.len()).filter(|&d| sp[d] != out_size[d]).collect();
+    order.sort_by(|&x, &y| {
+        let rx = out_size[x] as f64 / sp[x] as f64;
+        let ry = out_size[y] as f64 / sp[y] as f64;
+        rx.total_cmp(&ry).then(x.cmp(&y))
+    });
     let mut shape = a.shape().to_vec();
     let mut cur: Option<Vec<f32>> = None;
-    for d in (0..out_size.len()).rev() {
+    for d in order {
         let axis = d + 1;
         let (n_in, n_out) = (shape[axis], out_size[d]);
-        if n_in == n_out {
-            continue;
-        }
         let outer: usize = shape[..axis].iter().product();
         let inner: usize = shape[axis + 1..].iter().product();
         let t = taps(mode, n_in, n_out, align_corners);
