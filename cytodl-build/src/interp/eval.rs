@@ -105,79 +105,13 @@ fn join_repr(items: &[PyValue]) -> String {
 /// Python's float repr: shortest round-trip digits, fixed notation when the
 /// decimal exponent is in [-4, 16), scientific (`1e-05`, `1e+16`) otherwise.
 pub(crate) fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-1.2345e-7".
-    let sci = format!("{:e}", f);
-    let (neg, sci) = match sci.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, sci.as_str()),
-    };
-    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let decpt = exp + 1; // value = 0.DIGITS * 10^decpt
-    let n = digits.len() as i32;
-    let body = if decpt > -4 && decpt <= 16 {
-        if decpt <= 0 {
-            format!("0.{}{}", "0".repeat((-decpt) as usize), digits)
-        } else if decpt < n {
-            format!(
-                "{}.{}",
-                &digits[..decpt as usize],
-                &digits[decpt as usize..]
-            )
-        } else {
-            format!("{}{}.0", digits, "0".repeat((decpt - n) as usize))
-        }
-    } else {
-        let m = if n > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.clone()
-        };
-        let e = decpt - 1;
-        format!("{}e{}{:02}", m, if e < 0 { '-' } else { '+' }, e.abs())
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
+    crate::pyfmt::float_repr(f)
 }
 
 /// Python's str repr: prefers single quotes unless the text has a single
 /// quote and no double quote.
 fn str_repr(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(q);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == q => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(q);
-    out
+    crate::pyfmt::str_repr(s)
 }
 
 fn type_name(v: &PyValue) -> &'static str {

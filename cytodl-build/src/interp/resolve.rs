@@ -316,6 +316,11 @@ impl<'a> Resolver<'a> {
         if let [Piece::Interp(i)] = pieces {
             return self.eval_interp(i, container);
         }
+        Ok(Node::new(Value::Str(self.concat(pieces, container)?), Span::UNKNOWN))
+    }
+
+    /// Pieces joined with Python `str()` of each interpolation.
+    fn concat(&mut self, pieces: &[Piece], container: &[String]) -> Result<String, InterpError> {
         let mut s = String::new();
         for p in pieces {
             match p {
@@ -327,7 +332,7 @@ impl<'a> Resolver<'a> {
             }
             check_len(&s)?;
         }
-        Ok(Node::new(Value::Str(s), Span::UNKNOWN))
+        Ok(s)
     }
 
     /// Python `str()` of an interpolation embedded in a longer string. A container from the
@@ -428,20 +433,7 @@ impl<'a> Resolver<'a> {
             Element::Float(f) => Value::Float(*f),
             Element::Str(s) => Value::Str(s.clone()),
             Element::Interp(i) => return self.eval_interp(i, container),
-            Element::Concat(pieces) => {
-                let mut s = String::new();
-                for p in pieces {
-                    match p {
-                        Piece::Lit(l) => s.push_str(l),
-                        Piece::Interp(i) => {
-                            let text = self.interp_as_str(i, container)?;
-                            s.push_str(&text);
-                        }
-                    }
-                    check_len(&s)?;
-                }
-                Value::Str(s)
-            }
+            Element::Concat(pieces) => Value::Str(self.concat(pieces, container)?),
             Element::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {

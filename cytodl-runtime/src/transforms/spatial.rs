@@ -352,12 +352,10 @@ struct Taps {
     ptr: Vec<usize>,
     idx: Vec<usize>,
     w: Vec<f32>,
-    /// Every output copies one input (nearest): no arithmetic, bit-exact.
-    copy: bool,
 }
 
 fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Taps {
-    let mut t = Taps { ptr: vec![0], idx: Vec::new(), w: Vec::new(), copy: false };
+    let mut t = Taps { ptr: vec![0], idx: Vec::new(), w: Vec::new() };
     match mode {
         InterpMode::Area => {
             for j in 0..n_out {
@@ -373,7 +371,6 @@ fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Tap
             }
         }
         InterpMode::Nearest | InterpMode::NearestExact => {
-            t.copy = true;
             // torch computes the scale in f32 (compute_scales_value<float>).
             let scale = n_in as f32 / n_out as f32;
             for j in 0..n_out {
@@ -433,32 +430,30 @@ fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Tap
 }
 
 /// Resamples the middle axis of `src` viewed as `[outer, n_in, inner]` into `[outer, n_out, inner]`.
-/// Contiguous rows are combined with whole-row multiply-adds, so nothing is allocated per voxel.
+/// Output rows are appended in order (no zero-fill pass) and combined with whole-row
+/// multiply-adds, so nothing is allocated per voxel.
 fn resample_axis(src: &[f32], outer: usize, n_in: usize, inner: usize, t: &Taps) -> Vec<f32> {
     let n_out = t.ptr.len() - 1;
-    let mut out = vec![0.0f32; outer * n_out * inner];
+    let mut out: Vec<f32> = Vec::with_capacity(outer * n_out * inner);
     for o in 0..outer {
         let sb = &src[o * n_in * inner..(o + 1) * n_in * inner];
-        let ob = &mut out[o * n_out * inner..(o + 1) * n_out * inner];
         for j in 0..n_out {
-            let r = t.ptr[j]..t.ptr[j + 1];
+            let (k0, k1) = (t.ptr[j], t.ptr[j + 1]);
             if inner == 1 {
-                ob[j] = if t.copy {
-                    sb[t.idx[r.start]]
-                } else {
-                    t.idx[r.clone()].iter().zip(&t.w[r]).fold(0.0f32, |acc, (&i, &w)| acc + w * sb[i])
-                };
+                let mut acc = t.w[k0] * sb[t.idx[k0]];
+                for k in k0 + 1..k1 {
+                    acc += t.w[k] * sb[t.idx[k]];
+                }
+                out.push(acc);
             } else {
-                let row = &mut ob[j * inner..(j + 1) * inner];
-                if t.copy {
-                    let i = t.idx[r.start];
-                    row.copy_from_slice(&sb[i * inner..(i + 1) * inner]);
-                } else {
-                    for (&i, &w) in t.idx[r.clone()].iter().zip(&t.w[r]) {
-                        let s = &sb[i * inner..(i + 1) * inner];
-                        for (d, &v) in row.iter_mut().zip(s) {
-                            *d += w * v;
-                        }
+                let start = out.len();
+                let (i0, w0) = (t.idx[k0], t.w[k0]);
+                out.extend(sb[i0 * inner..(i0 + 1) * inner].iter().map(|&v| w0 * v));
+                let row = &mut out[start..];
+                for k in k0 + 1..k1 {
+                    let (i, w) = (t.idx[k], t.w[k]);
+                    for (d, &v) in row.iter_mut().zip(&sb[i * inner..(i + 1) * inner]) {
+                        *d += w * v;
                     }
                 }
             }
@@ -481,6 +476,12 @@ pub fn interpolate(a: &Array, out_size: &[usize], mode: InterpMode, align_corner
         let ry = out_size[y] as f64 / sp[y] as f64;
         rx.total_cmp(&ry).then(x.cmp(&y))
     });
+    if matches!(mode, InterpMode::Nearest | InterpMode::NearestExact) {
+        // Nearest picks one source index per axis: a single n-d gather touches only the output.
+        let maps: Vec<Vec<Option<usize>>> =
+            sp.iter().zip(out_size).map(|(&n_in, &n_out)| taps(mode, n_in, n_out, false).idx.into_iter().map(Some).collect()).collect();
+        return gather_spatial(a, &maps, 0.0);
+    }
     let mut shape = a.shape().to_vec();
     let mut cur: Option<Vec<f32>> = None;
     for d in order {
