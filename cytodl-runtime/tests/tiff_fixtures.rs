@@ -188,6 +188,8 @@ fn corrupt_files_are_errors() {
         state ^= state << 17;
         state
     };
+    // TIFF_FUZZ_ITERS=2000 cargo test --release ... for a longer run.
+    let iters: usize = std::env::var("TIFF_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let out = dir.join("bad.tif");
@@ -201,7 +203,7 @@ fn corrupt_files_are_errors() {
             }
         }
         // Random byte flips: any outcome but a panic.
-        for _ in 0..150 {
+        for _ in 0..iters {
             let mut b = bytes.clone();
             for _ in 0..1 + next() % 4 {
                 let i = (next() % b.len() as u64) as usize;
@@ -212,7 +214,7 @@ fn corrupt_files_are_errors() {
             let _ = read(&out, &Selection::default());
         }
         // Flips inside the header and first IFD, where the structure lives.
-        for _ in 0..150 {
+        for _ in 0..iters {
             let mut b = bytes.clone();
             let i = (next() % 400.min(b.len() as u64)) as usize;
             b[i] = next() as u8;

@@ -683,7 +683,7 @@ impl Series {
         let in_sel = &full[npa..];
         let block: usize = in_sel.iter().map(|l| l.len()).product();
         let nblocks: usize = full[..npa].iter().map(|l| l.len()).product();
-        let total = block.checked_mul(nblocks).ok_or_else(|| src.corrupt("selection too large"))?;
+        block.checked_mul(nblocks).ok_or_else(|| src.corrupt("selection too large"))?;
         // Grown page by page: metadata claiming absurd sizes fails on missing pages, not in malloc.
         let mut out: Vec<f32> = Vec::new();
         let in_shape = &self.shape[npa..];

@@ -12,7 +12,10 @@ use super::{for_each_key, Transform, TransformError};
 
 /// Builds the `TransformError::Invalid` of a transform.
 pub(crate) fn invalid(transform: &'static str, message: impl Into<String>) -> TransformError {
-    TransformError::Invalid { transform, message: message.into() }
+    TransformError::Invalid {
+        transform,
+        message: message.into(),
+    }
 }
 
 pub(crate) fn to_keys<I, S>(keys: I) -> Vec<String>
@@ -24,9 +27,18 @@ where
 }
 
 /// The spatial shape of a channel-first array (MONAI transforms need `[C, spatial...]`).
-pub(crate) fn spatial_shape<'a>(a: &'a Array, transform: &'static str) -> Result<&'a [usize], TransformError> {
+pub(crate) fn spatial_shape<'a>(
+    a: &'a Array,
+    transform: &'static str,
+) -> Result<&'a [usize], TransformError> {
     if a.ndim() < 2 {
-        return Err(invalid(transform, format!("expects a channel-first array [C, spatial...], got shape {:?}", a.shape())));
+        return Err(invalid(
+            transform,
+            format!(
+                "expects a channel-first array [C, spatial...], got shape {:?}",
+                a.shape()
+            ),
+        ));
     }
     Ok(&a.shape()[1..])
 }
@@ -41,23 +53,44 @@ pub(crate) fn per_axis<T: Copy + std::fmt::Debug>(
     match values.len() {
         1 => Ok(vec![values[0]; nd]),
         n if n == nd => Ok(values.to_vec()),
-        _ => Err(invalid(transform, format!("{what} {values:?} needs 1 or {nd} values for {nd} spatial dims"))),
+        _ => Err(invalid(
+            transform,
+            format!("{what} {values:?} needs 1 or {nd} values for {nd} spatial dims"),
+        )),
     }
 }
 
 /// MONAI's `fall_back_tuple`: non-positive entries take the image's size on that axis.
-pub(crate) fn fall_back(user: &[i64], spatial: &[usize], transform: &'static str, what: &str) -> Result<Vec<usize>, TransformError> {
+pub(crate) fn fall_back(
+    user: &[i64],
+    spatial: &[usize],
+    transform: &'static str,
+    what: &str,
+) -> Result<Vec<usize>, TransformError> {
     let v = per_axis(user, spatial.len(), transform, what)?;
-    Ok(v.iter().zip(spatial).map(|(&u, &s)| if u > 0 { u as usize } else { s }).collect())
+    Ok(v.iter()
+        .zip(spatial)
+        .map(|(&u, &s)| if u > 0 { u as usize } else { s })
+        .collect())
 }
 
 /// Maps a MONAI spatial axis (negative counts from the end) to the array axis (channel = 0).
-pub(crate) fn array_axis(axis: i64, ndim: usize, transform: &'static str) -> Result<usize, TransformError> {
+pub(crate) fn array_axis(
+    axis: i64,
+    ndim: usize,
+    transform: &'static str,
+) -> Result<usize, TransformError> {
     // MONAI's map_spatial_axes: a<0 -> a % ndim (an array axis), else a+1.
     let n = ndim as i64;
     let ax = if axis < 0 { axis + n } else { axis + 1 };
     if ax < 1 || ax >= n {
-        return Err(invalid(transform, format!("spatial axis {axis} is out of range for an array of shape [C, {} spatial dims]", ndim - 1)));
+        return Err(invalid(
+            transform,
+            format!(
+                "spatial axis {axis} is out of range for an array of shape [C, {} spatial dims]",
+                ndim - 1
+            ),
+        ));
     }
     Ok(ax as usize)
 }
@@ -145,13 +178,30 @@ pub fn gather_spatial(a: &Array, maps: &[Vec<Option<usize>>], fill: f32) -> Arra
     let mut out = Vec::with_capacity(total);
     if total > 0 {
         for c in 0..shape[0] {
-            gather_rec(a.data(), &strides[1..], maps, 0, c * strides[0], fill, &mut out);
+            gather_rec(
+                a.data(),
+                &strides[1..],
+                maps,
+                0,
+                c * strides[0],
+                fill,
+                &mut out,
+            );
         }
     }
-    Array::new(out_shape, out).unwrap_or_else(|_| unreachable!("gather fills the full output shape"))
+    Array::new(out_shape, out)
+        .unwrap_or_else(|_| unreachable!("gather fills the full output shape"))
 }
 
-fn gather_rec(src: &[f32], strides: &[usize], maps: &[Vec<Option<usize>>], axis: usize, base: usize, fill: f32, out: &mut Vec<f32>) {
+fn gather_rec(
+    src: &[f32],
+    strides: &[usize],
+    maps: &[Vec<Option<usize>>],
+    axis: usize,
+    base: usize,
+    fill: f32,
+    out: &mut Vec<f32>,
+) {
     let map = &maps[axis];
     if axis + 1 == maps.len() {
         out.extend(map.iter().map(|m| match m {
@@ -163,7 +213,15 @@ fn gather_rec(src: &[f32], strides: &[usize], maps: &[Vec<Option<usize>>], axis:
     let block: usize = maps[axis + 1..].iter().map(Vec::len).product();
     for m in map {
         match m {
-            Some(i) => gather_rec(src, strides, maps, axis + 1, base + i * strides[axis], fill, out),
+            Some(i) => gather_rec(
+                src,
+                strides,
+                maps,
+                axis + 1,
+                base + i * strides[axis],
+                fill,
+                out,
+            ),
             None => out.extend(std::iter::repeat_n(fill, block)),
         }
     }
@@ -193,10 +251,18 @@ pub fn permute_flip(a: &Array, perm: &[usize], flip: &[bool]) -> Array {
             .collect();
         permute_rec(a.data(), &out_shape, &steps, 0, 0, &mut out);
     }
-    Array::new(out_shape, out).unwrap_or_else(|_| unreachable!("permute fills the full output shape"))
+    Array::new(out_shape, out)
+        .unwrap_or_else(|_| unreachable!("permute fills the full output shape"))
 }
 
-fn permute_rec(src: &[f32], shape: &[usize], steps: &[(isize, isize)], axis: usize, base: isize, out: &mut Vec<f32>) {
+fn permute_rec(
+    src: &[f32],
+    shape: &[usize],
+    steps: &[(isize, isize)],
+    axis: usize,
+    base: isize,
+    out: &mut Vec<f32>,
+) {
     let (start, step) = steps[axis];
     let mut off = base + start;
     if axis + 1 == shape.len() {
@@ -283,7 +349,13 @@ fn pad_width(size: usize, target: usize, symmetric: bool) -> (usize, usize) {
 }
 
 /// MONAI's `SpatialPad` with a resolved target size.
-pub fn spatial_pad(a: &Array, target: &[usize], symmetric: bool, mode: PadMode, value: f32) -> Array {
+pub fn spatial_pad(
+    a: &Array,
+    target: &[usize],
+    symmetric: bool,
+    mode: PadMode,
+    value: f32,
+) -> Array {
     let sp = &a.shape()[1..];
     if sp.iter().zip(target).all(|(s, t)| s >= t) {
         return a.clone();
@@ -293,7 +365,9 @@ pub fn spatial_pad(a: &Array, target: &[usize], symmetric: bool, mode: PadMode, 
         .zip(target)
         .map(|(&s, &t)| {
             let (before, after) = pad_width(s, t, symmetric);
-            (0..before + s + after).map(|i| mode.source(i as i64 - before as i64, s)).collect()
+            (0..before + s + after)
+                .map(|i| mode.source(i as i64 - before as i64, s))
+                .collect()
         })
         .collect();
     gather_spatial(a, &maps, value)
@@ -311,7 +385,9 @@ pub fn resize_with_pad_or_crop(a: &Array, target: &[usize], mode: PadMode, value
                 (start..start + len).map(Some).collect()
             } else {
                 let (before, after) = pad_width(s, t, true);
-                (0..before + s + after).map(|i| mode.source(i as i64 - before as i64, s)).collect()
+                (0..before + s + after)
+                    .map(|i| mode.source(i as i64 - before as i64, s))
+                    .collect()
             }
         })
         .collect();
@@ -355,7 +431,11 @@ struct Taps {
 }
 
 fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Taps {
-    let mut t = Taps { ptr: vec![0], idx: Vec::new(), w: Vec::new() };
+    let mut t = Taps {
+        ptr: vec![0],
+        idx: Vec::new(),
+        w: Vec::new(),
+    };
     match mode {
         InterpMode::Area => {
             for j in 0..n_out {
@@ -429,79 +509,100 @@ fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Tap
     t
 }
 
-/// Resamples the middle axis of `src` viewed as `[outer, n_in, inner]` into `[outer, n_out, inner]`.
-/// Output rows are appended in order (no zero-fill pass) and combined with whole-row
-/// multiply-adds, so nothing is allocated per voxel.
-fn resample_axis(src: &[f32], outer: usize, n_in: usize, inner: usize, t: &Taps) -> Vec<f32> {
-    let n_out = t.ptr.len() - 1;
-    let mut out: Vec<f32> = Vec::with_capacity(outer * n_out * inner);
-    for o in 0..outer {
-        let sb = &src[o * n_in * inner..(o + 1) * n_in * inner];
-        for j in 0..n_out {
-            let (k0, k1) = (t.ptr[j], t.ptr[j + 1]);
-            if inner == 1 {
-                let mut acc = t.w[k0] * sb[t.idx[k0]];
+/// Resamples the block `src` of shape `dims` (axis 0 first) with `taps[d]` per axis (`None` =
+/// unchanged axis), appending the result to `out`. Axis 0 is combined one output slab at a
+/// time into a reused scratch buffer (first tap written, further taps multiply-added over whole
+/// contiguous rows), then the slab recurses into the remaining axes; only the final output is
+/// freshly written, and nothing is allocated per voxel.
+fn resample_block(
+    src: &[f32],
+    dims: &[usize],
+    taps: &[Option<Taps>],
+    out: &mut Vec<f32>,
+    scratch: &mut [Vec<f32>],
+) {
+    let inner: usize = dims[1..].iter().product();
+    let (buf, rest) = match scratch.split_first_mut() {
+        Some(x) => x,
+        None => return,
+    };
+    match &taps[0] {
+        None if dims.len() == 1 => out.extend_from_slice(src),
+        None => {
+            for i in 0..dims[0] {
+                resample_block(
+                    &src[i * inner..(i + 1) * inner],
+                    &dims[1..],
+                    &taps[1..],
+                    out,
+                    rest,
+                );
+            }
+        }
+        Some(t) if dims.len() == 1 => {
+            for j in 0..t.ptr.len() - 1 {
+                let (k0, k1) = (t.ptr[j], t.ptr[j + 1]);
+                let mut acc = t.w[k0] * src[t.idx[k0]];
                 for k in k0 + 1..k1 {
-                    acc += t.w[k] * sb[t.idx[k]];
+                    acc += t.w[k] * src[t.idx[k]];
                 }
                 out.push(acc);
-            } else {
-                let start = out.len();
+            }
+        }
+        Some(t) => {
+            for j in 0..t.ptr.len() - 1 {
+                let (k0, k1) = (t.ptr[j], t.ptr[j + 1]);
                 let (i0, w0) = (t.idx[k0], t.w[k0]);
-                out.extend(sb[i0 * inner..(i0 + 1) * inner].iter().map(|&v| w0 * v));
-                let row = &mut out[start..];
+                buf.clear();
+                buf.extend(src[i0 * inner..(i0 + 1) * inner].iter().map(|&v| w0 * v));
                 for k in k0 + 1..k1 {
                     let (i, w) = (t.idx[k], t.w[k]);
-                    for (d, &v) in row.iter_mut().zip(&sb[i * inner..(i + 1) * inner]) {
+                    for (d, &v) in buf.iter_mut().zip(&src[i * inner..(i + 1) * inner]) {
                         *d += w * v;
                     }
                 }
+                resample_block(buf, &dims[1..], &taps[1..], out, rest);
             }
         }
     }
-    out
 }
 
-/// `torch.nn.functional.interpolate(size=out_size)` on a channel-first array, as separable 1-D
-/// passes (a box mean and n-linear weights factor per axis; torch's fused kernels differ only
-/// in rounding). Passes run in order of increasing `out/in`, outer axis first on ties, so the
-/// shrinking passes come first and the strided-row passes see the most data while the
-/// per-element last-axis pass sees the least. Axes whose size does not change are identities
-/// in every mode and are skipped.
+/// `torch.nn.functional.interpolate(size=out_size)` on a channel-first array, separably (a box
+/// mean and n-linear weights factor per axis; torch's fused kernels differ only in rounding).
+/// Nearest modes are one n-d gather. Axes whose size does not change are identities in every
+/// mode and are skipped.
 pub fn interpolate(a: &Array, out_size: &[usize], mode: InterpMode, align_corners: bool) -> Array {
     let sp = &a.shape()[1..];
-    let mut order: Vec<usize> = (0..out_size.len()).filter(|&d| sp[d] != out_size[d]).collect();
-    order.sort_by(|&x, &y| {
-        let rx = out_size[x] as f64 / sp[x] as f64;
-        let ry = out_size[y] as f64 / sp[y] as f64;
-        rx.total_cmp(&ry).then(x.cmp(&y))
-    });
+    if sp == out_size {
+        return a.clone();
+    }
     if matches!(mode, InterpMode::Nearest | InterpMode::NearestExact) {
         // Nearest picks one source index per axis: a single n-d gather touches only the output.
-        let maps: Vec<Vec<Option<usize>>> =
-            sp.iter().zip(out_size).map(|(&n_in, &n_out)| taps(mode, n_in, n_out, false).idx.into_iter().map(Some).collect()).collect();
+        let maps: Vec<Vec<Option<usize>>> = sp
+            .iter()
+            .zip(out_size)
+            .map(|(&n_in, &n_out)| {
+                taps(mode, n_in, n_out, false)
+                    .idx
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            })
+            .collect();
         return gather_spatial(a, &maps, 0.0);
     }
-    let mut shape = a.shape().to_vec();
-    let mut cur: Option<Vec<f32>> = None;
-    for d in order {
-        let axis = d + 1;
-        let (n_in, n_out) = (shape[axis], out_size[d]);
-        let outer: usize = shape[..axis].iter().product();
-        let inner: usize = shape[axis + 1..].iter().product();
-        let t = taps(mode, n_in, n_out, align_corners);
-        let src: &[f32] = match &cur {
-            Some(v) => v,
-            None => a.data(),
-        };
-        let next = resample_axis(src, outer, n_in, inner, &t);
-        shape[axis] = n_out;
-        cur = Some(next);
-    }
-    match cur {
-        Some(v) => Array::new(shape, v).unwrap_or_else(|_| unreachable!("resampling fills the output shape")),
-        None => a.clone(),
-    }
+    let mut all_taps: Vec<Option<Taps>> = vec![None];
+    all_taps.extend(
+        sp.iter()
+            .zip(out_size)
+            .map(|(&n_in, &n_out)| (n_in != n_out).then(|| taps(mode, n_in, n_out, align_corners))),
+    );
+    let mut shape = vec![a.shape()[0]];
+    shape.extend_from_slice(out_size);
+    let mut out = Vec::with_capacity(shape.iter().product());
+    let mut scratch = vec![Vec::new(); shape.len()];
+    resample_block(a.data(), a.shape(), &all_taps, &mut out, &mut scratch);
+    Array::new(shape, out).unwrap_or_else(|_| unreachable!("resampling fills the output shape"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,8 +630,16 @@ pub struct EnsureChannelFirstd {
 }
 
 impl EnsureChannelFirstd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, channel_dim: Option<ChannelDim>) -> Self {
-        EnsureChannelFirstd { keys: to_keys(keys), strict_check: true, allow_missing_keys: false, channel_dim }
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
+        keys: I,
+        channel_dim: Option<ChannelDim>,
+    ) -> Self {
+        EnsureChannelFirstd {
+            keys: to_keys(keys),
+            strict_check: true,
+            allow_missing_keys: false,
+            channel_dim,
+        }
     }
 }
 
@@ -543,8 +652,13 @@ impl Transform for EnsureChannelFirstd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
-            match self.channel_dim {
+        for_each_key(
+            &mut sample,
+            &self.keys,
+            self.allow_missing_keys,
+            name,
+            |a| {
+                match self.channel_dim {
                 None if self.strict_check => {
                     return Err(invalid(name, "channel_dim=None needs original_channel_dim metadata, which arrays here do not carry; set channel_dim"))
                 }
@@ -564,8 +678,9 @@ impl Transform for EnsureChannelFirstd {
                     }
                 }
             }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(vec![sample])
     }
 }
@@ -580,7 +695,10 @@ pub struct ToTensord {
 
 impl ToTensord {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        ToTensord { keys: to_keys(keys), allow_missing_keys: false }
+        ToTensord {
+            keys: to_keys(keys),
+            allow_missing_keys: false,
+        }
     }
 }
 
@@ -592,7 +710,13 @@ impl Transform for ToTensord {
         format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
-        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, self.name(), |_| Ok(()))?;
+        for_each_key(
+            &mut sample,
+            &self.keys,
+            self.allow_missing_keys,
+            self.name(),
+            |_| Ok(()),
+        )?;
         Ok(vec![sample])
     }
 }
@@ -630,24 +754,47 @@ impl Zoomd {
     }
 
     /// Zooms one channel-first array (the array transform `Zoom`).
-    pub fn zoom_array(&self, a: &Array, mode: InterpMode, align_corners: Option<bool>) -> Result<Array, TransformError> {
+    pub fn zoom_array(
+        &self,
+        a: &Array,
+        mode: InterpMode,
+        align_corners: Option<bool>,
+    ) -> Result<Array, TransformError> {
         let name = "Zoomd";
         let sp = spatial_shape(a, name)?.to_vec();
         let zoom = per_axis(&self.zoom, sp.len(), name, "zoom")?;
         if let Some(z) = zoom.iter().find(|z| !(z.is_finite() && **z > 0.0)) {
-            return Err(invalid(name, format!("zoom factors must be positive and finite, got {z}")));
+            return Err(invalid(
+                name,
+                format!("zoom factors must be positive and finite, got {z}"),
+            ));
         }
         if align_corners.is_some() && mode != InterpMode::Linear {
             // torch: "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
-            return Err(invalid(name, format!("align_corners can only be set with linear modes, not {mode:?}")));
+            return Err(invalid(
+                name,
+                format!("align_corners can only be set with linear modes, not {mode:?}"),
+            ));
         }
-        let out: Vec<usize> = sp.iter().zip(&zoom).map(|(&s, &z)| (s as f64 * z).floor() as usize).collect();
+        let out: Vec<usize> = sp
+            .iter()
+            .zip(&zoom)
+            .map(|(&s, &z)| (s as f64 * z).floor() as usize)
+            .collect();
         if out.contains(&0) || sp.contains(&0) {
-            return Err(invalid(name, format!("zoom {zoom:?} of spatial shape {sp:?} gives empty output {out:?}")));
+            return Err(invalid(
+                name,
+                format!("zoom {zoom:?} of spatial shape {sp:?} gives empty output {out:?}"),
+            ));
         }
         let zoomed = interpolate(a, &out, mode, align_corners.unwrap_or(false));
         if self.keep_size && out != sp {
-            return Ok(resize_with_pad_or_crop(&zoomed, &sp, self.padding_mode, 0.0));
+            return Ok(resize_with_pad_or_crop(
+                &zoomed,
+                &sp,
+                self.padding_mode,
+                0.0,
+            ));
         }
         Ok(zoomed)
     }
@@ -662,17 +809,34 @@ impl Transform for Zoomd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let n = self.keys.len();
-        let modes = if self.mode.len() == 1 { vec![self.mode[0]; n] } else { self.mode.clone() };
-        let acs = if self.align_corners.len() == 1 { vec![self.align_corners[0]; n] } else { self.align_corners.clone() };
+        let modes = if self.mode.len() == 1 {
+            vec![self.mode[0]; n]
+        } else {
+            self.mode.clone()
+        };
+        let acs = if self.align_corners.len() == 1 {
+            vec![self.align_corners[0]; n]
+        } else {
+            self.align_corners.clone()
+        };
         if modes.len() != n || acs.len() != n {
-            return Err(invalid(self.name(), format!("mode / align_corners need 1 or {n} (one per key) values")));
+            return Err(invalid(
+                self.name(),
+                format!("mode / align_corners need 1 or {n} (one per key) values"),
+            ));
         }
         for (i, key) in self.keys.iter().enumerate() {
             let one = [key.clone()];
-            for_each_key(&mut sample, &one, self.allow_missing_keys, self.name(), |a| {
-                *a = self.zoom_array(a, modes[i], acs[i])?;
-                Ok(())
-            })?;
+            for_each_key(
+                &mut sample,
+                &one,
+                self.allow_missing_keys,
+                self.name(),
+                |a| {
+                    *a = self.zoom_array(a, modes[i], acs[i])?;
+                    Ok(())
+                },
+            )?;
         }
         Ok(vec![sample])
     }
@@ -689,7 +853,11 @@ pub struct CenterSpatialCropd {
 
 impl CenterSpatialCropd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, roi_size: Vec<i64>) -> Self {
-        CenterSpatialCropd { keys: to_keys(keys), roi_size, allow_missing_keys: false }
+        CenterSpatialCropd {
+            keys: to_keys(keys),
+            roi_size,
+            allow_missing_keys: false,
+        }
     }
 }
 
@@ -702,11 +870,17 @@ impl Transform for CenterSpatialCropd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
-            let roi = fall_back(&self.roi_size, spatial_shape(a, name)?, name, "roi_size")?;
-            *a = center_crop(a, &roi);
-            Ok(())
-        })?;
+        for_each_key(
+            &mut sample,
+            &self.keys,
+            self.allow_missing_keys,
+            name,
+            |a| {
+                let roi = fall_back(&self.roi_size, spatial_shape(a, name)?, name, "roi_size")?;
+                *a = center_crop(a, &roi);
+                Ok(())
+            },
+        )?;
         Ok(vec![sample])
     }
 }
@@ -727,8 +901,18 @@ pub struct SpatialPadd {
 }
 
 impl SpatialPadd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, spatial_size: Vec<i64>) -> Self {
-        SpatialPadd { keys: to_keys(keys), spatial_size, symmetric: true, mode: PadMode::Constant, value: 0.0, allow_missing_keys: false }
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
+        keys: I,
+        spatial_size: Vec<i64>,
+    ) -> Self {
+        SpatialPadd {
+            keys: to_keys(keys),
+            spatial_size,
+            symmetric: true,
+            mode: PadMode::Constant,
+            value: 0.0,
+            allow_missing_keys: false,
+        }
     }
 }
 
@@ -741,15 +925,26 @@ impl Transform for SpatialPadd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
-            let sp = spatial_shape(a, name)?;
-            let target = fall_back(&self.spatial_size, sp, name, "spatial_size")?;
-            if self.mode != PadMode::Constant && sp.iter().zip(&target).any(|(&s, &t)| s == 0 && t > 0) {
-                return Err(invalid(name, format!("cannot pad an empty axis with mode {:?}", self.mode)));
-            }
-            *a = spatial_pad(a, &target, self.symmetric, self.mode, self.value);
-            Ok(())
-        })?;
+        for_each_key(
+            &mut sample,
+            &self.keys,
+            self.allow_missing_keys,
+            name,
+            |a| {
+                let sp = spatial_shape(a, name)?;
+                let target = fall_back(&self.spatial_size, sp, name, "spatial_size")?;
+                if self.mode != PadMode::Constant
+                    && sp.iter().zip(&target).any(|(&s, &t)| s == 0 && t > 0)
+                {
+                    return Err(invalid(
+                        name,
+                        format!("cannot pad an empty axis with mode {:?}", self.mode),
+                    ));
+                }
+                *a = spatial_pad(a, &target, self.symmetric, self.mode, self.value);
+                Ok(())
+            },
+        )?;
         Ok(vec![sample])
     }
 }
@@ -767,9 +962,18 @@ mod tests {
     fn rot90_matches_torch_layout() {
         // torch.rot90(arange(6).reshape(1,2,3), 1, [1,2]) = [[[2,5],[1,4],[0,3]]]
         let a = arr(&[1, 2, 3]);
-        assert_eq!(rot90_axes(&a, 1, 1, 2).data(), &[2.0, 5.0, 1.0, 4.0, 0.0, 3.0]);
-        assert_eq!(rot90_axes(&a, 2, 1, 2).data(), &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
-        assert_eq!(rot90_axes(&a, 3, 1, 2).data(), &[3.0, 0.0, 4.0, 1.0, 5.0, 2.0]);
+        assert_eq!(
+            rot90_axes(&a, 1, 1, 2).data(),
+            &[2.0, 5.0, 1.0, 4.0, 0.0, 3.0]
+        );
+        assert_eq!(
+            rot90_axes(&a, 2, 1, 2).data(),
+            &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+        );
+        assert_eq!(
+            rot90_axes(&a, 3, 1, 2).data(),
+            &[3.0, 0.0, 4.0, 1.0, 5.0, 2.0]
+        );
         assert_eq!(rot90_axes(&a, 3, 1, 2).shape(), &[1, 3, 2]);
     }
 
@@ -777,10 +981,25 @@ mod tests {
     fn pad_modes_match_numpy() {
         let a = Array::new(vec![1, 3], vec![1.0, 2.0, 3.0]).unwrap();
         let p = |m| spatial_pad(&a, &[9], true, m, -1.0).into_data();
-        assert_eq!(p(PadMode::Constant), vec![-1.0, -1.0, -1.0, 1.0, 2.0, 3.0, -1.0, -1.0, -1.0]);
-        assert_eq!(p(PadMode::Edge), vec![1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]);
-        assert_eq!(p(PadMode::Reflect), vec![2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0]);
-        assert_eq!(p(PadMode::Symmetric), vec![3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0]);
-        assert_eq!(p(PadMode::Wrap), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            p(PadMode::Constant),
+            vec![-1.0, -1.0, -1.0, 1.0, 2.0, 3.0, -1.0, -1.0, -1.0]
+        );
+        assert_eq!(
+            p(PadMode::Edge),
+            vec![1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
+        );
+        assert_eq!(
+            p(PadMode::Reflect),
+            vec![2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0]
+        );
+        assert_eq!(
+            p(PadMode::Symmetric),
+            vec![3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0]
+        );
+        assert_eq!(
+            p(PadMode::Wrap),
+            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+        );
     }
 }
