@@ -434,7 +434,11 @@ impl Series {
                     page_axes.push(d);
                     page_shape.push(n);
                 }
-                let npages: usize = page_shape.iter().product();
+                let available = offsets.len() - px.first_ifd;
+                let npages = page_shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)).filter(|&n| n <= available);
+                let Some(npages) = npages else {
+                    return Err(src.corrupt(format!("OME-XML describes {page_shape:?} planes, the file has {available} pages")));
+                };
                 let mut axes = page_axes.clone();
                 axes.extend(&in_axes);
                 let mut shape = page_shape.clone();
@@ -449,9 +453,10 @@ impl Series {
         // ImageJ hyperstack: pages interleaved as T, Z, C (C fastest).
         if let Some(ij) = ome::parse_imagej(&desc) {
             let (c, z, t) = (ij.channels.unwrap_or(1), ij.slices.unwrap_or(1), ij.frames.unwrap_or(1));
-            let (page_axes, page_shape) = if c * z * t == ij.images {
+            let czt = c.checked_mul(z).and_then(|n| n.checked_mul(t)).unwrap_or(0);
+            let (page_axes, page_shape) = if czt == ij.images {
                 (vec!['T', 'Z', 'C'], vec![t, z, c])
-            } else if c * z * t == 1 {
+            } else if czt == 1 {
                 (vec!['I'], vec![ij.images])
             } else {
                 (vec![], vec![])
@@ -465,6 +470,10 @@ impl Series {
                         return Err(src.corrupt(format!("ImageJ description says {npages} images, the file has {} pages", offsets.len())));
                     }
                     let stride = (first.elems() * dtype_size(first.dtype)) as u64;
+                    let end = stride.checked_mul(npages as u64).and_then(|n| n.checked_add(first.offsets[0]));
+                    if end.is_none_or(|e| e > src.len) {
+                        return Err(src.corrupt(format!("ImageJ description says {npages} images, the file is too short for them")));
+                    }
                     Pages::Contiguous { first: Box::new(first.clone()), stride, count: npages }
                 } else {
                     Pages::Ifds(offsets[..npages].to_vec())
@@ -484,7 +493,7 @@ impl Series {
             let k = in_shape.len();
             if shape.len() >= k && shape[shape.len() - k..] == in_shape[..] {
                 let npa = shape.len() - k;
-                let npages: usize = shape[..npa].iter().product();
+                let npages = shape[..npa].iter().try_fold(1usize, |a, &n| a.checked_mul(n)).unwrap_or(usize::MAX);
                 if npages >= 1 && npages <= offsets.len() {
                     let axes: Vec<char> = match axes {
                         Some(a) => a.chars().collect(),
@@ -612,7 +621,7 @@ impl Series {
         };
 
         // Per-axis index lists (bioio compute_dim_specs), for visible axes and absent C/Z/T.
-        let mut picks: Vec<(char, Vec<usize>)> = Vec::new();
+        let mut picks: Vec<(char, Pick)> = Vec::new();
         let mut all_axes: Vec<char> = vis.iter().map(|v| v.0).collect();
         for a in ['T', 'C', 'Z'] {
             if !all_axes.contains(&a) {
@@ -622,8 +631,8 @@ impl Series {
         for &a in &all_axes {
             let size = size_of(a);
             let list = match (out_axes.contains(&a), req(a)) {
-                (_, Some(Index::One(i))) => vec![*i],
-                (true, Some(Index::Many(v))) => v.clone(),
+                (_, Some(Index::One(i))) => Pick::List(vec![*i]),
+                (true, Some(Index::Many(v))) => Pick::List(v.clone()),
                 (false, Some(Index::Many(v))) => {
                     return Err(ReadError::BadSelection {
                         path,
@@ -632,10 +641,10 @@ impl Series {
                         reason: format!("{a}={v:?} selects several indices, so {a} must be among the output axes"),
                     });
                 }
-                (true, None) => (0..size).collect(),
-                (false, None) => vec![0],
+                (true, None) => Pick::All(size),
+                (false, None) => Pick::List(vec![0]),
             };
-            if let Some(&bad) = list.iter().find(|&&i| i >= size) {
+            if let Some(bad) = list.out_of(size) {
                 return Err(ReadError::OutOfRange { path, axis: a, index: bad, size });
             }
             picks.push((a, list));
@@ -643,9 +652,9 @@ impl Series {
         let pick_of = |a: char| picks.iter().find(|p| p.0 == a).map(|p| p.1.clone());
 
         // Index lists along the full axes: visible axes take their picks, squeezed ones index 0.
-        let mut full: Vec<Vec<usize>> = vec![vec![0]; self.axes.len()];
+        let mut full: Vec<Pick> = vec![Pick::List(vec![0]); self.axes.len()];
         for &(letter, fi) in &vis {
-            full[fi] = pick_of(letter).unwrap_or_else(|| vec![0]);
+            full[fi] = pick_of(letter).unwrap_or_else(|| Pick::List(vec![0]));
         }
 
         let mid = self.gather(src, &full)?;
@@ -677,7 +686,7 @@ impl Series {
     }
 
     /// Decodes the selected pages into an array over the full axes (shape = lengths of `full`).
-    fn gather(&self, src: &mut Src, full: &[Vec<usize>]) -> Result<Vec<f32>, ReadError> {
+    fn gather(&self, src: &mut Src, full: &[Pick]) -> Result<Vec<f32>, ReadError> {
         let npa = self.n_page_axes;
         let page_strides = crate::array::strides_of(&self.shape[..npa]);
         let in_sel = &full[npa..];
@@ -687,10 +696,13 @@ impl Series {
         // Grown page by page: metadata claiming absurd sizes fails on missing pages, not in malloc.
         let mut out: Vec<f32> = Vec::new();
         let in_shape = &self.shape[npa..];
-        let whole_page = in_sel.iter().zip(in_shape).all(|(l, &n)| l.len() == n && l.iter().enumerate().all(|(i, &v)| i == v));
+        let whole_page = in_sel.iter().zip(in_shape).all(|(l, &n)| match l {
+            Pick::All(m) => *m == n,
+            Pick::List(v) => v.len() == n && v.iter().enumerate().all(|(i, &j)| i == j),
+        });
         let mut counter = vec![0usize; npa];
         for _ in 0..nblocks {
-            let k: usize = (0..npa).map(|i| full[i][counter[i]] * page_strides[i]).sum();
+            let k: usize = (0..npa).map(|i| full[i].at(counter[i]) * page_strides[i]).sum();
             let page = self.page_at(src, k)?;
             let values = decode_page(src, &page)?;
             if whole_page {
@@ -699,7 +711,7 @@ impl Series {
                 let st = crate::array::strides_of(in_shape);
                 let mut idx = vec![0usize; in_sel.len()];
                 for _ in 0..block {
-                    let off: usize = (0..idx.len()).map(|i| in_sel[i][idx[i]] * st[i]).sum();
+                    let off: usize = (0..idx.len()).map(|i| in_sel[i].at(idx[i]) * st[i]).sum();
                     out.push(values[off]);
                     for i in (0..idx.len()).rev() {
                         idx[i] += 1;
@@ -719,6 +731,35 @@ impl Series {
             }
         }
         Ok(out)
+    }
+}
+
+/// The indices taken along one axis; `All` stays unmaterialized so a corrupt size costs nothing.
+#[derive(Debug, Clone)]
+enum Pick {
+    All(usize),
+    List(Vec<usize>),
+}
+
+impl Pick {
+    fn len(&self) -> usize {
+        match self {
+            Pick::All(n) => *n,
+            Pick::List(v) => v.len(),
+        }
+    }
+    fn at(&self, i: usize) -> usize {
+        match self {
+            Pick::All(_) => i,
+            Pick::List(v) => v[i],
+        }
+    }
+    /// The first index not below `size`.
+    fn out_of(&self, size: usize) -> Option<usize> {
+        match self {
+            Pick::All(n) => (*n > size).then_some(size),
+            Pick::List(v) => v.iter().copied().find(|&i| i >= size),
+        }
     }
 }
 
