@@ -9,6 +9,11 @@ use cytodl_runtime::io::{read, read_info, write_ome_tiff, DType, Index, ReadErro
 use cytodl_runtime::Array;
 use serde_json::Value;
 
+/// (axes, shape, dtype, pixel sizes) of a written image.
+type Case = (&'static str, Vec<usize>, DType, [Option<f64>; 3]);
+/// A [`Case`] plus the axes and shape tifffile should report.
+type CheckedCase = (&'static str, Vec<usize>, DType, [Option<f64>; 3], &'static str, Vec<usize>);
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff")
 }
@@ -134,7 +139,7 @@ fn ramp(shape: &[usize], scale: f32, offset: f32) -> Array {
 #[test]
 fn writer_round_trips() {
     let dir = scratch("roundtrip");
-    let cases: Vec<(&str, Vec<usize>, DType, [Option<f64>; 3])> = vec![
+    let cases: Vec<Case> = vec![
         ("ZYX", vec![4, 9, 7], DType::U16, [Some(0.29), Some(0.108), Some(0.108)]),
         ("CZYX", vec![2, 3, 5, 6], DType::U8, [None, Some(0.5), Some(0.25)]),
         ("YX", vec![11, 13], DType::F32, [None, None, None]),
@@ -242,7 +247,7 @@ fn tifffile_reads_our_ome_tiffs() {
     }
     let dir = scratch("written");
     let mut manifest = Vec::new();
-    let cases: Vec<(&str, Vec<usize>, DType, [Option<f64>; 3], &str, Vec<usize>)> = vec![
+    let cases: Vec<CheckedCase> = vec![
         ("ZYX", vec![5, 9, 7], DType::U16, [Some(0.29), Some(0.108), Some(0.108)], "ZYX", vec![5, 9, 7]),
         ("CZYX", vec![2, 3, 5, 6], DType::U8, [None, Some(0.5), Some(0.5)], "CZYX", vec![2, 3, 5, 6]),
         ("YX", vec![11, 13], DType::F32, [None; 3], "YX", vec![11, 13]),

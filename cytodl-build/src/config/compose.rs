@@ -906,7 +906,11 @@ pub fn element_to_node(e: &Element, span: Span) -> Node {
         Element::Dict(kv) => {
             let mut m = Map::new();
             for (k, v) in kv {
-                m.insert(k.clone(), element_to_node(v, span));
+                let mut node = element_to_node(v, span);
+                // The override grammar types dict keys like values: `{1: a}` has an int key.
+                let lower = k.to_ascii_lowercase();
+                node.typed_key = k.parse::<i64>().is_ok() || (k.parse::<f64>().is_ok() && k.chars().any(|c| c.is_ascii_digit())) || lower == "true" || lower == "false";
+                m.insert(k.clone(), node);
             }
             Value::Map(m)
         }
@@ -959,7 +963,9 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
     };
     match ov.kind {
         OverrideKind::Delete => {
-            let existing = select(cfg, &parts).filter(|n| !matches!(n.value, Value::Null));
+            // Hydra reads the current value with `OmegaConf.select`: interpolations resolve, and
+            // `null` or `???` count as "does not exist".
+            let existing = crate::interp::select_resolved(cfg, &parts).map_err(|e| merge_failed(ov, span, &e.to_string()))?;
             let Some(existing) = existing else {
                 let mut d = Diagnostic::error(
                     format!("Could not delete from config. '{}' does not exist.", ov.key_or_group),
@@ -970,9 +976,10 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                 }
                 return Err(d);
             };
-            if let Some(v) = &value {
-                if !matches!(existing.value, Value::Missing) && existing != v {
-                    let shown = crate::pyfmt::py_str(&existing.value);
+            // `~k=null` is the same as `~k`.
+            if let Some(v) = value.as_ref().filter(|v| !matches!(v.value, Value::Null)) {
+                if existing != v.value {
+                    let shown = crate::pyfmt::py_str(&existing);
                     return Err(Diagnostic::error(
                         format!(
                             "Could not delete from config. The value of '{}' is {} and not {}.",
@@ -986,25 +993,22 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                 }
             }
             let (last, parent) = parts.split_last().ok_or_else(|| Diagnostic::error("empty key", span))?;
+            // A key reached only through an interpolation lives in a computed value: nothing to delete.
             let Some(container) = select_mut(cfg, parent) else { return Ok(()) };
             match &mut container.value {
                 Value::Map(m) => {
                     m.shift_remove(last);
+                    Ok(())
                 }
-                Value::List(l) => {
-                    if let Ok(i) = last.parse::<usize>() {
-                        if i < l.len() {
-                            l.remove(i);
-                        }
-                    }
-                }
-                _ => {}
+                // Hydra deletes with `del node[key]`, which a list refuses for a string key.
+                Value::List(_) => Err(merge_failed(ov, span, "TypeError: list indices must be integers or slices, not str")
+                    .with_help("list items cannot be deleted from the command line; set the whole list: `key=[...]`")),
+                _ => Ok(()),
             }
-            Ok(())
         }
         OverrideKind::Add => {
             let Some(value) = value else { return Err(Diagnostic::error(format!("Override '{}' has no value", ov.input), span)) };
-            let existing = select(cfg, &parts).filter(|n| !matches!(n.value, Value::Null | Value::Missing));
+            let existing = crate::interp::select_resolved(cfg, &parts).map_err(|e| merge_failed(ov, span, &e.to_string()))?;
             if existing.is_some() && !value.is_container() {
                 let rest = &ov.input[1..];
                 return Err(Diagnostic::error(
@@ -1087,7 +1091,9 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                 }
                 _ => return Err(not_a_container(&snapshot, parts, span, ov)),
             }
-        } else if force_add && matches!(cur.child(p).map(|n| &n.value), Some(Value::Null | Value::Missing)) {
+        } else if force_add && cur.child(p).is_some_and(|n| !n.is_container() || n.is_interpolation()) {
+            // `OmegaConf.update(force_add=True)` replaces a scalar, `null`, `???` or an
+            // interpolation on the way with an empty mapping.
             if let Some(n) = cur.child_mut(p) {
                 n.value = Value::Map(Map::new());
             }
@@ -1114,6 +1120,11 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                         }
                     }
                 }
+                if matches!(value.value, Value::Missing) {
+                    // An override to `???` makes the value mandatory again (merge would keep it).
+                    *existing = value;
+                    return Ok(());
+                }
                 merge_into(existing, value).map_err(|e| merge_error(ov, span, e))
             }
             None if force_add => {
@@ -1125,6 +1136,10 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
         Value::List(l) => {
             let idx = last.parse::<usize>().ok().filter(|i| *i < l.len());
             match idx {
+                Some(i) if matches!(value.value, Value::Missing) => {
+                    l[i] = value;
+                    Ok(())
+                }
                 Some(i) => merge_into(&mut l[i], value).map_err(|e| merge_error(ov, span, e)),
                 None => Err(Diagnostic::error(
                     format!("Error merging override {}\nIndex '{last}' is out of range for a list of {} items", ov.input, l.len()),
@@ -1140,6 +1155,10 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
         }
         _ => Err(could_not_override(&snapshot, parts, span, ov, repo)),
     }
+}
+
+fn merge_failed(ov: &Override, span: Span, cause: &str) -> Diagnostic {
+    Diagnostic::error(format!("Error merging override {}\n{cause}", ov.input), span)
 }
 
 fn merge_error(ov: &Override, span: Span, e: super::merge::MergeError) -> Diagnostic {

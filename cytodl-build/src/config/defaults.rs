@@ -75,6 +75,13 @@ impl DefaultEntry {
     pub fn update_parent(&mut self, base_dir: &str, package: &str) {
         self.parent_base_dir = Some(base_dir.to_string());
         self.parent_package = Some(package.to_string());
+        // Hydra still expands the legacy `_group_` in an entry's package (absolute from then on).
+        if let Some(p) = &self.package {
+            if p.contains("_group_") {
+                let resolved = p.replace("_group_", &self.default_package());
+                self.package = Some(format!("_global_.{resolved}"));
+            }
+        }
     }
 
     fn base_dir(&self) -> &str {

@@ -30,7 +30,7 @@ fn block(out: &mut String, node: &Node, indent: usize) {
         Value::Map(m) => {
             for (k, v) in m {
                 out.push_str(&pad);
-                out.push_str(&key(k));
+                out.push_str(&key(k, v.typed_key));
                 out.push(':');
                 match &v.value {
                     Value::Map(cm) if !cm.is_empty() => {
@@ -166,8 +166,12 @@ fn double_quoted(s: &str) -> String {
     out
 }
 
-/// Keys are written as they were read (plain when possible), quoted only when the YAML syntax needs it.
-fn key(k: &str) -> String {
+/// A key is written bare when YAML reads it back the same way: a string key that would read as a
+/// number, boolean or null is quoted; a number or boolean key (`typed`) is written bare.
+fn key(k: &str, typed: bool) -> String {
+    if !typed && !matches!(resolve_plain(k), Value::Str(_)) {
+        return format!("'{}'", k.replace('\'', "''"));
+    }
     let first = k.chars().next().unwrap_or(' ');
     let indicator_ok = !"[]{},#&*!|>'\"%@`".contains(first)
         && (!matches!(first, '-' | '?' | ':') || k.chars().nth(1).is_some_and(|c| c != ' '));

@@ -15,6 +15,9 @@ pub type Map = IndexMap<String, Node>;
 pub struct Node {
     pub value: Value,
     pub span: Span,
+    /// This node's key in its parent mapping was a YAML number or boolean (`1:`, `true:`), kept
+    /// as text; output writes such keys bare and quotes string keys that would read as one.
+    pub typed_key: bool,
 }
 
 /// Nodes compare as data: spans say where a value came from, not what it is.
@@ -40,7 +43,7 @@ pub enum Value {
 
 impl Node {
     pub fn new(value: Value, span: Span) -> Self {
-        Node { value, span }
+        Node { value, span, typed_key: false }
     }
 
     pub fn map(map: Map, span: Span) -> Self {

@@ -86,7 +86,7 @@ pub fn load_config(text: &str, file: FileId) -> Result<Node, YamlError> {
     let node = load_any(text, file)?;
     match node {
         Some(n) if matches!(n.value, Value::Map(_)) => Ok(n),
-        Some(Node { value: Value::Null, span }) => Ok(Node::empty_map(span)),
+        Some(Node { value: Value::Null, span, .. }) => Ok(Node::empty_map(span)),
         None => Ok(Node::empty_map(Span::new(file, 1, 1))),
         Some(n) => Err(YamlError::NotAMapping { found: n.value.type_name(), span: n.span }),
     }
@@ -135,7 +135,7 @@ impl Builder<'_> {
 
     /// PyYAML reads any `?` in a flow collection as a key indicator, so `[1, ???]` is an error.
     fn check_flow_plain(&self, text: &str, style: TScalarStyle, span: Span) -> Result<(), YamlError> {
-        if self.flow_depth > 0 && style == TScalarStyle::Plain && text.starts_with('?') {
+        if self.flow_depth > 0 && style == TScalarStyle::Plain && (text.starts_with('?') || text.starts_with(':')) {
             return Err(YamlError::FlowQuestionMark { span });
         }
         Ok(())
@@ -275,11 +275,15 @@ impl Builder<'_> {
                             match numeric.get(&canonical) {
                                 Some(first) => {
                                     if let Some(slot) = own.iter_mut().find(|(k, _, _)| k == first) {
+                                        let mut value = value;
+                                        value.typed_key = true;
                                         slot.2 = value;
                                     }
                                 }
                                 None => {
                                     numeric.insert(canonical, text.clone());
+                                    let mut value = value;
+                                    value.typed_key = true;
                                     own.push((text, kspan, value));
                                 }
                             }

@@ -6,4 +6,4 @@ pub mod grammar;
 pub mod resolve;
 mod resolvers;
 
-pub use resolve::{remove_aux, resolve_config, resolve_standalone, InterpError, ResolveOptions};
+pub use resolve::{remove_aux, resolve_config, resolve_standalone, select_resolved, InterpError, ResolveOptions};

@@ -76,6 +76,11 @@ pub(crate) struct Resolver<'a> {
     done: std::collections::HashSet<Path>,
     /// The tree path of the last node a reference selected (None for computed values).
     last_selected: Option<Path>,
+    /// Set by a resolver that returned a plain container (see [`resolvers::PlainResult`]).
+    pub(crate) plain_result: Option<resolvers::PlainResult>,
+    /// How the last resolver's result reads when embedded in a string, when that differs from
+    /// its value's `str()` (`oc.dict.values` shows its interpolations).
+    pub(crate) embed_repr: Option<String>,
     /// Non-zero while the `hydra:` resolver reads the `hydra` node. Otherwise that node is
     /// invisible to the app config, as in Hydra (which removes it before resolving).
     pub hydra_access: usize,
@@ -101,6 +106,22 @@ pub fn resolve_config(root: &Node, opts: &ResolveOptions) -> Result<Node, Diagno
         return Err(errors);
     }
     Ok(Node::map(out, root.span))
+}
+
+/// `OmegaConf.select(cfg, key)` as Hydra's override code uses it: interpolations on the way and at
+/// the end are resolved; an absent key, `null` or `???` is `None`.
+pub fn select_resolved(root: &Node, parts: &[String]) -> Result<Option<Value>, InterpError> {
+    let opts = ResolveOptions::default();
+    let mut r = Resolver::new(root, &opts);
+    r.hydra_access = 1;
+    match r.select(0, parts, &[]) {
+        Ok(n) => Ok(match n.value {
+            Value::Null | Value::Missing => None,
+            v => Some(v),
+        }),
+        Err(InterpError::KeyNotFound { .. } | InterpError::PastRoot { .. } | InterpError::ToMissing { .. } | InterpError::NotAContainer { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Resolves one string against a config (the root is its container); used for defaults lists.
@@ -161,6 +182,8 @@ impl<'a> Resolver<'a> {
             done: Default::default(),
             last_selected: None,
             hydra_access: 0,
+            plain_result: None,
+            embed_repr: None,
         }
     }
 
@@ -314,7 +337,12 @@ impl<'a> Resolver<'a> {
     /// A whole value: one interpolation keeps its type; anything else is a string.
     pub fn eval_pieces(&mut self, pieces: &[Piece], container: &[String]) -> Result<Node, InterpError> {
         if let [Piece::Interp(i)] = pieces {
-            return self.eval_interp(i, container);
+            self.plain_result = None;
+            let n = self.eval_interp(i, container)?;
+            if let Some(p) = self.plain_result.take() {
+                return Err(resolvers::unsupported_value(p.type_name));
+            }
+            return Ok(n);
         }
         Ok(Node::new(Value::Str(self.concat(pieces, container)?), Span::UNKNOWN))
     }
@@ -339,7 +367,15 @@ impl<'a> Resolver<'a> {
     /// tree is shown as OmegaConf's repr shows it, which depends on what was resolved already.
     fn interp_as_str(&mut self, interp: &Interp, container: &[String]) -> Result<String, InterpError> {
         self.last_selected = None;
+        self.plain_result = None;
+        self.embed_repr = None;
         let n = self.eval_interp(interp, container)?;
+        if let Some(text) = self.embed_repr.take() {
+            return Ok(text);
+        }
+        if let Some(p) = self.plain_result.take() {
+            return Ok(p.text);
+        }
         if n.is_container() {
             if let Some(path) = self.last_selected.take() {
                 if let Some(raw) = self.raw_at(&path) {
@@ -407,8 +443,15 @@ impl<'a> Resolver<'a> {
                 }
                 let name = name_parts.join(".");
                 let result = resolvers::call(self, &name, args, container);
-                // A resolver's value is computed, not a node of the tree.
+                // A resolver's value is computed, not a node of the tree; what its arguments left
+                // behind does not describe it.
                 self.last_selected = None;
+                if !matches!(name.as_str(), "eval" | "oc.decode") {
+                    self.plain_result = None;
+                }
+                if name != "oc.dict.values" {
+                    self.embed_repr = None;
+                }
                 result
             }
         }
@@ -519,7 +562,8 @@ impl<'a> Resolver<'a> {
                         return Err(InterpError::ToParent { key: written });
                     }
                 }
-                let n = self.resolve_path(&path)?;
+                let mut n = self.resolve_path(&path)?;
+                n = self.reread_resolved(&path, n)?;
                 self.last_selected = Some(path.clone());
                 n
             }
@@ -528,6 +572,28 @@ impl<'a> Resolver<'a> {
             return Err(InterpError::ToMissing { key: path.join("."), definition: target.span });
         }
         Ok(target)
+    }
+
+    /// `OmegaConf.resolve` stores each resolved value in place; a value resolved earlier in the
+    /// walk that reads as an interpolation (from an escaped `\${`) is live when read again.
+    fn reread_resolved(&mut self, path: &[String], n: Node) -> Result<Node, InterpError> {
+        let Value::Str(text) = &n.value else { return Ok(n) };
+        if !text.contains("${") || !self.done.contains(path) {
+            return Ok(n);
+        }
+        if let Some(start) = self.stack.iter().position(|(p, _)| p.as_slice() == path) {
+            let chain = self.stack[start..].iter().map(|(p, s)| (p.join("."), *s)).collect();
+            return Err(InterpError::Recursive { chain });
+        }
+        self.stack.push((path.to_vec(), n.span));
+        let container = &path[..path.len().saturating_sub(1)];
+        let result = grammar::parse_value(text)
+            .map_err(|e| InterpError::Grammar { message: e.message, offset: e.offset })
+            .and_then(|pieces| self.eval_pieces(&pieces, container));
+        self.stack.pop();
+        let mut out = result?;
+        out.span = n.span;
+        Ok(out)
     }
 
     fn not_found(&self, written: &str, parent: &[String], part: &str) -> InterpError {
@@ -631,6 +697,9 @@ mod tests {
         assert_eq!(n, y("l: ['???', '???']\n"));
         let n = resolve_config(&y("x: ${y}\ny: {z: '${foo}'}\nfoo: 0\n"), &ResolveOptions::default()).unwrap();
         assert_eq!(n.as_map().unwrap()["x"], y("z: 0"));
+        // An escaped `\${` resolved in place earlier is read as a live interpolation later.
+        let n = resolve_config(&y("a: \\${b}\nb: 1\nc: ${a}\nd: ${e}\ne: \\${b}\n"), &ResolveOptions::default()).unwrap();
+        assert_eq!(n, y("a: ${b}\nb: 1\nc: 1\nd: ${b}\ne: ${b}\n"));
         // A copied container keeps its own `???` members rather than becoming `???` whole.
         // A container embedded in a string shows as OmegaConf's repr, which depends on whether
         // its interpolations were already resolved in place (document order).

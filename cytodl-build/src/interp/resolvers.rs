@@ -8,6 +8,7 @@ use super::eval::{eval_python, PyValue};
 use super::grammar::{self, Element};
 use super::resolve::{InterpError, Resolver};
 use crate::config::node::{Map, Node, Value};
+
 use crate::config::yaml::load_any;
 use crate::diag::{did_you_mean, FileId, Span};
 use crate::pyfmt::py_str;
@@ -67,8 +68,14 @@ pub(crate) fn call(r: &mut Resolver<'_>, name: &str, args: &[Element], container
         "now" => now(r, &values),
         "hydra" => hydra(r, &values),
         "python_version" => Ok(node(Value::Str("3.11".into()))),
-        "kv_to_dict" => kv_to_dict(&values),
-        "eval" => eval(&values),
+        "kv_to_dict" => {
+            // cyto_dl's kv_to_dict takes a ListConfig node; a literal `[...]` is a plain list.
+            if matches!(args.first(), Some(Element::List(_))) {
+                return Err(err("kv_to_dict", "TypeError: Config resolved with kv_to_dict must be ListConfig"));
+            }
+            kv_to_dict(&values)
+        }
+        "eval" => eval(r, &values),
         _ => Err(InterpError::UnsupportedResolver { name: name.to_string(), suggestion: None }),
     }
 }
@@ -98,18 +105,17 @@ fn oc_env(r: &mut Resolver<'_>, args: &[Element], container: &[String]) -> Resul
     }
     let name_node = r.eval_element(&args[0], container)?;
     let name = py_str(&name_node.value);
+    // OmegaConf evaluates every argument before calling the resolver, the default included.
+    let default = args.get(1).map(|d| r.eval_element(d, container)).transpose()?;
     let from_env = r.opts.env.get(&name).cloned().or_else(|| std::env::var(&name).ok());
     if let Some(v) = from_env {
         return Ok(node(Value::Str(v)));
     }
-    match args.get(1) {
-        Some(d) => {
-            let d = r.eval_element(d, container)?;
-            Ok(node(match d.value {
-                Value::Null => Value::Null,
-                other => Value::Str(py_str(&other)),
-            }))
-        }
+    match default {
+        Some(d) => Ok(node(match d.value {
+            Value::Null => Value::Null,
+            other => Value::Str(py_str(&other)),
+        })),
         None => Err(InterpError::EnvNotFound { name }),
     }
 }
@@ -120,17 +126,18 @@ fn oc_select(r: &mut Resolver<'_>, args: &[Element], container: &[String]) -> Re
         return Err(err("oc.select", format!("takes 1 or 2 arguments ({} given)", args.len())));
     }
     let key = r.eval_element(&args[0], container)?;
-    let key = py_str(&key.value);
-    let (dots, parts) = split_key(&key);
-    let default = |r: &mut Resolver<'_>| -> Result<Node, InterpError> {
-        match args.get(1) {
-            Some(d) => r.eval_element(d, container),
-            None => Ok(node(Value::Null)),
-        }
+    // As for every resolver, the default is evaluated whether it is used or not.
+    let default = match args.get(1) {
+        Some(d) => r.eval_element(d, container)?,
+        None => node(Value::Null),
     };
+    let Value::Str(key) = key.value else {
+        return Err(err("oc.select", format!("AttributeError: '{}' object has no attribute 'startswith'", key.value.type_name())));
+    };
+    let (dots, parts) = split_key(&key);
     match r.select(dots, &parts, container) {
         Ok(n) => Ok(n),
-        Err(InterpError::KeyNotFound { .. } | InterpError::ToMissing { .. } | InterpError::PastRoot { .. }) => default(r),
+        Err(InterpError::KeyNotFound { .. } | InterpError::ToMissing { .. } | InterpError::PastRoot { .. }) => Ok(default),
         Err(e) => Err(e),
     }
 }
@@ -143,12 +150,14 @@ fn oc_decode(r: &mut Resolver<'_>, values: &[Node], container: &[String]) -> Res
         Value::Str(s) => {
             let e = grammar::parse_element(s).map_err(|e| InterpError::Grammar { message: e.message, offset: e.offset })?;
             let n = r.eval_element(&e, container)?;
-            // OmegaConf only accepts primitive values from a resolver (not plain lists or dicts).
-            match &n.value {
-                Value::List(_) => Err(unsupported_value("list")),
-                Value::Map(_) => Err(unsupported_value("dict")),
-                _ => Ok(n),
+            // A plain list or dict cannot become a node, but can be embedded in a string.
+            if n.is_container() {
+                r.plain_result = Some(PlainResult {
+                    type_name: if matches!(n.value, Value::List(_)) { "list" } else { "dict" },
+                    text: crate::pyfmt::py_repr(&n.value),
+                });
             }
+            Ok(n)
         }
         other => Err(err("oc.decode", format!("TypeError: `oc.decode` can only take strings or None as input, but `{}` is of type {}", py_str(other), other.type_name()))),
     }
@@ -159,9 +168,16 @@ fn oc_create(values: &[Node]) -> Result<Node, InterpError> {
     let [v] = values else { return Err(err("oc.create", format!("takes 1 argument ({} given)", values.len()))) };
     match &v.value {
         Value::Map(_) | Value::List(_) | Value::Null => Ok(v.clone()),
+        // `OmegaConf.create(str)` parses YAML; a lone string `s` becomes `{s: None}`.
         Value::Str(s) => match load_any(s, FileId(0)) {
-            Ok(Some(n)) => Ok(n),
-            Ok(None) => Ok(node(Value::Map(Map::new()))),
+            Ok(Some(n)) if n.is_container() => Ok(n),
+            Ok(Some(Node { value: Value::Str(text), .. })) => {
+                let mut m = Map::new();
+                m.insert(text, node(Value::Null));
+                Ok(node(Value::Map(m)))
+            }
+            Ok(None) | Ok(Some(Node { value: Value::Null, .. })) => Ok(node(Value::Map(Map::new()))),
+            Ok(Some(other)) => Err(err("oc.create", format!("cannot create a config from {}", other.value.type_name()))),
             Err(e) => Err(err("oc.create", e.to_string())),
         },
         other => Err(err("oc.create", format!("cannot create a config from {}", other.type_name()))),
@@ -190,6 +206,11 @@ fn oc_dict(r: &mut Resolver<'_>, name: &str, values: &[Node], container: &[Strin
     let items: Vec<Node> = if name == "oc.dict.keys" {
         m.keys().map(|k| node(Value::Str(k.clone()))).collect()
     } else {
+        // OmegaConf returns interpolations to each value: embedded in a string they show raw.
+        if let Value::Str(key) = &v.value {
+            let raw: Vec<Node> = m.keys().map(|k| node(Value::Str(format!("${{{key}.{k}}}")))).collect();
+            r.embed_repr = Some(crate::pyfmt::py_repr(&Value::List(raw)));
+        }
         m.values().cloned().collect()
     };
     Ok(node(Value::List(items)))
@@ -273,7 +294,20 @@ fn kv_to_dict(values: &[Node]) -> Result<Node, InterpError> {
                         format!("ValueError raised while resolving interpolation: Input cfg is not an OmegaConf config object ({})", pair[1].value.type_name()),
                     ));
                 }
-                m.insert(py_str(&pair[0].value), pair[1].clone());
+                let key = match &pair[0].value {
+                    Value::Str(s) => s.clone(),
+                    Value::Int(_) | Value::Float(_) | Value::Bool(_) => py_str(&pair[0].value),
+                    other => {
+                        let t = match other {
+                            Value::Map(_) => "DictConfig",
+                            Value::List(_) => "ListConfig",
+                            Value::Null => "NoneType",
+                            _ => "missing",
+                        };
+                        return Err(err("kv_to_dict", format!("KeyValidationError: Incompatible key type '{t}'")));
+                    }
+                };
+                m.insert(key, pair[1].clone());
             }
             other => {
                 return Err(err(
@@ -287,22 +321,34 @@ fn kv_to_dict(values: &[Node]) -> Result<Node, InterpError> {
 }
 
 /// cyto_dl registers Python's `eval`; we evaluate the same expressions with a safe evaluator.
-fn eval(values: &[Node]) -> Result<Node, InterpError> {
+fn eval(r: &mut Resolver<'_>, values: &[Node]) -> Result<Node, InterpError> {
     let [v] = values else { return Err(err("eval", format!("takes 1 argument ({} given)", values.len()))) };
     let Value::Str(expr) = &v.value else {
         return Err(err("eval", "TypeError: eval() arg 1 must be a string, bytes or code object"));
     };
     let result = eval_python(expr).map_err(|e| err("eval", format!("{} in `{expr}`", e.message)))?;
-    // OmegaConf only accepts primitive values from a resolver (not plain lists, tuples or dicts).
-    match result {
-        PyValue::List(_) => Err(unsupported_value("list")),
-        PyValue::Tuple(_) => Err(unsupported_value("tuple")),
-        PyValue::Dict(_) => Err(unsupported_value("dict")),
-        other => Ok(node(py_to_value(other))),
+    // A plain list, tuple or dict cannot become a node, but can be embedded in a string.
+    let type_name = match &result {
+        PyValue::List(_) => Some("list"),
+        PyValue::Tuple(_) => Some("tuple"),
+        PyValue::Dict(_) => Some("dict"),
+        _ => None,
+    };
+    if let Some(type_name) = type_name {
+        r.plain_result = Some(PlainResult { type_name, text: super::eval::py_str(&result) });
     }
+    Ok(node(py_to_value(result)))
 }
 
-fn unsupported_value(kind: &str) -> InterpError {
+/// A resolver returned a plain Python container: usable inside a string (as its `str()`), an
+/// error as a whole value (OmegaConf's UnsupportedValueType).
+#[derive(Debug, Clone)]
+pub(crate) struct PlainResult {
+    pub type_name: &'static str,
+    pub text: String,
+}
+
+pub(crate) fn unsupported_value(kind: &str) -> InterpError {
     err("UnsupportedValueType", format!("Value '{kind}' is not a supported primitive type (a resolver must return a scalar; use `oc.create` for containers)"))
 }
 
