@@ -5,12 +5,21 @@
 //! - [`transforms`]: MONAI- and cyto_dl-compatible dictionary transforms on named keys.
 //! - [`data`]: CSV manifests, the persistent cache, the threaded deterministic loader, manifest checks.
 //! - [`rng`]: the seeded per-sample random streams that make loading deterministic.
+//! - [`backend`], [`nn`], [`loss`], [`optim`], [`train`], [`infer`], [`postprocess`]: the model
+//!   side (burn), generic over the backend.
 
 pub mod array;
+pub mod backend;
 pub mod data;
+pub mod infer;
 pub mod io;
+pub mod loss;
+pub mod nn;
+pub mod optim;
+pub mod postprocess;
 pub mod rng;
 pub mod sample;
+pub mod train;
 pub mod transforms;
 
 pub use array::Array;

@@ -1,0 +1,1 @@
+//! Optimizers and learning-rate schedules with PyTorch's semantics and defaults.

@@ -1,0 +1,1 @@
+//! cyto_dl's postprocessing of predictions: activation, threshold, labels, rescaling.

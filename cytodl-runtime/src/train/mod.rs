@@ -1,0 +1,1 @@
+//! The trainer: fit / validate / test / predict, checkpoints, resume, early stopping, logs.
