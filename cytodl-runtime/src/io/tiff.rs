@@ -1148,6 +1148,14 @@ fn chunk(src: &mut Src, p: &Page, i: usize, expected: usize) -> Result<Vec<u8>, 
             }
             out
         }
+        // libdeflate decodes a whole chunk of known size about twice as fast as miniz_oxide;
+        // miniz_oxide stays as the fallback for chunks whose size the header misstates.
+        8 | 32946 if expected > 0 => match inflate_exact(&raw, expected) {
+            Some(out) => out,
+            None => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&raw, expected * 2 + 1024)
+                .or_else(|e| if e.output.len() >= expected { Ok(e.output) } else { Err(e) })
+                .map_err(|e| src.corrupt(format!("Deflate chunk {i}: {e:?}")))?,
+        },
         8 | 32946 => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
             &raw,
             expected.max(1) * 2 + 1024,
@@ -1203,6 +1211,16 @@ fn packbits(src: &[u8], expected: usize) -> Vec<u8> {
 
 /// Turns decompressed bytes into f32 values, undoing the predictor row by row.
 /// `row` = samples per chunk row, `stride` = samples per pixel inside the chunk.
+/// Inflates a zlib stream whose decoded size is known; `None` if it does not decode to exactly that.
+fn inflate_exact(raw: &[u8], expected: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; expected];
+    let mut d = libdeflater::Decompressor::new();
+    match d.zlib_decompress(raw, &mut out) {
+        Ok(n) if n == expected => Some(out),
+        _ => None,
+    }
+}
+
 fn convert(
     src: &Src,
     p: &Page,
@@ -1246,6 +1264,20 @@ fn convert(
     macro_rules! ints {
         ($raw:ty, $val:ty) => {{
             let n = std::mem::size_of::<$raw>();
+            // The common case (no predictor) as branch-free loops the compiler vectorises.
+            if !pred {
+                let chunks = out.iter_mut().zip(bytes.chunks_exact(n));
+                if le {
+                    for (o, c) in chunks {
+                        *o = <$raw>::from_le_bytes(c.try_into().unwrap_or_default()) as $val as f32;
+                    }
+                } else {
+                    for (o, c) in chunks {
+                        *o = <$raw>::from_be_bytes(c.try_into().unwrap_or_default()) as $val as f32;
+                    }
+                }
+                return Ok(());
+            }
             let mut prev: Vec<$raw> = vec![0; stride];
             for (j, (o, c)) in out.iter_mut().zip(bytes.chunks_exact(n)).enumerate() {
                 let mut a = [0u8; std::mem::size_of::<$raw>()];

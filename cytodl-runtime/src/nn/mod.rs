@@ -1,1 +1,7 @@
 //! Networks: MONAI's DynUNet, cyto_dl's heads, and loading of MONAI / Lightning weights.
+
+pub mod dynunet;
+pub mod weights;
+
+pub use dynunet::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
+pub use weights::{load_file, load_state_dict, LoadOptions, LoadReport, StateDict, WeightsError};

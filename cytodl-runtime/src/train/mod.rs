@@ -1,1 +1,4 @@
 //! The trainer: fit / validate / test / predict, checkpoints, resume, early stopping, logs.
+
+pub mod csv_logger;
+pub mod early_stopping;

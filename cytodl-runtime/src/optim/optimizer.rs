@@ -1,0 +1,538 @@
+//! Adam, AdamW and SGD with torch 2.5's single-tensor formulas (`torch/optim/{adam,adamw,sgd}.py`).
+//!
+//! Every parameter is updated as a flat 1-D tensor: the updates are elementwise, and flat state
+//! lets one map hold parameters of every rank.
+
+use std::collections::HashMap;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+
+use super::clip::{apply_clip, GradClip};
+use super::record::{OptimizerRecord, ParamRecord};
+use super::{invalid, OptimError};
+
+/// `torch.optim.Adam`: `weight_decay` is L2 added to the gradient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamConfig {
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    /// torch's defaults (eps 1e-8, not burn's 1e-5).
+    fn default() -> Self {
+        Self { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, amsgrad: false }
+    }
+}
+
+/// `torch.optim.AdamW`: decoupled decay `p *= 1 - lr * weight_decay` before the Adam step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamWConfig {
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub amsgrad: bool,
+}
+
+impl Default for AdamWConfig {
+    /// torch's defaults (weight_decay 1e-2, not burn's 1e-4).
+    fn default() -> Self {
+        Self { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 1e-2, amsgrad: false }
+    }
+}
+
+/// `torch.optim.SGD`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SgdConfig {
+    pub momentum: f64,
+    /// torch's default 0 (burn's is 0.1).
+    pub dampening: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+}
+
+/// Which optimizer; the learning rate is not part of it (it comes from the schedule each step).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptimizerConfig {
+    Adam(AdamConfig),
+    AdamW(AdamWConfig),
+    Sgd(SgdConfig),
+}
+
+/// The optimizer family, recorded with its state so that a state is not loaded into another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Adam,
+    AdamW,
+    Sgd,
+}
+
+impl OptimizerKind {
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Self::Adam => 0,
+            Self::AdamW => 1,
+            Self::Sgd => 2,
+        }
+    }
+
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            0 => Some(Self::Adam),
+            1 => Some(Self::AdamW),
+            2 => Some(Self::Sgd),
+            _ => None,
+        }
+    }
+}
+
+fn check_adam(betas: (f64, f64), eps: f64, weight_decay: f64) -> Result<(), OptimError> {
+    if !(0.0..1.0).contains(&betas.0) {
+        return Err(invalid("betas", format!("beta1 must be in [0, 1), got {}", betas.0)));
+    }
+    if !(0.0..1.0).contains(&betas.1) {
+        return Err(invalid("betas", format!("beta2 must be in [0, 1), got {}", betas.1)));
+    }
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(invalid("eps", format!("must be finite and >= 0, got {eps}")));
+    }
+    check_weight_decay(weight_decay)
+}
+
+fn check_weight_decay(wd: f64) -> Result<(), OptimError> {
+    if !(wd >= 0.0 && wd.is_finite()) {
+        return Err(invalid("weight_decay", format!("must be finite and >= 0, got {wd}")));
+    }
+    Ok(())
+}
+
+/// torch rejects a negative learning rate; so does every `lr` a schedule produces here.
+pub(crate) fn check_lr(lr: f64) -> Result<(), OptimError> {
+    if !(lr >= 0.0 && lr.is_finite()) {
+        return Err(invalid("lr", format!("must be finite and >= 0, got {lr}")));
+    }
+    Ok(())
+}
+
+impl OptimizerConfig {
+    /// torch's constructor checks, with the parameter named.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        match self {
+            Self::Adam(c) => check_adam(c.betas, c.eps, c.weight_decay),
+            Self::AdamW(c) => check_adam(c.betas, c.eps, c.weight_decay),
+            Self::Sgd(c) => {
+                if !(c.momentum >= 0.0 && c.momentum.is_finite()) {
+                    return Err(invalid("momentum", format!("must be finite and >= 0, got {}", c.momentum)));
+                }
+                if !c.dampening.is_finite() {
+                    return Err(invalid("dampening", format!("must be finite, got {}", c.dampening)));
+                }
+                check_weight_decay(c.weight_decay)?;
+                if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
+                    return Err(invalid("nesterov", "Nesterov momentum requires a momentum and zero dampening"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            Self::Adam(_) => OptimizerKind::Adam,
+            Self::AdamW(_) => OptimizerKind::AdamW,
+            Self::Sgd(_) => OptimizerKind::Sgd,
+        }
+    }
+}
+
+/// Per-parameter state, flat (`[numel]`).
+#[derive(Clone)]
+pub(crate) enum ParamState<B: Backend> {
+    Adam {
+        step: u64,
+        exp_avg: Tensor<B, 1>,
+        exp_avg_sq: Tensor<B, 1>,
+        max_exp_avg_sq: Option<Tensor<B, 1>>,
+    },
+    Sgd { momentum_buffer: Option<Tensor<B, 1>> },
+}
+
+impl<B: Backend> ParamState<B> {
+    fn numel(&self) -> Option<usize> {
+        match self {
+            Self::Adam { exp_avg, .. } => Some(exp_avg.dims()[0]),
+            Self::Sgd { momentum_buffer } => momentum_buffer.as_ref().map(|t| t.dims()[0]),
+        }
+    }
+}
+
+struct AdamHyper {
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: bool,
+    decoupled: bool,
+}
+
+/// torch `_single_tensor_adam` / `_single_tensor_adamw` for one parameter:
+/// ```text
+/// AdamW: p *= 1 - lr*wd            Adam: g += wd*p
+/// t += 1
+/// m = lerp(m, g, 1 - b1)          = m + (1 - b1)(g - m)
+/// v = b2 v + (1 - b2) g²
+/// denom = sqrt(v) / sqrt(1 - b2^t) + eps     (v -> max(v_max, v) with amsgrad)
+/// p -= lr / (1 - b1^t) * m / denom
+/// ```
+/// The bias corrections are f64 like Python floats; tensor math is in the parameter dtype.
+fn adam_update<B: Backend>(
+    h: &AdamHyper,
+    lr: f64,
+    mut p: Tensor<B, 1>,
+    mut g: Tensor<B, 1>,
+    state: Option<ParamState<B>>,
+) -> (Tensor<B, 1>, ParamState<B>) {
+    let n = p.dims()[0];
+    let (step, exp_avg, exp_avg_sq, max_sq) = match state {
+        Some(ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq }) if exp_avg.dims()[0] == n => {
+            (step, exp_avg, exp_avg_sq, max_exp_avg_sq)
+        }
+        _ => {
+            let z = Tensor::<B, 1>::zeros([n], &p.device());
+            (0, z.clone(), z.clone(), h.amsgrad.then_some(z))
+        }
+    };
+    if h.decoupled {
+        p = p.mul_scalar(1.0 - lr * h.weight_decay);
+    } else if h.weight_decay != 0.0 {
+        g = g + p.clone().mul_scalar(h.weight_decay);
+    }
+    let step = step + 1;
+    let exp_avg = exp_avg.clone() + (g.clone() - exp_avg).mul_scalar(1.0 - h.beta1);
+    let exp_avg_sq = exp_avg_sq.mul_scalar(h.beta2) + g.square().mul_scalar(1.0 - h.beta2);
+    let t = step as f64;
+    let bias_correction1 = 1.0 - h.beta1.powf(t);
+    let bias_correction2 = 1.0 - h.beta2.powf(t);
+    let step_size = lr / bias_correction1;
+    let bias_correction2_sqrt = bias_correction2.sqrt();
+    let (v, max_exp_avg_sq) = if h.amsgrad {
+        let m = match max_sq {
+            Some(m) => m.max_pair(exp_avg_sq.clone()),
+            None => exp_avg_sq.clone(),
+        };
+        (m.clone(), Some(m))
+    } else {
+        (exp_avg_sq.clone(), None)
+    };
+    let denom = v.sqrt().div_scalar(bias_correction2_sqrt).add_scalar(h.eps);
+    let p = p - (exp_avg.clone() / denom).mul_scalar(step_size);
+    (p, ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq })
+}
+
+/// torch `_single_tensor_sgd` for one parameter:
+/// ```text
+/// g += wd*p
+/// buf = g (first step) | momentum*buf + (1 - dampening) g
+/// g = g + momentum*buf (nesterov) | buf
+/// p -= lr*g
+/// ```
+fn sgd_update<B: Backend>(
+    c: &SgdConfig,
+    lr: f64,
+    p: Tensor<B, 1>,
+    mut g: Tensor<B, 1>,
+    state: Option<ParamState<B>>,
+) -> (Tensor<B, 1>, ParamState<B>) {
+    let n = p.dims()[0];
+    if c.weight_decay != 0.0 {
+        g = g + p.clone().mul_scalar(c.weight_decay);
+    }
+    let mut momentum_buffer = None;
+    if c.momentum != 0.0 {
+        let buf = match state {
+            Some(ParamState::Sgd { momentum_buffer: Some(b) }) if b.dims()[0] == n => {
+                b.mul_scalar(c.momentum) + g.clone().mul_scalar(1.0 - c.dampening)
+            }
+            _ => g.clone(),
+        };
+        g = if c.nesterov { g + buf.clone().mul_scalar(c.momentum) } else { buf.clone() };
+        momentum_buffer = Some(buf);
+    }
+    (p - g.mul_scalar(lr), ParamState::Sgd { momentum_buffer })
+}
+
+/// Adam / AdamW / SGD with torch semantics over any burn module, plus optional gradient
+/// clipping applied to the (possibly accumulated) gradients before each step, as Lightning does.
+pub struct Optimizer<B: AutodiffBackend> {
+    config: OptimizerConfig,
+    clip: Option<GradClip>,
+    states: HashMap<String, ParamState<B::InnerBackend>>,
+}
+
+impl<B: AutodiffBackend> std::fmt::Debug for Optimizer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Optimizer")
+            .field("config", &self.config)
+            .field("clip", &self.clip)
+            .field("params_with_state", &self.states.len())
+            .finish()
+    }
+}
+
+impl<B: AutodiffBackend> Optimizer<B> {
+    /// An optimizer with no state yet (torch creates state lazily on the first step too).
+    pub fn new(config: OptimizerConfig) -> Result<Self, OptimError> {
+        config.validate()?;
+        Ok(Self { config, clip: None, states: HashMap::new() })
+    }
+
+    /// Clips the gradients inside every [`Optimizer::step`].
+    pub fn with_grad_clip(mut self, clip: GradClip) -> Result<Self, OptimError> {
+        clip.validate()?;
+        self.clip = Some(clip);
+        Ok(self)
+    }
+
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    pub fn grad_clip(&self) -> Option<GradClip> {
+        self.clip
+    }
+
+    /// Sets Adam/AdamW `beta1` or SGD `momentum`, as `OneCycleLR(cycle_momentum=True)` does each
+    /// step (see [`super::Scheduler::momentum_at`]).
+    pub fn set_momentum(&mut self, momentum: f64) -> Result<(), OptimError> {
+        let mut config = self.config.clone();
+        match &mut config {
+            OptimizerConfig::Adam(c) => c.betas.0 = momentum,
+            OptimizerConfig::AdamW(c) => c.betas.0 = momentum,
+            OptimizerConfig::Sgd(c) => c.momentum = momentum,
+        }
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// One optimizer step at learning rate `lr` (the schedule's value for this epoch).
+    /// Parameters without a gradient (frozen, unused) are left alone and keep their state, as in
+    /// torch. Gradients are consumed.
+    pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, model: M, grads: GradientsParams) -> M {
+        let mut grads = grads;
+        if let Some(clip) = self.clip {
+            grads = apply_clip(&model, grads, clip);
+        }
+        let mut mapper = StepMapper::<B> {
+            config: &self.config,
+            lr,
+            grads: &mut grads,
+            states: &mut self.states,
+            path: Vec::new(),
+        };
+        model.map(&mut mapper)
+    }
+
+    /// Forgets all state (a fresh optimizer with the same configuration).
+    pub fn reset(&mut self) {
+        self.states.clear();
+    }
+
+    /// The state, copied to the host, for a checkpoint.
+    pub fn to_record(&self) -> OptimizerRecord {
+        let mut rec = OptimizerRecord::new(self.config.kind());
+        for (key, state) in &self.states {
+            let to_vec = |t: &Tensor<B::InnerBackend, 1>| -> Vec<f32> {
+                t.to_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+            };
+            let mut pr = ParamRecord::default();
+            match state {
+                ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq } => {
+                    pr.step = *step;
+                    pr.buffers.insert("exp_avg".into(), to_vec(exp_avg));
+                    pr.buffers.insert("exp_avg_sq".into(), to_vec(exp_avg_sq));
+                    if let Some(m) = max_exp_avg_sq {
+                        pr.buffers.insert("max_exp_avg_sq".into(), to_vec(m));
+                    }
+                }
+                ParamState::Sgd { momentum_buffer } => {
+                    if let Some(b) = momentum_buffer {
+                        pr.buffers.insert("momentum_buffer".into(), to_vec(b));
+                    }
+                }
+            }
+            rec.params.insert(key.clone(), pr);
+        }
+        rec
+    }
+
+    /// Restores a state saved by [`Optimizer::to_record`], checked against `model` (every entry
+    /// must name one of its parameters with the same element count); tensors go to that
+    /// parameter's device. On error the current state is kept.
+    pub fn load_record<M: AutodiffModule<B>>(
+        &mut self,
+        record: &OptimizerRecord,
+        model: &M,
+    ) -> Result<(), OptimError> {
+        let kind = self.config.kind();
+        if record.kind != kind {
+            return Err(OptimError::Record(format!(
+                "saved for {:?}, loading into {:?}",
+                record.kind, kind
+            )));
+        }
+        let mut visitor = ParamInfo::<B> { path: Vec::new(), params: HashMap::new() };
+        model.visit(&mut visitor);
+        let mut states = HashMap::new();
+        for (key, pr) in &record.params {
+            let Some((numel, device)) = visitor.params.get(key) else {
+                return Err(OptimError::Record(format!("no parameter `{key}` in the model")));
+            };
+            let mut take = |name: &str, required: bool| -> Result<Option<Tensor<B::InnerBackend, 1>>, OptimError> {
+                match pr.buffers.get(name) {
+                    None if required => {
+                        Err(OptimError::Record(format!("`{key}` has no `{name}` buffer")))
+                    }
+                    None => Ok(None),
+                    Some(v) if v.len() != *numel => Err(OptimError::Record(format!(
+                        "`{key}.{name}` has {} values, the parameter has {numel}",
+                        v.len()
+                    ))),
+                    Some(v) => Ok(Some(Tensor::from_data(TensorData::new(v.clone(), [*numel]), device))),
+                }
+            };
+            let state = match kind {
+                OptimizerKind::Adam | OptimizerKind::AdamW => {
+                    let exp_avg = take("exp_avg", true)?;
+                    let exp_avg_sq = take("exp_avg_sq", true)?;
+                    let max_exp_avg_sq = take("max_exp_avg_sq", false)?;
+                    match (exp_avg, exp_avg_sq) {
+                        (Some(exp_avg), Some(exp_avg_sq)) => {
+                            ParamState::Adam { step: pr.step, exp_avg, exp_avg_sq, max_exp_avg_sq }
+                        }
+                        _ => return Err(OptimError::Record(format!("`{key}` lacks Adam moments"))),
+                    }
+                }
+                OptimizerKind::Sgd => ParamState::Sgd { momentum_buffer: take("momentum_buffer", false)? },
+            };
+            if let Some(unknown) = pr.buffers.keys().find(|k| {
+                !matches!(
+                    (kind, k.as_str()),
+                    (OptimizerKind::Adam | OptimizerKind::AdamW, "exp_avg" | "exp_avg_sq" | "max_exp_avg_sq")
+                        | (OptimizerKind::Sgd, "momentum_buffer")
+                )
+            }) {
+                return Err(OptimError::Record(format!("`{key}` has an unknown buffer `{unknown}`")));
+            }
+            debug_assert_eq!(state.numel().unwrap_or(*numel), *numel);
+            states.insert(key.clone(), state);
+        }
+        self.states = states;
+        Ok(())
+    }
+}
+
+/// Joins the module path the mapper/visitor is in, e.g. `backbone.conv.weight`.
+fn join_path(path: &[String]) -> String {
+    if path.is_empty() {
+        "param".to_string()
+    } else {
+        path.join(".")
+    }
+}
+
+struct StepMapper<'a, B: AutodiffBackend> {
+    config: &'a OptimizerConfig,
+    lr: f64,
+    grads: &'a mut GradientsParams,
+    states: &'a mut HashMap<String, ParamState<B::InnerBackend>>,
+    path: Vec<String>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let key = join_path(&self.path);
+        let dims = tensor.dims();
+        let numel: usize = dims.iter().product();
+        let require_grad = tensor.is_require_grad();
+        let p = tensor.inner().reshape([numel]);
+        let g = grad.reshape([numel]);
+        let state = self.states.remove(&key);
+        let (p, state) = match self.config {
+            OptimizerConfig::Adam(c) => adam_update(
+                &AdamHyper {
+                    beta1: c.betas.0,
+                    beta2: c.betas.1,
+                    eps: c.eps,
+                    weight_decay: c.weight_decay,
+                    amsgrad: c.amsgrad,
+                    decoupled: false,
+                },
+                self.lr,
+                p,
+                g,
+                state,
+            ),
+            OptimizerConfig::AdamW(c) => adam_update(
+                &AdamHyper {
+                    beta1: c.betas.0,
+                    beta2: c.betas.1,
+                    eps: c.eps,
+                    weight_decay: c.weight_decay,
+                    amsgrad: c.amsgrad,
+                    decoupled: true,
+                },
+                self.lr,
+                p,
+                g,
+                state,
+            ),
+            OptimizerConfig::Sgd(c) => sgd_update(c, self.lr, p, g, state),
+        };
+        self.states.insert(key, state);
+        let mut tensor = Tensor::<B, D>::from_inner(p.reshape(dims));
+        if require_grad {
+            tensor = tensor.require_grad();
+        }
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Collects `path -> (numel, device)` of every float parameter.
+struct ParamInfo<B: AutodiffBackend> {
+    path: Vec<String>,
+    params: HashMap<String, (usize, B::Device)>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for ParamInfo<B> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let t = param.val();
+        let numel = t.dims().iter().product();
+        self.params.insert(join_path(&self.path), (numel, t.device()));
+    }
+}
