@@ -111,14 +111,6 @@ fn check_weight_decay(wd: f64) -> Result<(), OptimError> {
     Ok(())
 }
 
-/// torch rejects a negative learning rate; so does every `lr` a schedule produces here.
-pub(crate) fn check_lr(lr: f64) -> Result<(), OptimError> {
-    if !(lr >= 0.0 && lr.is_finite()) {
-        return Err(invalid("lr", format!("must be finite and >= 0, got {lr}")));
-    }
-    Ok(())
-}
-
 impl OptimizerConfig {
     /// torch's constructor checks, with the parameter named.
     pub fn validate(&self) -> Result<(), OptimError> {
@@ -393,7 +385,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
             let Some((numel, device)) = visitor.params.get(key) else {
                 return Err(OptimError::Record(format!("no parameter `{key}` in the model")));
             };
-            let mut take = |name: &str, required: bool| -> Result<Option<Tensor<B::InnerBackend, 1>>, OptimError> {
+            let take = |name: &str, required: bool| -> Result<Option<Tensor<B::InnerBackend, 1>>, OptimError> {
                 match pr.buffers.get(name) {
                     None if required => {
                         Err(OptimError::Record(format!("`{key}` has no `{name}` buffer")))

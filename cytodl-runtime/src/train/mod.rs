@@ -2,3 +2,4 @@
 
 pub mod csv_logger;
 pub mod early_stopping;
+pub mod checkpoint_policy;
