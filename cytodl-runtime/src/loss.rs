@@ -332,10 +332,12 @@ pub fn l1_loss<B: Backend>(
     Ok(reduction.apply((pred - target).abs()))
 }
 
-/// `softplus(-x) = log(1 + exp(-x))`, computed as torch does to stay finite for large `|x|`:
-/// `max(-x, 0) + log1p(exp(-|x|))`.
+/// `softplus(-x) = log(1 + exp(-x)) = -log_sigmoid(x)`: burn's `log_sigmoid` uses torch's
+/// overflow-safe `max(-x, 0) + log(exp(-max) + exp(-x - max))` and has an analytic backward, so the
+/// gradient at `x = 0` is torch's `sigmoid(x) - 1` (composing `max`/`abs` would give a wrong
+/// subgradient there).
 fn softplus_neg<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.clone().neg().clamp_min(0.0) + x.abs().neg().exp().log1p()
+    activation::log_sigmoid(x).neg()
 }
 
 /// `torch.nn.BCEWithLogitsLoss`:

@@ -305,7 +305,7 @@ fn errors_are_typed() {
         Ok(vec![Array::zeros(vec![w.shape()[0], calls, 2, 2])])
     };
     assert!(matches!(sw.infer(&x, changing), Err(InferError::OutputChanged { .. })));
-    let mut sw = SlidingWindow::new(vec![1, 8]);
+    let mut sw = SlidingWindow::new(vec![1, 12]);
     sw.padding_mode = PadMode::Reflect;
     assert!(matches!(sw.infer(&x, ok), Err(InferError::ReflectPad { .. })));
 }

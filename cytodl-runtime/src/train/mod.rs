@@ -3,3 +3,4 @@
 pub mod csv_logger;
 pub mod early_stopping;
 pub mod checkpoint_policy;
+pub mod progress;

@@ -1,0 +1,235 @@
+//! DynUNet parity against a MONAI fixture (see /work/shared/tools/make_parity_fixture.py).
+//!
+//! `parity FIXTURE_DIR [--ckpt PATH]` reads `meta.json`, builds the DynUNet, loads
+//! `weights.safetensors` (or the PyTorch / Lightning checkpoint given with `--ckpt`), and prints
+//! one JSON line `{"max_abs_out", "loss_abs", "max_rel_grad"}`:
+//! - `max_abs_out`: max |eval-mode output - `output_eval`|;
+//! - `loss_abs`: |DiceCE(sigmoid) of a train-mode forward vs `target` - `loss_train`|;
+//! - `max_rel_grad`: max over parameters of ‖g − g_ref‖∞ / max(‖g_ref‖∞, 1e-12).
+//!
+//! `parity --bench small|medium [ITERS]` times a train step (forward + backward) and an eval
+//! forward of the two models of /work/shared/bench/torch_dynunet_bench.py.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor, TensorData};
+use cytodl_runtime::backend::{Cpu, CpuTrain};
+use cytodl_runtime::nn::weights::{load_file, named_grads, LoadOptions, StateDict};
+use cytodl_runtime::nn::{DynUNet, DynUNetConfig, PerLevel};
+use serde_json::Value;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("--bench") {
+        bench(&args[1..])
+    } else {
+        parity(&args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("parity: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// MONAI `DiceCELoss(sigmoid=True)` with its defaults: per-(sample, channel) soft Dice with
+/// smooth_nr = smooth_dr = 1e-5 (not squared, include background), mean; plus
+/// `BCEWithLogits` mean; weights 1 / 1.
+fn dice_ce<B: Backend>(logits: Tensor<B, 5>, target: Tensor<B, 5>) -> Tensor<B, 1> {
+    let [n, c, ..] = logits.dims();
+    let p = sigmoid(logits.clone()).reshape([n as i32, c as i32, -1]);
+    let t = target.clone().reshape([n as i32, c as i32, -1]);
+    let inter = (p.clone() * t.clone()).sum_dim(2);
+    let denom = p.sum_dim(2) + t.sum_dim(2);
+    let dice = (inter.mul_scalar(2.0).add_scalar(1e-5) / denom.add_scalar(1e-5)).neg().add_scalar(1.0).mean();
+    // BCE with logits, stable form: max(x, 0) - x t + log(1 + exp(-|x|))
+    let bce = (relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()).mean();
+    dice + bce
+}
+
+fn read_meta(dir: &Path) -> Result<Value, String> {
+    let path = dir.join("meta.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+}
+
+fn meta_usize(meta: &Value, key: &str) -> Result<usize, String> {
+    meta.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| format!("meta.json: '{key}' missing or not a non-negative integer"))
+}
+
+fn meta_usizes(meta: &Value, key: &str) -> Result<Vec<usize>, String> {
+    meta.get(key)
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(|v| v.as_u64().map(|v| v as usize)).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| format!("meta.json: '{key}' missing or not a list of integers"))
+}
+
+fn meta_levels(meta: &Value, key: &'static str) -> Result<Vec<PerLevel>, String> {
+    let v = meta.get(key).ok_or_else(|| format!("meta.json: '{key}' missing"))?;
+    PerLevel::list_from_json(v, key).map_err(|e| format!("meta.json: {e}"))
+}
+
+fn config_from_meta(meta: &Value) -> Result<DynUNetConfig, String> {
+    let sd = meta_usize(meta, "spatial_dims")?;
+    let filters = meta_usizes(meta, "filters")?;
+    let cfg = DynUNetConfig::from_monai(
+        sd,
+        meta_usize(meta, "in_channels")?,
+        meta_usize(meta, "out_channels")?,
+        &meta_levels(meta, "kernel_size")?,
+        &meta_levels(meta, "strides")?,
+        &meta_levels(meta, "upsample_kernel_size")?,
+        Some(&filters),
+    )
+    .map_err(|e| format!("meta.json: {e}"))?;
+    let res = match meta.get("res_block") {
+        None => false,
+        Some(v) => v.as_bool().ok_or("meta.json: 'res_block' is not a boolean")?,
+    };
+    Ok(cfg.with_res_block(res))
+}
+
+/// A fixture tensor as 5-D (`[N, C, H, W]` gets Z = 1).
+fn tensor5<B: Backend>(io: &StateDict, key: &str, device: &B::Device) -> Result<Tensor<B, 5>, String> {
+    let data = io.tensors.get(key).ok_or_else(|| format!("{}: no tensor '{key}'", io.source.display()))?;
+    let s = data.shape.to_vec();
+    let shape: [usize; 5] = match s.len() {
+        5 => [s[0], s[1], s[2], s[3], s[4]],
+        4 => [s[0], s[1], 1, s[2], s[3]],
+        _ => return Err(format!("{}: '{key}' has shape {s:?}, expected 4-D or 5-D", io.source.display())),
+    };
+    let values = data.to_vec::<f32>().map_err(|e| format!("{}: '{key}': {e:?}", io.source.display()))?;
+    Ok(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+fn floats(data: &TensorData, what: &str) -> Result<Vec<f32>, String> {
+    data.clone().convert::<f32>().to_vec::<f32>().map_err(|e| format!("{what}: {e:?}"))
+}
+
+fn parity(args: &[String]) -> Result<(), String> {
+    let mut dir = None;
+    let mut ckpt: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--ckpt" => ckpt = Some(it.next().ok_or("--ckpt needs a path")?.into()),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            s if dir.is_none() => dir = Some(PathBuf::from(s)),
+            s => return Err(format!("unexpected argument {s}")),
+        }
+    }
+    let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
+    let meta = read_meta(&dir)?;
+    let cfg = config_from_meta(&meta)?;
+    let device = Default::default();
+    let model: DynUNet<CpuTrain> = cfg.init(&device).map_err(|e| e.to_string())?;
+    let weights = ckpt.unwrap_or_else(|| dir.join("weights.safetensors"));
+    let options = LoadOptions { strict: true, prefix: None };
+    let (model, _report) = load_file(model, &weights, &options).map_err(|e| e.to_string())?;
+    let io = StateDict::from_safetensors(dir.join("io.safetensors")).map_err(|e| e.to_string())?;
+
+    // Eval mode: the inner (non-autodiff) backend.
+    let eval_model = model.valid();
+    let x = tensor5::<Cpu>(&io, "input", &device)?;
+    if let Some(shape) = meta.get("input_shape").and_then(Value::as_array) {
+        let dims = io.tensors["input"].shape.to_vec();
+        if shape.len() != dims.len() || shape.iter().zip(&dims).any(|(a, b)| a.as_u64() != Some(*b as u64)) {
+            return Err(format!("meta.json input_shape {shape:?} does not match io input {dims:?}"));
+        }
+    }
+    let out = eval_model.forward(x.clone());
+    let expected = tensor5::<Cpu>(&io, "output_eval", &device)?;
+    if out.dims() != expected.dims() {
+        return Err(format!("output shape {:?} differs from output_eval {:?}", out.dims(), expected.dims()));
+    }
+    let max_abs_out: f32 = (out - expected).abs().max().into_scalar();
+
+    // Train mode: autodiff backend, one forward + backward.
+    let xt = Tensor::<CpuTrain, 5>::from_inner(x);
+    let target = tensor5::<CpuTrain>(&io, "target", &device)?;
+    let loss = dice_ce(model.forward(xt), target);
+    let loss_value: f32 = loss.clone().into_scalar();
+    let loss_ref = floats(io.tensors.get("loss_train").ok_or("io.safetensors: no 'loss_train'")?, "loss_train")?;
+    let loss_abs = (loss_value as f64 - *loss_ref.first().ok_or("loss_train is empty")? as f64).abs();
+    let grads = loss.backward();
+    let got = named_grads(&model, &grads);
+    let mut max_rel_grad = 0.0f64;
+    let mut worst = String::new();
+    for (name, g) in &got {
+        let key = format!("grad.{name}");
+        let r = io.tensors.get(&key).ok_or_else(|| format!("io.safetensors: no reference gradient '{key}'"))?;
+        let (g, r) = (floats(g, name)?, floats(r, &key)?);
+        if g.len() != r.len() {
+            return Err(format!("gradient '{name}' has {} values, reference {}", g.len(), r.len()));
+        }
+        let diff = g.iter().zip(&r).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+        let scale = r.iter().map(|b| b.abs() as f64).fold(0.0, f64::max).max(1e-12);
+        if diff / scale > max_rel_grad {
+            max_rel_grad = diff / scale;
+            worst = name.clone();
+        }
+    }
+    let n_ref = io.tensors.keys().filter(|k| k.starts_with("grad.")).count();
+    if n_ref != got.len() {
+        return Err(format!("{} parameter gradients computed, {} in the fixture", got.len(), n_ref));
+    }
+    eprintln!("parity: {} params, worst gradient {worst}", got.len());
+    println!("{{\"max_abs_out\": {max_abs_out:e}, \"loss_abs\": {loss_abs:e}, \"max_rel_grad\": {max_rel_grad:e}}}");
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let which = args.first().map(String::as_str).unwrap_or("small");
+    let iters: usize = match args.get(1) {
+        Some(s) => s.parse().map_err(|_| format!("bad ITERS {s}"))?,
+        None => 5,
+    };
+    let (filters, strides, shape): (Vec<usize>, Vec<usize>, [usize; 5]) = match which {
+        "small" => (vec![16, 32, 64], vec![1, 2, 2], [1, 1, 16, 32, 32]),
+        "medium" => (vec![16, 32, 64, 128], vec![1, 2, 2, 2], [2, 1, 32, 64, 64]),
+        s => return Err(format!("unknown bench {s} (small|medium)")),
+    };
+    let n = strides.len();
+    let lv = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
+    let cfg = DynUNetConfig::from_monai(3, 1, 1, &lv(&vec![3; n]), &lv(&strides), &lv(&strides[1..]), Some(&filters))
+        .map_err(|e| e.to_string())?
+        .with_res_block(true);
+    let device = Default::default();
+    let model: DynUNet<CpuTrain> = cfg.init(&device).map_err(|e| e.to_string())?;
+    let x = Tensor::<CpuTrain, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<CpuTrain, 5>::random([shape[0], 1, shape[2], shape[3], shape[4]], Distribution::Bernoulli(0.4), &device);
+    let step = || {
+        let loss = dice_ce(model.forward(x.clone()), y.clone());
+        let grads = loss.backward();
+        let g = named_grads(&model, &grads);
+        std::hint::black_box(g.len());
+    };
+    step(); // warm-up
+    let t = Instant::now();
+    for _ in 0..iters {
+        step();
+    }
+    let train_ms = t.elapsed().as_secs_f64() * 1e3 / iters as f64;
+    let eval_model = model.valid();
+    let xe = x.inner();
+    let fwd = || {
+        let out = eval_model.forward(xe.clone());
+        let v: f32 = out.sum().into_scalar();
+        std::hint::black_box(v);
+    };
+    fwd();
+    let t = Instant::now();
+    for _ in 0..iters {
+        fwd();
+    }
+    let eval_ms = t.elapsed().as_secs_f64() * 1e3 / iters as f64;
+    println!("{{\"model\": \"{which}\", \"train_step_ms\": {train_ms:.1}, \"eval_fwd_ms\": {eval_ms:.1}, \"iters\": {iters}}}");
+    Ok(())
+}
