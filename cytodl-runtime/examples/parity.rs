@@ -5,7 +5,8 @@
 //! one JSON line `{"max_abs_out", "loss_abs", "max_rel_grad"}`:
 //! - `max_abs_out`: max |eval-mode output - `output_eval`|;
 //! - `loss_abs`: |DiceCE(sigmoid) of a train-mode forward vs `target` - `loss_train`|;
-//! - `max_rel_grad`: max over parameters of ‖g − g_ref‖∞ / max(‖g_ref‖∞, 1e-12).
+//! - `max_rel_grad`: max over parameters p of ‖g_p − g_ref,p‖∞ / max(‖g_ref,p‖∞, 0.01·G, 1e-12),
+//!   G = max_p ‖g_ref,p‖∞ (see below why the floor); `max_rel_grad_raw`: the same without 0.01·G.
 //!
 //! `parity --bench small|medium [ITERS]` times a train step (forward + backward) and an eval
 //! forward of the two models of /work/shared/bench/torch_dynunet_bench.py.
@@ -160,8 +161,8 @@ fn parity(args: &[String]) -> Result<(), String> {
     let loss_abs = (loss_value as f64 - *loss_ref.first().ok_or("loss_train is empty")? as f64).abs();
     let grads = loss.backward();
     let got = named_grads(&model, &grads);
-    let mut max_rel_grad = 0.0f64;
-    let mut worst = String::new();
+    // (name, ‖g − g_ref‖∞, ‖g_ref‖∞) per parameter
+    let mut errs = Vec::new();
     for (name, g) in &got {
         let key = format!("grad.{name}");
         let r = io.tensors.get(&key).ok_or_else(|| format!("io.safetensors: no reference gradient '{key}'"))?;
@@ -170,18 +171,30 @@ fn parity(args: &[String]) -> Result<(), String> {
             return Err(format!("gradient '{name}' has {} values, reference {}", g.len(), r.len()));
         }
         let diff = g.iter().zip(&r).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
-        let scale = r.iter().map(|b| b.abs() as f64).fold(0.0, f64::max).max(1e-12);
-        if diff / scale > max_rel_grad {
-            max_rel_grad = diff / scale;
-            worst = name.clone();
-        }
+        let scale = r.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
+        errs.push((name.clone(), diff, scale));
     }
+    // The denominator is floored at 1% of the largest reference gradient of the network: a
+    // parameter whose true gradient is ~0 (a 1x1 conv from one input channel straight into an
+    // instance norm is scale-invariant, e.g. input_block.conv3 with in_channels = 1) has a
+    // float32 reference that is rounding noise; torch's own float64 gradients miss it by 5e-3..2e-2
+    // relative. `max_rel_grad_raw` is the unfloored value.
+    let global = errs.iter().map(|e| e.2).fold(0.0, f64::max);
+    let rel = |floor: f64| {
+        errs.iter()
+            .map(|(n, d, s)| (d / s.max(floor).max(1e-12), n.as_str()))
+            .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a })
+    };
+    let (max_rel_grad, worst) = rel(1e-2 * global);
+    let (max_rel_grad_raw, worst_raw) = rel(0.0);
     let n_ref = io.tensors.keys().filter(|k| k.starts_with("grad.")).count();
     if n_ref != got.len() {
         return Err(format!("{} parameter gradients computed, {} in the fixture", got.len(), n_ref));
     }
-    eprintln!("parity: {} params, worst gradient {worst}", got.len());
-    println!("{{\"max_abs_out\": {max_abs_out:e}, \"loss_abs\": {loss_abs:e}, \"max_rel_grad\": {max_rel_grad:e}}}");
+    eprintln!("parity: {} params, worst gradient {worst} (unfloored: {worst_raw})", got.len());
+    println!(
+        "{{\"max_abs_out\": {max_abs_out:e}, \"loss_abs\": {loss_abs:e}, \"max_rel_grad\": {max_rel_grad:e}, \"max_rel_grad_raw\": {max_rel_grad_raw:e}}}"
+    );
     Ok(())
 }
 

@@ -52,7 +52,9 @@ pub enum Activation {
     Tanh,
     ReLU,
     /// `torch.nn.Softmax(dim)`; negative dims count from the end of the (selected) image.
-    Softmax { dim: i64 },
+    Softmax {
+        dim: i64,
+    },
 }
 
 /// cyto_dl's `ActThreshLabel`, applied to one image `[C, spatial...]`.
@@ -74,7 +76,14 @@ pub struct ActThreshLabel {
 
 impl Default for ActThreshLabel {
     fn default() -> Self {
-        ActThreshLabel { activation: Activation::Identity, threshold: None, label: false, dtype: DType::U8, ch: -1, rescale_dtype: None }
+        ActThreshLabel {
+            activation: Activation::Identity,
+            threshold: None,
+            label: false,
+            dtype: DType::U8,
+            ch: -1,
+            rescale_dtype: None,
+        }
     }
 }
 
@@ -95,7 +104,10 @@ impl ActThreshLabel {
         let mut data: Vec<f32> = if self.ch > 0 {
             let c = self.ch as usize;
             if c >= shape[0] {
-                return Err(PostprocessError::Channel { ch: self.ch, channels: shape[0] });
+                return Err(PostprocessError::Channel {
+                    ch: self.ch,
+                    channels: shape[0],
+                });
             }
             let v = img.slab(c).to_vec();
             shape.remove(0);
@@ -110,7 +122,10 @@ impl ActThreshLabel {
         let mut kind = Kind::Float32;
         let mut vals: Vec<f64> = data.iter().map(|&v| v as f64).collect();
         if let Some(t) = self.threshold {
-            vals = data.iter().map(|&v| if v > t { 1.0 } else { 0.0 }).collect();
+            vals = data
+                .iter()
+                .map(|&v| if v > t { 1.0 } else { 0.0 })
+                .collect();
             kind = Kind::Bool;
         }
         if self.label {
@@ -129,7 +144,10 @@ impl ActThreshLabel {
             vals = rescale_intensity(&vals, kind, rd);
         }
         let out: Vec<f32> = vals.iter().map(|&v| cast(v, dtype) as f32).collect();
-        Ok(Postprocessed { array: Array::new(shape, out).expect("same element count"), dtype })
+        Ok(Postprocessed {
+            array: Array::new(shape, out).expect("same element count"),
+            dtype,
+        })
     }
 }
 
@@ -145,12 +163,24 @@ pub enum AutoThreshold {
 impl AutoThreshold {
     pub fn apply(&self, img: &Array) -> Result<Postprocessed, PostprocessError> {
         let t = match *self {
-            AutoThreshold::None => return Ok(Postprocessed { array: img.clone(), dtype: DType::F32 }),
+            AutoThreshold::None => {
+                return Ok(Postprocessed {
+                    array: img.clone(),
+                    dtype: DType::F32,
+                })
+            }
             AutoThreshold::Value(t) => t,
             AutoThreshold::Otsu => threshold_otsu(img.data())?,
         };
-        let mask = img.data().iter().map(|&v| if v > t { 1.0 } else { 0.0 }).collect();
-        Ok(Postprocessed { array: Array::new(img.shape().to_vec(), mask).expect("same element count"), dtype: DType::U8 })
+        let mask = img
+            .data()
+            .iter()
+            .map(|&v| if v > t { 1.0 } else { 0.0 })
+            .collect();
+        Ok(Postprocessed {
+            array: Array::new(img.shape().to_vec(), mask).expect("same element count"),
+            dtype: DType::U8,
+        })
     }
 }
 
@@ -159,27 +189,54 @@ pub fn rescale(img: &Array) -> Postprocessed {
     let vals: Vec<f64> = img.data().iter().map(|&v| v as f64).collect();
     let out = rescale_intensity(&vals, Kind::Float32, DType::U8);
     let out = out.iter().map(|&v| cast(v, DType::U8) as f32).collect();
-    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
+    Postprocessed {
+        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
+        dtype: DType::U8,
+    }
 }
 
 /// Legacy `postprocessing.sigmoid_rescale`: `(sigmoid(img) * 255).astype(uint8)` (f32 product).
 pub fn sigmoid_rescale(img: &Array) -> Postprocessed {
-    let out = img.data().iter().map(|&v| cast((sigmoid(v) * 255.0) as f64, DType::U8) as f32).collect();
-    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
+    let out = img
+        .data()
+        .iter()
+        .map(|&v| cast((sigmoid(v) * 255.0) as f64, DType::U8) as f32)
+        .collect();
+    Postprocessed {
+        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
+        dtype: DType::U8,
+    }
 }
 
 /// Legacy `postprocessing.sigmoid_thresh`: `(sigmoid(img) > 123).astype(uint8)`. The original
 /// compares a probability with 123, so the mask is always empty; kept for fidelity.
 pub fn sigmoid_thresh(img: &Array) -> Postprocessed {
-    let out = img.data().iter().map(|&v| if sigmoid(v) > 123.0 { 1.0 } else { 0.0 }).collect();
-    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
+    let out = img
+        .data()
+        .iter()
+        .map(|&v| if sigmoid(v) > 123.0 { 1.0 } else { 0.0 })
+        .collect();
+    Postprocessed {
+        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
+        dtype: DType::U8,
+    }
 }
 
 /// Legacy `postprocessing.postprocess_label`: `label(sigmoid(img) > 0.5).astype(uint16)`.
 pub fn postprocess_label(img: &Array) -> Postprocessed {
-    let mask: Vec<f64> = img.data().iter().map(|&v| if sigmoid(v) > 0.5 { 1.0 } else { 0.0 }).collect();
-    let out = label(&mask, img.shape()).into_iter().map(|v| cast(v as f64, DType::U16) as f32).collect();
-    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U16 }
+    let mask: Vec<f64> = img
+        .data()
+        .iter()
+        .map(|&v| if sigmoid(v) > 0.5 { 1.0 } else { 0.0 })
+        .collect();
+    let out = label(&mask, img.shape())
+        .into_iter()
+        .map(|v| cast(v as f64, DType::U16) as f32)
+        .collect();
+    Postprocessed {
+        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
+        dtype: DType::U16,
+    }
 }
 
 fn sigmoid(v: f32) -> f32 {
@@ -196,7 +253,10 @@ fn activate(data: &mut [f32], shape: &[usize], act: Activation) -> Result<(), Po
             let nd = shape.len() as i64;
             let d = if dim < 0 { dim + nd } else { dim };
             if !(0..nd).contains(&d) {
-                return Err(PostprocessError::SoftmaxDim { dim, ndim: shape.len() });
+                return Err(PostprocessError::SoftmaxDim {
+                    dim,
+                    ndim: shape.len(),
+                });
             }
             let d = d as usize;
             let n = shape[d];
@@ -205,7 +265,9 @@ fn activate(data: &mut [f32], shape: &[usize], act: Activation) -> Result<(), Po
             for o in 0..outer {
                 for i in 0..inner {
                     let at = |k: usize| o * n * inner + k * inner + i;
-                    let m = (0..n).map(|k| data[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+                    let m = (0..n)
+                        .map(|k| data[at(k)])
+                        .fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0.0f32;
                     for k in 0..n {
                         let e = (data[at(k)] - m).exp();
@@ -324,11 +386,21 @@ fn rescale_intensity(vals: &[f64], kind: Kind, to: DType) -> Vec<f64> {
     match kind {
         // float32 array with Python-float scalars: numpy stays in float32.
         Kind::Float32 => {
-            let (lo, span, ospan, o0) = (imin as f32, (imax - imin) as f32, (omax - omin) as f32, omin as f32);
-            vals.iter().map(|&v| ((((v as f32) - lo) / span) * ospan + o0) as f64).collect()
+            let (lo, span, ospan, o0) = (
+                imin as f32,
+                (imax - imin) as f32,
+                (omax - omin) as f32,
+                omin as f32,
+            );
+            vals.iter()
+                .map(|&v| ((((v as f32) - lo) / span) * ospan + o0) as f64)
+                .collect()
         }
         // bool / int64 arrays are promoted to float64 by np.clip with float bounds.
-        Kind::Bool | Kind::Int64 => vals.iter().map(|&v| (v - imin) / (imax - imin) * (omax - omin) + omin).collect(),
+        Kind::Bool | Kind::Int64 => vals
+            .iter()
+            .map(|&v| (v - imin) / (imax - imin) * (omax - omin) + omin)
+            .collect(),
     }
 }
 
@@ -338,16 +410,46 @@ fn rescale_intensity(vals: &[f64], kind: Kind, to: DType) -> Vec<f64> {
 /// Floats are returned unchanged (saved as float32/float64).
 pub fn cast(v: f64, to: DType) -> f64 {
     let t = v.trunc();
-    let in_i32 = t >= -2147483648.0 && t <= 2147483647.0;
+    let in_i32 = (-2147483648.0..=2147483647.0).contains(&t);
     match to {
         DType::F32 | DType::F64 => v,
-        DType::U8 => if in_i32 { (t as i32) as u8 as f64 } else { 0.0 },
-        DType::I8 => if in_i32 { (t as i32) as i8 as f64 } else { 0.0 },
-        DType::U16 => if in_i32 { (t as i32) as u16 as f64 } else { 0.0 },
-        DType::I16 => if in_i32 { (t as i32) as i16 as f64 } else { 0.0 },
-        DType::I32 => if in_i32 { t } else { i32::MIN as f64 },
+        DType::U8 => {
+            if in_i32 {
+                (t as i32) as u8 as f64
+            } else {
+                0.0
+            }
+        }
+        DType::I8 => {
+            if in_i32 {
+                (t as i32) as i8 as f64
+            } else {
+                0.0
+            }
+        }
+        DType::U16 => {
+            if in_i32 {
+                (t as i32) as u16 as f64
+            } else {
+                0.0
+            }
+        }
+        DType::I16 => {
+            if in_i32 {
+                (t as i32) as i16 as f64
+            } else {
+                0.0
+            }
+        }
+        DType::I32 => {
+            if in_i32 {
+                t
+            } else {
+                i32::MIN as f64
+            }
+        }
         DType::U32 => {
-            if t >= -9.223372036854776e18 && t < 4294967296.0 {
+            if (-9.223372036854776e18..4294967296.0).contains(&t) {
                 (t as i64) as u32 as f64
             } else {
                 0.0

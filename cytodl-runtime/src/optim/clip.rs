@@ -5,6 +5,8 @@
 //! factor computed from the norm over every parameter, which is what [`clip_grad_norm`] does.
 //! Everything stays on the device: no host synchronisation per step.
 
+use std::marker::PhantomData;
+
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
@@ -108,6 +110,7 @@ fn clip_norm_unchecked<B: AutodiffBackend, M: AutodiffModule<B>>(
 /// `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` (L2): scales all gradients by
 /// `min(1, max_norm / (total_norm + 1e-6))`. Returns the clipped gradients and the total norm
 /// before clipping (`None` when there were no gradients), a `[1]` device tensor.
+#[allow(clippy::type_complexity)]
 pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: GradientsParams,
@@ -137,7 +140,7 @@ fn clip_value_unchecked<B: AutodiffBackend, M: AutodiffModule<B>>(
     value: f64,
 ) -> GradientsParams {
     let mut v = ClampVisitor { grads: &mut grads, value };
-    model.visit(&mut v);
+    ModuleVisitorFor::<B>::visit(model, &mut v);
     grads
 }
 
@@ -212,21 +215,36 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for AccumVisitor<'_> {
 /// reaches `k`. Lightning divides each micro-batch loss by `k`, so its step sees the *mean* of the
 /// micro-batch gradients; [`GradAccumulator::take_sum`] gives the plain sum. Clipping (if any)
 /// belongs after accumulation, which [`super::Optimizer::step`] does.
-#[derive(Debug, Default)]
-pub struct GradAccumulator {
+///
+/// `B` is the training backend; the methods take it again (`accumulate::<B, _>`) because a burn
+/// module type does not name its backend.
+pub struct GradAccumulator<B: AutodiffBackend> {
     sum: GradientsParams,
     count: usize,
+    backend: PhantomData<B>,
 }
 
-impl GradAccumulator {
+impl<B: AutodiffBackend> Default for GradAccumulator<B> {
+    fn default() -> Self {
+        Self { sum: GradientsParams::new(), count: 0, backend: PhantomData }
+    }
+}
+
+impl<B: AutodiffBackend> std::fmt::Debug for GradAccumulator<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GradAccumulator").field("count", &self.count).finish()
+    }
+}
+
+impl<Bk: AutodiffBackend> GradAccumulator<Bk> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds one micro-batch's gradients.
+    /// Adds one micro-batch's gradients (call as `accumulate::<B, _>` when `B` is not inferred).
     pub fn accumulate<B: AutodiffBackend, M: AutodiffModule<B>>(&mut self, model: &M, grads: GradientsParams) {
         let mut v = AccumVisitor { sum: &mut self.sum, new: grads };
-        model.visit(&mut v);
+        ModuleVisitorFor::<B>::visit(model, &mut v);
         self.count += 1;
     }
 
@@ -248,6 +266,15 @@ impl GradAccumulator {
         if n <= 1 {
             return sum;
         }
-        scale_grads(model, sum, 1.0 / n as f64)
+        scale_grads::<B, M>(model, sum, 1.0 / n as f64)
+    }
+}
+
+/// Pins the backend of a visit whose visitor is generic over it.
+struct ModuleVisitorFor<B>(PhantomData<B>);
+
+impl<B: AutodiffBackend> ModuleVisitorFor<B> {
+    fn visit<M: AutodiffModule<B>, V: ModuleVisitor<B>>(model: &M, v: &mut V) {
+        model.visit(v);
     }
 }

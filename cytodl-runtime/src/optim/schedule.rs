@@ -298,12 +298,14 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Validates the schedule and `lr` (torch: "Invalid learning rate" when negative).
+    /// Validates the schedule and `lr` (torch: "Invalid learning rate" when negative) and
+    /// computes epoch 0 as torch's constructor does.
     pub fn new(schedule: LrSchedule, base_lr: f64) -> Result<Self, ScheduleError> {
         if !(base_lr >= 0.0 && base_lr.is_finite()) {
             return Err(invalid("lr", format!("must be finite and >= 0, got {base_lr}")));
         }
-        schedule.validate()?;
+        // torch's constructor already computes epoch 0 (and raises where that fails).
+        schedule.lr_at(base_lr, 0)?;
         Ok(Self { schedule, base_lr, epoch: 0 })
     }
 

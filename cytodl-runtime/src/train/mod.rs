@@ -4,3 +4,5 @@ pub mod csv_logger;
 pub mod early_stopping;
 pub mod checkpoint_policy;
 pub mod progress;
+pub mod checkpoint;
+pub mod trainer;

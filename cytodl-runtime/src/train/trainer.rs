@@ -1,0 +1,384 @@
+//! The training loop (Lightning's `Trainer.fit` / `validate` as cyto_dl drives it): epochs of
+//! train batches, the learning rate stepped per epoch, validation every n epochs, metrics
+//! (`train/loss`, `val/loss`, `val/loss/<head>`) to the CSV log, checkpoints, early stopping,
+//! and exact resume.
+//!
+//! A model is anything with named heads ([`Im2Im`]); each head has a loss and a target column
+//! of the same name ([`Task`]). A head whose target is absent from a batch is skipped (partial
+//! labels); the total loss is the sum of the heads' losses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::GradientsParams;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use indexmap::IndexMap;
+use serde_json::json;
+use thiserror::Error;
+
+use super::checkpoint::{self, CheckpointData, CheckpointError};
+use super::checkpoint_policy::CheckpointPolicy;
+use super::csv_logger::CsvLogger;
+use super::early_stopping::{EarlyStopping, Stop};
+use super::progress::Progress;
+use crate::data::loader::{Batch, LoadError, Loader};
+use crate::loss::{Loss, LossError};
+use crate::optim::{GradAccumulator, OptimError, Optimizer, ScheduleError, Scheduler};
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] LoadError),
+    #[error("head `{head}`: {source}")]
+    Loss { head: String, source: LossError },
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write logs: {0}")]
+    Log(#[from] std::io::Error),
+    #[error("the model has no head `{head}` (it has: {available})")]
+    NoSuchHead { head: String, available: String },
+    #[error("batch key `{key}` has shape {shape:?}; expected [N, C, Y, X] or [N, C, Z, Y, X]")]
+    BadShape { key: String, shape: Vec<usize> },
+    #[error("the loss became {value} at epoch {epoch}, step {step}; training stopped. The last good checkpoint is kept{checkpoint}")]
+    NotFinite { value: f64, epoch: u64, step: u64, checkpoint: String },
+    #[error("checkpoint {path}: {message}")]
+    Resume { path: PathBuf, message: String },
+}
+
+/// A network with named outputs.
+pub trait Im2Im<B: Backend>: Module<B> {
+    /// Every head's prediction for a batch `[N, C, Z, Y, X]`.
+    fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>>;
+}
+
+/// What is learned: the input column and, per head, its loss (the head's target column has the
+/// head's name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub x_key: String,
+    pub heads: Vec<(String, Loss)>,
+}
+
+/// Lightning's trainer arguments that matter here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerConfig {
+    pub max_epochs: u64,
+    pub min_epochs: u64,
+    pub check_val_every_n_epoch: u64,
+    pub limit_train_batches: Option<usize>,
+    pub limit_val_batches: Option<usize>,
+    pub accumulate_grad_batches: usize,
+    pub seed: u64,
+    /// Plain progress lines every this many steps when stdout is not a terminal.
+    pub log_every_n_steps: u64,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            max_epochs: 10,
+            min_epochs: 1,
+            check_val_every_n_epoch: 1,
+            limit_train_batches: None,
+            limit_val_batches: None,
+            accumulate_grad_batches: 1,
+            seed: 0,
+            log_every_n_steps: 50,
+        }
+    }
+}
+
+/// Callbacks, as cyto_dl configures them.
+#[derive(Debug, Clone, Default)]
+pub struct Callbacks {
+    pub checkpoint: Option<CheckpointPolicy>,
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// How a fit ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    pub epochs_run: u64,
+    pub global_step: u64,
+    /// Per step, the total training loss (what resume tests compare).
+    pub step_losses: Vec<f64>,
+    pub stopped_early: Option<String>,
+    pub last_val: BTreeMap<String, f64>,
+}
+
+pub struct Trainer<B: AutodiffBackend, M> {
+    pub config: TrainerConfig,
+    pub task: Task,
+    pub model: M,
+    pub optimizer: Optimizer<B>,
+    pub scheduler: Scheduler,
+    pub callbacks: Callbacks,
+    pub logger: Option<CsvLogger>,
+    pub device: B::Device,
+    /// The next epoch to run and the optimizer steps taken so far.
+    pub epoch: u64,
+    pub global_step: u64,
+    progress: Progress,
+}
+
+/// Stacks `key` of a batch into a 5-D tensor (2D images get Z = 1).
+pub fn batch_tensor<B: Backend>(batch: &Batch, key: &str, device: &B::Device) -> Result<Tensor<B, 5>, TrainError> {
+    let a = batch.stack(key)?;
+    let shape = a.shape().to_vec();
+    let shape5: [usize; 5] = match shape.as_slice() {
+        [n, c, y, x] => [*n, *c, 1, *y, *x],
+        [n, c, z, y, x] => [*n, *c, *z, *y, *x],
+        _ => return Err(TrainError::BadShape { key: key.to_string(), shape }),
+    };
+    Ok(Tensor::from_data(TensorData::new(a.into_data(), shape5), device))
+}
+
+fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
+    t.clone().into_scalar().elem::<f64>()
+}
+
+use burn::tensor::ElementConversion as _;
+
+/// Per-head and total losses of one batch; heads without a target in the batch are skipped.
+fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<(Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>), TrainError> {
+    let x = batch_tensor::<B>(batch, &task.x_key, device)?;
+    let preds = model.forward_heads(x);
+    let mut total: Option<Tensor<B, 1>> = None;
+    let mut per_head = Vec::new();
+    for (head, loss) in &task.heads {
+        if batch.samples.iter().any(|s| s.array(head).is_none()) {
+            continue;
+        }
+        let pred = preds.get(head).cloned().ok_or_else(|| TrainError::NoSuchHead {
+            head: head.clone(),
+            available: preds.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let target = batch_tensor::<B>(batch, head, device)?;
+        let l = loss.forward(pred, target).map_err(|source| TrainError::Loss { head: head.clone(), source })?;
+        total = Some(match total {
+            Some(t) => t + l.clone(),
+            None => l.clone(),
+        });
+        per_head.push((head.clone(), l));
+    }
+    Ok((total, per_head))
+}
+
+fn mean_metrics(sums: &BTreeMap<String, (f64, usize)>) -> BTreeMap<String, f64> {
+    sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect()
+}
+
+impl<B, M> Trainer<B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Im2Im<B>,
+    M::InnerModule: Im2Im<B::InnerBackend>,
+{
+    pub fn new(config: TrainerConfig, task: Task, model: M, optimizer: Optimizer<B>, scheduler: Scheduler, device: B::Device) -> Self {
+        let progress = Progress::new(config.log_every_n_steps);
+        Trainer { config, task, model, optimizer, scheduler, callbacks: Callbacks::default(), logger: None, device, epoch: 0, global_step: 0, progress }
+    }
+
+    /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
+    pub fn evaluate(&mut self, loader: &Loader, prefix: &str, limit: Option<usize>, epoch: u64) -> Result<BTreeMap<String, f64>, TrainError> {
+        let model = self.model.valid();
+        let device = self.device.clone();
+        let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        let total = limit.map_or(loader.len(), |l| l.min(loader.len()));
+        self.progress.start(prefix, epoch, total as u64);
+        for (i, batch) in loader.epoch(epoch).take(total).enumerate() {
+            let batch = batch?;
+            let (t, heads) = batch_losses::<B::InnerBackend, _>(&model, &self.task, &batch, &device)?;
+            if let Some(t) = t {
+                let v = scalar(&t);
+                let e = sums.entry(format!("{prefix}/loss")).or_default();
+                e.0 += v;
+                e.1 += 1;
+                self.progress.step(i as u64 + 1, Some(v));
+            }
+            for (h, l) in heads {
+                let e = sums.entry(format!("{prefix}/loss/{h}")).or_default();
+                e.0 += scalar(&l);
+                e.1 += 1;
+            }
+        }
+        let metrics = mean_metrics(&sums);
+        self.progress.finish(&summary(&metrics));
+        Ok(metrics)
+    }
+
+    /// Trains until `max_epochs`, early stopping or a non-finite loss.
+    pub fn fit(&mut self, train: &Loader, val: Option<&Loader>) -> Result<FitReport, TrainError> {
+        B::seed(&self.device, self.config.seed);
+        let mut report = FitReport { epochs_run: 0, global_step: self.global_step, step_losses: Vec::new(), stopped_early: None, last_val: BTreeMap::new() };
+        let mut accumulator = GradAccumulator::<B>::new();
+        while self.epoch < self.config.max_epochs {
+            let epoch = self.epoch;
+            let lr = self.scheduler.lr_at(epoch)?;
+            if let Some(m) = self.scheduler.momentum_at(epoch)? {
+                self.optimizer.set_momentum(m)?;
+            }
+            let total = self.config.limit_train_batches.map_or(train.len(), |l| l.min(train.len()));
+            self.progress.start("train", epoch, total as u64);
+            let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+            for (i, batch) in train.epoch(epoch).take(total).enumerate() {
+                let batch = batch?;
+                let (loss, heads) = batch_losses::<B, M>(&self.model, &self.task, &batch, &self.device)?;
+                let Some(loss) = loss else { continue };
+                let value = scalar(&loss);
+                if !value.is_finite() {
+                    let checkpoint = self
+                        .callbacks
+                        .checkpoint
+                        .as_ref()
+                        .and_then(|c| c.best_path().cloned().or_else(|| c.save_last.then(|| c.dirpath.join("last.ckpt"))))
+                        .filter(|p| p.exists())
+                        .map(|p| format!(": {}", p.display()))
+                        .unwrap_or_else(|| " (none was written yet)".into());
+                    return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint });
+                }
+                for (h, l) in &heads {
+                    let e = sums.entry(format!("train/loss/{h}")).or_default();
+                    e.0 += scalar(l);
+                    e.1 += 1;
+                }
+                let e = sums.entry("train/loss".into()).or_default();
+                e.0 += value;
+                e.1 += 1;
+                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                let accumulate = self.config.accumulate_grad_batches.max(1);
+                let grads = if accumulate > 1 {
+                    accumulator.accumulate::<B, M>(&self.model, grads);
+                    if accumulator.count() < accumulate && i + 1 < total {
+                        self.progress.step(i as u64 + 1, Some(value));
+                        report.step_losses.push(value);
+                        continue;
+                    }
+                    // Lightning sums the scaled losses of the accumulated batches: a mean.
+                    accumulator.take_mean::<B, M>(&self.model)
+                } else {
+                    grads
+                };
+                self.model = self.optimizer.step(lr, self.model.clone(), grads);
+                self.global_step += 1;
+                report.step_losses.push(value);
+                self.progress.step(i as u64 + 1, Some(value));
+            }
+            let train_metrics = mean_metrics(&sums);
+            self.progress.finish(&summary(&train_metrics));
+            self.epoch += 1;
+            report.epochs_run += 1;
+
+            let mut epoch_metrics = train_metrics.clone();
+            let validate = val.is_some() && (epoch + 1) % self.config.check_val_every_n_epoch.max(1) == 0;
+            if validate {
+                if let Some(v) = val {
+                    let limit = self.config.limit_val_batches;
+                    let vm = self.evaluate(v, "val", limit, epoch)?;
+                    if let Some(logger) = self.logger.as_mut() {
+                        logger.log(epoch, self.global_step.saturating_sub(1), vm.clone());
+                    }
+                    epoch_metrics.extend(vm.clone());
+                    report.last_val = vm;
+                }
+            }
+            if let Some(logger) = self.logger.as_mut() {
+                logger.log(epoch, self.global_step.saturating_sub(1), train_metrics);
+                logger.flush()?;
+            }
+            let stop = match self.callbacks.early_stopping.as_mut() {
+                Some(es) if validate || val.is_none() => match epoch_metrics.get(&es.monitor) {
+                    Some(v) => es.update(*v),
+                    None => None,
+                },
+                _ => None,
+            };
+            self.save_checkpoints(epoch, &epoch_metrics)?;
+            if let Some(stop) = stop {
+                if matches!(stop, Stop::NotFinite { .. }) || self.epoch >= self.config.min_epochs {
+                    report.stopped_early = Some(stop.to_string());
+                    println!("{stop}");
+                    break;
+                }
+            }
+        }
+        report.global_step = self.global_step;
+        Ok(report)
+    }
+
+    fn save_checkpoints(&mut self, epoch: u64, metrics: &BTreeMap<String, f64>) -> Result<(), TrainError> {
+        let Some(mut policy) = self.callbacks.checkpoint.take() else { return Ok(()) };
+        let plan = policy.on_epoch_end(epoch, self.global_step.saturating_sub(1), metrics);
+        self.callbacks.checkpoint = Some(policy);
+        for path in &plan.write {
+            self.save_checkpoint(path)?;
+        }
+        for path in &plan.delete {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
+    /// The trainer's state as stored in checkpoints.
+    fn state_json(&self) -> serde_json::Value {
+        let (best, kept) = match &self.callbacks.checkpoint {
+            Some(c) => (json!(null), c.best.iter().map(|(s, p)| json!([s, p.display().to_string()])).collect::<Vec<_>>()),
+            None => (json!(null), Vec::new()),
+        };
+        let _ = best;
+        json!({
+            "format": "cytodl-checkpoint",
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "seed": self.config.seed,
+            "kept_checkpoints": kept,
+            "early_stopping": self.callbacks.early_stopping.as_ref().map(|e| json!({"best": e.best, "wait": e.wait})),
+            "logger_dir": self.logger.as_ref().map(|l| l.dir().display().to_string()),
+        })
+    }
+
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
+        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+        let model = recorder.record(self.model.clone().into_record(), ()).map_err(|e| TrainError::Resume { path: path.to_path_buf(), message: e.to_string() })?;
+        let data = CheckpointData { state: self.state_json(), model, optimizer: self.optimizer.to_record().to_bytes() };
+        checkpoint::write(path, &data)?;
+        Ok(())
+    }
+
+    /// Restores model, optimizer, epoch, step, early stopping and kept checkpoints from one of
+    /// our checkpoints, so that the run continues exactly where it stopped.
+    pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
+        let data = checkpoint::read(path)?;
+        let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
+        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+        let record = recorder.load(data.model.clone(), &self.device).map_err(|e| bad(format!("model weights: {e}")))?;
+        self.model = self.model.clone().load_record(record);
+        let optim = crate::optim::OptimizerRecord::from_bytes(&data.optimizer)?;
+        self.optimizer.load_record(&optim, &self.model)?;
+        let s = &data.state;
+        self.epoch = s["epoch"].as_u64().ok_or_else(|| bad("no epoch".into()))?;
+        self.global_step = s["global_step"].as_u64().ok_or_else(|| bad("no global_step".into()))?;
+        if let (Some(es), Some(saved)) = (self.callbacks.early_stopping.as_mut(), s.get("early_stopping").filter(|v| !v.is_null())) {
+            es.best = saved["best"].as_f64().unwrap_or(es.best);
+            es.wait = saved["wait"].as_u64().unwrap_or(0) as u32;
+        }
+        if let (Some(c), Some(kept)) = (self.callbacks.checkpoint.as_mut(), s["kept_checkpoints"].as_array()) {
+            c.best = kept.iter().filter_map(|e| Some((e.get(0)?.as_f64()?, PathBuf::from(e.get(1)?.as_str()?)))).collect();
+        }
+        if let Some(logger) = self.logger.as_mut() {
+            logger.truncate_after(self.global_step);
+        }
+        Ok(())
+    }
+}
+
+fn summary(metrics: &BTreeMap<String, f64>) -> String {
+    metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect::<Vec<_>>().join(" ")
+}
