@@ -114,6 +114,15 @@ fn floats(data: &TensorData, what: &str) -> Result<Vec<f32>, String> {
     data.clone().convert::<f32>().to_vec::<f32>().map_err(|e| format!("{what}: {e:?}"))
 }
 
+/// The parity numbers of one fixture (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics {
+    pub max_abs_out: f64,
+    pub loss_abs: f64,
+    pub max_rel_grad: f64,
+    pub max_rel_grad_raw: f64,
+}
+
 fn parity(args: &[String]) -> Result<(), String> {
     let mut dir = None;
     let mut ckpt: Option<PathBuf> = None;
@@ -127,11 +136,22 @@ fn parity(args: &[String]) -> Result<(), String> {
         }
     }
     let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
+    let m = check(&dir, ckpt.as_deref())?;
+    println!(
+        "{{\"max_abs_out\": {:e}, \"loss_abs\": {:e}, \"max_rel_grad\": {:e}, \"max_rel_grad_raw\": {:e}}}",
+        m.max_abs_out, m.loss_abs, m.max_rel_grad, m.max_rel_grad_raw
+    );
+    Ok(())
+}
+
+/// Runs the fixture in `dir` with its `weights.safetensors`, or with `ckpt` (PyTorch /
+/// Lightning) when given.
+pub fn check(dir: &Path, ckpt: Option<&Path>) -> Result<Metrics, String> {
     let meta = read_meta(&dir)?;
     let cfg = config_from_meta(&meta)?;
     let device = Default::default();
     let model: DynUNet<CpuTrain> = cfg.init(&device).map_err(|e| e.to_string())?;
-    let weights = ckpt.unwrap_or_else(|| dir.join("weights.safetensors"));
+    let weights = ckpt.map(Path::to_path_buf).unwrap_or_else(|| dir.join("weights.safetensors"));
     let options = LoadOptions { strict: true, prefix: None };
     let (model, _report) = load_file(model, &weights, &options).map_err(|e| e.to_string())?;
     let io = StateDict::from_safetensors(dir.join("io.safetensors")).map_err(|e| e.to_string())?;
@@ -192,10 +212,7 @@ fn parity(args: &[String]) -> Result<(), String> {
         return Err(format!("{} parameter gradients computed, {} in the fixture", got.len(), n_ref));
     }
     eprintln!("parity: {} params, worst gradient {worst} (unfloored: {worst_raw})", got.len());
-    println!(
-        "{{\"max_abs_out\": {max_abs_out:e}, \"loss_abs\": {loss_abs:e}, \"max_rel_grad\": {max_rel_grad:e}, \"max_rel_grad_raw\": {max_rel_grad_raw:e}}}"
-    );
-    Ok(())
+    Ok(Metrics { max_abs_out: max_abs_out as f64, loss_abs, max_rel_grad, max_rel_grad_raw })
 }
 
 fn bench(args: &[String]) -> Result<(), String> {

@@ -14,6 +14,7 @@ pub mod data;
 pub mod infer;
 pub mod io;
 pub mod loss;
+pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod postprocess;

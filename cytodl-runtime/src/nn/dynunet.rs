@@ -380,7 +380,10 @@ impl<B: Backend> InstanceNorm<B> {
         let xc = x - mean;
         let var = xc.clone().square().mean_dim(2);
         let scale = var.add_scalar(self.eps).sqrt().recip() * self.weight.val().reshape([1, c, 1]);
-        let y = xc * scale + self.bias.val().reshape([1, c, 1]);
+        // shift as [N, C, 1] too: Flex's SIMD broadcast kernels take per-row scalars, while a
+        // [1, C, 1] operand on a batch > 1 falls back to a scalar strided walk.
+        let shift = scale.zeros_like() + self.bias.val().reshape([1, c, 1]);
+        let y = xc * scale + shift;
         y.reshape(shape)
     }
 }

@@ -1,0 +1,72 @@
+//! cyto_dl's `MultiTaskIm2Im`: one backbone whose output feeds named heads (`BaseHead` is the
+//! identity, so the backbone's output is the prediction), plus whole-image inference for
+//! test and predict through [`crate::infer::SlidingWindow`].
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use indexmap::IndexMap;
+
+use crate::array::Array;
+use crate::infer::{InferError, SlidingWindow};
+use crate::nn::DynUNet;
+use crate::train::trainer::Im2Im;
+
+/// A DynUNet backbone with identity heads (cyto_dl's `BaseHead`), one per target.
+#[derive(Module, Debug)]
+pub struct MultiTask<B: Backend> {
+    pub backbone: DynUNet<B>,
+    /// Head names, in output order (configuration, not weights).
+    #[module(skip)]
+    pub heads: Vec<String>,
+}
+
+impl<B: Backend> MultiTask<B> {
+    pub fn new(backbone: DynUNet<B>, heads: Vec<String>) -> Self {
+        MultiTask { backbone, heads }
+    }
+}
+
+impl<B: Backend> Im2Im<B> for MultiTask<B> {
+    fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>> {
+        let z = self.backbone.forward(x);
+        self.heads.iter().map(|h| (h.clone(), z.clone())).collect()
+    }
+}
+
+/// An `[N, C, (Z,) Y, X]` array as a 5-D tensor (Z = 1 for 2D).
+pub fn to_tensor<B: Backend>(a: &Array, device: &B::Device) -> Option<Tensor<B, 5>> {
+    let shape: [usize; 5] = match a.shape() {
+        [n, c, y, x] => [*n, *c, 1, *y, *x],
+        [n, c, z, y, x] => [*n, *c, *z, *y, *x],
+        _ => return None,
+    };
+    Some(Tensor::from_data(TensorData::new(a.data().to_vec(), shape), device))
+}
+
+/// A 5-D tensor back as an array of the same shape.
+pub fn to_array<B: Backend>(t: Tensor<B, 5>) -> Array {
+    let shape = t.dims().to_vec();
+    let data = t.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+    Array::new(shape, data).unwrap_or_else(|_| Array::zeros(vec![0]))
+}
+
+/// Runs the model over a whole image `[N, C, Z, Y, X]` window by window (MONAI's
+/// `sliding_window_inference`), returning every head's full-size prediction.
+pub fn infer_heads<B: Backend, M: Im2Im<B>>(
+    model: &M,
+    window: &SlidingWindow,
+    image: &Array,
+    device: &B::Device,
+) -> Result<IndexMap<String, Array>, InferError<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let outputs = window.infer(image, |batch: &Array| -> Result<Vec<Array>, String> {
+        let x = to_tensor::<B>(batch, device).ok_or_else(|| format!("window batch has shape {:?}", batch.shape()))?;
+        let preds = model.forward_heads(x);
+        if names.is_empty() {
+            names = preds.keys().cloned().collect();
+        }
+        Ok(preds.into_values().map(to_array).collect())
+    })?;
+    Ok(names.into_iter().zip(outputs).collect())
+}
