@@ -6,3 +6,4 @@ pub mod checkpoint_policy;
 pub mod progress;
 pub mod checkpoint;
 pub mod trainer;
+pub mod predict;

@@ -1,0 +1,62 @@
+//! Predict on real OME-TIFFs: `<save_dir>/<head>/<input file name>`, postprocessed to uint8
+//! (cyto_dl's ActThreshLabel with sigmoid + rescale), and an interrupted predict resumes.
+
+use cytodl_runtime::backend::Cpu;
+use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
+use cytodl_runtime::infer::SlidingWindow;
+use cytodl_runtime::io::{read, write_ome_tiff, DType, Index, Selection};
+use cytodl_runtime::model::MultiTask;
+use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
+use cytodl_runtime::postprocess::{ActThreshLabel, Activation};
+use cytodl_runtime::train::predict::{pending_rows, predict, PredictOptions};
+use cytodl_runtime::transforms::spatial::ChannelDim;
+use cytodl_runtime::transforms::{EnsureChannelFirstd, LoadImaged, Pipeline};
+use cytodl_runtime::{Array, Sample};
+
+#[test]
+fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
+    let dir = std::env::temp_dir().join(format!("cytodl-predict-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rows = Vec::new();
+    for i in 0..2 {
+        let p = dir.join(format!("img_{i}_raw.ome.tif"));
+        let data: Vec<f32> = (0..2 * 10 * 40 * 36).map(|v| ((v * 31 + i * 7) % 251) as f32).collect();
+        write_ome_tiff(&p, &Array::new(vec![2, 10, 40, 36], data).unwrap(), "CZYX", DType::U16, [Some(0.29), Some(0.1), Some(0.1)]).unwrap();
+        rows.push(Sample::new().with_text("raw", p.to_str().unwrap()));
+    }
+    let device = Default::default();
+    let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
+    let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
+    let u: Vec<PerLevel> = vec![2.into(), 2.into()];
+    let cfg = DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 16])).unwrap();
+    let model = MultiTask::<Cpu>::new(cfg.init(&device).unwrap(), vec!["seg".into()]);
+    let sel = Selection { dimension_order_out: Some("ZYX".into()), c: Some(Index::One(1)), z: None, t: None };
+    let pipeline = || Pipeline::new().push(LoadImaged::new(vec!["raw".into()], sel.clone())).push(EnsureChannelFirstd::new(["raw"], Some(ChannelDim::NoChannel)));
+    let save_dir = dir.join("pred");
+    let opts = PredictOptions {
+        x_key: "raw".into(),
+        save_dir: save_dir.clone(),
+        window: SlidingWindow::new(vec![8, 16, 16]),
+        postprocess: [("seg".to_string(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() })].into_iter().collect(),
+    };
+    let (pending, skipped) = pending_rows(rows.clone(), "raw", &save_dir, &["seg".into()]);
+    assert_eq!((pending.len(), skipped), (2, 0));
+    let loader = Loader::new(Dataset { rows: pending, pipeline: pipeline(), cache: None }, LoaderOptions::default());
+    let report = predict(&model, &loader, &opts, &device).unwrap();
+    assert_eq!(report.written.len(), 2);
+    let out = save_dir.join("seg/img_0_raw.ome.tif");
+    let (a, info) = read(&out, &Selection::default()).unwrap();
+    assert_eq!(info.dtype, DType::U8);
+    assert_eq!(info.axes, "ZYX");
+    assert_eq!(a.shape(), &[10, 40, 36]);
+    assert_eq!((a.min(), a.max()), (0.0, 255.0), "sigmoid, then rescaled to the full uint8 range");
+    assert_eq!(info.pixel_sizes, [Some(0.29), Some(0.1), Some(0.1)], "physical sizes carried over");
+
+    // An interrupted run: one output removed; the other input is skipped without being read.
+    std::fs::remove_file(save_dir.join("seg/img_1_raw.ome.tif")).unwrap();
+    let (pending, skipped) = pending_rows(rows, "raw", &save_dir, &["seg".into()]);
+    assert_eq!((pending.len(), skipped), (1, 1));
+    let loader = Loader::new(Dataset { rows: pending, pipeline: pipeline(), cache: None }, LoaderOptions::default());
+    assert_eq!(predict(&model, &loader, &opts, &device).unwrap().written, vec![save_dir.join("seg/img_1_raw.ome.tif")]);
+}
