@@ -29,18 +29,35 @@ pub enum DynUNetConfigError {
     KernelStrideLength { kernels: usize, strides: usize },
     #[error("upsample_kernel_size needs {expected} entries (len(strides) - 1), got {got}")]
     UpsampleLength { expected: usize, got: usize },
-    #[error("{what} of block {index} has {got} values, expected 1 or spatial_dims = {spatial_dims}")]
-    PerLevelLength { what: &'static str, index: usize, got: usize, spatial_dims: usize },
+    #[error(
+        "{what} of block {index} has {got} values, expected 1 or spatial_dims = {spatial_dims}"
+    )]
+    PerLevelLength {
+        what: &'static str,
+        index: usize,
+        got: usize,
+        spatial_dims: usize,
+    },
     #[error("{what} of block {index} contains 0")]
     Zero { what: &'static str, index: usize },
     #[error("{what} of block {index} is not an int or a list of ints: {value}")]
-    NotIntOrList { what: &'static str, index: usize, value: String },
+    NotIntOrList {
+        what: &'static str,
+        index: usize,
+        value: String,
+    },
     #[error("{what} must be a list, got {value}")]
     NotList { what: &'static str, value: String },
-    #[error("length of filters ({filters}) should be no less than the length of strides ({strides})")]
+    #[error(
+        "length of filters ({filters}) should be no less than the length of strides ({strides})"
+    )]
     FiltersLength { filters: usize, strides: usize },
     #[error("block {index}: kernel {kernel:?} smaller than stride {stride:?} minus 1 gives negative padding")]
-    NegativePadding { index: usize, kernel: [usize; 3], stride: [usize; 3] },
+    NegativePadding {
+        index: usize,
+        kernel: [usize; 3],
+        stride: [usize; 3],
+    },
     #[error("deep_supr_num ({0}) should be larger than 0 and less than the number of up sample layers ({1})")]
     DeepSuprNum(usize, usize),
     #[error("dropout must be in [0, 1), got {0}")]
@@ -70,14 +87,24 @@ impl From<Vec<usize>> for PerLevel {
 
 impl PerLevel {
     /// To `[z, y, x]`; a 2-D value `[y, x]` (or an int k) becomes `[1, y, x]` (`[1, k, k]`).
-    fn expand(&self, spatial_dims: usize, what: &'static str, index: usize) -> Result<[usize; 3], DynUNetConfigError> {
+    fn expand(
+        &self,
+        spatial_dims: usize,
+        what: &'static str,
+        index: usize,
+    ) -> Result<[usize; 3], DynUNetConfigError> {
         let v = match self {
             PerLevel::Int(k) if spatial_dims == 3 => [*k, *k, *k],
             PerLevel::Int(k) => [1, *k, *k],
             PerLevel::List(l) if l.len() == spatial_dims && spatial_dims == 3 => [l[0], l[1], l[2]],
             PerLevel::List(l) if l.len() == spatial_dims => [1, l[0], l[1]],
             PerLevel::List(l) => {
-                return Err(DynUNetConfigError::PerLevelLength { what, index, got: l.len(), spatial_dims })
+                return Err(DynUNetConfigError::PerLevelLength {
+                    what,
+                    index,
+                    got: l.len(),
+                    spatial_dims,
+                })
             }
         };
         if v.contains(&0) {
@@ -87,14 +114,24 @@ impl PerLevel {
     }
 
     /// Parses a JSON / YAML-as-JSON list such as `[3, [1, 3, 3], 3]` into per-level values.
-    pub fn list_from_json(value: &serde_json::Value, what: &'static str) -> Result<Vec<PerLevel>, DynUNetConfigError> {
+    pub fn list_from_json(
+        value: &serde_json::Value,
+        what: &'static str,
+    ) -> Result<Vec<PerLevel>, DynUNetConfigError> {
         let arr = value
             .as_array()
-            .ok_or_else(|| DynUNetConfigError::NotList { what, value: value.to_string() })?;
+            .ok_or_else(|| DynUNetConfigError::NotList {
+                what,
+                value: value.to_string(),
+            })?;
         arr.iter()
             .enumerate()
             .map(|(index, v)| {
-                let bad = || DynUNetConfigError::NotIntOrList { what, index, value: v.to_string() };
+                let bad = || DynUNetConfigError::NotIntOrList {
+                    what,
+                    index,
+                    value: v.to_string(),
+                };
                 if let Some(k) = v.as_u64() {
                     Ok(PerLevel::Int(k as usize))
                 } else if let Some(l) = v.as_array() {
@@ -152,15 +189,23 @@ impl DynUNetConfig {
             return Err(DynUNetConfigError::SpatialDims(spatial_dims));
         }
         let expand = |l: &[PerLevel], what| {
-            l.iter().enumerate().map(|(i, p)| p.expand(spatial_dims, what, i)).collect::<Result<Vec<_>, _>>()
+            l.iter()
+                .enumerate()
+                .map(|(i, p)| p.expand(spatial_dims, what, i))
+                .collect::<Result<Vec<_>, _>>()
         };
         let n = strides.len();
         let filters = match filters {
             Some(f) if f.len() < n => {
-                return Err(DynUNetConfigError::FiltersLength { filters: f.len(), strides: n })
+                return Err(DynUNetConfigError::FiltersLength {
+                    filters: f.len(),
+                    strides: n,
+                })
             }
             Some(f) => f[..n].to_vec(),
-            None => (0..n).map(|i| (1usize << (5 + i)).min(if spatial_dims == 3 { 320 } else { 512 })).collect(),
+            None => (0..n)
+                .map(|i| (1usize << (5 + i)).min(if spatial_dims == 3 { 320 } else { 512 }))
+                .collect(),
         };
         let cfg = DynUNetConfig {
             spatial_dims,
@@ -203,18 +248,31 @@ impl DynUNetConfig {
         }
         let n = self.strides.len();
         if self.kernel_size.len() != n || n < 3 {
-            return Err(DynUNetConfigError::KernelStrideLength { kernels: self.kernel_size.len(), strides: n });
+            return Err(DynUNetConfigError::KernelStrideLength {
+                kernels: self.kernel_size.len(),
+                strides: n,
+            });
         }
         if self.upsample_kernel_size.len() != n - 1 {
-            return Err(DynUNetConfigError::UpsampleLength { expected: n - 1, got: self.upsample_kernel_size.len() });
+            return Err(DynUNetConfigError::UpsampleLength {
+                expected: n - 1,
+                got: self.upsample_kernel_size.len(),
+            });
         }
         if self.filters.len() != n {
-            return Err(DynUNetConfigError::FiltersLength { filters: self.filters.len(), strides: n });
+            return Err(DynUNetConfigError::FiltersLength {
+                filters: self.filters.len(),
+                strides: n,
+            });
         }
         if self.in_channels == 0 || self.out_channels == 0 || self.filters.contains(&0) {
             return Err(DynUNetConfigError::ZeroChannels);
         }
-        for (what, l) in [("kernel_size", &self.kernel_size), ("strides", &self.strides), ("upsample_kernel_size", &self.upsample_kernel_size)] {
+        for (what, l) in [
+            ("kernel_size", &self.kernel_size),
+            ("strides", &self.strides),
+            ("upsample_kernel_size", &self.upsample_kernel_size),
+        ] {
             for (index, v) in l.iter().enumerate() {
                 if v.contains(&0) {
                     return Err(DynUNetConfigError::Zero { what, index });
@@ -224,7 +282,11 @@ impl DynUNetConfig {
         for (i, (k, s)) in self.kernel_size.iter().zip(&self.strides).enumerate() {
             // main conv (k, s) and the residual 1x1 conv (1, s) both need k - s + 1 >= 0
             if (0..3).any(|d| k[d] + 1 < s[d]) || (self.res_block && (0..3).any(|d| 2 < s[d])) {
-                return Err(DynUNetConfigError::NegativePadding { index: i, kernel: *k, stride: *s });
+                return Err(DynUNetConfigError::NegativePadding {
+                    index: i,
+                    kernel: *k,
+                    stride: *s,
+                });
             }
         }
         if self.deep_supervision && (self.deep_supr_num < 1 || self.deep_supr_num >= n - 1) {
@@ -243,7 +305,17 @@ impl DynUNetConfig {
         let c = self;
         let f = &c.filters;
         let n = c.strides.len();
-        let block = |i: usize, cin: usize, cout: usize| UnetBlock::new(c, cin, cout, c.kernel_size[i], c.strides[i], c.res_block, device);
+        let block = |i: usize, cin: usize, cout: usize| {
+            UnetBlock::new(
+                c,
+                cin,
+                cout,
+                c.kernel_size[i],
+                c.strides[i],
+                c.res_block,
+                device,
+            )
+        };
         let input_block = block(0, c.in_channels, f[0]);
         let downsamples = (1..n - 1).map(|i| block(i, f[i - 1], f[i])).collect();
         let bottleneck = block(n - 1, f[n - 2], f[n - 1]);
@@ -251,11 +323,22 @@ impl DynUNetConfig {
         // kernel_size[i] and upsample_kernel_size[i-1] (kernel = stride of the transposed conv).
         let upsamples = (1..n)
             .rev()
-            .map(|i| UnetUpBlock::new(c, f[i], f[i - 1], c.kernel_size[i], c.upsample_kernel_size[i - 1], device))
+            .map(|i| {
+                UnetUpBlock::new(
+                    c,
+                    f[i],
+                    f[i - 1],
+                    c.kernel_size[i],
+                    c.upsample_kernel_size[i - 1],
+                    device,
+                )
+            })
             .collect();
         let output_block = UnetOutBlock::new(c, f[0], device);
         let deep_supervision_heads = if c.deep_supervision {
-            (0..c.deep_supr_num).map(|i| UnetOutBlock::new(c, f[i + 1], device)).collect()
+            (0..c.deep_supr_num)
+                .map(|i| UnetOutBlock::new(c, f[i + 1], device))
+                .collect()
         } else {
             Vec::new()
         };
@@ -277,7 +360,11 @@ pub fn get_padding(kernel: [usize; 3], stride: [usize; 3]) -> [usize; 3] {
 }
 
 /// MONAI `get_output_padding`: `2p + s - k` per axis (0 for DynUNet's kernel == stride).
-pub fn get_output_padding(kernel: [usize; 3], stride: [usize; 3], padding: [usize; 3]) -> [usize; 3] {
+pub fn get_output_padding(
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+) -> [usize; 3] {
     std::array::from_fn(|d| (2 * padding[d] + stride[d]).saturating_sub(kernel[d]))
 }
 
@@ -293,17 +380,43 @@ pub struct Conv<B: Backend> {
 }
 
 impl<B: Backend> Conv<B> {
-    fn new(cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], bias: bool, transposed: bool, device: &B::Device) -> Self {
-        let shape = if transposed { [cin, cout, kernel[0], kernel[1], kernel[2]] } else { [cout, cin, kernel[0], kernel[1], kernel[2]] };
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: [usize; 3],
+        stride: [usize; 3],
+        bias: bool,
+        transposed: bool,
+        device: &B::Device,
+    ) -> Self {
+        let shape = if transposed {
+            [cin, cout, kernel[0], kernel[1], kernel[2]]
+        } else {
+            [cout, cin, kernel[0], kernel[1], kernel[2]]
+        };
         // torch's kaiming_normal_(a=0.01, mode="fan_in") takes fan_in from weight dim 1 (for a
         // transposed conv that is out_channels) times the kernel volume.
         let fan_in = shape[1] * kernel.iter().product::<usize>();
         let gain = (2.0 / (1.0 + 0.01f64 * 0.01)).sqrt();
         let std = gain / (fan_in as f64).sqrt();
-        let weight = Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, std), device));
+        let weight = Param::from_tensor(Tensor::random(
+            shape,
+            Distribution::Normal(0.0, std),
+            device,
+        ));
         let bias = bias.then(|| Param::from_tensor(Tensor::zeros([cout], device)));
-        let padding = if transposed { [0; 3] } else { get_padding(kernel, stride) };
-        Conv { weight, bias, stride, padding, transposed }
+        let padding = if transposed {
+            [0; 3]
+        } else {
+            get_padding(kernel, stride)
+        };
+        Conv {
+            weight,
+            bias,
+            stride,
+            padding,
+            transposed,
+        }
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
@@ -311,7 +424,12 @@ impl<B: Backend> Conv<B> {
         if self.transposed {
             transposed_conv_kernel_eq_stride(x, self.weight.val(), bias)
         } else {
-            conv3d(x, self.weight.val(), bias, ConvOptions::new(self.stride, self.padding, [1, 1, 1], 1))
+            conv3d(
+                x,
+                self.weight.val(),
+                bias,
+                ConvOptions::new(self.stride, self.padding, [1, 1, 1], 1),
+            )
         }
     }
 }
@@ -320,12 +438,19 @@ impl<B: Backend> Conv<B> {
 /// the stride to `upsample_kernel_size`, padding 0, output padding 0). The output blocks do not
 /// overlap, so it is one GEMM followed by a depth-to-space shuffle: exact, differentiable
 /// through plain tensor ops, and much faster than burn's direct `conv_transpose3d`.
-pub fn transposed_conv_kernel_eq_stride<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 5> {
+pub fn transposed_conv_kernel_eq_stride<B: Backend>(
+    x: Tensor<B, 5>,
+    weight: Tensor<B, 5>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 5> {
     let [n, cin, d, h, w] = x.dims();
     let [_, cout, kz, ky, kx] = weight.dims();
     let kvol = cout * kz * ky * kx;
     // [Cin, Cout*k] -> [1, Cout*k, Cin] @ [N, Cin, DHW] = [N, Cout*k, DHW]
-    let wt = weight.reshape([cin, kvol]).transpose().unsqueeze_dim::<3>(0);
+    let wt = weight
+        .reshape([cin, kvol])
+        .transpose()
+        .unsqueeze_dim::<3>(0);
     let y = wt.matmul(x.reshape([n, cin, d * h * w]));
     let y = y
         .reshape([n, cout, kz, ky, kx, d, h, w])
@@ -403,8 +528,19 @@ pub struct UnetBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetBlock<B> {
-    fn new(c: &DynUNetConfig, cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], residual: bool, device: &B::Device) -> Self {
-        let layer = |cin, k, s| ConvLayer { conv: Conv::new(cin, cout, k, s, false, false, device), dropout: c.dropout };
+    fn new(
+        c: &DynUNetConfig,
+        cin: usize,
+        cout: usize,
+        kernel: [usize; 3],
+        stride: [usize; 3],
+        residual: bool,
+        device: &B::Device,
+    ) -> Self {
+        let layer = |cin, k, s| ConvLayer {
+            conv: Conv::new(cin, cout, k, s, false, false, device),
+            dropout: c.dropout,
+        };
         let project = residual && (cin != cout || stride != [1, 1, 1]);
         UnetBlock {
             conv1: layer(cin, kernel, stride),
@@ -447,9 +583,19 @@ pub struct UnetUpBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetUpBlock<B> {
-    fn new(c: &DynUNetConfig, cin: usize, cout: usize, kernel: [usize; 3], up_kernel: [usize; 3], device: &B::Device) -> Self {
+    fn new(
+        c: &DynUNetConfig,
+        cin: usize,
+        cout: usize,
+        kernel: [usize; 3],
+        up_kernel: [usize; 3],
+        device: &B::Device,
+    ) -> Self {
         UnetUpBlock {
-            transp_conv: ConvLayer { conv: Conv::new(cin, cout, up_kernel, up_kernel, c.trans_bias, true, device), dropout: c.dropout },
+            transp_conv: ConvLayer {
+                conv: Conv::new(cin, cout, up_kernel, up_kernel, c.trans_bias, true, device),
+                dropout: c.dropout,
+            },
             conv_block: UnetBlock::new(c, 2 * cout, cout, kernel, [1, 1, 1], false, device),
         }
     }
@@ -468,7 +614,20 @@ pub struct UnetOutBlock<B: Backend> {
 
 impl<B: Backend> UnetOutBlock<B> {
     fn new(c: &DynUNetConfig, cin: usize, device: &B::Device) -> Self {
-        UnetOutBlock { conv: ConvLayer { conv: Conv::new(cin, c.out_channels, [1, 1, 1], [1, 1, 1], true, false, device), dropout: c.dropout } }
+        UnetOutBlock {
+            conv: ConvLayer {
+                conv: Conv::new(
+                    cin,
+                    c.out_channels,
+                    [1, 1, 1],
+                    [1, 1, 1],
+                    true,
+                    false,
+                    device,
+                ),
+                dropout: c.dropout,
+            },
+        }
     }
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         self.conv.forward(x)
@@ -508,7 +667,10 @@ impl<B: Backend> DynUNet<B> {
     /// (`[N, 1, C, ...]` without deep supervision or in eval mode).
     pub fn forward_stacked(&self, x: Tensor<B, 5>) -> Tensor<B, 6> {
         let (out, heads) = self.forward_with_heads(x);
-        let all: Vec<Tensor<B, 6>> = std::iter::once(out).chain(heads).map(|t| t.unsqueeze_dim(1)).collect();
+        let all: Vec<Tensor<B, 6>> = std::iter::once(out)
+            .chain(heads)
+            .map(|t| t.unsqueeze_dim(1))
+            .collect();
         Tensor::cat(all, 1)
     }
 
@@ -536,7 +698,10 @@ impl<B: Backend> DynUNet<B> {
             let size = out.dims();
             for (i, head) in self.deep_supervision_heads.iter().enumerate() {
                 if let Some(feat) = level_outputs[i + 1].take() {
-                    heads.push(interpolate_nearest(head.forward(feat), [size[2], size[3], size[4]]));
+                    heads.push(interpolate_nearest(
+                        head.forward(feat),
+                        [size[2], size[3], size[4]],
+                    ));
                 }
             }
         }
@@ -555,8 +720,11 @@ pub fn interpolate_nearest<B: Backend>(x: Tensor<B, 5>, size: [usize; 3]) -> Ten
             continue;
         }
         let scale = inp as f32 / out as f32;
-        let idx: Vec<i64> = (0..out).map(|o| ((o as f32 * scale).floor() as i64).min(inp as i64 - 1)).collect();
-        let idx = Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(idx, [out]), &x.device());
+        let idx: Vec<i64> = (0..out)
+            .map(|o| ((o as f32 * scale).floor() as i64).min(inp as i64 - 1))
+            .collect();
+        let idx =
+            Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(idx, [out]), &x.device());
         x = x.select(dim, idx);
     }
     x
