@@ -60,3 +60,33 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
     let loader = Loader::new(Dataset { rows: pending, pipeline: pipeline(), cache: None }, LoaderOptions::default());
     assert_eq!(predict(&model, &loader, &opts, &device).unwrap().written, vec![save_dir.join("seg/img_1_raw.ome.tif")]);
 }
+
+#[test]
+fn test_stage_reports_whole_image_losses_and_saves_images() {
+    use cytodl_runtime::loss::{Loss, Reduction};
+    use cytodl_runtime::train::evaluate::{test, ImageSaver};
+    use cytodl_runtime::train::trainer::Task;
+    let dir = std::env::temp_dir().join(format!("cytodl-test-stage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw: Vec<f32> = (0..8 * 24 * 20).map(|v| (v % 17) as f32 / 17.0).collect();
+    let seg: Vec<f32> = raw.iter().map(|v| (*v > 0.5) as u8 as f32).collect();
+    let row = Sample::new().with_array("raw", Array::new(vec![1, 8, 24, 20], raw).unwrap()).with_array("seg", Array::new(vec![1, 8, 24, 20], seg).unwrap());
+    let device = Default::default();
+    let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
+    let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
+    let u: Vec<PerLevel> = vec![2.into(), 2.into()];
+    let model = MultiTask::<Cpu>::new(DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device).unwrap(), vec!["seg".into()]);
+    let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
+    let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
+    let saver = ImageSaver { save_dir: dir.clone(), stages: vec!["test".into()], save_input: true, every_n_epochs: 1 };
+    let post = [("seg".to_string(), (ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }, ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }))].into_iter().collect();
+    let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some((&saver, &post)), 18, &device).unwrap();
+    assert!(metrics["test/loss"].is_finite() && metrics["test/loss"] == metrics["test/loss/seg"], "{metrics:?}");
+    for kind in ["input", "target", "pred"] {
+        let p = dir.join(format!("test_images/18_seg_{kind}.tif"));
+        let (a, info) = read(&p, &Selection::default()).unwrap();
+        assert_eq!(a.shape(), &[8, 24, 20], "{kind}");
+        assert_eq!(info.axes, "ZYX");
+    }
+}

@@ -7,3 +7,4 @@ pub mod progress;
 pub mod checkpoint;
 pub mod trainer;
 pub mod predict;
+pub mod evaluate;

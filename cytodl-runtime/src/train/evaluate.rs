@@ -1,0 +1,179 @@
+//! The test stage (cyto_dl's `MultiTaskIm2Im.test_step`): every whole image through
+//! sliding-window inference, each head's loss against its target on the full field of view
+//! (`test/loss`, `test/loss/<head>`), and cyto_dl's ImageSaver files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ElementConversion as _;
+use indexmap::IndexMap;
+
+use super::trainer::{Im2Im, Task, TrainError};
+use crate::array::Array;
+use crate::data::loader::Loader;
+use crate::infer::SlidingWindow;
+use crate::io::{write_ome_tiff, DType};
+use crate::model::{infer_heads, to_tensor};
+use crate::postprocess::ActThreshLabel;
+
+/// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
+/// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F16Mixed,
+    Bf16Mixed,
+}
+
+/// Reads Lightning's `precision` value for a device; the warning says what changed.
+pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Option<String>), String> {
+    let wanted = match requested.trim() {
+        "32" | "32-true" | "highest" => Precision::F32,
+        "16" | "16-mixed" | "16-true" => Precision::F16Mixed,
+        "bf16" | "bf16-mixed" | "bf16-true" => Precision::Bf16Mixed,
+        other => return Err(format!("precision `{other}` is not one of 32, 16, 16-mixed, bf16, bf16-mixed")),
+    };
+    if !cuda && wanted != Precision::F32 {
+        return Ok((Precision::F32, Some(format!("precision {requested} is not available on the CPU; training in 32-bit"))));
+    }
+    Ok((wanted, None))
+}
+
+/// cyto_dl's `ImageSaver`: `<save_dir>/<stage>_images/<step>_<head>_{input,target,pred}.tif`.
+#[derive(Debug, Clone)]
+pub struct ImageSaver {
+    pub save_dir: PathBuf,
+    pub stages: Vec<String>,
+    pub save_input: bool,
+    pub every_n_epochs: u64,
+}
+
+impl ImageSaver {
+    pub fn wants(&self, stage: &str, epoch: u64) -> bool {
+        self.stages.iter().any(|s| s == stage) && (stage == "test" || stage == "predict" || (epoch + 1) % self.every_n_epochs.max(1) == 0)
+    }
+
+    /// Writes one head's images (each `[C, Z, Y, X]`), postprocessed like cyto_dl does.
+    pub fn save(
+        &self,
+        stage: &str,
+        step: u64,
+        head: &str,
+        input: Option<&Array>,
+        target: Option<&Array>,
+        pred: &Array,
+        post: Option<&(ActThreshLabel, ActThreshLabel)>,
+    ) -> Result<Vec<PathBuf>, TrainError> {
+        let dir = self.save_dir.join(format!("{stage}_images"));
+        std::fs::create_dir_all(&dir)?;
+        let mut written = Vec::new();
+        let mut write = |kind: &str, a: &Array, pp: Option<&ActThreshLabel>| -> Result<(), TrainError> {
+            let (array, dtype) = match pp {
+                Some(p) => p.apply(a).map(|r| (r.array, r.dtype)).map_err(|e| TrainError::Resume { path: dir.clone(), message: e.to_string() })?,
+                None => (a.clone(), DType::F32),
+            };
+            let (array, axes) = squeeze(array);
+            let path = dir.join(format!("{step}_{head}_{kind}.tif"));
+            write_ome_tiff(&path, &array, &axes, dtype, [None; 3]).map_err(|e| TrainError::Resume { path: path.clone(), message: e.to_string() })?;
+            written.push(path);
+            Ok(())
+        };
+        if self.save_input {
+            if let Some(i) = input {
+                write("input", i, post.map(|p| &p.0))?;
+            }
+        }
+        if let Some(t) = target {
+            write("target", t, None)?;
+        }
+        write("pred", pred, post.map(|p| &p.1))?;
+        Ok(written)
+    }
+}
+
+/// `[C, Z, Y, X]` with a single channel or a single Z dropped, and its axes.
+fn squeeze(a: Array) -> (Array, String) {
+    let mut shape = a.shape().to_vec();
+    let mut axes: Vec<char> = "CZYX".chars().rev().take(shape.len()).collect::<Vec<_>>().into_iter().rev().collect();
+    for axis in ['C', 'Z'] {
+        if let Some(i) = axes.iter().position(|c| *c == axis) {
+            if shape[i] == 1 && shape.len() > 2 {
+                shape.remove(i);
+                axes.remove(i);
+            }
+        }
+    }
+    let a = match a.clone().reshape(shape) {
+        Ok(r) => r,
+        Err(_) => a,
+    };
+    (a, axes.into_iter().collect())
+}
+
+/// Drops a leading batch axis of length 1.
+fn unbatch(a: &Array) -> Array {
+    let shape = a.shape()[1..].to_vec();
+    a.clone().reshape(shape).unwrap_or_else(|_| a.clone())
+}
+
+/// Whole-image evaluation of every image in `loader` (use batch size 1): mean `test/loss` and
+/// `test/loss/<head>`; with a saver, each head's input, target and prediction are written.
+pub fn test<B: Backend, M: Im2Im<B>>(
+    model: &M,
+    task: &Task,
+    loader: &Loader,
+    window: &SlidingWindow,
+    saver: Option<(&ImageSaver, &IndexMap<String, (ActThreshLabel, ActThreshLabel)>)>,
+    step: u64,
+    device: &B::Device,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for batch in loader.epoch(0) {
+        let batch = batch?;
+        for sample in &batch.samples {
+            let Some(x) = sample.array(&task.x_key) else { continue };
+            let image = x.clone().with_leading_axis();
+            let preds = infer_heads(model, window, &image, device).map_err(|e| TrainError::Resume { path: Path::new("<test>").to_path_buf(), message: e.to_string() })?;
+            let mut total = 0.0;
+            let mut any = false;
+            for (head, loss) in &task.heads {
+                let (Some(pred), Some(target)) = (preds.get(head), sample.array(head)) else { continue };
+                let target_b = target.clone().with_leading_axis();
+                let (Some(p), Some(t)) = (to_tensor::<B>(pred, device), to_tensor::<B>(&target_b, device)) else { continue };
+                let l = loss.forward(p, t).map_err(|source| TrainError::Loss { head: head.clone(), source })?;
+                let v: f64 = l.into_scalar().elem();
+                total += v;
+                any = true;
+                let e = sums.entry(format!("test/loss/{head}")).or_default();
+                e.0 += v;
+                e.1 += 1;
+                if let Some((saver, post)) = saver {
+                    if saver.wants("test", 0) {
+                        saver.save("test", step, head, Some(x), Some(target), &unbatch(pred), post.get(head))?;
+                    }
+                }
+            }
+            if any {
+                let e = sums.entry("test/loss".into()).or_default();
+                e.0 += total;
+                e.1 += 1;
+            }
+        }
+    }
+    Ok(sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_falls_back_on_cpu() {
+        let (p, w) = effective_precision("16", false).unwrap();
+        assert_eq!(p, Precision::F32);
+        assert!(w.unwrap().contains("not available on the CPU"));
+        assert_eq!(effective_precision("bf16-mixed", true).unwrap(), (Precision::Bf16Mixed, None));
+        assert!(effective_precision("64", false).is_err());
+    }
+}
