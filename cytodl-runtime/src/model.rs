@@ -9,28 +9,39 @@ use indexmap::IndexMap;
 
 use crate::array::Array;
 use crate::infer::{InferError, SlidingWindow};
+use crate::nn::heads::Head;
 use crate::nn::DynUNet;
 use crate::train::trainer::Im2Im;
 
-/// A DynUNet backbone with identity heads (cyto_dl's `BaseHead`), one per target.
+/// A DynUNet backbone whose output feeds every head (cyto_dl's `BaseHead` is the identity;
+/// `ResBlocksHead` and projection heads transform it).
 #[derive(Module, Debug)]
 pub struct MultiTask<B: Backend> {
     pub backbone: DynUNet<B>,
+    pub heads: Vec<Head<B>>,
     /// Head names, in output order (configuration, not weights).
     #[module(skip)]
-    pub heads: Vec<String>,
+    pub names: Vec<String>,
 }
 
 impl<B: Backend> MultiTask<B> {
-    pub fn new(backbone: DynUNet<B>, heads: Vec<String>) -> Self {
-        MultiTask { backbone, heads }
+    /// Identity heads, one per name.
+    pub fn new(backbone: DynUNet<B>, names: Vec<String>) -> Self {
+        let heads = names.iter().map(|_| Head::base()).collect();
+        MultiTask { backbone, heads, names }
+    }
+
+    /// Named heads of any kind.
+    pub fn with_heads(backbone: DynUNet<B>, heads: Vec<(String, Head<B>)>) -> Self {
+        let (names, heads) = heads.into_iter().unzip();
+        MultiTask { backbone, heads, names }
     }
 }
 
 impl<B: Backend> Im2Im<B> for MultiTask<B> {
     fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>> {
         let z = self.backbone.forward(x);
-        self.heads.iter().map(|h| (h.clone(), z.clone())).collect()
+        self.names.iter().zip(&self.heads).map(|(n, h)| (n.clone(), h.forward(z.clone()))).collect()
     }
 }
 
