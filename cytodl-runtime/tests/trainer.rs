@@ -128,6 +128,8 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let dir = tmp("layout");
     let mut t = trainer(&dir, 3);
     t.logger = Some(CsvLogger::create(&dir, "csv/").unwrap());
+    let saver = cytodl_runtime::train::evaluate::ImageSaver { save_dir: dir.clone(), stages: vec!["train".into(), "val".into()], save_input: true, every_n_epochs: 1 };
+    t.callbacks.image_saver = Some((saver, Default::default()));
     t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
     let csv = std::fs::read_to_string(dir.join("csv/version_0/metrics.csv")).unwrap();
     let header = csv.lines().next().unwrap();
@@ -137,4 +139,11 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let kept: Vec<_> = std::fs::read_dir(dir.join("checkpoints")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert_eq!(kept.len(), 2, "best (top-1) and last: {kept:?}");
     assert!(kept.iter().any(|k| k.starts_with("epoch_00")), "{kept:?}");
+    // cyto_dl's ImageSaver: the first batch of each epoch, `<step>_<head>_{input,target,pred}.tif`.
+    for (stage, step) in [("train", 0), ("train", 3), ("val", 3), ("val", 9)] {
+        for kind in ["input", "target", "pred"] {
+            let p = dir.join(format!("{stage}_images/{step}_seg_{kind}.tif"));
+            assert!(p.is_file(), "{} missing", p.display());
+        }
+    }
 }

@@ -100,6 +100,8 @@ impl Default for TrainerConfig {
 pub struct Callbacks {
     pub checkpoint: Option<CheckpointPolicy>,
     pub early_stopping: Option<EarlyStopping>,
+    /// cyto_dl's ImageSaver with each head's (input, prediction) postprocessing.
+    pub image_saver: Option<(super::evaluate::ImageSaver, IndexMap<String, (crate::postprocess::ActThreshLabel, crate::postprocess::ActThreshLabel)>)>,
 }
 
 /// How a fit ended.
@@ -147,7 +149,10 @@ fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
 use burn::tensor::ElementConversion as _;
 
 /// Per-head and total losses of one batch; heads without a target in the batch are skipped.
-fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<(Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>), TrainError> {
+type Losses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>, IndexMap<String, Tensor<B, 5>>);
+
+/// The losses of one batch, and every head's prediction (for the image saver).
+fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TrainError> {
     let x = batch_tensor::<B>(batch, &task.x_key, device)?;
     let preds = model.forward_heads(x);
     let mut total: Option<Tensor<B, 1>> = None;
@@ -168,7 +173,33 @@ fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, 
         });
         per_head.push((head.clone(), l));
     }
-    Ok((total, per_head))
+    Ok((total, per_head, preds))
+}
+
+/// The first sample of a batch as `[C, Z, Y, X]` arrays (input, target, prediction) per head,
+/// written by the image saver (cyto_dl saves the first batch of an epoch).
+fn save_first<B: Backend>(
+    callbacks: &Callbacks,
+    task: &Task,
+    stage: &str,
+    epoch: u64,
+    step: u64,
+    batch: &Batch,
+    preds: &IndexMap<String, Tensor<B, 5>>,
+) -> Result<(), TrainError> {
+    let Some((saver, post)) = &callbacks.image_saver else { return Ok(()) };
+    if !saver.wants(stage, epoch) {
+        return Ok(());
+    }
+    let Some(sample) = batch.samples.first() else { return Ok(()) };
+    for (head, pred) in preds {
+        let first = pred.clone().slice([0..1]);
+        let dims = first.dims();
+        let pred = crate::model::to_array(first);
+        let pred = pred.clone().reshape(dims[1..].to_vec()).unwrap_or(pred);
+        saver.save(stage, step, head, sample.array(&task.x_key), sample.array(head), &pred, post.get(head))?;
+    }
+    Ok(())
 }
 
 fn mean_metrics(sums: &BTreeMap<String, (f64, usize)>) -> BTreeMap<String, f64> {
@@ -195,7 +226,10 @@ where
         self.progress.start(prefix, epoch, total as u64);
         for (i, batch) in loader.epoch(epoch).take(total).enumerate() {
             let batch = batch?;
-            let (t, heads) = batch_losses::<B::InnerBackend, _>(&model, &self.task, &batch, &device)?;
+            let (t, heads, preds) = batch_losses::<B::InnerBackend, _>(&model, &self.task, &batch, &device)?;
+            if i == 0 {
+                save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
+            }
             if let Some(t) = t {
                 let v = scalar(&t);
                 let e = sums.entry(format!("{prefix}/loss")).or_default();
@@ -230,7 +264,10 @@ where
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 let batch = batch?;
-                let (loss, heads) = batch_losses::<B, M>(&self.model, &self.task, &batch, &self.device)?;
+                let (loss, heads, preds) = batch_losses::<B, M>(&self.model, &self.task, &batch, &self.device)?;
+                if i == 0 {
+                    save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &preds)?;
+                }
                 let Some(loss) = loss else { continue };
                 let value = scalar(&loss);
                 if !value.is_finite() {
