@@ -302,13 +302,11 @@ mod tests {
     use crate::transforms::{RandomMultiScaleCropd, Transform};
 
     /// Turns the text field `n` into a ramp image of that length (a stand-in for LoadImaged).
+    #[derive(Debug)]
     struct Ramp;
     impl Transform for Ramp {
         fn name(&self) -> &'static str {
             "Ramp"
-        }
-        fn cache_key(&self) -> String {
-            "Ramp".into()
         }
         fn apply(&self, mut s: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
             let n: usize = s.text("n").and_then(|t| t.parse().ok()).ok_or(TransformError::Invalid { transform: "Ramp", message: "bad n".into() })?;

@@ -153,9 +153,6 @@ impl Transform for NormalizeIntensityd {
     fn name(&self) -> &'static str {
         "NormalizeIntensityd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         for_each_key(
@@ -282,9 +279,6 @@ impl Transform for ScaleIntensityRanged {
     fn name(&self) -> &'static str {
         "ScaleIntensityRanged"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         if self.clip && self.b_min.is_none() && self.b_max.is_none() && self.a_max != self.a_min {
@@ -373,9 +367,6 @@ impl Transform for ScaleIntensityRangePercentilesd {
     fn name(&self) -> &'static str {
         "ScaleIntensityRangePercentilesd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         check_q(self.lower, name)?;
@@ -451,9 +442,6 @@ impl Transform for ThresholdIntensityd {
     fn name(&self) -> &'static str {
         "ThresholdIntensityd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let (t, c) = (self.threshold as f32, self.cval as f32);
         for_each_key(
@@ -519,9 +507,6 @@ impl Clipd {
 impl Transform for Clipd {
     fn name(&self) -> &'static str {
         "Clipd"
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();

@@ -39,9 +39,6 @@ impl Transform for LoadImaged {
         NAME
     }
 
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
 
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         for key in &self.keys {

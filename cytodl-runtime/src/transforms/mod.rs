@@ -24,15 +24,18 @@ pub enum TransformError {
 }
 
 /// One step of a pipeline.
-pub trait Transform: Send + Sync {
+pub trait Transform: Send + Sync + std::fmt::Debug {
     /// MONAI's class name (`NormalizeIntensityd`), for messages.
     fn name(&self) -> &'static str;
     /// Whether this transform draws random numbers.
     fn is_random(&self) -> bool {
         false
     }
-    /// A stable text of the transform and all its parameters; part of the cache key.
-    fn cache_key(&self) -> String;
+    /// A stable text of the transform and all its parameters; part of the cache key. The
+    /// `Debug` text names the type and every field, which is what the cache must depend on.
+    fn cache_key(&self) -> String {
+        format!("{self:?}")
+    }
     /// Applies to one sample. Most transforms return one sample; patch samplers return several.
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError>;
 }
@@ -57,7 +60,7 @@ pub fn for_each_key(
 }
 
 /// An ordered list of transforms for one split.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Pipeline {
     steps: Vec<Box<dyn Transform>>,
 }

@@ -134,9 +134,6 @@ impl Transform for RandomMultiScaleCropd {
         true
     }
 
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
 
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let mut shapes = IndexMap::new();

@@ -75,9 +75,6 @@ impl Transform for RandFlipd {
     fn is_random(&self) -> bool {
         true
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
@@ -137,9 +134,6 @@ impl Transform for RandRotate90d {
     }
     fn is_random(&self) -> bool {
         true
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
@@ -248,9 +242,6 @@ impl Transform for RandHistogramShiftd {
     fn is_random(&self) -> bool {
         true
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
@@ -355,9 +346,6 @@ impl Transform for RandStdShiftIntensityd {
     fn is_random(&self) -> bool {
         true
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
@@ -459,9 +447,6 @@ impl Transform for RandAdjustContrastd {
     fn is_random(&self) -> bool {
         true
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
@@ -526,9 +511,6 @@ impl Transform for RandGaussianNoised {
     }
     fn is_random(&self) -> bool {
         true
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
@@ -680,9 +662,6 @@ impl Transform for RandSpatialCropSamplesd {
     }
     fn is_random(&self) -> bool {
         true
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();

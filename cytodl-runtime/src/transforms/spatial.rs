@@ -647,9 +647,6 @@ impl Transform for EnsureChannelFirstd {
     fn name(&self) -> &'static str {
         "EnsureChannelFirstd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         for_each_key(
@@ -705,9 +702,6 @@ impl ToTensord {
 impl Transform for ToTensord {
     fn name(&self) -> &'static str {
         "ToTensord"
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         for_each_key(
@@ -804,9 +798,6 @@ impl Transform for Zoomd {
     fn name(&self) -> &'static str {
         "Zoomd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let n = self.keys.len();
         let modes = if self.mode.len() == 1 {
@@ -865,9 +856,6 @@ impl Transform for CenterSpatialCropd {
     fn name(&self) -> &'static str {
         "CenterSpatialCropd"
     }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
-    }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         for_each_key(
@@ -919,9 +907,6 @@ impl SpatialPadd {
 impl Transform for SpatialPadd {
     fn name(&self) -> &'static str {
         "SpatialPadd"
-    }
-    fn cache_key(&self) -> String {
-        format!("{self:?}")
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
