@@ -536,7 +536,9 @@ fn tifffile_variants_match_image_stats() {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = Command::new(&cargo)
-        .args(["build", "-p", "cytodl-runtime", "--example", "image-stats"])
+        // The same selection as the workspace build (CI's `cargo build --workspace --all-targets`),
+        // so features unify the same way and nothing is rebuilt.
+        .args(["build", "--workspace", "--all-targets"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();
