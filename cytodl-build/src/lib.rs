@@ -5,10 +5,16 @@
 //! keeps source spans and reports [`diag::Diagnostics`], never panics on user input.
 //! This crate has no burn dependency so that the CLI and `cytodl_experiment!` stay fast.
 
+pub mod check;
+pub mod codegen;
+pub mod compile;
 pub mod config;
 pub mod diag;
+pub mod example_data;
 pub mod expand;
 pub mod frontend;
 pub mod interp;
+pub mod ir;
 pub mod pyfmt;
 pub mod schema;
+pub mod workspace;

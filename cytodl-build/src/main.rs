@@ -1,31 +1,55 @@
-//! `cytodl-build`: compose, resolve and (later) compile cyto_dl-style experiment configs.
+//! `cytodl-build`: compile cyto_dl-style experiment configs into experiment binaries.
+//!
+//! `cytodl-build [build] EXPERIMENT [OVERRIDE...]` generates `generated/<name>/` and builds it;
+//! `check` stops before code generation; `generate` writes (or with `--check` verifies) the
+//! crate; `resolve` prints the resolved config; `example-data DIR` writes a synthetic dataset.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use cytodl_build::compile::{compile, CompileRequest, Compiled};
 use cytodl_build::config::emit::to_yaml;
-use cytodl_build::diag::{Diagnostics, SourceMap};
+use cytodl_build::diag::{Diagnostic, Diagnostics, SourceMap, Span};
 use cytodl_build::frontend::{locate_experiment, missing_diagnostics, resolve, Request};
 use cytodl_build::interp::ResolveOptions;
+use cytodl_build::{example_data, schema, workspace};
 
 #[derive(Parser)]
-#[command(name = "cytodl-build", version, about = "Compile cyto_dl-style experiment configs")]
+#[command(name = "cytodl-build", version, about = "Compile cyto_dl-style experiment configs into training binaries", args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand: `build`.
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate the experiment's crate, `cargo build` it, and print the binary's path (last line).
+    Build(BuildArgs),
+    /// Compose, resolve and check everything up to code generation; report every problem.
+    Check(ConfigArgs),
+    /// Write the experiment's crate (default `generated/<name>/`). `--check` verifies instead;
+    /// `--check` with no experiment verifies every `configs/experiment/**` against `generated/`.
+    Generate(GenerateArgs),
     /// Print the composed and resolved config as YAML (without the `hydra` node).
     Resolve(ConfigArgs),
-    /// Compose and resolve, and fail on anything left unset (`???`).
-    Check(ConfigArgs),
+    /// Write a small synthetic dataset in cyto_dl's layout (OME-TIFF FOVs + CSVs).
+    ExampleData {
+        /// The folder (the example configs read `data/example`).
+        dir: PathBuf,
+        /// Fields of view per task (train gets all but two).
+        #[arg(long, default_value_t = 8)]
+        files: usize,
+    },
+    /// List the registry: every supported `_target_` with its parameters.
+    Targets,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone, Default)]
 struct ConfigArgs {
     /// The config tree (default: the nearest ancestor of EXPERIMENT_YAML holding the primary
     /// config, else `./configs`).
@@ -39,11 +63,60 @@ struct ConfigArgs {
     args: Vec<String>,
 }
 
+#[derive(Args, Clone, Default)]
+struct GenerateArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The crate's folder (default `<workspace>/generated/<name>/`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Verify that the generated files are current instead of writing them.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args, Clone, Default)]
+struct BuildArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The crate's folder (default `<workspace>/generated/<name>/`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Cargo features of the binary (`cuda`).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// Cargo profile: `release` (default) or `dev` (reuses a test build's artifacts).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Pass `--offline` to cargo.
+    #[arg(long)]
+    offline: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Resolve(a) => run(a, false),
-        Command::Check(a) => run(a, true),
+        Some(Command::Build(a)) => build(a),
+        None => build(cli.build),
+        Some(Command::Check(a)) => check(a),
+        Some(Command::Generate(a)) => generate(a),
+        Some(Command::Resolve(a)) => resolve_cmd(a),
+        Some(Command::ExampleData { dir, files }) => match example_data::write(&dir, files, example_data::Shape::default()) {
+            Ok(folders) => {
+                for f in folders {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Targets) => {
+            targets();
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -52,29 +125,193 @@ fn fail(d: Diagnostics, sources: &SourceMap) -> ExitCode {
     ExitCode::FAILURE
 }
 
+fn error(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
 /// An argument is an experiment file when it names a YAML file and is not an override.
 fn is_experiment_file(arg: &str) -> bool {
     !arg.contains('=') && !arg.starts_with(['+', '~']) && (arg.ends_with(".yaml") || arg.ends_with(".yml"))
 }
 
-fn run(a: ConfigArgs, strict: bool) -> ExitCode {
+fn request(a: &ConfigArgs) -> CompileRequest {
     let mut overrides = Vec::new();
     let mut experiment = None;
-    for arg in a.args {
-        if experiment.is_none() && is_experiment_file(&arg) {
+    for arg in &a.args {
+        if experiment.is_none() && is_experiment_file(arg) {
             experiment = Some(PathBuf::from(arg));
         } else {
-            overrides.push(arg);
+            overrides.push(arg.clone());
         }
     }
-    let sources = SourceMap::default();
-    let mut config_dir = a.config_dir.clone();
-    if let Some(file) = &experiment {
-        match locate_experiment(file, &a.config_name) {
-            Ok((root, choice)) => {
-                if config_dir.is_none() {
-                    config_dir = Some(root);
+    CompileRequest { experiment, config_dir: a.config_dir.clone(), config_name: a.config_name.clone(), overrides }
+}
+
+/// Compiles, printing warnings; `None` after printing the errors.
+fn compiled(a: &ConfigArgs) -> Option<Compiled> {
+    match compile(&request(a)) {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                eprint!("{}", c.warnings.render(&c.sources));
+            }
+            Some(c)
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            None
+        }
+    }
+}
+
+fn check(a: ConfigArgs) -> ExitCode {
+    let Some(c) = compiled(&a) else { return ExitCode::FAILURE };
+    let e = &c.experiment;
+    eprintln!(
+        "ok: {} checks ({}D, {} column{}, head{} {}, {} transforms)",
+        e.name,
+        e.spatial_dims,
+        e.columns.len(),
+        if e.columns.len() == 1 { "" } else { "s" },
+        if e.heads.len() == 1 { "" } else { "s" },
+        e.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+        e.transforms.values().map(Vec::len).sum::<usize>()
+    );
+    ExitCode::SUCCESS
+}
+
+fn out_dir(out: &Option<PathBuf>, ws: &Path, e: &cytodl_build::ir::Experiment) -> PathBuf {
+    out.clone().unwrap_or_else(|| workspace::default_out(ws, e))
+}
+
+fn generate(a: GenerateArgs) -> ExitCode {
+    let ws = match workspace::root() {
+        Ok(w) => w,
+        Err(e) => return error(e),
+    };
+    let has_experiment = a.config.args.iter().any(|x| is_experiment_file(x));
+    if a.check && !has_experiment {
+        return check_all(&ws);
+    }
+    let Some(c) = compiled(&a.config) else { return ExitCode::FAILURE };
+    let out = out_dir(&a.out, &ws, &c.experiment);
+    match workspace::generate(&c.experiment, &ws, &out, a.check) {
+        Ok(stale) if stale.is_empty() => {
+            println!("{}", out.display());
+            ExitCode::SUCCESS
+        }
+        Ok(stale) => {
+            for s in stale {
+                eprintln!("stale: {}", s.display());
+            }
+            error(format!("{} is not current; run `cytodl-build generate {}`", out.display(), a.config.args.join(" ")))
+        }
+        Err(e) => error(e),
+    }
+}
+
+/// Every `configs/experiment/**/*.yaml` of the workspace against its crate in `generated/`.
+fn check_all(ws: &Path) -> ExitCode {
+    let dir = ws.join("configs").join("experiment");
+    let mut files = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return error(format!("no experiments under {}", dir.display()));
+    }
+    let mut bad = 0;
+    for f in &files {
+        let args = ConfigArgs { args: vec![f.display().to_string()], config_name: "train".into(), ..Default::default() };
+        let Some(c) = compiled(&args) else {
+            bad += 1;
+            continue;
+        };
+        let out = workspace::default_out(ws, &c.experiment);
+        match workspace::generate(&c.experiment, ws, &out, true) {
+            Ok(stale) if stale.is_empty() => println!("ok: {}", out.display()),
+            Ok(stale) => {
+                bad += 1;
+                for s in stale {
+                    eprintln!("stale: {} (from {})", s.display(), f.display());
                 }
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        return error(format!("{bad} of {} experiments are not current; run `cytodl-build generate EXPERIMENT` for each", files.len()));
+    }
+    ExitCode::SUCCESS
+}
+
+fn build(a: BuildArgs) -> ExitCode {
+    if a.config.args.is_empty() {
+        return error("give an experiment file: `cytodl-build configs/experiment/segmentation.yaml`".into());
+    }
+    let ws = match workspace::root() {
+        Ok(w) => w,
+        Err(e) => return error(e),
+    };
+    let Some(c) = compiled(&a.config) else { return ExitCode::FAILURE };
+    let out = out_dir(&a.out, &ws, &c.experiment);
+    if let Err(e) = workspace::generate(&c.experiment, &ws, &out, false) {
+        return error(e);
+    }
+    eprintln!("generated {}", out.display());
+    let opts = workspace::BuildOptions { features: a.features.clone(), profile: a.profile.clone(), offline: a.offline };
+    match workspace::build(&c.experiment, &ws, &out, &opts) {
+        Ok(bin) => {
+            println!("{}", bin.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => error(e),
+    }
+}
+
+fn targets() {
+    let mut out = std::io::stdout().lock();
+    for c in schema::COMPONENTS {
+        let _ = writeln!(out, "{} ({}) — {}", c.names[0], c.kind.describe(), c.doc);
+        for alias in &c.names[1..] {
+            let _ = writeln!(out, "  also: {alias}");
+        }
+        for p in c.params {
+            let d = match p.default {
+                Some(d) => format!(" = {d}"),
+                None => " (required)".into(),
+            };
+            let _ = writeln!(out, "  {}: {}{} — {}", p.name, p.ty.describe(), d, p.doc);
+        }
+    }
+    let _ = writeln!(out, "\nRecognised but not implemented yet:");
+    for (n, what) in schema::NOT_IMPLEMENTED {
+        let _ = writeln!(out, "  {n} ({what})");
+    }
+}
+
+fn resolve_cmd(a: ConfigArgs) -> ExitCode {
+    let req = request(&a);
+    let sources = SourceMap::default();
+    let mut overrides = req.overrides.clone();
+    let mut config_dir = req.config_dir.clone();
+    if let Some(file) = &req.experiment {
+        match locate_experiment(file, &req.config_name) {
+            Ok((root, choice)) => {
+                config_dir.get_or_insert(root);
                 overrides.insert(0, choice);
             }
             Err(d) => return fail(d.into(), &sources),
@@ -83,18 +320,13 @@ fn run(a: ConfigArgs, strict: bool) -> ExitCode {
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {
         return fail(
-            cytodl_build::diag::Diagnostic::error(
-                format!("config directory {} does not exist", config_dir.display()),
-                cytodl_build::diag::Span::UNKNOWN,
-            )
-            .with_help("pass `--config-dir DIR` or an experiment file inside a config tree")
-            .into(),
+            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN).with_help("pass `--config-dir DIR` or an experiment file inside a config tree").into(),
             &sources,
         );
     }
-    let implicit_overrides = usize::from(experiment.is_some());
-    let req = Request { config_dir, config_name: a.config_name, overrides, implicit_overrides };
-    let resolved = match resolve(&req, &ResolveOptions::default()) {
+    let implicit_overrides = usize::from(req.experiment.is_some());
+    let request = Request { config_dir, config_name: req.config_name, overrides, implicit_overrides };
+    let resolved = match resolve(&request, &ResolveOptions::default()) {
         Ok(r) => r,
         Err(f) => {
             eprint!("{}", f.render());
@@ -102,20 +334,12 @@ fn run(a: ConfigArgs, strict: bool) -> ExitCode {
         }
     };
     let mut notes = resolved.warnings.clone();
-    notes.extend(missing_diagnostics(&resolved.missing, strict));
+    notes.extend(missing_diagnostics(&resolved.missing, false));
     if !notes.is_empty() {
         eprint!("{}", notes.render(&resolved.sources));
     }
-    if strict {
-        if notes.has_errors() {
-            return ExitCode::FAILURE;
-        }
-        eprintln!("ok: {} resolves", req.config_name);
-        return ExitCode::SUCCESS;
-    }
     let text = to_yaml(&resolved.config);
-    let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).is_err() {
+    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -2,14 +2,16 @@
 //! `../shared/bench/torch_dynunet_bench.py` (small: the cyto_dl segmentation model on a
 //! [1,1,16,32,32] patch; medium: 4 levels 16..128 on [2,1,32,64,64]). One JSON line.
 //!
-//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS]`
+//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda]`
+//! (`cuda` needs `--features cuda`).
 
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
-use cytodl_runtime::backend::{Cpu, CpuTrain};
+use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss};
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, Optimizer, OptimizerConfig};
@@ -21,6 +23,18 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let size = args.first().map(String::as_str).unwrap_or("small");
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    match args.get(2).map(String::as_str).unwrap_or("cpu") {
+        "cpu" => run::<CpuTrain>(size, steps, &Default::default(), "cpu"),
+        #[cfg(feature = "cuda")]
+        "cuda" => run::<cytodl_runtime::backend::CudaTrain>(size, steps, &Default::default(), "cuda"),
+        d => {
+            eprintln!("error: unknown device {d} (cpu, or cuda with --features cuda)");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_name: &str) {
     let (levels, filters, shape): (usize, Vec<usize>, [usize; 5]) = match size {
         "medium" => (4, vec![16, 32, 64, 128], [2, 1, 32, 64, 64]),
         _ => (3, vec![16, 32, 64], [1, 1, 16, 32, 32]),
@@ -35,19 +49,19 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let device = Default::default();
-    let mut net = cfg.init::<CpuTrain>(&device).unwrap_or_else(|e| {
+    let device = device.clone();
+    let mut net = cfg.init::<B>(&device).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
-    let mut opt = Optimizer::<CpuTrain>::new(OptimizerConfig::Adam(AdamConfig { weight_decay: 1e-4, ..Default::default() })).unwrap_or_else(|e| {
+    let mut opt = Optimizer::<B>::new(OptimizerConfig::Adam(AdamConfig { weight_decay: 1e-4, ..Default::default() })).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
     let loss = Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() });
-    let x = Tensor::<CpuTrain, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<CpuTrain, 5>::random(shape, Distribution::Uniform(0.0, 1.0), &device).greater_elem(0.5).float();
-    let mut train_step = |net: cytodl_runtime::nn::DynUNet<CpuTrain>| {
+    let x = Tensor::<B, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 1.0), &device).greater_elem(0.5).float();
+    let mut train_step = |net: cytodl_runtime::nn::DynUNet<B>| {
         let l = loss.forward(net.forward(x.clone()), y.clone()).unwrap_or_else(|e| {
             eprintln!("error: {e}");
             std::process::exit(1)
@@ -58,13 +72,15 @@ fn main() {
     for _ in 0..3 {
         net = train_step(net);
     }
+    let _ = B::sync(&device);
     let t = Instant::now();
     for _ in 0..steps {
         net = train_step(net);
     }
+    let _ = B::sync(&device);
     let train_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let eval = net.valid();
-    let xe = Tensor::<Cpu, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let xe = Tensor::<B::InnerBackend, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     for _ in 0..3 {
         let _ = eval.forward(xe.clone()).into_data();
     }
@@ -74,6 +90,6 @@ fn main() {
     }
     let eval_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
     println!(
-        "{{\"peer\": \"cytodl (burn 0.21 flex)\", \"device\": \"cpu\", \"size\": \"{size}\", \"shape\": {shape:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}}}"
+        "{{\"peer\": \"cytodl (burn 0.21)\", \"device\": \"{device_name}\", \"size\": \"{size}\", \"shape\": {shape:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}}}"
     );
 }

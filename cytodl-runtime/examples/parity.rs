@@ -8,7 +8,9 @@
 //! - `max_rel_grad`: max over parameters p of ‖g_p − g_ref,p‖∞ / max(‖g_ref,p‖∞, 0.01·G, 1e-12),
 //!   G = max_p ‖g_ref,p‖∞ (see below why the floor); `max_rel_grad_raw`: the same without 0.01·G.
 //!
-//! `parity --bench small|medium [ITERS]` times a train step (forward + backward) and an eval
+//! `parity [--device cpu|cuda] FIXTURE_DIR` runs it on CUDA when built with `--features cuda`.
+//!
+//! `parity --bench small|medium [ITERS] [cpu|cuda]` times a train step (forward + backward) and an eval
 //! forward of the two models of /work/shared/bench/torch_dynunet_bench.py.
 
 use std::path::{Path, PathBuf};
@@ -17,9 +19,9 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor, TensorData};
-use cytodl_runtime::backend::{Cpu, CpuTrain};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, ElementConversion, Tensor, TensorData};
+use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::nn::weights::{load_file, named_grads, LoadOptions, StateDict};
 use cytodl_runtime::nn::{DynUNet, DynUNetConfig, PerLevel};
 use serde_json::Value;
@@ -159,10 +161,12 @@ pub struct Metrics {
 fn parity(args: &[String]) -> Result<(), String> {
     let mut dir = None;
     let mut ckpt: Option<PathBuf> = None;
+    let mut device = String::from("cpu");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ckpt" => ckpt = Some(it.next().ok_or("--ckpt needs a path")?.into()),
+            "--device" => device = it.next().ok_or("--device needs cpu or cuda")?.clone(),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s if dir.is_none() => dir = Some(PathBuf::from(s)),
             s => return Err(format!("unexpected argument {s}")),
@@ -170,7 +174,12 @@ fn parity(args: &[String]) -> Result<(), String> {
     }
     let dir =
         dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
-    let m = check(&dir, ckpt.as_deref())?;
+    let m = match device.as_str() {
+        "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default())?,
+        #[cfg(feature = "cuda")]
+        "cuda" => check::<cytodl_runtime::backend::CudaTrain>(&dir, ckpt.as_deref(), &Default::default())?,
+        d => return Err(format!("unknown device {d} (cpu{})", if cfg!(feature = "cuda") { "|cuda" } else { "; build with --features cuda for cuda" })),
+    };
     println!(
         "{{\"max_abs_out\": {:e}, \"loss_abs\": {:e}, \"max_rel_grad\": {:e}, \"max_rel_grad_raw\": {:e}}}",
         m.max_abs_out, m.loss_abs, m.max_rel_grad, m.max_rel_grad_raw
@@ -180,11 +189,11 @@ fn parity(args: &[String]) -> Result<(), String> {
 
 /// Runs the fixture in `dir` with its `weights.safetensors`, or with `ckpt` (PyTorch /
 /// Lightning) when given.
-pub fn check(dir: &Path, ckpt: Option<&Path>) -> Result<Metrics, String> {
+pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::Device) -> Result<Metrics, String> {
+    let device = device.clone();
     let meta = read_meta(&dir)?;
     let cfg = config_from_meta(&meta)?;
-    let device = Default::default();
-    let model: DynUNet<CpuTrain> = cfg.init(&device).map_err(|e| e.to_string())?;
+    let model: DynUNet<B> = cfg.init(&device).map_err(|e| e.to_string())?;
     let weights = ckpt
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join("weights.safetensors"));
@@ -197,7 +206,7 @@ pub fn check(dir: &Path, ckpt: Option<&Path>) -> Result<Metrics, String> {
 
     // Eval mode: the inner (non-autodiff) backend.
     let eval_model = model.valid();
-    let x = tensor5::<Cpu>(&io, "input", &device)?;
+    let x = tensor5::<B::InnerBackend>(&io, "input", &device)?;
     if let Some(shape) = meta.get("input_shape").and_then(Value::as_array) {
         let dims = io.tensors["input"].shape.to_vec();
         if shape.len() != dims.len()
@@ -212,7 +221,7 @@ pub fn check(dir: &Path, ckpt: Option<&Path>) -> Result<Metrics, String> {
         }
     }
     let out = eval_model.forward(x.clone());
-    let expected = tensor5::<Cpu>(&io, "output_eval", &device)?;
+    let expected = tensor5::<B::InnerBackend>(&io, "output_eval", &device)?;
     if out.dims() != expected.dims() {
         return Err(format!(
             "output shape {:?} differs from output_eval {:?}",
@@ -220,13 +229,13 @@ pub fn check(dir: &Path, ckpt: Option<&Path>) -> Result<Metrics, String> {
             expected.dims()
         ));
     }
-    let max_abs_out: f32 = (out - expected).abs().max().into_scalar();
+    let max_abs_out: f32 = (out - expected).abs().max().into_scalar().elem();
 
     // Train mode: autodiff backend, one forward + backward.
-    let xt = Tensor::<CpuTrain, 5>::from_inner(x);
-    let target = tensor5::<CpuTrain>(&io, "target", &device)?;
+    let xt = Tensor::<B, 5>::from_inner(x);
+    let target = tensor5::<B>(&io, "target", &device)?;
     let loss = dice_ce(model.forward(xt), target);
-    let loss_value: f32 = loss.clone().into_scalar();
+    let loss_value: f32 = loss.clone().into_scalar().elem();
     let loss_ref = floats(
         io.tensors
             .get("loss_train")
@@ -300,6 +309,15 @@ fn bench(args: &[String]) -> Result<(), String> {
         Some(s) => s.parse().map_err(|_| format!("bad ITERS {s}"))?,
         None => 5,
     };
+    match args.get(2).map(String::as_str).unwrap_or("cpu") {
+        "cpu" => bench_on::<CpuTrain>(which, iters, &Default::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => bench_on::<cytodl_runtime::backend::CudaTrain>(which, iters, &Default::default()),
+        d => Err(format!("unknown device {d}")),
+    }
+}
+
+fn bench_on<B: AutodiffBackend>(which: &str, iters: usize, device: &B::Device) -> Result<(), String> {
     let (filters, strides, shape): (Vec<usize>, Vec<usize>, [usize; 5]) = match which {
         "small" => (vec![16, 32, 64], vec![1, 2, 2], [1, 1, 16, 32, 32]),
         "medium" => (vec![16, 32, 64, 128], vec![1, 2, 2, 2], [2, 1, 32, 64, 64]),
@@ -318,10 +336,10 @@ fn bench(args: &[String]) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?
     .with_res_block(true);
-    let device = Default::default();
-    let model: DynUNet<CpuTrain> = cfg.init(&device).map_err(|e| e.to_string())?;
-    let x = Tensor::<CpuTrain, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<CpuTrain, 5>::random(
+    let device = device.clone();
+    let model: DynUNet<B> = cfg.init(&device).map_err(|e| e.to_string())?;
+    let x = Tensor::<B, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<B, 5>::random(
         [shape[0], 1, shape[2], shape[3], shape[4]],
         Distribution::Bernoulli(0.4),
         &device,
@@ -342,7 +360,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let xe = x.inner();
     let fwd = || {
         let out = eval_model.forward(xe.clone());
-        let v: f32 = out.sum().into_scalar();
+        let v: f32 = out.sum().into_scalar().elem();
         std::hint::black_box(v);
     };
     fwd();

@@ -1,0 +1,124 @@
+//! One experiment from YAML to checked IR: locate the config tree, compose and resolve
+//! (deterministically: generated code must not change with the clock or the machine), check
+//! against the registry. The CLI, `cytodl_experiment!` and the tests all go through here.
+
+use std::path::{Path, PathBuf};
+
+use chrono::TimeZone;
+
+use crate::check::check;
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceKind, SourceMap, Span};
+use crate::frontend::{locate_experiment, resolve, Request};
+use crate::interp::ResolveOptions;
+use crate::ir::Experiment;
+
+/// What to compile.
+#[derive(Debug, Clone)]
+pub struct CompileRequest {
+    /// An experiment file (`configs/experiment/segmentation.yaml`), or none to compile the
+    /// primary config of `config_dir` with `overrides` alone.
+    pub experiment: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
+    pub config_name: String,
+    pub overrides: Vec<String>,
+}
+
+/// A checked experiment and the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub experiment: Experiment,
+    pub warnings: Diagnostics,
+    pub sources: SourceMap,
+}
+
+/// Errors with the sources they point into.
+#[derive(Debug, Clone)]
+pub struct CompileError {
+    pub diagnostics: Diagnostics,
+    pub sources: SourceMap,
+}
+
+impl CompileError {
+    pub fn render(&self) -> String {
+        self.diagnostics.render(&self.sources)
+    }
+
+    fn single(d: Diagnostic) -> Self {
+        CompileError { diagnostics: d.into(), sources: SourceMap::default() }
+    }
+}
+
+/// Resolution options that make output reproducible: `${now:...}` is a fixed instant and
+/// `hydra:runtime.cwd` is `.`; the binary makes the real run folder at run time.
+pub fn reproducible_options() -> ResolveOptions {
+    let now = chrono::Local.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or_else(chrono::Local::now);
+    ResolveOptions { now, cwd: PathBuf::from("."), ..ResolveOptions::default() }
+}
+
+/// A Rust identifier from a file stem: `bench-medium.yaml` -> `bench_medium`.
+pub fn experiment_name(file: &Path) -> String {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "experiment".into());
+    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name
+    }
+}
+
+/// The YAML files a resolution read, absolute.
+pub fn source_files(sources: &SourceMap) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut id = 1;
+    while let Some(f) = sources.get(FileId(id)) {
+        if let SourceKind::File(p) = &f.kind {
+            if p.is_file() {
+                let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        id += 1;
+    }
+    out
+}
+
+pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
+    let mut overrides = req.overrides.clone();
+    let mut config_dir = req.config_dir.clone();
+    let mut implicit = 0;
+    let name = match &req.experiment {
+        Some(file) => {
+            let (root, choice) = locate_experiment(file, &req.config_name).map_err(CompileError::single)?;
+            config_dir.get_or_insert(root);
+            overrides.insert(0, choice);
+            implicit = 1;
+            experiment_name(file)
+        }
+        None => req.config_name.clone(),
+    };
+    let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
+    if !config_dir.is_dir() {
+        return Err(CompileError::single(
+            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN).with_help("pass `--config-dir DIR` or an experiment file inside a config tree"),
+        ));
+    }
+    let request = Request { config_dir, config_name: req.config_name.clone(), overrides, implicit_overrides: implicit };
+    let resolved = resolve(&request, &reproducible_options()).map_err(|f| CompileError { diagnostics: f.diagnostics, sources: f.sources })?;
+    let mut warnings = resolved.warnings.clone();
+    match check(&resolved, &name) {
+        Ok((mut experiment, more)) => {
+            warnings.extend(more);
+            experiment.sources = source_files(&resolved.sources);
+            Ok(Compiled { experiment, warnings, sources: resolved.sources })
+        }
+        Err(mut errors) => {
+            // Warnings first, so a "no effect" note does not hide below the errors that matter.
+            let mut all = warnings;
+            all.extend(std::mem::take(&mut errors));
+            all.items.sort_by_key(|d| d.severity == crate::diag::Severity::Error);
+            Err(CompileError { diagnostics: all, sources: resolved.sources })
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Where generated crates go and how they are built: one cargo target dir for the whole
+//! workspace (burn is built once), crates under `generated/` as workspace members, crates
+//! elsewhere as stand-alone workspaces sharing the same target dir and lock file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::codegen::crate_files::{crate_files, package_name, stale, write, Layout};
+use crate::ir::Experiment;
+
+/// The cytodl workspace: `$CYTODL_WORKSPACE`, else the checkout this binary was built from.
+pub fn root() -> Result<PathBuf, String> {
+    let candidate = match std::env::var_os("CYTODL_WORKSPACE") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    if candidate.join("cytodl-runtime").join("Cargo.toml").is_file() {
+        Ok(candidate)
+    } else {
+        Err(format!("{} is not a cytodl workspace (no cytodl-runtime/Cargo.toml); set CYTODL_WORKSPACE to the cytodl checkout", candidate.display()))
+    }
+}
+
+/// The default crate folder of an experiment: `<workspace>/generated/<name>`.
+pub fn default_out(workspace: &Path, e: &Experiment) -> PathBuf {
+    workspace.join("generated").join(&e.name)
+}
+
+/// Generates the crate into `out`; with `check_only`, lists the stale files instead.
+pub fn generate(e: &Experiment, workspace: &Path, out: &Path, check_only: bool) -> Result<Vec<PathBuf>, String> {
+    let layout = Layout { workspace: workspace.to_path_buf(), out_dir: out.to_path_buf() };
+    let files = crate_files(e, &layout)?;
+    if check_only {
+        return Ok(stale(out, &files));
+    }
+    write(out, &files).map_err(|err| format!("{}: {err}", out.display()))?;
+    if !layout.in_workspace() {
+        // Same dependency versions as the workspace, so its compiled burn is reused.
+        let lock = out.join("Cargo.lock");
+        if !lock.exists() {
+            let _ = std::fs::copy(workspace.join("Cargo.lock"), lock);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub features: Vec<String>,
+    /// `release` (default) or `dev`.
+    pub profile: Option<String>,
+    pub offline: bool,
+}
+
+/// `cargo build` of the generated crate in the workspace's target dir; returns the binary.
+pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) -> Result<PathBuf, String> {
+    let layout = Layout { workspace: workspace.to_path_buf(), out_dir: out.to_path_buf() };
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build");
+    let profile = opts.profile.clone().unwrap_or_else(|| "release".into());
+    cmd.arg("--profile").arg(&profile);
+    if layout.in_workspace() {
+        cmd.arg("--manifest-path").arg(workspace.join("Cargo.toml")).arg("-p").arg(package_name(e));
+    } else {
+        cmd.arg("--manifest-path").arg(out.join("Cargo.toml"));
+    }
+    if !opts.features.is_empty() {
+        cmd.arg("--features").arg(opts.features.join(","));
+    }
+    if opts.offline {
+        cmd.arg("--offline");
+    }
+    cmd.env("CARGO_TARGET_DIR", &target);
+    let status = cmd.status().map_err(|err| format!("cannot run cargo: {err}"))?;
+    if !status.success() {
+        return Err(format!("cargo build of {} failed ({status})", out.display()));
+    }
+    let dir = if profile == "dev" { "debug".to_string() } else { profile };
+    let bin = target.join(dir).join(format!("{}{}", e.name.replace('_', "-"), std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("cargo finished but {} is not there", bin.display()))
+    }
+}
