@@ -67,6 +67,7 @@ fn default_lit(text: &str) -> Lit {
 fn benign(key: &str, value: &Node) -> bool {
     const ALWAYS: &[&str] = &["pin_memory", "default_root_dir", "persistent_workers", "max_depth", "verbose", "strict", "image_only", "track_meta", "log_every_n_steps", "enable_progress_bar", "enable_model_summary"];
     matches!(value.value, Value::Null | Value::Bool(false)) || ALWAYS.contains(&key) || (key == "devices" && matches!(value.value, Value::Int(1)))
+        || (key == "accelerator" && matches!(value.as_str(), Some("cpu" | "auto")))
 }
 
 fn fits(ty: Ty, node: &Node) -> bool {

@@ -16,7 +16,7 @@ pub struct Shape {
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { z: 16, y: 64, x: 64 }
+        Shape { z: 32, y: 64, x: 64 }
     }
 }
 

@@ -1,49 +1,47 @@
-//! What `cytodl_experiment!` expands: the same front end as the CLI, driven from a user crate.
-//! (The typed modules come with the code generator; today the expansion carries the resolved
-//! config and the list of source files, so edits to any composed YAML file trigger a rebuild.)
+//! What `cytodl_experiment!` expands: the same front end, checker and code generator as the
+//! CLI, driven from a user crate. The module holds exactly the items of a generated crate's
+//! `experiment.rs` (with the resolved config inline), plus the list of composed YAML files, so
+//! an edit to any of them rebuilds the calling crate.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::config::emit::to_yaml;
-use crate::diag::SourceKind;
-use crate::frontend::{locate_experiment, missing_diagnostics, resolve, Request};
-use crate::interp::ResolveOptions;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::codegen::{experiment_items, Embed};
+use crate::compile::{compile, CompileRequest};
 
 /// The result of expanding one experiment.
 #[derive(Debug, Clone)]
 pub struct Expansion {
-    /// A Rust identifier for the experiment's module (the file stem).
+    /// The module's name (the file stem).
     pub name: String,
+    /// `pub mod <name> { ... }`.
+    pub tokens: TokenStream,
+    /// The resolved config.
     pub resolved_yaml: String,
-    /// Every YAML file that was composed, absolute.
-    pub sources: Vec<PathBuf>,
 }
 
 /// Expands `path` (relative to `manifest_dir`) with optional overrides; errors are rendered
 /// diagnostics (`file:line:col: error: ...`), ready for `compile_error!`.
 pub fn expand_experiment(manifest_dir: &Path, path: &str, overrides: &[String]) -> Result<Expansion, String> {
-    let file = manifest_dir.join(path);
-    let (config_dir, choice) = locate_experiment(&file, "train").map_err(|d| d.message)?;
-    let mut all = vec![choice];
-    all.extend_from_slice(overrides);
-    let req = Request { config_dir, config_name: "train".into(), overrides: all, implicit_overrides: 1 };
-    let resolved = resolve(&req, &ResolveOptions::default()).map_err(|f| f.render())?;
-    let missing = missing_diagnostics(&resolved.missing, true);
-    if missing.has_errors() {
-        return Err(missing.render(&resolved.sources));
-    }
-    let mut sources = Vec::new();
-    let mut id = 1;
-    while let Some(f) = resolved.sources.get(crate::diag::FileId(id)) {
-        if let SourceKind::File(p) = &f.kind {
-            if p.is_file() {
-                sources.push(p.canonicalize().unwrap_or_else(|_| p.clone()));
-            }
+    let req = CompileRequest { experiment: Some(manifest_dir.join(path)), config_dir: None, config_name: "train".into(), overrides: overrides.to_vec() };
+    let compiled = compile(&req).map_err(|e| e.render())?;
+    let e = compiled.experiment;
+    let module = format_ident!("{}", e.name);
+    let items = experiment_items(&e, Embed::Inline);
+    let files: Vec<String> = e.sources.iter().map(|p| p.display().to_string()).collect();
+    let doc = format!(" The `{}` experiment, expanded by `cytodl_experiment!(\"{path}\")`.", e.name);
+    let tokens = quote! {
+        #[doc = #doc]
+        pub mod #module {
+            #items
+
+            /// The YAML files that were composed.
+            pub const SOURCES: &[&str] = &[#(#files),*];
+            // Any edit to a composed file rebuilds the calling crate.
+            const _TRACK: &[&[u8]] = &[#(include_bytes!(#files)),*];
         }
-        id += 1;
-    }
-    let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "experiment".into());
-    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    let name = if name.starts_with(|c: char| c.is_ascii_digit()) { format!("_{name}") } else { name };
-    Ok(Expansion { name, resolved_yaml: to_yaml(&resolved.config), sources })
+    };
+    Ok(Expansion { name: e.name, tokens, resolved_yaml: e.resolved_yaml })
 }

@@ -1,5 +1,6 @@
 //! `cytodl_experiment!("configs/experiment/segmentation.yaml")`: expands an experiment config
-//! inside a user crate, at compile time, with the same front end as `cytodl-build`.
+//! inside a user crate, at compile time, into the same typed module `cytodl-build` generates
+//! (the crate needs `cytodl-runtime` as a dependency).
 //!
 //! The path is relative to the calling crate's `CARGO_MANIFEST_DIR`. Config errors become
 //! compile errors at the macro call carrying the YAML `file:line:col`. Overrides may follow:
@@ -7,7 +8,6 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Literal, Span, TokenStream as TokenStream2, TokenTree};
-use quote::{format_ident, quote};
 
 #[proc_macro]
 pub fn cytodl_experiment(input: TokenStream) -> TokenStream {
@@ -49,18 +49,5 @@ fn expand(input: TokenStream2) -> Result<TokenStream2, (Span, String)> {
     let overrides: Vec<String> = rest.iter().map(|(s, _)| s.clone()).collect();
     let e = cytodl_build::expand::expand_experiment(std::path::Path::new(&manifest), path, &overrides)
         .map_err(|msg| (*span, format!("cytodl_experiment!(\"{path}\"):\n{msg}")))?;
-    let module = format_ident!("{}", e.name);
-    let yaml = &e.resolved_yaml;
-    let files: Vec<String> = e.sources.iter().map(|p| p.display().to_string()).collect();
-    Ok(quote! {
-        /// The experiment expanded by `cytodl_experiment!`.
-        pub mod #module {
-            /// The resolved config (interpolations resolved, `_aux` removed), as provenance.
-            pub const RESOLVED_YAML: &str = #yaml;
-            /// The YAML files that were composed.
-            pub const SOURCES: &[&str] = &[#(#files),*];
-            // Any edit to a composed file rebuilds the calling crate.
-            const _TRACK: &[&[u8]] = &[#(include_bytes!(#files)),*];
-        }
-    })
+    Ok(e.tokens)
 }

@@ -163,7 +163,9 @@ fn run_dir(settings: &Settings, task: &str, explicit: Option<&Path>) -> PathBuf 
         return d.to_path_buf();
     }
     let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string();
-    settings.log_dir.join(task).join("runs").join(&settings.experiment_name).join(&settings.run_name).join(stamp)
+    let dir = settings.log_dir.join(task).join("runs").join(&settings.experiment_name).join(&settings.run_name).join(stamp);
+    // `.//logs/` (cyto_dl's `${paths.root_dir}/logs/` with root `./`) -> `./logs`.
+    dir.components().collect()
 }
 
 /// Saves what the run was made from: `.hydra/config.yaml` (resolved) and `.hydra/overrides.yaml`.
@@ -249,7 +251,13 @@ fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, setting
             let model = load_weights(E::model::<B::InnerBackend>(device)?, &ckpt, settings.strict, device)?;
             let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
             record_run::<E>(&dir, &args.overrides)?;
-            test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)
+            let metrics = test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)?;
+            if let Some((save, name)) = &settings.csv_logger {
+                let mut logger = CsvLogger::create(&save.under(&dir), name).map_err(|e| e.to_string())?;
+                logger.log(0, 0, metrics);
+                logger.flush().map_err(|e| e.to_string())?;
+            }
+            Ok(())
         }
         "predict" => {
             let ckpt = settings.ckpt_path.clone().ok_or("predict needs --ckpt (or checkpoint.ckpt_path=...)")?;
@@ -273,11 +281,12 @@ fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, setting
     }
 }
 
-fn test_stage<E: Experiment, B: Backend>(model: &MultiTask<B>, settings: &Settings, dir: &Path, device: &B::Device) -> Result<(), String> {
+/// Whole-image test on the test split; the metrics (`test/loss`, `test/loss/<head>`).
+fn test_stage<E: Experiment, B: Backend>(model: &MultiTask<B>, settings: &Settings, dir: &Path, device: &B::Device) -> Result<std::collections::BTreeMap<String, f64>, String> {
     let manifest = load_manifest(settings)?;
     if manifest.rows(Split::Test).is_empty() {
         println!("test: no test rows in {}", settings.data.path.display());
-        return Ok(());
+        return Ok(Default::default());
     }
     let loader = loader::<E>(settings, &manifest, Split::Test, false)?;
     let saver = image_saver(settings, dir);
@@ -285,12 +294,7 @@ fn test_stage<E: Experiment, B: Backend>(model: &MultiTask<B>, settings: &Settin
     let metrics = crate::train::evaluate::test(model, &task::<E>(), &loader, &E::inference(), saver.as_ref().map(|s| (s, &post)), 0, device).map_err(|e| e.to_string())?;
     let line = metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect::<Vec<_>>().join(" ");
     println!("test: {line}");
-    if let Some((save, name)) = &settings.csv_logger {
-        let mut logger = CsvLogger::create(&save.under(dir), &format!("{}_test", name.trim_end_matches('/'))).map_err(|e| e.to_string())?;
-        logger.log(0, 0, metrics);
-        logger.flush().map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    Ok(metrics)
 }
 
 fn image_saver(settings: &Settings, dir: &Path) -> Option<ImageSaver> {
@@ -361,7 +365,12 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
             Some(p) => load_weights(valid, p, true, device)?,
             None => valid,
         };
-        test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)?;
+        let metrics = test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)?;
+        // Lightning appends the test row to the run's own metrics.csv.
+        if let Some(logger) = trainer.logger.as_mut() {
+            logger.log(trainer.epoch, trainer.global_step, metrics);
+            logger.flush().map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }
