@@ -139,7 +139,7 @@ impl<'a> Checker<'a> {
     /// A `_target_` node of `kind`, type-checked, with defaults filled.
     fn component(&mut self, node: &Node, path: &str, kind: Kind) -> Option<Call> {
         let Some(map) = node.as_map() else {
-            self.err(format!("expected a {} (a mapping with `_target_`), found {}", kind.describe(), show(node)), node, path, None);
+            self.err(format!("expected {} (a mapping with `_target_`), found {}", kind.with_article(), show(node)), node, path, None);
             return None;
         };
         let Some(target_node) = map.get("_target_") else {
@@ -155,12 +155,12 @@ impl<'a> Checker<'a> {
         let component = match schema::lookup(target) {
             Some(c) if c.kind == kind => c,
             Some(c) => {
-                self.err(format!("`{target}` is a {}, but a {} is expected here", c.kind.describe(), kind.describe()), target_node, &tpath, did_you_mean(target, schema::names_of(kind)));
+                self.err(format!("`{target}` is {}, but {} is expected here", c.kind.with_article(), kind.with_article()), target_node, &tpath, did_you_mean(target, schema::names_of(kind)));
                 return None;
             }
             None => {
                 if let Some(what) = schema::not_implemented(target) {
-                    self.err(format!("`{target}` ({what}) is not implemented in cytodl yet"), target_node, &tpath, Some(format!("supported {}s: {}", kind.describe(), schema::names_of(kind).filter(|n| !n.starts_with("serotiny")).take(8).collect::<Vec<_>>().join(", "))));
+                    self.err(format!("`{target}` ({what}) is not implemented in cytodl yet"), target_node, &tpath, Some(format!("supported {}s: {}", kind.describe(), schema::COMPONENTS.iter().filter(|c| c.kind == kind).map(|c| c.names[0]).collect::<Vec<_>>().join(", "))));
                 } else {
                     self.err(format!("unknown {} `{target}`", kind.describe()), target_node, &tpath, did_you_mean(target, schema::names_of(kind)));
                 }
@@ -768,7 +768,8 @@ impl<'a> Checker<'a> {
                     "padding_mode" => "`constant`, `reflect`, `replicate` or `circular`",
                     _ => "a number or a list of numbers",
                 };
-                self.err(format!("inference_args.{k} must be {want}, found {}", show(v)), v, &path, None);
+                let hint = v.as_str().and_then(|s| did_you_mean(s, ["constant", "gaussian", "reflect", "replicate", "circular"]));
+                self.err(format!("inference_args.{k} must be {want}, found {}", show(v)), v, &path, hint);
                 ok = false;
                 continue;
             }

@@ -28,6 +28,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// "an optimizer", "a loss".
+    pub fn with_article(self) -> String {
+        let d = self.describe();
+        let article = if d.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {d}")
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Kind::Datamodule => "data module",
@@ -85,7 +92,7 @@ impl Ty {
             Ty::Floats => "a number or a list of numbers".into(),
             Ty::Keys => "a column name or a list of column names".into(),
             Ty::Enum(options) => format!("one of {}", options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")),
-            Ty::Target(k) => format!("a {} (a mapping with `_target_`)", k.describe()),
+            Ty::Target(k) => format!("{} (a mapping with `_target_`)", k.with_article()),
             Ty::Targets(k) => format!("a list of {}s", k.describe()),
             Ty::Map => "a mapping".into(),
             Ty::Any => "any value".into(),

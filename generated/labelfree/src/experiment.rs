@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 90ed26e9533dce1e
+// content hash: 3a50cbeb898b38da
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -397,7 +397,9 @@ pub fn test_transforms() -> Result<Pipeline, TransformError> {
                 channel_dim: Some(ChannelDim::NoChannel),
             })
             .push(NormalizeIntensityd {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
+                keys: vec![
+                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
+                ],
                 subtrahend: None,
                 divisor: None,
                 nonzero: false,

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 90ed26e9533dce1e
+// content hash: 3a50cbeb898b38da
 
 mod experiment;
 
