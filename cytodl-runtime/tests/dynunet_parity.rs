@@ -9,7 +9,7 @@ mod parity;
 
 use std::path::PathBuf;
 
-use cytodl_runtime::backend::Cpu;
+use cytodl_runtime::backend::{Cpu, CpuTrain};
 use cytodl_runtime::nn::weights::{
     load_state_dict, param_names, LoadOptions, StateDict, WeightsError,
 };
@@ -30,7 +30,7 @@ fn assert_parity(m: parity::Metrics, what: &str) {
 #[test]
 fn seg3d_res_from_safetensors() {
     assert_parity(
-        parity::check(&fixture("dynunet3d_seg"), None).unwrap(),
+        parity::check::<CpuTrain>(&fixture("dynunet3d_seg"), None, &Default::default()).unwrap(),
         "dynunet3d_seg",
     );
 }
@@ -38,14 +38,14 @@ fn seg3d_res_from_safetensors() {
 #[test]
 fn seg3d_res_from_lightning_checkpoint() {
     let dir = fixture("dynunet3d_seg");
-    let m = parity::check(&dir, Some(&dir.join("lightning_style.ckpt"))).unwrap();
+    let m = parity::check::<CpuTrain>(&dir, Some(&dir.join("lightning_style.ckpt")), &Default::default()).unwrap();
     assert_parity(m, "dynunet3d_seg lightning_style.ckpt");
 }
 
 #[test]
 fn res_2d() {
     assert_parity(
-        parity::check(&fixture("dynunet2d_res"), None).unwrap(),
+        parity::check::<CpuTrain>(&fixture("dynunet2d_res"), None, &Default::default()).unwrap(),
         "dynunet2d_res",
     );
 }
@@ -53,7 +53,7 @@ fn res_2d() {
 #[test]
 fn basic_2d_anisotropic() {
     assert_parity(
-        parity::check(&fixture("dynunet2d_aniso_basic"), None).unwrap(),
+        parity::check::<CpuTrain>(&fixture("dynunet2d_aniso_basic"), None, &Default::default()).unwrap(),
         "dynunet2d_aniso_basic",
     );
 }
@@ -61,7 +61,7 @@ fn basic_2d_anisotropic() {
 #[test]
 fn basic_3d_four_levels_anisotropic_batch2() {
     assert_parity(
-        parity::check(&fixture("dynunet3d_basic_4lvl"), None).unwrap(),
+        parity::check::<CpuTrain>(&fixture("dynunet3d_basic_4lvl"), None, &Default::default()).unwrap(),
         "dynunet3d_basic_4lvl",
     );
 }
