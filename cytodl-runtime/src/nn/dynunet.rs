@@ -16,8 +16,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::conv3d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv3d, conv_transpose3d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, Int, Tensor};
 
 /// Errors in a DynUNet configuration (what MONAI raises as `ValueError` / `AssertionError`).
@@ -421,7 +421,11 @@ impl<B: Backend> Conv<B> {
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let bias = self.bias.as_ref().map(|b| b.val());
-        if self.transposed {
+        if self.transposed && !gemm_is_exact::<B>() {
+            // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
+            // transposed-convolution kernel computes in f32.
+            conv_transpose3d(x, self.weight.val(), bias, ConvTransposeOptions::new(self.stride, [0; 3], [0; 3], [1; 3], 1))
+        } else if self.transposed {
             transposed_conv_kernel_eq_stride(x, self.weight.val(), bias)
         } else {
             conv3d(
@@ -432,6 +436,13 @@ impl<B: Backend> Conv<B> {
             )
         }
     }
+}
+
+/// Whether `matmul` computes in full f32 on this backend: the CPU backends do; CubeCL's CUDA
+/// matmul picks tensor-core kernels that round f32 operands to TF32.
+fn gemm_is_exact<B: Backend>() -> bool {
+    let name = std::any::type_name::<B>();
+    name.contains("Flex") || name.contains("NdArray")
 }
 
 /// A transposed convolution whose kernel equals its stride (always so in DynUNet: MONAI sets
