@@ -79,10 +79,17 @@ pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) 
         return Err(format!("cargo build of {} failed ({status})", out.display()));
     }
     let dir = if profile == "dev" { "debug".to_string() } else { profile };
-    let bin = target.join(dir).join(format!("{}{}", e.name.replace('_', "-"), std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("cargo finished but {} is not there", bin.display()))
+    let file = format!("{}{}", e.name.replace('_', "-"), std::env::consts::EXE_SUFFIX);
+    let bin = target.join(dir).join(&file);
+    if !bin.is_file() {
+        return Err(format!("cargo finished but {} is not there", bin.display()));
     }
+    if layout.in_workspace() {
+        return Ok(bin);
+    }
+    // Crates outside the workspace share its target dir, where two experiments with the same
+    // name would overwrite each other's binary: each gets its own copy in its crate folder.
+    let own = out.join("bin").join(&file);
+    std::fs::create_dir_all(out.join("bin")).and_then(|_| std::fs::copy(&bin, &own)).map_err(|err| format!("{}: {err}", own.display()))?;
+    Ok(own)
 }

@@ -77,7 +77,43 @@ pub fn infer_heads<B: Backend, M: Im2Im<B>>(
         if names.is_empty() {
             names = preds.keys().cloned().collect();
         }
-        Ok(preds.into_values().map(to_array).collect())
+        // 2D windows ran as Z = 1 volumes: give the window back its own rank.
+        let two_d = batch.shape().len() == 4;
+        preds
+            .into_values()
+            .map(|t| {
+                let a = to_array(t);
+                if two_d && a.shape().len() == 5 && a.shape()[2] == 1 {
+                    let s = a.shape();
+                    let shape = vec![s[0], s[1], s[3], s[4]];
+                    a.reshape(shape).map_err(|e| e.to_string())
+                } else {
+                    Ok(a)
+                }
+            })
+            .collect()
     })?;
     Ok(names.into_iter().zip(outputs).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use crate::nn::{DynUNetConfig, PerLevel};
+
+    /// A 2D experiment's whole-image inference returns 2D outputs (`[N, C, Y, X]`).
+    #[test]
+    fn two_d_inference_keeps_the_rank() {
+        let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
+        let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
+        let u: Vec<PerLevel> = vec![2.into(), 2.into()];
+        let device = Default::default();
+        let net = DynUNetConfig::from_monai(2, 1, 2, &k, &s, &u, Some(&[4, 8, 16])).expect("config").init::<Cpu>(&device).expect("init");
+        let model = MultiTask::new(net, vec!["seg".into()]);
+        let image = Array::zeros(vec![1, 1, 20, 20]);
+        let window = SlidingWindow::new(vec![8, 8]);
+        let out = infer_heads(&model, &window, &image, &device).expect("inference");
+        assert_eq!(out["seg"].shape(), &[1, 2, 20, 20]);
+    }
 }
