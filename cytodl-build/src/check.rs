@@ -24,11 +24,15 @@ const INFERENCE_KEYS: &[&str] = &["roi_size", "sw_batch_size", "overlap", "mode"
 struct Checker<'a> {
     resolved: &'a Resolved,
     diags: Diagnostics,
+    /// Where errors about something absent point: the experiment file's first line.
+    anchor: Span,
 }
 
-/// Checks `resolved` and returns the experiment with the warnings, or every error.
-pub fn check(resolved: &Resolved, name: &str) -> Result<(Experiment, Diagnostics), Diagnostics> {
-    let mut c = Checker { resolved, diags: Diagnostics::new() };
+/// Checks `resolved` and returns the experiment with the warnings, or every error. Errors about
+/// a section that is absent altogether point at `anchor` (the experiment file).
+pub fn check(resolved: &Resolved, name: &str, anchor: Span) -> Result<(Experiment, Diagnostics), Diagnostics> {
+    let anchor = if anchor.is_known() { anchor } else { resolved.config.span };
+    let mut c = Checker { resolved, diags: Diagnostics::new(), anchor };
     c.diags.extend(crate::frontend::missing_diagnostics(&resolved.missing, true));
     let experiment = c.experiment(name);
     if c.diags.has_errors() {
@@ -37,7 +41,7 @@ pub fn check(resolved: &Resolved, name: &str) -> Result<(Experiment, Diagnostics
     match experiment {
         Some(e) => Ok((e, c.diags)),
         None => {
-            c.diags.push(Diagnostic::error("the experiment could not be checked", Span::UNKNOWN));
+            c.diags.push(Diagnostic::error("the experiment could not be checked", c.anchor));
             Err(c.diags)
         }
     }
@@ -250,9 +254,8 @@ impl<'a> Checker<'a> {
     }
 
     fn experiment(&mut self, name: &str) -> Option<Experiment> {
-        let root = &self.resolved.config;
         let Some(data_node) = self.cfg("data") else {
-            self.diags.push(Diagnostic::error("the config has no `data` section", root.span).with_help("select one: `override /data: <name>` in the experiment's defaults"));
+            self.diags.push(Diagnostic::error("the config has no `data` section", self.anchor).with_help("select one: `override /data: <name>` in the experiment's defaults"));
             return None;
         };
         let data = self.component(data_node, "data", Kind::Datamodule);
@@ -261,7 +264,7 @@ impl<'a> Checker<'a> {
         let model = match model_node {
             Some(n) => self.component(n, "model", Kind::Model),
             None => {
-                self.diags.push(Diagnostic::error("the config has no `model` section", root.span).with_help("select one: `override /model: <name>` in the experiment's defaults"));
+                self.diags.push(Diagnostic::error("the config has no `model` section", self.anchor).with_help("select one: `override /model: <name>` in the experiment's defaults"));
                 None
             }
         };
@@ -662,13 +665,10 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `{generator: <component>}` (or the component itself). An absent entry that is required
+    /// is reported by the model's own parameter check; an empty one here, when `required`.
     fn generator(&mut self, path: &str, kind: Kind, required: bool) -> Option<Call> {
-        let Some(node) = self.cfg(path) else {
-            if required {
-                self.diags.push(Diagnostic::error(format!("`{path}` is missing"), self.resolved.config.span).with_key(path.to_string()));
-            }
-            return None;
-        };
+        let node = self.cfg(path)?;
         if matches!(node.value, Value::Null) || node.as_map().is_some_and(|m| m.is_empty()) {
             if required {
                 self.err(format!("`{path}` is empty"), node, path, Some("give `generator: {_target_: torch.optim.Adam, _partial_: True, lr: 0.0001}`".into()));

@@ -84,6 +84,21 @@ pub fn source_files(sources: &SourceMap) -> Vec<PathBuf> {
     out
 }
 
+/// Line 1, column 1 of `file` in the sources, when it was read.
+fn file_span(sources: &SourceMap, file: &Path) -> Option<Span> {
+    let want = file.canonicalize().ok()?;
+    let mut id = 1;
+    while let Some(f) = sources.get(FileId(id)) {
+        if let SourceKind::File(p) = &f.kind {
+            if p.canonicalize().ok().as_ref() == Some(&want) {
+                return Some(Span::new(FileId(id), 1, 1));
+            }
+        }
+        id += 1;
+    }
+    None
+}
+
 pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
     let mut overrides = req.overrides.clone();
     let mut config_dir = req.config_dir.clone();
@@ -107,7 +122,8 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
     let request = Request { config_dir, config_name: req.config_name.clone(), overrides, implicit_overrides: implicit };
     let resolved = resolve(&request, &reproducible_options()).map_err(|f| CompileError { diagnostics: f.diagnostics, sources: f.sources })?;
     let mut warnings = resolved.warnings.clone();
-    match check(&resolved, &name) {
+    let anchor = req.experiment.as_ref().and_then(|f| file_span(&resolved.sources, f)).unwrap_or(Span::UNKNOWN);
+    match check(&resolved, &name, anchor) {
         Ok((mut experiment, more)) => {
             warnings.extend(more);
             experiment.sources = source_files(&resolved.sources);

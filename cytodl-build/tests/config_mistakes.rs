@@ -268,3 +268,16 @@ fn every_independent_error_in_one_run() {
         assert!(out.stderr.contains(want), "`{want}` missing in:\n{}", out.stderr);
     }
 }
+
+#[test]
+fn experiment_without_a_data_section_points_at_the_experiment() {
+    run(Case { experiment: "# @package _global_\nseed: 1\n", overrides: &[], error: "experiment/broken.yaml:1:1: error: the config has no `data` section", help: Some("select one: `override /data: <name>` in the experiment's defaults"), files: &[] });
+}
+
+#[test]
+fn missing_optimizer_is_reported_once_at_the_model() {
+    let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", HEAD)]).collect::<Vec<_>>());
+    let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml", "~model.optimizer"], &[]);
+    assert!(out.stderr.contains("model/segmentation.yaml:2:1: error: `cyto_dl.models.im2im.MultiTaskIm2Im` needs `optimizer`"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches(": error: ").count(), 1, "{}", out.stderr);
+}
