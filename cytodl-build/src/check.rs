@@ -300,6 +300,34 @@ impl<'a> Checker<'a> {
                 0
             }
         };
+        for key in ["experiment_name", "run_name", "paths.log_dir", "paths.output_dir"] {
+            if let Some(n) = self.cfg(key).filter(|n| !matches!(n.value, Value::Str(_) | Value::Null)) {
+                self.err(format!("`{key}` must be a string, found {}", show(n)), n, key, None);
+            }
+        }
+        for (key, min) in [("batch_size", 1), ("num_workers", 0)] {
+            let path = format!("data.{key}");
+            if let Some(n) = self.cfg(&path) {
+                if let Value::Int(v) = n.value {
+                    if v < min {
+                        self.err(format!("data.{key} must be at least {min}, found {v}"), n, &path, None);
+                    }
+                }
+            }
+        }
+        if let Some(sub) = self.cfg("data.subsample").and_then(|n| n.as_map()) {
+            for (split, n) in sub {
+                let path = format!("data.subsample.{split}");
+                match n.value {
+                    Value::Int(v) if v >= 1 => {}
+                    Value::Null => {}
+                    _ => self.err(format!("data.subsample.{split} must be a number of rows (at least 1), found {}", show(n)), n, &path, None),
+                }
+                if !SPLITS.contains(&split.as_str()) {
+                    self.err(format!("unknown split `{split}` in data.subsample"), n, &path, did_you_mean(split, SPLITS.iter().copied()));
+                }
+            }
+        }
         let text = |c: &Self, p: &str, d: &str| c.cfg(p).and_then(|n| n.as_str()).unwrap_or(d).to_string();
         let output_dir = text(self, "paths.output_dir", "");
         let flag = |c: &Self, p: &str| c.cfg(p).map(|n| !matches!(n.value, Value::Bool(false))).unwrap_or(true);
@@ -490,7 +518,13 @@ impl<'a> Checker<'a> {
                         None
                     }
                     Some(Value::Map(_)) => reader,
-                    _ => None,
+                    Some(Value::Null) | None => None,
+                    Some(_) => {
+                        let at = reader.unwrap_or(node);
+                        self.err(format!("`reader` must be a cyto_dl.image.io.MonaiBioReader (or a list holding one), found {}", show(at)), at, &format!("{path}.reader"), None);
+                        ok = false;
+                        None
+                    }
                 };
                 if let Some(r) = reader_node {
                     match self.component(r, &format!("{path}.reader"), Kind::Reader) {
@@ -569,7 +603,17 @@ impl<'a> Checker<'a> {
             self.err("model.task_heads is empty: the model needs at least one head", node, "model.task_heads", None);
             return None;
         }
-        let legacy = self.cfg("model.postprocessing");
+        let legacy = self.cfg("model.postprocessing").filter(|n| !matches!(n.value, Value::Null));
+        if let Some(l) = legacy {
+            for (k, v) in l.as_map().into_iter().flatten() {
+                let p = format!("model.postprocessing.{k}");
+                if k != "input" && k != "prediction" {
+                    self.err(format!("unknown postprocessing entry `{k}`"), v, &p, did_you_mean(k, ["input", "prediction"]));
+                } else if !matches!(v.value, Value::Map(_) | Value::Null) {
+                    self.err(format!("`{p}` must map {} to functions, found {}", if k == "input" { "columns" } else { "heads" }, show(v)), v, &p, None);
+                }
+            }
+        }
         let mut heads = Vec::new();
         let mut ok = true;
         for (name, hnode) in map {
@@ -850,7 +894,11 @@ impl<'a> Checker<'a> {
     /// (ModelCheckpoint, EarlyStopping, ImageSaver); other callbacks are accepted.
     fn callbacks(&mut self, heads: &[String]) -> (Option<Call>, Option<Call>, Option<Call>) {
         let mut out = (None, None, None);
-        let Some(map) = self.cfg("callbacks").and_then(|n| n.as_map()) else { return out };
+        let Some(node) = self.cfg("callbacks").filter(|n| !matches!(n.value, Value::Null)) else { return out };
+        let Some(map) = node.as_map() else {
+            self.err(format!("`callbacks` must map names to callbacks, found {}", show(node)), node, "callbacks", None);
+            return out;
+        };
         let mut metrics = vec!["train/loss".to_string(), "val/loss".to_string()];
         for h in heads {
             metrics.push(format!("train/loss/{h}"));
@@ -906,7 +954,11 @@ impl<'a> Checker<'a> {
     }
 
     fn loggers(&mut self) -> Option<Call> {
-        let map = self.cfg("logger").and_then(|n| n.as_map())?;
+        let node = self.cfg("logger").filter(|n| !matches!(n.value, Value::Null))?;
+        let Some(map) = node.as_map() else {
+            self.err(format!("`logger` must map names to loggers, found {}", show(node)), node, "logger", None);
+            return None;
+        };
         let mut csv = None;
         for (name, node) in map {
             if matches!(node.value, Value::Null) {
