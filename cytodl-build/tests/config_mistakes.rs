@@ -281,3 +281,42 @@ fn missing_optimizer_is_reported_once_at_the_model() {
     assert!(out.stderr.contains("model/segmentation.yaml:2:1: error: `cyto_dl.models.im2im.MultiTaskIm2Im` needs `optimizer`"), "{}", out.stderr);
     assert_eq!(out.stderr.matches(": error: ").count(), 1, "{}", out.stderr);
 }
+
+/// Sections of the wrong shape anywhere in the experiment: each fails `check` with a located
+/// error (never a panic, never silently accepted, never `<built-in>`).
+#[test]
+fn malformed_sections_fail_with_a_location() {
+    let cases = [
+        "model: 5\n",
+        "data:\n  transforms:\n    train: 5\n",
+        "data:\n  columns: 5\n",
+        "model:\n  task_heads: [1]\n",
+        "model:\n  task_heads:\n    seg: 5\n",
+        "callbacks: 3\n",
+        "callbacks:\n  x: 5\n",
+        "trainer: null\n",
+        "logger: 7\n",
+        "model:\n  optimizer:\n    generator: 5\n",
+        "model:\n  inference_args:\n    roi_size: abc\n",
+        "model:\n  backbone: null\n",
+        "model:\n  backbone:\n    strides: [a, b, c]\n",
+        "data:\n  transforms:\n    train:\n      _target_: monai.transforms.Compose\n      transforms:\n        - _target_: monai.transforms.LoadImaged\n          keys: raw\n          reader: 5\n",
+        "experiment_name: [1]\n",
+        "model:\n  postprocessing:\n    prediction: 5\n",
+        "data:\n  batch_size: -3\n",
+        "data:\n  subsample:\n    train: -2\n",
+        "trainer:\n  max_epochs: -1\n",
+    ];
+    let base: Vec<(String, String)> = project_configs();
+    for extra in cases {
+        let e = exp(extra);
+        let t = Tree::new(&base.iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", e.as_str())]).collect::<Vec<_>>());
+        let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml"], &[]);
+        assert!(!out.ok, "accepted:\n{extra}");
+        assert!(!out.stderr.contains("panicked") && !out.stderr.contains("<built-in>"), "{extra}\n{}", out.stderr);
+        let first = out.stderr.lines().find(|l| l.contains(": error: ")).unwrap_or_else(|| panic!("no error for {extra}:\n{}", out.stderr));
+        let loc = first.split(": error: ").next().unwrap_or_default();
+        let parts: Vec<&str> = loc.rsplitn(3, ':').collect();
+        assert!(parts.len() == 3 && parts[0].parse::<u32>().is_ok() && parts[1].parse::<u32>().is_ok() && parts[2].ends_with(".yaml"), "no file:line:col in `{first}`");
+    }
+}
