@@ -139,6 +139,10 @@ pub struct Experiment {
     pub save_dir: PathIr,
     pub train: bool,
     pub test: bool,
+    /// train.yaml's `checkpoint: {ckpt_path, weights_only, strict}`.
+    pub ckpt_path: Option<String>,
+    pub weights_only: bool,
+    pub strict: bool,
     /// The resolved config as YAML (provenance).
     pub resolved_yaml: String,
     /// The composed YAML files (absolute), for the `@generated` header and rebuild tracking.

@@ -147,6 +147,9 @@ fn on_device<E: Experiment>(command: &str, args: &RunArgs, iters: usize) -> Resu
     };
     #[cfg(feature = "cuda")]
     {
+        if command == "train" {
+            eprintln!("warning: CUDA training is not yet verified: burn's CUDA gradients disagree with PyTorch's on some DynUNet parameters (see BENCHMARKS.md); train on the CPU for results you must trust");
+        }
         let dev = burn::backend::cuda::CudaDevice::new(index);
         run::<E, crate::backend::CudaTrain>(command, args, settings, &dev, true, iters)
     }
@@ -302,7 +305,8 @@ fn image_saver(settings: &Settings, dir: &Path) -> Option<ImageSaver> {
 }
 
 fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, device: &B::Device) -> Result<(), String> {
-    let resume = settings.ckpt_path.clone().filter(|p| !args.weights_only && checkpoint::read(p).is_ok());
+    let weights_only = args.weights_only || settings.weights_only;
+    let resume = settings.ckpt_path.clone().filter(|p| !weights_only && checkpoint::read(p).is_ok());
     // A resumed run continues in its own folder (the checkpoint's grandparent).
     let dir = match (&resume, &args.output_dir) {
         (_, Some(d)) => d.clone(),

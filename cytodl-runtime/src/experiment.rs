@@ -156,8 +156,10 @@ pub struct Settings {
     /// `train` / `test` flags of train.yaml.
     pub train: bool,
     pub test: bool,
-    /// `checkpoint.ckpt_path` / `checkpoint.strict` of train.yaml / eval.yaml.
+    /// `checkpoint.ckpt_path` / `weights_only` / `strict` of train.yaml / eval.yaml: a checkpoint
+    /// to start from, whether to take only its weights, and whether every weight must match.
     pub ckpt_path: Option<PathBuf>,
+    pub weights_only: bool,
     pub strict: bool,
     /// Predict output folder (`model.save_dir`).
     pub save_dir: RunPath,
@@ -198,11 +200,21 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "model.optimizer.generator.lr",
     "callbacks.early_stopping.patience",
     "checkpoint.ckpt_path",
+    "checkpoint.weights_only",
+    "checkpoint.strict",
     "model.save_dir",
 ];
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &'static str) -> Result<T, OverrideError> {
     value.trim().parse().map_err(|_| OverrideError::Value { key: key.into(), value: value.into(), expected })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, OverrideError> {
+    match value.trim() {
+        "true" | "True" => Ok(true),
+        "false" | "False" => Ok(false),
+        _ => Err(OverrideError::Value { key: key.into(), value: value.into(), expected: "true or false" }),
+    }
 }
 
 fn optional<T: std::str::FromStr>(key: &str, value: &str, expected: &'static str) -> Result<Option<T>, OverrideError> {
@@ -257,6 +269,8 @@ impl Settings {
                 None => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
             },
             "checkpoint.ckpt_path" => self.ckpt_path = optional::<String>(key, value, "a path")?.map(PathBuf::from),
+            "checkpoint.weights_only" => self.weights_only = parse_bool(key, value)?,
+            "checkpoint.strict" => self.strict = parse_bool(key, value)?,
             "model.save_dir" => self.save_dir = RunPath::Fixed(PathBuf::from(text(value))),
             _ if is_config_key(key) => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
             _ => {
@@ -327,6 +341,7 @@ mod tests {
             train: true,
             test: true,
             ckpt_path: None,
+            weights_only: false,
             strict: true,
             save_dir: RunPath::in_run(""),
         }

@@ -190,6 +190,11 @@ pub fn settings(e: &Experiment) -> TokenStream {
     let (exp, run, log_dir, seed, lr) = (&e.experiment_name, &e.run_name, &e.log_dir, e.seed, float(e.lr));
     let (train, test) = (e.train, e.test);
     let save_dir = run_path(&e.save_dir);
+    let ckpt_path = match &e.ckpt_path {
+        Some(p) => quote!(Some(#p.into())),
+        None => quote!(None),
+    };
+    let (weights_only, strict) = (e.weights_only, e.strict);
     quote! {
         fn settings() -> Settings {
             Settings {
@@ -223,8 +228,9 @@ pub fn settings(e: &Experiment) -> TokenStream {
                 csv_logger: #csv,
                 train: #train,
                 test: #test,
-                ckpt_path: None,
-                strict: true,
+                ckpt_path: #ckpt_path,
+                weights_only: #weights_only,
+                strict: #strict,
                 save_dir: #save_dir,
             }
         }

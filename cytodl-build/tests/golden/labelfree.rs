@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 3a50cbeb898b38da
+// content hash: af24e223dfbfe931
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -105,6 +105,7 @@ impl Experiment for Labelfree {
             train: true,
             test: true,
             ckpt_path: None,
+            weights_only: false,
             strict: true,
             save_dir: RunPath::in_run(""),
         }

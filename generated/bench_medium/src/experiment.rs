@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: dd2f657c28bc1e28
+// content hash: 7daaa843dd1ef18b
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -100,6 +100,7 @@ impl Experiment for BenchMedium {
             train: true,
             test: true,
             ckpt_path: None,
+            weights_only: false,
             strict: true,
             save_dir: RunPath::in_run(""),
         }

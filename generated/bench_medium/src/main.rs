@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: dd2f657c28bc1e28
+// content hash: 7daaa843dd1ef18b
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 3a50cbeb898b38da
+// content hash: af24e223dfbfe931
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9732ad95d2ab9cf0
+// content hash: 072f1d9824b22263
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -105,6 +105,7 @@ impl Experiment for Segmentation {
             train: true,
             test: true,
             ckpt_path: None,
+            weights_only: false,
             strict: true,
             save_dir: RunPath::in_run(""),
         }

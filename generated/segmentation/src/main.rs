@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9732ad95d2ab9cf0
+// content hash: 072f1d9824b22263
 
 mod experiment;
 
