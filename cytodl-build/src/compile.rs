@@ -84,6 +84,30 @@ pub fn source_files(sources: &SourceMap) -> Vec<PathBuf> {
     out
 }
 
+/// An error about the experiment file as a whole, located at the file (`path:1:1`), with the
+/// nearest existing experiment when the file is missing.
+fn file_error(file: &Path, mut d: Diagnostic) -> CompileError {
+    let mut sources = SourceMap::default();
+    let id = sources.add_file(file, String::new());
+    d.span = Span::new(id, 1, 1);
+    if !file.exists() && d.help.is_none() {
+        let siblings: Vec<String> = file
+            .parent()
+            .and_then(|dir| std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }).ok())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+            .collect();
+        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if let Some(help) = crate::diag::did_you_mean(&name, siblings.iter().map(String::as_str)) {
+            d = d.with_help(help);
+        }
+    }
+    CompileError { diagnostics: d.into(), sources }
+}
+
 /// Line 1, column 1 of `file` in the sources, when it was read.
 fn file_span(sources: &SourceMap, file: &Path) -> Option<Span> {
     let want = file.canonicalize().ok()?;
@@ -105,7 +129,7 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
     let mut implicit = 0;
     let name = match &req.experiment {
         Some(file) => {
-            let (root, choice) = locate_experiment(file, &req.config_name).map_err(CompileError::single)?;
+            let (root, choice) = locate_experiment(file, &req.config_name).map_err(|d| file_error(file, d))?;
             config_dir.get_or_insert(root);
             overrides.insert(0, choice);
             implicit = 1;

@@ -113,6 +113,9 @@ pub fn locate_experiment(file: &Path, primary: &str) -> Result<(PathBuf, String)
     if !abs.is_file() {
         return Err(Diagnostic::error(format!("experiment file {} does not exist", file.display()), Span::UNKNOWN));
     }
+    if !abs.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        return Err(Diagnostic::error(format!("{} is not a YAML file; an experiment is a `.yaml` file under `experiment/`", file.display()), Span::UNKNOWN));
+    }
     let primary_file = if primary.ends_with(".yaml") { primary.to_string() } else { format!("{primary}.yaml") };
     let mut dir = abs.parent();
     while let Some(d) = dir {

@@ -139,7 +139,10 @@ fn request(a: &ConfigArgs) -> CompileRequest {
     let mut overrides = Vec::new();
     let mut experiment = None;
     for arg in &a.args {
-        if experiment.is_none() && is_experiment_file(arg) {
+        // A path to an existing file that is not YAML is a mistake, not an override.
+        if experiment.is_none() && !arg.contains('=') && Path::new(arg).is_file() {
+            experiment = Some(PathBuf::from(arg));
+        } else if experiment.is_none() && is_experiment_file(arg) {
             experiment = Some(PathBuf::from(arg));
         } else {
             overrides.push(arg.clone());

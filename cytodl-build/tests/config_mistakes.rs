@@ -320,3 +320,21 @@ fn malformed_sections_fail_with_a_location() {
         assert!(parts.len() == 3 && parts[0].parse::<u32>().is_ok() && parts[1].parse::<u32>().is_ok() && parts[2].ends_with(".yaml"), "no file:line:col in `{first}`");
     }
 }
+
+#[test]
+fn misspelt_experiment_file_suggests_the_existing_one() {
+    let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).collect::<Vec<_>>());
+    let out = cytodl_build(&t.root, &["check", "experiment/segmentaion.yaml"], &[]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("experiment/segmentaion.yaml:1:1: error: experiment file experiment/segmentaion.yaml does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("= help: did you mean `segmentation.yaml`?"), "{}", out.stderr);
+}
+
+#[test]
+fn experiment_outside_a_config_tree() {
+    let t = Tree::new(&[("experiment/x.yaml", "a: 1\n")]);
+    let out = cytodl_build(&t.root, &["check", "experiment/x.yaml"], &[]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("experiment/x.yaml:1:1: error: no ancestor folder of"), "{}", out.stderr);
+    assert!(out.stderr.contains("= help: pass the config tree explicitly with `--config-dir DIR`"), "{}", out.stderr);
+}
