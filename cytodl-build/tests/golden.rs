@@ -66,6 +66,11 @@ fn labelfree_2d() {
 }
 
 #[test]
+fn segmentation_resblocks() {
+    golden("segmentation_resblocks", "configs/experiment/segmentation_resblocks.yaml", &[]);
+}
+
+#[test]
 fn bench_medium() {
     golden("bench_medium", "configs/experiment/bench_medium.yaml", &[]);
 }
@@ -74,7 +79,7 @@ fn bench_medium() {
 #[test]
 fn generated_crates_are_current() {
     let ws = workspace();
-    for name in ["segmentation", "labelfree", "bench_medium"] {
+    for name in ["segmentation", "labelfree", "bench_medium", "segmentation_resblocks"] {
         let dir = ws.join("generated").join(name);
         let (code, yaml) = experiment_rs(&format!("configs/experiment/{name}.yaml"), &[], &dir);
         let on_disk = std::fs::read_to_string(dir.join("src/experiment.rs")).expect("generated crate");
@@ -83,7 +88,7 @@ fn generated_crates_are_current() {
     }
     let run = common::cytodl_build(&ws, &["generate", "--check"], &[("CYTODL_WORKSPACE", ws.to_str().expect("utf-8"))]);
     assert!(run.ok, "generate --check failed:\n{}{}", run.stdout, run.stderr);
-    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 3, "{}", run.stdout);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 4, "{}", run.stdout);
 }
 
 /// Generation does not depend on the clock or the working directory.

@@ -80,6 +80,7 @@ fn every_example_experiment_trains_and_predicts() {
     train_and_predict(&dir, "segmentation", "seg");
     train_and_predict(&dir, "labelfree", "signal");
     train_and_predict(&dir, "bench-medium", "seg");
+    train_and_predict(&dir, "segmentation-resblocks", "seg");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -120,7 +120,7 @@ pub fn format(tokens: TokenStream) -> Result<String, String> {
     Ok(space_items(&prettyplease::unparse(&file)))
 }
 
-/// `16usize` -> `16` throughout a token stream.
+/// `16usize` -> `16` and `0.5f32` -> `0.5` throughout a token stream.
 fn unsuffixed(tokens: TokenStream) -> TokenStream {
     use proc_macro2::{Group, Literal, TokenTree};
     const SUFFIXES: &[&str] = &["usize", "u64", "u32", "u16", "u8", "i64", "i32"];
@@ -134,6 +134,17 @@ fn unsuffixed(tokens: TokenStream) -> TokenStream {
             }
             TokenTree::Literal(l) => {
                 let text = l.to_string();
+                // `0.5f32` -> `0.5`, `1f32` -> `1.0` (the field's type makes it an f32).
+                if let Some(num) = text.strip_suffix("f32").or_else(|| text.strip_suffix("f64")) {
+                    if !num.is_empty() && num.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')) {
+                        let float = if num.contains(['.', 'e', 'E']) { num.to_string() } else { format!("{num}.0") };
+                        if let Ok(ts) = float.parse::<TokenStream>() {
+                            if let Some(TokenTree::Literal(lit)) = ts.into_iter().next() {
+                                return TokenTree::Literal(lit);
+                            }
+                        }
+                    }
+                }
                 match SUFFIXES.iter().find_map(|s| text.strip_suffix(s)).filter(|d| !d.is_empty() && d.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())) {
                     Some(digits) => match digits.parse::<i128>() {
                         Ok(v) if v >= 0 => TokenTree::Literal(Literal::u64_unsuffixed(v as u64)),
