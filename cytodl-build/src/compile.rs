@@ -55,7 +55,8 @@ pub fn reproducible_options() -> ResolveOptions {
     ResolveOptions { now, cwd: PathBuf::from("."), ..ResolveOptions::default() }
 }
 
-/// A Rust identifier from a file stem: `bench-medium.yaml` -> `bench_medium`.
+/// A Rust identifier from a file stem: `bench-medium.yaml` -> `bench_medium`. (`Path` so that
+/// a dotted name keeps only what precedes its extension.)
 pub fn experiment_name(file: &Path) -> String {
     let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "experiment".into());
     let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
@@ -131,9 +132,12 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
         Some(file) => {
             let (root, choice) = locate_experiment(file, &req.config_name).map_err(|d| file_error(file, d))?;
             config_dir.get_or_insert(root);
+            // Nested experiments keep their folder in the name (`im2im/segmentation` ->
+            // `im2im_segmentation`), so two files with one stem never share a crate.
+            let name = experiment_name(Path::new(&format!("{}.yaml", choice.trim_start_matches("experiment=").replace('/', "_"))));
             overrides.insert(0, choice);
             implicit = 1;
-            experiment_name(file)
+            name
         }
         None => req.config_name.clone(),
     };

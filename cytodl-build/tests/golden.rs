@@ -118,7 +118,7 @@ fn cyto_dl_reference_experiments_check() {
             let run = common::cytodl_build(&workspace(), &args, &[]);
             assert!(run.ok, "{name} {extra:?}:\n{}", run.stderr);
             let dims = if extra.is_empty() { "3D" } else { "2D" };
-            assert!(run.stderr.contains(&format!("ok: {name} checks ({dims}")), "{}", run.stderr);
+            assert!(run.stderr.contains(&format!("ok: im2im_{name} checks ({dims}")), "{}", run.stderr);
         }
     }
     // Experiments using components not implemented yet list each with its location.
