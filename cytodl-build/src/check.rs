@@ -218,6 +218,11 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
+            if param.doc.ends_with("not supported") && !matches!(value.value, Value::Null | Value::Bool(false)) && !matches!(&value.value, Value::Str(t) if t.is_empty()) {
+                self.err(format!("`{key}` of `{}` is not supported by cytodl", component.names[0]), value, &kpath, Some("remove it (cytodl has no equivalent yet)".into()));
+                ok = false;
+                continue;
+            }
             if let Ty::Enum(options) = param.ty {
                 let s = value.as_str().unwrap_or_default();
                 if !options.contains(&s) {
@@ -427,6 +432,28 @@ impl<'a> Checker<'a> {
             if f.len() < n {
                 self.err(format!("filters has {} values for {n} levels", f.len()), at("filters"), "model.backbone.filters", Some(format!("give {n} filter counts, one per level")));
             }
+        }
+        // MONAI's defaults are the only normalisation and activation implemented.
+        let name_of = |l: &Lit| match l {
+            Lit::Str(s) => Some(s.to_ascii_lowercase()),
+            Lit::List(items) => items.first().and_then(Lit::as_str).map(str::to_ascii_lowercase),
+            _ => None,
+        };
+        let options_of = |l: &Lit| match l {
+            Lit::List(items) => match items.get(1) {
+                Some(Lit::Map(m)) => m.clone(),
+                _ => Default::default(),
+            },
+            _ => Default::default(),
+        };
+        let norm = b.arg("norm_name");
+        if name_of(norm).as_deref() != Some("instance") || options_of(norm).get("affine").is_some_and(|a| a.as_bool() == Some(false)) {
+            self.err("only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented", at("norm_name"), "model.backbone.norm_name", Some("remove norm_name to use the default".into()));
+        }
+        let act = b.arg("act_name");
+        let slope = options_of(act).get("negative_slope").and_then(Lit::as_f64).unwrap_or(0.01);
+        if name_of(act).as_deref() != Some("leakyrelu") || (slope - 0.01).abs() > 1e-12 {
+            self.err("only LeakyReLU(0.01) (MONAI's default act_name) is implemented", at("act_name"), "model.backbone.act_name", Some("remove act_name to use the default".into()));
         }
         if let Some(d) = b.arg("dropout").as_f64() {
             if !(0.0..1.0).contains(&d) {

@@ -338,3 +338,15 @@ fn experiment_outside_a_config_tree() {
     assert!(out.stderr.contains("experiment/x.yaml:1:1: error: no ancestor folder of"), "{}", out.stderr);
     assert!(out.stderr.contains("= help: pass the config tree explicitly with `--config-dir DIR`"), "{}", out.stderr);
 }
+
+#[test]
+fn unimplemented_normalisation_is_refused() {
+    let e = exp("model:\n  backbone:\n    norm_name: batch\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:16: error: only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented", help: Some("remove norm_name to use the default"), files: &[] });
+}
+
+#[test]
+fn unsupported_lightning_option_is_refused_not_ignored() {
+    let e = exp("callbacks:\n  early_stopping:\n    stopping_threshold: 0.1\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:25: error: `stopping_threshold` of `lightning.pytorch.callbacks.EarlyStopping` is not supported by cytodl", help: Some("remove it (cytodl has no equivalent yet)"), files: &[] });
+}

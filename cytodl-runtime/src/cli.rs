@@ -20,7 +20,7 @@ use crate::data::manifest::{self, Manifest, ManifestSpec, Split};
 use crate::experiment::{Experiment, Settings};
 use crate::model::MultiTask;
 use crate::nn::weights::{load_state_dict, LoadOptions, StateDict};
-use crate::optim::{Optimizer, Scheduler};
+use crate::optim::{GradClip, Optimizer, Scheduler};
 use crate::train::checkpoint;
 use crate::train::checkpoint_policy::CheckpointPolicy;
 use crate::train::csv_logger::CsvLogger;
@@ -187,7 +187,7 @@ fn load_manifest(settings: &Settings) -> Result<Manifest, String> {
         split_column: settings.data.split_column.clone(),
         columns: settings.data.columns.clone(),
         subsample: settings.data.subsample.iter().cloned().collect(),
-        seed: settings.seed,
+        seed: settings.data.subsample_seed.unwrap_or(settings.seed),
     };
     manifest::load(&spec).map_err(|e| e.to_string())
 }
@@ -202,7 +202,8 @@ fn loader_of<E: Experiment>(settings: &Settings, rows: Vec<crate::Sample>, split
     let dataset = Dataset { rows, pipeline, cache: settings.data.cache_dir.as_ref().map(Cache::new) };
     let opts = LoaderOptions {
         batch_size: if train { settings.data.batch_size } else { 1 },
-        shuffle: train,
+        shuffle: train && settings.data.shuffle,
+        drop_last: train && settings.data.drop_last,
         num_workers: settings.data.num_workers,
         seed: settings.seed,
         ..Default::default()
@@ -323,9 +324,13 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
     if let (Some(ckpt), None) = (&settings.ckpt_path, &resume) {
         model = load_weights(model, ckpt, settings.strict, device)?;
     }
-    let optimizer = Optimizer::<B>::new(E::optimizer()).map_err(|e| e.to_string())?;
-    let scheduler = Scheduler::new(E::lr_schedule(), settings.lr).map_err(|e| e.to_string())?;
+    let mut optimizer = Optimizer::<B>::new(E::optimizer()).map_err(|e| e.to_string())?;
     let t = &settings.trainer;
+    if let Some(v) = t.gradient_clip_val.filter(|v| *v > 0.0) {
+        let clip = if t.gradient_clip_algorithm == "value" { GradClip::Value(v) } else { GradClip::Norm(v) };
+        optimizer = optimizer.with_grad_clip(clip).map_err(|e| format!("trainer.gradient_clip_val: {e}"))?;
+    }
+    let scheduler = Scheduler::new(E::lr_schedule(), settings.lr).map_err(|e| e.to_string())?;
     let config = TrainerConfig {
         max_epochs: t.max_epochs,
         min_epochs: t.min_epochs,

@@ -86,8 +86,12 @@ pub struct DataSettings {
     pub columns: Vec<String>,
     pub batch_size: usize,
     pub num_workers: usize,
-    /// Rows drawn per split (`subsample: {train: 10}`).
+    /// Rows drawn per split (`subsample: {train: 10}`), with `data.seed` (else the run's seed).
     pub subsample: Vec<(Split, usize)>,
+    pub subsample_seed: Option<u64>,
+    /// Shuffle training rows each epoch; drop a last incomplete training batch.
+    pub shuffle: bool,
+    pub drop_last: bool,
 }
 
 /// Lightning trainer arguments that a run may change.
@@ -100,6 +104,8 @@ pub struct TrainerSettings {
     pub limit_val_batches: Option<usize>,
     pub accumulate_grad_batches: usize,
     pub gradient_clip_val: Option<f64>,
+    /// `norm` (Lightning's default: clip the global L2 norm) or `value`.
+    pub gradient_clip_algorithm: String,
     /// Lightning's `precision` (`32`, `16`, `16-mixed`, `bf16-mixed`...).
     pub precision: String,
 }
@@ -323,7 +329,7 @@ mod tests {
             seed: 1,
             log_dir: "logs".into(),
             lr: 1e-4,
-            data: DataSettings { path: "d".into(), cache_dir: None, split_column: None, columns: vec![], batch_size: 1, num_workers: 0, subsample: vec![] },
+            data: DataSettings { path: "d".into(), cache_dir: None, split_column: None, columns: vec![], batch_size: 1, num_workers: 0, subsample: vec![], subsample_seed: None, shuffle: true, drop_last: false },
             trainer: TrainerSettings {
                 max_epochs: 1,
                 min_epochs: 1,
@@ -332,6 +338,7 @@ mod tests {
                 limit_val_batches: None,
                 accumulate_grad_batches: 1,
                 gradient_clip_val: None,
+                gradient_clip_algorithm: "norm".into(),
                 precision: "32".into(),
             },
             checkpoint: None,

@@ -121,6 +121,14 @@ pub fn settings(e: &Experiment) -> TokenStream {
         }
         _ => quote!(Vec::new()),
     };
+    let subsample_seed = match d.arg("seed").as_i64() {
+        Some(s) => {
+            let s = s.max(0) as u64;
+            quote!(Some(#s))
+        }
+        None => quote!(None),
+    };
+    let (shuffle, drop_last) = (b(d.arg("shuffle"), true), b(d.arg("drop_last"), false));
     let t = &e.trainer;
     let u = |k: &str, dflt: i64| t.arg(k).as_i64().unwrap_or(dflt).max(0) as u64;
     let (max_epochs, min_epochs, check_val) = (u("max_epochs", 1000), u("min_epochs", 1), u("check_val_every_n_epoch", 1).max(1));
@@ -134,6 +142,7 @@ pub fn settings(e: &Experiment) -> TokenStream {
     let (limit_train, limit_val) = (limit("limit_train_batches"), limit("limit_val_batches"));
     let accumulate = t.arg("accumulate_grad_batches").as_i64().unwrap_or(1).max(1) as usize;
     let clip = opt_f64(t.arg("gradient_clip_val"));
+    let clip_algorithm = t.arg("gradient_clip_algorithm").as_str().unwrap_or("norm").to_string();
     let precision = t.arg("precision").as_str().unwrap_or("32").to_string();
     let checkpoint = match &e.checkpoint {
         Some(c) => {
@@ -211,6 +220,9 @@ pub fn settings(e: &Experiment) -> TokenStream {
                     batch_size: #batch_size,
                     num_workers: #num_workers,
                     subsample: #subsample,
+                    subsample_seed: #subsample_seed,
+                    shuffle: #shuffle,
+                    drop_last: #drop_last,
                 },
                 trainer: TrainerSettings {
                     max_epochs: #max_epochs,
@@ -220,6 +232,7 @@ pub fn settings(e: &Experiment) -> TokenStream {
                     limit_val_batches: #limit_val,
                     accumulate_grad_batches: #accumulate,
                     gradient_clip_val: #clip,
+                    gradient_clip_algorithm: #clip_algorithm.into(),
                     precision: #precision.into(),
                 },
                 checkpoint: #checkpoint,

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 214b7b73e04d2289
+// content hash: 6a234edbb478c487
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -67,6 +67,9 @@ impl Experiment for Labelfree {
                 batch_size: 2,
                 num_workers: 0,
                 subsample: Vec::new(),
+                subsample_seed: None,
+                shuffle: true,
+                drop_last: false,
             },
             trainer: TrainerSettings {
                 max_epochs: 20,
@@ -76,6 +79,7 @@ impl Experiment for Labelfree {
                 limit_val_batches: None,
                 accumulate_grad_batches: 1,
                 gradient_clip_val: None,
+                gradient_clip_algorithm: "norm".into(),
                 precision: "32".into(),
             },
             checkpoint: Some(CheckpointSettings {

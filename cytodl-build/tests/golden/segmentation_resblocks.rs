@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: c482b77af9b0d985
+// content hash: 0f9c9b5bb1692829
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -68,6 +68,9 @@ impl Experiment for SegmentationResblocks {
                 batch_size: 2,
                 num_workers: 0,
                 subsample: Vec::new(),
+                subsample_seed: None,
+                shuffle: true,
+                drop_last: false,
             },
             trainer: TrainerSettings {
                 max_epochs: 20,
@@ -77,6 +80,7 @@ impl Experiment for SegmentationResblocks {
                 limit_val_batches: None,
                 accumulate_grad_batches: 1,
                 gradient_clip_val: None,
+                gradient_clip_algorithm: "norm".into(),
                 precision: "32".into(),
             },
             checkpoint: Some(CheckpointSettings {

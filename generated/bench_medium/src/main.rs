@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 7daaa843dd1ef18b
+// content hash: 4947429253aa34c9
 
 mod experiment;
 

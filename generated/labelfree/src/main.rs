@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: af24e223dfbfe931
+// content hash: 778547773ceb4425
 
 mod experiment;
 

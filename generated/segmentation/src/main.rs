@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 072f1d9824b22263
+// content hash: d484ef345c1774a1
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: c482b77af9b0d985
+// content hash: 0f9c9b5bb1692829
 
 mod experiment;
 
