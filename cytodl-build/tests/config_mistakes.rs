@@ -231,8 +231,8 @@ fn probability_out_of_range() {
 
 #[test]
 fn seed_document_postprocessing_unimplemented_function() {
-    let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.model.utils.postprocessing.sigmoid_rescale\n        _partial_: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:19: error: `cyto_dl.model.utils.postprocessing.sigmoid_rescale` (sigmoid_rescale postprocessing) is not implemented in cytodl yet", help: Some("supported postprocessing functions: cyto_dl.models.im2im.utils.postprocessing.ActThreshLabel, cyto_dl.models.im2im.utils.postprocessing.rescale"), files: &[] });
+    let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.models.im2im.utils.postprocessing.AutoThreshold\n        _partial_: True\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:19: error: `cyto_dl.models.im2im.utils.postprocessing.AutoThreshold` (AutoThreshold postprocessing) is not implemented in cytodl yet", help: Some("supported postprocessing functions: cyto_dl.models.im2im.utils.postprocessing.ActThreshLabel, cyto_dl.models.im2im.utils.postprocessing.rescale, cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale"), files: &[] });
 }
 
 #[test]

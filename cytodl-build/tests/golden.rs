@@ -127,3 +127,14 @@ fn cyto_dl_reference_experiments_check() {
     assert!(run.stderr.contains("model/im2im/gan.yaml:1:11: error: `cyto_dl.models.im2im.GAN` (GAN training (generator + discriminator)) is not implemented in cytodl yet"), "{}", run.stderr);
     assert!(run.stderr.contains("error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet"), "{}", run.stderr);
 }
+
+/// The seed document's model-level postprocessing (`_partial_` functions per column and head)
+/// becomes typed steps; per-head `postprocess` entries take precedence.
+#[test]
+fn seed_document_postprocessing_shape() {
+    let over = "model.postprocessing={input:{raw:{_target_:cyto_dl.model.utils.postprocessing.rescale,_partial_:true}},prediction:{seg:{_target_:cyto_dl.model.utils.postprocessing.sigmoid_rescale,_partial_:true}}}";
+    let ws = workspace();
+    let (code, _) = experiment_rs("configs/experiment/segmentation.yaml", &["~model._aux._tasks.0.1.postprocess", &format!("+{over}")], &ws.join("generated/segmentation"));
+    assert!(code.contains("Postprocess::Rescale"), "{code}");
+    assert!(code.contains("Postprocess::SigmoidRescale"), "{code}");
+}

@@ -17,7 +17,7 @@ use crate::io::Selection;
 use crate::loss::Loss;
 use crate::model::MultiTask;
 use crate::optim::{LrSchedule, OptimizerConfig};
-use crate::postprocess::ActThreshLabel;
+use crate::postprocess::Postprocess;
 use crate::train::early_stopping::Mode;
 use crate::transforms::{Pipeline, TransformError};
 
@@ -47,7 +47,7 @@ pub trait Experiment {
     /// Whole-image inference for test and predict.
     fn inference() -> SlidingWindow;
     /// Each head's (input, prediction) postprocessing.
-    fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)>;
+    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)>;
 }
 
 /// Where a configured path points: a fixed place, or a place inside the run folder that is made

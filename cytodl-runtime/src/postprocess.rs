@@ -87,6 +87,38 @@ impl Default for ActThreshLabel {
     }
 }
 
+/// A postprocessing step as configs name it: cyto_dl's `ActThreshLabel` (per head,
+/// `postprocess: {input, prediction}`), or the seed document's model-level functions
+/// `postprocessing.rescale` and `postprocessing.sigmoid_rescale`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Postprocess {
+    ActThreshLabel(ActThreshLabel),
+    Rescale,
+    SigmoidRescale,
+}
+
+impl Default for Postprocess {
+    fn default() -> Self {
+        Postprocess::ActThreshLabel(ActThreshLabel::default())
+    }
+}
+
+impl From<ActThreshLabel> for Postprocess {
+    fn from(a: ActThreshLabel) -> Self {
+        Postprocess::ActThreshLabel(a)
+    }
+}
+
+impl Postprocess {
+    pub fn apply(&self, img: &Array) -> Result<Postprocessed, PostprocessError> {
+        match self {
+            Postprocess::ActThreshLabel(a) => a.apply(img),
+            Postprocess::Rescale => Ok(rescale(img)),
+            Postprocess::SigmoidRescale => Ok(sigmoid_rescale(img)),
+        }
+    }
+}
+
 /// What numpy holds between steps; it decides rescale arithmetic and casts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {

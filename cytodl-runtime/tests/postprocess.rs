@@ -600,3 +600,16 @@ const LEGACY_LABEL: [i64; 336] = [
     0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1,
     0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1,
 ];
+
+/// The seed document's legacy functions through the `Postprocess` step the generated code uses.
+#[test]
+fn legacy_functions_as_postprocess_steps() {
+    let img = cytodl_runtime::Array::new(vec![1, 2, 2], vec![-2.0, 0.0, 1.0, 3.0]).unwrap();
+    let s = Postprocess::SigmoidRescale.apply(&img).unwrap();
+    let want: Vec<f32> = [-2.0f32, 0.0, 1.0, 3.0].iter().map(|v| ((1.0 / (1.0 + (-v).exp())) * 255.0).floor()).collect();
+    assert_eq!(s.array.data(), &want[..]);
+    assert_eq!(s.dtype, cytodl_runtime::io::DType::U8);
+    let r = Postprocess::Rescale.apply(&img).unwrap();
+    assert_eq!(r.array.data(), &[0.0, 102.0, 153.0, 255.0]);
+    assert_eq!(Postprocess::default(), Postprocess::ActThreshLabel(ActThreshLabel::default()));
+}

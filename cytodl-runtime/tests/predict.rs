@@ -38,7 +38,7 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
         x_key: "raw".into(),
         save_dir: save_dir.clone(),
         window: SlidingWindow::new(vec![8, 16, 16]),
-        postprocess: [("seg".to_string(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() })].into_iter().collect(),
+        postprocess: [("seg".to_string(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into())].into_iter().collect(),
     };
     let (pending, skipped) = pending_rows(rows.clone(), "raw", &save_dir, &["seg".into()]);
     assert_eq!((pending.len(), skipped), (2, 0));
@@ -80,7 +80,7 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
     let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
     let saver = ImageSaver { save_dir: dir.clone(), stages: vec!["test".into()], save_input: true, every_n_epochs: 1 };
-    let post = [("seg".to_string(), (ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }, ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }))].into_iter().collect();
+    let post = [("seg".to_string(), (ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }.into(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into()))].into_iter().collect();
     let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some((&saver, &post)), 18, &device).unwrap();
     assert!(metrics["test/loss"].is_finite() && metrics["test/loss"] == metrics["test/loss/seg"], "{metrics:?}");
     for kind in ["input", "target", "pred"] {

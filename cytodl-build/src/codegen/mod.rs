@@ -77,7 +77,7 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
         use cytodl_runtime::nn::heads::*;
         use cytodl_runtime::nn::*;
         use cytodl_runtime::optim::*;
-        use cytodl_runtime::postprocess::ActThreshLabel;
+        use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
         use cytodl_runtime::train::early_stopping::Mode;
         use cytodl_runtime::transforms::*;
         use cytodl_runtime::burn::tensor::backend::Backend;

@@ -306,11 +306,12 @@ fn dtype(v: &Lit) -> Option<TokenStream> {
     })
 }
 
-fn act_thresh_label(c: Option<&Call>) -> TokenStream {
-    let Some(c) = c else { return quote!(ActThreshLabel::default()) };
-    if c.native == "rescale" {
-        // Legacy `rescale`: stretch to uint8 (ActThreshLabel with rescale_dtype uint8 is the same).
-        return quote!(ActThreshLabel { rescale_dtype: Some(DType::U8), ..ActThreshLabel::default() });
+fn postprocess_step(c: Option<&Call>) -> TokenStream {
+    let Some(c) = c else { return quote!(Postprocess::default()) };
+    match c.native {
+        "rescale" => return quote!(Postprocess::Rescale),
+        "sigmoid_rescale" => return quote!(Postprocess::SigmoidRescale),
+        _ => {}
     }
     let act = match c.children.get("activation").map(|a| a.native) {
         Some("Activation::Sigmoid") => quote!(cytodl_runtime::postprocess::Activation::Sigmoid),
@@ -336,17 +337,17 @@ fn act_thresh_label(c: Option<&Call>) -> TokenStream {
         Some(d) => quote!(Some(#d)),
         None => quote!(None),
     };
-    quote!(ActThreshLabel { activation: #act, threshold: #threshold, label: #label, dtype: #dt, ch: #ch, rescale_dtype: #rescale })
+    quote!(Postprocess::ActThreshLabel(ActThreshLabel { activation: #act, threshold: #threshold, label: #label, dtype: #dt, ch: #ch, rescale_dtype: #rescale }))
 }
 
 pub fn postprocess(e: &Experiment) -> TokenStream {
     let items = e.heads.iter().map(|h| {
         let name = column(e, &h.name);
-        let (i, p) = (act_thresh_label(h.postprocess.0.as_ref()), act_thresh_label(h.postprocess.1.as_ref()));
+        let (i, p) = (postprocess_step(h.postprocess.0.as_ref()), postprocess_step(h.postprocess.1.as_ref()));
         quote!((#name.to_string(), (#i, #p)))
     });
     quote! {
-        fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)> {
+        fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
             [#(#items),*].into_iter().collect()
         }
     }

@@ -444,6 +444,14 @@ pub const COMPONENTS: &[Component] = &[
         ignored: &[],
         doc: "Legacy: stretch to uint8.",
     },
+    Component {
+        native: "sigmoid_rescale",
+        kind: Kind::Postprocess,
+        names: &["cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale", "cyto_dl.model.utils.postprocessing.sigmoid_rescale", "cyto_dl.models.utils.postprocessing.sigmoid_rescale"],
+        params: &[],
+        ignored: &[],
+        doc: "Legacy: (sigmoid(x) * 255) as uint8.",
+    },
     // ---- optimizers / schedulers ----
     Component {
         native: "AdamConfig",
@@ -630,8 +638,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("cyto_dl.models.im2im.utils.InstanceSegLoss", "instance segmentation"),
     ("cyto_dl.models.im2im.utils.InstanceSegPreprocessd", "instance segmentation"),
     ("cyto_dl.models.im2im.utils.postprocessing.AutoThreshold", "AutoThreshold postprocessing"),
-    ("cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale", "sigmoid_rescale postprocessing"),
-    ("cyto_dl.model.utils.postprocessing.sigmoid_rescale", "sigmoid_rescale postprocessing"),
     ("monai.losses.MaskedDiceLoss", "MaskedDice loss in configs"),
     ("monai.transforms.RandSpatialCropSamplesd", "RandSpatialCropSamplesd in configs"),
     ("monai.transforms.CenterSpatialCropd", "CenterSpatialCropd in configs"),

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 4947429253aa34c9
+// content hash: 8db26b54ea2cae06
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -25,7 +25,7 @@ use cytodl_runtime::model::MultiTask;
 use cytodl_runtime::nn::heads::*;
 use cytodl_runtime::nn::*;
 use cytodl_runtime::optim::*;
-use cytodl_runtime::postprocess::ActThreshLabel;
+use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
 use cytodl_runtime::train::early_stopping::Mode;
 use cytodl_runtime::transforms::*;
 use cytodl_runtime::burn::tensor::backend::Backend;
@@ -223,27 +223,27 @@ impl Experiment for BenchMedium {
         }
     }
 
-    fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)> {
+    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
         [
             (
                 columns::SEG.to_string(),
                 (
-                    ActThreshLabel {
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Identity,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
-                    ActThreshLabel {
+                    }),
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Sigmoid,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
+                    }),
                 ),
             ),
         ]

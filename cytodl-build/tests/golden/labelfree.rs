@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 778547773ceb4425
+// content hash: 80c0cf3d1df9820c
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -25,7 +25,7 @@ use cytodl_runtime::model::MultiTask;
 use cytodl_runtime::nn::heads::*;
 use cytodl_runtime::nn::*;
 use cytodl_runtime::optim::*;
-use cytodl_runtime::postprocess::ActThreshLabel;
+use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
 use cytodl_runtime::train::early_stopping::Mode;
 use cytodl_runtime::transforms::*;
 use cytodl_runtime::burn::tensor::backend::Backend;
@@ -208,27 +208,27 @@ impl Experiment for Labelfree {
         }
     }
 
-    fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)> {
+    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
         [
             (
                 columns::SIGNAL.to_string(),
                 (
-                    ActThreshLabel {
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Identity,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
-                    ActThreshLabel {
+                    }),
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Identity,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
+                    }),
                 ),
             ),
         ]

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: d484ef345c1774a1
+// content hash: 30b639e5475060be
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -25,7 +25,7 @@ use cytodl_runtime::model::MultiTask;
 use cytodl_runtime::nn::heads::*;
 use cytodl_runtime::nn::*;
 use cytodl_runtime::optim::*;
-use cytodl_runtime::postprocess::ActThreshLabel;
+use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
 use cytodl_runtime::train::early_stopping::Mode;
 use cytodl_runtime::transforms::*;
 use cytodl_runtime::burn::tensor::backend::Backend;
@@ -218,27 +218,27 @@ impl Experiment for Segmentation {
         }
     }
 
-    fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)> {
+    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
         [
             (
                 columns::SEG.to_string(),
                 (
-                    ActThreshLabel {
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Identity,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
-                    ActThreshLabel {
+                    }),
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Sigmoid,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
+                    }),
                 ),
             ),
         ]

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 0f9c9b5bb1692829
+// content hash: 0a334fa0c75f4c38
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -26,7 +26,7 @@ use cytodl_runtime::model::MultiTask;
 use cytodl_runtime::nn::heads::*;
 use cytodl_runtime::nn::*;
 use cytodl_runtime::optim::*;
-use cytodl_runtime::postprocess::ActThreshLabel;
+use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
 use cytodl_runtime::train::early_stopping::Mode;
 use cytodl_runtime::transforms::*;
 use cytodl_runtime::burn::tensor::backend::Backend;
@@ -237,27 +237,27 @@ impl Experiment for SegmentationResblocks {
         }
     }
 
-    fn postprocess() -> IndexMap<String, (ActThreshLabel, ActThreshLabel)> {
+    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
         [
             (
                 columns::SEG.to_string(),
                 (
-                    ActThreshLabel {
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Identity,
                         threshold: None,
                         label: false,
                         dtype: DType::U8,
                         ch: -1,
                         rescale_dtype: Some(DType::U8),
-                    },
-                    ActThreshLabel {
+                    }),
+                    Postprocess::ActThreshLabel(ActThreshLabel {
                         activation: cytodl_runtime::postprocess::Activation::Sigmoid,
                         threshold: Some(0.5),
                         label: true,
                         dtype: DType::U16,
                         ch: -1,
                         rescale_dtype: None,
-                    },
+                    }),
                 ),
             ),
         ]

@@ -15,7 +15,7 @@ use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
 use crate::model::{infer_heads, to_tensor};
-use crate::postprocess::ActThreshLabel;
+use crate::postprocess::Postprocess;
 
 /// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
 /// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16).
@@ -63,12 +63,12 @@ impl ImageSaver {
         input: Option<&Array>,
         target: Option<&Array>,
         pred: &Array,
-        post: Option<&(ActThreshLabel, ActThreshLabel)>,
+        post: Option<&(Postprocess, Postprocess)>,
     ) -> Result<Vec<PathBuf>, TrainError> {
         let dir = self.save_dir.join(format!("{stage}_images"));
         std::fs::create_dir_all(&dir)?;
         let mut written = Vec::new();
-        let mut write = |kind: &str, a: &Array, pp: Option<&ActThreshLabel>| -> Result<(), TrainError> {
+        let mut write = |kind: &str, a: &Array, pp: Option<&Postprocess>| -> Result<(), TrainError> {
             let (array, dtype) = match pp {
                 Some(p) => p.apply(a).map(|r| (r.array, r.dtype)).map_err(|e| TrainError::Resume { path: dir.clone(), message: e.to_string() })?,
                 None => (a.clone(), DType::F32),
@@ -124,7 +124,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
     task: &Task,
     loader: &Loader,
     window: &SlidingWindow,
-    saver: Option<(&ImageSaver, &IndexMap<String, (ActThreshLabel, ActThreshLabel)>)>,
+    saver: Option<(&ImageSaver, &IndexMap<String, (Postprocess, Postprocess)>)>,
     step: u64,
     device: &B::Device,
 ) -> Result<BTreeMap<String, f64>, TrainError> {

@@ -1,5 +1,5 @@
 //! Prediction as cyto_dl does it: each input image through sliding-window inference, each head's
-//! output postprocessed (`ActThreshLabel`) and written to `<save_dir>/<head>/<input file name>`.
+//! output postprocessed (`ActThreshLabel` or a legacy function) and written to `<save_dir>/<head>/<input file name>`.
 //! Inputs whose outputs all exist already are skipped, so an interrupted predict resumes.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use crate::data::loader::{LoadError, Loader};
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, WriteError};
 use crate::model::infer_heads;
-use crate::postprocess::{ActThreshLabel, PostprocessError};
+use crate::postprocess::{Postprocess, PostprocessError};
 use crate::sample::Sample;
 
 #[derive(Debug, Error)]
@@ -35,7 +35,7 @@ pub struct PredictOptions {
     pub save_dir: PathBuf,
     pub window: SlidingWindow,
     /// Postprocessing per head (heads without an entry are written as float32).
-    pub postprocess: IndexMap<String, ActThreshLabel>,
+    pub postprocess: IndexMap<String, Postprocess>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -101,7 +101,7 @@ pub struct Callbacks {
     pub checkpoint: Option<CheckpointPolicy>,
     pub early_stopping: Option<EarlyStopping>,
     /// cyto_dl's ImageSaver with each head's (input, prediction) postprocessing.
-    pub image_saver: Option<(super::evaluate::ImageSaver, IndexMap<String, (crate::postprocess::ActThreshLabel, crate::postprocess::ActThreshLabel)>)>,
+    pub image_saver: Option<(super::evaluate::ImageSaver, IndexMap<String, (crate::postprocess::Postprocess, crate::postprocess::Postprocess)>)>,
 }
 
 /// How a fit ended.

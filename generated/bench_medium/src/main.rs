@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 4947429253aa34c9
+// content hash: 8db26b54ea2cae06
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 778547773ceb4425
+// content hash: 80c0cf3d1df9820c
 
 mod experiment;
 

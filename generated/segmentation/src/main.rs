@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: d484ef345c1774a1
+// content hash: 30b639e5475060be
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 0f9c9b5bb1692829
+// content hash: 0a334fa0c75f4c38
 
 mod experiment;
 
