@@ -137,3 +137,27 @@ fn predict_with_a_lightning_checkpoint() {
     assert!(!r.stderr.contains("missing"), "weights must load by name: {}", r.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Fine-tune from a cyto_dl checkpoint, resume our own checkpoint exactly where it stopped, and
+/// start fresh from its weights only.
+#[test]
+fn fine_tune_resume_and_weights_only() {
+    let dir = scratch("resume");
+    example_data(&dir);
+    let bin = binary("segmentation");
+    let lightning = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cytodl-runtime/tests/fixtures/parity/dynunet3d_seg/lightning_style.ckpt");
+    let r = run(&dir, &bin, &["train", "--ckpt", lightning.to_str().expect("utf-8"), "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft"]);
+    assert!(r.ok && r.stdout.contains("trained 1 epochs, 1 steps") && !r.stdout.contains("resumed"), "{}\n{}", r.stdout, r.stderr);
+
+    let last = dir.join("ft/checkpoints/last.ckpt");
+    let r = run(&dir, &bin, &["train", "--ckpt", last.to_str().expect("utf-8"), "trainer.max_epochs=2", "trainer.limit_train_batches=1"]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("resumed from") && r.stdout.contains("at epoch 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("trained 1 epochs, 2 steps"), "the resumed run continues counting: {}", r.stdout);
+    let metrics = std::fs::read_to_string(dir.join("ft/csv/version_0/metrics.csv")).expect("resumed run logs into its own folder");
+    assert!(metrics.lines().any(|l| l.starts_with("1,")), "{metrics}");
+
+    let r = run(&dir, &bin, &["train", "--ckpt", last.to_str().expect("utf-8"), "--weights-only", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft2"]);
+    assert!(r.ok && !r.stdout.contains("resumed") && r.stdout.contains("trained 1 epochs, 1 steps"), "{}", r.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
