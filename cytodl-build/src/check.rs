@@ -465,7 +465,7 @@ impl<'a> Checker<'a> {
     /// The split pipelines, flattened from `Compose`, with keys checked against the columns.
     fn transforms(&mut self, columns: &[String], spatial_dims: i64) -> Option<IndexMap<String, Vec<Call>>> {
         let node = self.cfg("data.transforms")?;
-        let Some(map) = node.as_map() else { return None };
+        let map = node.as_map()?;
         let mut out = IndexMap::new();
         let mut ok = true;
         for (split, compose) in map {

@@ -140,9 +140,8 @@ fn request(a: &ConfigArgs) -> CompileRequest {
     let mut experiment = None;
     for arg in &a.args {
         // A path to an existing file that is not YAML is a mistake, not an override.
-        if experiment.is_none() && !arg.contains('=') && Path::new(arg).is_file() {
-            experiment = Some(PathBuf::from(arg));
-        } else if experiment.is_none() && is_experiment_file(arg) {
+        let names_a_file = !arg.contains('=') && Path::new(arg).is_file();
+        if experiment.is_none() && (names_a_file || is_experiment_file(arg)) {
             experiment = Some(PathBuf::from(arg));
         } else {
             overrides.push(arg.clone());

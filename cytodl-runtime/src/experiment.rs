@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::Backend;
-use indexmap::IndexMap;
 
 use crate::data::manifest::Split;
 use crate::infer::SlidingWindow;
@@ -17,7 +16,7 @@ use crate::io::Selection;
 use crate::loss::Loss;
 use crate::model::MultiTask;
 use crate::optim::{LrSchedule, OptimizerConfig};
-use crate::postprocess::Postprocess;
+use crate::postprocess::HeadPostprocess;
 use crate::train::early_stopping::Mode;
 use crate::transforms::{Pipeline, TransformError};
 
@@ -47,7 +46,7 @@ pub trait Experiment {
     /// Whole-image inference for test and predict.
     fn inference() -> SlidingWindow;
     /// Each head's (input, prediction) postprocessing.
-    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)>;
+    fn postprocess() -> HeadPostprocess;
 }
 
 /// Where a configured path points: a fixed place, or a place inside the run folder that is made

@@ -97,6 +97,9 @@ pub enum Postprocess {
     SigmoidRescale,
 }
 
+/// Each head's (input, prediction) postprocessing, as the image saver and the experiment use it.
+pub type HeadPostprocess = indexmap::IndexMap<String, (Postprocess, Postprocess)>;
+
 impl Default for Postprocess {
     fn default() -> Self {
         Postprocess::ActThreshLabel(ActThreshLabel::default())

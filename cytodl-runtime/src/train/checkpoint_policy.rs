@@ -81,7 +81,7 @@ impl CheckpointPolicy {
     /// Decides the files for the end of `epoch` (0-based), given the epoch's metrics.
     pub fn on_epoch_end(&mut self, epoch: u64, step: u64, metrics: &BTreeMap<String, f64>) -> Plan {
         let mut plan = Plan::default();
-        let due = self.every_n_epochs > 0 && (epoch + 1) % self.every_n_epochs == 0;
+        let due = self.every_n_epochs > 0 && (epoch + 1).is_multiple_of(self.every_n_epochs);
         if due && self.save_top_k != 0 {
             let path = self.dirpath.join(self.format_name(epoch, step, metrics));
             match &self.monitor {

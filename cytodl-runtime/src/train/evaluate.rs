@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion as _;
-use indexmap::IndexMap;
 
 use super::trainer::{Im2Im, Task, TrainError};
 use crate::array::Array;
@@ -15,7 +14,7 @@ use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
 use crate::model::{infer_heads, to_tensor};
-use crate::postprocess::Postprocess;
+use crate::postprocess::{HeadPostprocess, Postprocess};
 
 /// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
 /// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16).
@@ -51,7 +50,7 @@ pub struct ImageSaver {
 
 impl ImageSaver {
     pub fn wants(&self, stage: &str, epoch: u64) -> bool {
-        self.stages.iter().any(|s| s == stage) && (stage == "test" || stage == "predict" || (epoch + 1) % self.every_n_epochs.max(1) == 0)
+        self.stages.iter().any(|s| s == stage) && (stage == "test" || stage == "predict" || (epoch + 1).is_multiple_of(self.every_n_epochs.max(1)))
     }
 
     /// Writes one head's images (each `[C, Z, Y, X]`), postprocessed like cyto_dl does.
@@ -124,7 +123,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
     task: &Task,
     loader: &Loader,
     window: &SlidingWindow,
-    saver: Option<(&ImageSaver, &IndexMap<String, (Postprocess, Postprocess)>)>,
+    saver: Option<(&ImageSaver, &HeadPostprocess)>,
     step: u64,
     device: &B::Device,
 ) -> Result<BTreeMap<String, f64>, TrainError> {

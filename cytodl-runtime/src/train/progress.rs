@@ -48,7 +48,7 @@ impl Progress {
                 b.set_position(done);
                 b.set_message(msg);
             }
-            None if done % self.every == 0 || done == self.total => {
+            None if done.is_multiple_of(self.every) || done == self.total => {
                 let secs = self.started.elapsed().as_secs_f64().max(1e-9);
                 let rate = done as f64 / secs;
                 let eta = if rate > 0.0 { (self.total.saturating_sub(done)) as f64 / rate } else { 0.0 };

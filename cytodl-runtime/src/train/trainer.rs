@@ -101,7 +101,7 @@ pub struct Callbacks {
     pub checkpoint: Option<CheckpointPolicy>,
     pub early_stopping: Option<EarlyStopping>,
     /// cyto_dl's ImageSaver with each head's (input, prediction) postprocessing.
-    pub image_saver: Option<(super::evaluate::ImageSaver, IndexMap<String, (crate::postprocess::Postprocess, crate::postprocess::Postprocess)>)>,
+    pub image_saver: Option<(super::evaluate::ImageSaver, crate::postprocess::HeadPostprocess)>,
 }
 
 /// How a fit ended.
@@ -314,7 +314,7 @@ where
             report.epochs_run += 1;
 
             let mut epoch_metrics = train_metrics.clone();
-            let validate = val.is_some() && (epoch + 1) % self.config.check_val_every_n_epoch.max(1) == 0;
+            let validate = val.is_some() && (epoch + 1).is_multiple_of(self.config.check_val_every_n_epoch.max(1));
             if validate {
                 if let Some(v) = val {
                     let limit = self.config.limit_val_batches;
