@@ -17,7 +17,7 @@ use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, Optimizer, OptimizerConfig};
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-/// Experiment binaries use mimalloc: volumes of tens of MiB are allocated and freed per sample,
+/// Experiment binaries use mimalloc (`cytodl_runtime::Allocator`): volumes of tens of MiB are allocated and freed per sample,
 /// which glibc's allocator hands back to the kernel each time (page faults and zeroing).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 use std::time::Instant;
 
 use cytodl_runtime::data::cache::Cache;

@@ -29,6 +29,8 @@ pub mod transforms;
 // Re-exported so that generated crates need only `cytodl-runtime` as a dependency.
 pub use burn;
 pub use indexmap;
+/// The allocator experiment binaries install (`#[global_allocator]` in their `main.rs`).
+pub use mimalloc::MiMalloc as Allocator;
 
 pub use array::Array;
 pub use rng::Rng;

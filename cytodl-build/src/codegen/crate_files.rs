@@ -97,6 +97,11 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
     let main_rs = format(quote! {
         mod experiment;
 
+        /// Training allocates and frees volumes of tens of MiB every step: mimalloc keeps them
+        /// mapped where the system allocator returns them to the kernel and faults them back in.
+        #[global_allocator]
+        static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
+
         fn main() -> std::process::ExitCode {
             cytodl_runtime::cli::main::<experiment::#ty>()
         }

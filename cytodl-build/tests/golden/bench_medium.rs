@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 8db26b54ea2cae06
+// content hash: fb536472eb756744
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 0fbd1f0478a3963c
+// content hash: 76cc40fe824a3206
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 0a334fa0c75f4c38
+// content hash: 74e678224c3e21d6
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;

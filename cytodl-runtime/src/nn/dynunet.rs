@@ -16,7 +16,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::{conv3d, conv_transpose3d};
+use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, Int, Tensor};
 
@@ -428,7 +428,7 @@ impl<B: Backend> Conv<B> {
         } else if self.transposed {
             transposed_conv_kernel_eq_stride(x, self.weight.val(), bias)
         } else {
-            conv3d(
+            super::conv_cpu::conv3d(
                 x,
                 self.weight.val(),
                 bias,

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 80c0cf3d1df9820c
+// content hash: 60ebbe745752fc56
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;

@@ -13,9 +13,14 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 80c0cf3d1df9820c
+// content hash: 60ebbe745752fc56
 
 mod experiment;
+
+/// Training allocates and frees volumes of tens of MiB every step: mimalloc keeps them
+/// mapped where the system allocator returns them to the kernel and faults them back in.
+#[global_allocator]
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 
 fn main() -> std::process::ExitCode {
     cytodl_runtime::cli::main::<experiment::Labelfree>()

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 30b639e5475060be
+// content hash: 9705ed08b700102c
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;

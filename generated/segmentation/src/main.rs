@@ -13,9 +13,14 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 30b639e5475060be
+// content hash: 9705ed08b700102c
 
 mod experiment;
+
+/// Training allocates and frees volumes of tens of MiB every step: mimalloc keeps them
+/// mapped where the system allocator returns them to the kernel and faults them back in.
+#[global_allocator]
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 
 fn main() -> std::process::ExitCode {
     cytodl_runtime::cli::main::<experiment::Segmentation>()

@@ -14,9 +14,14 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 0a334fa0c75f4c38
+// content hash: 74e678224c3e21d6
 
 mod experiment;
+
+/// Training allocates and frees volumes of tens of MiB every step: mimalloc keeps them
+/// mapped where the system allocator returns them to the kernel and faults them back in.
+#[global_allocator]
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 
 fn main() -> std::process::ExitCode {
     cytodl_runtime::cli::main::<experiment::SegmentationResblocks>()

@@ -1,0 +1,650 @@
+//! 3-D convolution on the CPU backend as tiled im2col + GEMM, forward *and* backward.
+//!
+//! burn 0.21's Flex backend computes a convolution's forward pass with im2col + GEMM, but its
+//! backward pass goes through burn's generic formulas: the weight gradient is a convolution whose
+//! "kernel" is the whole output gradient (an im2col over the full volume for each of the 27
+//! kernel taps) and the input gradient a `conv_transpose3d` with a scalar col2im. On DynUNet's
+//! medium model these made a train step ~7x slower than PyTorch. Here every pass is a GEMM over
+//! tiles of output rows:
+//!
+//! - forward: `Y[n][:, tile] = W[O, C·K] @ cols(X[n], tile)[C·K, T]`;
+//! - weight gradient: `dW += dY[n][:, tile] @ cols(X[n], tile)ᵀ` (partial sums per thread);
+//! - input gradient: for stride 1, the forward pass of `dY` with the flipped, transposed kernel;
+//!   otherwise `cols = Wᵀ @ dY[n][:, tile]` scattered back (col2im) one channel per thread;
+//! - bias gradient: the sum of `dY` over batch and space.
+//!
+//! [`conv3d`] routes the CPU backends here (f32, groups 1, dilation 1) and everything else (CUDA,
+//! other dtypes) to burn's `conv3d`. The routing is by type identity at run time so that model
+//! code stays generic over `B: Backend`. Set `CYTODL_BURN_CONV=1` to use burn's kernels anyway
+//! (to compare; `examples/dynunet-bench.rs`).
+
+use std::any::{Any, TypeId};
+use std::sync::OnceLock;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use crate::backend::{Cpu, CpuTrain};
+
+/// Bytes of im2col columns built per tile: small enough to stay in L2 with the packed GEMM
+/// operands, large enough that a GEMM call amortises its set-up.
+const TILE_BYTES: usize = 1 << 20;
+
+/// `conv3d` with the CPU fast path; `bias` is `[O]`, `weight` `[O, C, kz, ky, kx]`.
+pub fn conv3d<B: Backend>(
+    x: Tensor<B, 5>,
+    weight: Tensor<B, 5>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvOptions<3>,
+) -> Tensor<B, 5> {
+    let supported = options.groups == 1 && options.dilation == [1, 1, 1] && !burn_conv_forced();
+    if supported && is::<B, CpuTrain>() {
+        if let Some(y) = autodiff_conv3d::<B>(&x, &weight, bias.as_ref(), &options) {
+            return y;
+        }
+    } else if supported && is::<B, Cpu>() {
+        if let Some(y) = inference_conv3d::<B>(&x, &weight, bias.as_ref(), &options) {
+            return y;
+        }
+    }
+    burn::tensor::module::conv3d(x, weight, bias, options)
+}
+
+fn burn_conv_forced() -> bool {
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("CYTODL_BURN_CONV").is_some_and(|v| v != "0"))
+}
+
+fn is<A: 'static, C: 'static>() -> bool {
+    TypeId::of::<A>() == TypeId::of::<C>()
+}
+
+/// `value` as type `U` when `T` is `U` (checked at run time), else `None`.
+fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    let boxed: Box<dyn Any> = Box::new(value);
+    boxed.downcast::<U>().ok().map(|b| *b)
+}
+
+fn inference_conv3d<B: Backend>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    let x = flex(cast::<_, Tensor<Cpu, 5>>(x.clone())?.into_primitive().tensor())?;
+    let w = flex(cast::<_, Tensor<Cpu, 5>>(weight.clone())?.into_primitive().tensor())?;
+    let b = match bias {
+        Some(b) => Some(flex(cast::<_, Tensor<Cpu, 1>>(b.clone())?.into_primitive().tensor())?),
+        None => None,
+    };
+    let geometry = Geometry::new(x.layout().shape(), w.layout().shape(), options)?;
+    let y = forward(&geometry, f32s(&x)?, f32s(&w)?, b.as_ref().and_then(f32s));
+    let y = Tensor::<Cpu, 5>::from_primitive(TensorPrimitive::Float(y));
+    cast(y)
+}
+
+/// An f32, contiguous Flex tensor (copied to contiguous when it is a view), or `None` for
+/// other dtypes.
+fn flex(t: FlexTensor) -> Option<FlexTensor> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
+}
+
+fn f32s(t: &FlexTensor) -> Option<&[f32]> {
+    t.as_slice::<f32>()
+}
+
+fn tensor_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// The shapes of one convolution: input `[n, c, d...]`, weight `[o, c, k...]`, output `[n, o,
+/// out...]`, with symmetric zero padding `p` and stride `s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    o: usize,
+    input: [usize; 3],
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+    out: [usize; 3],
+}
+
+impl Geometry {
+    fn new(x: &Shape, w: &Shape, options: &ConvOptions<3>) -> Option<Self> {
+        if x.num_dims() != 5 || w.num_dims() != 5 || x[1] != w[1] {
+            return None;
+        }
+        let input = [x[2], x[3], x[4]];
+        let kernel = [w[2], w[3], w[4]];
+        let mut out = [0; 3];
+        for a in 0..3 {
+            let padded = input[a] + 2 * options.padding[a];
+            if padded < kernel[a] || options.stride[a] == 0 {
+                return None;
+            }
+            out[a] = (padded - kernel[a]) / options.stride[a] + 1;
+        }
+        Some(Geometry {
+            n: x[0],
+            c: x[1],
+            o: w[0],
+            input,
+            kernel,
+            stride: options.stride,
+            padding: options.padding,
+            out,
+        })
+    }
+
+    fn kernel_volume(&self) -> usize {
+        self.kernel.iter().product()
+    }
+    /// Rows of the im2col matrix: one per (input channel, kernel tap).
+    fn ck(&self) -> usize {
+        self.c * self.kernel_volume()
+    }
+    fn input_volume(&self) -> usize {
+        self.input.iter().product()
+    }
+    fn out_volume(&self) -> usize {
+        self.out.iter().product()
+    }
+    /// Output rows (z, y) per tile so that a tile's columns take about [`TILE_BYTES`].
+    fn rows_per_tile(&self) -> usize {
+        let row_bytes = self.ck() * self.out[2] * std::mem::size_of::<f32>();
+        (TILE_BYTES / row_bytes.max(1)).max(1)
+    }
+    /// `(first row, rows)` of every tile of one sample's output rows.
+    fn tiles(&self) -> Vec<(usize, usize)> {
+        let rows = self.out[0] * self.out[1];
+        let per = self.rows_per_tile();
+        (0..rows.div_ceil(per)).map(|t| (t * per, per.min(rows - t * per))).collect()
+    }
+    /// The geometry of the input gradient of a stride-1 convolution computed as a forward
+    /// convolution of the output gradient with the flipped kernel; `None` when the padding
+    /// would be negative.
+    fn flipped(&self) -> Option<Geometry> {
+        let mut padding = [0; 3];
+        for a in 0..3 {
+            if self.stride[a] != 1 || self.padding[a] + 1 > self.kernel[a] {
+                return None;
+            }
+            padding[a] = self.kernel[a] - 1 - self.padding[a];
+        }
+        Some(Geometry {
+            n: self.n,
+            c: self.o,
+            o: self.c,
+            input: self.out,
+            kernel: self.kernel,
+            stride: [1, 1, 1],
+            padding,
+            out: self.input,
+        })
+    }
+}
+
+/// im2col for output rows `first..first + rows` of one sample: `cols[r][t]` with `r` = (channel,
+/// kz, ky, kx) and `t` the output position within the tile; zero where the tap falls in the
+/// padding.
+fn im2col(g: &Geometry, x: &[f32], first: usize, rows: usize, cols: &mut [f32]) {
+    let [_, h, w] = g.input;
+    let [_, ho, wo] = g.out;
+    let [kd, kh, kw] = g.kernel;
+    let [sz, sy, sx] = g.stride;
+    let [pz, py, px] = g.padding;
+    let t = rows * wo;
+    let plane = g.input_volume();
+    let mut r = 0;
+    for c in 0..g.c {
+        let xc = &x[c * plane..(c + 1) * plane];
+        for kz in 0..kd {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let dst = &mut cols[r * t..(r + 1) * t];
+                    r += 1;
+                    // Output x positions whose tap lands inside the input: xi = xo*sx + kx - px.
+                    let lo = px.saturating_sub(kx).div_ceil(sx).min(wo);
+                    let hi = if w + px > kx { ((w + px - kx - 1) / sx + 1).min(wo) } else { 0 };
+                    for (i, seg) in dst.chunks_exact_mut(wo).enumerate() {
+                        let row = first + i;
+                        let (zo, yo) = (row / ho, row % ho);
+                        let zi = (zo * sz + kz) as isize - pz as isize;
+                        let yi = (yo * sy + ky) as isize - py as isize;
+                        if zi < 0 || zi >= g.input[0] as isize || yi < 0 || yi >= h as isize || lo >= hi {
+                            seg.fill(0.0);
+                            continue;
+                        }
+                        let src = &xc[(zi as usize * h + yi as usize) * w..][..w];
+                        seg[..lo].fill(0.0);
+                        seg[hi..].fill(0.0);
+                        let x0 = lo * sx + kx - px;
+                        if sx == 1 {
+                            seg[lo..hi].copy_from_slice(&src[x0..x0 + (hi - lo)]);
+                        } else {
+                            for (j, v) in seg[lo..hi].iter_mut().enumerate() {
+                                *v = src[x0 + j * sx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Inverse of [`im2col`] for one sample: adds every column entry back onto the input position
+/// it was read from. Channels are independent, so they run in parallel.
+fn col2im_add(g: &Geometry, cols: &[f32], first: usize, rows: usize, dx: &mut [f32]) {
+    let [_, h, w] = g.input;
+    let [_, ho, wo] = g.out;
+    let [kd, kh, kw] = g.kernel;
+    let [sz, sy, sx] = g.stride;
+    let [pz, py, px] = g.padding;
+    let t = rows * wo;
+    let kvol = g.kernel_volume();
+    dx.par_chunks_mut(g.input_volume()).enumerate().for_each(|(c, dxc)| {
+        let mut r = c * kvol;
+        for kz in 0..kd {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let src = &cols[r * t..(r + 1) * t];
+                    r += 1;
+                    let lo = px.saturating_sub(kx).div_ceil(sx).min(wo);
+                    let hi = if w + px > kx { ((w + px - kx - 1) / sx + 1).min(wo) } else { 0 };
+                    if lo >= hi {
+                        continue;
+                    }
+                    for (i, seg) in src.chunks_exact(wo).enumerate() {
+                        let row = first + i;
+                        let (zo, yo) = (row / ho, row % ho);
+                        let zi = (zo * sz + kz) as isize - pz as isize;
+                        let yi = (yo * sy + ky) as isize - py as isize;
+                        if zi < 0 || zi >= g.input[0] as isize || yi < 0 || yi >= h as isize {
+                            continue;
+                        }
+                        let dst = &mut dxc[(zi as usize * h + yi as usize) * w..][..w];
+                        let x0 = lo * sx + kx - px;
+                        for (j, v) in seg[lo..hi].iter().enumerate() {
+                            dst[x0 + j * sx] += v;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A raw pointer that may cross threads: each tile writes a disjoint set of output columns.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only dereferenced (by GEMM) on output columns owned by one tile.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `C = A @ B` (or `C += A @ B` with `accumulate`), all f32, strides in elements as
+/// `(row stride, column stride)`.
+///
+/// # Safety
+/// The pointers must address `m x k`, `k x n` and `m x n` matrices with the given strides, and
+/// no other thread may touch the part of `dst` written here.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_strides: (usize, usize),
+    lhs: *const f32,
+    lhs_strides: (usize, usize),
+    rhs: *const f32,
+    rhs_strides: (usize, usize),
+    accumulate: bool,
+    parallel: bool,
+) {
+    let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_strides.1 as isize,
+            dst_strides.0 as isize,
+            accumulate,
+            lhs,
+            lhs_strides.1 as isize,
+            lhs_strides.0 as isize,
+            rhs,
+            rhs_strides.1 as isize,
+            rhs_strides.0 as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// Forward pass: `[n, o, out...]`.
+fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTensor {
+    let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
+    let mut y = vec![0.0f32; g.n * g.o * p_out];
+    let jobs: Vec<(usize, usize, usize)> =
+        (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
+    let out = SendPtr(y.as_mut_ptr());
+    jobs.par_iter().for_each_init(Vec::new, |cols, &(n, first, rows)| {
+        let t = rows * wo;
+        cols.resize(ck * t, 0.0);
+        im2col(g, &x[n * g.c * p_in..(n + 1) * g.c * p_in], first, rows, cols);
+        let out = out;
+        // SAFETY: `y` is `[n][o][p_out]`; this job writes columns first*wo..first*wo+t of
+        // sample n only, and the tiles of a sample are disjoint.
+        unsafe {
+            matmul(
+                g.o,
+                t,
+                ck,
+                out.0.add(n * g.o * p_out + first * wo),
+                (p_out, 1),
+                w.as_ptr(),
+                (ck, 1),
+                cols.as_ptr(),
+                (t, 1),
+                false,
+                false,
+            );
+        }
+    });
+    if let Some(b) = bias {
+        y.par_chunks_mut(p_out).enumerate().for_each(|(i, plane)| {
+            let v = b[i % g.o];
+            plane.iter_mut().for_each(|e| *e += v);
+        });
+    }
+    tensor_from(y, [g.n, g.o, g.out[0], g.out[1], g.out[2]])
+}
+
+/// Gradient with respect to the weight: `[o, c, k...]`.
+fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> FlexTensor {
+    let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
+    let jobs: Vec<(usize, usize, usize)> =
+        (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
+    let dw = jobs
+        .par_iter()
+        .fold(
+            || (vec![0.0f32; g.o * ck], Vec::new()),
+            |(mut acc, mut cols), &(n, first, rows)| {
+                let t = rows * wo;
+                cols.resize(ck * t, 0.0);
+                im2col(g, &x[n * g.c * p_in..(n + 1) * g.c * p_in], first, rows, &mut cols);
+                // SAFETY: `acc` is this fold's own [o, ck] buffer; `dy` rows of sample n,
+                // columns first*wo.. (row stride p_out); `cols` read transposed.
+                unsafe {
+                    matmul(
+                        g.o,
+                        ck,
+                        t,
+                        acc.as_mut_ptr(),
+                        (ck, 1),
+                        dy.as_ptr().add(n * g.o * p_out + first * wo),
+                        (p_out, 1),
+                        cols.as_ptr(),
+                        (1, t),
+                        true,
+                        false,
+                    );
+                }
+                (acc, cols)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(
+            || vec![0.0f32; g.o * ck],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    tensor_from(dw, [g.o, g.c, g.kernel[0], g.kernel[1], g.kernel[2]])
+}
+
+/// Gradient with respect to the input: `[n, c, input...]`.
+fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> FlexTensor {
+    let shape = [g.n, g.c, g.input[0], g.input[1], g.input[2]];
+    if let Some(flipped) = g.flipped() {
+        // w[o][c][k] -> wf[c][o][K-1-k]
+        let kvol = g.kernel_volume();
+        let mut wf = vec![0.0f32; w.len()];
+        for o in 0..g.o {
+            for c in 0..g.c {
+                let src = &w[(o * g.c + c) * kvol..][..kvol];
+                let dst = &mut wf[(c * g.o + o) * kvol..][..kvol];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        }
+        return forward(&flipped, dy, &wf, None);
+    }
+    let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
+    let mut dx = vec![0.0f32; g.n * g.c * p_in];
+    let mut cols = Vec::new();
+    for (n, dxn) in dx.chunks_exact_mut(g.c * p_in).enumerate() {
+        for (first, rows) in g.tiles() {
+            let t = rows * wo;
+            cols.resize(ck * t, 0.0);
+            // SAFETY: cols is [ck, t]; w read transposed ([o, ck] -> [ck, o]); dy rows of
+            // sample n, columns first*wo.. with row stride p_out.
+            unsafe {
+                matmul(
+                    ck,
+                    t,
+                    g.o,
+                    cols.as_mut_ptr(),
+                    (t, 1),
+                    w.as_ptr(),
+                    (1, ck),
+                    dy.as_ptr().add(n * g.o * p_out + first * wo),
+                    (p_out, 1),
+                    false,
+                    true,
+                );
+            }
+            col2im_add(g, &cols, first, rows, dxn);
+        }
+    }
+    tensor_from(dx, shape)
+}
+
+/// Gradient with respect to the bias: `dy` summed over batch and space.
+fn bias_grad(g: &Geometry, dy: &[f32]) -> FlexTensor {
+    let p_out = g.out_volume();
+    let mut db = vec![0.0f64; g.o];
+    for (i, plane) in dy.chunks_exact(p_out).enumerate() {
+        db[i % g.o] += plane.iter().map(|&v| v as f64).sum::<f64>();
+    }
+    tensor_from(db.into_iter().map(|v| v as f32).collect(), [g.o])
+}
+
+/// The backward step of [`autodiff_conv3d`]: parents are `[x, weight]` or `[x, weight, bias]`.
+#[derive(Debug)]
+struct Conv3dBackward;
+
+impl<const N: usize> Backward<Cpu, N> for Conv3dBackward {
+    type State = (FlexTensor, FlexTensor, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w, g) = ops.state;
+        let dy = grads.consume::<Cpu>(&ops.node);
+        let dy = if dy.is_contiguous() { dy } else { dy.to_contiguous() };
+        let (Some(x), Some(w), Some(dy)) = (f32s(&x), f32s(&w), f32s(&dy)) else {
+            // Unreachable: the state was checked f32 and contiguous when recorded, and burn
+            // propagates f32 gradients for f32 outputs.
+            return;
+        };
+        let mut parents = ops.parents.into_iter();
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, input_grad(&g, w, dy));
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, weight_grad(&g, x, dy));
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, bias_grad(&g, dy));
+        }
+    }
+}
+
+fn autodiff_conv3d<B: Backend>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    let x = cast::<_, Tensor<CpuTrain, 5>>(x.clone())?.into_primitive().tensor();
+    let w = cast::<_, Tensor<CpuTrain, 5>>(weight.clone())?.into_primitive().tensor();
+    let b = match bias {
+        Some(b) => Some(cast::<_, Tensor<CpuTrain, 1>>(b.clone())?.into_primitive().tensor()),
+        None => None,
+    };
+    let xp = flex(x.primitive.clone())?;
+    let wp = flex(w.primitive.clone())?;
+    let bp = match &b {
+        Some(b) => Some(flex(b.primitive.clone())?),
+        None => None,
+    };
+    let g = Geometry::new(xp.layout().shape(), wp.layout().shape(), options)?;
+    let y = forward(&g, f32s(&xp)?, f32s(&wp)?, bp.as_ref().and_then(f32s));
+    let out = match b {
+        Some(b) => match Conv3dBackward
+            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((xp, wp, g), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+        None => match Conv3dBackward
+            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((xp, wp, g), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+    };
+    cast(Tensor::<CpuTrain, 5>::from_primitive(TensorPrimitive::Float(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+        let a = a.into_data().to_vec::<f32>().unwrap_or_default();
+        let b = b.into_data().to_vec::<f32>().unwrap_or_default();
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    /// Forward and all three gradients against burn's own convolution, for the shapes DynUNet
+    /// uses (3^3 stride 1 and 2, 1x1 projections, [1,3,3] 2-D kernels, anisotropic strides)
+    /// and a few odd ones (no padding, kernel larger than stride + 1, batch 3).
+    #[test]
+    fn matches_burn_forward_and_gradients() {
+        let cases: &[([usize; 5], [usize; 5], [usize; 3], [usize; 3], bool)] = &[
+            ([2, 3, 6, 7, 8], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], true),
+            ([1, 4, 9, 8, 7], [5, 4, 3, 3, 3], [2, 2, 2], [1, 1, 1], false),
+            ([2, 4, 5, 6, 6], [3, 4, 1, 1, 1], [2, 2, 2], [0, 0, 0], false),
+            ([1, 2, 1, 9, 10], [3, 2, 1, 3, 3], [1, 2, 2], [0, 1, 1], true),
+            ([3, 2, 4, 5, 6], [2, 2, 2, 3, 1], [1, 1, 1], [0, 1, 0], true),
+            ([1, 3, 7, 7, 7], [2, 3, 5, 5, 5], [3, 2, 1], [2, 2, 2], true),
+            ([1, 1, 4, 4, 4], [2, 1, 3, 3, 3], [1, 1, 1], [0, 0, 0], false),
+        ];
+        let device = Default::default();
+        for &(xs, ws, stride, padding, with_bias) in cases {
+            let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
+            let x = Tensor::<CpuTrain, 5>::random(xs, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<CpuTrain, 5>::random(ws, Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<CpuTrain, 1>::random([ws[0]], Distribution::Normal(0.0, 1.0), &device);
+            let run = |ours: bool| {
+                let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
+                let bias = with_bias.then(|| b.clone());
+                let y = if ours {
+                    conv3d(x.clone(), w.clone(), bias, options.clone())
+                } else {
+                    burn::tensor::module::conv3d(x.clone(), w.clone(), bias, options.clone())
+                };
+                // A non-uniform upstream gradient, so that every output position matters.
+                let count = y.dims().iter().product::<usize>();
+                let ramp: Vec<f32> = (0..count).map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0).collect();
+                let weights = Tensor::<CpuTrain, 5>::from_data(TensorData::new(ramp, y.dims()), &Default::default());
+                let grads = (y.clone() * weights).sum().backward();
+                (
+                    y.inner(),
+                    x.grad(&grads).map(|g| g.into_data()),
+                    w.grad(&grads).map(|g| g.into_data()),
+                    with_bias.then(|| b.grad(&grads).map(|g| g.into_data())).flatten(),
+                )
+            };
+            let ours = run(true);
+            let theirs = run(false);
+            let what = format!("x {xs:?} w {ws:?} stride {stride:?} padding {padding:?}");
+            assert_eq!(ours.0.dims(), theirs.0.dims(), "{what}");
+            assert!(max_abs_diff(ours.0, theirs.0) < 1e-4, "forward {what}");
+            for (name, a, b) in [("x", ours.1, theirs.1), ("weight", ours.2, theirs.2), ("bias", ours.3, theirs.3)] {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let diff = a.iter::<f32>().zip(b.iter::<f32>()).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+                        let scale = b.iter::<f32>().map(f32::abs).fold(1.0, f32::max);
+                        assert!(diff / scale < 1e-5, "{name} gradient {what}: {diff} (scale {scale})");
+                    }
+                    (None, None) if name == "bias" && !with_bias => {}
+                    (a, b) => panic!("{name} gradient present for ours {} / burn {} ({what})", a.is_some(), b.is_some()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inference_path_matches_burn_on_a_strided_view() {
+        let device = Default::default();
+        // A permuted (non-contiguous) input: the fast path must copy it, not misread it.
+        let x = Tensor::<Cpu, 5>::random([2, 6, 5, 3, 4], Distribution::Normal(0.0, 1.0), &device).permute([0, 2, 1, 3, 4]);
+        let w = Tensor::<Cpu, 5>::random([4, 5, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<Cpu, 1>::random([4], Distribution::Normal(0.0, 1.0), &device);
+        let options = ConvOptions::new([1, 2, 1], [1, 1, 1], [1, 1, 1], 1);
+        let ours = conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
+        let theirs = burn::tensor::module::conv3d(x, w, Some(b), options);
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(max_abs_diff(ours, theirs) < 1e-4);
+    }
+
+    #[test]
+    fn unsupported_options_fall_back_to_burn() {
+        let device = Default::default();
+        let x = Tensor::<Cpu, 5>::random([1, 4, 5, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<Cpu, 5>::random([4, 2, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let options = ConvOptions::new([1, 1, 1], [2, 2, 2], [2, 2, 2], 2);
+        let ours = conv3d(x.clone(), w.clone(), None, options.clone());
+        let theirs = burn::tensor::module::conv3d(x, w, None, options);
+        assert_eq!(max_abs_diff(ours, theirs), 0.0);
+    }
+}
