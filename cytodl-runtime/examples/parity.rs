@@ -191,7 +191,7 @@ fn parity(args: &[String]) -> Result<(), String> {
 /// Lightning) when given.
 pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::Device) -> Result<Metrics, String> {
     let device = device.clone();
-    let meta = read_meta(&dir)?;
+    let meta = read_meta(dir)?;
     let cfg = config_from_meta(&meta)?;
     let model: DynUNet<B> = cfg.init(&device).map_err(|e| e.to_string())?;
     let weights = ckpt

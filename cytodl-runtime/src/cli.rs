@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use clap::{Parser, Subcommand};
@@ -219,9 +218,7 @@ fn task<E: Experiment>() -> Task {
 /// keys are cyto_dl's (`backbone.*`, `task_heads.<head>.*`).
 pub fn load_weights<B: Backend>(model: MultiTask<B>, path: &Path, strict: bool, device: &B::Device) -> Result<MultiTask<B>, String> {
     if let Ok(data) = checkpoint::read(path) {
-        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let record = recorder.load(data.model, device).map_err(|e| format!("{}: model weights: {e}", path.display()))?;
-        return Ok(model.load_record(record));
+        return checkpoint::decode_model(model, &data, device).map_err(|e| format!("{}: {e}", path.display()));
     }
     let mut dict = StateDict::from_file(path).map_err(|e| e.to_string())?;
     // cyto_dl names heads in a ModuleDict (`task_heads.<name>.`); ours are `heads.<index>.`.
@@ -241,12 +238,12 @@ pub fn load_weights<B: Backend>(model: MultiTask<B>, path: &Path, strict: bool, 
 }
 
 fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, settings: Settings, device: &B::Device, cuda: bool, iters: usize) -> Result<(), String> {
-    let (_precision, warning) = effective_precision(&settings.trainer.precision, cuda)?;
+    let (precision, warning) = effective_precision(&settings.trainer.precision, cuda)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
-    } else if cuda && settings.trainer.precision.trim() != "32" && !settings.trainer.precision.starts_with("32") {
-        eprintln!("warning: precision {} is not implemented on CUDA yet; training in 32-bit", settings.trainer.precision);
     }
+    // Convolutions compute in bf16 for the whole command (see nn::autocast).
+    let _autocast = crate::nn::autocast::enable(precision.compute_dtype());
     match command {
         "bench" => bench::<E, B>(&settings, device, iters),
         "train" => train::<E, B>(args, settings, device),

@@ -123,6 +123,18 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     assert_eq!(std::fs::read(&last).unwrap(), before, "last.ckpt untouched");
 }
 
+/// Same structure, other shapes (a 3-D kernel where the checkpoint has a 2-D one): an error that
+/// names the parameter, not weights read into the wrong shape.
+#[test]
+fn a_checkpoint_of_another_architecture_is_an_error() {
+    let dir = tmp("arch");
+    trainer(&dir, 1).fit(&loader(samples(4, None)), None).unwrap();
+    let mut t = trainer(&tmp("arch-other"), 2);
+    t.model = Tiny { conv: Conv3dConfig::new([1, 1], [3, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&Default::default()) };
+    let err = t.resume(&dir.join("checkpoints/last.ckpt")).unwrap_err().to_string();
+    assert!(err.contains("`conv.weight` is [1, 1, 1, 3, 3] in the checkpoint, [1, 1, 3, 3, 3] here"), "{err}");
+}
+
 #[test]
 fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let dir = tmp("layout");
@@ -145,5 +157,115 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
             let p = dir.join(format!("{stage}_images/{step}_seg_{kind}.tif"));
             assert!(p.is_file(), "{} missing", p.display());
         }
+    }
+}
+
+/// A model trained by two named optimizers, one per part (the shape of cyto_dl's GAN step: a
+/// `generator` and a `discriminator` optimizer): the trainer loop, its checkpoints and exact
+/// resume work unchanged with a [`TrainingStep`] other than the supervised one.
+mod two_optimizers {
+    use super::*;
+    use burn::optim::GradientsParams;
+    use cytodl_runtime::data::loader::Batch;
+    use cytodl_runtime::optim::OptimizerRecord;
+    use cytodl_runtime::train::step::{NotFinite, StepOutput, TrainingStep};
+    use cytodl_runtime::train::trainer::batch_tensor;
+
+    #[derive(Module, Debug)]
+    pub struct Pair<B: Backend> {
+        first: Conv3d<B>,
+        second: Conv3d<B>,
+    }
+
+    impl<B: Backend> Im2Im<B> for Pair<B> {
+        fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>> {
+            [("seg".to_string(), self.second.forward(self.first.forward(x)))].into_iter().collect()
+        }
+    }
+
+    /// Steps `first` with one optimizer and `second` with another, at different learning rates.
+    pub struct PerPart {
+        first: Optimizer<B>,
+        second: Optimizer<B>,
+        lrs: (f64, f64),
+    }
+
+    impl TrainingStep<B, Pair<B>> for PerPart {
+        fn begin_epoch(&mut self, _epoch: u64) -> Result<(), TrainError> {
+            Ok(())
+        }
+
+        fn step(&mut self, model: Pair<B>, task: &Task, batch: &Batch, _: bool, device: &burn::tensor::Device<B>) -> Result<Result<StepOutput<B, Pair<B>>, NotFinite>, TrainError> {
+            let x = batch_tensor::<B>(batch, &task.x_key, device)?;
+            let y = batch_tensor::<B>(batch, "seg", device)?;
+            let predictions = model.forward_heads(x);
+            let loss = (predictions["seg"].clone() - y).powi_scalar(2).mean();
+            let value: f64 = loss.clone().into_scalar().into();
+            if !value.is_finite() {
+                return Ok(Err(NotFinite(value)));
+            }
+            let mut grads = loss.backward();
+            let g_first = GradientsParams::from_module(&mut grads, &model.first);
+            let g_second = GradientsParams::from_module(&mut grads, &model.second);
+            let Pair { first, second } = model;
+            let first = self.first.step(self.lrs.0, first, g_first);
+            let second = self.second.step(self.lrs.1, second, g_second);
+            let losses = [("train/loss".to_string(), value)].into_iter().collect();
+            Ok(Ok(StepOutput { model: Pair { first, second }, losses, predictions, stepped: true }))
+        }
+
+        fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
+            vec![("first".into(), self.first.to_record()), ("second".into(), self.second.to_record())]
+        }
+
+        fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &Pair<B>) -> Result<(), TrainError> {
+            for (name, record) in records {
+                match name.as_str() {
+                    "first" => self.first.load_record(record, &model.first)?,
+                    "second" => self.second.load_record(record, &model.second)?,
+                    other => return Err(TrainError::Optimizers(format!("no optimizer `{other}` here"))),
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Pair<B>, PerPart> {
+        let device = Default::default();
+        let conv = || Conv3dConfig::new([1, 1], [1, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&device);
+        let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
+        let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
+        let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01) };
+        let config = TrainerConfig { max_epochs, seed: 1, ..Default::default() };
+        let mut t = Trainer::with_step(config, task, Pair { first: conv(), second: conv() }, step, device);
+        t.callbacks.checkpoint = Some(CheckpointPolicy { save_last: true, ..CheckpointPolicy::new(dir.join("checkpoints")) });
+        t
+    }
+
+    #[test]
+    fn named_optimizers_checkpoint_and_resume_exactly() {
+        let train = loader(samples(6, None));
+        let whole = trainer(&tmp("pair-full"), 4).fit(&train, None).unwrap();
+        assert!(whole.step_losses.last() < whole.step_losses.first(), "it learns: {:?}", whole.step_losses);
+
+        let dir = tmp("pair-part");
+        let head = trainer(&dir, 2).fit(&train, None).unwrap();
+        let last = dir.join("checkpoints/last.ckpt");
+        let saved = cytodl_runtime::train::checkpoint::read(&last).unwrap();
+        let names: Vec<&str> = saved.optimizers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["first", "second"]);
+        let mut second = trainer(&dir, 4);
+        second.resume(&last).unwrap();
+        let tail = second.fit(&train, None).unwrap();
+        let mut resumed = head.step_losses;
+        resumed.extend(tail.step_losses);
+        assert_eq!(resumed, whole.step_losses, "both optimizers' states survive the checkpoint");
+
+        // A checkpoint of the one-optimizer trainer does not silently fit this one.
+        let single = tmp("pair-single");
+        super::trainer(&single, 1).fit(&train, None).unwrap();
+        let mut t = trainer(&tmp("pair-mismatch"), 2);
+        let err = t.resume(&single.join("checkpoints/last.ckpt")).unwrap_err().to_string();
+        assert!(err.contains("does not fit this experiment's model"), "{err}");
     }
 }

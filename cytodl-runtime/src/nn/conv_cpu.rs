@@ -129,12 +129,12 @@ impl Geometry {
         let input = [x[2], x[3], x[4]];
         let kernel = [w[2], w[3], w[4]];
         let mut out = [0; 3];
-        for a in 0..3 {
+        for (a, out) in out.iter_mut().enumerate() {
             let padded = input[a] + 2 * options.padding[a];
             if padded < kernel[a] || options.stride[a] == 0 {
                 return None;
             }
-            out[a] = (padded - kernel[a]) / options.stride[a] + 1;
+            *out = (padded - kernel[a]) / options.stride[a] + 1;
         }
         Some(Geometry {
             n: x[0],
@@ -176,13 +176,10 @@ impl Geometry {
     /// convolution of the output gradient with the flipped kernel; `None` when the padding
     /// would be negative.
     fn flipped(&self) -> Option<Geometry> {
-        let mut padding = [0; 3];
-        for a in 0..3 {
-            if self.stride[a] != 1 || self.padding[a] + 1 > self.kernel[a] {
-                return None;
-            }
-            padding[a] = self.kernel[a] - 1 - self.padding[a];
+        if self.stride != [1, 1, 1] || (0..3).any(|a| self.padding[a] + 1 > self.kernel[a]) {
+            return None;
         }
+        let padding = std::array::from_fn(|a| self.kernel[a] - 1 - self.padding[a]);
         Some(Geometry {
             n: self.n,
             c: self.o,
@@ -294,6 +291,13 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `C = A @ B` (or `C += A @ B` with `accumulate`), all f32, strides in elements as
 /// `(row stride, column stride)`.
 ///
@@ -352,7 +356,6 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTens
         let t = rows * wo;
         cols.resize(ck * t, 0.0);
         im2col(g, &x[n * g.c * p_in..(n + 1) * g.c * p_in], first, rows, cols);
-        let out = out;
         // SAFETY: `y` is `[n][o][p_out]`; this job writes columns first*wo..first*wo+t of
         // sample n only, and the tiles of a sample are disjoint.
         unsafe {
@@ -360,7 +363,7 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTens
                 g.o,
                 t,
                 ck,
-                out.0.add(n * g.o * p_out + first * wo),
+                out.get().add(n * g.o * p_out + first * wo),
                 (p_out, 1),
                 w.as_ptr(),
                 (ck, 1),
@@ -569,7 +572,9 @@ mod tests {
     /// and a few odd ones (no padding, kernel larger than stride + 1, batch 3).
     #[test]
     fn matches_burn_forward_and_gradients() {
-        let cases: &[([usize; 5], [usize; 5], [usize; 3], [usize; 3], bool)] = &[
+        /// Input shape, weight shape, stride, padding, with a bias.
+        type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3], bool);
+        let cases: &[Case] = &[
             ([2, 3, 6, 7, 8], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], true),
             ([1, 4, 9, 8, 7], [5, 4, 3, 3, 3], [2, 2, 2], [1, 1, 1], false),
             ([2, 4, 5, 6, 6], [3, 4, 1, 1, 1], [2, 2, 2], [0, 0, 0], false),

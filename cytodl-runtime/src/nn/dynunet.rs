@@ -421,20 +421,18 @@ impl<B: Backend> Conv<B> {
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let bias = self.bias.as_ref().map(|b| b.val());
-        if self.transposed && !gemm_is_exact::<B>() {
-            // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
-            // transposed-convolution kernel computes in f32.
-            conv_transpose3d(x, self.weight.val(), bias, ConvTransposeOptions::new(self.stride, [0; 3], [0; 3], [1; 3], 1))
-        } else if self.transposed {
-            transposed_conv_kernel_eq_stride(x, self.weight.val(), bias)
-        } else {
-            super::conv_cpu::conv3d(
-                x,
-                self.weight.val(),
-                bias,
-                ConvOptions::new(self.stride, self.padding, [1, 1, 1], 1),
-            )
-        }
+        let (transposed, stride, padding) = (self.transposed, self.stride, self.padding);
+        super::autocast::conv(x, self.weight.val(), bias, |x, weight, bias| {
+            if transposed && !gemm_is_exact::<B>() {
+                // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
+                // transposed-convolution kernel computes in f32.
+                conv_transpose3d(x, weight, bias, ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1))
+            } else if transposed {
+                transposed_conv_kernel_eq_stride(x, weight, bias)
+            } else {
+                super::conv_cpu::conv3d(x, weight, bias, ConvOptions::new(stride, padding, [1, 1, 1], 1))
+            }
+        })
     }
 }
 

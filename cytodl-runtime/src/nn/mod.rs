@@ -1,5 +1,6 @@
 //! Networks: MONAI's DynUNet, cyto_dl's heads, and loading of MONAI / Lightning weights.
 
+pub mod autocast;
 pub mod conv_cpu;
 pub mod dynunet;
 pub mod weights;

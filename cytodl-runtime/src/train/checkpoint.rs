@@ -2,15 +2,22 @@
 //! step, scheduler, early stopping, kept checkpoints, data seed) in one file, written atomically
 //! so that a crash never leaves a half-written checkpoint and the last good one stays intact.
 //!
-//! Layout: `CYTODLCK` | u32 version | u64 len + JSON trainer state | u64 len + model record
-//! (burn's bincode, full precision) | u64 len + optimizer record | u64 FNV-1a checksum of all before.
+//! Layout (version 2): `CYTODLCK` | u32 version | u64 len + JSON trainer state | u64 len + model
+//! record (burn's bincode, full precision) | u64 count, then per optimizer: u64 len + name (UTF-8),
+//! u64 len + optimizer record | u64 FNV-1a checksum of all before. Optimizers are named so that a
+//! model with several (cyto_dl's GAN: `generator`, `discriminator`) fits the same format.
+//! Version 1 (one unnamed optimizer record after the model) is still read.
 
 use std::path::{Path, PathBuf};
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 use thiserror::Error;
 
 const MAGIC: &[u8; 8] = b"CYTODLCK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -26,7 +33,8 @@ pub struct CheckpointData {
     /// The trainer's state as JSON (see [`super::trainer::TrainerState`]).
     pub state: serde_json::Value,
     pub model: Vec<u8>,
-    pub optimizer: Vec<u8>,
+    /// Optimizer records by name; a version-1 file gives one entry named `""`.
+    pub optimizers: Vec<(String, Vec<u8>)>,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -44,16 +52,44 @@ pub fn write(path: &Path, data: &CheckpointData) -> Result<(), CheckpointError> 
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let state = serde_json::to_vec(&data.state).unwrap_or_default();
-    let mut out = Vec::with_capacity(data.model.len() + data.optimizer.len() + state.len() + 64);
+    let optimizers: usize = data.optimizers.iter().map(|(n, r)| n.len() + r.len() + 16).sum();
+    let mut out = Vec::with_capacity(data.model.len() + optimizers + state.len() + 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    for part in [&state, &data.model, &data.optimizer] {
+    let put = |out: &mut Vec<u8>, part: &[u8]| {
         out.extend_from_slice(&(part.len() as u64).to_le_bytes());
         out.extend_from_slice(part);
+    };
+    put(&mut out, &state);
+    put(&mut out, &data.model);
+    out.extend_from_slice(&(data.optimizers.len() as u64).to_le_bytes());
+    for (name, record) in &data.optimizers {
+        put(&mut out, name.as_bytes());
+        put(&mut out, record);
     }
     let sum = fnv1a(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     super::csv_logger::atomic_write(path, &out).map_err(io)
+}
+
+/// Reads the length-prefixed parts of a checkpoint body.
+struct Parts<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl Parts<'_> {
+    fn u64(&mut self) -> Option<u64> {
+        let v = self.body.get(self.pos..self.pos + 8)?.try_into().ok().map(u64::from_le_bytes)?;
+        self.pos += 8;
+        Some(v)
+    }
+    fn part(&mut self) -> Option<Vec<u8>> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        let part = self.body.get(self.pos..self.pos.checked_add(len)?)?;
+        self.pos += len;
+        Some(part.to_vec())
+    }
 }
 
 pub fn read(path: &Path) -> Result<CheckpointData, CheckpointError> {
@@ -68,22 +104,85 @@ pub fn read(path: &Path) -> Result<CheckpointData, CheckpointError> {
         return Err(bad("checksum mismatch: the file is truncated or corrupt"));
     }
     let version = u32::from_le_bytes(body[8..12].try_into().map_err(|_| bad("truncated"))?);
-    if version != VERSION {
-        return Err(bad(&format!("version {version}, this build reads {VERSION}")));
+    if version != 1 && version != VERSION {
+        return Err(bad(&format!("version {version}, this build reads 1 and {VERSION}")));
     }
-    let mut pos = 12;
-    let mut parts = Vec::new();
-    for _ in 0..3 {
-        let len = body.get(pos..pos + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| bad("truncated"))? as usize;
-        pos += 8;
-        let part = body.get(pos..pos.saturating_add(len)).ok_or_else(|| bad("truncated"))?;
-        parts.push(part.to_vec());
-        pos += len;
+    let mut parts = Parts { body, pos: 12 };
+    let truncated = |what: &str| bad(&format!("truncated in the {what}"));
+    let state = parts.part().ok_or_else(|| truncated("trainer state"))?;
+    let state = serde_json::from_slice(&state).map_err(|e| bad(&format!("trainer state: {e}")))?;
+    let model = parts.part().ok_or_else(|| truncated("model"))?;
+    let optimizers = if version == 1 {
+        vec![(String::new(), parts.part().ok_or_else(|| truncated("optimizer"))?)]
+    } else {
+        let count = parts.u64().ok_or_else(|| truncated("optimizer count"))?;
+        let mut optimizers = Vec::new();
+        for _ in 0..count {
+            let name = parts.part().ok_or_else(|| truncated("optimizer name"))?;
+            let name = String::from_utf8(name).map_err(|_| bad("an optimizer name is not UTF-8"))?;
+            optimizers.push((name, parts.part().ok_or_else(|| truncated("optimizer record"))?));
+        }
+        optimizers
+    };
+    Ok(CheckpointData { state, model, optimizers })
+}
+
+/// How the model part is encoded, recorded as `model_format` in the trainer state.
+pub const MODEL_FORMAT: &str = "named-msgpack";
+
+/// The model part of a checkpoint: burn's *named* MessagePack record, so that loading it into a
+/// model of another architecture fails with the field that differs instead of reading weights
+/// into the wrong places.
+pub fn encode_model<B: Backend, M: Module<B>>(model: &M) -> Result<Vec<u8>, String> {
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::default().record(model.clone().into_record(), ()).map_err(|e| e.to_string())
+}
+
+/// Loads the model part of `data` into `model`, checking that every parameter keeps its shape.
+/// Checkpoints from before [`MODEL_FORMAT`] (burn's bincode record) still load.
+pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, device: &B::Device) -> Result<M, String> {
+    let expected = param_shapes(&model);
+    let record = if data.state.get("model_format").and_then(|f| f.as_str()) == Some(MODEL_FORMAT) {
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+            .load(data.model.clone(), device)
+            .map_err(|e| format!("the checkpoint's model does not fit this experiment's model ({e})"))?
+    } else {
+        // burn's bincode recorder panics on bytes that do not decode as this model's record.
+        let bytes = data.model.clone();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| BinBytesRecorder::<FullPrecisionSettings>::default().load(bytes, device)))
+            .map_err(|_| "the checkpoint's model does not fit this experiment's model".to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let model = model.load_record(record);
+    let found = param_shapes(&model);
+    if let Some(((path, want), (_, got))) = expected.iter().zip(&found).find(|(a, b)| a != b) {
+        return Err(format!("the checkpoint's model does not fit this experiment's model: parameter `{path}` is {got:?} in the checkpoint, {want:?} here"));
     }
-    let state = serde_json::from_slice(&parts[0]).map_err(|e| bad(&format!("trainer state: {e}")))?;
-    let optimizer = parts.pop().unwrap_or_default();
-    let model = parts.pop().unwrap_or_default();
-    Ok(CheckpointData { state, model, optimizer })
+    if expected.len() != found.len() {
+        return Err(format!("the checkpoint's model has {} parameters, this experiment's {}", found.len(), expected.len()));
+    }
+    Ok(model)
+}
+
+/// `(path, shape)` of every float parameter, in visiting order.
+fn param_shapes<B: Backend, M: Module<B>>(model: &M) -> Vec<(String, Vec<usize>)> {
+    struct Shapes {
+        path: Vec<String>,
+        shapes: Vec<(String, Vec<usize>)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.shapes.push((self.path.join("."), param.val().dims().to_vec()));
+        }
+    }
+    let mut v = Shapes { path: Vec::new(), shapes: Vec::new() };
+    model.visit(&mut v);
+    v.shapes
 }
 
 /// Whether a file is one of ours (as opposed to a PyTorch / Lightning checkpoint).
@@ -105,12 +204,39 @@ mod tests {
     fn round_trip_and_corruption() {
         let dir = std::env::temp_dir().join(format!("cytodl-ckpt-{}", std::process::id()));
         let p = dir.join("last.ckpt");
-        let data = CheckpointData { state: serde_json::json!({"epoch": 3}), model: vec![1, 2, 3], optimizer: vec![9; 10] };
+        let data = CheckpointData {
+            state: serde_json::json!({"epoch": 3}),
+            model: vec![1, 2, 3],
+            optimizers: vec![("generator".into(), vec![9; 10]), ("discriminator".into(), vec![7; 4])],
+        };
         write(&p, &data).unwrap();
         assert!(is_cytodl_checkpoint(&p));
         assert_eq!(read(&p).unwrap(), data);
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
         assert!(matches!(read(&p), Err(CheckpointError::Format { .. })));
+    }
+
+    /// A version-1 file (before optimizers were named) still reads, as one unnamed optimizer.
+    #[test]
+    fn reads_version_1() {
+        let dir = std::env::temp_dir().join(format!("cytodl-ckpt-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("old.ckpt");
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        for part in [&b"{\"epoch\":2}"[..], &[1, 2][..], &[5; 3][..]] {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        let sum = fnv1a(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        std::fs::write(&p, &out).unwrap();
+        let data = read(&p).unwrap();
+        assert_eq!(data.state["epoch"], 2);
+        assert_eq!(data.model, vec![1, 2]);
+        assert_eq!(data.optimizers, vec![(String::new(), vec![5; 3])]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,24 +17,38 @@ use crate::model::{infer_heads, to_tensor};
 use crate::postprocess::{HeadPostprocess, Postprocess};
 
 /// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
-/// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16).
+/// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16). On CUDA,
+/// `16` / `16-mixed` run as bf16-mixed: bf16 has f32's exponent range, so the loss needs no
+/// scaling (fp16 autocast needs a GradScaler, which this runtime does not have).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     F32,
-    F16Mixed,
     Bf16Mixed,
+}
+
+impl Precision {
+    /// The type convolutions compute in ([`crate::nn::autocast`]).
+    pub fn compute_dtype(self) -> Option<burn::tensor::FloatDType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16Mixed => Some(burn::tensor::FloatDType::BF16),
+        }
+    }
 }
 
 /// Reads Lightning's `precision` value for a device; the warning says what changed.
 pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Option<String>), String> {
-    let wanted = match requested.trim() {
-        "32" | "32-true" | "highest" => Precision::F32,
-        "16" | "16-mixed" | "16-true" => Precision::F16Mixed,
-        "bf16" | "bf16-mixed" | "bf16-true" => Precision::Bf16Mixed,
+    let (wanted, fp16) = match requested.trim() {
+        "32" | "32-true" | "highest" => (Precision::F32, false),
+        "16" | "16-mixed" | "16-true" => (Precision::Bf16Mixed, true),
+        "bf16" | "bf16-mixed" | "bf16-true" => (Precision::Bf16Mixed, false),
         other => return Err(format!("precision `{other}` is not one of 32, 16, 16-mixed, bf16, bf16-mixed")),
     };
     if !cuda && wanted != Precision::F32 {
         return Ok((Precision::F32, Some(format!("precision {requested} is not available on the CPU; training in 32-bit"))));
+    }
+    if fp16 {
+        return Ok((wanted, Some(format!("precision {requested} runs as bf16-mixed on CUDA (no loss scaling needed); set trainer.precision=bf16-mixed to silence this"))));
     }
     Ok((wanted, None))
 }
@@ -173,6 +187,10 @@ mod tests {
         assert_eq!(p, Precision::F32);
         assert!(w.unwrap().contains("not available on the CPU"));
         assert_eq!(effective_precision("bf16-mixed", true).unwrap(), (Precision::Bf16Mixed, None));
+        let (p, w) = effective_precision("16-mixed", true).unwrap();
+        assert_eq!(p, Precision::Bf16Mixed);
+        assert!(w.unwrap().contains("runs as bf16-mixed"));
+        assert_eq!(Precision::F32.compute_dtype(), None);
         assert!(effective_precision("64", false).is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod early_stopping;
 pub mod checkpoint_policy;
 pub mod progress;
 pub mod checkpoint;
+pub mod step;
 pub mod trainer;
 pub mod predict;
 pub mod evaluate;

@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::GradientsParams;
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use indexmap::IndexMap;
@@ -24,9 +22,10 @@ use super::checkpoint_policy::CheckpointPolicy;
 use super::csv_logger::CsvLogger;
 use super::early_stopping::{EarlyStopping, Stop};
 use super::progress::Progress;
+use super::step::{NotFinite, Supervised, TrainingStep};
 use crate::data::loader::{Batch, LoadError, Loader};
 use crate::loss::{Loss, LossError};
-use crate::optim::{GradAccumulator, OptimError, Optimizer, ScheduleError, Scheduler};
+use crate::optim::{OptimError, Optimizer, OptimizerRecord, ScheduleError, Scheduler};
 
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -50,6 +49,8 @@ pub enum TrainError {
     NotFinite { value: f64, epoch: u64, step: u64, checkpoint: String },
     #[error("checkpoint {path}: {message}")]
     Resume { path: PathBuf, message: String },
+    #[error("{0}")]
+    Optimizers(String),
 }
 
 /// A network with named outputs.
@@ -115,12 +116,14 @@ pub struct FitReport {
     pub last_val: BTreeMap<String, f64>,
 }
 
-pub struct Trainer<B: AutodiffBackend, M> {
+/// The training loop around a [`TrainingStep`] (by default cyto_dl's supervised multi-task step,
+/// [`Supervised`]): the loop owns epochs, validation, logs, checkpoints and early stopping; the
+/// step owns the optimizers.
+pub struct Trainer<B: AutodiffBackend, M, S = Supervised<B>> {
     pub config: TrainerConfig,
     pub task: Task,
     pub model: M,
-    pub optimizer: Optimizer<B>,
-    pub scheduler: Scheduler,
+    pub step: S,
     pub callbacks: Callbacks,
     pub logger: Option<CsvLogger>,
     pub device: B::Device,
@@ -142,7 +145,7 @@ pub fn batch_tensor<B: Backend>(batch: &Batch, key: &str, device: &B::Device) ->
     Ok(Tensor::from_data(TensorData::new(a.into_data(), shape5), device))
 }
 
-fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
+pub(crate) fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
     t.clone().into_scalar().elem::<f64>()
 }
 
@@ -152,7 +155,7 @@ use burn::tensor::ElementConversion as _;
 type Losses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>, IndexMap<String, Tensor<B, 5>>);
 
 /// The losses of one batch, and every head's prediction (for the image saver).
-fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TrainError> {
+pub(crate) fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TrainError> {
     let x = batch_tensor::<B>(batch, &task.x_key, device)?;
     let preds = model.forward_heads(x);
     let mut total: Option<Tensor<B, 1>> = None;
@@ -206,15 +209,30 @@ fn mean_metrics(sums: &BTreeMap<String, (f64, usize)>) -> BTreeMap<String, f64> 
     sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect()
 }
 
-impl<B, M> Trainer<B, M>
+impl<B, M> Trainer<B, M, Supervised<B>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Im2Im<B>,
     M::InnerModule: Im2Im<B::InnerBackend>,
 {
+    /// A trainer for cyto_dl's supervised multi-task model: one optimizer, one schedule.
     pub fn new(config: TrainerConfig, task: Task, model: M, optimizer: Optimizer<B>, scheduler: Scheduler, device: B::Device) -> Self {
+        let step = Supervised::new(optimizer, scheduler, config.accumulate_grad_batches);
+        Self::with_step(config, task, model, step, device)
+    }
+}
+
+impl<B, M, S> Trainer<B, M, S>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Im2Im<B>,
+    M::InnerModule: Im2Im<B::InnerBackend>,
+    S: TrainingStep<B, M>,
+{
+    /// A trainer whose batches are trained by `step`.
+    pub fn with_step(config: TrainerConfig, task: Task, model: M, step: S, device: B::Device) -> Self {
         let progress = Progress::new(config.log_every_n_steps);
-        Trainer { config, task, model, optimizer, scheduler, callbacks: Callbacks::default(), logger: None, device, epoch: 0, global_step: 0, progress }
+        Trainer { config, task, model, step, callbacks: Callbacks::default(), logger: None, device, epoch: 0, global_step: 0, progress }
     }
 
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
@@ -252,61 +270,46 @@ where
     pub fn fit(&mut self, train: &Loader, val: Option<&Loader>) -> Result<FitReport, TrainError> {
         B::seed(&self.device, self.config.seed);
         let mut report = FitReport { epochs_run: 0, global_step: self.global_step, step_losses: Vec::new(), stopped_early: None, last_val: BTreeMap::new() };
-        let mut accumulator = GradAccumulator::<B>::new();
         while self.epoch < self.config.max_epochs {
             let epoch = self.epoch;
-            let lr = self.scheduler.lr_at(epoch)?;
-            if let Some(m) = self.scheduler.momentum_at(epoch)? {
-                self.optimizer.set_momentum(m)?;
-            }
+            self.step.begin_epoch(epoch)?;
             let total = self.config.limit_train_batches.map_or(train.len(), |l| l.min(train.len()));
             self.progress.start("train", epoch, total as u64);
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 let batch = batch?;
-                let (loss, heads, preds) = batch_losses::<B, M>(&self.model, &self.task, &batch, &self.device)?;
+                let last = i + 1 == total;
+                let out = match self.step.step(self.model.clone(), &self.task, &batch, last, &self.device)? {
+                    Ok(out) => out,
+                    Err(NotFinite(value)) => {
+                        let checkpoint = self
+                            .callbacks
+                            .checkpoint
+                            .as_ref()
+                            .and_then(|c| c.best_path().cloned().or_else(|| c.save_last.then(|| c.dirpath.join("last.ckpt"))))
+                            .filter(|p| p.exists())
+                            .map(|p| format!(": {}", p.display()))
+                            .unwrap_or_else(|| " (none was written yet)".into());
+                        return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint });
+                    }
+                };
                 if i == 0 {
-                    save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &preds)?;
+                    save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
                 }
-                let Some(loss) = loss else { continue };
-                let value = scalar(&loss);
-                if !value.is_finite() {
-                    let checkpoint = self
-                        .callbacks
-                        .checkpoint
-                        .as_ref()
-                        .and_then(|c| c.best_path().cloned().or_else(|| c.save_last.then(|| c.dirpath.join("last.ckpt"))))
-                        .filter(|p| p.exists())
-                        .map(|p| format!(": {}", p.display()))
-                        .unwrap_or_else(|| " (none was written yet)".into());
-                    return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint });
-                }
-                for (h, l) in &heads {
-                    let e = sums.entry(format!("train/loss/{h}")).or_default();
-                    e.0 += scalar(l);
+                self.model = out.model;
+                for (name, value) in &out.losses {
+                    let e = sums.entry(name.clone()).or_default();
+                    e.0 += value;
                     e.1 += 1;
                 }
-                let e = sums.entry("train/loss".into()).or_default();
-                e.0 += value;
-                e.1 += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-                let accumulate = self.config.accumulate_grad_batches.max(1);
-                let grads = if accumulate > 1 {
-                    accumulator.accumulate::<B, M>(&self.model, grads);
-                    if accumulator.count() < accumulate && i + 1 < total {
-                        self.progress.step(i as u64 + 1, Some(value));
-                        report.step_losses.push(value);
-                        continue;
-                    }
-                    // Lightning sums the scaled losses of the accumulated batches: a mean.
-                    accumulator.take_mean::<B, M>(&self.model)
-                } else {
-                    grads
-                };
-                self.model = self.optimizer.step(lr, self.model.clone(), grads);
-                self.global_step += 1;
-                report.step_losses.push(value);
-                self.progress.step(i as u64 + 1, Some(value));
+                if out.stepped {
+                    self.global_step += 1;
+                }
+                let value = out.losses.get("train/loss").copied();
+                if let Some(v) = value {
+                    report.step_losses.push(v);
+                }
+                self.progress.step(i as u64 + 1, value);
             }
             let train_metrics = mean_metrics(&sums);
             self.progress.finish(&summary(&train_metrics));
@@ -372,6 +375,7 @@ where
         let _ = best;
         json!({
             "format": "cytodl-checkpoint",
+            "model_format": checkpoint::MODEL_FORMAT,
             "epoch": self.epoch,
             "global_step": self.global_step,
             "seed": self.config.seed,
@@ -382,9 +386,9 @@ where
     }
 
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
-        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let model = recorder.record(self.model.clone().into_record(), ()).map_err(|e| TrainError::Resume { path: path.to_path_buf(), message: e.to_string() })?;
-        let data = CheckpointData { state: self.state_json(), model, optimizer: self.optimizer.to_record().to_bytes() };
+        let model = checkpoint::encode_model(&self.model).map_err(|message| TrainError::Resume { path: path.to_path_buf(), message })?;
+        let optimizers = self.step.optimizer_records().into_iter().map(|(name, r)| (name, r.to_bytes())).collect();
+        let data = CheckpointData { state: self.state_json(), model, optimizers };
         checkpoint::write(path, &data)?;
         Ok(())
     }
@@ -394,11 +398,14 @@ where
     pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
         let data = checkpoint::read(path)?;
         let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
-        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let record = recorder.load(data.model.clone(), &self.device).map_err(|e| bad(format!("model weights: {e}")))?;
-        self.model = self.model.clone().load_record(record);
-        let optim = crate::optim::OptimizerRecord::from_bytes(&data.optimizer)?;
-        self.optimizer.load_record(&optim, &self.model)?;
+        self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(bad)?;
+        let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
+        let records = data
+            .optimizers
+            .iter()
+            .map(|(name, bytes)| Ok((name.clone(), OptimizerRecord::from_bytes(bytes)?)))
+            .collect::<Result<Vec<_>, OptimError>>()?;
+        self.step.load_optimizer_records(&records, &self.model)?;
         let s = &data.state;
         self.epoch = s["epoch"].as_u64().ok_or_else(|| bad("no epoch".into()))?;
         self.global_step = s["global_step"].as_u64().ok_or_else(|| bad("no global_step".into()))?;

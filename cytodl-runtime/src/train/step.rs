@@ -1,0 +1,154 @@
+//! What the trainer does with one training batch: Lightning's `training_step` together with the
+//! optimizer steps that follow it.
+//!
+//! The trainer ([`super::trainer::Trainer`]) owns the loop — epochs, batches, validation,
+//! logging, checkpoints, early stopping — and hands every batch to a [`TrainingStep`]. The step
+//! owns the optimizers and their schedules, *by name*, and decides how many forward / backward
+//! passes and optimizer steps a batch takes. [`Supervised`] is cyto_dl's multi-task im2im step:
+//! one optimizer (`optimizer`), one backward per batch, gradient accumulation. cyto_dl's GAN
+//! (`model.optimizer.generator` / `model.optimizer.discriminator`, a discriminator step then a
+//! generator step per batch) is another implementation of the same trait; the trainer and the
+//! checkpoint format (one optimizer record per name) do not change for it.
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use indexmap::IndexMap;
+
+use super::trainer::{batch_losses, scalar, Im2Im, Task, TrainError};
+use crate::data::loader::Batch;
+use crate::optim::{GradAccumulator, Optimizer, OptimizerRecord, Scheduler};
+
+/// What one batch produced.
+pub struct StepOutput<B: AutodiffBackend, M> {
+    /// The model after this batch's optimizer steps (unchanged while gradients accumulate).
+    pub model: M,
+    /// Named losses of the batch (`train/loss`, `train/loss/<head>`, ...), as logged; empty
+    /// when no head had a target in the batch.
+    pub losses: IndexMap<String, f64>,
+    /// Every head's prediction, for the image saver.
+    pub predictions: IndexMap<String, Tensor<B, 5>>,
+    /// Whether the optimizers stepped (Lightning's `global_step` counts these batches).
+    pub stepped: bool,
+}
+
+/// A batch whose loss is NaN or infinite: nothing was applied to the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NotFinite(pub f64);
+
+/// One training batch's forward, backward and optimizer steps.
+pub trait TrainingStep<B: AutodiffBackend, M> {
+    /// Sets every optimizer's learning rate (and momentum) for `epoch`: cyto_dl steps its
+    /// schedulers once per epoch.
+    fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError>;
+
+    /// Trains on one batch. `last_of_epoch` flushes accumulated gradients. A non-finite loss
+    /// returns `Ok(Err(NotFinite))` with the model untouched.
+    fn step(
+        &mut self,
+        model: M,
+        task: &Task,
+        batch: &Batch,
+        last_of_epoch: bool,
+        device: &B::Device,
+    ) -> Result<Result<StepOutput<B, M>, NotFinite>, TrainError>;
+
+    /// Every optimizer's state by name, for checkpoints.
+    fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)>;
+
+    /// Restores optimizer states saved by [`TrainingStep::optimizer_records`]. A record list
+    /// with one unnamed entry (a checkpoint of format version 1) fits a step with one
+    /// optimizer.
+    fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &M) -> Result<(), TrainError>;
+}
+
+/// cyto_dl's multi-task im2im step: the heads' losses summed, one backward, one optimizer.
+pub struct Supervised<B: AutodiffBackend> {
+    pub optimizer: Optimizer<B>,
+    pub scheduler: Scheduler,
+    /// Lightning's `accumulate_grad_batches`.
+    pub accumulate_grad_batches: usize,
+    accumulator: GradAccumulator<B>,
+    lr: f64,
+}
+
+impl<B: AutodiffBackend> Supervised<B> {
+    /// The optimizer's name in checkpoints (cyto_dl's `model.optimizer`).
+    pub const OPTIMIZER: &'static str = "optimizer";
+
+    pub fn new(optimizer: Optimizer<B>, scheduler: Scheduler, accumulate_grad_batches: usize) -> Self {
+        let lr = scheduler.base_lr();
+        Supervised { optimizer, scheduler, accumulate_grad_batches: accumulate_grad_batches.max(1), accumulator: GradAccumulator::new(), lr }
+    }
+}
+
+impl<B, M> TrainingStep<B, M> for Supervised<B>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Im2Im<B>,
+{
+    fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
+        self.lr = self.scheduler.lr_at(epoch)?;
+        if let Some(m) = self.scheduler.momentum_at(epoch)? {
+            self.optimizer.set_momentum(m)?;
+        }
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        model: M,
+        task: &Task,
+        batch: &Batch,
+        last_of_epoch: bool,
+        device: &B::Device,
+    ) -> Result<Result<StepOutput<B, M>, NotFinite>, TrainError> {
+        let (loss, heads, predictions) = batch_losses::<B, M>(&model, task, batch, device)?;
+        let Some(loss) = loss else {
+            return Ok(Ok(StepOutput { model, losses: IndexMap::new(), predictions, stepped: false }));
+        };
+        let value = scalar(&loss);
+        if !value.is_finite() {
+            return Ok(Err(NotFinite(value)));
+        }
+        let mut losses = IndexMap::new();
+        losses.insert("train/loss".to_string(), value);
+        for (h, l) in &heads {
+            losses.insert(format!("train/loss/{h}"), scalar(l));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = if self.accumulate_grad_batches > 1 {
+            self.accumulator.accumulate::<B, M>(&model, grads);
+            if self.accumulator.count() < self.accumulate_grad_batches && !last_of_epoch {
+                return Ok(Ok(StepOutput { model, losses, predictions, stepped: false }));
+            }
+            // Lightning sums the scaled losses of the accumulated batches: a mean.
+            self.accumulator.take_mean::<B, M>(&model)
+        } else {
+            grads
+        };
+        let model = self.optimizer.step(self.lr, model, grads);
+        Ok(Ok(StepOutput { model, losses, predictions, stepped: true }))
+    }
+
+    fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
+        vec![(Self::OPTIMIZER.to_string(), self.optimizer.to_record())]
+    }
+
+    fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &M) -> Result<(), TrainError> {
+        let record = match records {
+            [(_, only)] => only,
+            _ => {
+                let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(TrainError::Optimizers(format!(
+                    "the checkpoint has optimizers [{}]; this model trains with one (`{}`)",
+                    names.join(", "),
+                    Self::OPTIMIZER
+                )));
+            }
+        };
+        self.optimizer.load_record(record, model)?;
+        Ok(())
+    }
+}
