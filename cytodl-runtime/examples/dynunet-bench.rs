@@ -20,6 +20,7 @@ use cytodl_runtime::optim::{AdamConfig, Optimizer, OptimizerConfig};
 static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
 
 fn main() {
+    cytodl_runtime::keep_freed_memory_mapped();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let size = args.first().map(String::as_str).unwrap_or("small");
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);

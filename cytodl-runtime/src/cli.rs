@@ -77,6 +77,7 @@ enum Command {
 
 /// Runs the experiment binary's command line.
 pub fn main<E: Experiment>() -> ExitCode {
+    crate::keep_freed_memory_mapped();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config => {
