@@ -357,7 +357,7 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
     if let Some((save, name)) = &settings.csv_logger {
         let logger = CsvLogger::create(&save.under(&dir), name).map_err(|e| e.to_string())?;
         logger.write_hparams(E::RESOLVED_YAML).map_err(|e| e.to_string())?;
-        trainer.logger = Some(logger);
+        trainer.loggers.push(Box::new(logger));
     }
     if let Some(ckpt) = &resume {
         trainer.resume(ckpt).map_err(|e| e.to_string())?;
@@ -374,8 +374,8 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
         };
         let metrics = test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)?;
         // Lightning appends the test row to the run's own metrics.csv.
-        if let Some(logger) = trainer.logger.as_mut() {
-            logger.log(trainer.epoch, trainer.global_step, metrics);
+        for logger in &mut trainer.loggers {
+            logger.log(trainer.epoch, trainer.global_step, metrics.clone());
             logger.flush().map_err(|e| e.to_string())?;
         }
     }

@@ -139,7 +139,7 @@ fn a_checkpoint_of_another_architecture_is_an_error() {
 fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let dir = tmp("layout");
     let mut t = trainer(&dir, 3);
-    t.logger = Some(CsvLogger::create(&dir, "csv/").unwrap());
+    t.loggers.push(Box::new(CsvLogger::create(&dir, "csv/").unwrap()));
     let saver = cytodl_runtime::train::evaluate::ImageSaver { save_dir: dir.clone(), stages: vec!["train".into(), "val".into()], save_input: true, every_n_epochs: 1 };
     t.callbacks.image_saver = Some((saver, Default::default()));
     t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
@@ -268,4 +268,42 @@ mod two_optimizers {
         let err = t.resume(&single.join("checkpoints/last.ckpt")).unwrap_err().to_string();
         assert!(err.contains("does not fit this experiment's model"), "{err}");
     }
+}
+
+/// Several loggers side by side (Lightning's `logger:` list; MLflow will be one): each gets
+/// every row.
+#[test]
+fn every_logger_gets_every_row() {
+    use cytodl_runtime::train::logger::MetricLogger;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Recording(Arc<Mutex<Vec<(u64, u64, Vec<String>)>>>);
+    impl MetricLogger for Recording {
+        fn log(&mut self, epoch: u64, step: u64, values: std::collections::BTreeMap<String, f64>) {
+            self.0.lock().unwrap().push((epoch, step, values.into_keys().collect()));
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn truncate_after(&mut self, step: u64) {
+            self.0.lock().unwrap().retain(|(_, s, _)| *s < step);
+        }
+        fn location(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    let dir = tmp("loggers");
+    let recording = Recording::default();
+    let mut t = trainer(&dir, 2);
+    t.loggers.push(Box::new(CsvLogger::create(&dir, "csv/").unwrap()));
+    t.loggers.push(Box::new(recording.clone()));
+    t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
+    let rows = recording.0.lock().unwrap().clone();
+    let csv = std::fs::read_to_string(dir.join("csv/version_0/metrics.csv")).unwrap();
+    assert_eq!(rows.len(), csv.lines().count() - 1, "the same rows as the CSV:\n{csv}");
+    assert_eq!(rows[0].2, ["val/loss", "val/loss/seg"]);
+    assert_eq!(rows[1].2, ["train/loss", "train/loss/seg"]);
+    assert_eq!((rows[3].0, rows[3].1), (1, 5), "epoch 1 ends at step 5 (3 batches per epoch)");
 }

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use super::checkpoint::{self, CheckpointData, CheckpointError};
 use super::checkpoint_policy::CheckpointPolicy;
-use super::csv_logger::CsvLogger;
+use super::logger::MetricLogger;
 use super::early_stopping::{EarlyStopping, Stop};
 use super::progress::Progress;
 use super::step::{NotFinite, Supervised, TrainingStep};
@@ -125,7 +125,8 @@ pub struct Trainer<B: AutodiffBackend, M, S = Supervised<B>> {
     pub model: M,
     pub step: S,
     pub callbacks: Callbacks,
-    pub logger: Option<CsvLogger>,
+    /// Every logger of the run (Lightning's `logger:` list).
+    pub loggers: Vec<Box<dyn MetricLogger>>,
     pub device: B::Device,
     /// The next epoch to run and the optimizer steps taken so far.
     pub epoch: u64,
@@ -232,7 +233,7 @@ where
     /// A trainer whose batches are trained by `step`.
     pub fn with_step(config: TrainerConfig, task: Task, model: M, step: S, device: B::Device) -> Self {
         let progress = Progress::new(config.log_every_n_steps);
-        Trainer { config, task, model, step, callbacks: Callbacks::default(), logger: None, device, epoch: 0, global_step: 0, progress }
+        Trainer { config, task, model, step, callbacks: Callbacks::default(), loggers: Vec::new(), device, epoch: 0, global_step: 0, progress }
     }
 
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
@@ -322,15 +323,15 @@ where
                 if let Some(v) = val {
                     let limit = self.config.limit_val_batches;
                     let vm = self.evaluate(v, "val", limit, epoch)?;
-                    if let Some(logger) = self.logger.as_mut() {
+                    for logger in &mut self.loggers {
                         logger.log(epoch, self.global_step.saturating_sub(1), vm.clone());
                     }
                     epoch_metrics.extend(vm.clone());
                     report.last_val = vm;
                 }
             }
-            if let Some(logger) = self.logger.as_mut() {
-                logger.log(epoch, self.global_step.saturating_sub(1), train_metrics);
+            for logger in &mut self.loggers {
+                logger.log(epoch, self.global_step.saturating_sub(1), train_metrics.clone());
                 logger.flush()?;
             }
             let stop = match self.callbacks.early_stopping.as_mut() {
@@ -381,7 +382,7 @@ where
             "seed": self.config.seed,
             "kept_checkpoints": kept,
             "early_stopping": self.callbacks.early_stopping.as_ref().map(|e| json!({"best": e.best, "wait": e.wait})),
-            "logger_dir": self.logger.as_ref().map(|l| l.dir().display().to_string()),
+            "logger_dir": self.loggers.first().map(|l| l.location()),
         })
     }
 
@@ -416,7 +417,7 @@ where
         if let (Some(c), Some(kept)) = (self.callbacks.checkpoint.as_mut(), s["kept_checkpoints"].as_array()) {
             c.best = kept.iter().filter_map(|e| Some((e.get(0)?.as_f64()?, PathBuf::from(e.get(1)?.as_str()?)))).collect();
         }
-        if let Some(logger) = self.logger.as_mut() {
+        for logger in &mut self.loggers {
             logger.truncate_after(self.global_step);
         }
         Ok(())
