@@ -277,8 +277,10 @@ fn every_logger_gets_every_row() {
     use cytodl_runtime::train::logger::MetricLogger;
     use std::sync::{Arc, Mutex};
 
+    /// (epoch, step, metric names) of each row.
+    type Row = (u64, u64, Vec<String>);
     #[derive(Clone, Default)]
-    struct Recording(Arc<Mutex<Vec<(u64, u64, Vec<String>)>>>);
+    struct Recording(Arc<Mutex<Vec<Row>>>);
     impl MetricLogger for Recording {
         fn log(&mut self, epoch: u64, step: u64, values: std::collections::BTreeMap<String, f64>) {
             self.0.lock().unwrap().push((epoch, step, values.into_keys().collect()));

@@ -68,6 +68,7 @@ impl ImageSaver {
     }
 
     /// Writes one head's images (each `[C, Z, Y, X]`), postprocessed like cyto_dl does.
+    #[allow(clippy::too_many_arguments)]
     pub fn save(
         &self,
         stage: &str,

@@ -197,7 +197,7 @@ fn save_first<B: Backend>(
     }
     let Some(sample) = batch.samples.first() else { return Ok(()) };
     for (head, pred) in preds {
-        let first = pred.clone().slice([0..1]);
+        let first = pred.clone().narrow(0, 0, 1);
         let dims = first.dims();
         let pred = crate::model::to_array(first);
         let pred = pred.clone().reshape(dims[1..].to_vec()).unwrap_or(pred);
