@@ -193,48 +193,71 @@ impl Geometry {
     }
 }
 
+/// One kernel tap `(kz, ky, kx)` seen along x: output positions `lo..hi` of a row read inside
+/// the input, from input x `x0` on with step `stride[2]`; the others read the padding.
+struct Tap {
+    kz: usize,
+    ky: usize,
+    lo: usize,
+    hi: usize,
+    x0: usize,
+}
+
+impl Geometry {
+    /// The kernel's taps in weight order (kz, ky, kx).
+    fn taps(&self) -> Vec<Tap> {
+        let [kd, kh, kw] = self.kernel;
+        let (w, wo, sx, px) = (self.input[2], self.out[2], self.stride[2], self.padding[2]);
+        let mut taps = Vec::with_capacity(kd * kh * kw);
+        for kz in 0..kd {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    // xi = xo*sx + kx - px must fall in 0..w.
+                    let lo = px.saturating_sub(kx).div_ceil(sx).min(wo);
+                    let hi = if w + px > kx { ((w + px - kx - 1) / sx + 1).min(wo) } else { 0 };
+                    let hi = hi.max(lo);
+                    taps.push(Tap { kz, ky, lo, hi, x0: (lo * sx + kx).saturating_sub(px) });
+                }
+            }
+        }
+        taps
+    }
+
+    /// For output row `row` (a (z, y) pair) and a tap: where the input row it reads starts in a
+    /// channel plane, or `None` when it lies in the padding.
+    fn input_row(&self, row: usize, tap: &Tap) -> Option<usize> {
+        let (zo, yo) = (row / self.out[1], row % self.out[1]);
+        let zi = (zo * self.stride[0] + tap.kz).checked_sub(self.padding[0]).filter(|&z| z < self.input[0])?;
+        let yi = (yo * self.stride[1] + tap.ky).checked_sub(self.padding[1]).filter(|&y| y < self.input[1])?;
+        Some((zi * self.input[1] + yi) * self.input[2])
+    }
+}
+
 /// im2col for output rows `first..first + rows` of one sample: `cols[r][t]` with `r` = (channel,
 /// kz, ky, kx) and `t` the output position within the tile; zero where the tap falls in the
 /// padding.
 fn im2col(g: &Geometry, x: &[f32], first: usize, rows: usize, cols: &mut [f32]) {
-    let [_, h, w] = g.input;
-    let [_, ho, wo] = g.out;
-    let [kd, kh, kw] = g.kernel;
-    let [sz, sy, sx] = g.stride;
-    let [pz, py, px] = g.padding;
-    let t = rows * wo;
-    let plane = g.input_volume();
-    let mut r = 0;
-    for c in 0..g.c {
-        let xc = &x[c * plane..(c + 1) * plane];
-        for kz in 0..kd {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let dst = &mut cols[r * t..(r + 1) * t];
-                    r += 1;
-                    // Output x positions whose tap lands inside the input: xi = xo*sx + kx - px.
-                    let lo = px.saturating_sub(kx).div_ceil(sx).min(wo);
-                    let hi = if w + px > kx { ((w + px - kx - 1) / sx + 1).min(wo) } else { 0 };
-                    for (i, seg) in dst.chunks_exact_mut(wo).enumerate() {
-                        let row = first + i;
-                        let (zo, yo) = (row / ho, row % ho);
-                        let zi = (zo * sz + kz) as isize - pz as isize;
-                        let yi = (yo * sy + ky) as isize - py as isize;
-                        if zi < 0 || zi >= g.input[0] as isize || yi < 0 || yi >= h as isize || lo >= hi {
-                            seg.fill(0.0);
-                            continue;
-                        }
-                        let src = &xc[(zi as usize * h + yi as usize) * w..][..w];
-                        seg[..lo].fill(0.0);
-                        seg[hi..].fill(0.0);
-                        let x0 = lo * sx + kx - px;
-                        if sx == 1 {
-                            seg[lo..hi].copy_from_slice(&src[x0..x0 + (hi - lo)]);
-                        } else {
-                            for (j, v) in seg[lo..hi].iter_mut().enumerate() {
-                                *v = src[x0 + j * sx];
-                            }
-                        }
+    let (wo, sx, plane) = (g.out[2], g.stride[2], g.input_volume());
+    let taps = g.taps();
+    let mut rows_out = cols.chunks_exact_mut(wo);
+    for xc in x.chunks_exact(plane).take(g.c) {
+        for tap in &taps {
+            for (row, seg) in (first..first + rows).zip(&mut rows_out) {
+                let Some(start) = g.input_row(row, tap) else {
+                    seg.fill(0.0);
+                    continue;
+                };
+                seg[..tap.lo].fill(0.0);
+                seg[tap.hi..].fill(0.0);
+                if tap.lo == tap.hi {
+                    continue;
+                }
+                let src = &xc[start + tap.x0..];
+                if sx == 1 {
+                    seg[tap.lo..tap.hi].copy_from_slice(&src[..tap.hi - tap.lo]);
+                } else {
+                    for (j, v) in seg[tap.lo..tap.hi].iter_mut().enumerate() {
+                        *v = src[j * sx];
                     }
                 }
             }
@@ -245,39 +268,17 @@ fn im2col(g: &Geometry, x: &[f32], first: usize, rows: usize, cols: &mut [f32]) 
 /// Inverse of [`im2col`] for one sample: adds every column entry back onto the input position
 /// it was read from. Channels are independent, so they run in parallel.
 fn col2im_add(g: &Geometry, cols: &[f32], first: usize, rows: usize, dx: &mut [f32]) {
-    let [_, h, w] = g.input;
-    let [_, ho, wo] = g.out;
-    let [kd, kh, kw] = g.kernel;
-    let [sz, sy, sx] = g.stride;
-    let [pz, py, px] = g.padding;
-    let t = rows * wo;
-    let kvol = g.kernel_volume();
-    dx.par_chunks_mut(g.input_volume()).enumerate().for_each(|(c, dxc)| {
-        let mut r = c * kvol;
-        for kz in 0..kd {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let src = &cols[r * t..(r + 1) * t];
-                    r += 1;
-                    let lo = px.saturating_sub(kx).div_ceil(sx).min(wo);
-                    let hi = if w + px > kx { ((w + px - kx - 1) / sx + 1).min(wo) } else { 0 };
-                    if lo >= hi {
-                        continue;
-                    }
-                    for (i, seg) in src.chunks_exact(wo).enumerate() {
-                        let row = first + i;
-                        let (zo, yo) = (row / ho, row % ho);
-                        let zi = (zo * sz + kz) as isize - pz as isize;
-                        let yi = (yo * sy + ky) as isize - py as isize;
-                        if zi < 0 || zi >= g.input[0] as isize || yi < 0 || yi >= h as isize {
-                            continue;
-                        }
-                        let dst = &mut dxc[(zi as usize * h + yi as usize) * w..][..w];
-                        let x0 = lo * sx + kx - px;
-                        for (j, v) in seg[lo..hi].iter().enumerate() {
-                            dst[x0 + j * sx] += v;
-                        }
-                    }
+    let (wo, sx) = (g.out[2], g.stride[2]);
+    let taps = g.taps();
+    let per_channel = taps.len() * rows * wo;
+    dx.par_chunks_mut(g.input_volume()).zip(cols.par_chunks(per_channel)).for_each(|(dxc, cols)| {
+        let mut rows_in = cols.chunks_exact(wo);
+        for tap in &taps {
+            for (row, seg) in (first..first + rows).zip(&mut rows_in) {
+                let Some(start) = g.input_row(row, tap).filter(|_| tap.lo < tap.hi) else { continue };
+                let dst = &mut dxc[start + tap.x0..];
+                for (j, v) in seg[tap.lo..tap.hi].iter().enumerate() {
+                    dst[j * sx] += v;
                 }
             }
         }
@@ -582,6 +583,9 @@ mod tests {
             ([3, 2, 4, 5, 6], [2, 2, 2, 3, 1], [1, 1, 1], [0, 1, 0], true),
             ([1, 3, 7, 7, 7], [2, 3, 5, 5, 5], [3, 2, 1], [2, 2, 2], true),
             ([1, 1, 4, 4, 4], [2, 1, 3, 3, 3], [1, 1, 1], [0, 0, 0], false),
+            // A stride wider than the image, and a kernel reaching only into the padding.
+            ([1, 2, 3, 4, 1], [2, 2, 1, 3, 1], [1, 1, 3], [0, 1, 0], true),
+            ([2, 1, 2, 2, 2], [1, 1, 3, 3, 3], [2, 2, 2], [1, 1, 1], true),
         ];
         let device = Default::default();
         for &(xs, ws, stride, padding, with_bias) in cases {

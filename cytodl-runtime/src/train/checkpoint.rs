@@ -10,11 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use thiserror::Error;
+
+use crate::nn::weights::param_names;
 
 const MAGIC: &[u8; 8] = b"CYTODLCK";
 const VERSION: u32 = 2;
@@ -140,7 +141,7 @@ pub fn encode_model<B: Backend, M: Module<B>>(model: &M) -> Result<Vec<u8>, Stri
 /// Loads the model part of `data` into `model`, checking that every parameter keeps its shape.
 /// Checkpoints from before [`MODEL_FORMAT`] (burn's bincode record) still load.
 pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, device: &B::Device) -> Result<M, String> {
-    let expected = param_shapes(&model);
+    let expected = param_names(&model);
     let record = if data.state.get("model_format").and_then(|f| f.as_str()) == Some(MODEL_FORMAT) {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
             .load(data.model.clone(), device)
@@ -153,7 +154,7 @@ pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, d
             .map_err(|e| e.to_string())?
     };
     let model = model.load_record(record);
-    let found = param_shapes(&model);
+    let found = param_names(&model);
     if let Some(((path, want), (_, got))) = expected.iter().zip(&found).find(|(a, b)| a != b) {
         return Err(format!("the checkpoint's model does not fit this experiment's model: parameter `{path}` is {got:?} in the checkpoint, {want:?} here"));
     }
@@ -161,28 +162,6 @@ pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, d
         return Err(format!("the checkpoint's model has {} parameters, this experiment's {}", found.len(), expected.len()));
     }
     Ok(model)
-}
-
-/// `(path, shape)` of every float parameter, in visiting order.
-fn param_shapes<B: Backend, M: Module<B>>(model: &M) -> Vec<(String, Vec<usize>)> {
-    struct Shapes {
-        path: Vec<String>,
-        shapes: Vec<(String, Vec<usize>)>,
-    }
-    impl<B: Backend> ModuleVisitor<B> for Shapes {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.shapes.push((self.path.join("."), param.val().dims().to_vec()));
-        }
-    }
-    let mut v = Shapes { path: Vec::new(), shapes: Vec::new() };
-    model.visit(&mut v);
-    v.shapes
 }
 
 /// Whether a file is one of ours (as opposed to a PyTorch / Lightning checkpoint).
