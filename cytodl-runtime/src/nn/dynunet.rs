@@ -504,21 +504,8 @@ impl<B: Backend> InstanceNorm<B> {
         }
     }
 
-    /// The affine weight is folded into the per-channel scale so only four full-size passes
-    /// (centre, square, scale, shift) touch the activation.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let shape = x.dims();
-        let [n, c, ..] = shape;
-        let x = x.reshape([n, c, shape[2] * shape[3] * shape[4]]);
-        let mean = x.clone().mean_dim(2);
-        let xc = x - mean;
-        let var = xc.clone().square().mean_dim(2);
-        let scale = var.add_scalar(self.eps).sqrt().recip() * self.weight.val().reshape([1, c, 1]);
-        // shift as [N, C, 1] too: Flex's SIMD broadcast kernels take per-row scalars, while a
-        // [1, C, 1] operand on a batch > 1 falls back to a scalar strided walk.
-        let shift = scale.zeros_like() + self.bias.val().reshape([1, c, 1]);
-        let y = xc * scale + shift;
-        y.reshape(shape)
+        super::norm_cpu::instance_norm(x, Some((self.weight.val(), self.bias.val())), self.eps)
     }
 }
 

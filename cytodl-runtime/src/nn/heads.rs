@@ -196,12 +196,7 @@ fn torch_conv<B: Backend>(
 /// `InstanceNorm{2,3}d` with MONAI's `"INSTANCE"` defaults (no affine, eps 1e-5): the heads'
 /// norms have no parameters, unlike DynUNet's `("INSTANCE", {affine: True})`.
 fn instance_norm<B: Backend>(x: Tensor<B, 5>, eps: f64) -> Tensor<B, 5> {
-    let shape = x.dims();
-    let [n, c, ..] = shape;
-    let x = x.reshape([n, c, shape[2] * shape[3] * shape[4]]);
-    let xc = x.clone() - x.mean_dim(2);
-    let var = xc.clone().square().mean_dim(2);
-    (xc * var.add_scalar(eps).sqrt().recip()).reshape(shape)
+    crate::nn::norm_cpu::instance_norm(x, None, eps)
 }
 
 /// MONAI `UnetResBlock(kernel 3, stride 1, norm "INSTANCE", LeakyReLU 0.01, dropout)`. The 1x1

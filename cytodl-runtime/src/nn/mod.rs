@@ -3,6 +3,7 @@
 pub mod autocast;
 pub mod conv_cpu;
 pub mod dynunet;
+pub mod norm_cpu;
 pub mod weights;
 
 pub use dynunet::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};

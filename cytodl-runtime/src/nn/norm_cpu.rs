@@ -1,0 +1,274 @@
+//! Instance normalisation (`torch.nn.InstanceNorm3d`, biased variance, optional affine) as one
+//! fused kernel on the CPU, forward and backward.
+//!
+//! Written with tensor ops, a normalisation is five full passes over the activation forward
+//! (mean, centre, square, scale, shift) and as many again backward, each allocating a tensor
+//! the size of the activation. Here a row `(n, c)` is read twice and written once forward, and
+//! read twice and written once backward; rows run in parallel. Other backends (CUDA) and dtypes
+//! use the tensor-op formula, which computes the same thing.
+
+use std::any::TypeId;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use crate::backend::{Cpu, CpuTrain};
+
+/// `(x - mean) / sqrt(var + eps) * weight + bias` over each `(n, c)` of `x: [N, C, Z, Y, X]`;
+/// `affine` is `(weight, bias)`, both `[C]`.
+pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
+    if TypeId::of::<B>() == TypeId::of::<CpuTrain>() {
+        if let Some(y) = fused_autodiff::<B>(&x, affine.as_ref(), eps) {
+            return y;
+        }
+    } else if TypeId::of::<B>() == TypeId::of::<Cpu>() {
+        if let Some(y) = fused_inference::<B>(&x, affine.as_ref(), eps) {
+            return y;
+        }
+    }
+    with_tensor_ops(x, affine, eps)
+}
+
+/// The same normalisation from tensor ops, for every backend. The affine weight is folded into
+/// the per-channel scale so only four full-size passes touch the activation.
+fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
+    let shape = x.dims();
+    let [n, c, ..] = shape;
+    let x = x.reshape([n, c, shape[2] * shape[3] * shape[4]]);
+    let mean = x.clone().mean_dim(2);
+    let xc = x - mean;
+    let var = xc.clone().square().mean_dim(2);
+    let rstd = var.add_scalar(eps).sqrt().recip();
+    let y = match affine {
+        Some((weight, bias)) => {
+            let scale = rstd * weight.reshape([1, c, 1]);
+            // shift as [N, C, 1] too: Flex's SIMD broadcast kernels take per-row scalars, while a
+            // [1, C, 1] operand on a batch > 1 falls back to a scalar strided walk.
+            let shift = scale.zeros_like() + bias.reshape([1, c, 1]);
+            xc * scale + shift
+        }
+        None => xc * rstd,
+    };
+    y.reshape(shape)
+}
+
+fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    let boxed: Box<dyn std::any::Any> = Box::new(value);
+    boxed.downcast::<U>().ok().map(|b| *b)
+}
+
+fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
+}
+
+/// Per-row statistics of a normalisation: rows are `(n, c)`, `len` values each.
+#[derive(Debug, Clone)]
+struct Stats {
+    channels: usize,
+    len: usize,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+fn forward(x: &[f32], shape: &[usize], affine: Option<(&[f32], &[f32])>, eps: f64) -> (Vec<f32>, Stats) {
+    let channels = shape[1];
+    let len: usize = shape[2..].iter().product();
+    let rows = shape[0] * channels;
+    let mut y = vec![0.0f32; x.len()];
+    let mut mean = vec![0.0f32; rows];
+    let mut rstd = vec![0.0f32; rows];
+    if len > 0 {
+        y.par_chunks_mut(len)
+            .zip(x.par_chunks(len))
+            .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
+            .enumerate()
+            .for_each(|(row, ((y, x), (m, r)))| {
+                let mu = x.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+                let var = x.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / len as f64;
+                let rs = 1.0 / (var + eps).sqrt();
+                let (w, b) = affine.map_or((1.0, 0.0), |(w, b)| (w[row % channels] as f64, b[row % channels] as f64));
+                let (mu32, scale, b) = (mu as f32, (rs * w) as f32, b as f32);
+                y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x - mu32) * scale + b);
+                (*m, *r) = (mu as f32, rs as f32);
+            });
+    }
+    (y, Stats { channels, len, mean, rstd })
+}
+
+/// Gradients for `x`, and for the affine weight and bias: with `x̂ = (x - mean) * rstd`,
+/// `dx = w * rstd * (dy - mean(dy) - x̂ * mean(dy * x̂))`, `dw = Σ dy * x̂`, `db = Σ dy`.
+fn backward(x: &[f32], dy: &[f32], weight: Option<&[f32]>, s: &Stats) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let len = s.len;
+    let mut dx = vec![0.0f32; x.len()];
+    let mut sums = vec![(0.0f64, 0.0f64); s.mean.len()];
+    if len > 0 {
+        dx.par_chunks_mut(len).zip(x.par_chunks(len).zip(dy.par_chunks(len))).zip(sums.par_iter_mut()).enumerate().for_each(
+            |(row, ((dx, (x, dy)), sum))| {
+                let (mu, rs) = (s.mean[row], s.rstd[row]);
+                let (mut sdy, mut sdyx) = (0.0f64, 0.0f64);
+                for (&x, &dy) in x.iter().zip(dy) {
+                    sdy += dy as f64;
+                    sdyx += (dy * (x - mu) * rs) as f64;
+                }
+                *sum = (sdy, sdyx);
+                let w = weight.map_or(1.0, |w| w[row % s.channels]);
+                let k = w * rs;
+                let (a, b) = ((sdy / len as f64) as f32, (sdyx / len as f64) as f32);
+                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                    *dx = k * (dy - a - (x - mu) * rs * b);
+                }
+            },
+        );
+    }
+    let mut dw = vec![0.0f64; s.channels];
+    let mut db = vec![0.0f64; s.channels];
+    for (row, (sdy, sdyx)) in sums.into_iter().enumerate() {
+        db[row % s.channels] += sdy;
+        dw[row % s.channels] += sdyx;
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+    (dx, f(dw), f(db))
+}
+
+fn tensor_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+fn fused_inference<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Option<Tensor<B, 5>> {
+    let xp = contiguous_f32(cast::<_, Tensor<Cpu, 5>>(x.clone())?.into_primitive().tensor())?;
+    let params = match affine {
+        Some((w, b)) => Some((
+            contiguous_f32(cast::<_, Tensor<Cpu, 1>>(w.clone())?.into_primitive().tensor())?,
+            contiguous_f32(cast::<_, Tensor<Cpu, 1>>(b.clone())?.into_primitive().tensor())?,
+        )),
+        None => None,
+    };
+    let shape = xp.layout().shape().clone();
+    let affine = match &params {
+        Some((w, b)) => Some((w.as_slice::<f32>()?, b.as_slice::<f32>()?)),
+        None => None,
+    };
+    let (y, _) = forward(xp.as_slice::<f32>()?, &shape, affine, eps);
+    cast(Tensor::<Cpu, 5>::from_primitive(TensorPrimitive::Float(tensor_from(y, shape))))
+}
+
+/// The backward step of [`fused_autodiff`]: parents are `[x]` or `[x, weight, bias]`.
+#[derive(Debug)]
+struct InstanceNormBackward;
+
+impl<const N: usize> Backward<Cpu, N> for InstanceNormBackward {
+    type State = (FlexTensor, Option<FlexTensor>, Stats);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, weight, stats) = ops.state;
+        let dy = grads.consume::<Cpu>(&ops.node);
+        let shape = x.layout().shape().clone();
+        let dy = if dy.is_contiguous() { dy } else { dy.to_contiguous() };
+        let (Some(xs), Some(dys)) = (x.as_slice::<f32>(), dy.as_slice::<f32>()) else {
+            // Unreachable: both were checked f32 and made contiguous.
+            return;
+        };
+        let (dx, dw, db) = backward(xs, dys, weight.as_ref().and_then(|w| w.as_slice::<f32>()), &stats);
+        let mut parents = ops.parents.into_iter();
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, tensor_from(dx, shape));
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, tensor_from(dw, [stats.channels]));
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Cpu>(node.id, tensor_from(db, [stats.channels]));
+        }
+    }
+}
+
+fn fused_autodiff<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Option<Tensor<B, 5>> {
+    let x = cast::<_, Tensor<CpuTrain, 5>>(x.clone())?.into_primitive().tensor();
+    let xp = contiguous_f32(x.primitive.clone())?;
+    let shape = xp.layout().shape().clone();
+    let out = match affine {
+        Some((w, b)) => {
+            let w = cast::<_, Tensor<CpuTrain, 1>>(w.clone())?.into_primitive().tensor();
+            let b = cast::<_, Tensor<CpuTrain, 1>>(b.clone())?.into_primitive().tensor();
+            let (wp, bp) = (contiguous_f32(w.primitive.clone())?, contiguous_f32(b.primitive.clone())?);
+            let (y, stats) = forward(xp.as_slice::<f32>()?, &shape, Some((wp.as_slice::<f32>()?, bp.as_slice::<f32>()?)), eps);
+            let y = tensor_from(y, shape);
+            match InstanceNormBackward.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((xp, Some(wp), stats), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+        None => {
+            let (y, stats) = forward(xp.as_slice::<f32>()?, &shape, None, eps);
+            let y = tensor_from(y, shape);
+            match InstanceNormBackward.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((xp, None, stats), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+    };
+    cast(Tensor::<CpuTrain, 5>::from_primitive(TensorPrimitive::Float(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn max_rel(a: TensorData, b: TensorData) -> f32 {
+        let (a, b) = (a.to_vec::<f32>().unwrap_or_default(), b.to_vec::<f32>().unwrap_or_default());
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().map(|v| v.abs()).fold(1e-6, f32::max);
+        a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max) / scale
+    }
+
+    /// The fused kernel against the tensor-op formula: output and the gradients of x, weight
+    /// and bias, with and without the affine part, batch 1 and 3.
+    #[test]
+    fn fused_matches_tensor_ops() {
+        let device = Default::default();
+        for (shape, affine) in [([1, 3, 4, 5, 6], true), ([3, 2, 1, 7, 5], false), ([2, 4, 3, 3, 3], true)] {
+            let x = Tensor::<CpuTrain, 5>::random(shape, Distribution::Normal(1.5, 2.0), &device);
+            let w = Tensor::<CpuTrain, 1>::random([shape[1]], Distribution::Normal(1.0, 0.5), &device);
+            let b = Tensor::<CpuTrain, 1>::random([shape[1]], Distribution::Normal(0.0, 0.5), &device);
+            let count: usize = shape.iter().product();
+            let ramp: Vec<f32> = (0..count).map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0).collect();
+            let upstream = Tensor::<CpuTrain, 5>::from_data(TensorData::new(ramp, shape), &device);
+            let run = |fused: bool| {
+                let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
+                let params = affine.then(|| (w.clone(), b.clone()));
+                let y = if fused { instance_norm(x.clone(), params, 1e-5) } else { with_tensor_ops(x.clone(), params, 1e-5) };
+                let grads = (y.clone() * upstream.clone()).sum().backward();
+                let g = |t: &Tensor<CpuTrain, 1>| t.grad(&grads).map(|g| g.into_data());
+                (y.inner().into_data(), x.grad(&grads).map(|g| g.into_data()), g(&w), g(&b))
+            };
+            let (ours, theirs) = (run(true), run(false));
+            assert!(max_rel(ours.0, theirs.0) < 1e-5, "output {shape:?}");
+            assert!(max_rel(ours.1.unwrap(), theirs.1.unwrap()) < 1e-4, "x gradient {shape:?}");
+            if affine {
+                assert!(max_rel(ours.2.unwrap(), theirs.2.unwrap()) < 1e-4, "weight gradient {shape:?}");
+                assert!(max_rel(ours.3.unwrap(), theirs.3.unwrap()) < 1e-4, "bias gradient {shape:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn inference_path_matches_tensor_ops() {
+        let device = Default::default();
+        let x = Tensor::<Cpu, 5>::random([2, 3, 2, 4, 4], Distribution::Normal(0.0, 3.0), &device);
+        let w = Tensor::<Cpu, 1>::random([3], Distribution::Normal(1.0, 0.5), &device);
+        let b = Tensor::<Cpu, 1>::random([3], Distribution::Normal(0.0, 0.5), &device);
+        let ours = instance_norm(x.clone(), Some((w.clone(), b.clone())), 1e-5);
+        let theirs = with_tensor_ops(x, Some((w, b)), 1e-5);
+        assert!(max_rel(ours.into_data(), theirs.into_data()) < 1e-5);
+    }
+}
