@@ -92,8 +92,8 @@ fn forward(x: &[f32], shape: &[usize], affine: Option<(&[f32], &[f32])>, eps: f6
             .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
             .enumerate()
             .for_each(|(row, ((y, x), (m, r)))| {
-                let mu = x.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-                let var = x.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / len as f64;
+                let mu = sum8(x, |v| v as f64) / len as f64;
+                let var = sum8(x, |v| (v as f64 - mu).powi(2)) / len as f64;
                 let rs = 1.0 / (var + eps).sqrt();
                 let (w, b) = affine.map_or((1.0, 0.0), |(w, b)| (w[row % channels] as f64, b[row % channels] as f64));
                 let (mu32, scale, b) = (mu as f32, (rs * w) as f32, b as f32);
@@ -114,11 +114,8 @@ fn backward(x: &[f32], dy: &[f32], weight: Option<&[f32]>, s: &Stats) -> (Vec<f3
         dx.par_chunks_mut(len).zip(x.par_chunks(len).zip(dy.par_chunks(len))).zip(sums.par_iter_mut()).enumerate().for_each(
             |(row, ((dx, (x, dy)), sum))| {
                 let (mu, rs) = (s.mean[row], s.rstd[row]);
-                let (mut sdy, mut sdyx) = (0.0f64, 0.0f64);
-                for (&x, &dy) in x.iter().zip(dy) {
-                    sdy += dy as f64;
-                    sdyx += (dy * (x - mu) * rs) as f64;
-                }
+                let sdy = sum8(dy, |v| v as f64);
+                let sdyx = sum8_zip(x, dy, |x, dy| (dy * (x - mu) * rs) as f64);
                 *sum = (sdy, sdyx);
                 let w = weight.map_or(1.0, |w| w[row % s.channels]);
                 let k = w * rs;
@@ -137,6 +134,27 @@ fn backward(x: &[f32], dy: &[f32], weight: Option<&[f32]>, s: &Stats) -> (Vec<f3
     }
     let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     (dx, f(dw), f(db))
+}
+
+/// `Σ f(v)` over `xs` with eight independent accumulators: the compiler vectorises them, where
+/// one running f64 sum is bound by the latency of each add.
+#[inline(always)]
+fn sum8(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    sum8_zip(xs, xs, |v, _| f(v))
+}
+
+/// `Σ f(a[i], b[i])`, as [`sum8`].
+#[inline(always)]
+fn sum8_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f(x, y)).sum();
+    for (ca, cb) in ca.zip(cb) {
+        for ((acc, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
+            *acc += f(x, y);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
 }
 
 fn tensor_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
