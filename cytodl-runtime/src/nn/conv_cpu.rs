@@ -18,19 +18,18 @@
 //! code stays generic over `B: Backend`. Set `CYTODL_BURN_CONV=1` to use burn's kernels anyway
 //! (to compare; `examples/dynunet-bench.rs`).
 
-use std::any::{Any, TypeId};
 use std::sync::OnceLock;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Shape, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::flex_kernel::{flex_tensor as tensor_from, inference_input, inference_output, is, tracked_input, tracked_output};
 use crate::backend::{Cpu, CpuTrain};
 
 /// Bytes of im2col columns built per tile: small enough to stay in L2 with the packed GEMM
@@ -62,49 +61,21 @@ fn burn_conv_forced() -> bool {
     *FORCED.get_or_init(|| std::env::var_os("CYTODL_BURN_CONV").is_some_and(|v| v != "0"))
 }
 
-fn is<A: 'static, C: 'static>() -> bool {
-    TypeId::of::<A>() == TypeId::of::<C>()
-}
-
-/// `value` as type `U` when `T` is `U` (checked at run time), else `None`.
-fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
-    let boxed: Box<dyn Any> = Box::new(value);
-    boxed.downcast::<U>().ok().map(|b| *b)
-}
-
 fn inference_conv3d<B: Backend>(
     x: &Tensor<B, 5>,
     weight: &Tensor<B, 5>,
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    let x = flex(cast::<_, Tensor<Cpu, 5>>(x.clone())?.into_primitive().tensor())?;
-    let w = flex(cast::<_, Tensor<Cpu, 5>>(weight.clone())?.into_primitive().tensor())?;
+    let x = inference_input(x)?;
+    let w = inference_input(weight)?;
     let b = match bias {
-        Some(b) => Some(flex(cast::<_, Tensor<Cpu, 1>>(b.clone())?.into_primitive().tensor())?),
+        Some(b) => Some(inference_input(b)?),
         None => None,
     };
     let geometry = Geometry::new(x.layout().shape(), w.layout().shape(), options)?;
-    let y = forward(&geometry, f32s(&x)?, f32s(&w)?, b.as_ref().and_then(f32s));
-    let y = Tensor::<Cpu, 5>::from_primitive(TensorPrimitive::Float(y));
-    cast(y)
-}
-
-/// An f32, contiguous Flex tensor (copied to contiguous when it is a view), or `None` for
-/// other dtypes.
-fn flex(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
-}
-
-fn f32s(t: &FlexTensor) -> Option<&[f32]> {
-    t.as_slice::<f32>()
-}
-
-fn tensor_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
+    let y = forward(&geometry, x.as_slice()?, w.as_slice()?, b.as_ref().and_then(|b| b.as_slice()));
+    inference_output(y)
 }
 
 /// The shapes of one convolution: input `[n, c, d...]`, weight `[o, c, k...]`, output `[n, o,
@@ -497,7 +468,7 @@ impl<const N: usize> Backward<Cpu, N> for Conv3dBackward {
         let (x, w, g) = ops.state;
         let dy = grads.consume::<Cpu>(&ops.node);
         let dy = if dy.is_contiguous() { dy } else { dy.to_contiguous() };
-        let (Some(x), Some(w), Some(dy)) = (f32s(&x), f32s(&w), f32s(&dy)) else {
+        let (Some(x), Some(w), Some(dy)) = (x.as_slice(), w.as_slice(), dy.as_slice()) else {
             // Unreachable: the state was checked f32 and contiguous when recorded, and burn
             // propagates f32 gradients for f32 outputs.
             return;
@@ -521,45 +492,24 @@ fn autodiff_conv3d<B: Backend>(
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    let x = cast::<_, Tensor<CpuTrain, 5>>(x.clone())?.into_primitive().tensor();
-    let w = cast::<_, Tensor<CpuTrain, 5>>(weight.clone())?.into_primitive().tensor();
+    let (x, xp) = tracked_input(x)?;
+    let (w, wp) = tracked_input(weight)?;
     let b = match bias {
-        Some(b) => Some(cast::<_, Tensor<CpuTrain, 1>>(b.clone())?.into_primitive().tensor()),
-        None => None,
-    };
-    let xp = flex(x.primitive.clone())?;
-    let wp = flex(w.primitive.clone())?;
-    let bp = match &b {
-        Some(b) => Some(flex(b.primitive.clone())?),
+        Some(b) => Some(tracked_input(b)?),
         None => None,
     };
     let g = Geometry::new(xp.layout().shape(), wp.layout().shape(), options)?;
-    let y = forward(&g, f32s(&xp)?, f32s(&wp)?, bp.as_ref().and_then(f32s));
-    let out = match b {
-        Some(b) => match Conv3dBackward
-            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((xp, wp, g), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
-        None => match Conv3dBackward
-            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((xp, wp, g), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
-    };
-    cast(Tensor::<CpuTrain, 5>::from_primitive(TensorPrimitive::Float(out)))
+    let y = forward(&g, xp.as_slice()?, wp.as_slice()?, b.as_ref().and_then(|(_, bp)| bp.as_slice()));
+    match &b {
+        Some((b, _)) => tracked_output(Conv3dBackward, [&x, &w, b], (xp, wp, g), y),
+        None => tracked_output(Conv3dBackward, [&x, &w], (xp, wp, g), y),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
         let a = a.into_data().to_vec::<f32>().unwrap_or_default();

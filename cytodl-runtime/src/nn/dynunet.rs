@@ -439,8 +439,8 @@ impl<B: Backend> Conv<B> {
 /// Whether `matmul` computes in full f32 on this backend: the CPU backends do; CubeCL's CUDA
 /// matmul picks tensor-core kernels that round f32 operands to TF32.
 fn gemm_is_exact<B: Backend>() -> bool {
-    let name = std::any::type_name::<B>();
-    name.contains("Flex") || name.contains("NdArray")
+    use crate::backend::{Cpu, CpuTrain};
+    super::flex_kernel::is::<B, Cpu>() || super::flex_kernel::is::<B, CpuTrain>()
 }
 
 /// A transposed convolution whose kernel equals its stride (always so in DynUNet: MONAI sets

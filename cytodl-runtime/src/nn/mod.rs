@@ -3,6 +3,7 @@
 pub mod autocast;
 pub mod conv_cpu;
 pub mod dynunet;
+mod flex_kernel;
 pub mod norm_cpu;
 pub mod weights;
 

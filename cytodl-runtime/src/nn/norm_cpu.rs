@@ -7,27 +7,25 @@
 //! read twice and written once backward; rows run in parallel. Other backends (CUDA) and dtypes
 //! use the tensor-op formula, which computes the same thing.
 
-use std::any::TypeId;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::flex_kernel::{flex_tensor as tensor_from, inference_input, inference_output, is, tracked_input, tracked_output};
 use crate::backend::{Cpu, CpuTrain};
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over each `(n, c)` of `x: [N, C, Z, Y, X]`;
 /// `affine` is `(weight, bias)`, both `[C]`.
 pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
-    if TypeId::of::<B>() == TypeId::of::<CpuTrain>() {
+    if is::<B, CpuTrain>() {
         if let Some(y) = fused_autodiff::<B>(&x, affine.as_ref(), eps) {
             return y;
         }
-    } else if TypeId::of::<B>() == TypeId::of::<Cpu>() {
+    } else if is::<B, Cpu>() {
         if let Some(y) = fused_inference::<B>(&x, affine.as_ref(), eps) {
             return y;
         }
@@ -56,18 +54,6 @@ fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Te
         None => xc * rstd,
     };
     y.reshape(shape)
-}
-
-fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
-    let boxed: Box<dyn std::any::Any> = Box::new(value);
-    boxed.downcast::<U>().ok().map(|b| *b)
-}
-
-fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
 }
 
 /// Per-row statistics of a normalisation: rows are `(n, c)`, `len` values each.
@@ -157,26 +143,19 @@ fn sum8_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
     acc.iter().sum::<f64>() + rest
 }
 
-fn tensor_from(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
-}
-
 fn fused_inference<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Option<Tensor<B, 5>> {
-    let xp = contiguous_f32(cast::<_, Tensor<Cpu, 5>>(x.clone())?.into_primitive().tensor())?;
+    let xp = inference_input(x)?;
     let params = match affine {
-        Some((w, b)) => Some((
-            contiguous_f32(cast::<_, Tensor<Cpu, 1>>(w.clone())?.into_primitive().tensor())?,
-            contiguous_f32(cast::<_, Tensor<Cpu, 1>>(b.clone())?.into_primitive().tensor())?,
-        )),
+        Some((w, b)) => Some((inference_input(w)?, inference_input(b)?)),
         None => None,
     };
     let shape = xp.layout().shape().clone();
     let affine = match &params {
-        Some((w, b)) => Some((w.as_slice::<f32>()?, b.as_slice::<f32>()?)),
+        Some((w, b)) => Some((w.as_slice()?, b.as_slice()?)),
         None => None,
     };
-    let (y, _) = forward(xp.as_slice::<f32>()?, &shape, affine, eps);
-    cast(Tensor::<Cpu, 5>::from_primitive(TensorPrimitive::Float(tensor_from(y, shape))))
+    let (y, _) = forward(xp.as_slice()?, &shape, affine, eps);
+    inference_output(tensor_from(y, shape))
 }
 
 /// The backward step of [`fused_autodiff`]: parents are `[x]` or `[x, weight, bias]`.
@@ -210,37 +189,25 @@ impl<const N: usize> Backward<Cpu, N> for InstanceNormBackward {
 }
 
 fn fused_autodiff<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Option<Tensor<B, 5>> {
-    let x = cast::<_, Tensor<CpuTrain, 5>>(x.clone())?.into_primitive().tensor();
-    let xp = contiguous_f32(x.primitive.clone())?;
+    let (x, xp) = tracked_input(x)?;
     let shape = xp.layout().shape().clone();
-    let out = match affine {
+    match affine {
         Some((w, b)) => {
-            let w = cast::<_, Tensor<CpuTrain, 1>>(w.clone())?.into_primitive().tensor();
-            let b = cast::<_, Tensor<CpuTrain, 1>>(b.clone())?.into_primitive().tensor();
-            let (wp, bp) = (contiguous_f32(w.primitive.clone())?, contiguous_f32(b.primitive.clone())?);
-            let (y, stats) = forward(xp.as_slice::<f32>()?, &shape, Some((wp.as_slice::<f32>()?, bp.as_slice::<f32>()?)), eps);
-            let y = tensor_from(y, shape);
-            match InstanceNormBackward.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((xp, Some(wp), stats), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            }
+            let ((w, wp), (b, bp)) = (tracked_input(w)?, tracked_input(b)?);
+            let (y, stats) = forward(xp.as_slice()?, &shape, Some((wp.as_slice()?, bp.as_slice()?)), eps);
+            tracked_output(InstanceNormBackward, [&x, &w, &b], (xp, Some(wp), stats), tensor_from(y, shape))
         }
         None => {
-            let (y, stats) = forward(xp.as_slice::<f32>()?, &shape, None, eps);
-            let y = tensor_from(y, shape);
-            match InstanceNormBackward.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((xp, None, stats), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            }
+            let (y, stats) = forward(xp.as_slice()?, &shape, None, eps);
+            tracked_output(InstanceNormBackward, [&x], (xp, None, stats), tensor_from(y, shape))
         }
-    };
-    cast(Tensor::<CpuTrain, 5>::from_primitive(TensorPrimitive::Float(out)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     fn max_rel(a: TensorData, b: TensorData) -> f32 {
         let (a, b) = (a.to_vec::<f32>().unwrap_or_default(), b.to_vec::<f32>().unwrap_or_default());

@@ -369,11 +369,10 @@ where
 
     /// The trainer's state as stored in checkpoints.
     fn state_json(&self) -> serde_json::Value {
-        let (best, kept) = match &self.callbacks.checkpoint {
-            Some(c) => (json!(null), c.best.iter().map(|(s, p)| json!([s, p.display().to_string()])).collect::<Vec<_>>()),
-            None => (json!(null), Vec::new()),
+        let kept: Vec<serde_json::Value> = match &self.callbacks.checkpoint {
+            Some(c) => c.best.iter().map(|(s, p)| json!([s, p.display().to_string()])).collect(),
+            None => Vec::new(),
         };
-        let _ = best;
         json!({
             "format": "cytodl-checkpoint",
             "model_format": checkpoint::MODEL_FORMAT,
@@ -399,8 +398,7 @@ where
     pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
         let data = checkpoint::read(path)?;
         let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
-        self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(bad)?;
-        let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
+        self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(&bad)?;
         let records = data
             .optimizers
             .iter()

@@ -1,0 +1,77 @@
+//! What the CPU kernels (`conv_cpu`, `norm_cpu`) share: routing a model's generic `B: Backend`
+//! to the Flex backend by type identity, so that model code stays generic while the CPU gets
+//! hand-written kernels, and f32 views of Flex tensors.
+
+use std::any::{Any, TypeId};
+
+use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use burn_flex::FlexTensor;
+
+use crate::backend::{Cpu, CpuTrain};
+
+/// The autodiff tensor of [`CpuTrain`] (an input's primitive and its graph node).
+pub(crate) type TrackedTensor = burn::tensor::ops::FloatTensor<CpuTrain>;
+
+/// Whether `B` is the backend `C`.
+pub(crate) fn is<B: 'static, C: 'static>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<C>()
+}
+
+/// `value` as type `U` when `T` is `U` (checked at run time), else `None`.
+pub(crate) fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    let boxed: Box<dyn Any> = Box::new(value);
+    boxed.downcast::<U>().ok().map(|b| *b)
+}
+
+/// An f32, contiguous Flex tensor (copied to contiguous when it is a view), or `None` for
+/// other dtypes.
+pub(crate) fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
+}
+
+/// `t` as an f32, contiguous Flex tensor when `B` is [`Cpu`].
+pub(crate) fn inference_input<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<FlexTensor> {
+    f32_contiguous(cast::<_, Tensor<Cpu, D>>(t.clone())?.into_primitive().tensor())
+}
+
+/// `t` as a tracked tensor and its f32, contiguous value when `B` is [`CpuTrain`].
+pub(crate) fn tracked_input<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<(TrackedTensor, FlexTensor)> {
+    let tracked = cast::<_, Tensor<CpuTrain, D>>(t.clone())?.into_primitive().tensor();
+    let value = f32_contiguous(tracked.primitive.clone())?;
+    Some((tracked, value))
+}
+
+/// A Flex tensor of `shape` holding `values`.
+pub(crate) fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// A kernel's result as `Tensor<B, D>` (`B` is [`Cpu`]).
+pub(crate) fn inference_output<B: Backend, const D: usize>(y: FlexTensor) -> Option<Tensor<B, D>> {
+    cast(Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// Records `y`, computed from `parents`, in the autodiff graph with `op` as its backward step
+/// (holding `state` when any parent needs a gradient), and returns it as `Tensor<B, D>` (`B` is
+/// [`CpuTrain`]).
+pub(crate) fn tracked_output<B: Backend, O, const N: usize, const D: usize>(
+    op: O,
+    parents: [&TrackedTensor; N],
+    state: O::State,
+    y: FlexTensor,
+) -> Option<Tensor<B, D>>
+where
+    O: Backward<Cpu, N>,
+{
+    let out = match op.prepare::<NoCheckpointing>(parents.map(|p| p.node.clone())).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    cast(Tensor::<CpuTrain, D>::from_primitive(TensorPrimitive::Float(out)))
+}
