@@ -296,13 +296,13 @@ impl<'a> Checker<'a> {
         let csv_logger = self.loggers();
 
         let seed = match self.cfg("seed").map(|n| &n.value) {
-            Some(Value::Int(i)) if *i >= 0 => *i as u64,
-            Some(Value::Null) | None => 0,
+            Some(Value::Int(i)) if *i >= 0 => Some(*i as u64),
+            Some(Value::Null) | None => None,
             Some(_) => {
                 if let Some(n) = self.cfg("seed") {
                     self.err(format!("`seed` must be a non-negative integer or null, found {}", show(n)), n, "seed", None);
                 }
-                0
+                None
             }
         };
         for key in ["experiment_name", "run_name", "paths.log_dir", "paths.output_dir"] {

@@ -132,7 +132,8 @@ pub struct Experiment {
     pub early_stopping: Option<Call>,
     pub image_saver: Option<Call>,
     pub csv_logger: Option<Call>,
-    pub seed: u64,
+    /// `seed`; `None` (`seed: null`) draws one at run time and records it in the run folder.
+    pub seed: Option<u64>,
     pub experiment_name: String,
     pub run_name: String,
     pub log_dir: String,

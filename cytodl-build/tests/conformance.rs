@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cytodl_build, shared_dir};
+use common::cytodl_build;
 use cytodl_build::config::node::Node;
 use cytodl_build::config::yaml::load_any;
 use cytodl_build::diag::FileId;
@@ -60,10 +60,7 @@ fn run_cases(
 
 #[test]
 fn cyto_dl_conformance_cases() {
-    let Some(shared) = shared_dir() else {
-        eprintln!("skipped: ../shared is not beside this checkout");
-        return;
-    };
+    let Some(shared) = cytodl_testkit::shared_dir("cyto_dl_conformance_cases") else { return };
     let base = shared.join("conformance/cyto_dl");
     let configs = shared.join("reference/cyto_dl-configs");
     let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), Path::new("/"), |cols| {
@@ -76,10 +73,7 @@ fn cyto_dl_conformance_cases() {
 #[test]
 fn own_hydra_corpus() {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hydra");
-    if !base.join("cases.tsv").is_file() {
-        eprintln!("skipped: no corpus at {}", base.display());
-        return;
-    }
+    assert!(base.join("cases.tsv").is_file(), "the Hydra corpus is part of the repository: {} is missing", base.display());
     // NAME<TAB>TREE<TAB>CONFIG_NAME<TAB>OVERRIDES; relative `file://` search paths are relative to the corpus.
     let (count, failures) = run_cases(&base.join("cases.tsv"), &base.join("expected"), &base, |cols| {
         (base.join(cols[1]), cols[0].to_string(), cols.get(3).copied().unwrap_or("").to_string())

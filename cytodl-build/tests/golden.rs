@@ -105,10 +105,7 @@ fn generation_is_reproducible() {
 /// cyto_dl's own experiments check unmodified, in 3D and in 2D.
 #[test]
 fn cyto_dl_reference_experiments_check() {
-    let Some(shared) = common::shared_dir() else {
-        eprintln!("skipped: ../shared is not beside this checkout");
-        return;
-    };
+    let Some(shared) = cytodl_testkit::shared_dir("cyto_dl_reference_experiments_check") else { return };
     let dir = shared.join("reference/cyto_dl-configs/experiment/im2im");
     for name in ["segmentation", "labelfree"] {
         let file = dir.join(format!("{name}.yaml"));

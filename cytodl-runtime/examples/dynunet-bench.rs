@@ -10,11 +10,11 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Distribution, Tensor};
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss};
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, Optimizer, OptimizerConfig};
+use cytodl_runtime::nn::Init;
 
 #[global_allocator]
 static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
@@ -51,7 +51,7 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         }
     };
     let device = device.clone();
-    let mut net = cfg.init::<B>(&device).unwrap_or_else(|e| {
+    let mut net = cfg.init::<B>(&device, &Init::new(0)).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
@@ -60,8 +60,8 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         std::process::exit(1)
     });
     let loss = Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() });
-    let x = Tensor::<B, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 1.0), &device).greater_elem(0.5).float();
+    let x = Init::new(1).normal::<B, 5>(shape, 0.0, 1.0, &device);
+    let y = Init::new(2).uniform::<B, 5>(shape, 0.0, 1.0, &device).greater_elem(0.5).float();
     let mut train_step = |net: cytodl_runtime::nn::DynUNet<B>| {
         let l = loss.forward(net.forward(x.clone()), y.clone()).unwrap_or_else(|e| {
             eprintln!("error: {e}");
@@ -81,7 +81,7 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
     let _ = B::sync(&device);
     let train_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let eval = net.valid();
-    let xe = Tensor::<B::InnerBackend, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let xe = Init::new(3).normal::<B::InnerBackend, 5>(shape, 0.0, 1.0, &device);
     for _ in 0..3 {
         let _ = eval.forward(xe.clone()).into_data();
     }

@@ -1,6 +1,8 @@
 //! Prints one JSON line of statistics for a selection of an image file:
 //! `image-stats FILE [C=i] [Z=i] [T=i]` (a comma list such as `C=0,2` keeps the axis).
-//! Used to compare our reader against numpy/tifffile (tests/tiff_variants.py).
+//! Used to compare our reader against numpy/tifffile (tests/tiff_variants.py). Besides sum, min
+//! and max, `wsum` weighs each voxel by its position (`Σ v[i]·(i mod 251 + 1)` over the C-order
+//! flat index), so voxels read into the wrong place change it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,13 +42,15 @@ fn main() -> ExitCode {
             // Written by hand to keep the documented key order; numbers via serde_json (NaN -> null).
             let num = |v: f64| serde_json::Value::from(v).to_string();
             let shape: Vec<String> = array.shape().iter().map(|n| n.to_string()).collect();
+            let wsum: f64 = array.data().iter().enumerate().map(|(i, &v)| v as f64 * ((i % 251) + 1) as f64).sum();
             println!(
-                "{{\"shape\": [{}], \"dtype\": \"{}\", \"sum\": {}, \"min\": {}, \"max\": {}}}",
+                "{{\"shape\": [{}], \"dtype\": \"{}\", \"sum\": {}, \"min\": {}, \"max\": {}, \"wsum\": {}}}",
                 shape.join(", "),
                 info.dtype.name(),
                 num(array.sum()),
                 num(array.min() as f64),
-                num(array.max() as f64)
+                num(array.max() as f64),
+                num(wsum)
             );
             ExitCode::SUCCESS
         }

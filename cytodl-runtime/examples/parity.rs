@@ -20,11 +20,12 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::nn::weights::{load_file, named_grads, LoadOptions, StateDict};
 use cytodl_runtime::nn::{DynUNet, DynUNetConfig, PerLevel};
 use serde_json::Value;
+use cytodl_runtime::nn::Init;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -193,7 +194,7 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
     let device = device.clone();
     let meta = read_meta(dir)?;
     let cfg = config_from_meta(&meta)?;
-    let model: DynUNet<B> = cfg.init(&device).map_err(|e| e.to_string())?;
+    let model: DynUNet<B> = cfg.init(&device, &Init::new(0)).map_err(|e| e.to_string())?;
     let weights = ckpt
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join("weights.safetensors"));
@@ -337,13 +338,9 @@ fn bench_on<B: AutodiffBackend>(which: &str, iters: usize, device: &B::Device) -
     .map_err(|e| e.to_string())?
     .with_res_block(true);
     let device = device.clone();
-    let model: DynUNet<B> = cfg.init(&device).map_err(|e| e.to_string())?;
-    let x = Tensor::<B, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<B, 5>::random(
-        [shape[0], 1, shape[2], shape[3], shape[4]],
-        Distribution::Bernoulli(0.4),
-        &device,
-    );
+    let model: DynUNet<B> = cfg.init(&device, &Init::new(0)).map_err(|e| e.to_string())?;
+    let x = Init::new(1).normal::<B, 5>(shape, 0.0, 1.0, &device);
+    let y = Init::new(2).uniform::<B, 5>([shape[0], 1, shape[2], shape[3], shape[4]], 0.0, 1.0, &device).lower_elem(0.4).float();
     let step = || {
         let loss = dice_ce(model.forward(x.clone()), y.clone());
         let grads = loss.backward();

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, ElementConversion, Tensor};
+use burn::tensor::{ElementConversion, Tensor};
 use clap::{Parser, Subcommand};
 
 use crate::data::cache::Cache;
@@ -18,6 +18,7 @@ use crate::data::loader::{Dataset, Loader, LoaderOptions};
 use crate::data::manifest::{self, Manifest, ManifestSpec, Split};
 use crate::experiment::{Experiment, Settings};
 use crate::model::MultiTask;
+use crate::nn::Init;
 use crate::nn::weights::{load_state_dict, LoadOptions, StateDict};
 use crate::optim::{GradClip, Optimizer, Scheduler};
 use crate::train::checkpoint;
@@ -171,14 +172,61 @@ fn run_dir(settings: &Settings, task: &str, explicit: Option<&Path>) -> PathBuf 
     dir.components().collect()
 }
 
-/// Saves what the run was made from: `.hydra/config.yaml` (resolved) and `.hydra/overrides.yaml`.
-fn record_run<E: Experiment>(dir: &Path, overrides: &[String]) -> Result<(), String> {
+/// Where a run's seed came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeedSource {
+    /// `seed:` in the config, or `seed=` on the command line.
+    Config,
+    /// The checkpoint a resumed run continues.
+    Checkpoint,
+    /// Drawn at start because the config's seed is null (Lightning's `seed_everything(None)`).
+    Drawn,
+}
+
+impl SeedSource {
+    fn name(self) -> &'static str {
+        match self {
+            SeedSource::Config => "config",
+            SeedSource::Checkpoint => "checkpoint",
+            SeedSource::Drawn => "drawn",
+        }
+    }
+}
+
+/// The seed this run uses: a resumed run keeps its checkpoint's (its data order and dropout
+/// streams continue from it), else the config's, else one drawn now from the OS's entropy
+/// (in Lightning's range, 0..2³², so it is easy to type back as `seed=N`).
+fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> (u64, SeedSource) {
+    if let Some(saved) = resumed.and_then(|state| state.get("seed")).and_then(|s| s.as_u64()) {
+        if let Some(configured) = settings.seed.filter(|s| *s != saved) {
+            eprintln!("warning: resuming with the checkpoint's seed {saved}, not seed {configured}: the run continues the data order and dropout of its first part");
+        }
+        return (saved, SeedSource::Checkpoint);
+    }
+    match settings.seed {
+        Some(seed) => (seed, SeedSource::Config),
+        None => {
+            use std::hash::{BuildHasher, Hasher};
+            let seed = std::collections::hash_map::RandomState::new().build_hasher().finish() & 0xFFFF_FFFF;
+            (seed, SeedSource::Drawn)
+        }
+    }
+}
+
+/// Saves what the run was made from: `.hydra/config.yaml` (resolved), `.hydra/overrides.yaml`,
+/// and `.hydra/run.yaml` (the seed actually used and where it came from, the command, device).
+fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, device: &str, seed: (u64, SeedSource)) -> Result<(), String> {
     let hydra = dir.join(".hydra");
     std::fs::create_dir_all(&hydra).map_err(|e| format!("{}: {e}", hydra.display()))?;
     let write = |name: &str, text: String| std::fs::write(hydra.join(name), text).map_err(|e| format!("{}: {e}", hydra.join(name).display()));
     write("config.yaml", E::RESOLVED_YAML.to_string())?;
     let list: String = overrides.iter().map(|o| format!("- {o}\n")).collect();
-    write("overrides.yaml", if list.is_empty() { "[]\n".into() } else { list })
+    write("overrides.yaml", if list.is_empty() { "[]\n".into() } else { list })?;
+    let (seed, source) = seed;
+    write(
+        "run.yaml",
+        format!("# How this run was started. Re-run it with `seed={seed}`.\nexperiment: {}\ncommand: {command}\ndevice: {device}\nseed: {seed}\nseed_source: {}\n", E::NAME, source.name()),
+    )
 }
 
 fn load_manifest(settings: &Settings) -> Result<Manifest, String> {
@@ -187,7 +235,7 @@ fn load_manifest(settings: &Settings) -> Result<Manifest, String> {
         split_column: settings.data.split_column.clone(),
         columns: settings.data.columns.clone(),
         subsample: settings.data.subsample.iter().cloned().collect(),
-        seed: settings.data.subsample_seed.unwrap_or(settings.seed),
+        seed: settings.data.subsample_seed.or(settings.seed).unwrap_or(0),
     };
     manifest::load(&spec).map_err(|e| e.to_string())
 }
@@ -205,7 +253,7 @@ fn loader_of<E: Experiment>(settings: &Settings, rows: Vec<crate::Sample>, split
         shuffle: train && settings.data.shuffle,
         drop_last: train && settings.data.drop_last,
         num_workers: settings.data.num_workers,
-        seed: settings.seed,
+        seed: settings.seed.unwrap_or(0),
         ..Default::default()
     };
     Ok(Loader::new(dataset, opts))
@@ -218,7 +266,8 @@ fn task<E: Experiment>() -> Task {
 /// Loads `path` into `model`: one of our checkpoints, or a PyTorch / Lightning state_dict whose
 /// keys are cyto_dl's (`backbone.*`, `task_heads.<head>.*`).
 pub fn load_weights<B: Backend>(model: MultiTask<B>, path: &Path, strict: bool, device: &B::Device) -> Result<MultiTask<B>, String> {
-    if let Ok(data) = checkpoint::read(path) {
+    if checkpoint::is_cytodl_checkpoint(path) {
+        let data = checkpoint::read(path).map_err(|e| e.to_string())?;
         return checkpoint::decode_model(model, &data, device).map_err(|e| format!("{}: {e}", path.display()));
     }
     let mut dict = StateDict::from_file(path).map_err(|e| e.to_string())?;
@@ -238,7 +287,7 @@ pub fn load_weights<B: Backend>(model: MultiTask<B>, path: &Path, strict: bool, 
     Ok(model)
 }
 
-fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, settings: Settings, device: &B::Device, cuda: bool, iters: usize) -> Result<(), String> {
+fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, mut settings: Settings, device: &B::Device, cuda: bool, iters: usize) -> Result<(), String> {
     let (precision, warning) = effective_precision(&settings.trainer.precision, cuda)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
@@ -250,9 +299,11 @@ fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, setting
         "train" => train::<E, B>(args, settings, device),
         "test" => {
             let ckpt = settings.ckpt_path.clone().ok_or("test needs --ckpt (or checkpoint.ckpt_path=...)")?;
-            let model = load_weights(E::model::<B::InnerBackend>(device)?, &ckpt, settings.strict, device)?;
+            let seed = run_seed(&settings, None);
+            settings.seed = Some(seed.0);
+            let model = load_weights(E::model::<B::InnerBackend>(device, &Init::new(seed.0))?, &ckpt, settings.strict, device)?;
             let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
-            record_run::<E>(&dir, &args.overrides)?;
+            record_run::<E>(&dir, &args.overrides, command, &args.device, seed)?;
             let metrics = test_stage::<E, B::InnerBackend>(&model, &settings, &dir, device)?;
             if let Some((save, name)) = &settings.csv_logger {
                 let mut logger = CsvLogger::create(&save.under(&dir), name).map_err(|e| e.to_string())?;
@@ -263,9 +314,11 @@ fn run<E: Experiment, B: AutodiffBackend>(command: &str, args: &RunArgs, setting
         }
         "predict" => {
             let ckpt = settings.ckpt_path.clone().ok_or("predict needs --ckpt (or checkpoint.ckpt_path=...)")?;
-            let model = load_weights(E::model::<B::InnerBackend>(device)?, &ckpt, settings.strict, device)?;
+            let seed = run_seed(&settings, None);
+            settings.seed = Some(seed.0);
+            let model = load_weights(E::model::<B::InnerBackend>(device, &Init::new(seed.0))?, &ckpt, settings.strict, device)?;
             let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
-            record_run::<E>(&dir, &args.overrides)?;
+            record_run::<E>(&dir, &args.overrides, command, &args.device, seed)?;
             let save_dir = settings.save_dir.under(&dir);
             let manifest = load_manifest(&settings)?;
             let heads: Vec<String> = model.names.clone();
@@ -303,22 +356,45 @@ fn image_saver(settings: &Settings, dir: &Path) -> Option<ImageSaver> {
     settings.image_saver.as_ref().map(|s| ImageSaver { save_dir: s.save_dir.under(dir), stages: s.stages.clone(), save_input: s.save_input, every_n_epochs: s.every_n_epochs })
 }
 
-fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, device: &B::Device) -> Result<(), String> {
+/// The trainer state of `path` when it is one of our checkpoints (training resumes from it), or
+/// `None` for a cyto_dl / Lightning checkpoint (only its weights load). One of ours that is
+/// truncated or corrupt is an error naming the file — never a silent fresh start.
+fn resumable(path: &Path) -> Result<Option<serde_json::Value>, String> {
+    if !path.is_file() {
+        return Err(format!("checkpoint {}: no such file", path.display()));
+    }
+    if !checkpoint::is_cytodl_checkpoint(path) {
+        return Ok(None);
+    }
+    checkpoint::read(path).map(|data| Some(data.state)).map_err(|e| {
+        let folder = path.parent().map_or_else(|| ".".into(), |p| p.display().to_string());
+        format!("cannot resume: {e}. Resume from another checkpoint in {folder} with --ckpt, or start afresh without it")
+    })
+}
+
+fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settings, device: &B::Device) -> Result<(), String> {
     let weights_only = args.weights_only || settings.weights_only;
-    let resume = settings.ckpt_path.clone().filter(|p| !weights_only && checkpoint::read(p).is_ok());
+    let resume_state = match settings.ckpt_path.as_ref().filter(|_| !weights_only) {
+        Some(p) => resumable(p)?,
+        None => None,
+    };
+    let resume = resume_state.as_ref().and(settings.ckpt_path.clone());
+    let seed = run_seed(&settings, resume_state.as_ref());
+    settings.seed = Some(seed.0);
     // A resumed run continues in its own folder (the checkpoint's grandparent).
     let dir = match (&resume, &args.output_dir) {
         (_, Some(d)) => d.clone(),
         (Some(ckpt), None) => ckpt.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| run_dir(&settings, "train", None)),
         (None, None) => run_dir(&settings, "train", None),
     };
-    record_run::<E>(&dir, &args.overrides)?;
+    record_run::<E>(&dir, &args.overrides, "train", &args.device, seed)?;
     println!("run folder: {}", dir.display());
+    println!("seed: {} ({})", seed.0, seed.1.name());
     let manifest = load_manifest(&settings)?;
     let train_loader = loader::<E>(&settings, &manifest, Split::Train, true)?;
     let val_loader = if manifest.rows(Split::Val).is_empty() { None } else { Some(loader::<E>(&settings, &manifest, Split::Val, false)?) };
 
-    let mut model = E::model::<B>(device)?;
+    let mut model = E::model::<B>(device, &Init::new(seed.0))?;
     if let (Some(ckpt), None) = (&settings.ckpt_path, &resume) {
         model = load_weights(model, ckpt, settings.strict, device)?;
     }
@@ -336,7 +412,7 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
         limit_train_batches: t.limit_train_batches,
         limit_val_batches: t.limit_val_batches,
         accumulate_grad_batches: t.accumulate_grad_batches,
-        seed: settings.seed,
+        seed: seed.0,
         ..Default::default()
     };
     let mut trainer = Trainer::new(config, task::<E>(), model, optimizer, scheduler, device.clone());
@@ -355,9 +431,27 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, settings: Settings, 
         image_saver: image_saver(&settings, &dir).map(|s| (s, E::postprocess())),
     };
     if let Some((save, name)) = &settings.csv_logger {
-        let logger = CsvLogger::create(&save.under(&dir), name).map_err(|e| e.to_string())?;
+        // A run resumed in its own folder continues its own metrics.csv (the trainer drops the
+        // rows of the epochs it runs again); anywhere else a new version folder starts.
+        let previous = match (&resume_state, &resume) {
+            (Some(state), Some(ckpt)) => state["logger_dir"]
+                .as_str()
+                .map(|d| checkpoint::resolve_path(ckpt.parent().unwrap_or(Path::new("")), d))
+                .filter(|d| d.is_dir() && std::path::absolute(d).ok().zip(std::path::absolute(&dir).ok()).is_some_and(|(d, run)| d.starts_with(run))),
+            _ => None,
+        };
+        let logger = match previous {
+            Some(d) => CsvLogger::resume(&d),
+            None => CsvLogger::create(&save.under(&dir), name),
+        }
+        .map_err(|e| e.to_string())?;
         logger.write_hparams(E::RESOLVED_YAML).map_err(|e| e.to_string())?;
         trainer.loggers.push(Box::new(logger));
+    }
+    // What a killed run's atomic writes left behind.
+    let stale_dirs = trainer.callbacks.checkpoint.iter().map(|c| c.dirpath.clone()).chain(trainer.loggers.iter().map(|l| PathBuf::from(l.location())));
+    for d in stale_dirs.collect::<Vec<_>>() {
+        crate::train::csv_logger::remove_stale_temp_files(&d);
     }
     if let Some(ckpt) = &resume {
         trainer.resume(ckpt).map_err(|e| e.to_string())?;
@@ -409,9 +503,10 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
     for (i, s) in patch.iter().rev().enumerate() {
         shape[4 - i] = *s;
     }
-    let model = E::model::<B>(device)?;
+    let init = Init::new(settings.seed.unwrap_or(0));
+    let model = E::model::<B>(device, &init.at("model"))?;
     let heads = E::heads();
-    let x = Tensor::<B, 5>::random(shape, Distribution::Normal(0.0, 1.0), device);
+    let x = init.at("bench").at("input").normal::<B, 5>(shape, 0.0, 1.0, device);
     let mut optimizer = Optimizer::<B>::new(E::optimizer()).map_err(|e| e.to_string())?;
     let step = |model: MultiTask<B>, optimizer: &mut Optimizer<B>| -> Result<MultiTask<B>, String> {
         use crate::train::trainer::Im2Im;
@@ -419,7 +514,7 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
         let mut total: Option<Tensor<B, 1>> = None;
         for (head, loss) in &heads {
             let Some(p) = preds.get(head) else { continue };
-            let target = Tensor::<B, 5>::random(p.dims(), Distribution::Bernoulli(0.4), device);
+            let target = init.at("bench").at("target").at(head).uniform::<B, 5>(p.dims(), 0.0, 1.0, device).lower_elem(0.4).float();
             let l = loss.forward(p.clone(), target).map_err(|e| e.to_string())?;
             total = Some(match total {
                 Some(t) => t + l,

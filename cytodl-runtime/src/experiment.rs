@@ -15,6 +15,7 @@ use crate::infer::SlidingWindow;
 use crate::io::Selection;
 use crate::loss::Loss;
 use crate::model::MultiTask;
+use crate::nn::Init;
 use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::postprocess::HeadPostprocess;
 use crate::train::early_stopping::Mode;
@@ -37,8 +38,8 @@ pub trait Experiment {
     fn transforms(split: Split) -> Result<Pipeline, TransformError>;
     /// What `data-check` verifies: each loaded key with its reader selection.
     fn loads() -> Vec<(String, Selection)>;
-    /// A freshly initialised model.
-    fn model<B: Backend>(device: &B::Device) -> Result<MultiTask<B>, String>;
+    /// A freshly initialised model, its weights drawn from `init` (the run's seed).
+    fn model<B: Backend>(device: &B::Device, init: &Init) -> Result<MultiTask<B>, String>;
     /// The input column and each head's loss.
     fn heads() -> Vec<(String, Loss)>;
     fn optimizer() -> OptimizerConfig;
@@ -146,7 +147,9 @@ pub struct ImageSaverSettings {
 pub struct Settings {
     pub experiment_name: String,
     pub run_name: String,
-    pub seed: u64,
+    /// The run's seed: initial weights, data order, augmentation, dropout. `None` (`seed:
+    /// null`) draws one when the run starts and records it in the run folder (`.hydra/run.yaml`).
+    pub seed: Option<u64>,
     /// `paths.log_dir`: run folders are `<log_dir>/<task>/runs/<experiment_name>/<run_name>/<time>`.
     pub log_dir: PathBuf,
     /// The base learning rate (the optimizer's `lr`).
@@ -246,7 +249,7 @@ impl Settings {
         let (key, value) = (key.trim().trim_start_matches('+'), value.trim());
         let text = |v: &str| v.trim_matches(|c| c == '"' || c == '\'').to_string();
         match key {
-            "seed" => self.seed = parse(key, value, "a non-negative integer")?,
+            "seed" => self.seed = optional(key, value, "a non-negative integer or null")?,
             "experiment_name" => self.experiment_name = text(value),
             "run_name" => self.run_name = text(value),
             "paths.log_dir" => self.log_dir = PathBuf::from(text(value)),
@@ -325,7 +328,7 @@ mod tests {
         Settings {
             experiment_name: "e".into(),
             run_name: "r".into(),
-            seed: 1,
+            seed: Some(1),
             log_dir: "logs".into(),
             lr: 1e-4,
             data: DataSettings { path: "d".into(), cache_dir: None, split_column: None, columns: vec![], batch_size: 1, num_workers: 0, subsample: vec![], subsample_seed: None, shuffle: true, drop_last: false },

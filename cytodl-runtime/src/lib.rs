@@ -21,6 +21,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod postprocess;
+pub mod reduce;
 pub mod rng;
 pub mod sample;
 pub mod train;

@@ -69,8 +69,8 @@ impl Reduction {
 
     fn apply<B: Backend, const D: usize>(self, t: Tensor<B, D>) -> Tensor<B, 1> {
         match self {
-            Self::Mean => t.mean(),
-            Self::Sum => t.sum(),
+            Self::Mean => crate::reduce::mean_all(t),
+            Self::Sum => crate::reduce::sum_all(t),
             Self::None => t.flatten(0, D - 1),
         }
     }

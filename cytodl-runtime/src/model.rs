@@ -109,7 +109,7 @@ mod tests {
         let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
         let u: Vec<PerLevel> = vec![2.into(), 2.into()];
         let device = Default::default();
-        let net = DynUNetConfig::from_monai(2, 1, 2, &k, &s, &u, Some(&[4, 8, 16])).expect("config").init::<Cpu>(&device).expect("init");
+        let net = DynUNetConfig::from_monai(2, 1, 2, &k, &s, &u, Some(&[4, 8, 16])).expect("config").init::<Cpu>(&device, &crate::nn::Init::new(0)).expect("init");
         let model = MultiTask::new(net, vec!["seg".into()]);
         let image = Array::zeros(vec![1, 1, 20, 20]);
         let window = SlidingWindow::new(vec![8, 8]);

@@ -14,6 +14,7 @@ use cytodl_runtime::nn::weights::{
     load_state_dict, param_names, LoadOptions, StateDict, WeightsError,
 };
 use cytodl_runtime::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
+use cytodl_runtime::nn::Init;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -86,7 +87,7 @@ fn lightning_keys_and_aliases() {
     let dir = fixture("dynunet3d_seg");
     let dict = StateDict::from_pytorch(dir.join("lightning_style.ckpt")).unwrap();
     assert!(dict.keys().any(|k| k.starts_with("backbone.skip_layers.")));
-    let model: DynUNet<Cpu> = seg_config().init(&Default::default()).unwrap();
+    let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
     let (_, report) = load_state_dict(
         model,
         &dict,
@@ -113,7 +114,7 @@ fn strict_load_names_missing_unexpected_and_mismatched_keys() {
     dict.tensors.insert("extra.weight".into(), w);
     let small = burn::tensor::TensorData::new(vec![0f32; 4], [4]);
     dict.tensors.insert("input_block.norm1.bias".into(), small);
-    let model: DynUNet<Cpu> = seg_config().init(&Default::default()).unwrap();
+    let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
     let err = load_state_dict(
         model,
         &dict,
@@ -147,7 +148,7 @@ fn strict_load_names_missing_unexpected_and_mismatched_keys() {
     );
 
     // partial: loads the rest and reports the same
-    let model: DynUNet<Cpu> = seg_config().init(&Default::default()).unwrap();
+    let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
     let (_, partial) = load_state_dict(model, &dict, &LoadOptions::default()).unwrap();
     assert_eq!(partial.loaded.len(), 40);
     assert_eq!(partial.missing.len(), 2);
@@ -163,7 +164,7 @@ fn missing_weights_file_is_an_error_naming_it() {
 
 #[test]
 fn monai_key_names() {
-    let model: DynUNet<Cpu> = seg_config().init(&Default::default()).unwrap();
+    let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
     let names: Vec<String> = param_names::<Cpu, _>(&model)
         .into_iter()
         .map(|(n, _)| n)
@@ -226,7 +227,7 @@ fn deep_supervision_heads_in_training_only() {
     )
     .unwrap()
     .with_deep_supervision(true, 2);
-    let model: DynUNet<CpuTrain> = cfg.init(&Default::default()).unwrap();
+    let model: DynUNet<CpuTrain> = cfg.init(&Default::default(), &Init::new(0)).unwrap();
     let x = burn::tensor::Tensor::<CpuTrain, 5>::ones([1, 1, 8, 16, 16], &Default::default());
     let stacked = model.forward_stacked(x.clone());
     assert_eq!(stacked.dims(), [1, 3, 2, 8, 16, 16]);
@@ -253,7 +254,7 @@ fn deep_supervision_matches_monai() {
     .unwrap()
     .with_res_block(true)
     .with_deep_supervision(true, 2);
-    let model: DynUNet<CpuTrain> = cfg.init(&Default::default()).unwrap();
+    let model: DynUNet<CpuTrain> = cfg.init(&Default::default(), &Init::new(0)).unwrap();
     let strict = LoadOptions {
         strict: true,
         prefix: None,

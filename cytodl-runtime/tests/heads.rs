@@ -12,6 +12,7 @@ use cytodl_runtime::nn::heads::{
     ResBlocksHeadConfig, Resolution, UpsampleMethod,
 };
 use cytodl_runtime::nn::StateDict;
+use cytodl_runtime::nn::Init;
 
 type B = Cpu;
 
@@ -67,7 +68,7 @@ fn hr(
 /// Strict load from `task_heads.target.*`, forward, compare; returns the max abs error.
 fn check(name: &str, config: ResBlocksHeadConfig) -> f32 {
     let dict = fixture(name);
-    let head = config.init::<B>(&Default::default()).expect("valid config");
+    let head = config.init::<B>(&Default::default(), &Init::new(0)).expect("valid config");
     let (head, report) = head
         .load_cyto_dl(&dict, "task_heads.target.", true)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -173,7 +174,7 @@ fn fresh_head_shapes_and_key_mapping() {
         UpsampleMethod::PixelShuffle,
         vec![2],
     );
-    let head = c.init::<B>(&device).expect("valid");
+    let head = c.init::<B>(&device, &Init::new(0)).expect("valid");
     let y = head.forward(Tensor::zeros([1, 16, 2, 3, 4], &device));
     assert_eq!(y.dims(), [1, 2, 4, 6, 8]);
     assert_eq!(
@@ -209,12 +210,12 @@ fn strict_load_reports_wrong_head_layout() {
     // lr_3d has two res blocks; a one-conv head leaves model.model.2/3 keys unmapped or wrong
     let dict = fixture("lr_3d");
     let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1)
-        .init::<B>(&Default::default())
+        .init::<B>(&Default::default(), &Init::new(0))
         .expect("valid");
     let err = head.load_cyto_dl(&dict, "task_heads.target.", true);
     assert!(err.is_err());
     let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1)
-        .init::<B>(&Default::default())
+        .init::<B>(&Default::default(), &Init::new(0))
         .expect("valid");
     let (_, report) = head
         .load_cyto_dl(&dict, "task_heads.target.", false)
@@ -235,22 +236,22 @@ fn config_errors() {
     let mut c = cfg(3, 4, 1, FinalAct::Identity, 1);
     c.resolution = Resolution::Hr;
     assert_eq!(
-        c.init::<B>(&d).err(),
+        c.init::<B>(&d, &Init::new(0)).err(),
         Some(HeadConfigError::MissingUpsampleRatio)
     );
     c.upsample_ratio = Some(vec![2, 2]);
     assert!(matches!(
-        c.init::<B>(&d).err(),
+        c.init::<B>(&d, &Init::new(0)).err(),
         Some(HeadConfigError::UpsampleRatioLength { .. })
     ));
     c.upsample_ratio = Some(vec![2]);
     // pixelshuffle: 4 >> 3 == 0 channels
     assert!(matches!(
-        c.init::<B>(&d).err(),
+        c.init::<B>(&d, &Init::new(0)).err(),
         Some(HeadConfigError::PixelShuffleChannels { .. })
     ));
     c.spatial_dims = 4;
-    assert_eq!(c.init::<B>(&d).err(), Some(HeadConfigError::SpatialDims(4)));
+    assert_eq!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::SpatialDims(4)));
     assert!(UpsampleMethod::parse("bilinear").is_err());
     assert_eq!(
         UpsampleMethod::parse("nontrainable"),
@@ -281,11 +282,11 @@ fn projection_max_and_mean() {
         depth: 3,
     };
     let max = cfg(ProjectionMode::Max)
-        .init::<B>(&d)
+        .init::<B>(&d, &Init::new(0))
         .expect("valid")
         .forward(x.clone());
     let mean = cfg(ProjectionMode::Mean)
-        .init::<B>(&d)
+        .init::<B>(&d, &Init::new(0))
         .expect("valid")
         .forward(x);
     assert_eq!(max.dims(), [1, 2, 1, 2, 2]);
@@ -311,7 +312,7 @@ fn projection_learned_matches_torch_conv3d() {
         out_channels: 3,
         depth: 5,
     }
-    .init::<B>(&d)
+    .init::<B>(&d, &Init::new(0))
     .expect("valid");
     let (head, report) = cytodl_runtime::nn::load_state_dict(
         head,
@@ -348,7 +349,7 @@ fn head_enum_dispatch_and_loading() {
             out_channels: 4,
             depth: 3,
         }
-        .init::<B>(&d)
+        .init::<B>(&d, &Init::new(0))
         .expect("valid"),
     );
     assert_eq!(proj.forward(x.clone()).dims(), [1, 4, 1, 4, 4]);
@@ -356,7 +357,7 @@ fn head_enum_dispatch_and_loading() {
     let dict = fixture("lr_3d");
     let head = Head::ResBlocks(
         cfg(3, 4, 2, FinalAct::Sigmoid, 2)
-            .init::<B>(&d)
+            .init::<B>(&d, &Init::new(0))
             .expect("valid"),
     );
     let (head, report) = head
@@ -370,7 +371,7 @@ fn head_enum_dispatch_and_loading() {
     assert!(head.try_forward(x).is_ok());
     let bad = Head::ResBlocks(
         cfg(3, 4, 2, FinalAct::Sigmoid, 2)
-            .init::<B>(&d)
+            .init::<B>(&d, &Init::new(0))
             .expect("valid"),
     )
     .try_forward(Tensor::zeros([1, 3, 2, 2, 2], &d));
@@ -394,7 +395,7 @@ fn resblocks_with_mean_projection_first_layer() {
         out_channels: 4,
         depth: 5,
     });
-    let head = c.init::<B>(&d).expect("valid");
+    let head = c.init::<B>(&d, &Init::new(0)).expect("valid");
     let y = head.forward(Tensor::ones([2, 4, 5, 6, 6], &d));
     assert_eq!(y.dims(), [2, 1, 1, 6, 6]);
 }
@@ -427,12 +428,8 @@ fn gradients_reach_every_parameter() {
         },
     ];
     for c in cases {
-        let head = c.init::<CpuTrain>(&d).expect("valid");
-        let x = Tensor::<CpuTrain, 5>::random(
-            [2, c.in_channels, 2, 3, 4],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &d,
-        );
+        let head = c.init::<CpuTrain>(&d, &Init::new(0)).expect("valid");
+        let x = Init::new(1).normal::<CpuTrain, 5>([2, c.in_channels, 2, 3, 4], 0.0, 1.0, &d);
         let loss = head.forward(x).powi_scalar(2).mean();
         let grads = loss.backward();
         let got = named_grads(&head, &grads);

@@ -14,6 +14,7 @@ use cytodl_runtime::transforms::{Pipeline, RandomMultiScaleCropd};
 use cytodl_runtime::{Array, Rng, Sample};
 
 use burn::module::AutodiffModule;
+use cytodl_runtime::nn::Init;
 
 type B = CpuTrain;
 
@@ -80,7 +81,7 @@ fn train_and_predict(loss: Loss, target_of: fn(&(Array, Array, Array)) -> Array,
         LoaderOptions { batch_size: 2, shuffle: true, seed: 7, ..Default::default() },
     );
     let device = Default::default();
-    let model = MultiTask::<B>::new(backbone().init(&device).unwrap(), vec!["target".into()]);
+    let model = MultiTask::<B>::new(backbone().init(&device, &Init::new(0)).unwrap(), vec!["target".into()]);
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
     let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.93 }, 1e-2).unwrap();
     let task = Task { x_key: "raw".into(), heads: vec![("target".into(), loss)] };

@@ -12,6 +12,7 @@ use cytodl_runtime::train::predict::{pending_rows, predict, PredictOptions};
 use cytodl_runtime::transforms::spatial::ChannelDim;
 use cytodl_runtime::transforms::{EnsureChannelFirstd, LoadImaged, Pipeline};
 use cytodl_runtime::{Array, Sample};
+use cytodl_runtime::nn::Init;
 
 #[test]
 fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
@@ -30,7 +31,7 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
     let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
     let u: Vec<PerLevel> = vec![2.into(), 2.into()];
     let cfg = DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 16])).unwrap();
-    let model = MultiTask::<Cpu>::new(cfg.init(&device).unwrap(), vec!["seg".into()]);
+    let model = MultiTask::<Cpu>::new(cfg.init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
     let sel = Selection { dimension_order_out: Some("ZYX".into()), c: Some(Index::One(1)), z: None, t: None };
     let pipeline = || Pipeline::new().push(LoadImaged::new(vec!["raw".into()], sel.clone())).push(EnsureChannelFirstd::new(["raw"], Some(ChannelDim::NoChannel)));
     let save_dir = dir.join("pred");
@@ -76,7 +77,7 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
     let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
     let u: Vec<PerLevel> = vec![2.into(), 2.into()];
-    let model = MultiTask::<Cpu>::new(DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device).unwrap(), vec!["seg".into()]);
+    let model = MultiTask::<Cpu>::new(DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
     let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
     let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
     let saver = ImageSaver { save_dir: dir.clone(), stages: vec!["test".into()], save_input: true, every_n_epochs: 1 };

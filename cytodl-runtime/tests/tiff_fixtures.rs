@@ -397,23 +397,33 @@ fn corrupt_files_are_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn python_has_tifffile() -> bool {
-    Command::new("python3")
-        .args(["-c", "import tifffile, numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// The Python that has tifffile, numpy and imagecodecs (every compression is compared), or a
+/// skip that fails under CI.
+fn tifffile_python(test: &str) -> Option<std::path::PathBuf> {
+    cytodl_testkit::python_with(test, &["tifffile", "numpy", "imagecodecs"])
+}
+
+/// Runs `tiff_variants.py` with `args`; returns its output, failing the test when it failed.
+fn run_tiff_variants(python: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tiff_variants.py");
+    let out = Command::new(python).arg(&script).args(args).arg("--require-codecs").output().expect("run tiff_variants.py");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(out.status.success(), "tifffile check failed:\n{text}");
+    text
+}
+
+/// The number `N` in the script's `<what>: N ...` summary line.
+fn compared(text: &str, what: &str) -> usize {
+    text.lines()
+        .find_map(|l| l.strip_prefix(what)?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no `{what}` count in the script's output:\n{text}"))
 }
 
 /// Writes OME-TIFFs and lets tifffile judge them (tests/tiff_variants.py --check-written).
 #[test]
 fn tifffile_reads_our_ome_tiffs() {
-    if !python_has_tifffile() {
-        eprintln!(
-            "SKIP tifffile_reads_our_ome_tiffs: python3 with tifffile and numpy not available"
-        );
-        return;
-    }
+    let Some(python) = tifffile_python("tifffile_reads_our_ome_tiffs") else { return };
     let dir = scratch("written");
     let mut manifest = Vec::new();
     let cases: Vec<CheckedCase> = vec![
@@ -499,6 +509,7 @@ fn tifffile_reads_our_ome_tiffs() {
             "file": file, "axes": want_axes, "shape": want_shape,
             "dtype": match dtype { DType::U8 => "uint8", DType::U16 => "uint16", _ => "float32" },
             "sum": stored.iter().sum::<f64>(),
+            "input_axes": axes, "input_shape": shape, "values": stored,
             "min": stored.iter().copied().fold(f64::INFINITY, f64::min),
             "max": stored.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             "pixel_sizes": sizes, "planes": planes,
@@ -509,20 +520,10 @@ fn tifffile_reads_our_ome_tiffs() {
         serde_json::to_string_pretty(&manifest).unwrap(),
     )
     .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tiff_variants.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg("--check-written")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success(), "tifffile check failed:\n{text}");
+    let text = run_tiff_variants(&python, &["--check-written".as_ref(), dir.as_os_str()]);
+    let n = compared(&text, "writer: ");
+    assert_eq!(n, manifest.len(), "every written file was compared");
+    cytodl_testkit::oracle_ran("tifffile", "tifffile_reads_our_ome_tiffs", n);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -530,42 +531,11 @@ fn tifffile_reads_our_ome_tiffs() {
 /// (a random 15% of the variants here; run the script without --quick for all of them).
 #[test]
 fn tifffile_variants_match_image_stats() {
-    if !python_has_tifffile() {
-        eprintln!("SKIP tifffile_variants_match_image_stats: python3 with tifffile and numpy not available");
-        return;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(&cargo)
-        // The same selection as the workspace build (CI's `cargo build --workspace --all-targets`),
-        // so features unify the same way and nothing is rebuilt.
-        .args(["build", "--workspace", "--all-targets"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(build.success(), "building the image-stats example failed");
-    // target/debug/deps/<this test> -> target/debug/examples/image-stats
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(format!("image-stats{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{bin:?} missing");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tiff_variants.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg("--quick")
-        .arg("--stats")
-        .arg(&bin)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success(), "variant check failed:\n{text}");
+    let Some(python) = tifffile_python("tifffile_variants_match_image_stats") else { return };
+    let bin = cytodl_testkit::workspace_example("image-stats");
+    let text = run_tiff_variants(&python, &["--quick".as_ref(), "--stats".as_ref(), bin.as_os_str()]);
+    let n = compared(&text, "reader: ");
+    // --quick draws a seeded 15% of ~3000 variants, each read whole and as a last-plane selection.
+    assert!(n >= 300, "only {n} reads were compared");
+    cytodl_testkit::oracle_ran("tifffile", "tifffile_variants_match_image_stats", n);
 }

@@ -2,13 +2,14 @@
 //! a non-finite loss stops training with a message and leaves the last good checkpoint,
 //! Lightning-style CSV logs and checkpoint files.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
 use cytodl_runtime::loss::{Loss, Reduction};
+use cytodl_runtime::nn::Init;
 use cytodl_runtime::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
 use cytodl_runtime::train::checkpoint_policy::CheckpointPolicy;
 use cytodl_runtime::train::csv_logger::CsvLogger;
@@ -31,9 +32,19 @@ impl<B: Backend> Im2Im<B> for Tiny<B> {
 
 type B = CpuTrain;
 
-fn model() -> Tiny<B> {
+/// A 1-in, 1-out "same" convolution with weights drawn from `init` (burn's own initialiser
+/// draws from its process-global RNG, which tests running in parallel race on).
+fn seeded_conv(kernel: [usize; 3], init: &Init) -> Conv3d<B> {
     let device = Default::default();
-    Tiny { conv: Conv3dConfig::new([1, 1], [1, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&device) }
+    let mut conv = Conv3dConfig::new([1, 1], kernel).with_padding(burn::nn::PaddingConfig3d::Same).init(&device);
+    let bound = 1.0 / (kernel.iter().product::<usize>() as f64).sqrt();
+    conv.weight = Param::from_tensor(init.at("weight").uniform([1, 1, kernel[0], kernel[1], kernel[2]], -bound, bound, &device));
+    conv.bias = Some(Param::from_tensor(init.at("bias").uniform([1], -bound, bound, &device)));
+    conv
+}
+
+fn model() -> Tiny<B> {
+    Tiny { conv: seeded_conv([1, 3, 3], &Init::new(1).at("conv")) }
 }
 
 fn samples(n: usize, nan_at: Option<usize>) -> Vec<Sample> {
@@ -130,7 +141,7 @@ fn a_checkpoint_of_another_architecture_is_an_error() {
     let dir = tmp("arch");
     trainer(&dir, 1).fit(&loader(samples(4, None)), None).unwrap();
     let mut t = trainer(&tmp("arch-other"), 2);
-    t.model = Tiny { conv: Conv3dConfig::new([1, 1], [3, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&Default::default()) };
+    t.model = Tiny { conv: seeded_conv([3, 3, 3], &Init::new(1).at("conv")) };
     let err = t.resume(&dir.join("checkpoints/last.ckpt")).unwrap_err().to_string();
     assert!(err.contains("`conv.weight` is [1, 1, 1, 3, 3] in the checkpoint, [1, 1, 3, 3, 3] here"), "{err}");
 }
@@ -232,12 +243,12 @@ mod two_optimizers {
 
     fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Pair<B>, PerPart> {
         let device = Default::default();
-        let conv = || Conv3dConfig::new([1, 1], [1, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&device);
+        let conv = |name: &str| super::seeded_conv([1, 3, 3], &Init::new(1).at(name));
         let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
         let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
         let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01) };
         let config = TrainerConfig { max_epochs, seed: 1, ..Default::default() };
-        let mut t = Trainer::with_step(config, task, Pair { first: conv(), second: conv() }, step, device);
+        let mut t = Trainer::with_step(config, task, Pair { first: conv("first"), second: conv("second") }, step, device);
         t.callbacks.checkpoint = Some(CheckpointPolicy { save_last: true, ..CheckpointPolicy::new(dir.join("checkpoints")) });
         t
     }
@@ -288,8 +299,8 @@ fn every_logger_gets_every_row() {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
-        fn truncate_after(&mut self, step: u64) {
-            self.0.lock().unwrap().retain(|(_, s, _)| *s < step);
+        fn resume_at(&mut self, epoch: u64) {
+            self.0.lock().unwrap().retain(|(e, _, _)| *e < epoch);
         }
         fn location(&self) -> String {
             "memory".into()

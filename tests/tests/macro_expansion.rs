@@ -5,7 +5,8 @@ use cytodl_build::config::yaml::load_config;
 use cytodl_build::diag::FileId;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::burn::optim::GradientsParams;
-use cytodl_runtime::burn::tensor::{Distribution, ElementConversion, Tensor};
+use cytodl_runtime::burn::tensor::ElementConversion;
+use cytodl_runtime::nn::Init;
 use cytodl_runtime::experiment::Experiment;
 use cytodl_runtime::optim::Optimizer;
 use cytodl_runtime::train::trainer::Im2Im;
@@ -53,10 +54,10 @@ fn macro_module_is_typed_like_the_generated_crate() {
 #[test]
 fn macro_module_trains_one_step() {
     let device = Default::default();
-    let model = Segmentation::model::<CpuTrain>(&device).expect("model");
+    let model = Segmentation::model::<CpuTrain>(&device, &Init::new(0)).expect("model");
     let mut optimizer = Optimizer::<CpuTrain>::new(Segmentation::optimizer()).expect("optimizer");
-    let x = Tensor::<CpuTrain, 5>::random([1, Segmentation::IN_CHANNELS, 16, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-    let target = Tensor::<CpuTrain, 5>::random([1, 1, 16, 32, 32], Distribution::Bernoulli(0.3), &device);
+    let x = Init::new(1).normal::<CpuTrain, 5>([1, Segmentation::IN_CHANNELS, 16, 32, 32], 0.0, 1.0, &device);
+    let target = Init::new(2).uniform::<CpuTrain, 5>([1, 1, 16, 32, 32], 0.0, 1.0, &device).lower_elem(0.3).float();
     let step = |model: &cytodl_runtime::model::MultiTask<CpuTrain>| {
         let preds = model.forward_heads(x.clone());
         let (head, loss) = &Segmentation::heads()[0];

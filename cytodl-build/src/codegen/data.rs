@@ -196,7 +196,11 @@ pub fn settings(e: &Experiment) -> TokenStream {
         }
         None => quote!(None),
     };
-    let (exp, run, log_dir, seed, lr) = (&e.experiment_name, &e.run_name, &e.log_dir, e.seed, float(e.lr));
+    let (exp, run, log_dir, lr) = (&e.experiment_name, &e.run_name, &e.log_dir, float(e.lr));
+    let seed = match e.seed {
+        Some(seed) => quote!(Some(#seed)),
+        None => quote!(None),
+    };
     let (train, test) = (e.train, e.test);
     let save_dir = run_path(&e.save_dir);
     let ckpt_path = match &e.ckpt_path {

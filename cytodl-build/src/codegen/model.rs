@@ -93,7 +93,7 @@ fn head(e: &Experiment, h: &crate::ir::Head) -> TokenStream {
                     upsample_ratio: #ratio,
                     first_layer: None,
                     dense: #dense,
-                }.init(device).map_err(|e| e.to_string())?))
+                }.init(device, &init.at("task_heads").at(#name)).map_err(|e| e.to_string())?))
             }
         }
         _ => quote!((#name.to_string(), Head::base())),
@@ -104,9 +104,9 @@ pub fn model_fn(e: &Experiment) -> TokenStream {
     let backbone = backbone(e);
     let heads = e.heads.iter().map(|h| head(e, h));
     quote! {
-        fn model<B: Backend>(device: &B::Device) -> Result<MultiTask<B>, String> {
+        fn model<B: Backend>(device: &B::Device, init: &Init) -> Result<MultiTask<B>, String> {
             #backbone
-            let backbone = backbone.init(device).map_err(|e| e.to_string())?;
+            let backbone = backbone.init(device, &init.at("backbone")).map_err(|e| e.to_string())?;
             Ok(MultiTask::with_heads(backbone, Vec::from([#(#heads),*])))
         }
     }

@@ -60,8 +60,3 @@ impl Drop for Tree {
     }
 }
 
-/// The `../shared` folder beside the project, when this checkout has it.
-pub fn shared_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    p.is_dir().then(|| p.canonicalize().unwrap_or(p))
-}

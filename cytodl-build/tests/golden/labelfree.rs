@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 60ebbe745752fc56
+// content hash: e0b19fd24a36a3f0
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -56,7 +56,7 @@ impl Experiment for Labelfree {
         Settings {
             experiment_name: "labelfree".into(),
             run_name: "example".into(),
-            seed: 12345,
+            seed: Some(12345),
             log_dir: ".//logs/".into(),
             lr: 1.0e-4,
             data: DataSettings {
@@ -147,7 +147,10 @@ impl Experiment for Labelfree {
         ])
     }
 
-    fn model<B: Backend>(device: &B::Device) -> Result<MultiTask<B>, String> {
+    fn model<B: Backend>(
+        device: &B::Device,
+        init: &Init,
+    ) -> Result<MultiTask<B>, String> {
         let mut backbone = DynUNetConfig::from_monai(
                 3,
                 1,
@@ -162,7 +165,9 @@ impl Experiment for Labelfree {
             .with_dropout(0.0)
             .with_deep_supervision(false, 1);
         backbone.trans_bias = false;
-        let backbone = backbone.init(device).map_err(|e| e.to_string())?;
+        let backbone = backbone
+            .init(device, &init.at("backbone"))
+            .map_err(|e| e.to_string())?;
         Ok(
             MultiTask::with_heads(
                 backbone,

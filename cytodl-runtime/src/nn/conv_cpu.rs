@@ -355,20 +355,29 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTens
     tensor_from(y, [g.n, g.o, g.out[0], g.out[1], g.out[2]])
 }
 
+/// How many partial sums the weight gradient is split into: a constant, so that the result is
+/// the same bits on any number of threads.
+const WEIGHT_GRAD_PARTS: usize = 16;
+
 /// Gradient with respect to the weight: `[o, c, k...]`.
 fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> FlexTensor {
     let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
     let jobs: Vec<(usize, usize, usize)> =
         (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
-    let dw = jobs
-        .par_iter()
-        .fold(
-            || (vec![0.0f32; g.o * ck], Vec::new()),
-            |(mut acc, mut cols), &(n, first, rows)| {
+    // Each part sums a fixed run of jobs into its own buffer, and the parts are added in order:
+    // the float sums are grouped the same way whatever the thread count or scheduling (a rayon
+    // fold/reduce groups them by work stealing, which changed dW's last bits from run to run).
+    let per_part = jobs.len().div_ceil(WEIGHT_GRAD_PARTS).max(1);
+    let parts: Vec<Vec<f32>> = jobs
+        .par_chunks(per_part)
+        .map(|part| {
+            let mut acc = vec![0.0f32; g.o * ck];
+            let mut cols = Vec::new();
+            for &(n, first, rows) in part {
                 let t = rows * wo;
                 cols.resize(ck * t, 0.0);
                 im2col(g, &x[n * g.c * p_in..(n + 1) * g.c * p_in], first, rows, &mut cols);
-                // SAFETY: `acc` is this fold's own [o, ck] buffer; `dy` rows of sample n,
+                // SAFETY: `acc` is this part's own [o, ck] buffer; `dy` rows of sample n,
                 // columns first*wo.. (row stride p_out); `cols` read transposed.
                 unsafe {
                     matmul(
@@ -385,17 +394,15 @@ fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> FlexTensor {
                         false,
                     );
                 }
-                (acc, cols)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce(
-            || vec![0.0f32; g.o * ck],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+            }
+            acc
+        })
+        .collect();
+    let mut parts = parts.into_iter();
+    let mut dw = parts.next().unwrap_or_else(|| vec![0.0f32; g.o * ck]);
+    for part in parts {
+        dw.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+    }
     tensor_from(dw, [g.o, g.c, g.kernel[0], g.kernel[1], g.kernel[2]])
 }
 
@@ -509,7 +516,8 @@ fn autodiff_conv3d<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::TensorData;
+    use crate::nn::Init;
 
     fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
         let a = a.into_data().to_vec::<f32>().unwrap_or_default();
@@ -540,9 +548,9 @@ mod tests {
         let device = Default::default();
         for &(xs, ws, stride, padding, with_bias) in cases {
             let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
-            let x = Tensor::<CpuTrain, 5>::random(xs, Distribution::Normal(0.0, 1.0), &device);
-            let w = Tensor::<CpuTrain, 5>::random(ws, Distribution::Normal(0.0, 1.0), &device);
-            let b = Tensor::<CpuTrain, 1>::random([ws[0]], Distribution::Normal(0.0, 1.0), &device);
+            let x = Init::new(1).normal::<CpuTrain, 5>(xs, 0.0, 1.0, &device);
+            let w = Init::new(2).normal::<CpuTrain, 5>(ws, 0.0, 1.0, &device);
+            let b = Init::new(3).normal::<CpuTrain, 1>([ws[0]], 0.0, 1.0, &device);
             let run = |ours: bool| {
                 let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
                 let bias = with_bias.then(|| b.clone());
@@ -586,9 +594,9 @@ mod tests {
     fn inference_path_matches_burn_on_a_strided_view() {
         let device = Default::default();
         // A permuted (non-contiguous) input: the fast path must copy it, not misread it.
-        let x = Tensor::<Cpu, 5>::random([2, 6, 5, 3, 4], Distribution::Normal(0.0, 1.0), &device).permute([0, 2, 1, 3, 4]);
-        let w = Tensor::<Cpu, 5>::random([4, 5, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device);
-        let b = Tensor::<Cpu, 1>::random([4], Distribution::Normal(0.0, 1.0), &device);
+        let x = Init::new(4).normal::<Cpu, 5>([2, 6, 5, 3, 4], 0.0, 1.0, &device).permute([0, 2, 1, 3, 4]);
+        let w = Init::new(5).normal::<Cpu, 5>([4, 5, 3, 3, 3], 0.0, 1.0, &device);
+        let b = Init::new(6).normal::<Cpu, 1>([4], 0.0, 1.0, &device);
         let options = ConvOptions::new([1, 2, 1], [1, 1, 1], [1, 1, 1], 1);
         let ours = conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
         let theirs = burn::tensor::module::conv3d(x, w, Some(b), options);
@@ -599,8 +607,8 @@ mod tests {
     #[test]
     fn unsupported_options_fall_back_to_burn() {
         let device = Default::default();
-        let x = Tensor::<Cpu, 5>::random([1, 4, 5, 5, 5], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<Cpu, 5>::random([4, 2, 3, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let x = Init::new(7).normal::<Cpu, 5>([1, 4, 5, 5, 5], 0.0, 1.0, &device);
+        let w = Init::new(8).normal::<Cpu, 5>([4, 2, 3, 3, 3], 0.0, 1.0, &device);
         let options = ConvOptions::new([1, 1, 1], [2, 2, 2], [2, 2, 2], 2);
         let ours = conv3d(x.clone(), w.clone(), None, options.clone());
         let theirs = burn::tensor::module::conv3d(x, w, None, options);

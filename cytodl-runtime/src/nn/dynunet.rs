@@ -18,7 +18,9 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Int, Tensor};
+
+use super::init::Init;
 
 /// Errors in a DynUNet configuration (what MONAI raises as `ValueError` / `AssertionError`).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -299,13 +301,14 @@ impl DynUNetConfig {
     }
 
     /// Builds the network with MONAI's initialisation (Kaiming-normal, a = 0.01, on every
-    /// convolution weight; zero biases; norm weight 1 / bias 0).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DynUNet<B>, DynUNetConfigError> {
+    /// convolution weight; zero biases; norm weight 1 / bias 0), the weights drawn from `init`
+    /// (one stream per parameter path).
+    pub fn init<B: Backend>(&self, device: &B::Device, init: &Init) -> Result<DynUNet<B>, DynUNetConfigError> {
         self.validate()?;
         let c = self;
         let f = &c.filters;
         let n = c.strides.len();
-        let block = |i: usize, cin: usize, cout: usize| {
+        let block = |i: usize, cin: usize, cout: usize, init: Init| {
             UnetBlock::new(
                 c,
                 cin,
@@ -314,16 +317,18 @@ impl DynUNetConfig {
                 c.strides[i],
                 c.res_block,
                 device,
+                &init,
             )
         };
-        let input_block = block(0, c.in_channels, f[0]);
-        let downsamples = (1..n - 1).map(|i| block(i, f[i - 1], f[i])).collect();
-        let bottleneck = block(n - 1, f[n - 2], f[n - 1]);
+        let input_block = block(0, c.in_channels, f[0], init.at("input_block"));
+        let downsamples = (1..n - 1).map(|i| block(i, f[i - 1], f[i], init.at("downsamples").at((i - 1).to_string()))).collect();
+        let bottleneck = block(n - 1, f[n - 2], f[n - 1], init.at("bottleneck"));
         // MONAI: upsamples[j] for level i = n-1-j maps filters[i] -> filters[i-1] with
         // kernel_size[i] and upsample_kernel_size[i-1] (kernel = stride of the transposed conv).
         let upsamples = (1..n)
             .rev()
-            .map(|i| {
+            .enumerate()
+            .map(|(j, i)| {
                 UnetUpBlock::new(
                     c,
                     f[i],
@@ -331,13 +336,14 @@ impl DynUNetConfig {
                     c.kernel_size[i],
                     c.upsample_kernel_size[i - 1],
                     device,
+                    &init.at("upsamples").at(j.to_string()),
                 )
             })
             .collect();
-        let output_block = UnetOutBlock::new(c, f[0], device);
+        let output_block = UnetOutBlock::new(c, f[0], device, &init.at("output_block"));
         let deep_supervision_heads = if c.deep_supervision {
             (0..c.deep_supr_num)
-                .map(|i| UnetOutBlock::new(c, f[i + 1], device))
+                .map(|i| UnetOutBlock::new(c, f[i + 1], device, &init.at("deep_supervision_heads").at(i.to_string())))
                 .collect()
         } else {
             Vec::new()
@@ -388,6 +394,7 @@ impl<B: Backend> Conv<B> {
         bias: bool,
         transposed: bool,
         device: &B::Device,
+        init: &Init,
     ) -> Self {
         let shape = if transposed {
             [cin, cout, kernel[0], kernel[1], kernel[2]]
@@ -399,11 +406,7 @@ impl<B: Backend> Conv<B> {
         let fan_in = shape[1] * kernel.iter().product::<usize>();
         let gain = (2.0 / (1.0 + 0.01f64 * 0.01)).sqrt();
         let std = gain / (fan_in as f64).sqrt();
-        let weight = Param::from_tensor(Tensor::random(
-            shape,
-            Distribution::Normal(0.0, std),
-            device,
-        ));
+        let weight = Param::from_tensor(init.at("weight").normal(shape, 0.0, std, device));
         let bias = bias.then(|| Param::from_tensor(Tensor::zeros([cout], device)));
         let padding = if transposed {
             [0; 3]
@@ -482,7 +485,7 @@ pub struct ConvLayer<B: Backend> {
 impl<B: Backend> ConvLayer<B> {
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let y = self.conv.forward(x);
-        burn::nn::Dropout { prob: self.dropout }.forward(y)
+        super::noise::dropout(y, self.dropout)
     }
 }
 
@@ -532,16 +535,17 @@ impl<B: Backend> UnetBlock<B> {
         stride: [usize; 3],
         residual: bool,
         device: &B::Device,
+        init: &Init,
     ) -> Self {
-        let layer = |cin, k, s| ConvLayer {
-            conv: Conv::new(cin, cout, k, s, false, false, device),
+        let layer = |name: &str, cin, k, s| ConvLayer {
+            conv: Conv::new(cin, cout, k, s, false, false, device, &init.at(name).at("conv")),
             dropout: c.dropout,
         };
         let project = residual && (cin != cout || stride != [1, 1, 1]);
         UnetBlock {
-            conv1: layer(cin, kernel, stride),
-            conv2: layer(cout, kernel, [1, 1, 1]),
-            conv3: project.then(|| layer(cin, [1, 1, 1], stride)),
+            conv1: layer("conv1", cin, kernel, stride),
+            conv2: layer("conv2", cout, kernel, [1, 1, 1]),
+            conv3: project.then(|| layer("conv3", cin, [1, 1, 1], stride)),
             norm1: InstanceNorm::new(cout, c.norm_eps, device),
             norm2: InstanceNorm::new(cout, c.norm_eps, device),
             norm3: project.then(|| InstanceNorm::new(cout, c.norm_eps, device)),
@@ -586,13 +590,14 @@ impl<B: Backend> UnetUpBlock<B> {
         kernel: [usize; 3],
         up_kernel: [usize; 3],
         device: &B::Device,
+        init: &Init,
     ) -> Self {
         UnetUpBlock {
             transp_conv: ConvLayer {
-                conv: Conv::new(cin, cout, up_kernel, up_kernel, c.trans_bias, true, device),
+                conv: Conv::new(cin, cout, up_kernel, up_kernel, c.trans_bias, true, device, &init.at("transp_conv").at("conv")),
                 dropout: c.dropout,
             },
-            conv_block: UnetBlock::new(c, 2 * cout, cout, kernel, [1, 1, 1], false, device),
+            conv_block: UnetBlock::new(c, 2 * cout, cout, kernel, [1, 1, 1], false, device, &init.at("conv_block")),
         }
     }
 
@@ -609,7 +614,7 @@ pub struct UnetOutBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetOutBlock<B> {
-    fn new(c: &DynUNetConfig, cin: usize, device: &B::Device) -> Self {
+    fn new(c: &DynUNetConfig, cin: usize, device: &B::Device, init: &Init) -> Self {
         UnetOutBlock {
             conv: ConvLayer {
                 conv: Conv::new(
@@ -620,6 +625,7 @@ impl<B: Backend> UnetOutBlock<B> {
                     true,
                     false,
                     device,
+                    &init.at("conv").at("conv"),
                 ),
                 dropout: c.dropout,
             },

@@ -17,7 +17,9 @@ use std::marker::PhantomData;
 use burn::module::{Module, Param};
 use burn::tensor::activation::{leaky_relu, sigmoid, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::init::Init;
 
 use crate::nn::dynunet::{get_padding, Conv, ConvLayer, UnetOutBlock};
 use crate::nn::weights::{load_state_dict, LoadOptions, LoadReport, StateDict, WeightsError};
@@ -171,6 +173,7 @@ fn torch_conv<B: Backend>(
     bias: bool,
     transposed: bool,
     device: &B::Device,
+    init: &Init,
 ) -> Conv<B> {
     let shape = if transposed {
         [cin, cout, kernel[0], kernel[1], kernel[2]]
@@ -179,10 +182,9 @@ fn torch_conv<B: Backend>(
     };
     let fan_in = (shape[1] * kernel.iter().product::<usize>()).max(1);
     let bound = 1.0 / (fan_in as f64).sqrt();
-    let dist = Distribution::Uniform(-bound, bound);
     Conv {
-        weight: Param::from_tensor(Tensor::random(shape, dist, device)),
-        bias: bias.then(|| Param::from_tensor(Tensor::random([cout], dist, device))),
+        weight: Param::from_tensor(init.at("weight").uniform(shape, -bound, bound, device)),
+        bias: bias.then(|| Param::from_tensor(init.at("bias").uniform([cout], -bound, bound, device))),
         stride: [1, 1, 1],
         padding: if transposed {
             [0; 3]
@@ -211,15 +213,15 @@ pub struct UnetResBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetResBlock<B> {
-    fn new(cin: usize, cout: usize, kernel: [usize; 3], dropout: f64, device: &B::Device) -> Self {
-        let layer = |cin, k| ConvLayer {
-            conv: torch_conv(cin, cout, k, false, false, device),
+    fn new(cin: usize, cout: usize, kernel: [usize; 3], dropout: f64, device: &B::Device, init: &Init) -> Self {
+        let layer = |name: &str, cin, k| ConvLayer {
+            conv: torch_conv(cin, cout, k, false, false, device, &init.at(name).at("conv")),
             dropout,
         };
         UnetResBlock {
-            conv1: layer(cin, kernel),
-            conv2: layer(cout, kernel),
-            conv3: (cin != cout).then(|| layer(cin, [1, 1, 1])),
+            conv1: layer("conv1", cin, kernel),
+            conv2: layer("conv2", cout, kernel),
+            conv3: (cin != cout).then(|| layer("conv3", cin, [1, 1, 1])),
             eps: 1e-5,
             negative_slope: 0.01,
         }
@@ -471,10 +473,12 @@ impl ResBlocksHeadConfig {
         Ok(())
     }
 
-    /// Builds the head with torch's default init (ICNR for the pixelshuffle conv, as MONAI).
+    /// Builds the head with torch's default init (ICNR for the pixelshuffle conv, as MONAI),
+    /// the weights drawn from `init`.
     pub fn init<B: Backend>(
         &self,
         device: &B::Device,
+        init: &Init,
     ) -> Result<ResBlocksHead<B>, HeadConfigError> {
         self.validate()?;
         let c = self.conv_channels();
@@ -489,13 +493,13 @@ impl ResBlocksHeadConfig {
                 let conv = match self.upsample_method {
                     UpsampleMethod::NonTrainable => None,
                     UpsampleMethod::Deconv => {
-                        let mut conv = torch_conv(self.in_channels, c, scale, true, true, device);
+                        let mut conv = torch_conv(self.in_channels, c, scale, true, true, device, &init.at("upsample").at("conv"));
                         conv.stride = scale;
                         Some(conv)
                     }
                     UpsampleMethod::PixelShuffle => {
                         let factor = scale.iter().product::<usize>();
-                        Some(icnr_conv(self.in_channels, c, factor, k3, device))
+                        Some(icnr_conv(self.in_channels, c, factor, k3, device, &init.at("upsample").at("conv")))
                     }
                 };
                 Some(Upsample {
@@ -506,13 +510,13 @@ impl ResBlocksHeadConfig {
             }
         };
         let first_layer = match &self.first_layer {
-            Some(p) => Some(p.init(device)?),
+            Some(p) => Some(p.init(device, &init.at("first_layer"))?),
             None => None,
         };
         let res_blocks = (0..self.n_convs)
             .map(|i| {
                 let cin = if self.dense { (i + 1) * c } else { c };
-                UnetResBlock::new(cin, c, k3, self.dropout, device)
+                UnetResBlock::new(cin, c, k3, self.dropout, device, &init.at("res_blocks").at(i.to_string()))
             })
             .collect();
         let out_in = if self.dense {
@@ -522,7 +526,7 @@ impl ResBlocksHeadConfig {
         };
         let out = UnetOutBlock {
             conv: ConvLayer {
-                conv: torch_conv(out_in, self.out_channels, [1, 1, 1], true, false, device),
+                conv: torch_conv(out_in, self.out_channels, [1, 1, 1], true, false, device, &init.at("out").at("conv").at("conv")),
                 dropout: self.dropout,
             },
         };
@@ -548,14 +552,11 @@ fn icnr_conv<B: Backend>(
     factor: usize,
     kernel: [usize; 3],
     device: &B::Device,
+    init: &Init,
 ) -> Conv<B> {
     let kvol: usize = kernel.iter().product();
     let fan_in = (cin * kvol).max(1) as f64;
-    let base: Tensor<B, 3> = Tensor::random(
-        [c, cin, kvol],
-        Distribution::Normal(0.0, (2.0 / fan_in).sqrt()),
-        device,
-    );
+    let base: Tensor<B, 3> = init.at("weight").normal([c, cin, kvol], 0.0, (2.0 / fan_in).sqrt(), device);
     let weight = base.unsqueeze_dim::<4>(1).repeat_dim(1, factor).reshape([
         c * factor,
         cin,
@@ -566,11 +567,7 @@ fn icnr_conv<B: Backend>(
     let bound = 1.0 / fan_in.sqrt();
     Conv {
         weight: Param::from_tensor(weight),
-        bias: Some(Param::from_tensor(Tensor::random(
-            [c * factor],
-            Distribution::Uniform(-bound, bound),
-            device,
-        ))),
+        bias: Some(Param::from_tensor(init.at("bias").uniform([c * factor], -bound, bound, device))),
         stride: [1, 1, 1],
         padding: get_padding(kernel, [1, 1, 1]),
         transposed: false,
@@ -737,6 +734,7 @@ impl ProjectionConfig {
     pub fn init<B: Backend>(
         &self,
         device: &B::Device,
+        init: &Init,
     ) -> Result<ProjectionHead<B>, HeadConfigError> {
         self.validate()?;
         // no padding: the [Z, 1, 1] kernel sees the whole stack once and leaves Z = 1
@@ -749,6 +747,7 @@ impl ProjectionConfig {
                 true,
                 false,
                 device,
+                &init.at("conv"),
             )
         });
         Ok(ProjectionHead {

@@ -10,3 +10,7 @@ pub mod weights;
 pub use dynunet::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
 pub use weights::{load_file, load_state_dict, LoadOptions, LoadReport, StateDict, WeightsError};
 pub mod heads;
+pub mod init;
+pub mod noise;
+
+pub use init::Init;

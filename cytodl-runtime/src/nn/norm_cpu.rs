@@ -207,7 +207,8 @@ fn fused_autodiff<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::TensorData;
+    use crate::nn::Init;
 
     fn max_rel(a: TensorData, b: TensorData) -> f32 {
         let (a, b) = (a.to_vec::<f32>().unwrap_or_default(), b.to_vec::<f32>().unwrap_or_default());
@@ -222,9 +223,9 @@ mod tests {
     fn fused_matches_tensor_ops() {
         let device = Default::default();
         for (shape, affine) in [([1, 3, 4, 5, 6], true), ([3, 2, 1, 7, 5], false), ([2, 4, 3, 3, 3], true)] {
-            let x = Tensor::<CpuTrain, 5>::random(shape, Distribution::Normal(1.5, 2.0), &device);
-            let w = Tensor::<CpuTrain, 1>::random([shape[1]], Distribution::Normal(1.0, 0.5), &device);
-            let b = Tensor::<CpuTrain, 1>::random([shape[1]], Distribution::Normal(0.0, 0.5), &device);
+            let x = Init::new(1).normal::<CpuTrain, 5>(shape, 1.5, 2.0, &device);
+            let w = Init::new(2).normal::<CpuTrain, 1>([shape[1]], 1.0, 0.5, &device);
+            let b = Init::new(3).normal::<CpuTrain, 1>([shape[1]], 0.0, 0.5, &device);
             let count: usize = shape.iter().product();
             let ramp: Vec<f32> = (0..count).map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0).collect();
             let upstream = Tensor::<CpuTrain, 5>::from_data(TensorData::new(ramp, shape), &device);
@@ -249,9 +250,9 @@ mod tests {
     #[test]
     fn inference_path_matches_tensor_ops() {
         let device = Default::default();
-        let x = Tensor::<Cpu, 5>::random([2, 3, 2, 4, 4], Distribution::Normal(0.0, 3.0), &device);
-        let w = Tensor::<Cpu, 1>::random([3], Distribution::Normal(1.0, 0.5), &device);
-        let b = Tensor::<Cpu, 1>::random([3], Distribution::Normal(0.0, 0.5), &device);
+        let x = Init::new(4).normal::<Cpu, 5>([2, 3, 2, 4, 4], 0.0, 3.0, &device);
+        let w = Init::new(5).normal::<Cpu, 1>([3], 1.0, 0.5, &device);
+        let b = Init::new(6).normal::<Cpu, 1>([3], 0.0, 0.5, &device);
         let ours = instance_norm(x.clone(), Some((w.clone(), b.clone())), 1e-5);
         let theirs = with_tensor_ops(x, Some((w, b)), 1e-5);
         assert!(max_rel(ours.into_data(), theirs.into_data()) < 1e-5);

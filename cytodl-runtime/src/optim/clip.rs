@@ -57,7 +57,7 @@ struct NormVisitor<'a, B: AutodiffBackend> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for NormVisitor<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.norms.push(g.square().sum().sqrt());
+            self.norms.push(crate::reduce::sum_all(g.square()).sqrt());
         }
     }
 }

@@ -24,6 +24,8 @@ const VERSION: u32 = 2;
 pub enum CheckpointError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot write checkpoint {path}: {source}. The checkpoints already written beside it are intact; make room and resume from the last one with --ckpt")]
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a cytodl checkpoint ({reason})")]
     Format { path: PathBuf, reason: String },
 }
@@ -48,7 +50,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 pub fn write(path: &Path, data: &CheckpointData) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
+    let io = |source| CheckpointError::Write { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -162,6 +164,43 @@ pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, d
         return Err(format!("the checkpoint's model has {} parameters, this experiment's {}", found.len(), expected.len()));
     }
     Ok(model)
+}
+
+/// `target` relative to the folder `base` (`../csv/version_0` from `run/checkpoints` to
+/// `run/csv/version_0`); `target` itself when the two share no root.
+pub fn relative_path(base: &Path, target: &Path) -> PathBuf {
+    let absolute = |p: &Path| std::path::absolute(p).map(|a| a.components().collect::<PathBuf>()).unwrap_or_else(|_| p.to_path_buf());
+    let (base, target) = (absolute(base), absolute(target));
+    let (b, t): (Vec<_>, Vec<_>) = (base.components().collect(), target.components().collect());
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target;
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c.as_os_str());
+    }
+    rel
+}
+
+/// A path stored by [`relative_path`] (or an absolute one, as older checkpoints stored), made
+/// usable again from the folder `base` of the checkpoint that holds it.
+pub fn resolve_path(base: &Path, stored: &str) -> PathBuf {
+    let joined = base.join(stored);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Whether a file is one of ours (as opposed to a PyTorch / Lightning checkpoint).

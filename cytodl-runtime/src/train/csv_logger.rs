@@ -53,9 +53,9 @@ impl CsvLogger {
         &self.rows
     }
 
-    /// Drops rows after `step` (a resumed run replaces what the interrupted one logged later).
-    pub fn truncate_after(&mut self, step: u64) {
-        self.rows.retain(|r| r.step <= step);
+    /// Drops the rows of `epoch` and later (a run resumed at `epoch` logs them again).
+    pub fn resume_at(&mut self, epoch: u64) {
+        self.rows.retain(|r| r.epoch < epoch);
     }
 
     pub fn log(&mut self, epoch: u64, step: u64, values: BTreeMap<String, f64>) {
@@ -132,14 +132,40 @@ fn pyfmt_float(v: f64) -> String {
     if s.contains('.') { s } else { format!("{s}.0") }
 }
 
+/// The temporary file [`atomic_write`] writes `path` through: `<stem>.tmp.<pid>`.
+fn temp_path(path: &Path) -> PathBuf {
+    path.with_extension(format!("tmp.{}", std::process::id()))
+}
+
+/// Removes the temporary files that a killed process's [`atomic_write`]s left in `dir`
+/// (`*.tmp.<pid>` of processes no longer running); returns how many.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.rsplit_once(".tmp.")).and_then(|(_, pid)| pid.parse::<u32>().ok()) else { continue };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && entry.path().is_file() && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Writes through a temporary file and a rename, so readers never see half a file.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let tmp = temp_path(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename itself reaches the disk only with its folder.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -174,7 +200,9 @@ mod tests {
         assert!(again.dir().ends_with("csv/version_1"));
         let mut resumed = CsvLogger::resume(l.dir()).unwrap();
         assert_eq!(resumed.rows().len(), 2);
-        resumed.truncate_after(4);
+        resumed.resume_at(1);
+        assert_eq!(resumed.rows().len(), 2, "epoch 0 is kept");
+        resumed.resume_at(0);
         assert!(resumed.rows().is_empty());
     }
 }

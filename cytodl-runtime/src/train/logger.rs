@@ -12,8 +12,9 @@ pub trait MetricLogger: Send {
     /// Makes everything logged so far durable (written, sent).
     fn flush(&mut self) -> std::io::Result<()>;
 
-    /// On resume: forgets rows after `step`, which the resumed run logs again.
-    fn truncate_after(&mut self, step: u64);
+    /// On resume at `epoch`: forgets the rows of that epoch and later (the interrupted run may
+    /// have logged some, and its test row), which the resumed run logs again.
+    fn resume_at(&mut self, epoch: u64);
 
     /// Where the logs are (a folder, a run URL), recorded in checkpoints.
     fn location(&self) -> String;
@@ -28,8 +29,8 @@ impl MetricLogger for super::csv_logger::CsvLogger {
         super::csv_logger::CsvLogger::flush(self)
     }
 
-    fn truncate_after(&mut self, step: u64) {
-        super::csv_logger::CsvLogger::truncate_after(self, step)
+    fn resume_at(&mut self, epoch: u64) {
+        super::csv_logger::CsvLogger::resume_at(self, epoch)
     }
 
     fn location(&self) -> String {

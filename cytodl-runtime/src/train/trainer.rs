@@ -24,6 +24,8 @@ use super::early_stopping::{EarlyStopping, Stop};
 use super::progress::Progress;
 use super::step::{NotFinite, Supervised, TrainingStep};
 use crate::data::loader::{Batch, LoadError, Loader};
+use crate::nn::noise::NoiseScope;
+use crate::rng::Rng;
 use crate::loss::{Loss, LossError};
 use crate::optim::{OptimError, Optimizer, OptimizerRecord, ScheduleError, Scheduler};
 
@@ -52,6 +54,10 @@ pub enum TrainError {
     #[error("{0}")]
     Optimizers(String),
 }
+
+/// Mixed into the seed for the dropout streams, so that they differ from the data streams
+/// (which use the same (seed, epoch, index) scheme).
+const DROPOUT_STREAMS: u64 = 0xD209_0A7E_5EED_0001;
 
 /// A network with named outputs.
 pub trait Im2Im<B: Backend>: Module<B> {
@@ -268,8 +274,12 @@ where
     }
 
     /// Trains until `max_epochs`, early stopping or a non-finite loss.
+    ///
+    /// Nothing here touches burn's global RNG: data order and augmentation come from the
+    /// loader's seeded streams, and each batch's dropout masks from a stream of (seed, epoch,
+    /// batch) ([`NoiseScope`]), so a run is a function of its seed and a resumed run repeats
+    /// an uninterrupted one.
     pub fn fit(&mut self, train: &Loader, val: Option<&Loader>) -> Result<FitReport, TrainError> {
-        B::seed(&self.device, self.config.seed);
         let mut report = FitReport { epochs_run: 0, global_step: self.global_step, step_losses: Vec::new(), stopped_early: None, last_val: BTreeMap::new() };
         while self.epoch < self.config.max_epochs {
             let epoch = self.epoch;
@@ -280,7 +290,10 @@ where
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 let batch = batch?;
                 let last = i + 1 == total;
-                let out = match self.step.step(self.model.clone(), &self.task, &batch, last, &self.device)? {
+                let noise = NoiseScope::enter(Rng::for_sample(self.config.seed ^ DROPOUT_STREAMS, epoch, i as u64));
+                let out = self.step.step(self.model.clone(), &self.task, &batch, last, &self.device)?;
+                drop(noise);
+                let out = match out {
                     Ok(out) => out,
                     Err(NotFinite(value)) => {
                         let checkpoint = self
@@ -367,10 +380,14 @@ where
         Ok(())
     }
 
-    /// The trainer's state as stored in checkpoints.
-    fn state_json(&self) -> serde_json::Value {
+    /// The trainer's state as stored in the checkpoint `path`. Paths are relative to the
+    /// checkpoint's folder, so that a run folder can be moved and still resumes, and a
+    /// checkpoint's bytes do not depend on where the run was.
+    fn state_json(&self, path: &Path) -> serde_json::Value {
+        let base = path.parent().unwrap_or(Path::new(""));
+        let rel = |p: &Path| checkpoint::relative_path(base, p).display().to_string();
         let kept: Vec<serde_json::Value> = match &self.callbacks.checkpoint {
-            Some(c) => c.best.iter().map(|(s, p)| json!([s, p.display().to_string()])).collect(),
+            Some(c) => c.best.iter().map(|(s, p)| json!([s, rel(p)])).collect(),
             None => Vec::new(),
         };
         json!({
@@ -381,14 +398,14 @@ where
             "seed": self.config.seed,
             "kept_checkpoints": kept,
             "early_stopping": self.callbacks.early_stopping.as_ref().map(|e| json!({"best": e.best, "wait": e.wait})),
-            "logger_dir": self.loggers.first().map(|l| l.location()),
+            "logger_dir": self.loggers.first().map(|l| rel(Path::new(&l.location()))),
         })
     }
 
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
         let model = checkpoint::encode_model(&self.model).map_err(|message| TrainError::Resume { path: path.to_path_buf(), message })?;
         let optimizers = self.step.optimizer_records().into_iter().map(|(name, r)| (name, r.to_bytes())).collect();
-        let data = CheckpointData { state: self.state_json(), model, optimizers };
+        let data = CheckpointData { state: self.state_json(path), model, optimizers };
         checkpoint::write(path, &data)?;
         Ok(())
     }
@@ -398,6 +415,9 @@ where
     pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
         let data = checkpoint::read(path)?;
         let bad = |message: String| TrainError::Resume { path: path.to_path_buf(), message };
+        if let Some(saved) = data.state.get("seed").and_then(|s| s.as_u64()).filter(|s| *s != self.config.seed) {
+            return Err(bad(format!("it was trained with seed {saved}, this run has seed {}: an exact resume needs the checkpoint's seed", self.config.seed)));
+        }
         self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(&bad)?;
         let records = data
             .optimizers
@@ -412,11 +432,12 @@ where
             es.best = saved["best"].as_f64().unwrap_or(es.best);
             es.wait = saved["wait"].as_u64().unwrap_or(0) as u32;
         }
+        let base = path.parent().unwrap_or(Path::new(""));
         if let (Some(c), Some(kept)) = (self.callbacks.checkpoint.as_mut(), s["kept_checkpoints"].as_array()) {
-            c.best = kept.iter().filter_map(|e| Some((e.get(0)?.as_f64()?, PathBuf::from(e.get(1)?.as_str()?)))).collect();
+            c.best = kept.iter().filter_map(|e| Some((e.get(0)?.as_f64()?, checkpoint::resolve_path(base, e.get(1)?.as_str()?)))).collect();
         }
         for logger in &mut self.loggers {
-            logger.truncate_after(self.global_step);
+            logger.resume_at(self.epoch);
         }
         Ok(())
     }

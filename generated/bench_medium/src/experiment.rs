@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: fb536472eb756744
+// content hash: 6ca2d9ceb24a8b42
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -56,7 +56,7 @@ impl Experiment for BenchMedium {
         Settings {
             experiment_name: "bench_medium".into(),
             run_name: "example".into(),
-            seed: 12345,
+            seed: Some(12345),
             log_dir: ".//logs/".into(),
             lr: 1.0e-4,
             data: DataSettings {
@@ -142,7 +142,10 @@ impl Experiment for BenchMedium {
         ])
     }
 
-    fn model<B: Backend>(device: &B::Device) -> Result<MultiTask<B>, String> {
+    fn model<B: Backend>(
+        device: &B::Device,
+        init: &Init,
+    ) -> Result<MultiTask<B>, String> {
         let mut backbone = DynUNetConfig::from_monai(
                 3,
                 1,
@@ -167,7 +170,9 @@ impl Experiment for BenchMedium {
             .with_dropout(0.0)
             .with_deep_supervision(false, 1);
         backbone.trans_bias = false;
-        let backbone = backbone.init(device).map_err(|e| e.to_string())?;
+        let backbone = backbone
+            .init(device, &init.at("backbone"))
+            .map_err(|e| e.to_string())?;
         Ok(
             MultiTask::with_heads(
                 backbone,

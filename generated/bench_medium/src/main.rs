@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: fb536472eb756744
+// content hash: 6ca2d9ceb24a8b42
 
 mod experiment;
 

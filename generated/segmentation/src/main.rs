@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9705ed08b700102c
+// content hash: e9ad24a78cea4b00
 
 mod experiment;
 

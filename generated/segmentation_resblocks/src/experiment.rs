@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 74e678224c3e21d6
+// content hash: 9390c1d8c5e5abb5
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::data::manifest::Split;
@@ -57,7 +57,7 @@ impl Experiment for SegmentationResblocks {
         Settings {
             experiment_name: "segmentation_resblocks".into(),
             run_name: "example".into(),
-            seed: 12345,
+            seed: Some(12345),
             log_dir: ".//logs/".into(),
             lr: 0.01,
             data: DataSettings {
@@ -148,7 +148,10 @@ impl Experiment for SegmentationResblocks {
         ])
     }
 
-    fn model<B: Backend>(device: &B::Device) -> Result<MultiTask<B>, String> {
+    fn model<B: Backend>(
+        device: &B::Device,
+        init: &Init,
+    ) -> Result<MultiTask<B>, String> {
         let mut backbone = DynUNetConfig::from_monai(
                 3,
                 1,
@@ -163,7 +166,9 @@ impl Experiment for SegmentationResblocks {
             .with_dropout(0.0)
             .with_deep_supervision(false, 1);
         backbone.trans_bias = false;
-        let backbone = backbone.init(device).map_err(|e| e.to_string())?;
+        let backbone = backbone
+            .init(device, &init.at("backbone"))
+            .map_err(|e| e.to_string())?;
         Ok(
             MultiTask::with_heads(
                 backbone,
@@ -184,7 +189,7 @@ impl Experiment for SegmentationResblocks {
                                 first_layer: None,
                                 dense: false,
                             }
-                                .init(device)
+                                .init(device, &init.at("task_heads").at(columns::SEG))
                                 .map_err(|e| e.to_string())?,
                         ),
                     ),

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 74e678224c3e21d6
+// content hash: 9390c1d8c5e5abb5
 
 mod experiment;
 

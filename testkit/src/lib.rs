@@ -1,0 +1,149 @@
+//! What the test suites share.
+//!
+//! - **Oracles.** Tests compare against `../shared` (Hydra conformance cases, cyto_dl's config
+//!   tree, MONAI fixtures) and against Python's tifffile. When one is missing, [`skip`] fails the
+//!   test under CI (`CI` set, as every CI service does) and otherwise prints a `SKIP` line and
+//!   counts it, so a green run never hides a comparison that did not happen.
+//! - **Counts.** [`oracle_ran`] records how many comparisons an oracle made; `.ci/run` sums the
+//!   records (`CYTODL_TEST_LOG`) and prints them.
+//! - **Binaries.** [`workspace_binary`] builds the workspace's binaries (the generated experiment
+//!   binaries among them) with the same profile and feature selection as the running test
+//!   build, so an end-to-end test never runs a stale binary or one an earlier build left.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// Whether this run is CI's: there, every oracle must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+static SKIPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Appends one line to `$CYTODL_TEST_LOG` (when set), the file `.ci/run` sums.
+fn log_line(line: &str) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let Some(path) = std::env::var_os("CYTODL_TEST_LOG") else { return };
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// `test` cannot run because `reason`: a failure under CI, a counted `SKIP` line otherwise.
+/// Returns `None` so callers can write `let Some(x) = ... else { return skip(...) }`.
+#[track_caller]
+pub fn skip<T>(test: &str, reason: &str) -> Option<T> {
+    if in_ci() {
+        panic!("{test}: {reason}. Under CI every oracle must be present (see .ci/run); unset CI to skip locally");
+    }
+    let n = SKIPS.fetch_add(1, Ordering::SeqCst) + 1;
+    eprintln!("SKIP #{n} {test}: {reason}");
+    log_line(&format!("SKIP {test}: {reason}"));
+    None
+}
+
+/// Records that `test` made `count` comparisons against `oracle` (e.g. `tifffile`).
+pub fn oracle_ran(oracle: &str, test: &str, count: usize) {
+    eprintln!("{oracle}: {count} comparisons in {test}");
+    log_line(&format!("ORACLE {oracle} {count} {test}"));
+}
+
+/// `../shared` beside the checkout (the read-only oracles), or a skip.
+#[track_caller]
+pub fn shared_dir(test: &str) -> Option<PathBuf> {
+    let p = workspace_root().join("../shared");
+    match p.is_dir() {
+        true => Some(p.canonicalize().unwrap_or(p)),
+        false => skip(test, &format!("{} is not beside this checkout", p.display())),
+    }
+}
+
+/// A Python interpreter that imports every module of `modules`: `$CYTODL_PYTHON` (what `.ci/run`
+/// sets to its venv), else `python3` on the PATH; or a skip.
+#[track_caller]
+pub fn python_with(test: &str, modules: &[&str]) -> Option<PathBuf> {
+    let python = std::env::var_os("CYTODL_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"));
+    let imports = format!("import {}", modules.join(", "));
+    let ok = Command::new(&python).args(["-c", &imports]).output().map(|o| o.status.success()).unwrap_or(false);
+    match ok {
+        true => Some(python),
+        false => skip(test, &format!("{} cannot `{imports}` (set CYTODL_PYTHON or pip install {})", python.display(), modules.join(" "))),
+    }
+}
+
+/// `target/<profile>` of the running test executable (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// Builds every binary and example of the workspace once per test process, with the running
+/// test build's profile and target dir. Selecting the whole workspace keeps cargo's feature
+/// unification that of `cargo test --workspace`, so only the binaries themselves are compiled.
+fn build_workspace_binaries() -> Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = profile_dir();
+            let profile = match dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_string(),
+                Some(other) => other.to_string(),
+            };
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(workspace_root()).args(["build", "--workspace", "--bins", "--examples", "--profile", &profile]);
+            if let Some(target) = dir.parent() {
+                cmd.arg("--target-dir").arg(target);
+            }
+            let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+            match out.status.success() {
+                true => Ok(()),
+                false => Err(format!("building the workspace binaries failed:\n{}", String::from_utf8_lossy(&out.stderr))),
+            }
+        })
+        .clone()
+}
+
+/// The path of the workspace binary `name` (an experiment binary such as `segmentation`, or
+/// `cytodl-build`), built now if it is missing or stale.
+#[track_caller]
+pub fn workspace_binary(name: &str) -> PathBuf {
+    if let Err(e) = build_workspace_binaries() {
+        panic!("{e}");
+    }
+    let p = profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(p.is_file(), "{} is not a binary of this workspace", p.display());
+    p
+}
+
+/// The path of the workspace example `name`, built now if it is missing or stale.
+#[track_caller]
+pub fn workspace_example(name: &str) -> PathBuf {
+    if let Err(e) = build_workspace_binaries() {
+        panic!("{e}");
+    }
+    let p = profile_dir().join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(p.is_file(), "{} is not an example of this workspace", p.display());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("Cargo.toml");
+        assert!(manifest.contains("[workspace]"));
+    }
+}
