@@ -122,7 +122,7 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     // A NaN target in a row that only the training set has: epoch 0 already meets it, so use a
     // two-stage run: a clean epoch first, then the poisoned data.
     let val = loader(samples(2, None));
-    t.fit(&loader(samples(6, None)), Some(&val)).map(|_| ()).unwrap_or(());
+    t.fit(&loader(samples(6, None)), Some(&val)).expect("the clean epochs train");
     let last = dir.join("checkpoints/last.ckpt");
     let before = std::fs::read(&last).unwrap();
     let mut t = trainer(&dir, 5);
@@ -132,6 +132,30 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let msg = err.to_string();
     assert!(msg.contains("the loss became NaN") && msg.contains("last good checkpoint is kept"), "{msg}");
     assert_eq!(std::fs::read(&last).unwrap(), before, "last.ckpt untouched");
+}
+
+/// A checkpoint that cannot be written (a full disk, a permission lost, here a folder standing
+/// where the write's temporary file goes) stops training with an error naming the file, and the
+/// checkpoint written before stays whole and loadable.
+#[test]
+fn a_failed_checkpoint_write_is_reported_and_the_previous_one_stays_loadable() {
+    let dir = tmp("write-fails");
+    let (train, val) = (loader(samples(6, None)), loader(samples(2, None)));
+    trainer(&dir, 2).fit(&train, Some(&val)).expect("two clean epochs");
+    let last = dir.join("checkpoints/last.ckpt");
+    let before = std::fs::read(&last).unwrap();
+    let blocker = dir.join(format!("checkpoints/last.tmp.{}", std::process::id()));
+    std::fs::create_dir_all(&blocker).unwrap();
+
+    let mut t = trainer(&dir, 4);
+    t.resume(&last).unwrap();
+    let err = t.fit(&train, Some(&val)).unwrap_err().to_string();
+    assert!(err.contains("cannot write checkpoint") && err.contains(&last.display().to_string()), "{err}");
+    assert_eq!(std::fs::read(&last).unwrap(), before, "last.ckpt is the one written before");
+    std::fs::remove_dir(&blocker).unwrap();
+    let mut again = trainer(&dir, 4);
+    again.resume(&last).expect("the previous checkpoint loads");
+    assert_eq!(again.epoch, 2);
 }
 
 /// Same structure, other shapes (a 3-D kernel where the checkpoint has a 2-D one): an error that

@@ -58,13 +58,13 @@ pub fn oracle_ran(oracle: &str, test: &str, count: usize) {
     log_line(&format!("ORACLE {oracle} {count} {test}"));
 }
 
-/// `../shared` beside the checkout (the read-only oracles), or a skip.
+/// `../shared` beside the checkout (the read-only oracles; `$CYTODL_SHARED` elsewhere), or a skip.
 #[track_caller]
 pub fn shared_dir(test: &str) -> Option<PathBuf> {
-    let p = workspace_root().join("../shared");
+    let p = std::env::var_os("CYTODL_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared"));
     match p.is_dir() {
         true => Some(p.canonicalize().unwrap_or(p)),
-        false => skip(test, &format!("{} is not beside this checkout", p.display())),
+        false => skip(test, &format!("the oracles folder {} does not exist (../shared beside the checkout, or $CYTODL_SHARED)", p.display())),
     }
 }
 

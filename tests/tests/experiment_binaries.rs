@@ -4,71 +4,54 @@
 //! real Lightning checkpoint.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// `target/<profile>/` of this test build: the workspace's binaries are there.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
-}
+use cytodl_runtime::io::DType;
+use cytodl_tests::e2e::{binary, dice, example_data, metric_values, metrics, read_channel, read_image, run, scratch};
 
-fn binary(name: &str) -> PathBuf {
-    let p = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(p.is_file(), "{} is not built: run `cargo build --workspace` first (CI does)", p.display());
-    p
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, bin: &Path, args: &[&str]) -> Out {
-    let out = Command::new(bin).current_dir(dir).args(args).output().expect("run");
-    Out { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cytodl-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
-}
-
-fn example_data(dir: &Path) {
-    let r = run(dir, &binary("cytodl-build"), &["example-data", "data/example", "--files", "5"]);
-    assert!(r.ok, "{}", r.stderr);
-    assert!(dir.join("data/example/segmentation/train.csv").is_file());
-}
-
-/// Trains 1 epoch of 2 batches, then predicts; returns the run folder.
+/// Trains 1 epoch of 2 batches, then predicts; checks what the run wrote, values included, and
+/// returns the run folder.
 fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     let bin = binary(exe);
     let run_dir = dir.join(format!("run_{exe}"));
     let r = run(dir, &bin, &["train", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "--output-dir", run_dir.to_str().expect("utf-8")]);
-    assert!(r.ok, "{exe} train:\n{}\n{}", r.stdout, r.stderr);
+    assert!(r.ok, "{exe} train:\n{}", r.text());
     assert!(r.stdout.contains("trained 1 epochs, 2 steps"), "{}", r.stdout);
-    for f in [".hydra/config.yaml", ".hydra/overrides.yaml", "checkpoints/last.ckpt", "csv/version_0/metrics.csv", "csv/version_0/hparams.yaml"] {
+    for f in [".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/run.yaml", "checkpoints/last.ckpt", "csv/version_0/metrics.csv", "csv/version_0/hparams.yaml"] {
         assert!(run_dir.join(f).is_file(), "{exe}: {f} missing in {}", run_dir.display());
     }
-    let metrics = std::fs::read_to_string(run_dir.join("csv/version_0/metrics.csv")).expect("metrics");
-    let header = metrics.lines().next().expect("header");
-    for col in ["train/loss", "val/loss", &format!("val/loss/{head}"), "test/loss"] {
-        assert!(header.split(',').any(|c| c == col), "{exe}: no {col} in {header}");
+    // Every metric is logged, once per stage, as a finite number; the test row is the last.
+    let rows = metrics(&run_dir.join("csv/version_0/metrics.csv"));
+    for col in ["train/loss", "val/loss", &format!("val/loss/{head}"), "test/loss", &format!("test/loss/{head}")] {
+        let values = metric_values(&rows, col);
+        assert_eq!(values.len(), 1, "{exe}: `{col}` should appear once in 1 epoch, found {values:?}");
+        assert!(values[0] > 0.0, "{exe}: `{col}` = {}", values[0]);
     }
+    assert!(rows.last().is_some_and(|r| r.contains_key("test/loss")), "{exe}: the test row comes last");
     let overrides = std::fs::read_to_string(run_dir.join(".hydra/overrides.yaml")).expect("overrides");
-    assert!(overrides.contains("- trainer.max_epochs=1"), "{overrides}");
+    assert_eq!(overrides, "- trainer.max_epochs=1\n- trainer.limit_train_batches=2\n");
 
     let ckpt = run_dir.join("checkpoints/last.ckpt");
     let pred = dir.join(format!("pred_{exe}"));
     let args = ["predict", "--ckpt", ckpt.to_str().expect("utf-8"), "--output-dir", pred.to_str().expect("utf-8")];
     let r = run(dir, &bin, &args);
-    assert!(r.ok, "{exe} predict:\n{}", r.stderr);
+    assert!(r.ok, "{exe} predict:\n{}", r.text());
     assert!(r.stdout.contains("predict: 5 files written, 0 inputs already done"), "{}", r.stdout);
-    assert!(pred.join(head).join("img_000.ome.tif").is_file());
+    // The prediction covers the whole input image, as the config's postprocessing saves it:
+    // stretched to uint8 (sigmoid or identity first), or labelled connected components as uint16.
+    let data = if exe == "labelfree" { "labelfree" } else { "segmentation" };
+    let input = read_channel(&dir.join(format!("data/example/{data}/img_000.ome.tif")), 0);
+    let (image, dtype) = read_image(&pred.join(head).join("img_000.ome.tif"));
+    assert_eq!(image.data().len(), input.data().len(), "{exe}: prediction {:?} vs input {:?}", image.shape(), input.shape());
+    if exe == "segmentation-resblocks" {
+        assert_eq!(dtype, DType::U16, "{exe}: labels are saved as uint16");
+        assert!(image.data().iter().all(|v| v.fract() == 0.0 && *v >= 0.0), "{exe}: labels are whole numbers");
+    } else {
+        assert_eq!(dtype, DType::U8, "{exe}: the prediction is saved as uint8");
+        assert_eq!((image.min(), image.max()), (0.0, 255.0), "{exe}: rescaled to uint8's range");
+    }
     // An interrupted predict resumes: nothing is redone.
     let r = run(dir, &bin, &args);
+    assert!(r.ok, "{exe} predict again:\n{}", r.text());
     assert!(r.stdout.contains("predict: 0 files written, 5 inputs already done"), "{}", r.stdout);
     run_dir
 }
@@ -76,7 +59,7 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
 #[test]
 fn every_example_experiment_trains_and_predicts() {
     let dir = scratch("all");
-    example_data(&dir);
+    example_data(&dir, 5);
     train_and_predict(&dir, "segmentation", "seg");
     train_and_predict(&dir, "labelfree", "signal");
     train_and_predict(&dir, "bench-medium", "seg");
@@ -87,7 +70,7 @@ fn every_example_experiment_trains_and_predicts() {
 #[test]
 fn segmentation_binary_commands() {
     let dir = scratch("seg");
-    example_data(&dir);
+    example_data(&dir, 5);
     let bin = binary("segmentation");
 
     // config: the resolved YAML it was built from.
@@ -124,17 +107,55 @@ fn segmentation_binary_commands() {
 }
 
 /// A model trained by cyto_dl (a Lightning checkpoint with `state_dict` / `backbone.` keys)
-/// predicts through the generated binary.
+/// predicts through the generated binary what cyto_dl predicts with it: the oracle is
+/// `scripts/oracles/lightning_predict.py` (torch + MONAI sliding-window inference and cyto_dl's
+/// ActThreshLabel), whose output is `tests/fixtures/lightning_predict/`.
 #[test]
 fn predict_with_a_lightning_checkpoint() {
     let dir = scratch("ckpt");
-    example_data(&dir);
-    let ckpt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cytodl-runtime/tests/fixtures/parity/dynunet3d_seg/lightning_style.ckpt");
+    example_data(&dir, 5);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ckpt = root.join("cytodl-runtime/tests/fixtures/parity/dynunet3d_seg/lightning_style.ckpt");
     let out = dir.join("pred");
     let r = run(&dir, &binary("segmentation"), &["predict", "--ckpt", ckpt.to_str().expect("utf-8"), "--output-dir", out.to_str().expect("utf-8")]);
-    assert!(r.ok, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.ok, "{}", r.text());
     assert!(r.stdout.contains("predict: 5 files written"), "{}", r.stdout);
-    assert!(!r.stderr.contains("missing"), "weights must load by name: {}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "every weight loads by name: {}", r.stderr);
+    let (ours, dtype) = read_image(&out.join("seg/img_000.ome.tif"));
+    let (want, want_dtype) = read_image(&root.join("tests/fixtures/lightning_predict/seg_img_000.tif"));
+    assert_eq!((dtype, ours.shape()), (want_dtype, want.shape()));
+    // uint8 after a sigmoid and a stretch: float differences of 1e-6 may move a voxel that sits
+    // on a rounding boundary by one step, nothing more.
+    let diffs: Vec<f32> = ours.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).collect();
+    let worst = diffs.iter().copied().fold(0.0f32, f32::max);
+    let differing = diffs.iter().filter(|d| **d > 0.0).count();
+    assert!(worst <= 1.0 && differing * 1000 <= diffs.len(), "prediction differs from cyto_dl's (torch + MONAI): max {worst}, {differing} of {} voxels; if the example data changed, rerun scripts/oracles/lightning_predict.py", diffs.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Trained by its binary for 15 epochs, the example segmentation finds the example's blobs
+/// in images it never trained on: Dice against the ground truth far above the trivial answer's.
+#[test]
+fn segmentation_learns_the_example_masks() {
+    let dir = scratch("learn");
+    example_data(&dir, 8);
+    let bin = binary("segmentation");
+    let r = run(&dir, &bin, &["train", "trainer.max_epochs=15", "lr=0.003", "--output-dir", "run"]);
+    assert!(r.ok, "{}", r.text());
+    let losses = metric_values(&metrics(&dir.join("run/csv/version_0/metrics.csv")), "train/loss");
+    assert_eq!(losses.len(), 15);
+    assert!(losses[14] < 0.6 * losses[0], "the training loss falls: {losses:?}");
+    let r = run(&dir, &bin, &["predict", "--ckpt", "run/checkpoints/last.ckpt", "--output-dir", "pred"]);
+    assert!(r.ok, "{}", r.text());
+    // 8 images: 6 train, img_006 validates, img_007 tests.
+    for (image, at_least) in [("img_007", 0.85), ("img_006", 0.8), ("img_000", 0.85)] {
+        let truth = read_channel(&dir.join(format!("data/example/segmentation/{image}.ome.tif")), 1);
+        let (pred, _) = read_image(&dir.join(format!("pred/seg/{image}.ome.tif")));
+        let score = dice(pred.data(), 127.5, truth.data(), 0.0);
+        let everything = dice(&vec![1.0; truth.data().len()], 0.5, truth.data(), 0.0);
+        assert!(score >= at_least, "{image}: Dice {score:.3} (all-foreground scores {everything:.3})");
+        assert!(everything < 0.3, "{image}: the blobs are a small part of the image ({everything:.3})");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -143,19 +164,27 @@ fn predict_with_a_lightning_checkpoint() {
 #[test]
 fn fine_tune_resume_and_weights_only() {
     let dir = scratch("resume");
-    example_data(&dir);
+    example_data(&dir, 5);
     let bin = binary("segmentation");
     let lightning = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cytodl-runtime/tests/fixtures/parity/dynunet3d_seg/lightning_style.ckpt");
     let r = run(&dir, &bin, &["train", "--ckpt", lightning.to_str().expect("utf-8"), "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft"]);
     assert!(r.ok && r.stdout.contains("trained 1 epochs, 1 steps") && !r.stdout.contains("resumed"), "{}\n{}", r.stdout, r.stderr);
 
     let last = dir.join("ft/checkpoints/last.ckpt");
+    let log = dir.join("ft/csv/version_0/metrics.csv");
+    let first_part = metrics(&log);
     let r = run(&dir, &bin, &["train", "--ckpt", last.to_str().expect("utf-8"), "trainer.max_epochs=2", "trainer.limit_train_batches=1"]);
     assert!(r.ok, "{}", r.stderr);
     assert!(r.stdout.contains("resumed from") && r.stdout.contains("at epoch 1"), "{}", r.stdout);
     assert!(r.stdout.contains("trained 1 epochs, 2 steps"), "the resumed run continues counting: {}", r.stdout);
-    let metrics = std::fs::read_to_string(dir.join("ft/csv/version_0/metrics.csv")).expect("resumed run logs into its own folder");
-    assert!(metrics.lines().any(|l| l.starts_with("1,")), "{metrics}");
+    // The resumed run continues its own metrics.csv: epoch 0's train and val rows as they were,
+    // then epoch 1's, then one test row (the first part's test row is replaced).
+    assert!(!dir.join("ft/csv/version_1").exists(), "no second log folder");
+    let rows = metrics(&log);
+    let epochs: Vec<&str> = rows.iter().map(|r| r["epoch"].as_str()).collect();
+    assert_eq!(epochs, ["0", "0", "1", "1", "2"], "{rows:?}");
+    assert_eq!(rows[..2], first_part[..2], "epoch 0 is kept as logged");
+    assert_eq!(metric_values(&rows, "test/loss").len(), 1);
 
     let r = run(&dir, &bin, &["train", "--ckpt", last.to_str().expect("utf-8"), "--weights-only", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft2"]);
     assert!(r.ok && !r.stdout.contains("resumed") && r.stdout.contains("trained 1 epochs, 1 steps"), "{}", r.stdout);

@@ -406,8 +406,8 @@ impl<B: Backend> Conv<B> {
         let fan_in = shape[1] * kernel.iter().product::<usize>();
         let gain = (2.0 / (1.0 + 0.01f64 * 0.01)).sqrt();
         let std = gain / (fan_in as f64).sqrt();
-        let weight = Param::from_tensor(init.at("weight").normal(shape, 0.0, std, device));
-        let bias = bias.then(|| Param::from_tensor(Tensor::zeros([cout], device)));
+        let weight = init.at("weight").normal_param(shape, 0.0, std, device);
+        let bias = bias.then(|| init.at("bias").param(Tensor::zeros([cout], device)));
         let padding = if transposed {
             [0; 3]
         } else {
@@ -499,10 +499,10 @@ pub struct InstanceNorm<B: Backend> {
 }
 
 impl<B: Backend> InstanceNorm<B> {
-    fn new(channels: usize, eps: f64, device: &B::Device) -> Self {
+    fn new(channels: usize, eps: f64, device: &B::Device, init: &Init) -> Self {
         InstanceNorm {
-            weight: Param::from_tensor(Tensor::ones([channels], device)),
-            bias: Param::from_tensor(Tensor::zeros([channels], device)),
+            weight: init.at("weight").param(Tensor::ones([channels], device)),
+            bias: init.at("bias").param(Tensor::zeros([channels], device)),
             eps,
         }
     }
@@ -546,9 +546,9 @@ impl<B: Backend> UnetBlock<B> {
             conv1: layer("conv1", cin, kernel, stride),
             conv2: layer("conv2", cout, kernel, [1, 1, 1]),
             conv3: project.then(|| layer("conv3", cin, [1, 1, 1], stride)),
-            norm1: InstanceNorm::new(cout, c.norm_eps, device),
-            norm2: InstanceNorm::new(cout, c.norm_eps, device),
-            norm3: project.then(|| InstanceNorm::new(cout, c.norm_eps, device)),
+            norm1: InstanceNorm::new(cout, c.norm_eps, device, &init.at("norm1")),
+            norm2: InstanceNorm::new(cout, c.norm_eps, device, &init.at("norm2")),
+            norm3: project.then(|| InstanceNorm::new(cout, c.norm_eps, device, &init.at("norm3"))),
             residual,
             negative_slope: c.negative_slope,
         }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::tensor::activation::{leaky_relu, sigmoid, tanh};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -183,8 +183,8 @@ fn torch_conv<B: Backend>(
     let fan_in = (shape[1] * kernel.iter().product::<usize>()).max(1);
     let bound = 1.0 / (fan_in as f64).sqrt();
     Conv {
-        weight: Param::from_tensor(init.at("weight").uniform(shape, -bound, bound, device)),
-        bias: bias.then(|| Param::from_tensor(init.at("bias").uniform([cout], -bound, bound, device))),
+        weight: init.at("weight").uniform_param(shape, -bound, bound, device),
+        bias: bias.then(|| init.at("bias").uniform_param([cout], -bound, bound, device)),
         stride: [1, 1, 1],
         padding: if transposed {
             [0; 3]
@@ -566,8 +566,8 @@ fn icnr_conv<B: Backend>(
     ]);
     let bound = 1.0 / fan_in.sqrt();
     Conv {
-        weight: Param::from_tensor(weight),
-        bias: Some(Param::from_tensor(init.at("bias").uniform([c * factor], -bound, bound, device))),
+        weight: init.at("weight").param(weight),
+        bias: Some(init.at("bias").uniform_param([c * factor], -bound, bound, device)),
         stride: [1, 1, 1],
         padding: get_padding(kernel, [1, 1, 1]),
         transposed: false,

@@ -9,8 +9,10 @@
 //! adding a head leaves the backbone's weights as they were.
 //!
 //! Values are drawn on the host in `f64` and uploaded once, so every backend gets the same
-//! initial weights for the same seed.
+//! initial weights for the same seed. Parameter ids come from the same key: burn draws them at
+//! random, which made two runs' checkpoints (which store the ids) differ byte for byte.
 
+use burn::module::{Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
@@ -58,6 +60,21 @@ impl Init {
     /// This parameter's random stream.
     pub fn rng(&self) -> Rng {
         Rng::seed_from(self.key)
+    }
+
+    /// A trainable parameter holding `value`, with this path's id.
+    pub fn param<B: Backend, const D: usize>(&self, value: Tensor<B, D>) -> Param<Tensor<B, D>> {
+        Param::initialized(ParamId::from(self.key), value.require_grad())
+    }
+
+    /// A parameter of independent `N(mean, std²)` values.
+    pub fn normal_param<B: Backend, const D: usize>(&self, shape: [usize; D], mean: f64, std: f64, device: &B::Device) -> Param<Tensor<B, D>> {
+        self.param(self.normal(shape, mean, std, device))
+    }
+
+    /// A parameter of independent values uniform in `[lo, hi)`.
+    pub fn uniform_param<B: Backend, const D: usize>(&self, shape: [usize; D], lo: f64, hi: f64, device: &B::Device) -> Param<Tensor<B, D>> {
+        self.param(self.uniform(shape, lo, hi, device))
     }
 
     /// A tensor of independent `N(mean, std²)` values.

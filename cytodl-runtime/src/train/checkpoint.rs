@@ -26,7 +26,7 @@ pub enum CheckpointError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot write checkpoint {path}: {source}. The checkpoints already written beside it are intact; make room and resume from the last one with --ckpt")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a cytodl checkpoint ({reason})")]
+    #[error("checkpoint {path}: {reason}")]
     Format { path: PathBuf, reason: String },
 }
 
@@ -99,12 +99,12 @@ pub fn read(path: &Path) -> Result<CheckpointData, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
     let bad = |reason: &str| CheckpointError::Format { path: path.to_path_buf(), reason: reason.to_string() };
     if bytes.len() < 8 + 4 + 8 || &bytes[..8] != MAGIC {
-        return Err(bad("missing the CYTODLCK header; cyto_dl/Lightning .ckpt files load as weights with --ckpt"));
+        return Err(bad("not a cytodl checkpoint (no CYTODLCK header); cyto_dl/Lightning .ckpt files load as weights with --ckpt"));
     }
     let (body, tail) = bytes.split_at(bytes.len() - 8);
     let sum = u64::from_le_bytes(tail.try_into().map_err(|_| bad("truncated"))?);
     if fnv1a(body) != sum {
-        return Err(bad("checksum mismatch: the file is truncated or corrupt"));
+        return Err(bad("the file is truncated or corrupt (its checksum does not match)"));
     }
     let version = u32::from_le_bytes(body[8..12].try_into().map_err(|_| bad("truncated"))?);
     if version != 1 && version != VERSION {
