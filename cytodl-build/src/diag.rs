@@ -120,6 +120,62 @@ fn display_path(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The exception Hydra 1.3 / OmegaConf 2.3 / PyYAML raise for the same mistake. Shown with the
+/// diagnostic (`= hydra: ConfigCompositionException`) so that a user can look it up as they
+/// would a Python traceback, and compared by the conformance tests with what real Hydra raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+    InterpolationKeyError,
+    InterpolationResolutionError,
+    InterpolationToMissingValueError,
+    UnsupportedInterpolationType,
+    GrammarParseError,
+    MissingMandatoryValue,
+    ConfigTypeError,
+    ConfigKeyError,
+    UnsupportedValueType,
+    ValidationError,
+    ValueError,
+    TypeError,
+    KeyError,
+    /// PyYAML's parser and constructor.
+    ParserError,
+    ScannerError,
+    ConstructorError,
+    ComposerError,
+}
+
+impl ErrorClass {
+    /// The Python class name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::ConfigCompositionException => "ConfigCompositionException",
+            ErrorClass::MissingConfigException => "MissingConfigException",
+            ErrorClass::OverrideParseException => "OverrideParseException",
+            ErrorClass::InterpolationKeyError => "InterpolationKeyError",
+            ErrorClass::InterpolationResolutionError => "InterpolationResolutionError",
+            ErrorClass::InterpolationToMissingValueError => "InterpolationToMissingValueError",
+            ErrorClass::UnsupportedInterpolationType => "UnsupportedInterpolationType",
+            ErrorClass::GrammarParseError => "GrammarParseError",
+            ErrorClass::MissingMandatoryValue => "MissingMandatoryValue",
+            ErrorClass::ConfigTypeError => "ConfigTypeError",
+            ErrorClass::ConfigKeyError => "ConfigKeyError",
+            ErrorClass::UnsupportedValueType => "UnsupportedValueType",
+            ErrorClass::ValidationError => "ValidationError",
+            ErrorClass::ValueError => "ValueError",
+            ErrorClass::TypeError => "TypeError",
+            ErrorClass::KeyError => "KeyError",
+            ErrorClass::ParserError => "ParserError",
+            ErrorClass::ScannerError => "ScannerError",
+            ErrorClass::ConstructorError => "ConstructorError",
+            ErrorClass::ComposerError => "ComposerError",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Error,
@@ -138,11 +194,13 @@ pub struct Diagnostic {
     pub notes: Vec<(Span, String)>,
     /// The fix: "did you mean ...", "set it with `k=v`".
     pub help: Option<String>,
+    /// What Hydra / OmegaConf would raise (front-end errors only).
+    pub class: Option<ErrorClass>,
 }
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Span) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), span, key: None, notes: vec![], help: None }
+        Diagnostic { severity: Severity::Error, message: message.into(), span, key: None, notes: vec![], help: None, class: None }
     }
 
     pub fn warning(message: impl Into<String>, span: Span) -> Self {
@@ -154,6 +212,17 @@ impl Diagnostic {
         if !key.is_empty() {
             self.key = Some(key);
         }
+        self
+    }
+
+    pub fn with_class(mut self, class: ErrorClass) -> Self {
+        self.class = Some(class);
+        self
+    }
+
+    /// Sets the class unless one is set (an inner error's class stays the more precise one).
+    pub fn or_class(mut self, class: ErrorClass) -> Self {
+        self.class.get_or_insert(class);
         self
     }
 
@@ -189,6 +258,9 @@ impl Diagnostic {
         }
         if let Some(help) = &self.help {
             let _ = writeln!(out, "  = help: {help}");
+        }
+        if let Some(class) = self.class {
+            let _ = writeln!(out, "  = hydra: {}", class.name());
         }
         out
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::compose::{compose, ComposeRequest};
 use crate::config::node::{Node, Value};
-use crate::diag::{Diagnostic, Diagnostics, SourceMap, Span};
+use crate::diag::{Diagnostic, Diagnostics, ErrorClass, SourceMap, Span};
 use crate::interp::{remove_aux, resolve_config, ResolveOptions};
 
 /// What the user asked for: a config tree, a primary config and overrides.
@@ -53,7 +53,14 @@ pub fn resolve(req: &Request, opts: &ResolveOptions) -> Result<Resolved, Failure
         implicit_overrides: req.implicit_overrides,
         job_name: None,
     };
-    let composed = compose(&creq).map_err(|(diagnostics, sources)| Failure { diagnostics, sources })?;
+    // Anything composition reports that has no more precise class is Hydra's
+    // ConfigCompositionException (Hydra wraps the errors of its own stages in it).
+    let composed = compose(&creq).map_err(|(mut diagnostics, sources)| {
+        for d in &mut diagnostics.items {
+            d.class.get_or_insert(ErrorClass::ConfigCompositionException);
+        }
+        Failure { diagnostics, sources }
+    })?;
     let mut resolved = match resolve_config(&composed.config, opts) {
         Ok(n) => n,
         Err(diagnostics) => return Err(Failure { diagnostics, sources: composed.sources }),

@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::cytodl_build;
+use cytodl_build::config::emit::to_yaml;
 use cytodl_build::config::node::Node;
 use cytodl_build::config::yaml::load_any;
 use cytodl_build::diag::FileId;
@@ -39,9 +40,14 @@ fn run_cases(
         let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let run = cytodl_build(cwd, &argv, &[("PROJECT_ROOT", "/proj")]);
         let expected = std::fs::read_to_string(expected_dir.join(format!("{name}.yaml"))).expect("expected file");
-        if expected.starts_with("error:") {
+        if let Some(error) = expected.strip_prefix("error: ") {
+            // `error: <Class>: <message>` as the oracle recorded it: we fail too, with the same
+            // class (`= hydra: <Class>` in our diagnostic).
+            let class = error.split(':').next().unwrap_or_default().trim();
             if run.ok {
                 failures.push(format!("{name}: Hydra fails ({}) but we resolved it", expected.trim()));
+            } else if !run.stderr.contains(&format!("= hydra: {class}\n")) {
+                failures.push(format!("{name}: Hydra raises {class}; we failed with another error:\n{}", run.stderr));
             }
             continue;
         }
@@ -51,7 +57,9 @@ fn run_cases(
         }
         let want = parse(&expected, "expected");
         let got = parse(&run.stdout, "our output");
-        if want != got {
+        // As data, and in order: mappings compare equal whatever their key order, but Hydra's
+        // order (defaults, `_self_`, merges) is part of what it produces.
+        if want != got || to_yaml(&want) != to_yaml(&got) {
             failures.push(format!("{name}: resolved config differs\n--- hydra\n{expected}\n--- ours\n{}", run.stdout));
         }
     }

@@ -263,12 +263,8 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
                 r.len()
             ));
         }
-        let diff = g
-            .iter()
-            .zip(&r)
-            .map(|(a, b)| (a - b).abs() as f64)
-            .fold(0.0, f64::max);
-        let scale = r.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
+        let diff = cytodl_testkit::max_abs_diff(&g, &r);
+        let scale = cytodl_testkit::max_abs(&r);
         errs.push((name.clone(), diff, scale));
     }
     // The denominator is floored at 1% of the largest reference gradient of the network: a

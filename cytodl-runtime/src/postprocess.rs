@@ -439,10 +439,11 @@ fn rescale_intensity(vals: &[f64], kind: Kind, to: DType) -> Vec<f64> {
     }
 }
 
-/// numpy `astype(dtype)` of a float value, as it behaves on x86: truncation toward zero,
-/// wrap-around into narrow integers, and for values no `int32` holds (or NaN) 0 in 8/16-bit
-/// types and `i32::MIN` in int32; uint32 wraps from int64 below 2^32 and gives 0 above.
-/// Floats are returned unchanged (saved as float32/float64).
+/// numpy `astype(dtype)` of a float array, as it behaves on x86 (its vectorised loops, which an
+/// image goes through): truncation toward zero, wrap-around into narrow integers, and for
+/// values no `int32` holds (or NaN) 0 in 8/16-bit types and `i32::MIN` in int32; uint32 wraps
+/// from `-2^31` up to `2^32`, gives 0 from `2^32` and `2^31` below `-2^31` or for NaN
+/// (`scripts/oracles/postprocess_numpy.py`). Floats are returned unchanged.
 pub fn cast(v: f64, to: DType) -> f64 {
     let t = v.trunc();
     let in_i32 = (-2147483648.0..=2147483647.0).contains(&t);
@@ -484,10 +485,12 @@ pub fn cast(v: f64, to: DType) -> f64 {
             }
         }
         DType::U32 => {
-            if (-9.223372036854776e18..4294967296.0).contains(&t) {
+            if (-2147483648.0..4294967296.0).contains(&t) {
                 (t as i64) as u32 as f64
-            } else {
+            } else if t >= 4294967296.0 {
                 0.0
+            } else {
+                2147483648.0
             }
         }
     }

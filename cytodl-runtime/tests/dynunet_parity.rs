@@ -268,10 +268,6 @@ fn deep_supervision_matches_monai() {
     assert_eq!(y.dims().to_vec(), expected.shape.to_vec());
     let got = y.into_data().to_vec::<f32>().unwrap();
     let want = expected.to_vec::<f32>().unwrap();
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let err = cytodl_testkit::max_abs_diff(&got, &want);
     assert!(err < 1e-4, "max abs error {err}");
 }

@@ -2,6 +2,9 @@
 //! numbers from torch 2.5.1 / MONAI 1.5.2 (computed in float64 for the fixed inputs below and
 //! committed here; the tests never call Python). Gradients are checked through `Autodiff<Flex>`
 //! against torch's float32 autograd.
+//!
+//! Oracle: `scripts/oracles/losses_monai.py` prints every expected number below; `--check` compares
+//! them with this file.
 
 use burn::tensor::{Tensor, TensorData};
 use cytodl_runtime::backend::{Cpu, CpuTrain};

@@ -230,17 +230,8 @@ fn apply_case(p: &Value, input: Array) -> Array {
 
 /// `max|got - want| / max(max|want|, 1e-6)`.
 fn scaled_error(got: &Array, want: &Array) -> f64 {
-    let scale = want
-        .data()
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.abs() as f64))
-        .max(1e-6);
-    let err = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()));
-    err / scale
+    let scale = cytodl_testkit::max_abs(want.data()).max(1e-6);
+    cytodl_testkit::max_abs_diff(got.data(), want.data()) / scale
 }
 
 fn check_suite(json: &str, tensors: &str, default_input: &str) -> usize {

@@ -3,6 +3,9 @@
 //! The model is a tiny linear map `Ŷ = X W + b` (W 2×2, b 2) with loss `mean((Ŷ - Y)²)`; the
 //! expected parameters after each step are torch's (float32, the update formulas quoted at each
 //! test), committed as numbers: the tests never call Python.
+//!
+//! Oracle: `scripts/oracles/optim_torch.py` prints every expected number below; `--check` compares
+//! them with this file.
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;

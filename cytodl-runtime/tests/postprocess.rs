@@ -1,6 +1,9 @@
 //! cyto_dl postprocessing ([`ActThreshLabel`], [`AutoThreshold`], the legacy functions) against
 //! values numpy 2.4 / scikit-image 0.26 / torch 2.5 computed with cyto_dl's code (script below).
 //! Integer outputs must match exactly.
+//!
+//! Oracle: `scripts/oracles/postprocess_numpy.py` prints every expected array below; `--check`
+//! compares them with this file.
 
 use cytodl_runtime::io::DType;
 use cytodl_runtime::postprocess::*;
@@ -23,6 +26,7 @@ fn scaled(a: &Array, k: f32) -> Array {
 fn check(name: &str, got: &Postprocessed, dtype: DType, shape: &[usize], want: &[i64]) {
     assert_eq!(got.dtype, dtype, "{name}");
     assert_eq!(got.array.shape(), shape, "{name}");
+    assert_eq!(got.array.data().len(), want.len(), "{name}: the expected values do not cover the image");
     let bad: Vec<(usize, f32, i64)> = got
         .array
         .data()
@@ -294,11 +298,13 @@ fn numpy_casts() {
     assert_eq!(u8s[6], 0.0);
     assert_eq!(cast(-1.5, DType::U16), 65535.0);
     assert_eq!(cast(3e9, DType::I32), i32::MIN as f64);
-    let u32s: Vec<f64> = [3e9, 5e9, -3e9, -5.0]
+    // numpy's vectorised uint32 cast (scripts/oracles/postprocess_numpy.py prints both of
+    // numpy's behaviours; an image takes this one).
+    let u32s: Vec<f64> = [3e9, 5e9, -3e9, -5.0, f64::NAN, -2147483649.0]
         .iter()
         .map(|&v| cast(v, DType::U32))
         .collect();
-    assert_eq!(u32s, [3e9, 0.0, 1294967296.0, 4294967291.0]);
+    assert_eq!(u32s, [3e9, 0.0, 2147483648.0, 4294967291.0, 2147483648.0, 2147483648.0]);
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //!   whose zero padding at window borders makes every seam visible: max |diff| <= 1e-5.
 //! - A small multi-head case (batch 2, padding, super-resolution head) against values MONAI
 //!   printed (script in `multi_head_superres_padding_matches_monai`).
+//!
+//! Oracle: `scripts/oracles/sliding_window_monai.py` prints the expected numbers below; `--check`
+//! compares them with this file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -82,13 +85,9 @@ fn avg_pool3d(a: &Array) -> Array {
     Array::new(s.to_vec(), out).unwrap()
 }
 
-fn max_abs_diff(a: &Array, b: &Array) -> f32 {
+fn max_abs_diff(a: &Array, b: &Array) -> f64 {
     assert_eq!(a.shape(), b.shape());
-    a.data()
-        .iter()
-        .zip(b.data())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    cytodl_testkit::max_abs_diff(a.data(), b.data())
 }
 
 #[test]
@@ -190,6 +189,7 @@ fn gaussian_importance_map_matches_monai() {
         0.017325852,
         0.001f32,
     ];
+    assert_eq!(m.len(), want.len(), "{m:?}");
     for (g, w) in m.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-7 * w, "{m:?}");
     }

@@ -137,9 +137,32 @@ pub fn workspace_example(name: &str) -> PathBuf {
     p
 }
 
+/// The largest `|a[i] - b[i]|` of two sequences of the same length (a different length fails).
+/// A NaN or infinity on either side makes it infinite, so that a tolerance check fails instead
+/// of passing over the value (`f32::max` drops NaN).
+#[track_caller]
+pub fn max_abs_diff<A: Copy + Into<f64>, B: Copy + Into<f64>>(a: &[A], b: &[B]) -> f64 {
+    assert_eq!(a.len(), b.len(), "compared sequences differ in length");
+    a.iter().zip(b).map(|(x, y)| (*x).into() - (*y).into()).fold(0.0, |m, d| if d.is_finite() { m.max(d.abs()) } else { f64::INFINITY })
+}
+
+/// The largest `|v|`, infinite when a value is NaN or infinite.
+pub fn max_abs<A: Copy + Into<f64>>(values: &[A]) -> f64 {
+    values.iter().map(|v| (*v).into()).fold(0.0, |m, v: f64| if v.is_finite() { m.max(v.abs()) } else { f64::INFINITY })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_see_nan_and_lengths() {
+        assert_eq!(max_abs_diff(&[1.0f32, 2.0], &[1.5f32, 1.0]), 1.0);
+        assert_eq!(max_abs_diff(&[1.0f32, f32::NAN], &[1.0f32, 1.0]), f64::INFINITY);
+        assert_eq!(max_abs(&[0.5f64, -3.0]), 3.0);
+        assert_eq!(max_abs(&[f32::NAN]), f64::INFINITY);
+        assert!(std::panic::catch_unwind(|| max_abs_diff(&[1.0f32], &[1.0f32, 2.0])).is_err());
+    }
 
     #[test]
     fn the_workspace_root_holds_the_workspace_manifest() {

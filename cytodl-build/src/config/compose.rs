@@ -16,7 +16,7 @@ use super::merge::merge_into;
 use super::node::{Map, Node, Value};
 use super::override_parser::{self, Element, Override, OverrideKind, OverrideValue};
 use super::repo::{has_config_content, normalize, Repo, HYDRA_CONFIG};
-use crate::diag::{did_you_mean, Diagnostic, Diagnostics, SourceMap, Span};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics, ErrorClass, SourceMap, Span};
 
 /// What to compose: a config directory, a primary config name and command-line overrides.
 #[derive(Debug, Clone)]
@@ -60,6 +60,7 @@ pub fn compose(req: &ComposeRequest) -> Result<Composed, (Diagnostics, SourceMap
             Ok(o) => parsed.push((o, span)),
             Err(e) => errors.push(
                 Diagnostic::error(format!("Error parsing override '{line}': {}", e.message), span.shifted(e.offset))
+                    .with_class(ErrorClass::OverrideParseException)
                     .with_help("overrides look like `key=value`, `+key=value`, `++key=value`, `~key` or `group=option`"),
             ),
         }
@@ -277,6 +278,7 @@ impl Overrides {
                         let t = element.as_ref().map(element_type_name).unwrap_or("NoneType");
                         errors.push(
                             Diagnostic::error(format!("Config group override must be a string or a list. Got {t}"), span)
+                                .with_class(ErrorClass::ValueError)
                                 .with_help(format!(
                                     "`{}` is a config group: choose one of its options, e.g. `{}=<OPTION>` (options: {})",
                                     ov.key_or_group,
@@ -534,6 +536,7 @@ impl Composer {
                 format!("Cannot find primary config '{path}'. Check that it's in your config search path."),
                 Span::UNKNOWN,
             )
+            .with_class(ErrorClass::MissingConfigException)
             .with_help(format!("no file {}/{}.yaml", self.repo.root().display(), normalize(&path)));
         }
         let mut msg;
@@ -561,7 +564,7 @@ impl Composer {
             msg = format!("In '{p}': {msg}");
         }
         let msg = msg.trim_end().to_string();
-        let d = Diagnostic::error(msg, node.span);
+        let d = Diagnostic::error(msg, node.span).with_class(ErrorClass::MissingConfigException);
         match help {
             Some(h) => d.with_help(h),
             None => d,
@@ -1001,7 +1004,7 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                     Ok(())
                 }
                 // Hydra deletes with `del node[key]`, which a list refuses for a string key.
-                Value::List(_) => Err(merge_failed(ov, span, "TypeError: list indices must be integers or slices, not str")
+                Value::List(_) => Err(merge_failed(ov, span, "TypeError: list indices must be integers or slices, not str").with_class(ErrorClass::TypeError)
                     .with_help("list items cannot be deleted from the command line; set the whole list: `key=[...]`")),
                 _ => Ok(()),
             }

@@ -2,7 +2,7 @@
 //! arithmetic Hydra does on them (`get_group_path`, `get_final_package`, `get_override_key`).
 
 use super::node::{Node, Value};
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Diagnostic, ErrorClass, Span};
 
 /// What an entry selects.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +259,7 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                 format!("Invalid defaults list in '{config_path}', defaults must be a list (got mapping)"),
                 node.span,
             )
+            .with_class(ErrorClass::ValueError)
             .with_help("write the defaults list as a YAML list: `defaults:\\n  - group: option`"))
         }
         other => {
@@ -268,7 +269,8 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                     other.type_name()
                 ),
                 node.span,
-            ))
+            )
+            .with_class(ErrorClass::ValueError))
         }
     };
     let mut out = Vec::new();

@@ -2164,6 +2164,8 @@ mod tests {
 
     // (line, expected) generated with hydra-core 1.3.2 (OverridesParser.parse_override);
     // the last field is get_value_element_as_str() with quoted strings forced to '...'.
+    // Oracle: scripts/oracles/hydra_overrides.py (reads this table and compares). Rows where we
+    // differ on purpose say so next to them.
     const CASES: &[(&str, &str)] = &[
         (
             r##"key=' abc-123 '"##,
@@ -2314,6 +2316,8 @@ mod tests {
             r##"key={a b: 1}"##,
             r##"CHANGE|key|-|{K«a b»:I(1)}|{a\ b:1}"##,
         ),
+        // Hydra keeps dict keys typed and prints the bool key as `False:z`; ours are stored as
+        // the strings a config holds (`false`), which is also how the key lands in the config.
         (
             r##"key={1.5: x, null: y, false: z}"##,
             r##"CHANGE|key|-|{K«1.5»:S«x»,K«null»:S«y»,K«false»:S«z»}|{1.5:x,null:y,false:z}"##,

@@ -14,7 +14,7 @@ use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::node::{Map, Node, Value};
-use crate::diag::{Diagnostic, FileId, Span};
+use crate::diag::{Diagnostic, ErrorClass, FileId, Span};
 
 /// Nesting deeper than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 256;
@@ -70,8 +70,23 @@ impl YamlError {
         }
     }
 
+    /// What PyYAML (through OmegaConf's loader) raises for this file.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            YamlError::DuplicateKey { .. } | YamlError::ValueTag { .. } => ErrorClass::ConstructorError,
+            // PyYAML builds these (a None key, a set, ...); OmegaConf then refuses them while
+            // Hydra composes, which wraps the error.
+            YamlError::NullKey { .. } => ErrorClass::ConfigCompositionException,
+            YamlError::UnsupportedTag { tag, .. } if tag.starts_with("tag:yaml.org,2002:") => ErrorClass::ConfigCompositionException,
+            YamlError::UnsupportedTag { .. } => ErrorClass::ConstructorError,
+            YamlError::UnknownAlias { .. } | YamlError::MultipleDocuments { .. } => ErrorClass::ComposerError,
+            YamlError::NotAMapping { .. } => ErrorClass::ConfigCompositionException,
+            _ => ErrorClass::ParserError,
+        }
+    }
+
     pub fn to_diagnostic(&self) -> Diagnostic {
-        let d = Diagnostic::error(self.to_string(), self.span());
+        let d = Diagnostic::error(self.to_string(), self.span()).with_class(self.class());
         match self {
             YamlError::DuplicateKey { first, .. } => d
                 .with_note(*first, "first defined here")
@@ -264,7 +279,7 @@ impl Builder<'_> {
                     if is_merge {
                         let (vev, vspan) = self.next()?;
                         let value = self.node(vev, vspan, depth + 1)?;
-                        merged = merge_sources(value)?.into_iter().chain(merged).collect();
+                        merged.extend(merge_sources(value)?);
                         continue;
                     }
                     match key_of(&text, style, tag.as_ref(), kspan)? {
@@ -307,10 +322,12 @@ impl Builder<'_> {
             let value = self.node(vev, vspan, depth + 1)?;
             own.push((key, kspan, value));
         }
-        // PyYAML places merged keys before the mapping's own keys; own keys win.
+        // PyYAML's `flatten_mapping`: the merged entries go before the mapping's own, and the
+        // mapping is built as a Python dict: a key keeps the place where it first appears and
+        // the value it is given last (so own keys win, and earlier `<<` sources win).
         let mut map = Map::new();
         for (k, v) in merged {
-            map.entry(k).or_insert(v);
+            map.insert(k, v);
         }
         for (k, _, v) in own {
             map.insert(k, v);
@@ -325,21 +342,16 @@ impl Builder<'_> {
     }
 }
 
-/// The entries a `<<` value contributes, earlier mappings winning over later ones.
+/// The entries a `<<` value contributes, in PyYAML's order: a list of mappings is taken last
+/// to first, so that (later entries winning) the first mapping of the list wins.
 fn merge_sources(value: Node) -> Result<Vec<(String, Node)>, YamlError> {
     match value.value {
         Value::Map(m) => Ok(m.into_iter().collect()),
         Value::List(items) => {
             let mut out: Vec<(String, Node)> = Vec::new();
-            for item in items {
+            for item in items.into_iter().rev() {
                 match item.value {
-                    Value::Map(m) => {
-                        for (k, v) in m {
-                            if !out.iter().any(|(ok, _)| *ok == k) {
-                                out.push((k, v));
-                            }
-                        }
-                    }
+                    Value::Map(m) => out.extend(m),
                     _ => return Err(YamlError::BadMerge { span: item.span }),
                 }
             }
@@ -569,6 +581,8 @@ fn construct_int(text: &str) -> Option<Value> {
     i64::try_from(v).ok().map(Value::Int)
 }
 
+// Expected scalar types below: OmegaConf 2.3.0, through scripts/oracles/omegaconf_yaml.py (it reads
+// the test table and compares).
 #[cfg(test)]
 mod tests {
     use super::*;

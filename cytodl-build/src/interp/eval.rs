@@ -2024,6 +2024,8 @@ fn parse_float_str(s: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+// Expected values below: Python 3.11 itself, through scripts/oracles/python_eval.py (it reads these
+// tables and compares).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::grammar::{self, Element, Interp, Key, Piece};
 use super::resolvers;
 use crate::config::node::{Map, Node, Value};
-use crate::diag::{did_you_mean_in, Diagnostic, Diagnostics, Span};
+use crate::diag::{did_you_mean_in, Diagnostic, Diagnostics, ErrorClass, Span};
 use crate::pyfmt::py_str;
 
 /// Interpolated strings longer than this are refused (doubling chains would exhaust memory).
@@ -43,6 +43,26 @@ pub enum InterpError {
     EnvNotFound { name: String },
     #[error("{resolver}: {message}")]
     Resolver { resolver: String, message: String },
+    #[error("Value '{kind}' is not a supported primitive type (a resolver must return a scalar; use `oc.create` for containers)")]
+    UnsupportedValueType { kind: String },
+}
+
+impl InterpError {
+    /// The OmegaConf exception raised for this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            InterpError::KeyNotFound { .. } | InterpError::PastRoot { .. } => ErrorClass::InterpolationKeyError,
+            InterpError::ToMissing { .. } => ErrorClass::InterpolationToMissingValueError,
+            InterpError::UnsupportedResolver { .. } => ErrorClass::UnsupportedInterpolationType,
+            InterpError::Grammar { .. } => ErrorClass::GrammarParseError,
+            InterpError::UnsupportedValueType { .. } => ErrorClass::UnsupportedValueType,
+            InterpError::Recursive { .. }
+            | InterpError::ToParent { .. }
+            | InterpError::NotAContainer { .. }
+            | InterpError::EnvNotFound { .. }
+            | InterpError::Resolver { .. } => ErrorClass::InterpolationResolutionError,
+        }
+    }
 }
 
 /// Inputs that do not come from the config: the clock, the working directory, the environment.
@@ -158,7 +178,7 @@ fn remove_aux_at(node: &mut Node, path: &mut Vec<String>, errors: &mut Diagnosti
                 path.push(i.to_string());
                 if matches!(v.value, Value::Missing) {
                     errors.push(
-                        Diagnostic::error(format!("Missing value at index {i}"), v.span)
+                        Diagnostic::error(format!("Missing value at index {i}"), v.span).with_class(ErrorClass::MissingMandatoryValue)
                             .with_key(path.join("."))
                             .with_help(format!("a list item cannot be `???`; set it: `{}=<value>`", path.join("."))),
                     );
@@ -227,7 +247,13 @@ impl<'a> Resolver<'a> {
     pub fn diagnostic(&self, e: &InterpError, node: &Node, path: &[String]) -> Diagnostic {
         let text = node.as_str().unwrap_or("");
         let mut d = Diagnostic::error(format!("{e}\n    full key: {}\n    value: {text}", path.join(".")), node.span)
-            .with_key(path.join("."));
+            .with_key(path.join("."))
+            .with_class(match e {
+                // OmegaConf checks an interpolation's grammar when Hydra merges the value into
+                // the config, and Hydra wraps what composition raises.
+                InterpError::Grammar { .. } => ErrorClass::ConfigCompositionException,
+                e => e.class(),
+            });
         d.message = e.to_string();
         match e {
             InterpError::KeyNotFound { key, suggestion } => {

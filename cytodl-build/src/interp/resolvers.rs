@@ -195,6 +195,10 @@ fn oc_dict(r: &mut Resolver<'_>, name: &str, values: &[Node], container: &[Strin
                 Err(InterpError::ToMissing { key, .. }) => {
                     return Err(err(name, format!("MissingMandatoryValue raised while resolving interpolation: Missing mandatory value: {key}")))
                 }
+                // OmegaConf selects the argument itself: a missing key fails inside the resolver.
+                Err(InterpError::KeyNotFound { key, .. }) => {
+                    return Err(err(name, format!("ConfigKeyError raised while resolving interpolation: Key not found: '{key}'")))
+                }
                 other => other?,
             }
         }
@@ -349,7 +353,7 @@ pub(crate) struct PlainResult {
 }
 
 pub(crate) fn unsupported_value(kind: &str) -> InterpError {
-    err("UnsupportedValueType", format!("Value '{kind}' is not a supported primitive type (a resolver must return a scalar; use `oc.create` for containers)"))
+    InterpError::UnsupportedValueType { kind: kind.to_string() }
 }
 
 fn py_to_value(v: PyValue) -> Value {

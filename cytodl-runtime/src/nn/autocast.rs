@@ -85,11 +85,12 @@ mod tests {
         assert_eq!(compute_dtype(), None, "the guard restores f32");
         assert_eq!(y16.dtype(), DType::F32);
         let (a, b) = (y32.into_data().to_vec::<f32>().unwrap(), y16.into_data().to_vec::<f32>().unwrap());
-        let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-        let diff = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let scale = cytodl_testkit::max_abs(&a);
+        let diff = cytodl_testkit::max_abs_diff(&a, &b);
         assert!(diff > 0.0, "bf16 rounding must show: the casts did not happen");
         assert!(diff / scale < 0.05, "bf16 output off by {diff} (scale {scale})");
         let (g32, g16) = (g32.unwrap().to_vec::<f32>().unwrap(), g16.unwrap().to_vec::<f32>().unwrap());
+        assert_eq!(g32.len(), g16.len());
         // Every conv's backward also runs in bf16, and a weight gradient is a long sum with
         // cancellations: compare directions (cosine) and sizes (norm ratio), not elements.
         let dot: f64 = g32.iter().zip(&g16).map(|(p, q)| (*p as f64) * (*q as f64)).sum();

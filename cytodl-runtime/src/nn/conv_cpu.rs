@@ -519,11 +519,11 @@ mod tests {
     use burn::tensor::TensorData;
     use crate::nn::Init;
 
-    fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
-        let a = a.into_data().to_vec::<f32>().unwrap_or_default();
-        let b = b.into_data().to_vec::<f32>().unwrap_or_default();
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f64 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.into_data().to_vec::<f32>().expect("f32");
+        let b = b.into_data().to_vec::<f32>().expect("f32");
+        cytodl_testkit::max_abs_diff(&a, &b)
     }
 
     /// Forward and all three gradients against burn's own convolution, for the shapes DynUNet
@@ -579,8 +579,10 @@ mod tests {
             for (name, a, b) in [("x", ours.1, theirs.1), ("weight", ours.2, theirs.2), ("bias", ours.3, theirs.3)] {
                 match (a, b) {
                     (Some(a), Some(b)) => {
-                        let diff = a.iter::<f32>().zip(b.iter::<f32>()).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
-                        let scale = b.iter::<f32>().map(f32::abs).fold(1.0, f32::max);
+                        assert_eq!(a.shape, b.shape, "{name} gradient shape {what}");
+                        let (a, b) = (a.to_vec::<f32>().expect("f32"), b.to_vec::<f32>().expect("f32"));
+                        let diff = cytodl_testkit::max_abs_diff(&a, &b);
+                        let scale = cytodl_testkit::max_abs(&b).max(1.0);
                         assert!(diff / scale < 1e-5, "{name} gradient {what}: {diff} (scale {scale})");
                     }
                     (None, None) if name == "bias" && !with_bias => {}

@@ -210,11 +210,10 @@ mod tests {
     use burn::tensor::TensorData;
     use crate::nn::Init;
 
-    fn max_rel(a: TensorData, b: TensorData) -> f32 {
-        let (a, b) = (a.to_vec::<f32>().unwrap_or_default(), b.to_vec::<f32>().unwrap_or_default());
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().map(|v| v.abs()).fold(1e-6, f32::max);
-        a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max) / scale
+    fn max_rel(a: TensorData, b: TensorData) -> f64 {
+        assert_eq!(a.shape, b.shape);
+        let (a, b) = (a.to_vec::<f32>().expect("f32"), b.to_vec::<f32>().expect("f32"));
+        cytodl_testkit::max_abs_diff(&a, &b) / cytodl_testkit::max_abs(&b).max(1e-6)
     }
 
     /// The fused kernel against the tensor-op formula: output and the gradients of x, weight

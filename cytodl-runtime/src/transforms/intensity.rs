@@ -542,6 +542,7 @@ mod tests {
     fn percentiles_interpolate_linearly() {
         let v: Vec<f32> = vec![5.0, 1.0, 4.0, 2.0, 3.0];
         let p = percentiles(&v, &[0.0, 10.0, 50.0, 90.0, 100.0]).unwrap();
+        assert_eq!(p.len(), 5);
         for (g, e) in p.iter().zip([1.0, 1.4, 3.0, 4.6, 5.0]) {
             assert!((g - e).abs() < 1e-6, "{g} vs {e}"); // q is cast to f32 as MONAI does
         }
