@@ -60,8 +60,12 @@ fn run(case: Case) {
         let block = lines[at..next_error].join("\n");
         assert!(block.contains(&format!("= help: {help}")), "help `{help}` missing in:\n{block}");
     }
-    // Nothing is generated from a broken config.
-    assert!(!tree.root.join("generated").exists());
+    // Nothing is generated from a broken config: `generate` fails the same way and writes nothing.
+    let mut args = vec!["generate", "experiment/broken.yaml", "--out", "gen"];
+    args.extend_from_slice(case.overrides);
+    let out = cytodl_build(&tree.root, &args, &[]);
+    assert!(!out.ok && out.stderr.contains(case.error), "generate of a broken config:\n{}", out.stderr);
+    assert!(!tree.root.join("gen").exists(), "generate wrote files for a broken config");
 }
 
 fn exp(extra: &str) -> String {
@@ -264,9 +268,11 @@ fn every_independent_error_in_one_run() {
     let e = exp("model:\n  backbone:\n    filterz: [8]\n    res_block: 3\ntrainer:\n  max_epoch: 3\ncallbacks:\n  early_stopping:\n    patience: 0\n");
     let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", e.as_str())]).collect::<Vec<_>>());
     let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml"], &[]);
+    assert!(!out.ok);
     for want in ["broken.yaml:7:14: error: `monai.networks.nets.DynUNet` has no parameter `filterz`", "broken.yaml:8:16: error: `res_block`", "broken.yaml:10:14: error: `lightning.Trainer` has no parameter `max_epoch`", "broken.yaml:13:15: error: patience must be at least 1"] {
         assert!(out.stderr.contains(want), "`{want}` missing in:\n{}", out.stderr);
     }
+    assert_eq!(out.stderr.matches(": error: ").count(), 4, "exactly the four mistakes:\n{}", out.stderr);
 }
 
 #[test]
@@ -314,10 +320,21 @@ fn malformed_sections_fail_with_a_location() {
         let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml"], &[]);
         assert!(!out.ok, "accepted:\n{extra}");
         assert!(!out.stderr.contains("panicked") && !out.stderr.contains("<built-in>"), "{extra}\n{}", out.stderr);
-        let first = out.stderr.lines().find(|l| l.contains(": error: ")).unwrap_or_else(|| panic!("no error for {extra}:\n{}", out.stderr));
-        let loc = first.split(": error: ").next().unwrap_or_default();
-        let parts: Vec<&str> = loc.rsplitn(3, ':').collect();
-        assert!(parts.len() == 3 && parts[0].parse::<u32>().is_ok() && parts[1].parse::<u32>().is_ok() && parts[2].ends_with(".yaml"), "no file:line:col in `{first}`");
+        // The first error, or a note of it, points at the broken lines of the experiment (an
+        // error found where a value is used names the definition in a note).
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        let start = lines.iter().position(|l| l.contains(": error: ")).unwrap_or_else(|| panic!("no error for {extra}:\n{}", out.stderr));
+        let end = lines[start + 1..].iter().position(|l| l.contains(": error: ")).map_or(lines.len(), |i| start + 1 + i);
+        let (first_line, last_line) = (HEAD.lines().count() + 1, HEAD.lines().count() + extra.lines().count());
+        let at_the_mistake = lines[start..end].iter().any(|l| {
+            let loc = l.trim_start().trim_start_matches("= note: ").split(": ").next().unwrap_or_default();
+            let parts: Vec<&str> = loc.rsplitn(3, ':').collect();
+            parts.len() == 3
+                && parts[2].ends_with("experiment/broken.yaml")
+                && parts[0].parse::<u32>().is_ok()
+                && parts[1].parse::<usize>().is_ok_and(|n| (first_line..=last_line).contains(&n))
+        });
+        assert!(at_the_mistake, "the error does not point at lines {first_line}-{last_line} of experiment/broken.yaml:\n{extra}\n{}", lines[start..end].join("\n"));
     }
 }
 

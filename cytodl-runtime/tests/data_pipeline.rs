@@ -8,7 +8,8 @@ use cytodl_runtime::data::check::{check_rows, CheckSpec};
 use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
 use cytodl_runtime::data::manifest::{load, ManifestSpec, Split};
 use cytodl_runtime::io::{write_ome_tiff, DType, Index, Selection};
-use cytodl_runtime::transforms::{LoadImaged, Pipeline, RandomMultiScaleCropd};
+use cytodl_runtime::transforms::spatial::ChannelDim;
+use cytodl_runtime::transforms::{EnsureChannelFirstd, LoadImaged, Pipeline, RandomMultiScaleCropd};
 use cytodl_runtime::Array;
 
 fn tmp(name: &str) -> PathBuf {
@@ -49,6 +50,7 @@ fn pipeline() -> Pipeline {
     Pipeline::new()
         .push(LoadImaged::new(vec!["raw".into()], selection(2)))
         .push(LoadImaged::new(vec!["seg".into()], selection(0)))
+        .push(EnsureChannelFirstd::new(["raw", "seg"], Some(ChannelDim::NoChannel)))
         .push(crop)
 }
 
@@ -62,6 +64,47 @@ fn samples(d: &Path, workers: usize, cache: Option<Cache>) -> Vec<Vec<f32>> {
         v.extend(b.stack("seg").unwrap().into_data());
         v
     }).collect()
+}
+
+/// Where `patch` lies in `volume` (both ZYX), if anywhere.
+fn find(volume: &Array, patch: &Array) -> Option<[usize; 3]> {
+    let (v, p) = (volume.shape(), patch.shape());
+    for z in 0..=v[0] - p[0] {
+        for y in 0..=v[1] - p[1] {
+            for x in 0..=v[2] - p[2] {
+                if volume.crop(&[z, y, x], p).data() == patch.data() {
+                    return Some([z, y, x]);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Every patch is a crop of the channel its `LoadImaged` selects (raw: channel 2, seg: channel
+/// 0) of its own row's files, and the raw and seg patches of a sample are taken at the same
+/// place (the crop is paired across keys).
+#[test]
+fn patches_come_from_the_selected_channel_at_the_same_place() {
+    let d = dataset_dir("crops", 3);
+    let m = load(&ManifestSpec { path: d.clone(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
+    let rows = m.rows(Split::Train).iter().map(|r| r.to_sample()).collect();
+    let loader = Loader::new(Dataset { rows, pipeline: pipeline(), cache: None }, LoaderOptions { batch_size: 1, seed: 11, ..Default::default() });
+    let read = |file: &Path, c: usize| cytodl_runtime::io::read(file, &selection(c)).unwrap().0;
+    let mut checked = 0;
+    for batch in loader.epoch(0) {
+        for sample in &batch.unwrap().samples {
+            let (raw_file, seg_file) = (&sample.origin.files["raw"], &sample.origin.files["seg"]);
+            let squeeze = |a: &Array| a.clone().reshape(a.shape()[a.shape().len() - 3..].to_vec()).unwrap();
+            let (raw, seg) = (squeeze(sample.array("raw").unwrap()), squeeze(sample.array("seg").unwrap()));
+            assert_eq!(raw.shape(), &[4, 8, 8]);
+            let at = find(&read(raw_file, 2), &raw).unwrap_or_else(|| panic!("raw patch is not a crop of channel 2 of {}", raw_file.display()));
+            assert!(find(&read(raw_file, 0), &raw).is_none() && find(&read(raw_file, 1), &raw).is_none(), "another channel holds the raw patch");
+            assert_eq!(find(&read(seg_file, 0), &seg), Some(at), "seg patch at the raw patch's place");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6, "3 rows x 2 patches");
 }
 
 #[test]

@@ -274,15 +274,33 @@ fn gradients_flow_and_match_torch() {
     let want = [0.0, 0.005220795050263405, -0.03864491730928421, 0.003112337552011013, 0.0, -0.033896058797836304, 0.00582598801702261, -0.040209148079156876, 0.0, 0.00693834712728858, -0.03911258652806282, 0.004715733230113983];
     assert_close(&g, &want, 1e-5, "d MaskedDice / d pred (zero where masked)");
 
-    for loss in [
-        Loss::Mse { reduction: Reduction::Mean },
-        Loss::L1 { reduction: Reduction::Sum },
-        Loss::BceWithLogits(BceWithLogitsConfig::default()),
-        Loss::Tversky(TverskyLossConfig { activation: Activation::Sigmoid, ..Default::default() }),
-    ] {
-        let g = grad_of(&loss, p1(), t1(), None);
-        assert!(g.iter().any(|v| *v != 0.0) && g.iter().all(|v| v.is_finite()), "{loss:?}: {g:?}");
+    // Closed forms, with p = p1, t = t1 and n = 12 elements: MSE (mean) 2(p - t)/n, L1 (sum)
+    // sign(p - t), BCE with logits (mean) (sigmoid(p) - t)/n.
+    let (p, t) = (vals(p1::<CpuTrain>().flatten::<1>(0, 4)), vals(t1::<CpuTrain>().flatten::<1>(0, 4)));
+    let n = p.len() as f64;
+    let closed: [(Loss, Vec<f64>); 3] = [
+        (Loss::Mse { reduction: Reduction::Mean }, p.iter().zip(&t).map(|(p, t)| 2.0 * (p - t) / n).collect()),
+        (Loss::L1 { reduction: Reduction::Sum }, p.iter().zip(&t).map(|(p, t)| (p - t).signum()).collect()),
+        (Loss::BceWithLogits(BceWithLogitsConfig::default()), p.iter().zip(&t).map(|(p, t)| (1.0 / (1.0 + (-p).exp()) - t) / n).collect()),
+    ];
+    for (loss, want) in closed {
+        assert_close(&grad_of(&loss, p1(), t1(), None), &want, 1e-5, &format!("d {loss:?} / d pred"));
     }
+    // Tversky: central differences of the loss itself (f32: step 1e-2 keeps rounding below 1e-5).
+    let tversky = Loss::Tversky(TverskyLossConfig { activation: Activation::Sigmoid, ..Default::default() });
+    let g = grad_of(&tversky, p1(), t1(), None);
+    let value = |x: &[f64]| vals(tversky.forward(t5::<CpuTrain>(x, [2, 1, 1, 2, 3]), t1()).unwrap())[0];
+    let h = 1e-2;
+    let numeric: Vec<f64> = (0..p.len())
+        .map(|i| {
+            let (mut up, mut down) = (p.clone(), p.clone());
+            up[i] += h;
+            down[i] -= h;
+            (value(&up) - value(&down)) / (2.0 * h)
+        })
+        .collect();
+    assert_close(&g, &numeric, 2e-3, "d Tversky / d pred vs central differences");
+    assert!(g.iter().any(|v| v.abs() > 1e-3), "{g:?}");
 }
 
 #[test]

@@ -177,22 +177,44 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     t.loggers.push(Box::new(CsvLogger::create(&dir, "csv/").unwrap()));
     let saver = cytodl_runtime::train::evaluate::ImageSaver { save_dir: dir.clone(), stages: vec!["train".into(), "val".into()], save_input: true, every_n_epochs: 1 };
     t.callbacks.image_saver = Some((saver, Default::default()));
-    t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
+    let report = t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
     let csv = std::fs::read_to_string(dir.join("csv/version_0/metrics.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert_eq!(header, "epoch,step,train/loss,train/loss/seg,val/loss,val/loss/seg");
     assert_eq!(csv.lines().count(), 1 + 2 * 3, "a val row and a train row per epoch:\n{csv}");
+    // The values: each train row is the mean of its epoch's step losses; val rows alternate.
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let mut val = Vec::new();
+    for (epoch, pair) in rows.chunks(2).enumerate() {
+        let (v, tr) = (&pair[0], &pair[1]);
+        assert_eq!((v[0], tr[0]), (epoch.to_string().as_str(), epoch.to_string().as_str()));
+        assert_eq!(v[1], tr[1], "one step number per epoch");
+        let mean: f64 = report.step_losses[epoch * 3..epoch * 3 + 3].iter().sum::<f64>() / 3.0;
+        let logged: f64 = tr[2].parse().unwrap();
+        assert!((logged - mean).abs() < 1e-12, "epoch {epoch}: train/loss {logged}, mean of its steps {mean}");
+        assert_eq!(tr[2], tr[3], "one head: total = head loss");
+        assert_eq!((tr[4], tr[5], v[2], v[3]), ("", "", "", ""), "train and val rows have their own columns");
+        val.push(v[4].parse::<f64>().unwrap());
+    }
     assert!(dir.join("checkpoints/last.ckpt").is_file());
     let kept: Vec<_> = std::fs::read_dir(dir.join("checkpoints")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert_eq!(kept.len(), 2, "best (top-1) and last: {kept:?}");
-    assert!(kept.iter().any(|k| k.starts_with("epoch_00")), "{kept:?}");
+    // The kept one is the epoch with the lowest val/loss (mode min).
+    let best = val.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(e, _)| e).unwrap();
+    assert!(kept.contains(&format!("epoch_{best:03}.ckpt")), "best epoch {best} (val {val:?}) not kept: {kept:?}");
     // cyto_dl's ImageSaver: the first batch of each epoch, `<step>_<head>_{input,target,pred}.tif`.
     for (stage, step) in [("train", 0), ("train", 3), ("val", 3), ("val", 9)] {
         for kind in ["input", "target", "pred"] {
             let p = dir.join(format!("{stage}_images/{step}_seg_{kind}.tif"));
-            assert!(p.is_file(), "{} missing", p.display());
+            let (image, _) = cytodl_runtime::io::read(&p, &Default::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(image.data().len(), 64, "{}: one 8 x 8 sample", p.display());
         }
     }
+    // The saved target is a validation sample's target, as loaded (this test's val loader
+    // shuffles, so either of the two).
+    let (target, _) = cytodl_runtime::io::read(&dir.join("val_images/3_seg_target.tif"), &Default::default()).unwrap();
+    let candidates: Vec<Vec<f32>> = samples(2, None).iter().map(|s| s.array("seg").unwrap().data().to_vec()).collect();
+    assert!(candidates.iter().any(|c| c == target.data()), "the saved target is one of the validation targets");
 }
 
 /// A model trained by two named optimizers, one per part (the shape of cyto_dl's GAN step: a

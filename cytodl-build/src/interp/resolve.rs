@@ -286,6 +286,12 @@ impl<'a> Resolver<'a> {
                 d.span = shift_into_scalar(node.span, *offset);
                 d = d.with_help("interpolations look like `${key.path}` or `${resolver:arg1,arg2}`; escape a literal with `\\${`");
             }
+            InterpError::NotAContainer { key } => {
+                let parts: Vec<String> = key.split('.').map(str::to_string).collect();
+                if let Some(n) = self.raw_at(&parts).filter(|n| n.span.is_known()) {
+                    d = d.with_note(n.span, format!("`{key}` is set to {} here, not to a mapping or a list", crate::pyfmt::py_str(&n.value)));
+                }
+            }
             InterpError::EnvNotFound { name } => {
                 d = d.with_help(format!("export {name}=..., or give a default: `${{oc.env:{name},<default>}}`"));
             }
