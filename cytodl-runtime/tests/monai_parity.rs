@@ -774,10 +774,9 @@ fn zoom_keeps_per_key_modes() {
     // keep_size=True pads back to 4x4 with edge values.
     assert_eq!(out.array("a").unwrap().shape(), &[1, 4, 4]);
     assert_ne!(out.array("a"), out.array("b"));
-    if let Some(Field::Array(b)) = out.fields.get("b") {
-        // nearest of 0.5 picks even indices; centred in 4 with edge padding: rows 0,0,2,2.
-        assert_eq!(b.at(&[0, 1, 1]), ramp(&[1, 4, 4]).at(&[0, 0, 0]));
-    }
+    let Some(Field::Array(b)) = out.fields.get("b") else { panic!("`b` is not an array after Zoomd: {:?}", out.fields.get("b")) };
+    // nearest of 0.5 picks even indices; centred in 4 with edge padding: rows 0,0,2,2.
+    assert_eq!(b.at(&[0, 1, 1]), ramp(&[1, 4, 4]).at(&[0, 0, 0]));
     let _ = flip_axes; // re-exported kernel, used by RandFlipd
 }
 

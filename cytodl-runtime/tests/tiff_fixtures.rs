@@ -332,6 +332,7 @@ fn corrupt_files_are_errors() {
         .filter(|p| p.extension().is_some_and(|e| e == "tif"))
         .collect();
     files.sort();
+    assert_eq!(files.len(), 6, "the tifffile fixtures of tests/fixtures/tiff: {files:?}");
     let mut state = 0x2545F4914F6CDD1Du64;
     let mut next = move || {
         state ^= state << 13;

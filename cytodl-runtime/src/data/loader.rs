@@ -371,6 +371,9 @@ mod tests {
         let l = Loader::new(dataset(50, 1), LoaderOptions { batch_size: 1, num_workers: 4, ..Default::default() });
         let mut it = l.epoch(0);
         assert!(it.next().unwrap().is_ok());
+        assert!(Arc::strong_count(&l.dataset) > 2, "the workers hold the dataset while they run");
         drop(it);
+        // Every worker has returned and been joined: only the loader holds the dataset now.
+        assert_eq!(Arc::strong_count(&l.dataset), 1);
     }
 }

@@ -284,5 +284,13 @@ mod tests {
         let a = load(&spec).unwrap();
         assert_eq!(a.rows(Split::Train).len(), 10);
         assert_eq!(a, load(&spec).unwrap());
+        // Paths are resolved against the CSV's folder: compare file names.
+        let name = |r: &Row| r.to_sample().text("raw").and_then(|t| Path::new(t).file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+        let drawn: Vec<String> = a.rows(Split::Train).iter().map(name).collect();
+        assert!(drawn.iter().all(|v| ["a", "b", "c"].contains(&v.as_str())), "drawn from the train rows: {drawn:?}");
+        let distinct: std::collections::BTreeSet<&String> = drawn.iter().collect();
+        assert!(distinct.len() >= 2, "10 draws from 3 rows: {drawn:?}");
+        let other = load(&ManifestSpec { seed: 43, ..spec.clone() }).unwrap();
+        assert_ne!(a.rows(Split::Train), other.rows(Split::Train), "another seed, another draw");
     }
 }
