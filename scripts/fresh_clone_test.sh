@@ -12,7 +12,7 @@ commit=$(git -C "$root" rev-parse --short HEAD)
 echo "fresh clones of $commit: $runs runs, logs in $out"
 for i in $(seq 1 "$runs"); do
   dir=$(mktemp -d /tmp/fresh-clone-XXXXXX)
-  git clone -q "$root" "$dir/main"
+  git clone -q "$root" "$dir/main" && git -C "$dir/main" checkout -q "$commit"
   [ -d "$root/../shared" ] && ln -s "$(cd "$root/../shared" && pwd)" "$dir/shared"
   start=$(date +%s)
   (cd "$dir/main" && env -u CARGO_TARGET_DIR cargo test --workspace) > "$out/run$i.log" 2>&1
