@@ -1,0 +1,235 @@
+//! Lightning's trainer, callbacks and loggers, as far as they mean something here.
+
+use crate::field::{ConfigPath, Raw};
+use crate::values::{Number, Precision};
+use crate::{choice, component, kind};
+
+choice! {
+    /// How gradients are clipped.
+    pub enum ClipAlgorithm {
+        /// the global L2 norm (Lightning's default)
+        Norm = "norm",
+        /// each value
+        Value = "value",
+    }
+}
+
+component! {
+    /// Lightning's trainer arguments.
+    #[kind(Trainer)]
+    #[names("lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer")]
+    pub struct Trainer {
+        /// epochs to train
+        pub max_epochs: i64 = 1000,
+        /// epochs before early stopping may stop
+        pub min_epochs: i64 = 1,
+        /// validation frequency
+        pub check_val_every_n_epoch: i64 = 1,
+        /// batches per epoch (int) or 1.0
+        pub limit_train_batches: Option<Number> = None,
+        /// validation batches (int) or 1.0
+        pub limit_val_batches: Option<Number> = None,
+        /// gradient accumulation
+        pub accumulate_grad_batches: i64 = 1,
+        /// gradient clipping threshold
+        pub gradient_clip_val: Option<f64> = None,
+        /// clip the global L2 norm, or each value
+        pub gradient_clip_algorithm: ClipAlgorithm = ClipAlgorithm::Norm,
+        /// 32; 16/bf16 mixed on CUDA (32 on the CPU, with a warning)
+        pub precision: Precision = Precision("32".to_string()),
+    }
+    ignored {
+        /// (Lightning) the device
+        accelerator: Option<Raw> = None => "the device is chosen at run time with `--device cpu|cuda[:N]`",
+        /// (Lightning) devices
+        devices: Option<Raw> = None => "the device is chosen at run time with `--device cpu|cuda[:N]`",
+        /// (Lightning) the output folder
+        default_root_dir: Option<Raw> = None => "outputs go to the run folder",
+        /// (Lightning) deterministic algorithms
+        deterministic: Option<Raw> = None => "cytodl runs are deterministic on the CPU for a given seed",
+        /// (Lightning) anomaly detection
+        detect_anomaly: Option<Raw> = None => "non-finite losses always stop training with a message",
+        /// (Lightning) a time limit
+        max_time: Option<Raw> = None => "not supported; use max_epochs",
+        /// (Lightning) distribution strategy
+        strategy: Option<Raw> = None => "single-device training only (data parallelism is planned)",
+        /// (Lightning) synchronised batch norm
+        sync_batchnorm: Option<Raw> = None => "single-device training only",
+        /// (Lightning) nodes
+        num_nodes: Option<Raw> = None => "single-device training only",
+        /// (Lightning) the progress bar
+        enable_progress_bar: Option<Raw> = None => "the progress bar follows whether stdout is a terminal",
+        /// (Lightning) the model summary
+        enable_model_summary: Option<Raw> = None => "no model summary is printed",
+        /// (Lightning) logging frequency
+        log_every_n_steps: Option<Raw> = None => "metrics are logged once per epoch",
+        /// (Lightning) cuDNN benchmark
+        benchmark: Option<Raw> = None => "no cuDNN autotuning in burn",
+        /// (Lightning) profiler
+        profiler: Option<Raw> = None => "not supported",
+        /// (Lightning) a quick run
+        fast_dev_run: Option<Raw> = None => "use trainer.limit_train_batches=1 trainer.max_epochs=1",
+        /// (Lightning) overfit a few batches
+        overfit_batches: Option<Raw> = None => "not supported",
+        /// (Lightning) sanity validation
+        num_sanity_val_steps: Option<Raw> = None => "no sanity validation is run",
+        /// (Lightning) inference mode
+        inference_mode: Option<Raw> = None => "inference never records gradients",
+    }
+}
+
+choice! {
+    /// Whether a monitored metric is better lower or higher.
+    pub enum Mode {
+        Min = "min",
+        Max = "max",
+    }
+}
+
+component! {
+    /// Lightning's ModelCheckpoint.
+    #[kind(Callback)]
+    #[names("lightning.pytorch.callbacks.ModelCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint")]
+    pub struct ModelCheckpoint {
+        /// checkpoint folder
+        pub dirpath: Option<ConfigPath> = None,
+        /// e.g. epoch_{epoch:03d}
+        pub filename: Option<String> = None,
+        /// metric to rank checkpoints
+        pub monitor: Option<String> = None,
+        /// better is lower or higher
+        pub mode: Mode = Mode::Min,
+        /// best checkpoints kept; -1 all
+        pub save_top_k: i64 = 1,
+        /// also write last.ckpt
+        pub save_last: Option<bool> = None,
+        /// frequency
+        pub every_n_epochs: Option<i64> = None,
+        /// metric names in file names
+        pub auto_insert_metric_name: bool = true,
+    }
+    ignored {
+        /// (Lightning) no effect
+        verbose: bool = false => "no effect",
+        /// (Lightning) checkpoints always hold optimizer state
+        save_weights_only: bool = false => "checkpoints always hold the optimizer state (resume needs it)",
+        /// (Lightning) checkpoints are written at epoch end
+        save_on_train_epoch_end: Option<bool> = None => "checkpoints are written at the end of each epoch, after validation",
+    }
+    unsupported {
+        /// (Lightning) not supported
+        every_n_train_steps: Option<i64> = None,
+        /// (Lightning) not supported
+        train_time_interval: Option<Raw> = None,
+    }
+}
+
+component! {
+    /// Lightning's EarlyStopping.
+    #[kind(Callback)]
+    #[names("lightning.pytorch.callbacks.EarlyStopping", "pytorch_lightning.callbacks.EarlyStopping")]
+    pub struct EarlyStopping {
+        /// metric to watch
+        pub monitor: String,
+        /// smallest improvement
+        pub min_delta: f64 = 0.0,
+        /// checks without improvement before stopping
+        pub patience: i64 = 3,
+        /// better is lower or higher
+        pub mode: Mode = Mode::Min,
+        /// stop on NaN/inf
+        pub check_finite: bool = true,
+    }
+    ignored {
+        /// (Lightning) no effect
+        verbose: bool = false => "no effect",
+        /// (Lightning) no effect
+        strict: bool = true => "a missing monitor never stops training",
+        /// (Lightning) checked after validation
+        check_on_train_epoch_end: Option<bool> = None => "checked after each validation",
+    }
+    unsupported {
+        /// (Lightning) not supported
+        stopping_threshold: Option<f64> = None,
+        /// (Lightning) not supported
+        divergence_threshold: Option<f64> = None,
+    }
+}
+
+component! {
+    /// cyto_dl's ImageSaver.
+    #[kind(Callback)]
+    #[names("cyto_dl.callbacks.ImageSaver", "cyto_dl.callbacks.image_saver.ImageSaver")]
+    pub struct ImageSaver {
+        /// where `<stage>_images/` go
+        pub save_dir: ConfigPath,
+        /// frequency
+        pub save_every_n_epochs: i64 = 1,
+        /// train, val, test, predict
+        pub stages: Vec<String> = vec!["train".to_string(), "val".to_string(), "test".to_string()],
+        /// also save input and target
+        pub save_input: bool = false,
+    }
+}
+
+component! {
+    /// Accepted; no summary is printed.
+    #[kind(Callback)]
+    #[names("lightning.pytorch.callbacks.RichModelSummary", "lightning.pytorch.callbacks.ModelSummary")]
+    pub struct ModelSummary {}
+    ignored {
+        /// (Lightning) no effect
+        max_depth: i64 = 1 => "no model summary is printed",
+    }
+}
+
+component! {
+    /// Accepted; cytodl always shows its own progress bar.
+    #[kind(Callback)]
+    #[names("lightning.pytorch.callbacks.RichProgressBar", "lightning.pytorch.callbacks.TQDMProgressBar")]
+    pub struct ProgressBar {}
+    ignored {
+        /// (Lightning) no effect
+        refresh_rate: i64 = 1 => "the bar refreshes itself",
+        /// (Lightning) no effect
+        leave: bool = false => "no effect",
+    }
+}
+
+kind! {
+    /// A callback (`callbacks.<name>`).
+    pub enum CallbackConfig: Callback {
+        ModelCheckpoint,
+        EarlyStopping,
+        ImageSaver,
+        ModelSummary,
+        ProgressBar,
+    }
+}
+
+component! {
+    /// Lightning's CSV layout: <save_dir>/<name>/version_N/metrics.csv.
+    #[kind(Logger)]
+    #[names("lightning.pytorch.loggers.csv_logs.CSVLogger", "lightning.pytorch.loggers.CSVLogger")]
+    pub struct CSVLogger {
+        /// the log folder
+        pub save_dir: ConfigPath,
+        /// sub-folder
+        pub name: String = "lightning_logs".to_string(),
+    }
+    ignored {
+        /// (Lightning) version_N is chosen automatically
+        version: Option<Raw> = None => "the next free version_N is used",
+    }
+    unsupported {
+        /// (Lightning) metric prefix: not supported
+        prefix: String = String::new(),
+    }
+}
+
+kind! {
+    /// A logger (`logger.<name>`).
+    pub enum LoggerConfig: Logger {
+        CSVLogger,
+    }
+}
