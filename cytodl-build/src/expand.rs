@@ -28,7 +28,7 @@ pub fn expand_experiment(manifest_dir: &Path, path: &str, overrides: &[String]) 
     let req = CompileRequest { experiment: Some(manifest_dir.join(path)), config_dir: None, config_name: "train".into(), overrides: overrides.to_vec() };
     let compiled = compile(&req).map_err(|e| e.render())?;
     let e = compiled.experiment;
-    let module = format_ident!("{}", e.name);
+    let module = format_ident!("{}", crate::codegen::ident::module_name(&e.name));
     let items = experiment_items(&e, Embed::Inline);
     let files: Vec<String> = e.sources.iter().map(|p| p.display().to_string()).collect();
     let doc = format!(" The `{}` experiment, expanded by `cytodl_experiment!(\"{path}\")`.", e.name);

@@ -3,7 +3,8 @@
 //! The pipeline is `compose` (Hydra defaults lists, packages, merge, command-line overrides) ->
 //! `interp` (OmegaConf interpolation and resolvers, `_aux` removal) -> check -> codegen. Every stage
 //! keeps source spans and reports [`diag::Diagnostics`], never panics on user input.
-//! This crate has no burn dependency so that the CLI and `cytodl_experiment!` stay fast.
+//! This crate has no burn dependency so that the CLI and `cytodl_experiment!` stay fast; the
+//! components it checks configs against are declared in `cytodl-schema`.
 
 pub mod check;
 pub mod codegen;
@@ -16,5 +17,4 @@ pub mod frontend;
 pub mod interp;
 pub mod ir;
 pub mod pyfmt;
-pub mod schema;
 pub mod workspace;

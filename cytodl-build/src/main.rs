@@ -14,7 +14,8 @@ use cytodl_build::config::emit::to_yaml;
 use cytodl_build::diag::{Diagnostic, Diagnostics, SourceMap, Span};
 use cytodl_build::frontend::{locate_experiment, missing_diagnostics, resolve, Request};
 use cytodl_build::interp::ResolveOptions;
-use cytodl_build::{example_data, schema, workspace};
+use cytodl_build::{example_data, workspace};
+use cytodl_schema::{registry, Effect};
 
 #[derive(Parser)]
 #[command(name = "cytodl-build", version, about = "Compile cyto_dl-style experiment configs into training binaries", args_conflicts_with_subcommands = true)]
@@ -175,9 +176,9 @@ fn check(a: ConfigArgs) -> ExitCode {
         e.spatial_dims,
         e.columns.len(),
         if e.columns.len() == 1 { "" } else { "s" },
-        if e.heads.len() == 1 { "" } else { "s" },
-        e.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
-        e.transforms.values().map(Vec::len).sum::<usize>()
+        if e.model.task_heads.0.len() == 1 { "" } else { "s" },
+        e.model.task_heads.0.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+        e.data.transforms.iter().map(|(_, c)| c.transforms.0.len()).sum::<usize>()
     );
     ExitCode::SUCCESS
 }
@@ -286,21 +287,26 @@ fn build(a: BuildArgs) -> ExitCode {
 
 fn targets() {
     let mut out = std::io::stdout().lock();
-    for c in schema::COMPONENTS {
-        let _ = writeln!(out, "{} ({}) — {}", c.names[0], c.kind.describe(), c.doc);
+    for c in registry::all() {
+        let _ = writeln!(out, "{} ({}) — {}", c.names[0], c.kind.describe(), c.doc());
         for alias in &c.names[1..] {
             let _ = writeln!(out, "  also: {alias}");
         }
         for p in c.params {
-            let d = match p.default {
+            let d = match p.default_text() {
                 Some(d) => format!(" = {d}"),
                 None => " (required)".into(),
             };
-            let _ = writeln!(out, "  {}: {}{} — {}", p.name, p.ty.describe(), d, p.doc);
+            let effect = match p.effect {
+                Effect::Used => String::new(),
+                Effect::Ignored(why) => format!(" [no effect: {why}]"),
+                Effect::Unsupported => " [not supported: an error when set]".into(),
+            };
+            let _ = writeln!(out, "  {}: {}{} — {}{effect}", p.name, p.ty.describe(), d, p.doc());
         }
     }
     let _ = writeln!(out, "\nRecognised but not implemented yet:");
-    for (n, what) in schema::NOT_IMPLEMENTED {
+    for (n, what) in registry::NOT_IMPLEMENTED {
         let _ = writeln!(out, "  {n} ({what})");
     }
 }

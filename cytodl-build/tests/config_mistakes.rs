@@ -235,8 +235,20 @@ fn probability_out_of_range() {
 
 #[test]
 fn seed_document_postprocessing_unimplemented_function() {
-    let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.models.im2im.utils.postprocessing.AutoThreshold\n        _partial_: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:19: error: `cyto_dl.models.im2im.utils.postprocessing.AutoThreshold` (AutoThreshold postprocessing) is not implemented in cytodl yet", help: Some("supported postprocessing functions: cyto_dl.models.im2im.utils.postprocessing.ActThreshLabel, cyto_dl.models.im2im.utils.postprocessing.rescale, cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale"), files: &[] });
+    let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.models.im2im.utils.instance_seg.InstanceSegCluster\n        _partial_: True\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:19: error: `cyto_dl.models.im2im.utils.instance_seg.InstanceSegCluster` (instance segmentation) is not implemented in cytodl yet", help: Some("supported postprocessing functions: cyto_dl.models.im2im.utils.postprocessing.ActThreshLabel, cyto_dl.models.im2im.utils.postprocessing.AutoThreshold, cyto_dl.models.im2im.utils.postprocessing.rescale, cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale"), files: &[] });
+}
+
+/// cyto_dl's `AutoThreshold` (the seed document's example) is implemented: the config checks.
+#[test]
+fn seed_document_postprocessing_auto_threshold_checks() {
+    let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.models.im2im.utils.postprocessing.AutoThreshold\n        _partial_: True\n        method: threshold_otsu\n");
+    let mut files = project_configs();
+    files.push(("experiment/auto.yaml".into(), e));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let tree = Tree::new(&refs);
+    let out = cytodl_build(&tree.root, &["check", "experiment/auto.yaml"], &[]);
+    assert!(out.ok, "{}", out.stderr);
 }
 
 #[test]

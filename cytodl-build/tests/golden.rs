@@ -132,6 +132,8 @@ fn seed_document_postprocessing_shape() {
     let over = "model.postprocessing={input:{raw:{_target_:cyto_dl.model.utils.postprocessing.rescale,_partial_:true}},prediction:{seg:{_target_:cyto_dl.model.utils.postprocessing.sigmoid_rescale,_partial_:true}}}";
     let ws = workspace();
     let (code, _) = experiment_rs("configs/experiment/segmentation.yaml", &["~model._aux._tasks.0.1.postprocess", &format!("+{over}")], &ws.join("generated/segmentation"));
-    assert!(code.contains("Postprocess::Rescale"), "{code}");
-    assert!(code.contains("Postprocess::SigmoidRescale"), "{code}");
+    let code: String = code.split_whitespace().collect();
+    assert!(code.contains("input:Some(PostprocessConfig::Rescale(Rescale{}))"), "{code}");
+    assert!(code.contains("prediction:Some(PostprocessConfig::SigmoidRescale(SigmoidRescale{})"), "{code}");
+    assert!(code.contains("postprocessing:None"), "the model-level entries moved to the head: {code}");
 }

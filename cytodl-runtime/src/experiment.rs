@@ -8,141 +8,32 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::backend::Backend;
+use cytodl_schema::{CallbackConfig, ConfigPath, CSVLogger, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, ModelCheckpoint, Number, Trainer};
 
-use crate::data::manifest::Split;
-use crate::infer::SlidingWindow;
-use crate::io::Selection;
-use crate::loss::Loss;
-use crate::model::MultiTask;
-use crate::nn::Init;
-use crate::optim::{LrSchedule, OptimizerConfig};
-use crate::postprocess::HeadPostprocess;
-use crate::train::early_stopping::Mode;
-use crate::transforms::{Pipeline, TransformError};
+use crate::family::ModelFamily;
 
-/// One experiment, as generated code describes it.
+/// One experiment, as generated code describes it: its typed configs (`cytodl-schema`), which the
+/// runtime builds its components from.
 pub trait Experiment {
     /// The experiment's name (its file stem), used for run folders.
     const NAME: &'static str;
     /// The resolved config (interpolations resolved, `_aux` dropped), saved with every run.
     const RESOLVED_YAML: &'static str;
-    /// The input column (`model.x_key`).
-    const X_KEY: &'static str;
-    /// Channels of the input image (the backbone's `in_channels`).
-    const IN_CHANNELS: usize;
+
+    /// The model config's type: its family builds the network and the step that trains it
+    /// (`MultiTaskIm2Im` for cyto_dl's supervised models).
+    type Model: ModelFamily;
 
     /// The run-time settings as the config set them.
     fn settings() -> Settings;
-    /// The transform pipeline of one split.
-    fn transforms(split: Split) -> Result<Pipeline, TransformError>;
-    /// What `data-check` verifies: each loaded key with its reader selection.
-    fn loads() -> Vec<(String, Selection)>;
-    /// A freshly initialised model, its weights drawn from `init` (the run's seed).
-    fn model<B: Backend>(device: &B::Device, init: &Init) -> Result<MultiTask<B>, String>;
-    /// The input column and each head's loss.
-    fn heads() -> Vec<(String, Loss)>;
-    fn optimizer() -> OptimizerConfig;
-    fn lr_schedule() -> LrSchedule;
-    /// Whole-image inference for test and predict.
-    fn inference() -> SlidingWindow;
-    /// Each head's (input, prediction) postprocessing.
-    fn postprocess() -> HeadPostprocess;
+    /// The model: for `MultiTaskIm2Im`, the backbone, heads with their losses and
+    /// postprocessing, optimizers and schedulers by role, sliding-window inference.
+    fn model() -> Self::Model;
 }
 
-/// Where a configured path points: a fixed place, or a place inside the run folder that is made
-/// at run time (`${paths.output_dir}/checkpoints` becomes `RunPath::InRun("checkpoints")`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunPath {
-    Fixed(PathBuf),
-    InRun(PathBuf),
-}
-
-impl RunPath {
-    pub fn in_run(rel: &str) -> Self {
-        RunPath::InRun(PathBuf::from(rel))
-    }
-
-    pub fn fixed(path: &str) -> Self {
-        RunPath::Fixed(PathBuf::from(path))
-    }
-
-    /// The path for a run whose folder is `run_dir`.
-    pub fn under(&self, run_dir: &std::path::Path) -> PathBuf {
-        match self {
-            RunPath::Fixed(p) => p.clone(),
-            RunPath::InRun(rel) if rel.as_os_str().is_empty() => run_dir.to_path_buf(),
-            RunPath::InRun(rel) => run_dir.join(rel),
-        }
-    }
-}
-
-/// The data module's run-time arguments (cyto_dl's `DataframeDatamodule`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataSettings {
-    pub path: PathBuf,
-    pub cache_dir: Option<PathBuf>,
-    pub split_column: Option<String>,
-    pub columns: Vec<String>,
-    pub batch_size: usize,
-    pub num_workers: usize,
-    /// Rows drawn per split (`subsample: {train: 10}`), with `data.seed` (else the run's seed).
-    pub subsample: Vec<(Split, usize)>,
-    pub subsample_seed: Option<u64>,
-    /// Shuffle training rows each epoch; drop a last incomplete training batch.
-    pub shuffle: bool,
-    pub drop_last: bool,
-}
-
-/// Lightning trainer arguments that a run may change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerSettings {
-    pub max_epochs: u64,
-    pub min_epochs: u64,
-    pub check_val_every_n_epoch: u64,
-    pub limit_train_batches: Option<usize>,
-    pub limit_val_batches: Option<usize>,
-    pub accumulate_grad_batches: usize,
-    pub gradient_clip_val: Option<f64>,
-    /// `norm` (Lightning's default: clip the global L2 norm) or `value`.
-    pub gradient_clip_algorithm: String,
-    /// Lightning's `precision` (`32`, `16`, `16-mixed`, `bf16-mixed`...).
-    pub precision: String,
-}
-
-/// `ModelCheckpoint`'s arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointSettings {
-    pub dirpath: RunPath,
-    pub filename: Option<String>,
-    pub monitor: Option<String>,
-    pub mode: Mode,
-    pub save_top_k: i64,
-    pub save_last: bool,
-    pub every_n_epochs: u64,
-    pub auto_insert_metric_name: bool,
-}
-
-/// `EarlyStopping`'s arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStoppingSettings {
-    pub monitor: String,
-    pub patience: u32,
-    pub mode: Mode,
-    pub min_delta: f64,
-    pub check_finite: bool,
-}
-
-/// cyto_dl's `ImageSaver` arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImageSaverSettings {
-    pub save_dir: RunPath,
-    pub stages: Vec<String>,
-    pub save_input: bool,
-    pub every_n_epochs: u64,
-}
-
-/// Everything a run may change without rebuilding, with the config's values as defaults.
+/// Everything a run may change without rebuilding, as the config set it. The datamodule,
+/// trainer, callbacks and loggers are their configs (`cytodl-schema`): one type per setting
+/// from the YAML to the trainer, one default each (its declaration's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub experiment_name: String,
@@ -152,15 +43,15 @@ pub struct Settings {
     pub seed: Option<u64>,
     /// `paths.log_dir`: run folders are `<log_dir>/<task>/runs/<experiment_name>/<run_name>/<time>`.
     pub log_dir: PathBuf,
-    /// The base learning rate (the optimizer's `lr`).
-    pub lr: f64,
-    pub data: DataSettings,
-    pub trainer: TrainerSettings,
-    pub checkpoint: Option<CheckpointSettings>,
-    pub early_stopping: Option<EarlyStoppingSettings>,
-    pub image_saver: Option<ImageSaverSettings>,
-    /// The CSV logger's `(save_dir, name)`.
-    pub csv_logger: Option<(RunPath, String)>,
+    /// The `generator` optimizer's learning rate when a run changes it (`lr=`); else the config's.
+    pub lr: Option<f64>,
+    /// The data module: manifest, loader and each split's transforms.
+    pub data: DataframeDatamodule,
+    pub trainer: Trainer,
+    /// `callbacks.<name>`.
+    pub callbacks: Vec<(String, CallbackConfig)>,
+    /// `logger.<name>`.
+    pub loggers: Vec<(String, LoggerConfig)>,
     /// `train` / `test` flags of train.yaml.
     pub train: bool,
     pub test: bool,
@@ -169,8 +60,48 @@ pub struct Settings {
     pub ckpt_path: Option<PathBuf>,
     pub weights_only: bool,
     pub strict: bool,
-    /// Predict output folder (`model.save_dir`).
-    pub save_dir: RunPath,
+    /// Where predict writes, when a run changes `model.save_dir`; else the model's.
+    pub save_dir: Option<ConfigPath>,
+}
+
+impl Settings {
+    /// The `ModelCheckpoint` callback, when there is one.
+    pub fn checkpoint(&self) -> Option<&ModelCheckpoint> {
+        self.callbacks.iter().find_map(|(_, c)| match c {
+            CallbackConfig::ModelCheckpoint(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The `EarlyStopping` callback, when there is one.
+    pub fn early_stopping(&self) -> Option<&EarlyStopping> {
+        self.callbacks.iter().find_map(|(_, c)| match c {
+            CallbackConfig::EarlyStopping(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    fn early_stopping_mut(&mut self) -> Option<&mut EarlyStopping> {
+        self.callbacks.iter_mut().find_map(|(_, c)| match c {
+            CallbackConfig::EarlyStopping(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// cyto_dl's `ImageSaver` callback, when there is one.
+    pub fn image_saver(&self) -> Option<&ImageSaver> {
+        self.callbacks.iter().find_map(|(_, c)| match c {
+            CallbackConfig::ImageSaver(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The CSV logger, when there is one.
+    pub fn csv_logger(&self) -> Option<&CSVLogger> {
+        self.loggers.iter().map(|(_, l)| l).find_map(|l| match l {
+            LoggerConfig::CSVLogger(c) => Some(c),
+        })
+    }
 }
 
 /// A `key=value` the binary cannot apply.
@@ -234,10 +165,18 @@ fn optional<T: std::str::FromStr>(key: &str, value: &str, expected: &'static str
 
 /// Lightning's `limit_*_batches`: an int counts batches; a float in (0, 1] is a fraction, which
 /// only 1.0 (all) is supported as at compile time.
-fn batches(key: &str, value: &str) -> Result<Option<usize>, OverrideError> {
+fn batches(key: &str, value: &str) -> Result<Option<Number>, OverrideError> {
     match value.trim() {
         "1.0" | "null" | "None" => Ok(None),
-        v => parse(key, v, "a whole number of batches").map(Some),
+        v => positive(key, parse::<i64>(key, v, "a whole number of batches")?).map(|n| Some(Number::Int(n))),
+    }
+}
+
+fn at_least_zero(key: &str, v: i64) -> Result<i64, OverrideError> {
+    if v >= 0 {
+        Ok(v)
+    } else {
+        Err(OverrideError::Value { key: key.into(), value: v.to_string(), expected: "a non-negative integer" })
     }
 }
 
@@ -253,33 +192,33 @@ impl Settings {
             "experiment_name" => self.experiment_name = text(value),
             "run_name" => self.run_name = text(value),
             "paths.log_dir" => self.log_dir = PathBuf::from(text(value)),
-            "data.path" => self.data.path = PathBuf::from(text(value)),
-            "data.cache_dir" => self.data.cache_dir = optional::<String>(key, value, "a path")?.map(PathBuf::from),
-            "data.batch_size" => self.data.batch_size = positive(key, parse(key, value, "a positive integer")?)?,
-            "data.num_workers" => self.data.num_workers = parse(key, value, "a non-negative integer")?,
-            "trainer.max_epochs" => self.trainer.max_epochs = parse(key, value, "a non-negative integer")?,
-            "trainer.min_epochs" => self.trainer.min_epochs = parse(key, value, "a non-negative integer")?,
+            "data.path" => self.data.path = text(value),
+            "data.cache_dir" => self.data.cache_dir = optional::<String>(key, value, "a path")?,
+            "data.batch_size" => self.data.batch_size = positive(key, parse::<i64>(key, value, "a positive integer")?)?,
+            "data.num_workers" => self.data.num_workers = at_least_zero(key, parse(key, value, "a non-negative integer")?)?,
+            "trainer.max_epochs" => self.trainer.max_epochs = at_least_zero(key, parse(key, value, "a non-negative integer")?)?,
+            "trainer.min_epochs" => self.trainer.min_epochs = at_least_zero(key, parse(key, value, "a non-negative integer")?)?,
             "trainer.check_val_every_n_epoch" => self.trainer.check_val_every_n_epoch = positive(key, parse(key, value, "a positive integer")?)?,
             "trainer.limit_train_batches" => self.trainer.limit_train_batches = batches(key, value)?,
             "trainer.limit_val_batches" => self.trainer.limit_val_batches = batches(key, value)?,
             "trainer.accumulate_grad_batches" => self.trainer.accumulate_grad_batches = positive(key, parse(key, value, "a positive integer")?)?,
             "trainer.gradient_clip_val" => self.trainer.gradient_clip_val = optional(key, value, "a number")?,
-            "trainer.precision" => self.trainer.precision = text(value),
+            "trainer.precision" => self.trainer.precision = cytodl_schema::Precision(text(value)),
             "lr" | "model.optimizer.generator.lr" => {
                 let lr: f64 = parse(key, value, "a number")?;
                 if !(lr.is_finite() && lr >= 0.0) {
                     return Err(OverrideError::Value { key: key.into(), value: value.into(), expected: "a non-negative learning rate" });
                 }
-                self.lr = lr;
+                self.lr = Some(lr);
             }
-            "callbacks.early_stopping.patience" => match self.early_stopping.as_mut() {
-                Some(es) => es.patience = parse(key, value, "a non-negative integer")?,
+            "callbacks.early_stopping.patience" => match self.early_stopping_mut() {
+                Some(es) => es.patience = positive(key, parse(key, value, "a positive integer")?)?,
                 None => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
             },
             "checkpoint.ckpt_path" => self.ckpt_path = optional::<String>(key, value, "a path")?.map(PathBuf::from),
             "checkpoint.weights_only" => self.weights_only = parse_bool(key, value)?,
             "checkpoint.strict" => self.strict = parse_bool(key, value)?,
-            "model.save_dir" => self.save_dir = RunPath::Fixed(PathBuf::from(text(value))),
+            "model.save_dir" => self.save_dir = Some(ConfigPath::fixed(&text(value))),
             _ if is_config_key(key) => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
             _ => {
                 let suggestion = nearest(key, RUNTIME_KEYS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
@@ -325,34 +264,24 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
+        use cytodl_schema::{Args, Component, Lit};
+        let data_args = Args::new([("path".to_string(), Lit::Str("d".into())), ("transforms".to_string(), Lit::Map(Default::default()))].into_iter().collect());
         Settings {
             experiment_name: "e".into(),
             run_name: "r".into(),
             seed: Some(1),
             log_dir: "logs".into(),
-            lr: 1e-4,
-            data: DataSettings { path: "d".into(), cache_dir: None, split_column: None, columns: vec![], batch_size: 1, num_workers: 0, subsample: vec![], subsample_seed: None, shuffle: true, drop_last: false },
-            trainer: TrainerSettings {
-                max_epochs: 1,
-                min_epochs: 1,
-                check_val_every_n_epoch: 1,
-                limit_train_batches: None,
-                limit_val_batches: None,
-                accumulate_grad_batches: 1,
-                gradient_clip_val: None,
-                gradient_clip_algorithm: "norm".into(),
-                precision: "32".into(),
-            },
-            checkpoint: None,
-            early_stopping: None,
-            image_saver: None,
-            csv_logger: None,
+            lr: None,
+            data: DataframeDatamodule::from_args(&data_args).unwrap(),
+            trainer: Trainer::from_args(&Args::default()).unwrap(),
+            callbacks: Vec::new(),
+            loggers: Vec::new(),
             train: true,
             test: true,
             ckpt_path: None,
             weights_only: false,
             strict: true,
-            save_dir: RunPath::in_run(""),
+            save_dir: None,
         }
     }
 
@@ -363,7 +292,8 @@ mod tests {
         s.set("data.batch_size=4", |_| false).unwrap();
         s.set("model.optimizer.generator.lr=0.01", |_| false).unwrap();
         s.set("data.path=/x/y", |_| false).unwrap();
-        assert_eq!((s.trainer.max_epochs, s.data.batch_size, s.lr, s.data.path.clone()), (7, 4, 0.01, PathBuf::from("/x/y")));
+        assert_eq!((s.trainer.max_epochs, s.data.batch_size, s.lr, s.data.path.clone()), (7, 4, Some(0.01), "/x/y".to_string()));
+        assert_eq!(Settings { ..settings() }.trainer.max_epochs, 1000, "Lightning's default, from the Trainer's declaration");
     }
 
     #[test]

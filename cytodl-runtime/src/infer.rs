@@ -643,3 +643,28 @@ fn pad<E>(
     }
     Ok(Array::new(out_shape, data).expect("padded data matches its shape"))
 }
+
+/// Sliding-window inference as a config gives it (`cytodl-schema`, `model.inference_args`).
+impl From<&cytodl_schema::SlidingWindowArgs> for SlidingWindow {
+    fn from(a: &cytodl_schema::SlidingWindowArgs) -> Self {
+        let roi: Vec<usize> = a.roi_size.iter().flatten().map(|v| (*v).max(0) as usize).collect();
+        SlidingWindow {
+            sw_batch_size: a.sw_batch_size.max(1) as usize,
+            overlap: a.overlap.clone(),
+            mode: match a.mode {
+                cytodl_schema::BlendMode::Constant => BlendMode::Constant,
+                cytodl_schema::BlendMode::Gaussian => BlendMode::Gaussian,
+            },
+            sigma_scale: a.sigma_scale.clone(),
+            padding_mode: match a.padding_mode {
+                cytodl_schema::WindowPadMode::Constant => PadMode::Constant,
+                cytodl_schema::WindowPadMode::Reflect => PadMode::Reflect,
+                cytodl_schema::WindowPadMode::Replicate => PadMode::Replicate,
+                cytodl_schema::WindowPadMode::Circular => PadMode::Circular,
+            },
+            cval: a.cval as f32,
+            ..SlidingWindow::new(roi)
+        }
+    }
+}
+

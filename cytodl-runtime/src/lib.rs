@@ -10,10 +10,12 @@
 //!   side (burn), generic over the backend.
 
 pub mod array;
+pub mod assemble;
 pub mod backend;
 pub mod cli;
 pub mod data;
 pub mod experiment;
+pub mod family;
 pub mod infer;
 pub mod io;
 pub mod loss;
@@ -24,11 +26,14 @@ pub mod postprocess;
 pub mod reduce;
 pub mod rng;
 pub mod sample;
+pub mod task;
 pub mod train;
 pub mod transforms;
 
 // Re-exported so that generated crates need only `cytodl-runtime` as a dependency.
 pub use burn;
+/// Every component's config (`cytodl-schema`): what generated code holds.
+pub use cytodl_schema as config;
 pub use indexmap;
 /// The allocator experiment binaries install (`#[global_allocator]` in their `main.rs`).
 pub use mimalloc::MiMalloc as Allocator;

@@ -564,3 +564,45 @@ pub fn tversky_loss<B: Backend>(
     let score = (numerator / denominator).neg().add_scalar(1.0);
     Ok(cfg.reduction.apply(score))
 }
+
+/// The loss a head's config names (`cytodl-schema`); its parameters are checked here too.
+impl TryFrom<&cytodl_schema::LossConfig> for Loss {
+    type Error = LossError;
+
+    fn try_from(c: &cytodl_schema::LossConfig) -> Result<Self, LossError> {
+        use cytodl_schema::LossConfig as C;
+        let reduction = |r: cytodl_schema::Reduction| match r {
+            cytodl_schema::Reduction::Mean => Reduction::Mean,
+            cytodl_schema::Reduction::Sum => Reduction::Sum,
+        };
+        #[allow(clippy::too_many_arguments)]
+        let dice = |sigmoid, softmax, include_background, to_onehot_y, squared_pred, jaccard, smooth_nr, smooth_dr, batch, r| -> Result<DiceLossConfig, LossError> {
+            Ok(DiceLossConfig { include_background, to_onehot_y, activation: Activation::from_flags(sigmoid, softmax)?, squared_pred, jaccard, reduction: reduction(r), smooth_nr, smooth_dr, batch })
+        };
+        let loss = match c {
+            C::DiceCELoss(l) => Loss::DiceCe(DiceCeLossConfig {
+                dice: dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?,
+                lambda_dice: l.lambda_dice,
+                lambda_ce: l.lambda_ce,
+            }),
+            C::DiceLoss(l) => Loss::Dice(dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?),
+            C::MaskedDiceLoss(l) => Loss::MaskedDice(dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?),
+            C::TverskyLoss(l) => Loss::Tversky(TverskyLossConfig {
+                include_background: l.include_background,
+                to_onehot_y: l.to_onehot_y,
+                activation: Activation::from_flags(l.sigmoid, l.softmax)?,
+                alpha: l.alpha,
+                beta: l.beta,
+                reduction: reduction(l.reduction),
+                smooth_nr: l.smooth_nr,
+                smooth_dr: l.smooth_dr,
+                batch: l.batch,
+            }),
+            C::MSELoss(l) => Loss::Mse { reduction: reduction(l.reduction) },
+            C::L1Loss(l) => Loss::L1 { reduction: reduction(l.reduction) },
+            C::BCEWithLogitsLoss(l) => Loss::BceWithLogits(BceWithLogitsConfig { reduction: reduction(l.reduction), pos_weight: l.pos_weight.map(|w| vec![w as f32]) }),
+        };
+        loss.validate()?;
+        Ok(loss)
+    }
+}

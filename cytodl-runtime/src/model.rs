@@ -9,9 +9,10 @@ use indexmap::IndexMap;
 
 use crate::array::Array;
 use crate::infer::{InferError, SlidingWindow};
-use crate::nn::heads::Head;
-use crate::nn::DynUNet;
-use crate::train::trainer::Im2Im;
+use crate::nn::heads::{Head, HeadConfigError};
+use crate::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, Init};
+use cytodl_schema::{BackboneConfig, MultiTaskIm2Im};
+use crate::task::Im2Im;
 
 /// A DynUNet backbone whose output feeds every head (cyto_dl's `BaseHead` is the identity;
 /// `ResBlocksHead` and projection heads transform it).
@@ -35,6 +36,35 @@ impl<B: Backend> MultiTask<B> {
     pub fn with_heads(backbone: DynUNet<B>, heads: Vec<(String, Head<B>)>) -> Self {
         let (names, heads) = heads.into_iter().unzip();
         MultiTask { backbone, heads, names }
+    }
+}
+
+/// Why a model config could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model.backbone: {0}")]
+    Backbone(#[from] DynUNetConfigError),
+    #[error("model.task_heads.{head}: {source}")]
+    Head { head: String, source: HeadConfigError },
+}
+
+impl<B: Backend> MultiTask<B> {
+    /// The network a `MultiTaskIm2Im` config describes, its weights drawn from `init`
+    /// (`backbone`, `task_heads.<name>`: one stream per module, see [`Init`]).
+    pub fn from_config(config: &MultiTaskIm2Im, device: &B::Device, init: &Init) -> Result<Self, ModelError> {
+        let backbone = match &config.backbone {
+            BackboneConfig::DynUNet(d) => DynUNetConfig::try_from(d)?.init(device, &init.at("backbone"))?,
+        };
+        let heads = config
+            .task_heads
+            .iter()
+            .map(|(name, head)| {
+                Head::from_config(head, device, &init.at("task_heads").at(name))
+                    .map(|h| (name.clone(), h))
+                    .map_err(|source| ModelError::Head { head: name.clone(), source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MultiTask::with_heads(backbone, heads))
     }
 }
 

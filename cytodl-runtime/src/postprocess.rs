@@ -93,6 +93,7 @@ impl Default for ActThreshLabel {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Postprocess {
     ActThreshLabel(ActThreshLabel),
+    AutoThreshold(AutoThreshold),
     Rescale,
     SigmoidRescale,
 }
@@ -116,6 +117,7 @@ impl Postprocess {
     pub fn apply(&self, img: &Array) -> Result<Postprocessed, PostprocessError> {
         match self {
             Postprocess::ActThreshLabel(a) => a.apply(img),
+            Postprocess::AutoThreshold(a) => a.apply(img),
             Postprocess::Rescale => Ok(rescale(img)),
             Postprocess::SigmoidRescale => Ok(sigmoid_rescale(img)),
         }
@@ -566,3 +568,70 @@ pub fn threshold_otsu(img: &[f32]) -> Result<f32, PostprocessError> {
     }
     Ok(centers[best.0])
 }
+
+/// The activation a config names (`cytodl-schema`).
+impl From<&cytodl_schema::ActivationConfig> for Activation {
+    fn from(c: &cytodl_schema::ActivationConfig) -> Self {
+        use cytodl_schema::ActivationConfig as C;
+        match c {
+            C::Sigmoid(_) => Activation::Sigmoid,
+            C::Identity(_) => Activation::Identity,
+            C::Tanh(_) => Activation::Tanh,
+            C::ReLU(_) => Activation::ReLU,
+            C::Softmax(s) => Activation::Softmax { dim: s.dim },
+        }
+    }
+}
+
+fn dtype(d: cytodl_schema::NumpyDType) -> DType {
+    use cytodl_schema::NumpyDType as N;
+    match d {
+        N::U8 => DType::U8,
+        N::U16 => DType::U16,
+        N::U32 => DType::U32,
+        N::I8 => DType::I8,
+        N::I16 => DType::I16,
+        N::I32 => DType::I32,
+        N::F32 => DType::F32,
+        N::F64 => DType::F64,
+    }
+}
+
+/// The postprocessing a config names (`cytodl-schema`).
+impl From<&cytodl_schema::PostprocessConfig> for Postprocess {
+    fn from(c: &cytodl_schema::PostprocessConfig) -> Self {
+        use cytodl_schema::PostprocessConfig as C;
+        match c {
+            C::ActThreshLabel(a) => Postprocess::ActThreshLabel(ActThreshLabel {
+                activation: a.activation.as_ref().map_or(Activation::Identity, Activation::from),
+                threshold: a.threshold.map(|t| t as f32),
+                label: a.label,
+                dtype: dtype(a.dtype),
+                ch: a.ch,
+                rescale_dtype: a.rescale_dtype.map(dtype),
+            }),
+            C::AutoThreshold(a) => Postprocess::AutoThreshold(match a.method {
+                None => AutoThreshold::None,
+                Some(cytodl_schema::ThresholdArg::Value(v)) => AutoThreshold::Value(v as f32),
+                Some(cytodl_schema::ThresholdArg::Method(cytodl_schema::ThresholdMethod::Otsu)) => AutoThreshold::Otsu,
+            }),
+            C::Rescale(_) => Postprocess::Rescale,
+            C::SigmoidRescale(_) => Postprocess::SigmoidRescale,
+        }
+    }
+}
+
+/// Each head's (input, prediction) postprocessing from a model config; a head without one gets
+/// cyto_dl's default (`ActThreshLabel()`, identity cast to uint8).
+pub fn head_postprocess(model: &cytodl_schema::MultiTaskIm2Im) -> HeadPostprocess {
+    model
+        .task_heads
+        .iter()
+        .map(|(name, head)| {
+            let post = head.postprocess();
+            let step = |c: Option<&cytodl_schema::PostprocessConfig>| c.map_or_else(Postprocess::default, Postprocess::from);
+            (name.clone(), (step(post.and_then(|p| p.input.as_ref())), step(post.and_then(|p| p.prediction.as_ref()))))
+        })
+        .collect()
+}
+

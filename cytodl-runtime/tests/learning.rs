@@ -9,7 +9,9 @@ use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss, R
 use cytodl_runtime::model::{infer_heads, MultiTask};
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
-use cytodl_runtime::train::trainer::{Task, Trainer, TrainerConfig};
+use cytodl_runtime::config::Trainer as TrainerArgs;
+use cytodl_runtime::task::Task;
+use cytodl_runtime::train::trainer::{Trainer, TrainerConfig};
 use cytodl_runtime::transforms::{Pipeline, RandomMultiScaleCropd};
 use cytodl_runtime::{Array, Rng, Sample};
 
@@ -86,7 +88,7 @@ fn train_and_predict(loss: Loss, target_of: fn(&(Array, Array, Array)) -> Array,
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
     let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.93 }, 1e-2).unwrap();
     let task = Task { x_key: "raw".into(), heads: vec![("target".into(), loss)] };
-    let config = TrainerConfig { max_epochs: epochs, seed: 5, log_every_n_steps: 1000, ..Default::default() };
+    let config = TrainerConfig { log_every_n_steps: 1000, ..TrainerConfig::new(TrainerArgs { max_epochs: epochs as i64, ..Default::default() }, 5) };
     let mut trainer = Trainer::new(config, task, model, optimizer, scheduler, device);
     let report = trainer.fit(&loader, None).unwrap();
     eprintln!("losses: first {:?} last {:?}", &report.step_losses[..3], &report.step_losses[report.step_losses.len() - 3..]);

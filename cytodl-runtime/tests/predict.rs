@@ -74,7 +74,7 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
 fn test_stage_reports_whole_image_losses_and_saves_images() {
     use cytodl_runtime::loss::{Loss, Reduction};
     use cytodl_runtime::train::evaluate::{test, ImageSaver};
-    use cytodl_runtime::train::trainer::Task;
+    use cytodl_runtime::task::Task;
     let dir = std::env::temp_dir().join(format!("cytodl-test-stage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -88,7 +88,7 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     let model = MultiTask::<Cpu>::new(DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
     let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
     let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
-    let saver = ImageSaver { save_dir: dir.clone(), stages: vec!["test".into()], save_input: true, every_n_epochs: 1 };
+    let saver = ImageSaver::new(cytodl_runtime::config::ImageSaver { save_dir: cytodl_runtime::config::ConfigPath::in_run(""), save_every_n_epochs: 1, stages: vec!["test".into()], save_input: true }, &dir);
     let post = [("seg".to_string(), (ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }.into(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into()))].into_iter().collect();
     let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some((&saver, &post)), 18, &device).unwrap();
     assert!(metrics["test/loss"].is_finite() && metrics["test/loss"] == metrics["test/loss/seg"], "{metrics:?}");

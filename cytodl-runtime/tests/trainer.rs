@@ -13,8 +13,11 @@ use cytodl_runtime::nn::Init;
 use cytodl_runtime::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
 use cytodl_runtime::train::checkpoint_policy::CheckpointPolicy;
 use cytodl_runtime::train::csv_logger::CsvLogger;
+use cytodl_runtime::config::{ConfigPath, ModelCheckpoint, Trainer as TrainerArgs};
+use cytodl_runtime::task::{Im2Im, Task};
 use cytodl_runtime::train::early_stopping::Mode;
-use cytodl_runtime::train::trainer::{FitReport, Im2Im, Task, TrainError, Trainer, TrainerConfig};
+use cytodl_runtime::train::error::TrainError;
+use cytodl_runtime::train::trainer::{FitReport, Trainer, TrainerConfig};
 use cytodl_runtime::transforms::Pipeline;
 use cytodl_runtime::{Array, Rng, Sample};
 use indexmap::IndexMap;
@@ -73,16 +76,18 @@ fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Tiny<B>> {
     let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
     let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.9 }, 0.05).unwrap();
-    let config = TrainerConfig { max_epochs, seed: 1, ..Default::default() };
+    let config = TrainerConfig::new(TrainerArgs { max_epochs: max_epochs as i64, ..Default::default() }, 1);
     let mut t = Trainer::new(config, task, model(), optimizer, scheduler, Default::default());
-    t.callbacks.checkpoint = Some(CheckpointPolicy {
+    let checkpoint = ModelCheckpoint {
+        dirpath: Some(ConfigPath::in_run("checkpoints")),
         filename: Some("epoch_{epoch:03d}".into()),
         monitor: Some("val/loss".into()),
         mode: Mode::Min,
-        save_last: true,
+        save_last: Some(true),
         auto_insert_metric_name: false,
-        ..CheckpointPolicy::new(dir.join("checkpoints"))
-    });
+        ..ModelCheckpoint::default()
+    };
+    t.callbacks.checkpoint = Some(CheckpointPolicy::new(checkpoint, dir));
     t
 }
 
@@ -175,7 +180,8 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let dir = tmp("layout");
     let mut t = trainer(&dir, 3);
     t.loggers.push(Box::new(CsvLogger::create(&dir, "csv/").unwrap()));
-    let saver = cytodl_runtime::train::evaluate::ImageSaver { save_dir: dir.clone(), stages: vec!["train".into(), "val".into()], save_input: true, every_n_epochs: 1 };
+    let saver = cytodl_runtime::config::ImageSaver { save_dir: ConfigPath::in_run(""), save_every_n_epochs: 1, stages: vec!["train".into(), "val".into()], save_input: true };
+    let saver = cytodl_runtime::train::evaluate::ImageSaver::new(saver, &dir);
     t.callbacks.image_saver = Some((saver, Default::default()));
     let report = t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
     let csv = std::fs::read_to_string(dir.join("csv/version_0/metrics.csv")).unwrap();
@@ -225,8 +231,8 @@ mod two_optimizers {
     use burn::optim::GradientsParams;
     use cytodl_runtime::data::loader::Batch;
     use cytodl_runtime::optim::OptimizerRecord;
-    use cytodl_runtime::train::step::{NotFinite, StepOutput, TrainingStep};
-    use cytodl_runtime::train::trainer::batch_tensor;
+    use cytodl_runtime::task::batch_tensor;
+    use cytodl_runtime::train::step::{StepOutput, TrainingStep};
 
     #[derive(Module, Debug)]
     pub struct Pair<B: Backend> {
@@ -252,14 +258,14 @@ mod two_optimizers {
             Ok(())
         }
 
-        fn step(&mut self, model: Pair<B>, task: &Task, batch: &Batch, _: bool, device: &burn::tensor::Device<B>) -> Result<Result<StepOutput<B, Pair<B>>, NotFinite>, TrainError> {
+        fn step(&mut self, model: Pair<B>, task: &Task, batch: &Batch, _: bool, device: &burn::tensor::Device<B>) -> Result<StepOutput<B, Pair<B>>, TrainError> {
             let x = batch_tensor::<B>(batch, &task.x_key, device)?;
             let y = batch_tensor::<B>(batch, "seg", device)?;
             let predictions = model.forward_heads(x);
             let loss = (predictions["seg"].clone() - y).powi_scalar(2).mean();
             let value: f64 = loss.clone().into_scalar().into();
             if !value.is_finite() {
-                return Ok(Err(NotFinite(value)));
+                return Err(TrainError::NonFiniteLoss(value));
             }
             let mut grads = loss.backward();
             let g_first = GradientsParams::from_module(&mut grads, &model.first);
@@ -268,7 +274,7 @@ mod two_optimizers {
             let first = self.first.step(self.lrs.0, first, g_first);
             let second = self.second.step(self.lrs.1, second, g_second);
             let losses = [("train/loss".to_string(), value)].into_iter().collect();
-            Ok(Ok(StepOutput { model: Pair { first, second }, losses, predictions, stepped: true }))
+            Ok(StepOutput { model: Pair { first, second }, losses, predictions, stepped: true })
         }
 
         fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
@@ -293,9 +299,10 @@ mod two_optimizers {
         let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
         let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
         let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01) };
-        let config = TrainerConfig { max_epochs, seed: 1, ..Default::default() };
+        let config = TrainerConfig::new(TrainerArgs { max_epochs: max_epochs as i64, ..Default::default() }, 1);
         let mut t = Trainer::with_step(config, task, Pair { first: conv("first"), second: conv("second") }, step, device);
-        t.callbacks.checkpoint = Some(CheckpointPolicy { save_last: true, ..CheckpointPolicy::new(dir.join("checkpoints")) });
+        let checkpoint = ModelCheckpoint { save_last: Some(true), ..ModelCheckpoint::default() };
+        t.callbacks.checkpoint = Some(CheckpointPolicy::new(checkpoint, dir));
         t
     }
 

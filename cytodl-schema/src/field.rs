@@ -43,19 +43,23 @@ fn wrong(lit: &Lit, ty: Ty) -> String {
     format!("must be {}, found {}", ty.describe(), lit.to_yaml())
 }
 
-/// An `f64` as an unsuffixed Rust literal (`0.1`, `1.0`, `f64::INFINITY`).
+/// An `f64` as an unsuffixed Rust literal that reads as written: `0.1`, `1.0`, `1e-8` (small
+/// and large magnitudes in exponent form), `f64::INFINITY`.
 #[cfg(feature = "codegen")]
 pub fn float_literal(f: f64) -> TokenStream {
     if f.is_nan() {
-        quote!(f64::NAN)
-    } else if f == f64::INFINITY {
-        quote!(f64::INFINITY)
-    } else if f == f64::NEG_INFINITY {
-        quote!(f64::NEG_INFINITY)
-    } else {
-        let l = proc_macro2::Literal::f64_unsuffixed(f);
-        quote!(#l)
+        return quote!(f64::NAN);
     }
+    if f.is_infinite() {
+        return if f > 0.0 { quote!(f64::INFINITY) } else { quote!(f64::NEG_INFINITY) };
+    }
+    if f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e7) {
+        if let Ok(ts) = format!("{f:e}").parse::<TokenStream>() {
+            return ts;
+        }
+    }
+    let l = proc_macro2::Literal::f64_unsuffixed(f);
+    quote!(#l)
 }
 
 impl Field for bool {
@@ -197,7 +201,7 @@ impl<T: Element> Field for Vec<T> {
     #[cfg(feature = "codegen")]
     fn literal(&self, cx: &dyn Context) -> TokenStream {
         let items = self.iter().map(|v| v.literal(cx));
-        quote!(vec![#(#items),*])
+        quote!(Vec::from([#(#items),*]))
     }
 }
 

@@ -82,7 +82,7 @@ impl Field for Levels {
     #[cfg(feature = "codegen")]
     fn literal(&self, cx: &dyn Context) -> TokenStream {
         let items = self.0.iter().map(|l| l.literal(cx));
-        quote!(Levels(vec![#(#items),*]))
+        quote!(Levels(Vec::from([#(#items),*])))
     }
 }
 
@@ -135,7 +135,7 @@ impl<T: Field + Element> Field for PerKey<T> {
     #[cfg(feature = "codegen")]
     fn literal(&self, cx: &dyn Context) -> TokenStream {
         let items = self.0.iter().map(|v| v.literal(cx));
-        quote!(PerKey(vec![#(#items),*]))
+        quote!(PerKey(Vec::from([#(#items),*])))
     }
 }
 
@@ -245,6 +245,6 @@ impl<T: Field> Field for Targets<T> {
     #[cfg(feature = "codegen")]
     fn literal(&self, cx: &dyn Context) -> TokenStream {
         let items = self.0.iter().map(|v| v.literal(cx));
-        quote!(Targets(vec![#(#items),*]))
+        quote!(Targets(Vec::from([#(#items),*])))
     }
 }

@@ -68,7 +68,7 @@ fn a_new_experiment_file_builds_trains_and_predicts() {
     assert!(bin.is_file(), "`{printed}` is not a file:\n{}", build.text());
     assert!(bin.starts_with(dir.join("gen")), "the binary lives in its crate folder: {printed}");
     let generated = std::fs::read_to_string(dir.join("gen/src/experiment.rs")).expect("generated code");
-    assert!(generated.contains("Some(&[8, 16, 32])"), "the user's filters reach the code");
+    assert!(generated.contains("filters: Some(Vec::from([8, 16, 32]))"), "the user's filters reach the code");
 
     let bin = bin.as_path();
     let r = run(&dir, bin, &["train"]);

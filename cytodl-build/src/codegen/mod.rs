@@ -1,17 +1,21 @@
-//! IR -> Rust. Each concern has its own module ([`data`]: columns, settings and the transform
-//! pipelines; [`model`]: backbone, heads, losses, optimizer, schedule, inference and
-//! postprocessing; [`crate_files`]: Cargo.toml, main.rs and the `@generated` header). The
-//! output is formatted with prettyplease and meant to be read: literal values, one statement
-//! per transform, no config parsing at run time.
+//! IR -> Rust. A generated experiment is its typed configs quoted as Rust literals — each
+//! component writes itself ([`cytodl_schema::Component::literal`]), with its defaults already
+//! filled by its declaration — plus the `columns` constants and the `impl Experiment` that hands
+//! them to the runtime. [`crate_files`] adds Cargo.toml, main.rs and the `@generated` header;
+//! [`ident`] makes every emitted name. The output is formatted with prettyplease and meant to be
+//! read: literal values, one function per split's pipeline, no config parsing at run time.
 
 pub mod crate_files;
-pub mod data;
-pub mod model;
+pub mod ident;
 
-use proc_macro2::TokenStream;
+use cytodl_schema::field::Context;
+use cytodl_schema::{CallbackConfig, Compose, Component, Field, LoggerConfig, Map};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
 use crate::ir::Experiment;
+
+pub use ident::type_name;
 
 /// How the resolved config is embedded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,29 +26,64 @@ pub enum Embed {
     Inline,
 }
 
-/// The experiment's type name: `segmentation` -> `Segmentation`.
-pub fn type_name(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for c in name.chars() {
-        if c == '_' || c == '-' || !c.is_ascii_alphanumeric() {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'E');
-    }
-    out
+/// The experiment's columns, for literals that name one.
+struct Columns {
+    constants: Vec<(String, String)>,
 }
 
-/// The items of the experiment module: the `columns` module, the experiment type and its
-/// `impl Experiment`, and one function per transform pipeline.
+impl Context for Columns {
+    fn column(&self, key: &str) -> TokenStream {
+        match self.constants.iter().find(|(c, _)| c == key) {
+            Some((_, name)) => {
+                let id = format_ident!("{}", name);
+                quote!(columns::#id)
+            }
+            None => quote!(#key),
+        }
+    }
+}
+
+/// `value` with the field `field` of its (outermost) struct literal replaced by `with`.
+fn replace_field(value: TokenStream, field: &str, with: TokenStream) -> TokenStream {
+    value
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                let mut out: Vec<TokenTree> = Vec::new();
+                let mut inner = g.stream().into_iter().peekable();
+                while let Some(t) = inner.next() {
+                    let is_field = matches!(&t, TokenTree::Ident(i) if i == field);
+                    out.push(t);
+                    if is_field && matches!(inner.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':') {
+                        out.extend(inner.next());
+                        // Skip the old value, up to the next top-level comma.
+                        while inner.peek().is_some_and(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == ',')) {
+                            inner.next();
+                        }
+                        out.extend(with.clone());
+                    }
+                }
+                let mut n = proc_macro2::Group::new(g.delimiter(), out.into_iter().collect());
+                n.set_span(g.span());
+                TokenTree::Group(n)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+fn named_list<T: Field>(items: &[(String, T)], cx: &Columns) -> TokenStream {
+    let items = items.iter().map(|(name, v)| {
+        let v = v.literal(cx);
+        quote!((#name.to_string(), #v))
+    });
+    quote!(Vec::from([#(#items),*]))
+}
+
+/// The items of the experiment module: the `columns` constants, the experiment type and its
+/// `impl Experiment`, `data()` and one function per split's pipeline.
 pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
+    let cx = Columns { constants: ident::column_constants(&e.columns) };
     let ty = format_ident!("{}", type_name(&e.name));
     let name = &e.name;
     let resolved = match embed {
@@ -54,36 +93,56 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
             quote!(#y)
         }
     };
-    let columns = data::columns_module(e);
-    let x_key = data::column(e, &e.x_key);
-    let in_channels = e.in_channels;
-    let settings = data::settings(e);
-    let (dispatch, pipelines) = data::pipelines(e);
-    let loads = data::loads(e);
-    let model = model::model_fn(e);
-    let heads = model::heads_fn(e);
-    let optimizer = model::optimizer(e);
-    let schedule = model::schedule(e);
-    let inference = model::inference(e);
-    let postprocess = model::postprocess(e);
+    let consts = cx.constants.iter().map(|(c, n)| {
+        let id = format_ident!("{}", n);
+        let doc = format!(" The `{c}` column of the manifest.");
+        quote! { #[doc = #doc] pub const #id: &str = #c; }
+    });
+
+    // data(): the datamodule, its pipelines by name.
+    let splits: Vec<(String, &Compose)> = e.data.transforms.iter().map(|(s, c)| (s.clone(), c)).collect();
+    let calls = splits.iter().map(|(split, _)| {
+        let f = format_ident!("{}", ident::split_fn(split));
+        quote!((#split, #f()))
+    });
+    let mut shell = e.data.clone();
+    shell.transforms = Map::default();
+    let data = replace_field(Component::literal(&shell, &cx), "transforms", quote!(Map::of([#(#calls),*])));
+    let pipelines = splits.iter().map(|(split, compose)| {
+        let f = format_ident!("{}", ident::split_fn(split));
+        let value = Component::literal(*compose, &cx);
+        let doc = format!(" `data.transforms.{split}`: {} transforms.", compose.transforms.0.len());
+        quote! {
+            #[doc = #doc]
+            pub fn #f() -> Compose {
+                #value
+            }
+        }
+    });
+
+    let model = Component::literal(&e.model, &cx);
+    let trainer = Component::literal(&e.trainer, &cx);
+    let callbacks = named_list::<CallbackConfig>(&e.callbacks, &cx);
+    let loggers = named_list::<LoggerConfig>(&e.loggers, &cx);
+    let (exp, run, log_dir) = (&e.experiment_name, &e.run_name, &e.log_dir);
+    let seed = match e.seed {
+        Some(seed) => quote!(Some(#seed)),
+        None => quote!(None),
+    };
+    let ckpt_path = match &e.ckpt_path {
+        Some(p) => quote!(Some(#p.into())),
+        None => quote!(None),
+    };
+    let (train, test, weights_only, strict) = (e.train, e.test, e.weights_only, e.strict);
     let doc = format!(" The `{name}` experiment: everything its config describes, as Rust values.");
     quote! {
-        use cytodl_runtime::data::manifest::Split;
-        use cytodl_runtime::experiment::*;
-        use cytodl_runtime::infer::*;
-        use cytodl_runtime::io::*;
-        use cytodl_runtime::loss::*;
-        use cytodl_runtime::model::MultiTask;
-        use cytodl_runtime::nn::heads::*;
-        use cytodl_runtime::nn::*;
-        use cytodl_runtime::optim::*;
-        use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
-        use cytodl_runtime::train::early_stopping::Mode;
-        use cytodl_runtime::transforms::*;
-        use cytodl_runtime::burn::tensor::backend::Backend;
-        use cytodl_runtime::indexmap::IndexMap;
+        use cytodl_runtime::config::*;
+        use cytodl_runtime::experiment::{Experiment, Settings};
 
-        #columns
+        /// The manifest columns the experiment reads (`data.columns`).
+        pub mod columns {
+            #(#consts)*
+        }
 
         #[doc = #doc]
         pub struct #ty;
@@ -91,25 +150,40 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
         impl Experiment for #ty {
             const NAME: &'static str = #name;
             const RESOLVED_YAML: &'static str = #resolved;
-            const X_KEY: &'static str = #x_key;
-            const IN_CHANNELS: usize = #in_channels;
 
-            #settings
+            type Model = MultiTaskIm2Im;
 
-            fn transforms(split: Split) -> Result<Pipeline, TransformError> {
-                #dispatch
+            fn settings() -> Settings {
+                Settings {
+                    experiment_name: #exp.into(),
+                    run_name: #run.into(),
+                    seed: #seed,
+                    log_dir: #log_dir.into(),
+                    lr: None,
+                    data: data(),
+                    trainer: #trainer,
+                    callbacks: #callbacks,
+                    loggers: #loggers,
+                    train: #train,
+                    test: #test,
+                    ckpt_path: #ckpt_path,
+                    weights_only: #weights_only,
+                    strict: #strict,
+                    save_dir: None,
+                }
             }
 
-            #loads
-            #model
-            #heads
-            #optimizer
-            #schedule
-            #inference
-            #postprocess
+            fn model() -> MultiTaskIm2Im {
+                #model
+            }
         }
 
-        #pipelines
+        /// `data`: the manifest, the loader and each split's transforms.
+        pub fn data() -> DataframeDatamodule {
+            #data
+        }
+
+        #(#pipelines)*
     }
 }
 
@@ -179,31 +253,4 @@ fn space_items(text: &str) -> String {
         prev = line;
     }
     out
-}
-
-/// f64 literals that print as Rust floats (`1.0`, `0.0001`, `1e-8`).
-pub(crate) fn float(v: f64) -> TokenStream {
-    if v.is_infinite() {
-        return if v > 0.0 { quote!(f64::INFINITY) } else { quote!(f64::NEG_INFINITY) };
-    }
-    // Small and large magnitudes read better in exponent form (`1e-8`, not `0.00000001`).
-    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e7) {
-        if let Ok(ts) = format!("{v:e}").replace("e", if format!("{v:e}").contains('.') { "e" } else { ".0e" }).parse::<TokenStream>() {
-            return ts;
-        }
-    }
-    let lit = proc_macro2::Literal::f64_unsuffixed(v);
-    quote!(#lit)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn type_names() {
-        assert_eq!(type_name("segmentation"), "Segmentation");
-        assert_eq!(type_name("bench_medium"), "BenchMedium");
-        assert_eq!(type_name("2d"), "E2d");
-    }
 }

@@ -13,23 +13,11 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: e0b19fd24a36a3f0
+// content hash: cf26b093f130a474
 //! The `labelfree` experiment, generated from its config.
 
-use cytodl_runtime::data::manifest::Split;
-use cytodl_runtime::experiment::*;
-use cytodl_runtime::infer::*;
-use cytodl_runtime::io::*;
-use cytodl_runtime::loss::*;
-use cytodl_runtime::model::MultiTask;
-use cytodl_runtime::nn::heads::*;
-use cytodl_runtime::nn::*;
-use cytodl_runtime::optim::*;
-use cytodl_runtime::postprocess::{ActThreshLabel, Postprocess};
-use cytodl_runtime::train::early_stopping::Mode;
-use cytodl_runtime::transforms::*;
-use cytodl_runtime::burn::tensor::backend::Backend;
-use cytodl_runtime::indexmap::IndexMap;
+use cytodl_runtime::config::*;
+use cytodl_runtime::experiment::{Experiment, Settings};
 
 /// The manifest columns the experiment reads (`data.columns`).
 pub mod columns {
@@ -47,10 +35,7 @@ impl Experiment for Labelfree {
     const NAME: &'static str = "labelfree";
 
     const RESOLVED_YAML: &'static str = include_str!("../resolved.yaml");
-
-    const X_KEY: &'static str = columns::BRIGHTFIELD;
-
-    const IN_CHANNELS: usize = 1;
+    type Model = MultiTaskIm2Im;
 
     fn settings() -> Settings {
         Settings {
@@ -58,20 +43,9 @@ impl Experiment for Labelfree {
             run_name: "example".into(),
             seed: Some(12345),
             log_dir: ".//logs/".into(),
-            lr: 1.0e-4,
-            data: DataSettings {
-                path: ".//data//example/labelfree".into(),
-                cache_dir: Some(".//data//example/cache".into()),
-                split_column: None,
-                columns: vec![columns::BRIGHTFIELD.into(), columns::SIGNAL.into()],
-                batch_size: 2,
-                num_workers: 0,
-                subsample: Vec::new(),
-                subsample_seed: None,
-                shuffle: true,
-                drop_last: false,
-            },
-            trainer: TrainerSettings {
+            lr: None,
+            data: data(),
+            trainer: Trainer {
                 max_epochs: 20,
                 min_epochs: 1,
                 check_val_every_n_epoch: 1,
@@ -79,374 +53,399 @@ impl Experiment for Labelfree {
                 limit_val_batches: None,
                 accumulate_grad_batches: 1,
                 gradient_clip_val: None,
-                gradient_clip_algorithm: "norm".into(),
-                precision: "32".into(),
+                gradient_clip_algorithm: ClipAlgorithm::Norm,
+                precision: Precision("32".to_string()),
             },
-            checkpoint: Some(CheckpointSettings {
-                dirpath: RunPath::in_run("checkpoints"),
-                filename: Some("epoch_{epoch:03d}".into()),
-                monitor: Some("val/loss".into()),
-                mode: Mode::Min,
-                save_top_k: 1,
-                save_last: true,
-                every_n_epochs: 1,
-                auto_insert_metric_name: false,
-            }),
-            early_stopping: Some(EarlyStoppingSettings {
-                monitor: "val/loss".into(),
-                patience: 100,
-                mode: Mode::Min,
-                min_delta: 0.0,
-                check_finite: true,
-            }),
-            image_saver: Some(ImageSaverSettings {
-                save_dir: RunPath::in_run(""),
-                stages: vec!["train".into(), "test".into(), "val".into()],
-                save_input: true,
-                every_n_epochs: 1,
-            }),
-            csv_logger: Some((RunPath::in_run(""), "csv/".into())),
+            callbacks: Vec::from([
+                (
+                    "model_checkpoint".to_string(),
+                    CallbackConfig::ModelCheckpoint(ModelCheckpoint {
+                        dirpath: Some(ConfigPath::in_run("checkpoints")),
+                        filename: Some("epoch_{epoch:03d}".to_string()),
+                        monitor: Some("val/loss".to_string()),
+                        mode: Mode::Min,
+                        save_top_k: 1,
+                        save_last: Some(true),
+                        every_n_epochs: Some(1),
+                        auto_insert_metric_name: false,
+                    }),
+                ),
+                (
+                    "early_stopping".to_string(),
+                    CallbackConfig::EarlyStopping(EarlyStopping {
+                        monitor: "val/loss".to_string(),
+                        min_delta: 0.0,
+                        patience: 100,
+                        mode: Mode::Min,
+                        check_finite: true,
+                    }),
+                ),
+                (
+                    "saving".to_string(),
+                    CallbackConfig::ImageSaver(ImageSaver {
+                        save_dir: ConfigPath::in_run(""),
+                        save_every_n_epochs: 1,
+                        stages: Vec::from([
+                            "train".to_string(),
+                            "test".to_string(),
+                            "val".to_string(),
+                        ]),
+                        save_input: true,
+                    }),
+                ),
+            ]),
+            loggers: Vec::from([
+                (
+                    "csv".to_string(),
+                    LoggerConfig::CSVLogger(CSVLogger {
+                        save_dir: ConfigPath::in_run(""),
+                        name: "csv/".to_string(),
+                    }),
+                ),
+            ]),
             train: true,
             test: true,
             ckpt_path: None,
             weights_only: false,
             strict: true,
-            save_dir: RunPath::in_run(""),
+            save_dir: None,
         }
     }
 
-    fn transforms(split: Split) -> Result<Pipeline, TransformError> {
-        match split {
-            Split::Train => train_transforms(),
-            Split::Val => val_transforms(),
-            Split::Test => test_transforms(),
-            Split::Predict => predict_transforms(),
-        }
-    }
-
-    fn loads() -> Vec<(String, Selection)> {
-        Vec::from([
-            (
-                columns::BRIGHTFIELD.to_string(),
-                Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(0)),
-                    z: None,
-                    t: None,
-                },
-            ),
-            (
-                columns::SIGNAL.to_string(),
-                Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(1)),
-                    z: None,
-                    t: None,
-                },
-            ),
-        ])
-    }
-
-    fn model<B: Backend>(
-        device: &B::Device,
-        init: &Init,
-    ) -> Result<MultiTask<B>, String> {
-        let mut backbone = DynUNetConfig::from_monai(
-                3,
-                1,
-                1,
-                &[PerLevel::Int(3), PerLevel::Int(3), PerLevel::Int(3)],
-                &[PerLevel::Int(1), PerLevel::Int(2), PerLevel::Int(2)],
-                &[PerLevel::Int(2), PerLevel::Int(2)],
-                Some(&[16, 32, 64]),
-            )
-            .map_err(|e| e.to_string())?
-            .with_res_block(true)
-            .with_dropout(0.0)
-            .with_deep_supervision(false, 1);
-        backbone.trans_bias = false;
-        let backbone = backbone
-            .init(device, &init.at("backbone"))
-            .map_err(|e| e.to_string())?;
-        Ok(
-            MultiTask::with_heads(
-                backbone,
-                Vec::from([(columns::SIGNAL.to_string(), Head::base())]),
-            ),
-        )
-    }
-
-    fn heads() -> Vec<(String, Loss)> {
-        Vec::from([
-            (
-                columns::SIGNAL.to_string(),
-                Loss::Mse {
-                    reduction: Reduction::Mean,
-                },
-            ),
-        ])
-    }
-
-    /// `torch.optim.Adam` (the learning rate, 0.0001, is a run-time setting).
-    fn optimizer() -> OptimizerConfig {
-        OptimizerConfig::Adam(AdamConfig {
-            betas: (0.9, 0.999),
-            eps: 1.0e-8,
-            weight_decay: 1.0e-4,
-            amsgrad: false,
-        })
-    }
-
-    fn lr_schedule() -> LrSchedule {
-        LrSchedule::Exponential {
-            gamma: 0.995,
-        }
-    }
-
-    fn inference() -> SlidingWindow {
-        SlidingWindow {
-            roi_size: vec![16, 32, 32],
-            sw_batch_size: 1,
-            overlap: vec![0.25],
-            mode: BlendMode::Gaussian,
-            ..SlidingWindow::new(vec![16, 32, 32])
-        }
-    }
-
-    fn postprocess() -> IndexMap<String, (Postprocess, Postprocess)> {
-        [
-            (
-                columns::SIGNAL.to_string(),
+    fn model() -> MultiTaskIm2Im {
+        MultiTaskIm2Im {
+            backbone: BackboneConfig::DynUNet(DynUNet {
+                spatial_dims: 3,
+                in_channels: 1,
+                out_channels: 1,
+                kernel_size: Levels(
+                    Vec::from([IntOrInts::One(3), IntOrInts::One(3), IntOrInts::One(3)]),
+                ),
+                strides: Levels(
+                    Vec::from([IntOrInts::One(1), IntOrInts::One(2), IntOrInts::One(2)]),
+                ),
+                upsample_kernel_size: Levels(
+                    Vec::from([IntOrInts::One(2), IntOrInts::One(2)]),
+                ),
+                filters: Some(Vec::from([16, 32, 64])),
+                dropout: Some(0.0),
+                deep_supervision: false,
+                deep_supr_num: 1,
+                res_block: true,
+                trans_bias: false,
+            }),
+            task_heads: Map::of([
                 (
-                    Postprocess::ActThreshLabel(ActThreshLabel {
-                        activation: cytodl_runtime::postprocess::Activation::Identity,
-                        threshold: None,
-                        label: false,
-                        dtype: DType::U8,
-                        ch: -1,
-                        rescale_dtype: Some(DType::U8),
-                    }),
-                    Postprocess::ActThreshLabel(ActThreshLabel {
-                        activation: cytodl_runtime::postprocess::Activation::Identity,
-                        threshold: None,
-                        label: false,
-                        dtype: DType::U8,
-                        ch: -1,
-                        rescale_dtype: Some(DType::U8),
+                    columns::SIGNAL,
+                    HeadConfig::BaseHead(BaseHead {
+                        loss: LossConfig::MSELoss(MSELoss {
+                            reduction: Reduction::Mean,
+                        }),
+                        postprocess: Some(HeadPostprocess {
+                            input: Some(
+                                PostprocessConfig::ActThreshLabel(ActThreshLabel {
+                                    activation: None,
+                                    threshold: None,
+                                    label: false,
+                                    dtype: NumpyDType::U8,
+                                    ch: -1,
+                                    rescale_dtype: Some(NumpyDType::U8),
+                                }),
+                            ),
+                            prediction: Some(
+                                PostprocessConfig::ActThreshLabel(ActThreshLabel {
+                                    activation: None,
+                                    threshold: None,
+                                    label: false,
+                                    dtype: NumpyDType::U8,
+                                    ch: -1,
+                                    rescale_dtype: Some(NumpyDType::U8),
+                                }),
+                            ),
+                        }),
                     }),
                 ),
+            ]),
+            x_key: Column(columns::BRIGHTFIELD.to_string()),
+            optimizer: PerRole(
+                Map::of([
+                    (
+                        "generator",
+                        OptimizerConfig::Adam(Adam {
+                            lr: 1e-4,
+                            betas: Vec::from([0.9, 0.999]),
+                            eps: 1e-8,
+                            weight_decay: 1e-4,
+                            amsgrad: false,
+                        }),
+                    ),
+                ]),
             ),
-        ]
-            .into_iter()
-            .collect()
+            lr_scheduler: Some(
+                PerRole(
+                    Map::of([
+                        (
+                            "generator",
+                            SchedulerConfig::ExponentialLR(ExponentialLR {
+                                gamma: 0.995,
+                            }),
+                        ),
+                    ]),
+                ),
+            ),
+            inference_args: Some(
+                InferenceArgs(SlidingWindowArgs {
+                    roi_size: Some(Vec::from([16, 32, 32])),
+                    sw_batch_size: 1,
+                    overlap: Vec::from([0.25]),
+                    mode: BlendMode::Gaussian,
+                    sigma_scale: Vec::from([0.125]),
+                    padding_mode: WindowPadMode::Constant,
+                    cval: 0.0,
+                }),
+            ),
+            save_images_every_n_epochs: 1,
+            save_dir: Some(ConfigPath::in_run("")),
+            postprocessing: None,
+        }
+    }
+}
+
+/// `data`: the manifest, the loader and each split's transforms.
+pub fn data() -> DataframeDatamodule {
+    DataframeDatamodule {
+        path: ".//data//example/labelfree".to_string(),
+        transforms: Map::of([
+            ("train", train_transforms()),
+            ("valid", valid_transforms()),
+            ("test", test_transforms()),
+            ("predict", predict_transforms()),
+        ]),
+        split_column: None,
+        columns: Some(Keys::of([columns::BRIGHTFIELD, columns::SIGNAL])),
+        cache_dir: Some(".//data//example/cache".to_string()),
+        batch_size: 2,
+        num_workers: 0,
+        subsample: None,
+        seed: None,
+        drop_last: false,
+        shuffle: true,
     }
 }
 
 /// `data.transforms.train`: 6 transforms.
-pub fn train_transforms() -> Result<Pipeline, TransformError> {
-    Ok(
-        Pipeline::new()
-            .push(LoadImaged {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(0)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(LoadImaged {
-                keys: vec![columns::SIGNAL.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(1)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(EnsureChannelFirstd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                strict_check: true,
-                allow_missing_keys: false,
-                channel_dim: Some(ChannelDim::NoChannel),
-            })
-            .push(NormalizeIntensityd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                subtrahend: None,
-                divisor: None,
-                nonzero: false,
-                channel_wise: true,
-                allow_missing_keys: false,
-            })
-            .push(
-                RandomMultiScaleCropd::new(
-                    vec![columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()],
-                    vec![16, 32, 32],
-                    [
-                        (columns::SIGNAL.to_string(), vec![1.0]),
-                        (columns::BRIGHTFIELD.to_string(), vec![1.0]),
-                    ]
-                        .into_iter()
-                        .collect(),
-                    1,
-                    false,
-                )?,
-            )
-            .push(RandFlipd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                prob: 0.5,
-                spatial_axis: Some(vec![0]),
-                allow_missing_keys: false,
-            }),
-    )
+pub fn train_transforms() -> Compose {
+    Compose {
+        transforms: Targets(
+            Vec::from([
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(0)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::SIGNAL]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(1)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::EnsureChannelFirstd(EnsureChannelFirstd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    channel_dim: Some(ChannelDim::NoChannel),
+                    strict_check: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::NormalizeIntensityd(NormalizeIntensityd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    subtrahend: None,
+                    divisor: None,
+                    nonzero: false,
+                    channel_wise: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::RandomMultiScaleCropd(RandomMultiScaleCropd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    patch_shape: Vec::from([16, 32, 32]),
+                    scales_dict: Some(
+                        Map::of([
+                            (columns::SIGNAL, Vec::from([1.0])),
+                            (columns::BRIGHTFIELD, Vec::from([1.0])),
+                        ]),
+                    ),
+                    patch_per_image: 1,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::RandFlipd(RandFlipd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    prob: 0.5,
+                    spatial_axis: Some(Vec::from([0])),
+                    allow_missing_keys: false,
+                }),
+            ]),
+        ),
+    }
 }
 
 /// `data.transforms.valid`: 5 transforms.
-pub fn val_transforms() -> Result<Pipeline, TransformError> {
-    Ok(
-        Pipeline::new()
-            .push(LoadImaged {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(0)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(LoadImaged {
-                keys: vec![columns::SIGNAL.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(1)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(EnsureChannelFirstd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                strict_check: true,
-                allow_missing_keys: false,
-                channel_dim: Some(ChannelDim::NoChannel),
-            })
-            .push(NormalizeIntensityd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                subtrahend: None,
-                divisor: None,
-                nonzero: false,
-                channel_wise: true,
-                allow_missing_keys: false,
-            })
-            .push(
-                RandomMultiScaleCropd::new(
-                    vec![columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()],
-                    vec![16, 32, 32],
-                    [
-                        (columns::SIGNAL.to_string(), vec![1.0]),
-                        (columns::BRIGHTFIELD.to_string(), vec![1.0]),
-                    ]
-                        .into_iter()
-                        .collect(),
-                    1,
-                    false,
-                )?,
-            ),
-    )
+pub fn valid_transforms() -> Compose {
+    Compose {
+        transforms: Targets(
+            Vec::from([
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(0)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::SIGNAL]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(1)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::EnsureChannelFirstd(EnsureChannelFirstd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    channel_dim: Some(ChannelDim::NoChannel),
+                    strict_check: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::NormalizeIntensityd(NormalizeIntensityd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    subtrahend: None,
+                    divisor: None,
+                    nonzero: false,
+                    channel_wise: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::RandomMultiScaleCropd(RandomMultiScaleCropd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    patch_shape: Vec::from([16, 32, 32]),
+                    scales_dict: Some(
+                        Map::of([
+                            (columns::SIGNAL, Vec::from([1.0])),
+                            (columns::BRIGHTFIELD, Vec::from([1.0])),
+                        ]),
+                    ),
+                    patch_per_image: 1,
+                    allow_missing_keys: false,
+                }),
+            ]),
+        ),
+    }
 }
 
 /// `data.transforms.test`: 4 transforms.
-pub fn test_transforms() -> Result<Pipeline, TransformError> {
-    Ok(
-        Pipeline::new()
-            .push(LoadImaged {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(0)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(LoadImaged {
-                keys: vec![columns::SIGNAL.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(1)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(EnsureChannelFirstd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                strict_check: true,
-                allow_missing_keys: false,
-                channel_dim: Some(ChannelDim::NoChannel),
-            })
-            .push(NormalizeIntensityd {
-                keys: vec![
-                    columns::BRIGHTFIELD.to_string(), columns::SIGNAL.to_string()
-                ],
-                subtrahend: None,
-                divisor: None,
-                nonzero: false,
-                channel_wise: true,
-                allow_missing_keys: false,
-            }),
-    )
+pub fn test_transforms() -> Compose {
+    Compose {
+        transforms: Targets(
+            Vec::from([
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(0)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::SIGNAL]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(1)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::EnsureChannelFirstd(EnsureChannelFirstd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    channel_dim: Some(ChannelDim::NoChannel),
+                    strict_check: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::NormalizeIntensityd(NormalizeIntensityd {
+                    keys: Keys::of([columns::BRIGHTFIELD, columns::SIGNAL]),
+                    subtrahend: None,
+                    divisor: None,
+                    nonzero: false,
+                    channel_wise: true,
+                    allow_missing_keys: false,
+                }),
+            ]),
+        ),
+    }
 }
 
 /// `data.transforms.predict`: 3 transforms.
-pub fn predict_transforms() -> Result<Pipeline, TransformError> {
-    Ok(
-        Pipeline::new()
-            .push(LoadImaged {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                selection: Selection {
-                    dimension_order_out: Some("ZYX".into()),
-                    c: Some(Index::One(0)),
-                    z: None,
-                    t: None,
-                },
-                expand_user: true,
-                allow_missing_keys: false,
-            })
-            .push(EnsureChannelFirstd {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                strict_check: true,
-                allow_missing_keys: false,
-                channel_dim: Some(ChannelDim::NoChannel),
-            })
-            .push(NormalizeIntensityd {
-                keys: vec![columns::BRIGHTFIELD.to_string()],
-                subtrahend: None,
-                divisor: None,
-                nonzero: false,
-                channel_wise: true,
-                allow_missing_keys: false,
-            }),
-    )
+pub fn predict_transforms() -> Compose {
+    Compose {
+        transforms: Targets(
+            Vec::from([
+                TransformConfig::LoadImaged(LoadImaged {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    reader: Some(
+                        Listed(MonaiBioReader {
+                            dimension_order_out: Some("ZYX".to_string()),
+                            c: Some(IntOrInts::One(0)),
+                            z: None,
+                            t: None,
+                        }),
+                    ),
+                    expand_user: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::EnsureChannelFirstd(EnsureChannelFirstd {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    channel_dim: Some(ChannelDim::NoChannel),
+                    strict_check: true,
+                    allow_missing_keys: false,
+                }),
+                TransformConfig::NormalizeIntensityd(NormalizeIntensityd {
+                    keys: Keys::of([columns::BRIGHTFIELD]),
+                    subtrahend: None,
+                    divisor: None,
+                    nonzero: false,
+                    channel_wise: true,
+                    allow_missing_keys: false,
+                }),
+            ]),
+        ),
+    }
 }

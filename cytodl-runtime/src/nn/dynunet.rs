@@ -731,3 +731,32 @@ pub fn interpolate_nearest<B: Backend>(x: Tensor<B, 5>, size: [usize; 3]) -> Ten
     }
     x
 }
+/// A DynUNet config (`cytodl-schema`, MONAI's arguments) with MONAI's checks.
+impl TryFrom<&cytodl_schema::DynUNet> for DynUNetConfig {
+    type Error = DynUNetConfigError;
+
+    fn try_from(b: &cytodl_schema::DynUNet) -> Result<Self, DynUNetConfigError> {
+        let level = |l: &cytodl_schema::IntOrInts| match l {
+            cytodl_schema::IntOrInts::One(v) => PerLevel::Int((*v).max(0) as usize),
+            cytodl_schema::IntOrInts::Many(v) => PerLevel::List(v.iter().map(|x| (*x).max(0) as usize).collect()),
+        };
+        let levels = |l: &cytodl_schema::Levels| l.0.iter().map(level).collect::<Vec<_>>();
+        let filters: Option<Vec<usize>> = b.filters.as_ref().map(|f| f.iter().map(|v| (*v).max(0) as usize).collect());
+        let mut cfg = DynUNetConfig::from_monai(
+            b.spatial_dims.max(0) as usize,
+            b.in_channels.max(0) as usize,
+            b.out_channels.max(0) as usize,
+            &levels(&b.kernel_size),
+            &levels(&b.strides),
+            &levels(&b.upsample_kernel_size),
+            filters.as_deref(),
+        )?
+        .with_res_block(b.res_block)
+        .with_dropout(b.dropout.unwrap_or(0.0))
+        .with_deep_supervision(b.deep_supervision, b.deep_supr_num.max(0) as usize);
+        cfg.trans_bias = b.trans_bias;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use burn::module::Module;
-use burn::tensor::activation::{leaky_relu, sigmoid, tanh};
+use burn::tensor::activation::{leaky_relu, relu, sigmoid, softmax, tanh};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -33,7 +33,7 @@ pub enum HeadConfigError {
     Resolution(String),
     #[error("upsample_method must be \"pixelshuffle\", \"nontrainable\" or \"deconv\", got {0:?}")]
     UpsampleMethod(String),
-    #[error("final_act must be Identity, Sigmoid or Tanh, got {0:?}")]
+    #[error("final_act must be Identity, Sigmoid, Tanh, ReLU or Softmax, got {0:?}")]
     FinalAct(String),
     #[error("projection mode must be \"max\", \"mean\" or \"learned\", got {0:?}")]
     ProjectionMode(String),
@@ -77,6 +77,9 @@ pub enum FinalAct {
     Identity,
     Sigmoid,
     Tanh,
+    ReLU,
+    /// Softmax over this axis of the `[N, C, Z, Y, X]` output.
+    Softmax(usize),
 }
 
 impl FinalAct {
@@ -96,6 +99,8 @@ impl FinalAct {
             FinalAct::Identity => x,
             FinalAct::Sigmoid => sigmoid(x),
             FinalAct::Tanh => tanh(x),
+            FinalAct::ReLU => relu(x),
+            FinalAct::Softmax(dim) => softmax(x, dim.min(4)),
         }
     }
 }
@@ -868,3 +873,68 @@ impl<B: Backend> Head<B> {
         }
     }
 }
+
+impl FinalAct {
+    /// The activation a head config names, for a network of `spatial_dims` (torch's axis of
+    /// `torch.nn.Softmax(dim)` counts the `[N, C, (Z,) Y, X]` tensor: a 2-D network's axis 2 is
+    /// this crate's axis 3).
+    pub fn from_config(c: &cytodl_schema::ActivationConfig, spatial_dims: usize) -> Result<Self, HeadConfigError> {
+        use cytodl_schema::ActivationConfig as C;
+        Ok(match c {
+            C::Identity(_) => FinalAct::Identity,
+            C::Sigmoid(_) => FinalAct::Sigmoid,
+            C::Tanh(_) => FinalAct::Tanh,
+            C::ReLU(_) => FinalAct::ReLU,
+            C::Softmax(s) => {
+                let rank = spatial_dims as i64 + 2;
+                let dim = if s.dim < 0 { s.dim + rank } else { s.dim };
+                if !(0..rank).contains(&dim) {
+                    return Err(HeadConfigError::FinalAct(format!("torch.nn.Softmax(dim={}) of a {rank}-D output", s.dim)));
+                }
+                FinalAct::Softmax(if spatial_dims == 2 && dim >= 2 { dim as usize + 1 } else { dim as usize })
+            }
+        })
+    }
+}
+
+impl ResBlocksHeadConfig {
+    /// The arguments of a `ResBlocksHead` config (`cytodl-schema`).
+    pub fn from_config(c: &cytodl_schema::ResBlocksHead) -> Result<Self, HeadConfigError> {
+        let count = |v: i64| usize::try_from(v).map_err(|_| HeadConfigError::ZeroChannels);
+        let spatial_dims = c.spatial_dims.max(0) as usize;
+        Ok(ResBlocksHeadConfig {
+            in_channels: count(c.in_channels)?,
+            out_channels: count(c.out_channels)?,
+            final_act: match &c.final_act {
+                Some(a) => FinalAct::from_config(a, spatial_dims)?,
+                None => FinalAct::Identity,
+            },
+            resolution: match c.resolution {
+                cytodl_schema::Resolution::Lr => Resolution::Lr,
+                cytodl_schema::Resolution::Hr => Resolution::Hr,
+            },
+            spatial_dims,
+            n_convs: count(c.n_convs)?,
+            dropout: c.dropout,
+            upsample_method: match c.upsample_method {
+                cytodl_schema::UpsampleMethod::PixelShuffle => UpsampleMethod::PixelShuffle,
+                cytodl_schema::UpsampleMethod::NonTrainable => UpsampleMethod::NonTrainable,
+                cytodl_schema::UpsampleMethod::Deconv => UpsampleMethod::Deconv,
+            },
+            upsample_ratio: c.upsample_ratio.as_ref().map(|r| r.iter().map(|v| (*v).max(0) as usize).collect()),
+            first_layer: None,
+            dense: c.dense,
+        })
+    }
+}
+
+impl<B: Backend> Head<B> {
+    /// The head a config names, its weights drawn from `init`.
+    pub fn from_config(c: &cytodl_schema::HeadConfig, device: &B::Device, init: &Init) -> Result<Self, HeadConfigError> {
+        Ok(match c {
+            cytodl_schema::HeadConfig::BaseHead(_) => Head::base(),
+            cytodl_schema::HeadConfig::ResBlocksHead(h) => Head::ResBlocks(ResBlocksHeadConfig::from_config(h)?.init(device, init)?),
+        })
+    }
+}
+

@@ -528,3 +528,16 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for ParamInfo<B> {
         self.params.insert(join_path(&self.path), (numel, t.device()));
     }
 }
+
+/// The optimizer a config names (`cytodl-schema`); the learning rate is the run's setting.
+impl From<&cytodl_schema::OptimizerConfig> for OptimizerConfig {
+    fn from(c: &cytodl_schema::OptimizerConfig) -> Self {
+        use cytodl_schema::OptimizerConfig as C;
+        let betas = |b: &[f64]| (b.first().copied().unwrap_or(0.9), b.get(1).copied().unwrap_or(0.999));
+        match c {
+            C::Adam(o) => OptimizerConfig::Adam(AdamConfig { betas: betas(&o.betas), eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad }),
+            C::AdamW(o) => OptimizerConfig::AdamW(AdamWConfig { betas: betas(&o.betas), eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad }),
+            C::SGD(o) => OptimizerConfig::Sgd(SgdConfig { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weight_decay: o.weight_decay }),
+        }
+    }
+}

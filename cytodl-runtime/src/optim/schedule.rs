@@ -353,3 +353,42 @@ impl Scheduler {
         self.epoch = state.epoch;
     }
 }
+
+impl LrSchedule {
+    /// The schedule a config names (`cytodl-schema`), or a constant lr without one. OneCycleLR
+    /// without `total_steps` cycles over `epochs * steps_per_epoch` (stepped per epoch).
+    pub fn from_config(c: Option<&cytodl_schema::SchedulerConfig>) -> Result<Self, ScheduleError> {
+        use cytodl_schema::SchedulerConfig as C;
+        let count = |param: &'static str, v: i64| u64::try_from(v).map_err(|_| invalid(param, format!("must be at least 0, got {v}")));
+        let schedule = match c {
+            None => LrSchedule::Constant,
+            Some(C::ExponentialLR(s)) => LrSchedule::Exponential { gamma: s.gamma },
+            Some(C::StepLR(s)) => LrSchedule::Step { step_size: count("step_size", s.step_size)?, gamma: s.gamma },
+            Some(C::MultiStepLR(s)) => LrSchedule::MultiStep { milestones: s.milestones.iter().map(|m| count("milestones", *m)).collect::<Result<_, _>>()?, gamma: s.gamma },
+            Some(C::CosineAnnealingLR(s)) => LrSchedule::CosineAnnealing { t_max: count("T_max", s.t_max)?, eta_min: s.eta_min },
+            Some(C::OneCycleLR(s)) => {
+                let base = match (s.total_steps, s.epochs, s.steps_per_epoch) {
+                    (Some(t), _, _) => OneCycleConfig::new(s.max_lr, count("total_steps", t)?),
+                    (None, Some(e), Some(n)) => OneCycleConfig::from_epochs(s.max_lr, count("epochs", e)?, count("steps_per_epoch", n)?)?,
+                    _ => return Err(invalid("total_steps", "give total_steps, or epochs and steps_per_epoch")),
+                };
+                LrSchedule::OneCycle(OneCycleConfig {
+                    pct_start: s.pct_start,
+                    anneal_strategy: match s.anneal_strategy {
+                        cytodl_schema::Anneal::Cos => Anneal::Cos,
+                        cytodl_schema::Anneal::Linear => Anneal::Linear,
+                    },
+                    cycle_momentum: s.cycle_momentum,
+                    base_momentum: s.base_momentum,
+                    max_momentum: s.max_momentum,
+                    div_factor: s.div_factor,
+                    final_div_factor: s.final_div_factor,
+                    three_phase: s.three_phase,
+                    ..base
+                })
+            }
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}

@@ -3,22 +3,16 @@
 //! the file names (`epoch_{epoch:03d}`, `{val/loss:.2f}`...).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::early_stopping::Mode;
+use cytodl_schema::ModelCheckpoint;
 
+/// The callback's state around its config (`callbacks.model_checkpoint`, as declared in
+/// `cytodl-schema`): the folder it resolved to and the checkpoints it keeps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointPolicy {
+    pub config: ModelCheckpoint,
     pub dirpath: PathBuf,
-    /// Lightning's template; `None` is Lightning's default `epoch={epoch}-step={step}`.
-    pub filename: Option<String>,
-    pub monitor: Option<String>,
-    pub mode: Mode,
-    /// -1 keeps every checkpoint, 0 none, k the k best.
-    pub save_top_k: i64,
-    pub save_last: bool,
-    pub every_n_epochs: u64,
-    pub auto_insert_metric_name: bool,
     /// (score, file) of the kept checkpoints; saved in checkpoints so a resume continues the ranking.
     pub best: Vec<(f64, PathBuf)>,
 }
@@ -31,24 +25,19 @@ pub struct Plan {
 }
 
 impl CheckpointPolicy {
-    pub fn new(dirpath: PathBuf) -> Self {
-        CheckpointPolicy {
-            dirpath,
-            filename: None,
-            monitor: None,
-            mode: Mode::Min,
-            save_top_k: 1,
-            save_last: false,
-            every_n_epochs: 1,
-            auto_insert_metric_name: true,
-            best: Vec::new(),
-        }
+    /// The policy of `config` for a run whose folder is `run_dir`.
+    pub fn new(config: ModelCheckpoint, run_dir: &Path) -> Self {
+        let dirpath = match &config.dirpath {
+            Some(p) => p.under(run_dir),
+            None => run_dir.join(ModelCheckpoint::DEFAULT_DIR),
+        };
+        CheckpointPolicy { config, dirpath, best: Vec::new() }
     }
 
     /// The file name for an epoch: `{name}` / `{name:fmt}` placeholders filled with epoch, step
     /// or metrics (`epoch_{epoch:03d}` -> `epoch_007.ckpt`).
     pub fn format_name(&self, epoch: u64, step: u64, metrics: &BTreeMap<String, f64>) -> String {
-        let template = self.filename.clone().unwrap_or_else(|| "{epoch}-{step}".into());
+        let template = self.config.filename.clone().unwrap_or_else(|| "{epoch}-{step}".into());
         let mut out = String::new();
         let mut rest = template.as_str();
         while let Some(open) = rest.find('{') {
@@ -65,7 +54,7 @@ impl CheckpointPolicy {
                 "step" => Some(step as f64),
                 other => metrics.get(other).copied(),
             };
-            if self.auto_insert_metric_name {
+            if self.config.auto_insert_metric_name {
                 out.push_str(&format!("{name}="));
             }
             match value {
@@ -81,13 +70,14 @@ impl CheckpointPolicy {
     /// Decides the files for the end of `epoch` (0-based), given the epoch's metrics.
     pub fn on_epoch_end(&mut self, epoch: u64, step: u64, metrics: &BTreeMap<String, f64>) -> Plan {
         let mut plan = Plan::default();
-        let due = self.every_n_epochs > 0 && (epoch + 1).is_multiple_of(self.every_n_epochs);
-        if due && self.save_top_k != 0 {
+        let c = &self.config;
+        let due = c.period() > 0 && (epoch + 1).is_multiple_of(c.period() as u64);
+        if due && c.save_top_k != 0 {
             let path = self.dirpath.join(self.format_name(epoch, step, metrics));
-            match &self.monitor {
+            match &c.monitor {
                 None => {
                     // Without a monitor Lightning keeps the latest (or all with save_top_k = -1).
-                    if self.save_top_k != -1 {
+                    if c.save_top_k != -1 {
                         plan.delete.extend(self.best.drain(..).map(|(_, p)| p).filter(|p| *p != path));
                     }
                     self.best.push((epoch as f64, path.clone()));
@@ -95,10 +85,10 @@ impl CheckpointPolicy {
                 }
                 Some(m) => {
                     if let Some(score) = metrics.get(m).copied().filter(|s| !s.is_nan()) {
-                        let keep_all = self.save_top_k < 0;
-                        let full = !keep_all && self.best.len() as i64 >= self.save_top_k;
+                        let keep_all = c.save_top_k < 0;
+                        let full = !keep_all && self.best.len() as i64 >= c.save_top_k;
                         let worst = self.worst_index();
-                        let better_than_worst = worst.is_some_and(|w| self.mode.improves(score, self.best[w].0, 0.0));
+                        let better_than_worst = worst.is_some_and(|w| c.mode.improves(score, self.best[w].0, 0.0));
                         if !full || better_than_worst {
                             if full {
                                 if let Some(w) = worst {
@@ -115,7 +105,7 @@ impl CheckpointPolicy {
                 }
             }
         }
-        if self.save_last {
+        if c.writes_last() {
             plan.write.push(self.dirpath.join("last.ckpt"));
         }
         plan
@@ -125,7 +115,7 @@ impl CheckpointPolicy {
     pub fn best_path(&self) -> Option<&PathBuf> {
         let mut best: Option<&(f64, PathBuf)> = None;
         for entry in &self.best {
-            if best.is_none_or(|b| self.mode.improves(entry.0, b.0, 0.0)) {
+            if best.is_none_or(|b| self.config.mode.improves(entry.0, b.0, 0.0)) {
                 best = Some(entry);
             }
         }
@@ -135,7 +125,7 @@ impl CheckpointPolicy {
     fn worst_index(&self) -> Option<usize> {
         let mut worst: Option<usize> = None;
         for (i, (s, _)) in self.best.iter().enumerate() {
-            if worst.is_none_or(|w| self.mode.improves(self.best[w].0, *s, 0.0)) {
+            if worst.is_none_or(|w| self.config.mode.improves(self.best[w].0, *s, 0.0)) {
                 worst = Some(i);
             }
         }
@@ -168,22 +158,29 @@ mod tests {
         [("val/loss".to_string(), v)].into_iter().collect()
     }
 
+    /// cyto_dl's `callbacks/model_checkpoint.yaml`, in the run folder `ck/..`.
     fn cyto_dl_policy() -> CheckpointPolicy {
-        CheckpointPolicy {
+        let config = ModelCheckpoint {
+            dirpath: Some(cytodl_schema::ConfigPath::in_run("ck")),
             filename: Some("epoch_{epoch:03d}".into()),
             monitor: Some("val/loss".into()),
-            save_last: true,
+            save_last: Some(true),
             auto_insert_metric_name: false,
-            ..CheckpointPolicy::new(PathBuf::from("ck"))
-        }
+            ..ModelCheckpoint::default()
+        };
+        CheckpointPolicy::new(config, Path::new(""))
+    }
+
+    fn lightning_default() -> CheckpointPolicy {
+        CheckpointPolicy::new(ModelCheckpoint { dirpath: Some(cytodl_schema::ConfigPath::in_run("ck")), ..ModelCheckpoint::default() }, Path::new(""))
     }
 
     #[test]
     fn names_like_lightning() {
         let p = cyto_dl_policy();
         assert_eq!(p.format_name(7, 40, &m(1.0)), "epoch_007.ckpt");
-        let mut q = CheckpointPolicy::new(PathBuf::from("ck"));
-        q.filename = Some("{epoch}-{val/loss:.2f}".into());
+        let mut q = lightning_default();
+        q.config.filename = Some("{epoch}-{val/loss:.2f}".into());
         assert_eq!(q.format_name(3, 9, &m(0.12345)), "epoch=3-val/loss=0.12.ckpt");
     }
 
@@ -203,15 +200,15 @@ mod tests {
     #[test]
     fn top_k_every_n_and_no_monitor() {
         let mut p = cyto_dl_policy();
-        p.save_top_k = 2;
-        p.save_last = false;
-        p.every_n_epochs = 2;
+        p.config.save_top_k = 2;
+        p.config.save_last = Some(false);
+        p.config.every_n_epochs = Some(2);
         assert!(p.on_epoch_end(0, 1, &m(1.0)).write.is_empty(), "not due on epoch 0");
         assert_eq!(p.on_epoch_end(1, 2, &m(1.0)).write.len(), 1);
         assert_eq!(p.on_epoch_end(3, 4, &m(2.0)).write.len(), 1);
         let plan = p.on_epoch_end(5, 6, &m(0.5));
         assert_eq!(plan.delete, vec![PathBuf::from("ck/epoch_003.ckpt")]);
-        let mut q = CheckpointPolicy::new(PathBuf::from("ck"));
+        let mut q = lightning_default();
         q.on_epoch_end(0, 1, &BTreeMap::new());
         let plan = q.on_epoch_end(1, 2, &BTreeMap::new());
         assert_eq!(plan.delete.len(), 1, "without a monitor only the latest stays");

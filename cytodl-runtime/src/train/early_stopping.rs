@@ -1,45 +1,13 @@
 //! Lightning's `EarlyStopping`: stop when the monitored metric has not improved by `min_delta`
 //! for `patience` checks; with `check_finite`, a NaN or infinite value stops at once.
 
-/// Whether lower or higher is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Min,
-    Max,
-}
+pub use cytodl_schema::Mode;
 
-impl Mode {
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "min" => Some(Mode::Min),
-            "max" => Some(Mode::Max),
-            _ => None,
-        }
-    }
-
-    /// Whether `value` improves on `best` by more than `min_delta` (Lightning's comparison).
-    pub fn improves(self, value: f64, best: f64, min_delta: f64) -> bool {
-        match self {
-            Mode::Min => value < best - min_delta,
-            Mode::Max => value > best + min_delta,
-        }
-    }
-
-    pub fn worst(self) -> f64 {
-        match self {
-            Mode::Min => f64::INFINITY,
-            Mode::Max => f64::NEG_INFINITY,
-        }
-    }
-}
-
+/// The callback's state around its config (`callbacks.early_stopping`, as declared in
+/// `cytodl-schema`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EarlyStopping {
-    pub monitor: String,
-    pub patience: u32,
-    pub mode: Mode,
-    pub min_delta: f64,
-    pub check_finite: bool,
+    pub config: cytodl_schema::EarlyStopping,
     /// State (saved in checkpoints so a resumed run keeps counting).
     pub best: f64,
     pub wait: u32,
@@ -64,23 +32,31 @@ impl std::fmt::Display for Stop {
 }
 
 impl EarlyStopping {
-    pub fn new(monitor: &str, patience: u32, mode: Mode, min_delta: f64, check_finite: bool) -> Self {
-        // Lightning stores min_delta with the sign of the mode; we keep it positive and compare.
-        EarlyStopping { monitor: monitor.to_string(), patience, mode, min_delta: min_delta.abs(), check_finite, best: mode.worst(), wait: 0 }
+    pub fn new(config: cytodl_schema::EarlyStopping) -> Self {
+        let best = config.mode.worst();
+        EarlyStopping { config, best, wait: 0 }
+    }
+
+    /// The monitored metric.
+    pub fn monitor(&self) -> &str {
+        &self.config.monitor
     }
 
     /// Records one value of the monitored metric; `Some` when training should stop.
     pub fn update(&mut self, value: f64) -> Option<Stop> {
-        if self.check_finite && !value.is_finite() {
-            return Some(Stop::NotFinite { monitor: self.monitor.clone(), value });
+        let c = &self.config;
+        if c.check_finite && !value.is_finite() {
+            return Some(Stop::NotFinite { monitor: c.monitor.clone(), value });
         }
-        if self.mode.improves(value, self.best, self.min_delta) {
+        // Lightning stores min_delta with the sign of the mode; it is kept positive here.
+        if c.mode.improves(value, self.best, c.min_delta.abs()) {
             self.best = value;
             self.wait = 0;
             return None;
         }
         self.wait += 1;
-        (self.wait >= self.patience).then(|| Stop::NoImprovement { monitor: self.monitor.clone(), patience: self.patience, best: self.best })
+        let patience = u32::try_from(c.patience).unwrap_or(0);
+        (self.wait >= patience).then(|| Stop::NoImprovement { monitor: c.monitor.clone(), patience, best: self.best })
     }
 }
 
@@ -88,13 +64,17 @@ impl EarlyStopping {
 mod tests {
     use super::*;
 
+    fn early_stopping(monitor: &str, patience: i64, mode: Mode, min_delta: f64) -> EarlyStopping {
+        EarlyStopping::new(cytodl_schema::EarlyStopping { monitor: monitor.into(), patience, mode, min_delta, check_finite: true })
+    }
+
     #[test]
     fn patience_and_min_delta() {
-        let mut es = EarlyStopping::new("val/loss", 2, Mode::Min, 0.1, true);
+        let mut es = early_stopping("val/loss", 2, Mode::Min, 0.1);
         assert_eq!(es.update(1.0), None);
         assert_eq!(es.update(0.95), None, "not better by min_delta: wait 1");
         assert!(matches!(es.update(0.92), Some(Stop::NoImprovement { .. })));
-        let mut es = EarlyStopping::new("val/acc", 1, Mode::Max, 0.0, true);
+        let mut es = early_stopping("val/acc", 1, Mode::Max, 0.0);
         assert_eq!(es.update(0.5), None);
         assert_eq!(es.update(0.6), None);
         assert!(matches!(es.update(f64::NAN), Some(Stop::NotFinite { .. })));

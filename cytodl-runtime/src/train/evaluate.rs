@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion as _;
 
-use super::trainer::{Im2Im, Task, TrainError};
+use super::error::TrainError;
+use crate::task::{Im2Im, Task, TaskError};
 use crate::array::Array;
 use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
@@ -36,13 +37,18 @@ impl Precision {
     }
 }
 
+/// A `precision` value Lightning does not have.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{0}` is not one of 32, 16, 16-mixed, bf16, bf16-mixed")]
+pub struct UnknownPrecision(pub String);
+
 /// Reads Lightning's `precision` value for a device; the warning says what changed.
-pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Option<String>), String> {
+pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Option<String>), UnknownPrecision> {
     let (wanted, fp16) = match requested.trim() {
         "32" | "32-true" | "highest" => (Precision::F32, false),
         "16" | "16-mixed" | "16-true" => (Precision::Bf16Mixed, true),
         "bf16" | "bf16-mixed" | "bf16-true" => (Precision::Bf16Mixed, false),
-        other => return Err(format!("precision `{other}` is not one of 32, 16, 16-mixed, bf16, bf16-mixed")),
+        other => return Err(UnknownPrecision(other.to_string())),
     };
     if !cuda && wanted != Precision::F32 {
         return Ok((Precision::F32, Some(format!("precision {requested} is not available on the CPU; training in 32-bit"))));
@@ -53,18 +59,24 @@ pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Op
     Ok((wanted, None))
 }
 
-/// cyto_dl's `ImageSaver`: `<save_dir>/<stage>_images/<step>_<head>_{input,target,pred}.tif`.
+/// cyto_dl's `ImageSaver`: `<save_dir>/<stage>_images/<step>_<head>_{input,target,pred}.tif`;
+/// its config (`callbacks.saving`, as declared in `cytodl-schema`) and the folder it resolved to.
 #[derive(Debug, Clone)]
 pub struct ImageSaver {
+    pub config: cytodl_schema::ImageSaver,
     pub save_dir: PathBuf,
-    pub stages: Vec<String>,
-    pub save_input: bool,
-    pub every_n_epochs: u64,
 }
 
 impl ImageSaver {
+    /// The saver of `config` for a run whose folder is `run_dir`.
+    pub fn new(config: cytodl_schema::ImageSaver, run_dir: &Path) -> Self {
+        let save_dir = config.save_dir.under(run_dir);
+        ImageSaver { config, save_dir }
+    }
+
     pub fn wants(&self, stage: &str, epoch: u64) -> bool {
-        self.stages.iter().any(|s| s == stage) && (stage == "test" || stage == "predict" || (epoch + 1).is_multiple_of(self.every_n_epochs.max(1)))
+        let every = u64::try_from(self.config.save_every_n_epochs).unwrap_or(1).max(1);
+        self.config.stages.iter().any(|s| s == stage) && (stage == "test" || stage == "predict" || (epoch + 1).is_multiple_of(every))
     }
 
     /// Writes one head's images (each `[C, Z, Y, X]`), postprocessed like cyto_dl does.
@@ -84,16 +96,16 @@ impl ImageSaver {
         let mut written = Vec::new();
         let mut write = |kind: &str, a: &Array, pp: Option<&Postprocess>| -> Result<(), TrainError> {
             let (array, dtype) = match pp {
-                Some(p) => p.apply(a).map(|r| (r.array, r.dtype)).map_err(|e| TrainError::Resume { path: dir.clone(), message: e.to_string() })?,
+                Some(p) => p.apply(a).map(|r| (r.array, r.dtype)).map_err(|e| TrainError::Postprocess { head: head.to_string(), message: e.to_string() })?,
                 None => (a.clone(), DType::F32),
             };
             let (array, axes) = squeeze(array);
             let path = dir.join(format!("{step}_{head}_{kind}.tif"));
-            write_ome_tiff(&path, &array, &axes, dtype, [None; 3]).map_err(|e| TrainError::Resume { path: path.clone(), message: e.to_string() })?;
+            write_ome_tiff(&path, &array, &axes, dtype, [None; 3]).map_err(|e| TrainError::WriteImage { path: path.clone(), message: e.to_string() })?;
             written.push(path);
             Ok(())
         };
-        if self.save_input {
+        if self.config.save_input {
             if let Some(i) = input {
                 write("input", i, post.map(|p| &p.0))?;
             }
@@ -148,14 +160,14 @@ pub fn test<B: Backend, M: Im2Im<B>>(
         for sample in &batch.samples {
             let Some(x) = sample.array(&task.x_key) else { continue };
             let image = x.clone().with_leading_axis();
-            let preds = infer_heads(model, window, &image, device).map_err(|e| TrainError::Resume { path: Path::new("<test>").to_path_buf(), message: e.to_string() })?;
+            let preds = infer_heads(model, window, &image, device).map_err(|e| TrainError::Inference(e.to_string()))?;
             let mut total = 0.0;
             let mut any = false;
             for (head, loss) in &task.heads {
                 let (Some(pred), Some(target)) = (preds.get(head), sample.array(head)) else { continue };
                 let target_b = target.clone().with_leading_axis();
                 let (Some(p), Some(t)) = (to_tensor::<B>(pred, device), to_tensor::<B>(&target_b, device)) else { continue };
-                let l = loss.forward(p, t).map_err(|source| TrainError::Loss { head: head.clone(), source })?;
+                let l = loss.forward(p, t).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
                 let v: f64 = l.into_scalar().elem();
                 total += v;
                 any = true;

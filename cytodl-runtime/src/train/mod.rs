@@ -1,6 +1,7 @@
 //! The trainer: fit / validate / test / predict, checkpoints, resume, early stopping, logs.
 
 pub mod csv_logger;
+pub mod error;
 pub mod logger;
 pub mod early_stopping;
 pub mod checkpoint_policy;

@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 use indexmap::IndexMap;
 use thiserror::Error;
 
-use super::trainer::Im2Im;
+use crate::task::Im2Im;
 use crate::data::loader::{LoadError, Loader};
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, WriteError};

@@ -16,7 +16,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use indexmap::IndexMap;
 
-use super::trainer::{batch_losses, scalar, Im2Im, Task, TrainError};
+use super::error::TrainError;
+use crate::task::{batch_losses, scalar, Im2Im, Task};
 use crate::data::loader::Batch;
 use crate::optim::{GradAccumulator, Optimizer, OptimizerRecord, Scheduler};
 
@@ -33,10 +34,6 @@ pub struct StepOutput<B: AutodiffBackend, M> {
     pub stepped: bool,
 }
 
-/// A batch whose loss is NaN or infinite: nothing was applied to the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NotFinite(pub f64);
-
 /// One training batch's forward, backward and optimizer steps.
 pub trait TrainingStep<B: AutodiffBackend, M> {
     /// Sets every optimizer's learning rate (and momentum) for `epoch`: cyto_dl steps its
@@ -44,15 +41,8 @@ pub trait TrainingStep<B: AutodiffBackend, M> {
     fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError>;
 
     /// Trains on one batch. `last_of_epoch` flushes accumulated gradients. A non-finite loss
-    /// returns `Ok(Err(NotFinite))` with the model untouched.
-    fn step(
-        &mut self,
-        model: M,
-        task: &Task,
-        batch: &Batch,
-        last_of_epoch: bool,
-        device: &B::Device,
-    ) -> Result<Result<StepOutput<B, M>, NotFinite>, TrainError>;
+    /// is [`TrainError::NonFiniteLoss`], with the model untouched.
+    fn step(&mut self, model: M, task: &Task, batch: &Batch, last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, M>, TrainError>;
 
     /// Every optimizer's state by name, for checkpoints.
     fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)>;
@@ -96,21 +86,14 @@ where
         Ok(())
     }
 
-    fn step(
-        &mut self,
-        model: M,
-        task: &Task,
-        batch: &Batch,
-        last_of_epoch: bool,
-        device: &B::Device,
-    ) -> Result<Result<StepOutput<B, M>, NotFinite>, TrainError> {
+    fn step(&mut self, model: M, task: &Task, batch: &Batch, last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, M>, TrainError> {
         let (loss, heads, predictions) = batch_losses::<B, M>(&model, task, batch, device)?;
         let Some(loss) = loss else {
-            return Ok(Ok(StepOutput { model, losses: IndexMap::new(), predictions, stepped: false }));
+            return Ok(StepOutput { model, losses: IndexMap::new(), predictions, stepped: false });
         };
         let value = scalar(&loss);
         if !value.is_finite() {
-            return Ok(Err(NotFinite(value)));
+            return Err(TrainError::NonFiniteLoss(value));
         }
         let mut losses = IndexMap::new();
         losses.insert("train/loss".to_string(), value);
@@ -121,7 +104,7 @@ where
         let grads = if self.accumulate_grad_batches > 1 {
             self.accumulator.accumulate::<B, M>(&model, grads);
             if self.accumulator.count() < self.accumulate_grad_batches && !last_of_epoch {
-                return Ok(Ok(StepOutput { model, losses, predictions, stepped: false }));
+                return Ok(StepOutput { model, losses, predictions, stepped: false });
             }
             // Lightning sums the scaled losses of the accumulated batches: a mean.
             self.accumulator.take_mean::<B, M>(&model)
@@ -129,7 +112,7 @@ where
             grads
         };
         let model = self.optimizer.step(self.lr, model, grads);
-        Ok(Ok(StepOutput { model, losses, predictions, stepped: true }))
+        Ok(StepOutput { model, losses, predictions, stepped: true })
     }
 
     fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {

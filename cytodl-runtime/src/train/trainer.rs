@@ -4,101 +4,68 @@
 //! and exact resume.
 //!
 //! A model is anything with named heads ([`Im2Im`]); each head has a loss and a target column
-//! of the same name ([`Task`]). A head whose target is absent from a batch is skipped (partial
-//! labels); the total loss is the sum of the heads' losses.
+//! of the same name ([`Task`]); both live in [`crate::task`], below the trainer. How a batch is
+//! trained is a [`TrainingStep`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use indexmap::IndexMap;
 use serde_json::json;
-use thiserror::Error;
 
-use super::checkpoint::{self, CheckpointData, CheckpointError};
+use super::checkpoint::{self, CheckpointData};
 use super::checkpoint_policy::CheckpointPolicy;
-use super::logger::MetricLogger;
 use super::early_stopping::{EarlyStopping, Stop};
+use super::error::TrainError;
+use super::logger::MetricLogger;
 use super::progress::Progress;
-use super::step::{NotFinite, Supervised, TrainingStep};
-use crate::data::loader::{Batch, LoadError, Loader};
+use super::step::{Supervised, TrainingStep};
+use crate::data::loader::{Batch, Loader};
 use crate::nn::noise::NoiseScope;
+use crate::optim::{OptimError, Optimizer, OptimizerRecord, Scheduler};
 use crate::rng::Rng;
-use crate::loss::{Loss, LossError};
-use crate::optim::{OptimError, Optimizer, OptimizerRecord, ScheduleError, Scheduler};
-
-#[derive(Debug, Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Data(#[from] LoadError),
-    #[error("head `{head}`: {source}")]
-    Loss { head: String, source: LossError },
-    #[error(transparent)]
-    Optim(#[from] OptimError),
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error("cannot write logs: {0}")]
-    Log(#[from] std::io::Error),
-    #[error("the model has no head `{head}` (it has: {available})")]
-    NoSuchHead { head: String, available: String },
-    #[error("batch key `{key}` has shape {shape:?}; expected [N, C, Y, X] or [N, C, Z, Y, X]")]
-    BadShape { key: String, shape: Vec<usize> },
-    #[error("the loss became {value} at epoch {epoch}, step {step}; training stopped. The last good checkpoint is kept{checkpoint}")]
-    NotFinite { value: f64, epoch: u64, step: u64, checkpoint: String },
-    #[error("checkpoint {path}: {message}")]
-    Resume { path: PathBuf, message: String },
-    #[error("{0}")]
-    Optimizers(String),
-}
+use crate::task::{batch_losses, scalar, Im2Im, Task};
 
 /// Mixed into the seed for the dropout streams, so that they differ from the data streams
 /// (which use the same (seed, epoch, index) scheme).
 const DROPOUT_STREAMS: u64 = 0xD209_0A7E_5EED_0001;
 
-/// A network with named outputs.
-pub trait Im2Im<B: Backend>: Module<B> {
-    /// Every head's prediction for a batch `[N, C, Z, Y, X]`.
-    fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>>;
-}
-
-/// What is learned: the input column and, per head, its loss (the head's target column has the
-/// head's name).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Task {
-    pub x_key: String,
-    pub heads: Vec<(String, Loss)>,
-}
-
-/// Lightning's trainer arguments that matter here.
+/// What the loop runs by: Lightning's trainer arguments as the config declares them (the one
+/// `Trainer` type of `cytodl-schema`, with its defaults), the run's seed, and how often plain
+/// progress lines are printed when stdout is not a terminal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainerConfig {
-    pub max_epochs: u64,
-    pub min_epochs: u64,
-    pub check_val_every_n_epoch: u64,
-    pub limit_train_batches: Option<usize>,
-    pub limit_val_batches: Option<usize>,
-    pub accumulate_grad_batches: usize,
+    pub trainer: cytodl_schema::Trainer,
     pub seed: u64,
-    /// Plain progress lines every this many steps when stdout is not a terminal.
     pub log_every_n_steps: u64,
 }
 
-impl Default for TrainerConfig {
-    fn default() -> Self {
-        TrainerConfig {
-            max_epochs: 10,
-            min_epochs: 1,
-            check_val_every_n_epoch: 1,
-            limit_train_batches: None,
-            limit_val_batches: None,
-            accumulate_grad_batches: 1,
-            seed: 0,
-            log_every_n_steps: 50,
-        }
+impl TrainerConfig {
+    /// Lightning's `log_every_n_steps` default.
+    pub const LOG_EVERY_N_STEPS: u64 = 50;
+
+    pub fn new(trainer: cytodl_schema::Trainer, seed: u64) -> Self {
+        TrainerConfig { trainer, seed, log_every_n_steps: Self::LOG_EVERY_N_STEPS }
+    }
+
+    fn max_epochs(&self) -> u64 {
+        u64::try_from(self.trainer.max_epochs).unwrap_or(0)
+    }
+
+    fn min_epochs(&self) -> u64 {
+        u64::try_from(self.trainer.min_epochs).unwrap_or(0)
+    }
+
+    fn check_val_every_n_epoch(&self) -> u64 {
+        u64::try_from(self.trainer.check_val_every_n_epoch).unwrap_or(1).max(1)
+    }
+
+    /// Lightning's `accumulate_grad_batches` (at least 1).
+    pub fn accumulate_grad_batches(&self) -> usize {
+        usize::try_from(self.trainer.accumulate_grad_batches).unwrap_or(1).max(1)
     }
 }
 
@@ -140,52 +107,6 @@ pub struct Trainer<B: AutodiffBackend, M, S = Supervised<B>> {
     progress: Progress,
 }
 
-/// Stacks `key` of a batch into a 5-D tensor (2D images get Z = 1).
-pub fn batch_tensor<B: Backend>(batch: &Batch, key: &str, device: &B::Device) -> Result<Tensor<B, 5>, TrainError> {
-    let a = batch.stack(key)?;
-    let shape = a.shape().to_vec();
-    let shape5: [usize; 5] = match shape.as_slice() {
-        [n, c, y, x] => [*n, *c, 1, *y, *x],
-        [n, c, z, y, x] => [*n, *c, *z, *y, *x],
-        _ => return Err(TrainError::BadShape { key: key.to_string(), shape }),
-    };
-    Ok(Tensor::from_data(TensorData::new(a.into_data(), shape5), device))
-}
-
-pub(crate) fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
-    t.clone().into_scalar().elem::<f64>()
-}
-
-use burn::tensor::ElementConversion as _;
-
-/// Per-head and total losses of one batch; heads without a target in the batch are skipped.
-type Losses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>, IndexMap<String, Tensor<B, 5>>);
-
-/// The losses of one batch, and every head's prediction (for the image saver).
-pub(crate) fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TrainError> {
-    let x = batch_tensor::<B>(batch, &task.x_key, device)?;
-    let preds = model.forward_heads(x);
-    let mut total: Option<Tensor<B, 1>> = None;
-    let mut per_head = Vec::new();
-    for (head, loss) in &task.heads {
-        if batch.samples.iter().any(|s| s.array(head).is_none()) {
-            continue;
-        }
-        let pred = preds.get(head).cloned().ok_or_else(|| TrainError::NoSuchHead {
-            head: head.clone(),
-            available: preds.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
-        let target = batch_tensor::<B>(batch, head, device)?;
-        let l = loss.forward(pred, target).map_err(|source| TrainError::Loss { head: head.clone(), source })?;
-        total = Some(match total {
-            Some(t) => t + l.clone(),
-            None => l.clone(),
-        });
-        per_head.push((head.clone(), l));
-    }
-    Ok((total, per_head, preds))
-}
-
 /// The first sample of a batch as `[C, Z, Y, X]` arrays (input, target, prediction) per head,
 /// written by the image saver (cyto_dl saves the first batch of an epoch).
 fn save_first<B: Backend>(
@@ -224,7 +145,7 @@ where
 {
     /// A trainer for cyto_dl's supervised multi-task model: one optimizer, one schedule.
     pub fn new(config: TrainerConfig, task: Task, model: M, optimizer: Optimizer<B>, scheduler: Scheduler, device: B::Device) -> Self {
-        let step = Supervised::new(optimizer, scheduler, config.accumulate_grad_batches);
+        let step = Supervised::new(optimizer, scheduler, config.accumulate_grad_batches());
         Self::with_step(config, task, model, step, device)
     }
 }
@@ -281,31 +202,32 @@ where
     /// an uninterrupted one.
     pub fn fit(&mut self, train: &Loader, val: Option<&Loader>) -> Result<FitReport, TrainError> {
         let mut report = FitReport { epochs_run: 0, global_step: self.global_step, step_losses: Vec::new(), stopped_early: None, last_val: BTreeMap::new() };
-        while self.epoch < self.config.max_epochs {
+        while self.epoch < self.config.max_epochs() {
             let epoch = self.epoch;
             self.step.begin_epoch(epoch)?;
-            let total = self.config.limit_train_batches.map_or(train.len(), |l| l.min(train.len()));
+            let total = self.config.trainer.train_batches().map_or(train.len(), |l| l.min(train.len()));
             self.progress.start("train", epoch, total as u64);
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 let batch = batch?;
                 let last = i + 1 == total;
                 let noise = NoiseScope::enter(Rng::for_sample(self.config.seed ^ DROPOUT_STREAMS, epoch, i as u64));
-                let out = self.step.step(self.model.clone(), &self.task, &batch, last, &self.device)?;
+                let out = self.step.step(self.model.clone(), &self.task, &batch, last, &self.device);
                 drop(noise);
                 let out = match out {
                     Ok(out) => out,
-                    Err(NotFinite(value)) => {
+                    Err(TrainError::NonFiniteLoss(value)) => {
                         let checkpoint = self
                             .callbacks
                             .checkpoint
                             .as_ref()
-                            .and_then(|c| c.best_path().cloned().or_else(|| c.save_last.then(|| c.dirpath.join("last.ckpt"))))
+                            .and_then(|c| c.best_path().cloned().or_else(|| c.config.writes_last().then(|| c.dirpath.join("last.ckpt"))))
                             .filter(|p| p.exists())
                             .map(|p| format!(": {}", p.display()))
                             .unwrap_or_else(|| " (none was written yet)".into());
                         return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint });
                     }
+                    Err(e) => return Err(e),
                 };
                 if i == 0 {
                     save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
@@ -331,10 +253,10 @@ where
             report.epochs_run += 1;
 
             let mut epoch_metrics = train_metrics.clone();
-            let validate = val.is_some() && (epoch + 1).is_multiple_of(self.config.check_val_every_n_epoch.max(1));
+            let validate = val.is_some() && (epoch + 1).is_multiple_of(self.config.check_val_every_n_epoch());
             if validate {
                 if let Some(v) = val {
-                    let limit = self.config.limit_val_batches;
+                    let limit = self.config.trainer.val_batches();
                     let vm = self.evaluate(v, "val", limit, epoch)?;
                     for logger in &mut self.loggers {
                         logger.log(epoch, self.global_step.saturating_sub(1), vm.clone());
@@ -348,7 +270,7 @@ where
                 logger.flush()?;
             }
             let stop = match self.callbacks.early_stopping.as_mut() {
-                Some(es) if validate || val.is_none() => match epoch_metrics.get(&es.monitor) {
+                Some(es) if validate || val.is_none() => match epoch_metrics.get(es.monitor()) {
                     Some(v) => es.update(*v),
                     None => None,
                 },
@@ -356,7 +278,7 @@ where
             };
             self.save_checkpoints(epoch, &epoch_metrics)?;
             if let Some(stop) = stop {
-                if matches!(stop, Stop::NotFinite { .. }) || self.epoch >= self.config.min_epochs {
+                if matches!(stop, Stop::NotFinite { .. }) || self.epoch >= self.config.min_epochs() {
                     report.stopped_early = Some(stop.to_string());
                     println!("{stop}");
                     break;

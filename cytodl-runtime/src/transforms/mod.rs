@@ -120,5 +120,6 @@ pub use random::{
 };
 pub use spatial::{CenterSpatialCropd, ChannelDim, EnsureChannelFirstd, InterpMode, PadMode, SpatialPadd, ToTensord, Zoomd};
 
+pub mod from_config;
 pub mod load;
 pub use load::LoadImaged;

@@ -1,5 +1,6 @@
 //! Lightning's trainer, callbacks and loggers, as far as they mean something here.
 
+use crate::component::Component;
 use crate::field::{ConfigPath, Raw};
 use crate::values::{Number, Precision};
 use crate::{choice, component, kind};
@@ -231,5 +232,72 @@ kind! {
     /// A logger (`logger.<name>`).
     pub enum LoggerConfig: Logger {
         CSVLogger,
+    }
+}
+
+/// Lightning's defaults (every trainer argument has one).
+impl Default for Trainer {
+    fn default() -> Self {
+        Trainer::from_args(&crate::Args::default()).expect("every Trainer argument has a default")
+    }
+}
+
+impl Trainer {
+    /// `limit_train_batches` as a count; `None` runs every batch (`1.0`, or unset).
+    pub fn train_batches(&self) -> Option<usize> {
+        batch_count(self.limit_train_batches)
+    }
+
+    /// `limit_val_batches` as a count; `None` runs every batch.
+    pub fn val_batches(&self) -> Option<usize> {
+        batch_count(self.limit_val_batches)
+    }
+}
+
+/// A checked batch limit: an int counts batches; the only fraction `check` lets through is 1.0.
+fn batch_count(n: Option<Number>) -> Option<usize> {
+    match n {
+        Some(Number::Int(i)) => usize::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+impl Mode {
+    /// Whether `value` improves on `best` by more than `min_delta` (Lightning's comparison).
+    pub fn improves(self, value: f64, best: f64, min_delta: f64) -> bool {
+        match self {
+            Mode::Min => value < best - min_delta,
+            Mode::Max => value > best + min_delta,
+        }
+    }
+
+    /// The score every value improves on.
+    pub fn worst(self) -> f64 {
+        match self {
+            Mode::Min => f64::INFINITY,
+            Mode::Max => f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// Lightning's defaults.
+impl Default for ModelCheckpoint {
+    fn default() -> Self {
+        ModelCheckpoint::from_args(&crate::Args::default()).expect("every ModelCheckpoint argument has a default")
+    }
+}
+
+impl ModelCheckpoint {
+    /// Where checkpoints go when `dirpath` is unset: `checkpoints/` in the run folder.
+    pub const DEFAULT_DIR: &'static str = "checkpoints";
+
+    /// Whether `last.ckpt` is written (Lightning: `save_last: null` is no).
+    pub fn writes_last(&self) -> bool {
+        self.save_last.unwrap_or(false)
+    }
+
+    /// Epochs between checkpoints (Lightning: 1 when no other trigger is set).
+    pub fn period(&self) -> i64 {
+        self.every_n_epochs.unwrap_or(1)
     }
 }

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 6ca2d9ceb24a8b42
+// content hash: ce2ec569d6d69d57
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: e0b19fd24a36a3f0
+// content hash: cf26b093f130a474
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: e9ad24a78cea4b00
+// content hash: 8e26a9fa66746780
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9390c1d8c5e5abb5
+// content hash: 9269576315d4ecde
 
 mod experiment;
 

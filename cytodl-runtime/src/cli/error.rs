@@ -1,0 +1,63 @@
+//! Why a command failed: one variant per cause, each printed as what the user can act on.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::assemble::AssembleError;
+use crate::data::manifest::ManifestError;
+use crate::experiment::OverrideError;
+use crate::family::FamilyError;
+use crate::nn::WeightsError;
+use crate::train::checkpoint::CheckpointError;
+use crate::train::error::TrainError;
+use crate::train::evaluate::UnknownPrecision;
+use crate::train::predict::PredictError;
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Override(#[from] OverrideError),
+    #[error("--device {0}: expected cpu, cuda or cuda:N")]
+    Device(String),
+    #[error("--device {0}: this binary was built without CUDA; rebuild with `cytodl-build build --features cuda ...`")]
+    NoCuda(String),
+    #[error("trainer.precision: {0}")]
+    Precision(#[from] UnknownPrecision),
+    #[error(transparent)]
+    Assemble(#[from] AssembleError),
+    #[error(transparent)]
+    Family(#[from] FamilyError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Predict(#[from] PredictError),
+    #[error("{command} needs --ckpt (or checkpoint.ckpt_path=...)")]
+    NoCheckpoint { command: &'static str },
+    #[error("checkpoint {0}: no such file")]
+    MissingCheckpoint(PathBuf),
+    #[error("cannot resume: {source}. Resume from another checkpoint in {folder} with --ckpt, or start afresh without it")]
+    CannotResume { source: CheckpointError, folder: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    StateDict { path: PathBuf, source: WeightsError },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("data-check: {problems} problems in {rows} rows")]
+    DataProblems { problems: usize, rows: usize },
+    #[error("bench: {0}")]
+    Bench(String),
+}
+
+impl CliError {
+    /// An IO error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CliError {
+        let path = path.into();
+        move |source| CliError::Io { path, source }
+    }
+}

@@ -1,0 +1,42 @@
+//! Why training stopped: typed, each with what the user needs to act on it.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use super::checkpoint::CheckpointError;
+use crate::optim::{OptimError, ScheduleError};
+use crate::data::loader::LoadError;
+use crate::task::TaskError;
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Data(#[from] LoadError),
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write logs: {0}")]
+    Log(#[from] std::io::Error),
+    /// A batch's loss was NaN or infinite; nothing was applied to the model. The trainer turns it
+    /// into [`TrainError::NotFinite`] with where it happened.
+    #[error("the loss became {0}")]
+    NonFiniteLoss(f64),
+    #[error("the loss became {value} at epoch {epoch}, step {step}; training stopped. The last good checkpoint is kept{checkpoint}")]
+    NotFinite { value: f64, epoch: u64, step: u64, checkpoint: String },
+    #[error("cannot write {path}: {message}")]
+    WriteImage { path: PathBuf, message: String },
+    #[error("postprocessing head `{head}`: {message}")]
+    Postprocess { head: String, message: String },
+    #[error("whole-image inference: {0}")]
+    Inference(String),
+    #[error("checkpoint {path}: {message}")]
+    Resume { path: PathBuf, message: String },
+    #[error("{0}")]
+    Optimizers(String),
+}
