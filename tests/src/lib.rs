@@ -5,3 +5,53 @@ pub mod e2e;
 
 cytodl_macros::cytodl_experiment!("../configs/experiment/segmentation.yaml");
 cytodl_macros::cytodl_experiment!("../configs/experiment/labelfree.yaml", "spatial_dims=2", "data._aux.patch_shape=[32,32]");
+
+/// Every registered component (`configs/experiment/ci/every_component.yaml`), and the variants
+/// that use the optimizers and schedulers one experiment cannot hold together.
+pub mod every_component {
+    cytodl_macros::cytodl_experiment!("../configs/experiment/ci/every_component.yaml");
+
+    /// AdamW with StepLR.
+    pub mod adamw_step {
+        cytodl_macros::cytodl_experiment!(
+            "../configs/experiment/ci/every_component.yaml",
+            "model.optimizer.generator._target_=torch.optim.AdamW",
+            "model.lr_scheduler.generator._target_=torch.optim.lr_scheduler.StepLR",
+            "+model.lr_scheduler.generator.step_size=1"
+        );
+    }
+
+    /// SGD (Nesterov) with MultiStepLR.
+    pub mod sgd_multistep {
+        cytodl_macros::cytodl_experiment!(
+            "../configs/experiment/ci/every_component.yaml",
+            "model.optimizer.generator._target_=torch.optim.SGD",
+            "+model.optimizer.generator.momentum=0.9",
+            "+model.optimizer.generator.nesterov=true",
+            "model.lr_scheduler.generator._target_=torch.optim.lr_scheduler.MultiStepLR",
+            "+model.lr_scheduler.generator.milestones=[1,2]"
+        );
+    }
+
+    /// Adam with CosineAnnealingLR.
+    pub mod cosine {
+        cytodl_macros::cytodl_experiment!(
+            "../configs/experiment/ci/every_component.yaml",
+            "model.lr_scheduler.generator._target_=torch.optim.lr_scheduler.CosineAnnealingLR",
+            "~model.lr_scheduler.generator.gamma",
+            "+model.lr_scheduler.generator.T_max=2"
+        );
+    }
+
+    /// Adam with OneCycleLR (stepped once per epoch, as cyto_dl's configs do).
+    pub mod one_cycle {
+        cytodl_macros::cytodl_experiment!(
+            "../configs/experiment/ci/every_component.yaml",
+            "model.lr_scheduler.generator._target_=torch.optim.lr_scheduler.OneCycleLR",
+            "~model.lr_scheduler.generator.gamma",
+            "+model.lr_scheduler.generator.max_lr=0.01",
+            "+model.lr_scheduler.generator.epochs=2",
+            "+model.lr_scheduler.generator.steps_per_epoch=1"
+        );
+    }
+}

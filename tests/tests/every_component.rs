@@ -1,0 +1,252 @@
+//! Every registered component compiles and runs: `configs/experiment/ci/every_component.yaml` and
+//! its optimizer/scheduler variants (`cytodl_tests::every_component`) use every component of the
+//! registry between them; each variant is instantiated and trained here, and the main one goes
+//! the user's way — its generated binary trains on TIFFs and predicts.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use cytodl_runtime::burn::module::AutodiffModule;
+use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::data::loader::Batch;
+use cytodl_runtime::experiment::{Experiment, Settings};
+use cytodl_runtime::family::ModelFamily;
+use cytodl_runtime::io::DType;
+use cytodl_runtime::nn::Init;
+use cytodl_runtime::sample::Sample;
+use cytodl_runtime::task::Im2Im;
+use cytodl_runtime::train::step::TrainingStep;
+use cytodl_runtime::train::trainer::TrainerConfig;
+use cytodl_runtime::transforms::Pipeline;
+use cytodl_runtime::Array;
+use cytodl_runtime::config::component::component_lit;
+use cytodl_runtime::config::{registry, Field, Lit, MultiTaskIm2Im};
+use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_image, run, scratch};
+use cytodl_tests::every_component::{adamw_step, ci_every_component, cosine, one_cycle, sgd_multistep};
+
+type Main = ci_every_component::CiEveryComponent;
+
+/// The canonical name of every registered component a typed value holds, at any depth.
+fn targets_in(lit: &Lit, out: &mut BTreeSet<&'static str>) {
+    match lit {
+        Lit::Map(m) => {
+            if let Some(target) = m.get("_target_").and_then(Lit::as_str) {
+                let spec = registry::lookup(target).unwrap_or_else(|| panic!("`{target}` is in a typed config but not registered"));
+                out.insert(spec.names[0]);
+            }
+            m.values().for_each(|v| targets_in(v, out));
+        }
+        Lit::List(items) => items.iter().for_each(|v| targets_in(v, out)),
+        _ => {}
+    }
+}
+
+/// Every component an experiment's typed configuration uses.
+fn components_of<E: Experiment<Model = MultiTaskIm2Im>>() -> BTreeSet<&'static str> {
+    let settings = E::settings();
+    let mut out = BTreeSet::new();
+    let model = E::model();
+    targets_in(&component_lit(&settings.data), &mut out);
+    targets_in(&component_lit(&model), &mut out);
+    targets_in(&component_lit(&settings.trainer), &mut out);
+    for (_, c) in &settings.callbacks {
+        targets_in(&c.to_lit(), &mut out);
+    }
+    for (_, l) in &settings.loggers {
+        targets_in(&l.to_lit(), &mut out);
+    }
+    // `model.inference_args` holds sliding_window_inference's arguments without a `_target_`.
+    if model.inference_args.is_some() {
+        out.insert(<cytodl_runtime::config::SlidingWindowArgs as cytodl_runtime::config::Component>::SPEC.names[0]);
+    }
+    out
+}
+
+#[test]
+fn every_registered_component_is_used_by_the_ci_experiments() {
+    let mut used = components_of::<Main>();
+    used.extend(components_of::<adamw_step::ci_every_component::CiEveryComponent>());
+    used.extend(components_of::<sgd_multistep::ci_every_component::CiEveryComponent>());
+    used.extend(components_of::<cosine::ci_every_component::CiEveryComponent>());
+    used.extend(components_of::<one_cycle::ci_every_component::CiEveryComponent>());
+    let registered: BTreeSet<&str> = registry::all().iter().map(|s| s.names[0]).collect();
+    let unused: Vec<&&str> = registered.difference(&used).collect();
+    assert!(unused.is_empty(), "registered components no CI experiment uses (add them to configs/experiment/ci/every_component.yaml or a variant in tests/src/lib.rs): {unused:?}");
+    // Every head and loss of the main experiment is a head of its own, so each is trained.
+    assert_eq!(Main::model().outputs().len(), 7);
+}
+
+/// One synthetic batch of two samples at the window's size: a normal input and, per head, a
+/// binary target of the prediction's shape.
+fn synthetic_batch<E: Experiment>(family: &E::Model, init: &Init) -> Batch {
+    let task = family.task().expect("task");
+    let roi = family.window().expect("window").roi_size;
+    let voxels: usize = roi.iter().product();
+    let shape = |c: usize| [vec![c], roi.clone()].concat();
+    let device = Default::default();
+    let net = family.build::<cytodl_runtime::backend::Cpu>(&device, &init.at("net")).expect("net");
+    let mut shape5 = [1, family.in_channels(), 1, 1, 1];
+    for (i, s) in roi.iter().rev().enumerate() {
+        shape5[4 - i] = *s;
+    }
+    let x = init.at("x").normal::<cytodl_runtime::backend::Cpu, 5>(shape5, 0.0, 1.0, &device);
+    let out_channels: Vec<(String, usize)> = net.forward_heads(x).into_iter().map(|(h, p)| (h, p.dims()[1])).collect();
+    (0..2u64)
+        .map(|i| {
+            let values = |name: &str, n: usize| -> Vec<f32> {
+                let t = init.at(name).at(&i.to_string()).uniform::<cytodl_runtime::backend::Cpu, 1>([n], 0.0, 1.0, &device);
+                t.into_data().into_vec::<f32>().expect("f32")
+            };
+            let input = Array::new(shape(family.in_channels()), values("input", voxels * family.in_channels())).expect("input");
+            out_channels.iter().fold(Sample::new().with_array(&task.x_key, input), |s, (head, c)| {
+                let target: Vec<f32> = values(head, voxels * c).into_iter().map(|v| if v < 0.4 { 1.0 } else { 0.0 }).collect();
+                s.with_array(head, Array::new(shape(*c), target).expect("target"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .pipe(|samples| Batch { samples })
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+/// Builds everything the experiment declares — each split's transforms, the network, task,
+/// training step (optimizer, scheduler, clipping), window, postprocessing — and trains three
+/// epochs of one batch: every loss finite, every head's loss reported, the weights moving.
+fn instantiate_and_train<E: Experiment>() {
+    let settings: Settings = E::settings();
+    for (split, compose) in settings.data.transforms.iter() {
+        let pipeline = Pipeline::from_config(compose).unwrap_or_else(|e| panic!("{}: {split} transforms: {e}", E::NAME));
+        assert_eq!(pipeline.steps().len(), compose.transforms.0.len(), "{}: {split}: one step per transform", E::NAME);
+    }
+    let family = E::model();
+    let device = Default::default();
+    let init = Init::new(3);
+    let task = family.task().expect("task");
+    let outputs = family.outputs();
+    assert_eq!(task.heads.len(), outputs.len());
+    family.window().expect("window");
+    let postprocess = family.postprocess();
+    for head in &outputs {
+        assert!(postprocess.contains_key(head.as_str()), "{}: `{head}` has postprocessing", E::NAME);
+    }
+    let config = TrainerConfig::new(settings.trainer.clone(), 3);
+    let mut step = family.training_step::<CpuTrain>(&config, None).unwrap_or_else(|e| panic!("{}: training step: {e}", E::NAME));
+    let batch = synthetic_batch::<E>(&family, &init.at("data"));
+    let mut net = family.build_trainable::<CpuTrain>(&device, &init.at("model")).expect("net");
+    let first = net.valid().forward_heads(Init::new(9).normal::<cytodl_runtime::backend::Cpu, 5>([1, family.in_channels(), 8, 24, 24], 0.0, 1.0, &device));
+    for epoch in 0..3 {
+        step.begin_epoch(epoch).unwrap_or_else(|e| panic!("{}: epoch {epoch}: {e}", E::NAME));
+        let out = step.step(net, &task, &batch, true, &device).unwrap_or_else(|e| panic!("{}: epoch {epoch}: {e}", E::NAME));
+        assert!(out.stepped);
+        for head in &outputs {
+            let loss = out.losses.get(&format!("train/loss/{head}")).unwrap_or_else(|| panic!("{}: no loss for `{head}`: {:?}", E::NAME, out.losses));
+            assert!(loss.is_finite(), "{}: epoch {epoch}: `{head}` loss {loss}", E::NAME);
+        }
+        net = out.model;
+    }
+    let after = net.valid().forward_heads(Init::new(9).normal::<cytodl_runtime::backend::Cpu, 5>([1, family.in_channels(), 8, 24, 24], 0.0, 1.0, &device));
+    for head in &outputs {
+        let diff: f32 = (first[head].clone() - after[head].clone()).abs().max().into_scalar();
+        assert!(diff > 0.0, "{}: `{head}`'s output did not change after three optimizer steps", E::NAME);
+    }
+}
+
+#[test]
+fn main_variant_instantiates_and_trains() {
+    instantiate_and_train::<Main>();
+}
+
+#[test]
+fn adamw_steplr_variant_instantiates_and_trains() {
+    instantiate_and_train::<adamw_step::ci_every_component::CiEveryComponent>();
+}
+
+#[test]
+fn sgd_multisteplr_variant_instantiates_and_trains() {
+    instantiate_and_train::<sgd_multistep::ci_every_component::CiEveryComponent>();
+}
+
+#[test]
+fn cosine_variant_instantiates_and_trains() {
+    instantiate_and_train::<cosine::ci_every_component::CiEveryComponent>();
+}
+
+#[test]
+fn one_cycle_variant_instantiates_and_trains() {
+    instantiate_and_train::<one_cycle::ci_every_component::CiEveryComponent>();
+}
+
+/// `data/example/every_component/{train,valid,test}.csv` in `dir`: every column of the
+/// experiment names the same two-channel example image.
+fn every_component_manifests(dir: &Path) {
+    let data = dir.join("data/example/every_component");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let columns = ["raw", "raw_mse", "raw_l1", "seg", "seg_dice", "seg_masked", "seg_tversky", "seg_bce"];
+    for (split, images) in [("train", 0..3), ("valid", 3..4), ("test", 4..5)] {
+        let mut csv = columns.join(",") + "\n";
+        for i in images {
+            let path = format!("../segmentation/img_{i:03}.ome.tif");
+            csv += &vec![path; columns.len()].join(",");
+            csv += "\n";
+        }
+        std::fs::write(data.join(format!("{split}.csv")), csv).expect("csv");
+    }
+}
+
+#[test]
+fn every_component_binary_trains_and_predicts() {
+    let dir = scratch("every-component");
+    example_data(&dir, 5);
+    every_component_manifests(&dir);
+    let bin = binary("ci-every-component");
+    let r = run(&dir, &bin, &["data-check"]);
+    assert!(r.ok, "data-check:\n{}", r.text());
+    let run_dir = dir.join("run");
+    let r = run(&dir, &bin, &["train", "--output-dir", run_dir.to_str().expect("utf-8")]);
+    assert!(r.ok, "train:\n{}", r.text());
+    assert!(r.stdout.contains("trained 2 epochs"), "{}", r.stdout);
+    let rows = metrics(&run_dir.join("csv/version_0/metrics.csv"));
+    for head in Main::model().outputs() {
+        for col in [format!("val/loss/{head}"), format!("test/loss/{head}")] {
+            let values = metric_values(&rows, &col);
+            assert!(!values.is_empty() && values.iter().all(|v| *v >= 0.0), "`{col}`: {values:?}");
+        }
+        assert!(run_dir.join("val_images").is_dir() || run_dir.join("test_images").is_dir(), "the image saver wrote nothing in {}", run_dir.display());
+    }
+    assert_eq!(metric_values(&rows, "train/loss").len(), 2, "one train/loss per epoch");
+
+    let pred = dir.join("pred");
+    let ckpt = run_dir.join("checkpoints/last.ckpt");
+    let r = run(&dir, &bin, &["predict", "--ckpt", ckpt.to_str().expect("utf-8"), "--output-dir", pred.to_str().expect("utf-8")]);
+    assert!(r.ok, "predict:\n{}", r.text());
+    // Each head's postprocessing decides what is saved.
+    let expect = [
+        ("seg", DType::U16),         // sigmoid, threshold 0.5, connected components
+        ("seg_dice", DType::U8),     // Otsu threshold, a 0/1 mask
+        ("seg_masked", DType::U8),   // sigmoid_rescale
+        ("seg_tversky", DType::U8),  // softmax over the channel, rescaled to uint8
+        ("seg_bce", DType::F32),     // tanh
+        ("raw_mse", DType::F32),     // ReLU
+        ("raw_l1", DType::F32),      // the head's own final ReLU
+    ];
+    for (head, dtype) in expect {
+        let (image, got) = read_image(&pred.join(head).join("img_004.ome.tif"));
+        assert_eq!(got, dtype, "`{head}` is saved as {dtype:?}");
+        let data = image.data();
+        let ok = match head {
+            "seg" => data.iter().all(|v| v.fract() == 0.0 && *v >= 0.0),
+            // Otsu splits a non-constant image into a 0/1 mask with both classes.
+            "seg_dice" => data.iter().all(|v| *v == 0.0 || *v == 1.0) && data.contains(&0.0) && data.contains(&1.0),
+            "seg_bce" => data.iter().all(|v| (-1.0..=1.0).contains(v)),
+            "raw_mse" | "raw_l1" => data.iter().all(|v| *v >= 0.0),
+            _ => true,
+        };
+        assert!(ok, "`{head}`: values outside what its postprocessing gives (min {}, max {})", image.min(), image.max());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
