@@ -156,6 +156,17 @@ fn softmax_over_one_channel() {
 }
 
 #[test]
+fn focal_loss_parameters() {
+    let focal = |extra: &str| exp(&format!("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: monai.losses.FocalLoss\n{extra}"));
+    let e = focal("            use_softmax: True\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:26: error: softmax over 1 output channel is constant, so `monai.losses.FocalLoss` cannot learn", help: Some("leave `use_softmax` false for a binary target"), files: &[] });
+    let e = focal("            alpha: 1.5\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:20: error: alpha must be in [0, 1], found 1.5", help: None, files: &[] });
+    let e = focal("            weight: [1.0, -2.0]\n");
+    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:21: error: weight values must be >= 0, found [1.0, -2.0]", help: None, files: &[] });
+}
+
+#[test]
 fn negative_learning_rate() {
     let e = exp("model:\n  optimizer:\n    generator:\n      lr: -0.001\n");
     run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:8:11: error: learning rate must be a non-negative number, found -0.001", help: Some("typical values: 1e-4 .. 1e-2"), files: &[] });

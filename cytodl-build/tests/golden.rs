@@ -79,16 +79,17 @@ fn bench_medium() {
 #[test]
 fn generated_crates_are_current() {
     let ws = workspace();
-    for name in ["segmentation", "labelfree", "bench_medium", "segmentation_resblocks"] {
+    let crates = [("segmentation", "segmentation"), ("labelfree", "labelfree"), ("bench_medium", "bench_medium"), ("segmentation_resblocks", "segmentation_resblocks"), ("ci_every_component", "ci/every_component")];
+    for (name, experiment) in crates {
         let dir = ws.join("generated").join(name);
-        let (code, yaml) = experiment_rs(&format!("configs/experiment/{name}.yaml"), &[], &dir);
+        let (code, yaml) = experiment_rs(&format!("configs/experiment/{experiment}.yaml"), &[], &dir);
         let on_disk = std::fs::read_to_string(dir.join("src/experiment.rs")).expect("generated crate");
-        assert!(on_disk == code, "generated/{name} is stale: run `cytodl-build generate configs/experiment/{name}.yaml`");
+        assert!(on_disk == code, "generated/{name} is stale: run `cytodl-build generate configs/experiment/{experiment}.yaml`");
         assert_eq!(std::fs::read_to_string(dir.join("resolved.yaml")).expect("resolved.yaml"), yaml);
     }
     let run = common::cytodl_build(&ws, &["generate", "--check"], &[("CYTODL_WORKSPACE", ws.to_str().expect("utf-8"))]);
     assert!(run.ok, "generate --check failed:\n{}{}", run.stdout, run.stderr);
-    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 4, "{}", run.stdout);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), crates.len(), "{}", run.stdout);
 }
 
 /// Generation does not depend on the clock or the working directory.

@@ -5,7 +5,7 @@
 //! `none` (MONAI's `[N, C, 1, 1, 1]` Dice output becomes `[N * C]`, or `[C]` with `batch`).
 //!
 //! The formulas follow torch 2.5 (`MSELoss`, `L1Loss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`)
-//! and MONAI 1.5 (`DiceLoss`, `DiceCELoss`, `MaskedDiceLoss`, `TverskyLoss`), including MONAI's
+//! and MONAI 1.5 (`DiceLoss`, `DiceCELoss`, `MaskedDiceLoss`, `TverskyLoss`, `FocalLoss`), including MONAI's
 //! quirks, which are what a cyto_dl checkpoint was trained with:
 //! - single-channel predictions silently ignore `softmax`, `to_onehot_y` and
 //!   `include_background = false` (MONAI only warns);
@@ -235,6 +235,8 @@ pub enum Loss {
     MaskedDice(DiceLossConfig),
     /// `monai.losses.TverskyLoss`.
     Tversky(TverskyLossConfig),
+    /// `monai.losses.FocalLoss`, configured by its declaration as it stands.
+    Focal(cytodl_schema::FocalLoss),
 }
 
 impl Loss {
@@ -256,6 +258,7 @@ impl Loss {
             Self::Dice(c) | Self::MaskedDice(c) => c.validate(),
             Self::DiceCe(c) => c.validate(),
             Self::Tversky(c) => c.validate(),
+            Self::Focal(c) => validate_focal(c),
         }
     }
 
@@ -296,6 +299,7 @@ impl Loss {
                 None => dice_loss(pred, target, c),
             },
             Self::Tversky(c) => tversky_loss(pred, target, c),
+            Self::Focal(c) => focal_loss(pred, target, c),
         }
     }
 }
@@ -565,6 +569,80 @@ pub fn tversky_loss<B: Backend>(
     Ok(cfg.reduction.apply(score))
 }
 
+fn validate_focal(c: &cytodl_schema::FocalLoss) -> Result<(), LossError> {
+    check_finite("gamma", c.gamma)?;
+    if let Some(alpha) = c.alpha {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(invalid("alpha", format!("must be in [0, 1], got {alpha}")));
+        }
+    }
+    if let Some(w) = &c.weight {
+        if w.is_empty() {
+            return Err(invalid("weight", "must not be empty"));
+        }
+        if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(invalid("weight", format!("values must be finite and no less than 0, got {v}")));
+        }
+    }
+    Ok(())
+}
+
+/// `monai.losses.FocalLoss`. Per voxel and channel, with `p = sigmoid(x)`:
+/// `(1 - p_t)^γ · BCE(x, t)`, where `(1 - p_t)^γ = exp(γ · log_sigmoid(-x (2t - 1)))` (MONAI's
+/// overflow-safe form) and `α_t = α t + (1 - α)(1 - t)` multiplies it when `alpha` is set; with
+/// `use_softmax`, `-(1 - q)^γ · log q · t` where `log q = log_softmax(x)` over channels, and
+/// `alpha` weighs channel 0 by `1 - α`, the others by `α`. `weight` scales each class (not on a
+/// 1-channel prediction, as in MONAI). `mean` averages every value; `sum` sums the per-`[N, C]`
+/// spatial means (MONAI's choice). A 1-element `weight` applies to every class (MONAI's scalar).
+pub fn focal_loss<B: Backend>(
+    pred: Tensor<B, 5>,
+    target: Tensor<B, 5>,
+    cfg: &cytodl_schema::FocalLoss,
+) -> Result<Tensor<B, 1>, LossError> {
+    validate_focal(cfg)?;
+    let (input, target) = monai_prepare("FocalLoss", pred, target, Activation::None, cfg.to_onehot_y, cfg.include_background)?;
+    let [_, classes, ..] = input.dims();
+    let mut loss = if cfg.use_softmax {
+        let log_q = activation::log_softmax(input, 1);
+        let focus = log_q.clone().exp().neg().add_scalar(1.0).powf_scalar(cfg.gamma);
+        let mut loss = (focus * log_q * target).neg();
+        // MONAI drops alpha (with a warning) when the background channel is left out.
+        if let (Some(alpha), true) = (cfg.alpha, cfg.include_background) {
+            let factors: Vec<f32> = (0..classes).map(|c| if c == 0 { 1.0 - alpha } else { alpha } as f32).collect();
+            let device = loss.device();
+            loss = loss * channel_vector(&factors, &device);
+        }
+        loss
+    } else {
+        let bce = input.clone() - input.clone() * target.clone() - activation::log_sigmoid(input.clone());
+        let inv_probs = activation::log_sigmoid(input.neg() * target.clone().mul_scalar(2.0).sub_scalar(1.0));
+        let mut loss = inv_probs.mul_scalar(cfg.gamma).exp() * bce;
+        if let Some(alpha) = cfg.alpha {
+            let factor = target.clone().mul_scalar(alpha) + target.neg().add_scalar(1.0).mul_scalar(1.0 - alpha);
+            loss = factor * loss;
+        }
+        loss
+    };
+    if let (Some(w), true) = (&cfg.weight, classes != 1) {
+        let weights: Vec<f32> = match w.len() {
+            1 => vec![w[0] as f32; classes],
+            n if n == classes => w.iter().map(|v| *v as f32).collect(),
+            n => return Err(invalid("weight", format!("needs one value or one per class ({classes}), got {n}"))),
+        };
+        let device = loss.device();
+        loss = loss * channel_vector(&weights, &device);
+    }
+    Ok(match cfg.reduction {
+        cytodl_schema::Reduction::Mean => crate::reduce::mean_all(loss),
+        cytodl_schema::Reduction::Sum => crate::reduce::sum_all(loss.mean_dim(2).mean_dim(3).mean_dim(4)),
+    })
+}
+
+/// `values` as a `[1, C, 1, 1, 1]` tensor that broadcasts over batch and space.
+fn channel_vector<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 5> {
+    Tensor::<B, 1>::from_floats(values, device).reshape([1, values.len(), 1, 1, 1])
+}
+
 /// The loss a head's config names (`cytodl-schema`); its parameters are checked here too.
 impl TryFrom<&cytodl_schema::LossConfig> for Loss {
     type Error = LossError;
@@ -600,6 +678,7 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
             }),
             C::MSELoss(l) => Loss::Mse { reduction: reduction(l.reduction) },
             C::L1Loss(l) => Loss::L1 { reduction: reduction(l.reduction) },
+            C::FocalLoss(l) => Loss::Focal(l.clone()),
             C::BCEWithLogitsLoss(l) => Loss::BceWithLogits(BceWithLogitsConfig { reduction: reduction(l.reduction), pos_weight: l.pos_weight.map(|w| vec![w as f32]) }),
         };
         loss.validate()?;

@@ -8,6 +8,7 @@
 
 use burn::tensor::{Tensor, TensorData};
 use cytodl_runtime::backend::{Cpu, CpuTrain};
+use cytodl_runtime::config::{Args, Component, FocalLoss, Lit, LossConfig};
 use cytodl_runtime::loss::*;
 
 type B = Cpu;
@@ -56,6 +57,18 @@ fn p3<Bk: burn::tensor::backend::Backend>() -> Tensor<Bk, 5> {
 fn ti<Bk: burn::tensor::backend::Backend>() -> Tensor<Bk, 5> {
     let v: Vec<f64> = (0..8).map(|i| ((5 * i + 1) % 3) as f64).collect();
     t5(&v, [2, 1, 1, 2, 2])
+}
+
+/// TI one-hot encoded: shape [2, 3, 1, 2, 2].
+fn onehot3<Bk: burn::tensor::backend::Backend>() -> Tensor<Bk, 5> {
+    let idx: Vec<usize> = (0..8).map(|i| (5 * i + 1) % 3).collect();
+    let mut v = vec![0.0; 24];
+    for n in 0..2 {
+        for s in 0..4 {
+            v[n * 12 + idx[n * 4 + s] * 4 + s] = 1.0;
+        }
+    }
+    t5(&v, [2, 3, 1, 2, 2])
 }
 
 const TOL: f64 = 2e-6;
@@ -181,16 +194,7 @@ fn dice_ce_vs_monai() {
     assert_close(&run(&Loss::DiceCe(soft), p3(), ti()), &[2.0690683127034237], TOL, "softmax index target");
     assert_close(&vals(cross_entropy_loss(p3::<B>(), ti(), Reduction::Mean).unwrap()), &[1.3453556674315774], TOL, "ce");
     // The same with a one-hot (probability) target and no to_onehot_y.
-    let onehot: Tensor<B, 5> = {
-        let idx: Vec<usize> = (0..8).map(|i| (5 * i + 1) % 3).collect();
-        let mut v = vec![0.0; 24];
-        for n in 0..2 {
-            for s in 0..4 {
-                v[n * 12 + idx[n * 4 + s] * 4 + s] = 1.0;
-            }
-        }
-        t5(&v, [2, 3, 1, 2, 2])
-    };
+    let onehot: Tensor<B, 5> = onehot3();
     let soft_p = DiceCeLossConfig {
         dice: DiceLossConfig { activation: Activation::Softmax, ..Default::default() },
         ..Default::default()
@@ -225,6 +229,51 @@ fn masked_dice_and_tversky_vs_monai() {
         ..Default::default()
     };
     assert_close(&tv(soft, p3(), ti()), &[0.7676868040335393], TOL, "tversky softmax");
+}
+
+/// A FocalLoss built the way a config builds it: from its declaration's arguments (absent ones
+/// take the declared defaults, MONAI's).
+fn focal(args: &[(&str, Lit)]) -> Loss {
+    let args = Args::new(args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+    let config = FocalLoss::from_args(&args).expect("FocalLoss arguments");
+    Loss::try_from(&LossConfig::FocalLoss(config)).expect("FocalLoss")
+}
+
+#[test]
+fn focal_vs_monai() {
+    let (f, yes) = (Lit::Float, Lit::Bool(true));
+    assert_close(&run(&focal(&[]), p1(), t1()), &[0.5594398379325867], TOL, "focal sigmoid");
+    assert_close(&run(&focal(&[("gamma", f(0.0))]), p1(), t1()), &[1.073553204536438], TOL, "focal gamma 0 (= bce)");
+    // gamma 0 is BCE with logits.
+    let bce = run(&Loss::BceWithLogits(BceWithLogitsConfig::default()), p1(), t1());
+    assert_close(&run(&focal(&[("gamma", f(0.0))]), p1(), t1()), &bce, 1e-6, "focal gamma 0 vs bce");
+    let sum = focal(&[("alpha", f(0.25)), ("reduction", Lit::Str("sum".into()))]);
+    assert_close(&run(&sum, p1(), t1()), &[0.5937256813049316], TOL, "focal alpha .25, sum");
+    let weights = focal(&[("gamma", f(1.5)), ("weight", Lit::List(vec![f(1.0), f(2.0), f(0.5)]))]);
+    assert_close(&run(&weights, p3(), onehot3()), &[0.44787463545799255], TOL, "focal sigmoid weights");
+    let soft = [("use_softmax", yes.clone()), ("to_onehot_y", yes.clone())];
+    assert_close(&run(&focal(&soft), p3(), ti()), &[0.27603262662887573], TOL, "focal softmax");
+    let alpha = [soft.as_slice(), &[("alpha", f(0.75))]].concat();
+    assert_close(&run(&focal(&alpha), p3(), ti()), &[0.18471872806549072], TOL, "focal softmax alpha");
+    // Without channel 0, MONAI drops alpha; a single weight applies to every class.
+    let no_bg = [alpha.as_slice(), &[("include_background", Lit::Bool(false)), ("weight", f(2.0)), ("reduction", Lit::Str("sum".into()))]].concat();
+    assert_close(&run(&focal(&no_bg), p3(), ti()), &[1.3081220388412476], TOL, "focal softmax no background, weight, sum");
+
+    // Gradients through Autodiff<Flex> against torch's float32 autograd.
+    let g = grad_of(&focal(&[("alpha", f(0.25))]), p1(), t1(), None);
+    #[rustfmt::skip]
+    let want = [-0.021013755351305008, 0.03804485499858856, -0.012681618332862854, 0.06304126232862473, 0.027828464284539223, -0.0160048920661211, 0.056574270129203796, -0.006214308552443981, 0.0015745735727250576, 0.048014674335718155, -0.00927615538239479, 0.0007097219349816442];
+    assert_close(&g, &want, 1e-5, "d Focal(alpha .25) / d pred");
+    let g = grad_of(&focal(&soft), p3(), ti(), None);
+    #[rustfmt::skip]
+    let want = [0.0006974504794925451, -0.0211088377982378, 0.005158531945198774, 0.040933266282081604, -0.001670821220614016, 0.002516234526410699, 0.038116682320833206, -0.0423935204744339, 0.0009733703918755054, 0.018592599779367447, -0.043275218456983566, 0.0014602532610297203, -0.0211088377982378, 0.005158531945198774, 0.040933266282081604, -0.021108834072947502, 0.002516234526410699, 0.038116682320833206, -0.0423935204744339, 0.002516234992071986, 0.018592599779367447, -0.043275218456983566, 0.0014602532610297203, 0.018592599779367447];
+    assert_close(&g, &want, 1e-5, "d Focal(softmax) / d pred");
+
+    // Bad parameters are typed errors, whichever way the loss is built.
+    let bad = FocalLoss::from_args(&Args::new([("alpha".to_string(), f(1.5))].into_iter().collect())).expect("args");
+    assert!(matches!(Loss::try_from(&LossConfig::FocalLoss(bad)), Err(LossError::InvalidParameter { param: "alpha", .. })));
+    let two = focal(&[("weight", Lit::List(vec![f(1.0), f(2.0)]))]);
+    assert!(matches!(two.forward(p3::<B>(), onehot3()), Err(LossError::InvalidParameter { param: "weight", .. })));
 }
 
 #[test]

@@ -6,6 +6,8 @@
   softmax with to_onehot_y and include_background=False),
 - `dice_ce_vs_monai` (monai.losses.DiceCELoss, torch CrossEntropy with index and one-hot targets),
 - `masked_dice_and_tversky_vs_monai` (monai.losses.MaskedDiceLoss, monai.losses.TverskyLoss),
+- `focal_vs_monai` (monai.losses.FocalLoss: sigmoid with gamma / alpha / sum, softmax with
+  to_onehot_y, alpha, include_background=False and class weights),
 - `gradients_flow_and_match_torch` (float32 autograd of DiceCE(sigmoid), DiceCE(softmax),
   MaskedDice w.r.t. the prediction).
 
@@ -29,7 +31,7 @@ import warnings
 
 import monai
 import torch
-from monai.losses import DiceCELoss, DiceLoss, MaskedDiceLoss, TverskyLoss
+from monai.losses import DiceCELoss, DiceLoss, FocalLoss, MaskedDiceLoss, TverskyLoss
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rs_extract import Checker, let_before, numbers, read_rs  # noqa: E402
@@ -95,6 +97,18 @@ def values():
     r["tversky softmax"] = flat(
         TverskyLoss(softmax=True, to_onehot_y=True, include_background=False, alpha=0.7, beta=0.3)(p3, ti)
     )
+    # focal_vs_monai
+    r["focal sigmoid"] = flat(FocalLoss()(p1, t1))
+    r["focal gamma 0 (= bce)"] = flat(FocalLoss(gamma=0.0)(p1, t1))
+    r["focal alpha .25, sum"] = flat(FocalLoss(alpha=0.25, reduction="sum")(p1, t1))
+    r["focal sigmoid weights"] = flat(FocalLoss(gamma=1.5, weight=[1.0, 2.0, 0.5])(p3, onehot))
+    r["focal softmax"] = flat(FocalLoss(use_softmax=True, to_onehot_y=True)(p3, ti))
+    r["focal softmax alpha"] = flat(FocalLoss(use_softmax=True, to_onehot_y=True, alpha=0.75)(p3, ti))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "`include_background=False`, `alpha` ignored when using softmax."
+        r["focal softmax no background, weight, sum"] = flat(
+            FocalLoss(use_softmax=True, to_onehot_y=True, include_background=False, alpha=0.75, weight=2.0, reduction="sum")(p3, ti)
+        )
     return r
 
 
@@ -110,6 +124,8 @@ def gradients():
     r["d DiceCE(sigmoid) / d pred"] = grad(DiceCELoss(sigmoid=True), p1, t1)
     r["d DiceCE(softmax) / d pred"] = grad(DiceCELoss(softmax=True, to_onehot_y=True), p3, ti)
     r["d MaskedDice / d pred (zero where masked)"] = grad(MaskedDiceLoss(sigmoid=True), p1, t1, m1)
+    r["d Focal(alpha .25) / d pred"] = grad(FocalLoss(alpha=0.25), p1, t1)
+    r["d Focal(softmax) / d pred"] = grad(FocalLoss(use_softmax=True, to_onehot_y=True), p3, ti)
     # The loop of the test only asks for non-zero, finite gradients; shown for completeness.
     r["(finite) mse mean"] = grad(torch.nn.MSELoss(), p1, t1)
     r["(finite) l1 sum"] = grad(torch.nn.L1Loss(reduction="sum"), p1, t1)
@@ -146,6 +162,13 @@ TOL_LABELS = [
     ("tversky", "tversky"),
     ("tversky a.3 b.7", "tversky a.3 b.7"),
     ("tversky softmax", "tversky softmax"),
+    ("focal sigmoid", "focal sigmoid"),
+    ("focal gamma 0 (= bce)", "focal gamma 0 (= bce)"),
+    ("focal alpha .25, sum", "focal alpha .25, sum"),
+    ("focal sigmoid weights", "focal sigmoid weights"),
+    ("focal softmax", "focal softmax"),
+    ("focal softmax alpha", "focal softmax alpha"),
+    ("focal softmax no background, weight, sum", "focal softmax no background, weight, sum"),
 ]
 
 
@@ -183,7 +206,8 @@ def main():
     # The test's by-hand bce formulas against torch (tolerance 1e-6 in the test).
     c.close("bce by hand [ln2, 2.126928011042972, 30, 15]", v["bce none (large |x| stays finite)"],
             [0.6931471805599453, 2.126928011042972, 30.0, 15.0], 1e-12)
-    for key in ["d DiceCE(sigmoid) / d pred", "d DiceCE(softmax) / d pred", "d MaskedDice / d pred (zero where masked)"]:
+    for key in ["d DiceCE(sigmoid) / d pred", "d DiceCE(softmax) / d pred", "d MaskedDice / d pred (zero where masked)",
+                "d Focal(alpha .25) / d pred", "d Focal(softmax) / d pred"]:
         c.close(key, g[key], let_before(rs, f'"{key}");'), 1e-5)
     for key in [k for k in g if k.startswith("(finite)")]:
         ok = any(x != 0 for x in g[key]) and all(abs(x) < float("inf") for x in g[key])

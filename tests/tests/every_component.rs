@@ -73,7 +73,7 @@ fn every_registered_component_is_used_by_the_ci_experiments() {
     let unused: Vec<&&str> = registered.difference(&used).collect();
     assert!(unused.is_empty(), "registered components no CI experiment uses (add them to configs/experiment/ci/every_component.yaml or a variant in tests/src/lib.rs): {unused:?}");
     // Every head and loss of the main experiment is a head of its own, so each is trained.
-    assert_eq!(Main::model().outputs().len(), 7);
+    assert_eq!(Main::model().outputs().len(), 8);
 }
 
 /// One synthetic batch of two samples at the window's size: a normal input and, per head, a
@@ -186,7 +186,7 @@ fn one_cycle_variant_instantiates_and_trains() {
 fn every_component_manifests(dir: &Path) {
     let data = dir.join("data/example/every_component");
     std::fs::create_dir_all(&data).expect("mkdir");
-    let columns = ["raw", "raw_mse", "raw_l1", "seg", "seg_dice", "seg_masked", "seg_tversky", "seg_bce"];
+    let columns: Vec<String> = Main::settings().data.columns.expect("the experiment lists its columns").0;
     for (split, images) in [("train", 0..3), ("valid", 3..4), ("test", 4..5)] {
         let mut csv = columns.join(",") + "\n";
         for i in images {
@@ -231,6 +231,7 @@ fn every_component_binary_trains_and_predicts() {
         ("seg_masked", DType::U8),   // sigmoid_rescale
         ("seg_tversky", DType::U8),  // softmax over the channel, rescaled to uint8
         ("seg_bce", DType::F32),     // tanh
+        ("seg_focal", DType::U8),    // sigmoid, rescaled to uint8
         ("raw_mse", DType::F32),     // ReLU
         ("raw_l1", DType::F32),      // the head's own final ReLU
     ];

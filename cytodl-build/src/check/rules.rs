@@ -221,6 +221,23 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        if let LossConfig::FocalLoss(l) = loss {
+            if l.use_softmax && channels < 2 {
+                self.err(format!("softmax over {channels} output channel is constant, so `{target}` cannot learn"), at.child("use_softmax").unwrap_or(at), &format!("{path}.use_softmax"), Some("leave `use_softmax` false for a binary target (a sigmoid per channel), or give the network one channel per class".into()));
+            }
+            if let Some(alpha) = l.alpha.filter(|a| !(0.0..=1.0).contains(a)) {
+                self.err(format!("alpha must be in [0, 1], found {alpha}"), at.child("alpha").unwrap_or(at), &format!("{path}.alpha"), None);
+            }
+            let classes = if l.include_background || channels < 2 { channels } else { channels - 1 };
+            if let Some(w) = &l.weight {
+                let at_w = at.child("weight").unwrap_or(at);
+                if w.iter().any(|v| *v < 0.0) {
+                    self.err(format!("weight values must be >= 0, found {w:?}"), at_w, &format!("{path}.weight"), None);
+                } else if w.len() != 1 && w.len() as i64 != classes && channels > 1 {
+                    self.err(format!("weight has {} values for {classes} classes", w.len()), at_w, &format!("{path}.weight"), Some("give one value for all classes or one per class (without channel 0 when include_background is false)".into()));
+                }
+            }
+        }
         let weights = match loss {
             LossConfig::DiceCELoss(l) => vec![("lambda_dice", l.lambda_dice), ("lambda_ce", l.lambda_ce)],
             _ => vec![],

@@ -158,6 +158,28 @@ component! {
     }
 }
 
+component! {
+    /// Focal loss (Lin et al. 2017): cross-entropy that down-weights well-classified voxels.
+    #[kind(Loss)]
+    #[names("monai.losses.FocalLoss")]
+    pub struct FocalLoss {
+        /// count channel 0
+        pub include_background: bool = true,
+        /// one-hot encode a label target to the prediction's channels
+        pub to_onehot_y: bool = false,
+        /// focusing exponent: 0 is plain (binary) cross-entropy
+        pub gamma: f64 = 2.0,
+        /// weight of positives in [0, 1] (with softmax: of every class but channel 0)
+        pub alpha: Option<f64> = None,
+        /// per-class weights: one value for all classes or one per class
+        pub weight: Option<Vec<f64>> = None,
+        /// reduction (`sum` sums the per-channel spatial means, as MONAI does)
+        pub reduction: Reduction = Reduction::Mean,
+        /// softmax over channels instead of a sigmoid per channel
+        pub use_softmax: bool = false,
+    }
+}
+
 kind! {
     /// A head's loss.
     pub enum LossConfig: Loss {
@@ -168,17 +190,20 @@ kind! {
         MSELoss,
         L1Loss,
         BCEWithLogitsLoss,
+        FocalLoss,
     }
 }
 
 impl LossConfig {
-    /// `sigmoid` and `softmax` of the Dice family (false for the others).
+    /// Whether the loss applies a sigmoid or a softmax to the logits (the Dice family's flags,
+    /// FocalLoss's `use_softmax`; false for the others).
     pub fn activation_flags(&self) -> (bool, bool) {
         match self {
             LossConfig::DiceCELoss(l) => (l.sigmoid, l.softmax),
             LossConfig::DiceLoss(l) => (l.sigmoid, l.softmax),
             LossConfig::MaskedDiceLoss(l) => (l.sigmoid, l.softmax),
             LossConfig::TverskyLoss(l) => (l.sigmoid, l.softmax),
+            LossConfig::FocalLoss(l) => (!l.use_softmax, l.use_softmax),
             LossConfig::MSELoss(_) | LossConfig::L1Loss(_) | LossConfig::BCEWithLogitsLoss(_) => (false, false),
         }
     }

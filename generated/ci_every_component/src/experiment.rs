@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: a2a6ff62848881b9
+// content hash: 2b8211154191e2e7
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -45,6 +45,9 @@ pub mod columns {
 
     /// The `seg_bce` column of the manifest.
     pub const SEG_BCE: &str = "seg_bce";
+
+    /// The `seg_focal` column of the manifest.
+    pub const SEG_FOCAL: &str = "seg_focal";
 }
 
 /// The `ci_every_component` experiment: everything its config describes, as Rust values.
@@ -336,6 +339,42 @@ impl Experiment for CiEveryComponent {
                     }),
                 ),
                 (
+                    columns::SEG_FOCAL,
+                    HeadConfig::BaseHead(BaseHead {
+                        loss: LossConfig::FocalLoss(FocalLoss {
+                            include_background: true,
+                            to_onehot_y: false,
+                            gamma: 2.0,
+                            alpha: Some(0.25),
+                            weight: None,
+                            reduction: Reduction::Mean,
+                            use_softmax: false,
+                        }),
+                        postprocess: Some(HeadPostprocess {
+                            input: Some(
+                                PostprocessConfig::ActThreshLabel(ActThreshLabel {
+                                    activation: None,
+                                    threshold: None,
+                                    label: false,
+                                    dtype: NumpyDType::U8,
+                                    ch: -1,
+                                    rescale_dtype: Some(NumpyDType::U8),
+                                }),
+                            ),
+                            prediction: Some(
+                                PostprocessConfig::ActThreshLabel(ActThreshLabel {
+                                    activation: Some(ActivationConfig::Sigmoid(Sigmoid {})),
+                                    threshold: None,
+                                    label: false,
+                                    dtype: NumpyDType::U8,
+                                    ch: -1,
+                                    rescale_dtype: Some(NumpyDType::U8),
+                                }),
+                            ),
+                        }),
+                    }),
+                ),
+                (
                     columns::RAW_MSE,
                     HeadConfig::ResBlocksHead(ResBlocksHead {
                         loss: LossConfig::MSELoss(MSELoss {
@@ -464,6 +503,7 @@ pub fn data() -> DataframeDatamodule {
                 columns::SEG_MASKED,
                 columns::SEG_TVERSKY,
                 columns::SEG_BCE,
+                columns::SEG_FOCAL,
             ]),
         ),
         cache_dir: None,
@@ -501,6 +541,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     reader: Some(
                         Listed(MonaiBioReader {
@@ -523,6 +564,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     channel_dim: Some(ChannelDim::NoChannel),
                     strict_check: true,
@@ -538,6 +580,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     allow_missing_keys: false,
                 }),
@@ -584,6 +627,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     threshold: 0.1,
                     above: false,
@@ -600,6 +644,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     zoom: Vec::from([1.0, 0.75, 0.75]),
                     mode: PerKey(
@@ -607,6 +652,7 @@ pub fn train_transforms() -> Compose {
                             InterpMode::Area,
                             InterpMode::Area,
                             InterpMode::Area,
+                            InterpMode::Nearest,
                             InterpMode::Nearest,
                             InterpMode::Nearest,
                             InterpMode::Nearest,
@@ -630,6 +676,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     method: PadMethod::Symmetric,
                     mode: PadMode::Constant,
@@ -646,6 +693,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     roi_size: Vec::from([-1, 40, 40]),
                     allow_missing_keys: false,
@@ -660,6 +708,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     roi_size: Vec::from([8, 32, 32]),
                     num_samples: 2,
@@ -678,6 +727,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     patch_shape: Vec::from([8, 24, 24]),
                     scales_dict: None,
@@ -694,6 +744,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     prob: 0.5,
                     spatial_axis: Some(Vec::from([1, 2])),
@@ -709,6 +760,7 @@ pub fn train_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     prob: 0.5,
                     max_k: 3,
@@ -775,6 +827,7 @@ pub fn valid_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     reader: Some(
                         Listed(MonaiBioReader {
@@ -797,6 +850,7 @@ pub fn valid_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     channel_dim: Some(ChannelDim::NoChannel),
                     strict_check: true,
@@ -817,6 +871,7 @@ pub fn valid_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     threshold: 0.1,
                     above: false,
@@ -833,6 +888,7 @@ pub fn valid_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     roi_size: Vec::from([8, 24, 24]),
                     allow_missing_keys: false,
@@ -867,6 +923,7 @@ pub fn test_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     reader: Some(
                         Listed(MonaiBioReader {
@@ -889,6 +946,7 @@ pub fn test_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     channel_dim: Some(ChannelDim::NoChannel),
                     strict_check: true,
@@ -909,6 +967,7 @@ pub fn test_transforms() -> Compose {
                         columns::SEG_MASKED,
                         columns::SEG_TVERSKY,
                         columns::SEG_BCE,
+                        columns::SEG_FOCAL,
                     ]),
                     threshold: 0.1,
                     above: false,

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: a2a6ff62848881b9
+// content hash: 2b8211154191e2e7
 
 mod experiment;
 
