@@ -144,7 +144,8 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {
         return Err(CompileError::single(
-            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN).with_help("pass `--config-dir DIR` or an experiment file inside a config tree"),
+            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN)
+                .with_help("pass `--config-dir DIR` or an experiment file inside a config tree"),
         ));
     }
     let request = Request { config_dir, config_name: req.config_name.clone(), overrides, implicit_overrides: implicit };

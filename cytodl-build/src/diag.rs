@@ -61,9 +61,7 @@ pub struct SourceMap {
 
 impl Default for SourceMap {
     fn default() -> Self {
-        SourceMap {
-            files: vec![SourceFile { kind: SourceKind::Override, name: "<built-in>".into(), text: String::new() }],
-        }
+        SourceMap { files: vec![SourceFile { kind: SourceKind::Override, name: "<built-in>".into(), text: String::new() }] }
     }
 }
 
@@ -270,11 +268,7 @@ fn render_snippet(out: &mut String, sources: &SourceMap, span: Span) {
     let Some(line) = sources.line_text(span) else { return };
     let number = span.line.to_string();
     let pad = " ".repeat(number.len());
-    let caret_pad: String = line
-        .chars()
-        .take(span.col.saturating_sub(1) as usize)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
+    let caret_pad: String = line.chars().take(span.col.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{number} | {line}");
     let _ = writeln!(out, "{pad} | {caret_pad}^");
@@ -384,10 +378,7 @@ pub fn did_you_mean_in<'a>(prefix: &str, name: &str, candidates: impl IntoIterat
     match near.as_slice() {
         [] => None,
         [one] => Some(format!("did you mean `{prefix}{one}`?")),
-        many => Some(format!(
-            "did you mean one of {}?",
-            many.iter().map(|c| format!("`{prefix}{c}`")).collect::<Vec<_>>().join(", ")
-        )),
+        many => Some(format!("did you mean one of {}?", many.iter().map(|c| format!("`{prefix}{c}`")).collect::<Vec<_>>().join(", "))),
     }
 }
 

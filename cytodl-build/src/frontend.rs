@@ -112,11 +112,7 @@ pub fn missing_diagnostics(missing: &[(String, Span)], as_errors: bool) -> Diagn
 /// An experiment file given by path: the config root is the nearest ancestor holding
 /// `train.yaml`, and the file is selected as `experiment=<path under experiment/>`.
 pub fn locate_experiment(file: &Path, primary: &str) -> Result<(PathBuf, String), Diagnostic> {
-    let abs = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf())
-    };
+    let abs = if file.is_absolute() { file.to_path_buf() } else { std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf()) };
     if !abs.is_file() {
         return Err(Diagnostic::error(format!("experiment file {} does not exist", file.display()), Span::UNKNOWN));
     }
@@ -141,9 +137,6 @@ pub fn locate_experiment(file: &Path, primary: &str) -> Result<(PathBuf, String)
         }
         dir = d.parent();
     }
-    Err(Diagnostic::error(
-        format!("no ancestor folder of {} holds `{primary_file}`, so the config root is unknown", file.display()),
-        Span::UNKNOWN,
-    )
-    .with_help("pass the config tree explicitly with `--config-dir DIR`"))
+    Err(Diagnostic::error(format!("no ancestor folder of {} holds `{primary_file}`, so the config root is unknown", file.display()), Span::UNKNOWN)
+        .with_help("pass the config tree explicitly with `--config-dir DIR`"))
 }

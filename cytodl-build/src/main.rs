@@ -328,7 +328,9 @@ fn resolve_cmd(a: ConfigArgs) -> ExitCode {
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {
         return fail(
-            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN).with_help("pass `--config-dir DIR` or an experiment file inside a config tree").into(),
+            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN)
+                .with_help("pass `--config-dir DIR` or an experiment file inside a config tree")
+                .into(),
             &sources,
         );
     }

@@ -75,30 +75,61 @@ fn exp(extra: &str) -> String {
 #[test]
 fn unknown_parameter_suggests_the_nearest() {
     let e = exp("model:\n  backbone:\n    filterz: [8, 16, 32]\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:14: error: `monai.networks.nets.DynUNet` has no parameter `filterz`", help: Some("did you mean `filters`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:14: error: `monai.networks.nets.DynUNet` has no parameter `filterz`",
+        help: Some("did you mean `filters`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn unknown_target_suggests_the_nearest() {
     let e = exp("model:\n  backbone:\n    _target_: monai.networks.nets.DynUnet\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:15: error: unknown backbone `monai.networks.nets.DynUnet`", help: Some("did you mean one of `monai.networks.nets.DynUNet`"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:15: error: unknown backbone `monai.networks.nets.DynUnet`",
+        help: Some("did you mean one of `monai.networks.nets.DynUNet`"),
+        files: &[],
+    });
 }
 
 #[test]
 fn known_but_unimplemented_target_is_listed() {
-    let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.GANHead\n          loss:\n            _target_: torch.nn.MSELoss\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:21: error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet", help: Some("supported task heads: cyto_dl.nn.BaseHead, cyto_dl.nn.ResBlocksHead"), files: &[] });
+    let e =
+        exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.GANHead\n          loss:\n            _target_: torch.nn.MSELoss\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:9:21: error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet",
+        help: Some("supported task heads: cyto_dl.nn.BaseHead, cyto_dl.nn.ResBlocksHead"),
+        files: &[],
+    });
 }
 
 #[test]
 fn wrong_type() {
     let e = exp("model:\n  backbone:\n    res_block: \"yes\"\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:16: error: `res_block` of `monai.networks.nets.DynUNet` must be a boolean, found \"yes\"", help: None, files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:16: error: `res_block` of `monai.networks.nets.DynUNet` must be a boolean, found \"yes\"",
+        help: None,
+        files: &[],
+    });
 }
 
 #[test]
 fn missing_required_parameter_points_at_the_component() {
-    run(Case { experiment: HEAD, overrides: &["~model.backbone.kernel_size"], error: "model/segmentation.yaml:10:3: error: `monai.networks.nets.DynUNet` needs `kernel_size` (per level: an int or one int per axis)", help: Some("add `kernel_size: <any value>`"), files: &[] });
+    run(Case {
+        experiment: HEAD,
+        overrides: &["~model.backbone.kernel_size"],
+        error: "model/segmentation.yaml:10:3: error: `monai.networks.nets.DynUNet` needs `kernel_size` (per level: an int or one int per axis)",
+        help: Some("add `kernel_size: <any value>`"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -106,19 +137,38 @@ fn mandatory_value_left_unset() {
     let data = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/data/segmentation.yaml")).expect("data");
     let data = data.replacen("path:\n", "path: ???\n", 1);
     let e = "# @package _global_\ndefaults:\n  - override /data: segmentation\n  - override /model: segmentation\nsource_col: raw\ntarget_col: seg\nspatial_dims: 3\nraw_im_channels: 1\ndata:\n  _aux:\n    patch_shape: [16, 32, 32]\n    _scales_dict: [[seg, [1]], [raw, [1]]]\n";
-    run(Case { experiment: e, overrides: &[], error: "data/segmentation.yaml:4:7: error: Missing mandatory value: data.path", help: Some("set it on the command line: `data.path=<value>`"), files: &[("data/segmentation.yaml", &data)] });
+    run(Case {
+        experiment: e,
+        overrides: &[],
+        error: "data/segmentation.yaml:4:7: error: Missing mandatory value: data.path",
+        help: Some("set it on the command line: `data.path=<value>`"),
+        files: &[("data/segmentation.yaml", &data)],
+    });
 }
 
 #[test]
 fn transform_key_not_a_column() {
     let e = exp("data:\n  transforms:\n    predict:\n      _target_: monai.transforms.Compose\n      transforms:\n        - _target_: monai.transforms.LoadImaged\n          keys: rwa\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:11:17: error: `monai.transforms.LoadImaged` uses key `rwa`, which is not one of data.columns [raw, seg]", help: Some("did you mean `raw`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:11:17: error: `monai.transforms.LoadImaged` uses key `rwa`, which is not one of data.columns [raw, seg]",
+        help: Some("did you mean `raw`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn head_without_a_target_column() {
-    let e = exp("model:\n  _aux:\n    _tasks:\n      - - sgm\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: torch.nn.MSELoss\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:11: error: head `sgm` has no target column: it is not one of data.columns [raw, seg]", help: Some("did you mean `seg`?"), files: &[] });
+    let e =
+        exp("model:\n  _aux:\n    _tasks:\n      - - sgm\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: torch.nn.MSELoss\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:9:11: error: head `sgm` has no target column: it is not one of data.columns [raw, seg]",
+        help: Some("did you mean `seg`?"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -126,7 +176,11 @@ fn patch_shape_rank_names_use_and_definition() {
     let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", HEAD)]).collect::<Vec<_>>());
     let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml", "spatial_dims=2"], &[]);
     assert!(!out.ok);
-    assert!(out.stderr.contains("data/segmentation.yaml:45:22: error: patch_shape [16, 32, 32] has 3 values but the backbone's spatial_dims is 2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("data/segmentation.yaml:45:22: error: patch_shape [16, 32, 32] has 3 values but the backbone's spatial_dims is 2"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("= note: experiment/segmentation.yaml:29:18: the value comes from `data._aux.patch_shape`, defined here"), "{}", out.stderr);
     assert!(out.stderr.contains("= help: give 2 values (for 2D: `spatial_dims=2 data._aux.patch_shape=[64,64]`)"), "{}", out.stderr);
 }
@@ -134,72 +188,146 @@ fn patch_shape_rank_names_use_and_definition() {
 #[test]
 fn roi_size_rank() {
     let e = exp("model:\n  inference_args:\n    roi_size: [16, 32]\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:15: error: roi_size [16, 32] has 2 values but spatial_dims is 3", help: Some("give 3 values"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:15: error: roi_size [16, 32] has 2 values but spatial_dims is 3",
+        help: Some("give 3 values"),
+        files: &[],
+    });
 }
 
 #[test]
 fn head_channels_must_match_the_backbone() {
     let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.ResBlocksHead\n          in_channels: 4\n          out_channels: 1\n          loss:\n            _target_: torch.nn.MSELoss\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:10:24: error: head `seg` takes in_channels = 4, but the backbone gives out_channels = 1", help: Some("set in_channels: 1 (or the backbone's out_channels to 4)"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:10:24: error: head `seg` takes in_channels = 4, but the backbone gives out_channels = 1",
+        help: Some("set in_channels: 1 (or the backbone's out_channels to 4)"),
+        files: &[],
+    });
 }
 
 #[test]
 fn loss_with_sigmoid_and_softmax() {
     let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: monai.losses.DiceCELoss\n            sigmoid: True\n            softmax: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:11:13: error: `monai.losses.DiceCELoss` has both sigmoid and softmax set", help: Some("choose one: sigmoid for independent channels, softmax for classes"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:11:13: error: `monai.losses.DiceCELoss` has both sigmoid and softmax set",
+        help: Some("choose one: sigmoid for independent channels, softmax for classes"),
+        files: &[],
+    });
 }
 
 #[test]
 fn softmax_over_one_channel() {
     let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: monai.losses.DiceLoss\n            softmax: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:11:13: error: softmax over 1 output channel is constant, so `monai.losses.DiceLoss` cannot learn", help: Some("use `sigmoid: True` for a binary target"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:11:13: error: softmax over 1 output channel is constant, so `monai.losses.DiceLoss` cannot learn",
+        help: Some("use `sigmoid: True` for a binary target"),
+        files: &[],
+    });
 }
 
 #[test]
 fn focal_loss_parameters() {
-    let focal = |extra: &str| exp(&format!("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: monai.losses.FocalLoss\n{extra}"));
+    let focal = |extra: &str| {
+        exp(&format!("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.BaseHead\n          loss:\n            _target_: monai.losses.FocalLoss\n{extra}"))
+    };
     let e = focal("            use_softmax: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:26: error: softmax over 1 output channel is constant, so `monai.losses.FocalLoss` cannot learn", help: Some("leave `use_softmax` false for a binary target"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:12:26: error: softmax over 1 output channel is constant, so `monai.losses.FocalLoss` cannot learn",
+        help: Some("leave `use_softmax` false for a binary target"),
+        files: &[],
+    });
     let e = focal("            alpha: 1.5\n");
     run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:20: error: alpha must be in [0, 1], found 1.5", help: None, files: &[] });
     let e = focal("            weight: [1.0, -2.0]\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:12:21: error: weight values must be >= 0, found [1.0, -2.0]", help: None, files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:12:21: error: weight values must be >= 0, found [1.0, -2.0]",
+        help: None,
+        files: &[],
+    });
 }
 
 #[test]
 fn negative_learning_rate() {
     let e = exp("model:\n  optimizer:\n    generator:\n      lr: -0.001\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:8:11: error: learning rate must be a non-negative number, found -0.001", help: Some("typical values: 1e-4 .. 1e-2"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:8:11: error: learning rate must be a non-negative number, found -0.001",
+        help: Some("typical values: 1e-4 .. 1e-2"),
+        files: &[],
+    });
 }
 
 #[test]
 fn zero_patience() {
     let e = exp("callbacks:\n  early_stopping:\n    patience: 0\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:15: error: patience must be at least 1, found 0", help: Some("patience counts validation checks without improvement"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:15: error: patience must be at least 1, found 0",
+        help: Some("patience counts validation checks without improvement"),
+        files: &[],
+    });
 }
 
 #[test]
 fn monitored_metric_typo() {
     let e = exp("callbacks:\n  model_checkpoint:\n    monitor: val/los\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:14: error: `val/los` is not a metric this experiment logs (train/loss, val/loss, train/loss/seg, val/loss/seg)", help: Some("did you mean one of `val/loss`, `val/loss/seg`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:14: error: `val/los` is not a metric this experiment logs (train/loss, val/loss, train/loss/seg, val/loss/seg)",
+        help: Some("did you mean one of `val/loss`, `val/loss/seg`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn unknown_split() {
     let e = exp("data:\n  transforms:\n    vaild:\n      _target_: monai.transforms.Compose\n      transforms: []\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:8:7: error: unknown split `vaild` in data.transforms", help: Some("did you mean one of `val`, `valid`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:8:7: error: unknown split `vaild` in data.transforms",
+        help: Some("did you mean one of `val`, `valid`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn blend_mode_typo() {
     let e = exp("model:\n  inference_args:\n    mode: gausian\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:11: error: inference_args.mode must be `constant` or `gaussian`, found \"gausian\"", help: Some("did you mean `gaussian`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:11: error: inference_args.mode must be `constant` or `gaussian`, found \"gausian\"",
+        help: Some("did you mean `gaussian`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn unknown_sliding_window_argument() {
     let e = exp("model:\n  inference_args:\n    overlapp: 0.5\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:15: error: unknown sliding-window argument `overlapp`", help: Some("did you mean `overlap`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:15: error: unknown sliding-window argument `overlapp`",
+        help: Some("did you mean `overlap`?"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -211,31 +339,61 @@ fn overlap_out_of_range() {
 #[test]
 fn unknown_trainer_key() {
     let e = exp("trainer:\n  max_epoch: 3\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:6:14: error: `lightning.Trainer` has no parameter `max_epoch`", help: Some("did you mean one of `max_epochs`, `min_epochs`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:6:14: error: `lightning.Trainer` has no parameter `max_epoch`",
+        help: Some("did you mean one of `max_epochs`, `min_epochs`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn fractional_batch_limit() {
     let e = exp("trainer:\n  limit_train_batches: 0.5\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:6:24: error: trainer.limit_train_batches = 0.5: fractions of an epoch are not supported; give a number of batches", help: None, files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:6:24: error: trainer.limit_train_batches = 0.5: fractions of an epoch are not supported; give a number of batches",
+        help: None,
+        files: &[],
+    });
 }
 
 #[test]
 fn unknown_precision() {
     let e = exp("trainer:\n  precision: 17\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:6:14: error: unknown precision `17`", help: Some("did you mean one of `16`, `32`, `64`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:6:14: error: unknown precision `17`",
+        help: Some("did you mean one of `16`, `32`, `64`?"),
+        files: &[],
+    });
 }
 
 #[test]
 fn component_of_the_wrong_kind() {
     let e = exp("model:\n  optimizer:\n    generator:\n      _target_: torch.optim.lr_scheduler.ExponentialLR\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:8:17: error: `torch.optim.lr_scheduler.ExponentialLR` is a learning-rate scheduler, but an optimizer is expected here", help: None, files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:8:17: error: `torch.optim.lr_scheduler.ExponentialLR` is a learning-rate scheduler, but an optimizer is expected here",
+        help: None,
+        files: &[],
+    });
 }
 
 #[test]
 fn dynunet_levels_disagree() {
     let e = exp("model:\n  backbone:\n    strides: [1, 2, 2, 2]\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:14: error: strides has 4 levels but kernel_size has 3", help: Some("give one kernel size and one stride per level"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:14: error: strides has 4 levels but kernel_size has 3",
+        help: Some("give one kernel size and one stride per level"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -265,19 +423,37 @@ fn seed_document_postprocessing_auto_threshold_checks() {
 #[test]
 fn null_where_a_value_is_needed() {
     let e = exp("data:\n  batch_size: null\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:6:15: error: `batch_size` of `cyto_dl.datamodules.dataframe.DataframeDatamodule` cannot be null; it must be an integer", help: Some("remove it to use the default 1"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:6:15: error: `batch_size` of `cyto_dl.datamodules.dataframe.DataframeDatamodule` cannot be null; it must be an integer",
+        help: Some("remove it to use the default 1"),
+        files: &[],
+    });
 }
 
 #[test]
 fn negative_seed() {
     let e = exp("seed: -1\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:5:7: error: `seed` must be a non-negative integer or null, found -1", help: None, files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:5:7: error: `seed` must be a non-negative integer or null, found -1",
+        help: None,
+        files: &[],
+    });
 }
 
 #[test]
 fn enum_value_typo() {
     let e = exp("callbacks:\n  model_checkpoint:\n    mode: minn\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:11: error: `mode` of `lightning.pytorch.callbacks.ModelCheckpoint` must be one of `min`, `max`, found \"minn\"", help: Some("did you mean `min`?"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:11: error: `mode` of `lightning.pytorch.callbacks.ModelCheckpoint` must be one of `min`, `max`, found \"minn\"",
+        help: Some("did you mean `min`?"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -292,7 +468,12 @@ fn every_independent_error_in_one_run() {
     let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", e.as_str())]).collect::<Vec<_>>());
     let out = cytodl_build(&t.root, &["check", "experiment/broken.yaml"], &[]);
     assert!(!out.ok);
-    for want in ["broken.yaml:7:14: error: `monai.networks.nets.DynUNet` has no parameter `filterz`", "broken.yaml:8:16: error: `res_block`", "broken.yaml:10:14: error: `lightning.Trainer` has no parameter `max_epoch`", "broken.yaml:13:15: error: patience must be at least 1"] {
+    for want in [
+        "broken.yaml:7:14: error: `monai.networks.nets.DynUNet` has no parameter `filterz`",
+        "broken.yaml:8:16: error: `res_block`",
+        "broken.yaml:10:14: error: `lightning.Trainer` has no parameter `max_epoch`",
+        "broken.yaml:13:15: error: patience must be at least 1",
+    ] {
         assert!(out.stderr.contains(want), "`{want}` missing in:\n{}", out.stderr);
     }
     assert_eq!(out.stderr.matches(": error: ").count(), 4, "exactly the four mistakes:\n{}", out.stderr);
@@ -300,7 +481,13 @@ fn every_independent_error_in_one_run() {
 
 #[test]
 fn experiment_without_a_data_section_points_at_the_experiment() {
-    run(Case { experiment: "# @package _global_\nseed: 1\n", overrides: &[], error: "experiment/broken.yaml:1:1: error: the config has no `data` section", help: Some("select one: `override /data: <name>` in the experiment's defaults"), files: &[] });
+    run(Case {
+        experiment: "# @package _global_\nseed: 1\n",
+        overrides: &[],
+        error: "experiment/broken.yaml:1:1: error: the config has no `data` section",
+        help: Some("select one: `override /data: <name>` in the experiment's defaults"),
+        files: &[],
+    });
 }
 
 #[test]
@@ -357,7 +544,11 @@ fn malformed_sections_fail_with_a_location() {
                 && parts[0].parse::<u32>().is_ok()
                 && parts[1].parse::<usize>().is_ok_and(|n| (first_line..=last_line).contains(&n))
         });
-        assert!(at_the_mistake, "the error does not point at lines {first_line}-{last_line} of experiment/broken.yaml:\n{extra}\n{}", lines[start..end].join("\n"));
+        assert!(
+            at_the_mistake,
+            "the error does not point at lines {first_line}-{last_line} of experiment/broken.yaml:\n{extra}\n{}",
+            lines[start..end].join("\n")
+        );
     }
 }
 
@@ -382,11 +573,23 @@ fn experiment_outside_a_config_tree() {
 #[test]
 fn unimplemented_normalisation_is_refused() {
     let e = exp("model:\n  backbone:\n    norm_name: batch\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:16: error: only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented", help: Some("remove norm_name to use the default"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:16: error: only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented",
+        help: Some("remove norm_name to use the default"),
+        files: &[],
+    });
 }
 
 #[test]
 fn unsupported_lightning_option_is_refused_not_ignored() {
     let e = exp("callbacks:\n  early_stopping:\n    stopping_threshold: 0.1\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:7:25: error: `stopping_threshold` of `lightning.pytorch.callbacks.EarlyStopping` is not supported by cytodl", help: Some("remove it (cytodl has no equivalent yet)"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:7:25: error: `stopping_threshold` of `lightning.pytorch.callbacks.EarlyStopping` is not supported by cytodl",
+        help: Some("remove it (cytodl has no equivalent yet)"),
+        files: &[],
+    });
 }

@@ -21,12 +21,7 @@ fn parse(text: &str, what: &str) -> Node {
 }
 
 /// Runs every line of a cases file from `cwd`; returns how many ran and the failures.
-fn run_cases(
-    cases: &Path,
-    expected_dir: &Path,
-    cwd: &Path,
-    config_dir_for: impl Fn(&[&str]) -> (std::path::PathBuf, String, String),
-) -> (usize, Vec<String>) {
+fn run_cases(cases: &Path, expected_dir: &Path, cwd: &Path, config_dir_for: impl Fn(&[&str]) -> (std::path::PathBuf, String, String)) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(cases).expect("cases file");
     let mut failures = Vec::new();
     let mut count = 0;

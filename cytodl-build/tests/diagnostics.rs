@@ -75,7 +75,12 @@ fn missing_option_in_a_file() {
 #[test]
 fn unknown_group_on_command_line() {
     let run = base(&[]).resolve(&["modle=unet"]);
-    expect_error(&run, "<override 1>:1:1", "Could not override 'modle'.\nTo append to your config use +modle=unet", Some("did you mean `model`? (a config group: `group=option`)"));
+    expect_error(
+        &run,
+        "<override 1>:1:1",
+        "Could not override 'modle'.\nTo append to your config use +modle=unet",
+        Some("did you mean `model`? (a config group: `group=option`)"),
+    );
 }
 
 #[test]
@@ -89,21 +94,36 @@ fn duplicate_self() {
 fn override_before_plain_entry() {
     let t = base(&[("experiment/e.yaml", "# @package _global_\ndefaults:\n  - override /trainer: gpu\n  - /model: unet\n")]);
     let run = t.resolve(&["experiment=e"]);
-    expect_error(&run, "experiment/e.yaml:3:5", "In experiment/e: Override 'trainer : gpu' is defined before 'model: unet'.", Some("move every `override ...` entry after the plain entries"));
+    expect_error(
+        &run,
+        "experiment/e.yaml:3:5",
+        "In experiment/e: Override 'trainer : gpu' is defined before 'model: unet'.",
+        Some("move every `override ...` entry after the plain entries"),
+    );
 }
 
 #[test]
 fn override_without_global_package() {
     let t = base(&[("experiment/e.yaml", "defaults:\n  - override /trainer: gpu\n")]);
     let run = t.resolve(&["experiment=e"]);
-    expect_error(&run, "experiment/e.yaml:2:5", "In 'experiment/e': Could not override 'trainer@experiment.trainer'.\nDid you mean to override trainer?", Some("an `override` only matches an entry of the same package; a config that overrides top-level groups needs `# @package _global_`"));
+    expect_error(
+        &run,
+        "experiment/e.yaml:2:5",
+        "In 'experiment/e': Could not override 'trainer@experiment.trainer'.\nDid you mean to override trainer?",
+        Some("an `override` only matches an entry of the same package; a config that overrides top-level groups needs `# @package _global_`"),
+    );
 }
 
 #[test]
 fn multiple_values_for_group() {
     let run = base(&[]).resolve(&["+trainer=gpu"]);
     assert!(run.stderr.contains("<override 1>:1:1: `trainer` was chosen as `gpu` here"), "{}", run.stderr);
-    expect_error(&run, "train.yaml:3:5", "Multiple values for trainer. To override a value use 'override trainer: gpu'", Some("`trainer` is already chosen elsewhere"));
+    expect_error(
+        &run,
+        "train.yaml:3:5",
+        "Multiple values for trainer. To override a value use 'override trainer: gpu'",
+        Some("`trainer` is already chosen elsewhere"),
+    );
 }
 
 #[test]
@@ -165,7 +185,12 @@ fn mandatory_value_left_fails_check() {
 fn mandatory_group_choice() {
     let t = base(&[("eval.yaml", "defaults:\n  - model: ???\n")]);
     let run = t.resolve(&["--config-name", "eval"]);
-    expect_error(&run, "eval.yaml:2:5", "You must specify 'model', e.g, model=<OPTION>\nAvailable options:\n\tunet", Some("choose an option on the command line, e.g. `model=unet`"));
+    expect_error(
+        &run,
+        "eval.yaml:2:5",
+        "You must specify 'model', e.g, model=<OPTION>\nAvailable options:\n\tunet",
+        Some("choose an option on the command line, e.g. `model=unet`"),
+    );
 }
 
 #[test]
@@ -178,13 +203,23 @@ fn bad_package_header() {
 #[test]
 fn sweep_is_ambiguous() {
     let run = base(&[]).resolve(&["seed=1,2"]);
-    expect_error(&run, "<override 1>:1:1", "Ambiguous value for argument 'seed=1,2'\n1. To use it as a list, use key=[value1,value2]", Some("sweeps are not supported; write `seed=[1,2]` for a list"));
+    expect_error(
+        &run,
+        "<override 1>:1:1",
+        "Ambiguous value for argument 'seed=1,2'\n1. To use it as a list, use key=[value1,value2]",
+        Some("sweeps are not supported; write `seed=[1,2]` for a list"),
+    );
 }
 
 #[test]
 fn append_to_existing_key() {
     let run = base(&[]).resolve(&["+seed=3"]);
-    expect_error(&run, "<override 1>:1:1", "Could not append to config. An item is already at 'seed'.", Some("`seed` already exists; write `seed=3` to change it"));
+    expect_error(
+        &run,
+        "<override 1>:1:1",
+        "Could not append to config. An item is already at 'seed'.",
+        Some("`seed` already exists; write `seed=3` to change it"),
+    );
 }
 
 #[test]
@@ -209,7 +244,12 @@ fn independent_errors_reported_together() {
     assert!(run.stderr.contains("Could not override 'e'"), "{}", run.stderr);
     let run = t.resolve(&[]);
     expect_error(&run, "train.yaml:1:4", "Interpolation key 'nope' not found", None);
-    expect_error(&run, "train.yaml:2:4", "Environment variable 'CYTODL_TEST_UNSET_VARIABLE' not found", Some("export CYTODL_TEST_UNSET_VARIABLE=..., or give a default"));
+    expect_error(
+        &run,
+        "train.yaml:2:4",
+        "Environment variable 'CYTODL_TEST_UNSET_VARIABLE' not found",
+        Some("export CYTODL_TEST_UNSET_VARIABLE=..., or give a default"),
+    );
     expect_error(&run, "train.yaml:3:4", "Interpolation key 'd' not found", None);
     assert!(run.stderr.contains("aborting due to 3 errors"), "{}", run.stderr);
 }
@@ -218,7 +258,12 @@ fn independent_errors_reported_together() {
 fn defaults_list_must_be_a_list() {
     let t = Tree::new(&[("train.yaml", "defaults:\n  trainer: default\n")]);
     let run = t.resolve(&[]);
-    expect_error(&run, "train.yaml:2:3", "Invalid defaults list in 'train', defaults must be a list (got mapping)", Some("write the defaults list as a YAML list"));
+    expect_error(
+        &run,
+        "train.yaml:2:3",
+        "Invalid defaults list in 'train', defaults must be a list (got mapping)",
+        Some("write the defaults list as a YAML list"),
+    );
 }
 
 #[test]

@@ -79,7 +79,13 @@ fn bench_medium() {
 #[test]
 fn generated_crates_are_current() {
     let ws = workspace();
-    let crates = [("segmentation", "segmentation"), ("labelfree", "labelfree"), ("bench_medium", "bench_medium"), ("segmentation_resblocks", "segmentation_resblocks"), ("ci_every_component", "ci/every_component")];
+    let crates = [
+        ("segmentation", "segmentation"),
+        ("labelfree", "labelfree"),
+        ("bench_medium", "bench_medium"),
+        ("segmentation_resblocks", "segmentation_resblocks"),
+        ("ci_every_component", "ci/every_component"),
+    ];
     for (name, experiment) in crates {
         let dir = ws.join("generated").join(name);
         let (code, yaml) = experiment_rs(&format!("configs/experiment/{experiment}.yaml"), &[], &dir);
@@ -122,7 +128,13 @@ fn cyto_dl_reference_experiments_check() {
     // Experiments using components not implemented yet list each with its location.
     let run = common::cytodl_build(&workspace(), &["check", dir.join("gan.yaml").to_str().expect("utf-8")], &[]);
     assert!(!run.ok);
-    assert!(run.stderr.contains("model/im2im/gan.yaml:1:11: error: `cyto_dl.models.im2im.GAN` (GAN training (generator + discriminator)) is not implemented in cytodl yet"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "model/im2im/gan.yaml:1:11: error: `cyto_dl.models.im2im.GAN` (GAN training (generator + discriminator)) is not implemented in cytodl yet"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet"), "{}", run.stderr);
 }
 
@@ -132,7 +144,8 @@ fn cyto_dl_reference_experiments_check() {
 fn seed_document_postprocessing_shape() {
     let over = "model.postprocessing={input:{raw:{_target_:cyto_dl.model.utils.postprocessing.rescale,_partial_:true}},prediction:{seg:{_target_:cyto_dl.model.utils.postprocessing.sigmoid_rescale,_partial_:true}}}";
     let ws = workspace();
-    let (code, _) = experiment_rs("configs/experiment/segmentation.yaml", &["~model._aux._tasks.0.1.postprocess", &format!("+{over}")], &ws.join("generated/segmentation"));
+    let (code, _) =
+        experiment_rs("configs/experiment/segmentation.yaml", &["~model._aux._tasks.0.1.postprocess", &format!("+{over}")], &ws.join("generated/segmentation"));
     let code: String = code.split_whitespace().collect();
     assert!(code.contains("input:Some(PostprocessConfig::Rescale(Rescale{}))"), "{code}");
     assert!(code.contains("prediction:Some(PostprocessConfig::SigmoidRescale(SigmoidRescale{})"), "{code}");

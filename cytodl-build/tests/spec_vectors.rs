@@ -49,9 +49,7 @@ fn run(t: &Tree, name: &str, overrides: &[&str]) -> Result<Config, String> {
     };
     let mut opts = ResolveOptions::default();
     opts.env.insert("CYTODL_TEST_TEN".into(), "10".into());
-    resolve(&req, &opts).map(|r| Config(r.config)).map_err(|f| {
-        f.diagnostics.items.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n")
-    })
+    resolve(&req, &opts).map(|r| Config(r.config)).map_err(|f| f.diagnostics.items.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n"))
 }
 
 fn one(files: &[(&str, &str)], overrides: &[&str]) -> Result<Config, String> {
@@ -60,7 +58,8 @@ fn one(files: &[(&str, &str)], overrides: &[&str]) -> Result<Config, String> {
 
 #[test]
 fn v15_oc_env() {
-    let n = one(&[("config.yaml", "a: /test/${oc.env:CYTODL_NOT_FOUND_X,ZZZ}\nb: ${oc.env:CYTODL_TEST_TEN}\nc: ${oc.env:CYTODL_NOT_FOUND_X, null}\n")], &[]).unwrap();
+    let n = one(&[("config.yaml", "a: /test/${oc.env:CYTODL_NOT_FOUND_X,ZZZ}\nb: ${oc.env:CYTODL_TEST_TEN}\nc: ${oc.env:CYTODL_NOT_FOUND_X, null}\n")], &[])
+        .unwrap();
     assert_eq!(n, y("a: /test/ZZZ\nb: '10'\nc: null\n"));
     let e = one(&[("config.yaml", "a: ${oc.env:not_found}\n")], &[]).unwrap_err();
     assert_eq!(e, "Environment variable 'not_found' not found");
@@ -68,7 +67,11 @@ fn v15_oc_env() {
 
 #[test]
 fn v16_oc_select() {
-    let n = one(&[("config.yaml", "a: ${oc.select:missing}\nb: ${oc.select:missing, default value}\nmissing: ???\nnested:\n  a1: ${oc.select:..k}\n  k: 20\nk: 10\n")], &[]).unwrap();
+    let n = one(
+        &[("config.yaml", "a: ${oc.select:missing}\nb: ${oc.select:missing, default value}\nmissing: ???\nnested:\n  a1: ${oc.select:..k}\n  k: 20\nk: 10\n")],
+        &[],
+    )
+    .unwrap();
     assert_eq!(n, y("a: null\nb: default value\nmissing: ???\nnested: {a1: 10, k: 20}\nk: 10\n"));
 }
 
@@ -130,7 +133,10 @@ fn tree(extra: &[(&'static str, &'static str)]) -> Tree {
 
 #[test]
 fn v28_self_position_and_nested_defaults() {
-    let t = tree(&[("self_first.yaml", "defaults:\n  - _self_\n  - group1: file1\ng1: own\n"), ("self_last.yaml", "defaults:\n  - group1: file1\n  - _self_\ngroup1:\n  g1: own\n")]);
+    let t = tree(&[
+        ("self_first.yaml", "defaults:\n  - _self_\n  - group1: file1\ng1: own\n"),
+        ("self_last.yaml", "defaults:\n  - group1: file1\n  - _self_\ngroup1:\n  g1: own\n"),
+    ]);
     // `_self_` first: the group's content merges over the file's own.
     assert_eq!(run(&t, "self_first", &[]).unwrap(), y("g1: own\ngroup1: {g1: file1}"));
     assert_eq!(run(&t, "self_last", &[]).unwrap(), y("group1: {g1: own}"));
@@ -145,10 +151,7 @@ fn v29_v30_experiment_use_case() {
         ("experiment/include_absolute_config.yaml", "# @package _global_\ndefaults:\n  - /group1/group2: file1\n  - _self_\nexp: 1\n"),
         ("experiment/override_config_group.yaml", "# @package _global_\ndefaults:\n  - override /group1: file2\n"),
     ]);
-    assert_eq!(
-        run(&t, "group_default", &["+experiment=include_absolute_config"]).unwrap(),
-        y("group1: {g1: file1, group2: {g2: file1}}\nexp: 1")
-    );
+    assert_eq!(run(&t, "group_default", &["+experiment=include_absolute_config"]).unwrap(), y("group1: {g1: file1, group2: {g2: file1}}\nexp: 1"));
     assert_eq!(run(&t, "group_default", &["+experiment=override_config_group"]).unwrap(), y("group1: {g1: file2}"));
     assert_eq!(run(&t, "group_default", &["+experiment=override_config_group", "group1=file3"]).unwrap(), y("group1: {g1: file3}"));
 }
@@ -203,7 +206,12 @@ fn v34_interpolated_defaults() {
 
 #[test]
 fn v35_optional_and_mandatory() {
-    let t = tree(&[("empty.yaml", "{}\n"), ("opt.yaml", "defaults:\n  - empty\n  - optional foo: missing\n"), ("with_missing.yaml", "defaults:\n  - db: ???\n"), ("db/mysql.yaml", "d: 1\n")]);
+    let t = tree(&[
+        ("empty.yaml", "{}\n"),
+        ("opt.yaml", "defaults:\n  - empty\n  - optional foo: missing\n"),
+        ("with_missing.yaml", "defaults:\n  - db: ???\n"),
+        ("db/mysql.yaml", "d: 1\n"),
+    ]);
     assert_eq!(run(&t, "opt", &[]).unwrap(), y("{}"));
     let e = run(&t, "with_missing", &[]).unwrap_err();
     assert!(e.starts_with("You must specify 'db', e.g, db=<OPTION>\nAvailable options:"), "{e}");

@@ -12,9 +12,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss};
+use cytodl_runtime::nn::Init;
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, Optimizer, OptimizerConfig};
-use cytodl_runtime::nn::Init;
 
 #[global_allocator]
 static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;

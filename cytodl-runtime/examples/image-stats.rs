@@ -20,11 +20,7 @@ fn main() -> ExitCode {
         let parsed = arg.split_once('=').and_then(|(k, v)| {
             let list: Option<Vec<usize>> = v.split(',').map(|x| x.trim().parse().ok()).collect();
             let list = list?;
-            let index = if v.contains(',') {
-                Index::Many(list)
-            } else {
-                Index::One(*list.first()?)
-            };
+            let index = if v.contains(',') { Index::Many(list) } else { Index::One(*list.first()?) };
             Some((k.to_ascii_uppercase(), index))
         });
         match parsed {

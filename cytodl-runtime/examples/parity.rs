@@ -23,17 +23,13 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::nn::weights::{load_file, named_grads, LoadOptions, StateDict};
+use cytodl_runtime::nn::Init;
 use cytodl_runtime::nn::{DynUNet, DynUNetConfig, PerLevel};
 use serde_json::Value;
-use cytodl_runtime::nn::Init;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("--bench") {
-        bench(&args[1..])
-    } else {
-        parity(&args)
-    };
+    let result = if args.first().map(String::as_str) == Some("--bench") { bench(&args[1..]) } else { parity(&args) };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -52,45 +48,31 @@ fn dice_ce<B: Backend>(logits: Tensor<B, 5>, target: Tensor<B, 5>) -> Tensor<B, 
     let t = target.clone().reshape([n as i32, c as i32, -1]);
     let inter = (p.clone() * t.clone()).sum_dim(2);
     let denom = p.sum_dim(2) + t.sum_dim(2);
-    let dice = (inter.mul_scalar(2.0).add_scalar(1e-5) / denom.add_scalar(1e-5))
-        .neg()
-        .add_scalar(1.0)
-        .mean();
+    let dice = (inter.mul_scalar(2.0).add_scalar(1e-5) / denom.add_scalar(1e-5)).neg().add_scalar(1.0).mean();
     // BCE with logits, stable form: max(x, 0) - x t + log(1 + exp(-|x|))
-    let bce =
-        (relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()).mean();
+    let bce = (relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()).mean();
     dice + bce
 }
 
 fn read_meta(dir: &Path) -> Result<Value, String> {
     let path = dir.join("meta.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
 }
 
 fn meta_usize(meta: &Value, key: &str) -> Result<usize, String> {
-    meta.get(key)
-        .and_then(Value::as_u64)
-        .map(|v| v as usize)
-        .ok_or_else(|| format!("meta.json: '{key}' missing or not a non-negative integer"))
+    meta.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| format!("meta.json: '{key}' missing or not a non-negative integer"))
 }
 
 fn meta_usizes(meta: &Value, key: &str) -> Result<Vec<usize>, String> {
     meta.get(key)
         .and_then(Value::as_array)
-        .and_then(|a| {
-            a.iter()
-                .map(|v| v.as_u64().map(|v| v as usize))
-                .collect::<Option<Vec<_>>>()
-        })
+        .and_then(|a| a.iter().map(|v| v.as_u64().map(|v| v as usize)).collect::<Option<Vec<_>>>())
         .ok_or_else(|| format!("meta.json: '{key}' missing or not a list of integers"))
 }
 
 fn meta_levels(meta: &Value, key: &'static str) -> Result<Vec<PerLevel>, String> {
-    let v = meta
-        .get(key)
-        .ok_or_else(|| format!("meta.json: '{key}' missing"))?;
+    let v = meta.get(key).ok_or_else(|| format!("meta.json: '{key}' missing"))?;
     PerLevel::list_from_json(v, key).map_err(|e| format!("meta.json: {e}"))
 }
 
@@ -109,45 +91,26 @@ fn config_from_meta(meta: &Value) -> Result<DynUNetConfig, String> {
     .map_err(|e| format!("meta.json: {e}"))?;
     let res = match meta.get("res_block") {
         None => false,
-        Some(v) => v
-            .as_bool()
-            .ok_or("meta.json: 'res_block' is not a boolean")?,
+        Some(v) => v.as_bool().ok_or("meta.json: 'res_block' is not a boolean")?,
     };
     Ok(cfg.with_res_block(res))
 }
 
 /// A fixture tensor as 5-D (`[N, C, H, W]` gets Z = 1).
-fn tensor5<B: Backend>(
-    io: &StateDict,
-    key: &str,
-    device: &B::Device,
-) -> Result<Tensor<B, 5>, String> {
-    let data = io
-        .tensors
-        .get(key)
-        .ok_or_else(|| format!("{}: no tensor '{key}'", io.source.display()))?;
+fn tensor5<B: Backend>(io: &StateDict, key: &str, device: &B::Device) -> Result<Tensor<B, 5>, String> {
+    let data = io.tensors.get(key).ok_or_else(|| format!("{}: no tensor '{key}'", io.source.display()))?;
     let s = data.shape.to_vec();
     let shape: [usize; 5] = match s.len() {
         5 => [s[0], s[1], s[2], s[3], s[4]],
         4 => [s[0], s[1], 1, s[2], s[3]],
-        _ => {
-            return Err(format!(
-                "{}: '{key}' has shape {s:?}, expected 4-D or 5-D",
-                io.source.display()
-            ))
-        }
+        _ => return Err(format!("{}: '{key}' has shape {s:?}, expected 4-D or 5-D", io.source.display())),
     };
-    let values = data
-        .to_vec::<f32>()
-        .map_err(|e| format!("{}: '{key}': {e:?}", io.source.display()))?;
+    let values = data.to_vec::<f32>().map_err(|e| format!("{}: '{key}': {e:?}", io.source.display()))?;
     Ok(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 fn floats(data: &TensorData, what: &str) -> Result<Vec<f32>, String> {
-    data.clone()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| format!("{what}: {e:?}"))
+    data.clone().convert::<f32>().to_vec::<f32>().map_err(|e| format!("{what}: {e:?}"))
 }
 
 /// The parity numbers of one fixture (see the module doc).
@@ -173,8 +136,7 @@ fn parity(args: &[String]) -> Result<(), String> {
             s => return Err(format!("unexpected argument {s}")),
         }
     }
-    let dir =
-        dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
+    let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
     let m = match device.as_str() {
         "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default())?,
         #[cfg(feature = "cuda")]
@@ -195,13 +157,8 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
     let meta = read_meta(dir)?;
     let cfg = config_from_meta(&meta)?;
     let model: DynUNet<B> = cfg.init(&device, &Init::new(0)).map_err(|e| e.to_string())?;
-    let weights = ckpt
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.join("weights.safetensors"));
-    let options = LoadOptions {
-        strict: true,
-        prefix: None,
-    };
+    let weights = ckpt.map(Path::to_path_buf).unwrap_or_else(|| dir.join("weights.safetensors"));
+    let options = LoadOptions { strict: true, prefix: None };
     let (model, _report) = load_file(model, &weights, &options).map_err(|e| e.to_string())?;
     let io = StateDict::from_safetensors(dir.join("io.safetensors")).map_err(|e| e.to_string())?;
 
@@ -210,25 +167,14 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
     let x = tensor5::<B::InnerBackend>(&io, "input", &device)?;
     if let Some(shape) = meta.get("input_shape").and_then(Value::as_array) {
         let dims = io.tensors["input"].shape.to_vec();
-        if shape.len() != dims.len()
-            || shape
-                .iter()
-                .zip(&dims)
-                .any(|(a, b)| a.as_u64() != Some(*b as u64))
-        {
-            return Err(format!(
-                "meta.json input_shape {shape:?} does not match io input {dims:?}"
-            ));
+        if shape.len() != dims.len() || shape.iter().zip(&dims).any(|(a, b)| a.as_u64() != Some(*b as u64)) {
+            return Err(format!("meta.json input_shape {shape:?} does not match io input {dims:?}"));
         }
     }
     let out = eval_model.forward(x.clone());
     let expected = tensor5::<B::InnerBackend>(&io, "output_eval", &device)?;
     if out.dims() != expected.dims() {
-        return Err(format!(
-            "output shape {:?} differs from output_eval {:?}",
-            out.dims(),
-            expected.dims()
-        ));
+        return Err(format!("output shape {:?} differs from output_eval {:?}", out.dims(), expected.dims()));
     }
     let max_abs_out: f32 = (out - expected).abs().max().into_scalar().elem();
 
@@ -237,31 +183,18 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
     let target = tensor5::<B>(&io, "target", &device)?;
     let loss = dice_ce(model.forward(xt), target);
     let loss_value: f32 = loss.clone().into_scalar().elem();
-    let loss_ref = floats(
-        io.tensors
-            .get("loss_train")
-            .ok_or("io.safetensors: no 'loss_train'")?,
-        "loss_train",
-    )?;
-    let loss_abs =
-        (loss_value as f64 - *loss_ref.first().ok_or("loss_train is empty")? as f64).abs();
+    let loss_ref = floats(io.tensors.get("loss_train").ok_or("io.safetensors: no 'loss_train'")?, "loss_train")?;
+    let loss_abs = (loss_value as f64 - *loss_ref.first().ok_or("loss_train is empty")? as f64).abs();
     let grads = loss.backward();
     let got = named_grads(&model, &grads);
     // (name, ‖g − g_ref‖∞, ‖g_ref‖∞) per parameter
     let mut errs = Vec::new();
     for (name, g) in &got {
         let key = format!("grad.{name}");
-        let r = io
-            .tensors
-            .get(&key)
-            .ok_or_else(|| format!("io.safetensors: no reference gradient '{key}'"))?;
+        let r = io.tensors.get(&key).ok_or_else(|| format!("io.safetensors: no reference gradient '{key}'"))?;
         let (g, r) = (floats(g, name)?, floats(r, &key)?);
         if g.len() != r.len() {
-            return Err(format!(
-                "gradient '{name}' has {} values, reference {}",
-                g.len(),
-                r.len()
-            ));
+            return Err(format!("gradient '{name}' has {} values, reference {}", g.len(), r.len()));
         }
         let diff = cytodl_testkit::max_abs_diff(&g, &r);
         let scale = cytodl_testkit::max_abs(&r);
@@ -273,31 +206,15 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
     // float32 reference that is rounding noise; torch's own float64 gradients miss it by 5e-3..2e-2
     // relative. `max_rel_grad_raw` is the unfloored value.
     let global = errs.iter().map(|e| e.2).fold(0.0, f64::max);
-    let rel = |floor: f64| {
-        errs.iter()
-            .map(|(n, d, s)| (d / s.max(floor).max(1e-12), n.as_str()))
-            .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a })
-    };
+    let rel = |floor: f64| errs.iter().map(|(n, d, s)| (d / s.max(floor).max(1e-12), n.as_str())).fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a });
     let (max_rel_grad, worst) = rel(1e-2 * global);
     let (max_rel_grad_raw, worst_raw) = rel(0.0);
     let n_ref = io.tensors.keys().filter(|k| k.starts_with("grad.")).count();
     if n_ref != got.len() {
-        return Err(format!(
-            "{} parameter gradients computed, {} in the fixture",
-            got.len(),
-            n_ref
-        ));
+        return Err(format!("{} parameter gradients computed, {} in the fixture", got.len(), n_ref));
     }
-    eprintln!(
-        "parity: {} params, worst gradient {worst} (unfloored: {worst_raw})",
-        got.len()
-    );
-    Ok(Metrics {
-        max_abs_out: max_abs_out as f64,
-        loss_abs,
-        max_rel_grad,
-        max_rel_grad_raw,
-    })
+    eprintln!("parity: {} params, worst gradient {worst} (unfloored: {worst_raw})", got.len());
+    Ok(Metrics { max_abs_out: max_abs_out as f64, loss_abs, max_rel_grad, max_rel_grad_raw })
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
@@ -322,17 +239,9 @@ fn bench_on<B: AutodiffBackend>(which: &str, iters: usize, device: &B::Device) -
     };
     let n = strides.len();
     let lv = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
-    let cfg = DynUNetConfig::from_monai(
-        3,
-        1,
-        1,
-        &lv(&vec![3; n]),
-        &lv(&strides),
-        &lv(&strides[1..]),
-        Some(&filters),
-    )
-    .map_err(|e| e.to_string())?
-    .with_res_block(true);
+    let cfg = DynUNetConfig::from_monai(3, 1, 1, &lv(&vec![3; n]), &lv(&strides), &lv(&strides[1..]), Some(&filters))
+        .map_err(|e| e.to_string())?
+        .with_res_block(true);
     let device = device.clone();
     let model: DynUNet<B> = cfg.init(&device, &Init::new(0)).map_err(|e| e.to_string())?;
     let x = Init::new(1).normal::<B, 5>(shape, 0.0, 1.0, &device);

@@ -19,8 +19,8 @@ use cytodl_runtime::data::manifest::{load, ManifestSpec, Split};
 use cytodl_runtime::io::{Index, Selection};
 use cytodl_runtime::transforms::spatial::{ChannelDim, InterpMode};
 use cytodl_runtime::transforms::{
-    EnsureChannelFirstd, LoadImaged, NormalizeIntensityd, Pipeline, RandAdjustContrastd, RandHistogramShiftd, RandStdShiftIntensityd,
-    RandomMultiScaleCropd, ThresholdIntensityd, ToTensord, Zoomd,
+    EnsureChannelFirstd, LoadImaged, NormalizeIntensityd, Pipeline, RandAdjustContrastd, RandHistogramShiftd, RandStdShiftIntensityd, RandomMultiScaleCropd,
+    ThresholdIntensityd, ToTensord, Zoomd,
 };
 
 fn pipeline() -> Result<Pipeline, String> {

@@ -75,7 +75,8 @@ pub fn loads(data: &DataframeDatamodule) -> Result<Vec<(String, Selection)>, Ass
     for (split, compose) in data.transforms.iter() {
         for t in &compose.transforms.0 {
             let TransformConfig::LoadImaged(load) = t else { continue };
-            let selection = from_config::selection(load.reader.as_ref().map(|r| &r.0)).map_err(|source| AssembleError::Transform { split: split.clone(), source })?;
+            let selection =
+                from_config::selection(load.reader.as_ref().map(|r| &r.0)).map_err(|source| AssembleError::Transform { split: split.clone(), source })?;
             for key in load.keys.iter() {
                 if !out.iter().any(|(k, _)| k == key) {
                     out.push((key.clone(), selection.clone()));

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use cytodl_schema::{CallbackConfig, ConfigPath, CSVLogger, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, ModelCheckpoint, Number, Trainer};
+use cytodl_schema::{CSVLogger, CallbackConfig, ConfigPath, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, ModelCheckpoint, Number, Trainer};
 
 use crate::family::ModelFamily;
 
@@ -251,12 +251,7 @@ pub fn nearest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         }
         prev[b.len()]
     };
-    candidates
-        .iter()
-        .map(|c| (distance(name, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    candidates.iter().map(|c| (distance(name, c), *c)).filter(|(d, c)| *d <= (c.len() / 3).max(2)).min_by_key(|(d, _)| *d).map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -73,11 +73,7 @@ pub enum InferError<E> {
     #[error("input has an empty axis: shape {0:?}")]
     EmptyInput(Vec<usize>),
     #[error("{what} has {got} values for {spatial} spatial axes (give 1 or {spatial})")]
-    AxisCount {
-        what: &'static str,
-        got: usize,
-        spatial: usize,
-    },
+    AxisCount { what: &'static str, got: usize, spatial: usize },
     #[error("overlap must be >= 0 and < 1, got {0}")]
     Overlap(f64),
     #[error("sigma_scale must be > 0, got {0}")]
@@ -93,24 +89,11 @@ pub enum InferError<E> {
     #[error("predictor returned {got} outputs, earlier {expected}")]
     OutputCount { expected: usize, got: usize },
     #[error("output {head}: shape {shape:?} is not [{batch}, C, spatial...] with {spatial} spatial axes")]
-    OutputShape {
-        head: usize,
-        shape: Vec<usize>,
-        batch: usize,
-        spatial: usize,
-    },
+    OutputShape { head: usize, shape: Vec<usize>, batch: usize, spatial: usize },
     #[error("output {head}: shape {shape:?} changed from {expected:?} between window batches")]
-    OutputChanged {
-        head: usize,
-        shape: Vec<usize>,
-        expected: Vec<usize>,
-    },
+    OutputChanged { head: usize, shape: Vec<usize>, expected: Vec<usize> },
     #[error("output {head}: spatial size {shape:?} is not an integer scaling of the roi {roi:?} at every window")]
-    OutputScale {
-        head: usize,
-        shape: Vec<usize>,
-        roi: Vec<usize>,
-    },
+    OutputScale { head: usize, shape: Vec<usize>, roi: Vec<usize> },
 }
 
 /// One output head's accumulators.
@@ -150,10 +133,7 @@ impl SlidingWindow {
         let nsp = self.roi_size.len();
         let shape = input.shape();
         if nsp == 0 || shape.len() != nsp + 2 {
-            return Err(InferError::InputShape {
-                spatial: nsp,
-                shape: shape.to_vec(),
-            });
+            return Err(InferError::InputShape { spatial: nsp, shape: shape.to_vec() });
         }
         if shape.contains(&0) {
             return Err(InferError::EmptyInput(shape.to_vec()));
@@ -173,20 +153,11 @@ impl SlidingWindow {
         }
         let (batch, channels) = (shape[0], shape[1]);
         let image_in = &shape[2..];
-        let roi: Vec<usize> = self
-            .roi_size
-            .iter()
-            .zip(image_in)
-            .map(|(&r, &s)| if r == 0 { s } else { r })
-            .collect();
+        let roi: Vec<usize> = self.roi_size.iter().zip(image_in).map(|(&r, &s)| if r == 0 { s } else { r }).collect();
 
         // Pad up to the roi, `diff // 2` before (MONAI's pad_size).
         let image: Vec<usize> = image_in.iter().zip(&roi).map(|(&s, &r)| s.max(r)).collect();
-        let pad_before: Vec<usize> = image_in
-            .iter()
-            .zip(&roi)
-            .map(|(&s, &r)| r.saturating_sub(s) / 2)
-            .collect();
+        let pad_before: Vec<usize> = image_in.iter().zip(&roi).map(|(&s, &r)| r.saturating_sub(s) / 2).collect();
         let padded;
         let input = if image.as_slice() != image_in {
             padded = pad(input, &pad_before, &image, self.padding_mode, self.cval)?;
@@ -225,47 +196,24 @@ impl SlidingWindow {
             }
             if heads.is_empty() {
                 for (h, o) in outs.iter().enumerate() {
-                    heads.push(new_head(
-                        h,
-                        o,
-                        b,
-                        batch,
-                        &roi,
-                        &image,
-                        &importance,
-                        &starts,
-                    )?);
+                    heads.push(new_head(h, o, b, batch, &roi, &image, &importance, &starts)?);
                 }
             } else if heads.len() != outs.len() {
-                return Err(InferError::OutputCount {
-                    expected: heads.len(),
-                    got: outs.len(),
-                });
+                return Err(InferError::OutputCount { expected: heads.len(), got: outs.len() });
             }
             for (h, (head, o)) in heads.iter_mut().zip(&outs).enumerate() {
                 let os = o.shape();
-                if os.len() != nsp + 2
-                    || os[0] != b
-                    || os[1] != head.out.shape()[1]
-                    || os[2..] != head.patch[..]
-                {
+                if os.len() != nsp + 2 || os[0] != b || os[1] != head.out.shape()[1] || os[2..] != head.patch[..] {
                     let mut expected = vec![b, head.out.shape()[1]];
                     expected.extend_from_slice(&head.patch);
-                    return Err(InferError::OutputChanged {
-                        head: h,
-                        shape: os.to_vec(),
-                        expected,
-                    });
+                    return Err(InferError::OutputChanged { head: h, shape: os.to_vec(), expected });
                 }
                 let per_item: usize = os[1..].iter().product();
                 let per_chan: usize = head.patch.iter().product();
                 for (k, idx) in range.clone().enumerate() {
                     // MONAI multiplies the window output by the weight, then adds it.
-                    let weighted: Vec<f32> = o.data()[k * per_item..(k + 1) * per_item]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &v)| v * head.weight[i % per_chan])
-                        .collect();
+                    let weighted: Vec<f32> =
+                        o.data()[k * per_item..(k + 1) * per_item].iter().enumerate().map(|(i, &v)| v * head.weight[i % per_chan]).collect();
                     // Box [all channels, scaled window] of image idx / num_win.
                     let mut box_start = vec![0];
                     box_start.extend(scaled_start(&starts[idx % num_win], &head.scale));
@@ -273,13 +221,7 @@ impl SlidingWindow {
                     let out_shape = head.out.shape().to_vec();
                     let item_len: usize = out_shape[1..].iter().product();
                     let item = &mut head.out.data_mut()[n * item_len..(n + 1) * item_len];
-                    add_box(
-                        item,
-                        &out_shape[1..],
-                        &box_start,
-                        &weighted,
-                        os[1..].to_vec(),
-                    );
+                    add_box(item, &out_shape[1..], &box_start, &weighted, os[1..].to_vec());
                 }
             }
         }
@@ -287,12 +229,7 @@ impl SlidingWindow {
         // Divide by the summed weights and crop the padding away.
         let mut result = Vec::with_capacity(heads.len());
         for head in heads {
-            let Head {
-                scale,
-                mut out,
-                count,
-                ..
-            } = head;
+            let Head { scale, mut out, count, .. } = head;
             let per_chan = count.len();
             for (i, v) in out.data_mut().iter_mut().enumerate() {
                 *v /= count[i % per_chan];
@@ -303,9 +240,7 @@ impl SlidingWindow {
                 let mut size = vec![osh[0], osh[1]];
                 for d in 0..nsp {
                     let lo = round_half_even(pad_before[d] as f64 * scale[d]) as usize;
-                    let hi = (round_half_even((pad_before[d] + image_in[d]) as f64 * scale[d])
-                        as usize)
-                        .min(osh[d + 2]);
+                    let hi = (round_half_even((pad_before[d] + image_in[d]) as f64 * scale[d]) as usize).min(osh[d + 2]);
                     start.push(lo.min(hi));
                     size.push(hi - lo.min(hi));
                 }
@@ -322,11 +257,7 @@ fn per_axis<E>(what: &'static str, v: &[f64], nsp: usize) -> Result<Vec<f64>, In
     match v.len() {
         1 => Ok(vec![v[0]; nsp]),
         n if n == nsp => Ok(v.to_vec()),
-        got => Err(InferError::AxisCount {
-            what,
-            got,
-            spatial: nsp,
-        }),
+        got => Err(InferError::AxisCount { what, got, spatial: nsp }),
     }
 }
 
@@ -351,20 +282,14 @@ pub fn scan_interval(image: &[usize], roi: &[usize], overlap: &[f64]) -> Vec<usi
 /// MONAI's `dense_patch_slices`: window start corners in raster order (last axis fastest).
 /// `roi` must not exceed `image` (sliding-window inference pads first).
 pub fn dense_patch_starts(image: &[usize], roi: &[usize], interval: &[usize]) -> Vec<Vec<usize>> {
-    let patch: Vec<usize> = image
-        .iter()
-        .zip(roi)
-        .map(|(&s, &r)| if r == 0 { s } else { r.min(s) })
-        .collect();
+    let patch: Vec<usize> = image.iter().zip(roi).map(|(&s, &r)| if r == 0 { s } else { r.min(s) }).collect();
     let per_axis: Vec<Vec<usize>> = (0..image.len())
         .map(|d| {
             let num = if interval[d] == 0 {
                 1
             } else {
                 let candidates = image[d].div_ceil(interval[d]);
-                (0..candidates)
-                    .find(|&k| k * interval[d] + patch[d] >= image[d])
-                    .map_or(1, |k| k + 1)
+                (0..candidates).find(|&k| k * interval[d] + patch[d] >= image[d]).map_or(1, |k| k + 1)
             };
             (0..num)
                 .map(|k| {
@@ -377,12 +302,7 @@ pub fn dense_patch_starts(image: &[usize], roi: &[usize], interval: &[usize]) ->
     let mut out = Vec::new();
     let mut idx = vec![0usize; image.len()];
     loop {
-        out.push(
-            idx.iter()
-                .enumerate()
-                .map(|(d, &i)| per_axis[d][i])
-                .collect(),
-        );
+        out.push(idx.iter().enumerate().map(|(d, &i)| per_axis[d][i]).collect());
         let mut d = image.len();
         loop {
             if d == 0 {
@@ -409,12 +329,7 @@ pub fn importance_map(patch: &[usize], mode: BlendMode, sigma_scale: &[f64]) -> 
         BlendMode::Gaussian => {
             let mut map = vec![1.0f32];
             for (d, &len) in patch.iter().enumerate() {
-                let sigma = len as f64
-                    * sigma_scale
-                        .get(d)
-                        .or(sigma_scale.last())
-                        .copied()
-                        .unwrap_or(0.125);
+                let sigma = len as f64 * sigma_scale.get(d).or(sigma_scale.last()).copied().unwrap_or(0.125);
                 let denom = (-2.0 * sigma * sigma) as f32;
                 let start = -((len as f32 - 1.0) / 2.0);
                 let g: Vec<f32> = (0..len)
@@ -423,13 +338,7 @@ pub fn importance_map(patch: &[usize], mode: BlendMode, sigma_scale: &[f64]) -> 
                         (x * x / denom).exp()
                     })
                     .collect();
-                map = if d == 0 {
-                    g
-                } else {
-                    map.iter()
-                        .flat_map(|&m| g.iter().map(move |&v| m * v))
-                        .collect()
-                };
+                map = if d == 0 { g } else { map.iter().flat_map(|&m| g.iter().map(move |&v| m * v)).collect() };
             }
             map
         }
@@ -449,9 +358,7 @@ fn nearest_exact(map: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
         .zip(to)
         .map(|(&f, &t)| {
             let s = f as f64 / t as f64;
-            (0..t)
-                .map(|i| (((i as f64 + 0.5) * s).floor() as usize).min(f - 1))
-                .collect()
+            (0..t).map(|i| (((i as f64 + 0.5) * s).floor() as usize).min(f - 1)).collect()
         })
         .collect();
     let fs = strides_of(from);
@@ -459,9 +366,7 @@ fn nearest_exact(map: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
     let ts = strides_of(to);
     (0..n)
         .map(|flat| {
-            let off: usize = (0..to.len())
-                .map(|d| index[d][(flat / ts[d]) % to[d]] * fs[d])
-                .sum();
+            let off: usize = (0..to.len()).map(|d| index[d][(flat / ts[d]) % to[d]] * fs[d]).sum();
             map[off]
         })
         .collect()
@@ -469,11 +374,7 @@ fn nearest_exact(map: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
 
 /// `int(start * z)` per axis, as MONAI scales window boxes for resized outputs.
 fn scaled_start(start: &[usize], scale: &[f64]) -> Vec<usize> {
-    start
-        .iter()
-        .zip(scale)
-        .map(|(&s, &z)| (s as f64 * z) as usize)
-        .collect()
+    start.iter().zip(scale).map(|(&s, &z)| (s as f64 * z) as usize).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -490,58 +391,27 @@ fn new_head<E>(
     let nsp = roi.len();
     let os = o.shape();
     if os.len() != nsp + 2 || os[0] != b || os[2..].contains(&0) {
-        return Err(InferError::OutputShape {
-            head: h,
-            shape: os.to_vec(),
-            batch: b,
-            spatial: nsp,
-        });
+        return Err(InferError::OutputShape { head: h, shape: os.to_vec(), batch: b, spatial: nsp });
     }
     let patch = os[2..].to_vec();
-    let scale: Vec<f64> = patch
-        .iter()
-        .zip(roi)
-        .map(|(&p, &r)| p as f64 / r as f64)
-        .collect();
-    let weight = if patch.as_slice() == roi {
-        importance.to_vec()
-    } else {
-        nearest_exact(importance, roi, &patch)
-    };
-    let out_sp: Vec<usize> = image
-        .iter()
-        .zip(&scale)
-        .map(|(&s, &z)| (s as f64 * z) as usize)
-        .collect();
+    let scale: Vec<f64> = patch.iter().zip(roi).map(|(&p, &r)| p as f64 / r as f64).collect();
+    let weight = if patch.as_slice() == roi { importance.to_vec() } else { nearest_exact(importance, roi, &patch) };
+    let out_sp: Vec<usize> = image.iter().zip(&scale).map(|(&s, &z)| (s as f64 * z) as usize).collect();
     let mut count = vec![0.0f32; out_sp.iter().product()];
     for s in starts {
         let lo = scaled_start(s, &scale);
         let end: Vec<usize> = s.iter().zip(roi).map(|(&a, &r)| a + r).collect();
         let hi = scaled_start(&end, &scale);
         // MONAI would fail to broadcast a patch into a box of another size.
-        let bad_size = lo
-            .iter()
-            .zip(&hi)
-            .zip(&patch)
-            .any(|((&l, &u), &p)| u - l != p);
+        let bad_size = lo.iter().zip(&hi).zip(&patch).any(|((&l, &u), &p)| u - l != p);
         if bad_size || hi.iter().zip(&out_sp).any(|(&u, &m)| u > m) {
-            return Err(InferError::OutputScale {
-                head: h,
-                shape: patch.clone(),
-                roi: roi.to_vec(),
-            });
+            return Err(InferError::OutputScale { head: h, shape: patch.clone(), roi: roi.to_vec() });
         }
         add_box(&mut count, &out_sp, &lo, &weight, patch.clone());
     }
     let mut out_shape = vec![batch, os[1]];
     out_shape.extend_from_slice(&out_sp);
-    Ok(Head {
-        patch,
-        scale,
-        weight,
-        out: Array::zeros(out_shape),
-        count,
-    })
+    Ok(Head { patch, scale, weight, out: Array::zeros(out_shape), count })
 }
 
 /// `dst[start .. start + shape] += src` for row-major `dst` of shape `dst_shape`.
@@ -556,10 +426,7 @@ fn add_box(dst: &mut [f32], dst_shape: &[usize], start: &[usize], src: &[f32], s
         for d in 0..nd - 1 {
             off += (start[d] + idx[d]) * ds[d];
         }
-        for (a, &v) in dst[off..off + row]
-            .iter_mut()
-            .zip(&src[r * row..(r + 1) * row])
-        {
+        for (a, &v) in dst[off..off + row].iter_mut().zip(&src[r * row..(r + 1) * row]) {
             *a += v;
         }
         for d in (0..nd - 1).rev() {
@@ -578,13 +445,7 @@ fn round_half_even(x: f64) -> f64 {
 }
 
 /// Pads the spatial axes of `[N, C, spatial...]` to `target`, `before[d]` in front (torch `F.pad`).
-fn pad<E>(
-    input: &Array,
-    before: &[usize],
-    target: &[usize],
-    mode: PadMode,
-    cval: f32,
-) -> Result<Array, InferError<E>> {
+fn pad<E>(input: &Array, before: &[usize], target: &[usize], mode: PadMode, cval: f32) -> Result<Array, InferError<E>> {
     let shape = input.shape();
     let nsp = target.len();
     // Per spatial axis: output index -> source index (None = fill).
@@ -667,4 +528,3 @@ impl From<&cytodl_schema::SlidingWindowArgs> for SlidingWindow {
         }
     }
 }
-

@@ -269,29 +269,18 @@ impl Loss {
 
     /// The loss of `pred` against `target`. `MaskedDice` without a mask is plain Dice (MONAI
     /// warns and does the same).
-    pub fn forward<B: Backend>(
-        &self,
-        pred: Tensor<B, 5>,
-        target: Tensor<B, 5>,
-    ) -> Result<Tensor<B, 1>, LossError> {
+    pub fn forward<B: Backend>(&self, pred: Tensor<B, 5>, target: Tensor<B, 5>) -> Result<Tensor<B, 1>, LossError> {
         self.forward_masked(pred, target, None)
     }
 
     /// As [`Loss::forward`], with the `[N or 1, 1, Z, Y, X]` mask that `MaskedDice` applies; other
     /// losses ignore the mask.
-    pub fn forward_masked<B: Backend>(
-        &self,
-        pred: Tensor<B, 5>,
-        target: Tensor<B, 5>,
-        mask: Option<Tensor<B, 5>>,
-    ) -> Result<Tensor<B, 1>, LossError> {
+    pub fn forward_masked<B: Backend>(&self, pred: Tensor<B, 5>, target: Tensor<B, 5>, mask: Option<Tensor<B, 5>>) -> Result<Tensor<B, 1>, LossError> {
         self.validate()?;
         match self {
             Self::Mse { reduction } => mse_loss(pred, target, *reduction),
             Self::L1 { reduction } => l1_loss(pred, target, *reduction),
-            Self::BceWithLogits(c) => {
-                bce_with_logits_loss(pred, target, c.reduction, c.pos_weight.as_deref())
-            }
+            Self::BceWithLogits(c) => bce_with_logits_loss(pred, target, c.reduction, c.pos_weight.as_deref()),
             Self::Dice(c) => dice_loss(pred, target, c),
             Self::DiceCe(c) => dice_ce_loss(pred, target, c),
             Self::MaskedDice(c) => match mask {
@@ -304,11 +293,7 @@ impl Loss {
     }
 }
 
-fn same_shape<B: Backend>(
-    loss: &'static str,
-    pred: &Tensor<B, 5>,
-    target: &Tensor<B, 5>,
-) -> Result<(), LossError> {
+fn same_shape<B: Backend>(loss: &'static str, pred: &Tensor<B, 5>, target: &Tensor<B, 5>) -> Result<(), LossError> {
     let (p, t) = (pred.dims(), target.dims());
     if p != t {
         return Err(shape_err(loss, format!("target shape {t:?} differs from prediction {p:?}")));
@@ -317,21 +302,13 @@ fn same_shape<B: Backend>(
 }
 
 /// `torch.nn.MSELoss`: `(pred - target)^2`, reduced.
-pub fn mse_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    reduction: Reduction,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn mse_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, reduction: Reduction) -> Result<Tensor<B, 1>, LossError> {
     same_shape("MSELoss", &pred, &target)?;
     Ok(reduction.apply((pred - target).square()))
 }
 
 /// `torch.nn.L1Loss`: `|pred - target|`, reduced.
-pub fn l1_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    reduction: Reduction,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn l1_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, reduction: Reduction) -> Result<Tensor<B, 1>, LossError> {
     same_shape("L1Loss", &pred, &target)?;
     Ok(reduction.apply((pred - target).abs()))
 }
@@ -361,15 +338,10 @@ pub fn bce_with_logits_loss<B: Backend>(
         Some(pw) => {
             let c = dims[1];
             if pw.len() != 1 && pw.len() != c {
-                return Err(invalid(
-                    "pos_weight",
-                    format!("needs 1 or {c} (channel count) values, got {}", pw.len()),
-                ));
+                return Err(invalid("pos_weight", format!("needs 1 or {c} (channel count) values, got {}", pw.len())));
             }
             let values: Vec<f32> = if pw.len() == 1 { vec![pw[0]; c] } else { pw.to_vec() };
-            let pw = Tensor::<B, 1>::from_floats(values.as_slice(), &pred.device())
-                .reshape([1, c, 1, 1, 1])
-                .expand(dims);
+            let pw = Tensor::<B, 1>::from_floats(values.as_slice(), &pred.device()).reshape([1, c, 1, 1, 1]).expand(dims);
             let log_weight = (pw.sub_scalar(1.0) * target).add_scalar(1.0);
             lin + log_weight * sp
         }
@@ -381,9 +353,7 @@ pub fn bce_with_logits_loss<B: Backend>(
 /// integers like torch's `.long()`).
 fn one_hot<B: Backend>(target: Tensor<B, 5>, num_classes: usize) -> Tensor<B, 5> {
     let idx = target.int();
-    let chans = (0..num_classes)
-        .map(|k| idx.clone().equal_elem(k as i64).float())
-        .collect::<Vec<_>>();
+    let chans = (0..num_classes).map(|k| idx.clone().equal_elem(k as i64).float()).collect::<Vec<_>>();
     Tensor::cat(chans, 1)
 }
 
@@ -405,10 +375,7 @@ fn monai_prepare<B: Backend>(
     }
     if to_onehot_y && n_pred_ch > 1 {
         if target.dims()[1] != 1 {
-            return Err(shape_err(
-                loss,
-                format!("to_onehot_y needs a 1-channel target, got {:?}", target.dims()),
-            ));
+            return Err(shape_err(loss, format!("to_onehot_y needs a 1-channel target, got {:?}", target.dims())));
         }
         target = one_hot(target, n_pred_ch);
     }
@@ -437,20 +404,9 @@ fn reduce_sum<B: Backend>(t: Tensor<B, 5>, batch: bool) -> Tensor<B, 5> {
 /// `f = 1 - (2 tp + smooth_nr) / (den + smooth_dr)` with `tp = Σ p g`,
 /// `den = Σ p + Σ g` (`Σ p² + Σ g²` with `squared_pred`), and for `jaccard`
 /// `den = 2 (Σ p + Σ g - tp)` (squared sums likewise).
-pub fn dice_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    cfg: &DiceLossConfig,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn dice_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &DiceLossConfig) -> Result<Tensor<B, 1>, LossError> {
     cfg.validate()?;
-    let (input, target) = monai_prepare(
-        "DiceLoss",
-        pred,
-        target,
-        cfg.activation,
-        cfg.to_onehot_y,
-        cfg.include_background,
-    )?;
+    let (input, target) = monai_prepare("DiceLoss", pred, target, cfg.activation, cfg.to_onehot_y, cfg.include_background)?;
     let tp = reduce_sum(input.clone() * target.clone(), cfg.batch);
     let (pred_o, ground_o) = if cfg.squared_pred {
         (reduce_sum(input.square(), cfg.batch), reduce_sum(target.square(), cfg.batch))
@@ -461,27 +417,18 @@ pub fn dice_loss<B: Backend>(
     if cfg.jaccard {
         denominator = (denominator - tp.clone()).mul_scalar(2.0);
     }
-    let f = (tp.mul_scalar(2.0).add_scalar(cfg.smooth_nr) / denominator.add_scalar(cfg.smooth_dr))
-        .neg()
-        .add_scalar(1.0);
+    let f = (tp.mul_scalar(2.0).add_scalar(cfg.smooth_nr) / denominator.add_scalar(cfg.smooth_dr)).neg().add_scalar(1.0);
     Ok(cfg.reduction.apply(f))
 }
 
 /// `torch.nn.CrossEntropyLoss` over the channel axis of logits `[N, C, ...]`, as MONAI's
 /// `DiceCELoss.ce` calls it: a 1-channel target holds class indices, a C-channel target holds
 /// class probabilities. `mean` divides by `N * Z * Y * X`.
-pub fn cross_entropy_loss<B: Backend>(
-    logits: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    reduction: Reduction,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn cross_entropy_loss<B: Backend>(logits: Tensor<B, 5>, target: Tensor<B, 5>, reduction: Reduction) -> Result<Tensor<B, 1>, LossError> {
     let (p, t) = (logits.dims(), target.dims());
     let c = p[1];
     if p[0] != t[0] || p[2..] != t[2..] || (t[1] != 1 && t[1] != c) {
-        return Err(shape_err(
-            "CrossEntropyLoss",
-            format!("target shape {t:?} fits neither class indices nor probabilities for {p:?}"),
-        ));
+        return Err(shape_err("CrossEntropyLoss", format!("target shape {t:?} fits neither class indices nor probabilities for {p:?}")));
     }
     let target = if t[1] == c && c != 1 { target } else { one_hot(target, c) };
     let logp = activation::log_softmax(logits, 1);
@@ -492,37 +439,21 @@ pub fn cross_entropy_loss<B: Backend>(
 
 /// `monai.losses.DiceCELoss`: `lambda_dice * Dice + lambda_ce * CE`, where CE is
 /// BCE-with-logits for a 1-channel prediction and cross-entropy otherwise (MONAI's rule).
-pub fn dice_ce_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    cfg: &DiceCeLossConfig,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn dice_ce_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &DiceCeLossConfig) -> Result<Tensor<B, 1>, LossError> {
     cfg.validate()?;
     let (p, t) = (pred.dims(), target.dims());
     if t[1] != 1 && t[1] != p[1] {
-        return Err(shape_err(
-            "DiceCELoss",
-            format!("number of channels for target is neither 1 nor the same as input: {p:?} vs {t:?}"),
-        ));
+        return Err(shape_err("DiceCELoss", format!("number of channels for target is neither 1 nor the same as input: {p:?} vs {t:?}")));
     }
     let reduction = cfg.dice.reduction;
     let dice = dice_loss(pred.clone(), target.clone(), &cfg.dice)?;
-    let ce = if p[1] == 1 {
-        bce_with_logits_loss(pred, target, reduction, None)?
-    } else {
-        cross_entropy_loss(pred, target, reduction)?
-    };
+    let ce = if p[1] == 1 { bce_with_logits_loss(pred, target, reduction, None)? } else { cross_entropy_loss(pred, target, reduction)? };
     Ok(dice.mul_scalar(cfg.lambda_dice) + ce.mul_scalar(cfg.lambda_ce))
 }
 
 /// `monai.losses.MaskedDiceLoss`: Dice of `(pred * mask, target * mask)`. The mask is
 /// `[N or 1, 1, Z, Y, X]` and multiplies the raw prediction, before the activation (MONAI).
-pub fn masked_dice_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    mask: Tensor<B, 5>,
-    cfg: &DiceLossConfig,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn masked_dice_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, mask: Tensor<B, 5>, cfg: &DiceLossConfig) -> Result<Tensor<B, 1>, LossError> {
     let (p, t, m) = (pred.dims(), target.dims(), mask.dims());
     if m[0] != p[0] && m[0] != 1 {
         return Err(shape_err("MaskedDiceLoss", format!("batch size of mask {m:?} must be one or equal to input {p:?}")));
@@ -531,10 +462,7 @@ pub fn masked_dice_loss<B: Backend>(
         return Err(shape_err("MaskedDiceLoss", format!("mask {m:?} must have only one channel")));
     }
     if m[2..] != p[2..] || t[0] != p[0] || t[2..] != p[2..] {
-        return Err(shape_err(
-            "MaskedDiceLoss",
-            format!("spatial sizes of input {p:?}, target {t:?} and mask {m:?} differ"),
-        ));
+        return Err(shape_err("MaskedDiceLoss", format!("spatial sizes of input {p:?}, target {t:?} and mask {m:?} differ")));
     }
     let pred = pred * mask.clone().expand(p);
     let target = target * mask.expand(t);
@@ -544,20 +472,9 @@ pub fn masked_dice_loss<B: Backend>(
 /// `monai.losses.TverskyLoss`, per `[N, C]` (or `[C]` with `batch`):
 /// `1 - (tp + smooth_nr) / (tp + α fp + β fn + smooth_dr)` with `tp = Σ p g`,
 /// `fp = Σ p (1 - g)`, `fn = Σ (1 - p) g`.
-pub fn tversky_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    cfg: &TverskyLossConfig,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn tversky_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &TverskyLossConfig) -> Result<Tensor<B, 1>, LossError> {
     cfg.validate()?;
-    let (p0, g0) = monai_prepare(
-        "TverskyLoss",
-        pred,
-        target,
-        cfg.activation,
-        cfg.to_onehot_y,
-        cfg.include_background,
-    )?;
+    let (p0, g0) = monai_prepare("TverskyLoss", pred, target, cfg.activation, cfg.to_onehot_y, cfg.include_background)?;
     let p1 = p0.clone().neg().add_scalar(1.0);
     let g1 = g0.clone().neg().add_scalar(1.0);
     let tp = reduce_sum(p0.clone() * g0.clone(), cfg.batch);
@@ -594,11 +511,7 @@ fn validate_focal(c: &cytodl_schema::FocalLoss) -> Result<(), LossError> {
 /// `alpha` weighs channel 0 by `1 - α`, the others by `α`. `weight` scales each class (not on a
 /// 1-channel prediction, as in MONAI). `mean` averages every value; `sum` sums the per-`[N, C]`
 /// spatial means (MONAI's choice). A 1-element `weight` applies to every class (MONAI's scalar).
-pub fn focal_loss<B: Backend>(
-    pred: Tensor<B, 5>,
-    target: Tensor<B, 5>,
-    cfg: &cytodl_schema::FocalLoss,
-) -> Result<Tensor<B, 1>, LossError> {
+pub fn focal_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &cytodl_schema::FocalLoss) -> Result<Tensor<B, 1>, LossError> {
     validate_focal(cfg)?;
     let (input, target) = monai_prepare("FocalLoss", pred, target, Activation::None, cfg.to_onehot_y, cfg.include_background)?;
     let [_, classes, ..] = input.dims();
@@ -654,17 +567,61 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
             cytodl_schema::Reduction::Sum => Reduction::Sum,
         };
         #[allow(clippy::too_many_arguments)]
-        let dice = |sigmoid, softmax, include_background, to_onehot_y, squared_pred, jaccard, smooth_nr, smooth_dr, batch, r| -> Result<DiceLossConfig, LossError> {
-            Ok(DiceLossConfig { include_background, to_onehot_y, activation: Activation::from_flags(sigmoid, softmax)?, squared_pred, jaccard, reduction: reduction(r), smooth_nr, smooth_dr, batch })
-        };
+        let dice =
+            |sigmoid, softmax, include_background, to_onehot_y, squared_pred, jaccard, smooth_nr, smooth_dr, batch, r| -> Result<DiceLossConfig, LossError> {
+                Ok(DiceLossConfig {
+                    include_background,
+                    to_onehot_y,
+                    activation: Activation::from_flags(sigmoid, softmax)?,
+                    squared_pred,
+                    jaccard,
+                    reduction: reduction(r),
+                    smooth_nr,
+                    smooth_dr,
+                    batch,
+                })
+            };
         let loss = match c {
             C::DiceCELoss(l) => Loss::DiceCe(DiceCeLossConfig {
-                dice: dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?,
+                dice: dice(
+                    l.sigmoid,
+                    l.softmax,
+                    l.include_background,
+                    l.to_onehot_y,
+                    l.squared_pred,
+                    l.jaccard,
+                    l.smooth_nr,
+                    l.smooth_dr,
+                    l.batch,
+                    l.reduction,
+                )?,
                 lambda_dice: l.lambda_dice,
                 lambda_ce: l.lambda_ce,
             }),
-            C::DiceLoss(l) => Loss::Dice(dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?),
-            C::MaskedDiceLoss(l) => Loss::MaskedDice(dice(l.sigmoid, l.softmax, l.include_background, l.to_onehot_y, l.squared_pred, l.jaccard, l.smooth_nr, l.smooth_dr, l.batch, l.reduction)?),
+            C::DiceLoss(l) => Loss::Dice(dice(
+                l.sigmoid,
+                l.softmax,
+                l.include_background,
+                l.to_onehot_y,
+                l.squared_pred,
+                l.jaccard,
+                l.smooth_nr,
+                l.smooth_dr,
+                l.batch,
+                l.reduction,
+            )?),
+            C::MaskedDiceLoss(l) => Loss::MaskedDice(dice(
+                l.sigmoid,
+                l.softmax,
+                l.include_background,
+                l.to_onehot_y,
+                l.squared_pred,
+                l.jaccard,
+                l.smooth_nr,
+                l.smooth_dr,
+                l.batch,
+                l.reduction,
+            )?),
             C::TverskyLoss(l) => Loss::Tversky(TverskyLossConfig {
                 include_background: l.include_background,
                 to_onehot_y: l.to_onehot_y,
@@ -679,7 +636,9 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
             C::MSELoss(l) => Loss::Mse { reduction: reduction(l.reduction) },
             C::L1Loss(l) => Loss::L1 { reduction: reduction(l.reduction) },
             C::FocalLoss(l) => Loss::Focal(l.clone()),
-            C::BCEWithLogitsLoss(l) => Loss::BceWithLogits(BceWithLogitsConfig { reduction: reduction(l.reduction), pos_weight: l.pos_weight.map(|w| vec![w as f32]) }),
+            C::BCEWithLogitsLoss(l) => {
+                Loss::BceWithLogits(BceWithLogitsConfig { reduction: reduction(l.reduction), pos_weight: l.pos_weight.map(|w| vec![w as f32]) })
+            }
         };
         loss.validate()?;
         Ok(loss)

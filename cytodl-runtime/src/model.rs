@@ -11,8 +11,8 @@ use crate::array::Array;
 use crate::infer::{InferError, SlidingWindow};
 use crate::nn::heads::{Head, HeadConfigError};
 use crate::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, Init};
-use cytodl_schema::{BackboneConfig, MultiTaskIm2Im};
 use crate::task::Im2Im;
+use cytodl_schema::{BackboneConfig, MultiTaskIm2Im};
 
 /// A DynUNet backbone whose output feeds every head (cyto_dl's `BaseHead` is the identity;
 /// `ResBlocksHead` and projection heads transform it).
@@ -139,7 +139,8 @@ mod tests {
         let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
         let u: Vec<PerLevel> = vec![2.into(), 2.into()];
         let device = Default::default();
-        let net = DynUNetConfig::from_monai(2, 1, 2, &k, &s, &u, Some(&[4, 8, 16])).expect("config").init::<Cpu>(&device, &crate::nn::Init::new(0)).expect("init");
+        let net =
+            DynUNetConfig::from_monai(2, 1, 2, &k, &s, &u, Some(&[4, 8, 16])).expect("config").init::<Cpu>(&device, &crate::nn::Init::new(0)).expect("init");
         let model = MultiTask::new(net, vec!["seg".into()]);
         let image = Array::zeros(vec![1, 1, 20, 20]);
         let window = SlidingWindow::new(vec![8, 8]);

@@ -76,14 +76,7 @@ pub struct ActThreshLabel {
 
 impl Default for ActThreshLabel {
     fn default() -> Self {
-        ActThreshLabel {
-            activation: Activation::Identity,
-            threshold: None,
-            label: false,
-            dtype: DType::U8,
-            ch: -1,
-            rescale_dtype: None,
-        }
+        ActThreshLabel { activation: Activation::Identity, threshold: None, label: false, dtype: DType::U8, ch: -1, rescale_dtype: None }
     }
 }
 
@@ -141,10 +134,7 @@ impl ActThreshLabel {
         let mut data: Vec<f32> = if self.ch > 0 {
             let c = self.ch as usize;
             if c >= shape[0] {
-                return Err(PostprocessError::Channel {
-                    ch: self.ch,
-                    channels: shape[0],
-                });
+                return Err(PostprocessError::Channel { ch: self.ch, channels: shape[0] });
             }
             let v = img.slab(c).to_vec();
             shape.remove(0);
@@ -159,10 +149,7 @@ impl ActThreshLabel {
         let mut kind = Kind::Float32;
         let mut vals: Vec<f64> = data.iter().map(|&v| v as f64).collect();
         if let Some(t) = self.threshold {
-            vals = data
-                .iter()
-                .map(|&v| if v > t { 1.0 } else { 0.0 })
-                .collect();
+            vals = data.iter().map(|&v| if v > t { 1.0 } else { 0.0 }).collect();
             kind = Kind::Bool;
         }
         if self.label {
@@ -181,10 +168,7 @@ impl ActThreshLabel {
             vals = rescale_intensity(&vals, kind, rd);
         }
         let out: Vec<f32> = vals.iter().map(|&v| cast(v, dtype) as f32).collect();
-        Ok(Postprocessed {
-            array: Array::new(shape, out).expect("same element count"),
-            dtype,
-        })
+        Ok(Postprocessed { array: Array::new(shape, out).expect("same element count"), dtype })
     }
 }
 
@@ -200,24 +184,12 @@ pub enum AutoThreshold {
 impl AutoThreshold {
     pub fn apply(&self, img: &Array) -> Result<Postprocessed, PostprocessError> {
         let t = match *self {
-            AutoThreshold::None => {
-                return Ok(Postprocessed {
-                    array: img.clone(),
-                    dtype: DType::F32,
-                })
-            }
+            AutoThreshold::None => return Ok(Postprocessed { array: img.clone(), dtype: DType::F32 }),
             AutoThreshold::Value(t) => t,
             AutoThreshold::Otsu => threshold_otsu(img.data())?,
         };
-        let mask = img
-            .data()
-            .iter()
-            .map(|&v| if v > t { 1.0 } else { 0.0 })
-            .collect();
-        Ok(Postprocessed {
-            array: Array::new(img.shape().to_vec(), mask).expect("same element count"),
-            dtype: DType::U8,
-        })
+        let mask = img.data().iter().map(|&v| if v > t { 1.0 } else { 0.0 }).collect();
+        Ok(Postprocessed { array: Array::new(img.shape().to_vec(), mask).expect("same element count"), dtype: DType::U8 })
     }
 }
 
@@ -226,54 +198,27 @@ pub fn rescale(img: &Array) -> Postprocessed {
     let vals: Vec<f64> = img.data().iter().map(|&v| v as f64).collect();
     let out = rescale_intensity(&vals, Kind::Float32, DType::U8);
     let out = out.iter().map(|&v| cast(v, DType::U8) as f32).collect();
-    Postprocessed {
-        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
-        dtype: DType::U8,
-    }
+    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
 }
 
 /// Legacy `postprocessing.sigmoid_rescale`: `(sigmoid(img) * 255).astype(uint8)` (f32 product).
 pub fn sigmoid_rescale(img: &Array) -> Postprocessed {
-    let out = img
-        .data()
-        .iter()
-        .map(|&v| cast((sigmoid(v) * 255.0) as f64, DType::U8) as f32)
-        .collect();
-    Postprocessed {
-        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
-        dtype: DType::U8,
-    }
+    let out = img.data().iter().map(|&v| cast((sigmoid(v) * 255.0) as f64, DType::U8) as f32).collect();
+    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
 }
 
 /// Legacy `postprocessing.sigmoid_thresh`: `(sigmoid(img) > 123).astype(uint8)`. The original
 /// compares a probability with 123, so the mask is always empty; kept for fidelity.
 pub fn sigmoid_thresh(img: &Array) -> Postprocessed {
-    let out = img
-        .data()
-        .iter()
-        .map(|&v| if sigmoid(v) > 123.0 { 1.0 } else { 0.0 })
-        .collect();
-    Postprocessed {
-        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
-        dtype: DType::U8,
-    }
+    let out = img.data().iter().map(|&v| if sigmoid(v) > 123.0 { 1.0 } else { 0.0 }).collect();
+    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U8 }
 }
 
 /// Legacy `postprocessing.postprocess_label`: `label(sigmoid(img) > 0.5).astype(uint16)`.
 pub fn postprocess_label(img: &Array) -> Postprocessed {
-    let mask: Vec<f64> = img
-        .data()
-        .iter()
-        .map(|&v| if sigmoid(v) > 0.5 { 1.0 } else { 0.0 })
-        .collect();
-    let out = label(&mask, img.shape())
-        .into_iter()
-        .map(|v| cast(v as f64, DType::U16) as f32)
-        .collect();
-    Postprocessed {
-        array: Array::new(img.shape().to_vec(), out).expect("same element count"),
-        dtype: DType::U16,
-    }
+    let mask: Vec<f64> = img.data().iter().map(|&v| if sigmoid(v) > 0.5 { 1.0 } else { 0.0 }).collect();
+    let out = label(&mask, img.shape()).into_iter().map(|v| cast(v as f64, DType::U16) as f32).collect();
+    Postprocessed { array: Array::new(img.shape().to_vec(), out).expect("same element count"), dtype: DType::U16 }
 }
 
 fn sigmoid(v: f32) -> f32 {
@@ -290,10 +235,7 @@ fn activate(data: &mut [f32], shape: &[usize], act: Activation) -> Result<(), Po
             let nd = shape.len() as i64;
             let d = if dim < 0 { dim + nd } else { dim };
             if !(0..nd).contains(&d) {
-                return Err(PostprocessError::SoftmaxDim {
-                    dim,
-                    ndim: shape.len(),
-                });
+                return Err(PostprocessError::SoftmaxDim { dim, ndim: shape.len() });
             }
             let d = d as usize;
             let n = shape[d];
@@ -302,9 +244,7 @@ fn activate(data: &mut [f32], shape: &[usize], act: Activation) -> Result<(), Po
             for o in 0..outer {
                 for i in 0..inner {
                     let at = |k: usize| o * n * inner + k * inner + i;
-                    let m = (0..n)
-                        .map(|k| data[at(k)])
-                        .fold(f32::NEG_INFINITY, f32::max);
+                    let m = (0..n).map(|k| data[at(k)]).fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0.0f32;
                     for k in 0..n {
                         let e = (data[at(k)] - m).exp();
@@ -423,21 +363,11 @@ fn rescale_intensity(vals: &[f64], kind: Kind, to: DType) -> Vec<f64> {
     match kind {
         // float32 array with Python-float scalars: numpy stays in float32.
         Kind::Float32 => {
-            let (lo, span, ospan, o0) = (
-                imin as f32,
-                (imax - imin) as f32,
-                (omax - omin) as f32,
-                omin as f32,
-            );
-            vals.iter()
-                .map(|&v| ((((v as f32) - lo) / span) * ospan + o0) as f64)
-                .collect()
+            let (lo, span, ospan, o0) = (imin as f32, (imax - imin) as f32, (omax - omin) as f32, omin as f32);
+            vals.iter().map(|&v| ((((v as f32) - lo) / span) * ospan + o0) as f64).collect()
         }
         // bool / int64 arrays are promoted to float64 by np.clip with float bounds.
-        Kind::Bool | Kind::Int64 => vals
-            .iter()
-            .map(|&v| (v - imin) / (imax - imin) * (omax - omin) + omin)
-            .collect(),
+        Kind::Bool | Kind::Int64 => vals.iter().map(|&v| (v - imin) / (imax - imin) * (omax - omin) + omin).collect(),
     }
 }
 
@@ -634,4 +564,3 @@ pub fn head_postprocess(model: &cytodl_schema::MultiTaskIm2Im) -> HeadPostproces
         })
         .collect()
 }
-

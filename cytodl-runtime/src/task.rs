@@ -81,10 +81,10 @@ pub fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Bat
         if batch.samples.iter().any(|s| s.array(head).is_none()) {
             continue;
         }
-        let pred = preds.get(head).cloned().ok_or_else(|| TaskError::NoSuchHead {
-            head: head.clone(),
-            available: preds.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
+        let pred = preds
+            .get(head)
+            .cloned()
+            .ok_or_else(|| TaskError::NoSuchHead { head: head.clone(), available: preds.keys().cloned().collect::<Vec<_>>().join(", ") })?;
         let target = batch_tensor::<B>(batch, head, device)?;
         let l = loss.forward(pred, target).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
         total = Some(match total {

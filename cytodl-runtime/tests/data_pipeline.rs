@@ -46,7 +46,14 @@ fn dataset_dir(name: &str, n: usize) -> PathBuf {
 
 fn pipeline() -> Pipeline {
     let keys = vec!["raw".to_string(), "seg".to_string()];
-    let crop = RandomMultiScaleCropd::new(keys.clone(), vec![4, 8, 8], [("raw".to_string(), vec![1.0]), ("seg".to_string(), vec![1.0])].into_iter().collect(), 2, false).unwrap();
+    let crop = RandomMultiScaleCropd::new(
+        keys.clone(),
+        vec![4, 8, 8],
+        [("raw".to_string(), vec![1.0]), ("seg".to_string(), vec![1.0])].into_iter().collect(),
+        2,
+        false,
+    )
+    .unwrap();
     Pipeline::new()
         .push(LoadImaged::new(vec!["raw".into()], selection(2)))
         .push(LoadImaged::new(vec!["seg".into()], selection(0)))
@@ -57,13 +64,19 @@ fn pipeline() -> Pipeline {
 fn samples(d: &Path, workers: usize, cache: Option<Cache>) -> Vec<Vec<f32>> {
     let m = load(&ManifestSpec { path: d.to_path_buf(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
     let rows = m.rows(Split::Train).iter().map(|r| r.to_sample()).collect();
-    let loader = Loader::new(Dataset { rows, pipeline: pipeline(), cache }, LoaderOptions { batch_size: 2, shuffle: true, num_workers: workers, seed: 5, ..Default::default() });
-    loader.epoch(0).map(|b| {
-        let b = b.unwrap();
-        let mut v = b.stack("raw").unwrap().into_data();
-        v.extend(b.stack("seg").unwrap().into_data());
-        v
-    }).collect()
+    let loader = Loader::new(
+        Dataset { rows, pipeline: pipeline(), cache },
+        LoaderOptions { batch_size: 2, shuffle: true, num_workers: workers, seed: 5, ..Default::default() },
+    );
+    loader
+        .epoch(0)
+        .map(|b| {
+            let b = b.unwrap();
+            let mut v = b.stack("raw").unwrap().into_data();
+            v.extend(b.stack("seg").unwrap().into_data());
+            v
+        })
+        .collect()
 }
 
 /// Where `patch` lies in `volume` (both ZYX), if anywhere.

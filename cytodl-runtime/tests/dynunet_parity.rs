@@ -10,16 +10,12 @@ mod parity;
 use std::path::PathBuf;
 
 use cytodl_runtime::backend::{Cpu, CpuTrain};
-use cytodl_runtime::nn::weights::{
-    load_state_dict, param_names, LoadOptions, StateDict, WeightsError,
-};
-use cytodl_runtime::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
+use cytodl_runtime::nn::weights::{load_state_dict, param_names, LoadOptions, StateDict, WeightsError};
 use cytodl_runtime::nn::Init;
+use cytodl_runtime::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/parity")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
 }
 
 fn assert_parity(m: parity::Metrics, what: &str) {
@@ -30,10 +26,7 @@ fn assert_parity(m: parity::Metrics, what: &str) {
 
 #[test]
 fn seg3d_res_from_safetensors() {
-    assert_parity(
-        parity::check::<CpuTrain>(&fixture("dynunet3d_seg"), None, &Default::default()).unwrap(),
-        "dynunet3d_seg",
-    );
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_seg"), None, &Default::default()).unwrap(), "dynunet3d_seg");
 }
 
 #[test]
@@ -45,41 +38,22 @@ fn seg3d_res_from_lightning_checkpoint() {
 
 #[test]
 fn res_2d() {
-    assert_parity(
-        parity::check::<CpuTrain>(&fixture("dynunet2d_res"), None, &Default::default()).unwrap(),
-        "dynunet2d_res",
-    );
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_res"), None, &Default::default()).unwrap(), "dynunet2d_res");
 }
 
 #[test]
 fn basic_2d_anisotropic() {
-    assert_parity(
-        parity::check::<CpuTrain>(&fixture("dynunet2d_aniso_basic"), None, &Default::default()).unwrap(),
-        "dynunet2d_aniso_basic",
-    );
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_aniso_basic"), None, &Default::default()).unwrap(), "dynunet2d_aniso_basic");
 }
 
 #[test]
 fn basic_3d_four_levels_anisotropic_batch2() {
-    assert_parity(
-        parity::check::<CpuTrain>(&fixture("dynunet3d_basic_4lvl"), None, &Default::default()).unwrap(),
-        "dynunet3d_basic_4lvl",
-    );
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_basic_4lvl"), None, &Default::default()).unwrap(), "dynunet3d_basic_4lvl");
 }
 
 fn seg_config() -> DynUNetConfig {
     let l = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
-    DynUNetConfig::from_monai(
-        3,
-        1,
-        1,
-        &l(&[3, 3, 3]),
-        &l(&[1, 2, 2]),
-        &l(&[2, 2]),
-        Some(&[16, 32, 64]),
-    )
-    .unwrap()
-    .with_res_block(true)
+    DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2, 2]), Some(&[16, 32, 64])).unwrap().with_res_block(true)
 }
 
 #[test]
@@ -88,15 +62,7 @@ fn lightning_keys_and_aliases() {
     let dict = StateDict::from_pytorch(dir.join("lightning_style.ckpt")).unwrap();
     assert!(dict.keys().any(|k| k.starts_with("backbone.skip_layers.")));
     let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
-    let (_, report) = load_state_dict(
-        model,
-        &dict,
-        &LoadOptions {
-            strict: true,
-            prefix: None,
-        },
-    )
-    .unwrap();
+    let (_, report) = load_state_dict(model, &dict, &LoadOptions { strict: true, prefix: None }).unwrap();
     assert_eq!(report.prefix.as_deref(), Some("backbone."));
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.loaded.len(), 43);
@@ -104,48 +70,20 @@ fn lightning_keys_and_aliases() {
 
 #[test]
 fn strict_load_names_missing_unexpected_and_mismatched_keys() {
-    let mut dict =
-        StateDict::from_safetensors(fixture("dynunet3d_seg").join("weights.safetensors")).unwrap();
+    let mut dict = StateDict::from_safetensors(fixture("dynunet3d_seg").join("weights.safetensors")).unwrap();
     dict.tensors.remove("bottleneck.norm1.weight");
-    let w = dict
-        .tensors
-        .remove("output_block.conv.conv.weight")
-        .unwrap();
+    let w = dict.tensors.remove("output_block.conv.conv.weight").unwrap();
     dict.tensors.insert("extra.weight".into(), w);
     let small = burn::tensor::TensorData::new(vec![0f32; 4], [4]);
     dict.tensors.insert("input_block.norm1.bias".into(), small);
     let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
-    let err = load_state_dict(
-        model,
-        &dict,
-        &LoadOptions {
-            strict: true,
-            prefix: None,
-        },
-    )
-    .unwrap_err();
-    let WeightsError::Strict(report) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(
-        report.missing,
-        vec![
-            "bottleneck.norm1.weight".to_string(),
-            "output_block.conv.conv.weight".to_string()
-        ]
-    );
+    let err = load_state_dict(model, &dict, &LoadOptions { strict: true, prefix: None }).unwrap_err();
+    let WeightsError::Strict(report) = &err else { panic!("{err}") };
+    assert_eq!(report.missing, vec!["bottleneck.norm1.weight".to_string(), "output_block.conv.conv.weight".to_string()]);
     assert_eq!(report.unexpected, vec!["extra.weight".to_string()]);
-    assert_eq!(
-        report.shape_mismatches,
-        vec![("input_block.norm1.bias".to_string(), vec![16], vec![4])]
-    );
+    assert_eq!(report.shape_mismatches, vec![("input_block.norm1.bias".to_string(), vec![16], vec![4])]);
     let msg = err.to_string();
-    assert!(
-        msg.contains("bottleneck.norm1.weight")
-            && msg.contains("extra.weight")
-            && msg.contains("input_block.norm1.bias"),
-        "{msg}"
-    );
+    assert!(msg.contains("bottleneck.norm1.weight") && msg.contains("extra.weight") && msg.contains("input_block.norm1.bias"), "{msg}");
 
     // partial: loads the rest and reports the same
     let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
@@ -165,10 +103,7 @@ fn missing_weights_file_is_an_error_naming_it() {
 #[test]
 fn monai_key_names() {
     let model: DynUNet<Cpu> = seg_config().init(&Default::default(), &Init::new(0)).unwrap();
-    let names: Vec<String> = param_names::<Cpu, _>(&model)
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let names: Vec<String> = param_names::<Cpu, _>(&model).into_iter().map(|(n, _)| n).collect();
     for k in [
         "input_block.conv1.conv.weight",
         "input_block.conv3.conv.weight",
@@ -186,26 +121,12 @@ fn monai_key_names() {
 #[test]
 fn config_checks() {
     let l = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
-    assert!(matches!(
-        DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3]), &l(&[1, 2]), &l(&[2]), None),
-        Err(DynUNetConfigError::KernelStrideLength { .. })
-    ));
-    assert!(matches!(
-        DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2]), None),
-        Err(DynUNetConfigError::UpsampleLength { .. })
-    ));
-    let bad = [
-        PerLevel::Int(3),
-        PerLevel::List(vec![3, 3]),
-        PerLevel::Int(3),
-    ];
-    assert!(matches!(
-        DynUNetConfig::from_monai(3, 1, 1, &bad, &l(&[1, 2, 2]), &l(&[2, 2]), None),
-        Err(DynUNetConfigError::PerLevelLength { index: 1, .. })
-    ));
+    assert!(matches!(DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3]), &l(&[1, 2]), &l(&[2]), None), Err(DynUNetConfigError::KernelStrideLength { .. })));
+    assert!(matches!(DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2]), None), Err(DynUNetConfigError::UpsampleLength { .. })));
+    let bad = [PerLevel::Int(3), PerLevel::List(vec![3, 3]), PerLevel::Int(3)];
+    assert!(matches!(DynUNetConfig::from_monai(3, 1, 1, &bad, &l(&[1, 2, 2]), &l(&[2, 2]), None), Err(DynUNetConfigError::PerLevelLength { index: 1, .. })));
     // MONAI's default filters and the 2-D expansion
-    let c = DynUNetConfig::from_monai(2, 1, 2, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2, 2]), None)
-        .unwrap();
+    let c = DynUNetConfig::from_monai(2, 1, 2, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2, 2]), None).unwrap();
     assert_eq!(c.filters, vec![32, 64, 128]);
     assert_eq!(c.kernel_size[0], [1, 3, 3]);
     assert_eq!(c.strides[1], [1, 2, 2]);
@@ -216,17 +137,8 @@ fn deep_supervision_heads_in_training_only() {
     use burn::module::AutodiffModule;
     use cytodl_runtime::backend::CpuTrain;
     let l = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
-    let cfg = DynUNetConfig::from_monai(
-        3,
-        1,
-        2,
-        &l(&[3, 3, 3, 3]),
-        &l(&[1, 2, 2, 2]),
-        &l(&[2, 2, 2]),
-        Some(&[4, 8, 8, 8]),
-    )
-    .unwrap()
-    .with_deep_supervision(true, 2);
+    let cfg =
+        DynUNetConfig::from_monai(3, 1, 2, &l(&[3, 3, 3, 3]), &l(&[1, 2, 2, 2]), &l(&[2, 2, 2]), Some(&[4, 8, 8, 8])).unwrap().with_deep_supervision(true, 2);
     let model: DynUNet<CpuTrain> = cfg.init(&Default::default(), &Init::new(0)).unwrap();
     let x = burn::tensor::Tensor::<CpuTrain, 5>::ones([1, 1, 8, 16, 16], &Default::default());
     let stacked = model.forward_stacked(x.clone());
@@ -242,23 +154,12 @@ fn deep_supervision_matches_monai() {
     use cytodl_runtime::nn::weights::load_file;
     let dir = fixture("dynunet3d_deepsup");
     let l = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
-    let cfg = DynUNetConfig::from_monai(
-        3,
-        1,
-        2,
-        &l(&[3, 3, 3, 3]),
-        &l(&[1, 2, 2, 2]),
-        &l(&[2, 2, 2]),
-        Some(&[4, 8, 8, 8]),
-    )
-    .unwrap()
-    .with_res_block(true)
-    .with_deep_supervision(true, 2);
+    let cfg = DynUNetConfig::from_monai(3, 1, 2, &l(&[3, 3, 3, 3]), &l(&[1, 2, 2, 2]), &l(&[2, 2, 2]), Some(&[4, 8, 8, 8]))
+        .unwrap()
+        .with_res_block(true)
+        .with_deep_supervision(true, 2);
     let model: DynUNet<CpuTrain> = cfg.init(&Default::default(), &Init::new(0)).unwrap();
-    let strict = LoadOptions {
-        strict: true,
-        prefix: None,
-    };
+    let strict = LoadOptions { strict: true, prefix: None };
     let (model, _) = load_file(model, dir.join("weights.safetensors"), &strict).unwrap();
     let io = StateDict::from_safetensors(dir.join("io.safetensors")).unwrap();
     let x = io.tensors["input"].clone();

@@ -8,18 +8,15 @@ use std::path::PathBuf;
 use burn::tensor::{Tensor, TensorData};
 use cytodl_runtime::backend::Cpu;
 use cytodl_runtime::nn::heads::{
-    FinalAct, Head, HeadConfigError, HeadInputError, ProjectionConfig, ProjectionMode,
-    ResBlocksHeadConfig, Resolution, UpsampleMethod,
+    FinalAct, Head, HeadConfigError, HeadInputError, ProjectionConfig, ProjectionMode, ResBlocksHeadConfig, Resolution, UpsampleMethod,
 };
-use cytodl_runtime::nn::StateDict;
 use cytodl_runtime::nn::Init;
+use cytodl_runtime::nn::StateDict;
 
 type B = Cpu;
 
 fn fixture(name: &str) -> StateDict {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/heads")
-        .join(format!("{name}.safetensors"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heads").join(format!("{name}.safetensors"));
     StateDict::from_safetensors(&path).expect("fixture readable")
 }
 
@@ -40,13 +37,7 @@ fn max_abs_diff(a: Tensor<B, 5>, b: Tensor<B, 5>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
-fn cfg(
-    spatial_dims: usize,
-    cin: usize,
-    cout: usize,
-    act: FinalAct,
-    n_convs: usize,
-) -> ResBlocksHeadConfig {
+fn cfg(spatial_dims: usize, cin: usize, cout: usize, act: FinalAct, n_convs: usize) -> ResBlocksHeadConfig {
     let mut c = ResBlocksHeadConfig::new(cin, cout);
     c.spatial_dims = spatial_dims;
     c.final_act = act;
@@ -54,11 +45,7 @@ fn cfg(
     c
 }
 
-fn hr(
-    mut c: ResBlocksHeadConfig,
-    method: UpsampleMethod,
-    ratio: Vec<usize>,
-) -> ResBlocksHeadConfig {
+fn hr(mut c: ResBlocksHeadConfig, method: UpsampleMethod, ratio: Vec<usize>) -> ResBlocksHeadConfig {
     c.resolution = Resolution::Hr;
     c.upsample_method = method;
     c.upsample_ratio = Some(ratio);
@@ -69,18 +56,11 @@ fn hr(
 fn check(name: &str, config: ResBlocksHeadConfig) -> f32 {
     let dict = fixture(name);
     let head = config.init::<B>(&Default::default(), &Init::new(0)).expect("valid config");
-    let (head, report) = head
-        .load_cyto_dl(&dict, "task_heads.target.", true)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (head, report) = head.load_cyto_dl(&dict, "task_heads.target.", true).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(report.is_clean(), "{name}: {report}");
-    let out = head
-        .try_forward(tensor5(&dict, "_input"))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let out = head.try_forward(tensor5(&dict, "_input")).unwrap_or_else(|e| panic!("{name}: {e}"));
     let err = max_abs_diff(out, tensor5(&dict, "_output"));
-    eprintln!(
-        "{name}: {} params loaded, max |diff| {err:e}",
-        report.loaded.len()
-    );
+    eprintln!("{name}: {} params loaded, max |diff| {err:e}", report.loaded.len());
     assert!(err < 1e-4, "{name}: max |diff| {err}");
     err
 }
@@ -97,71 +77,32 @@ fn lr_2d_two_convs() {
 
 #[test]
 fn hr_pixelshuffle_3d() {
-    check(
-        "hr_pixelshuffle_3d",
-        hr(
-            cfg(3, 16, 2, FinalAct::Identity, 1),
-            UpsampleMethod::PixelShuffle,
-            vec![2],
-        ),
-    );
+    check("hr_pixelshuffle_3d", hr(cfg(3, 16, 2, FinalAct::Identity, 1), UpsampleMethod::PixelShuffle, vec![2]));
 }
 
 #[test]
 fn hr_pixelshuffle_2d_ratio3_tanh() {
-    check(
-        "hr_pixelshuffle_2d",
-        hr(
-            cfg(2, 8, 1, FinalAct::Tanh, 1),
-            UpsampleMethod::PixelShuffle,
-            vec![3],
-        ),
-    );
+    check("hr_pixelshuffle_2d", hr(cfg(2, 8, 1, FinalAct::Tanh, 1), UpsampleMethod::PixelShuffle, vec![3]));
 }
 
 #[test]
 fn hr_nontrainable_3d_ratio4() {
-    check(
-        "hr_nontrainable_3d",
-        hr(
-            cfg(3, 4, 1, FinalAct::Tanh, 1),
-            UpsampleMethod::NonTrainable,
-            vec![4],
-        ),
-    );
+    check("hr_nontrainable_3d", hr(cfg(3, 4, 1, FinalAct::Tanh, 1), UpsampleMethod::NonTrainable, vec![4]));
 }
 
 #[test]
 fn hr_nontrainable_2d_anisotropic() {
-    check(
-        "hr_nontrainable_2d_aniso",
-        hr(
-            cfg(2, 3, 2, FinalAct::Identity, 1),
-            UpsampleMethod::NonTrainable,
-            vec![2, 3],
-        ),
-    );
+    check("hr_nontrainable_2d_aniso", hr(cfg(2, 3, 2, FinalAct::Identity, 1), UpsampleMethod::NonTrainable, vec![2, 3]));
 }
 
 #[test]
 fn hr_deconv_2d() {
-    check(
-        "hr_deconv_2d",
-        hr(
-            cfg(2, 4, 1, FinalAct::Identity, 1),
-            UpsampleMethod::Deconv,
-            vec![2],
-        ),
-    );
+    check("hr_deconv_2d", hr(cfg(2, 4, 1, FinalAct::Identity, 1), UpsampleMethod::Deconv, vec![2]));
 }
 
 #[test]
 fn hr_deconv_3d_dense() {
-    let mut c = hr(
-        cfg(3, 4, 2, FinalAct::Identity, 2),
-        UpsampleMethod::Deconv,
-        vec![1, 2, 2],
-    );
+    let mut c = hr(cfg(3, 4, 2, FinalAct::Identity, 2), UpsampleMethod::Deconv, vec![1, 2, 2]);
     c.dense = true;
     check("hr_deconv_3d_dense", c);
 }
@@ -169,37 +110,16 @@ fn hr_deconv_3d_dense() {
 #[test]
 fn fresh_head_shapes_and_key_mapping() {
     let device = Default::default();
-    let c = hr(
-        cfg(3, 16, 2, FinalAct::Identity, 2),
-        UpsampleMethod::PixelShuffle,
-        vec![2],
-    );
+    let c = hr(cfg(3, 16, 2, FinalAct::Identity, 2), UpsampleMethod::PixelShuffle, vec![2]);
     let head = c.init::<B>(&device, &Init::new(0)).expect("valid");
     let y = head.forward(Tensor::zeros([1, 16, 2, 3, 4], &device));
     assert_eq!(y.dims(), [1, 2, 4, 6, 8]);
-    assert_eq!(
-        head.cyto_dl_key("model.model.2.conv2.conv.weight")
-            .as_deref(),
-        Some("res_blocks.1.conv2.conv.weight")
-    );
-    assert_eq!(
-        head.cyto_dl_key("model.model.3.conv.conv.bias").as_deref(),
-        Some("out.conv.conv.bias")
-    );
-    assert_eq!(
-        head.cyto_dl_key("model.upsample.pixelshuffle.conv_block.weight")
-            .as_deref(),
-        Some("upsample.conv.weight")
-    );
+    assert_eq!(head.cyto_dl_key("model.model.2.conv2.conv.weight").as_deref(), Some("res_blocks.1.conv2.conv.weight"));
+    assert_eq!(head.cyto_dl_key("model.model.3.conv.conv.bias").as_deref(), Some("out.conv.conv.bias"));
+    assert_eq!(head.cyto_dl_key("model.upsample.pixelshuffle.conv_block.weight").as_deref(), Some("upsample.conv.weight"));
     assert_eq!(head.cyto_dl_key("model.model.4.conv.weight"), None);
     // ICNR: the 8 sub-pixel channels of each output channel start from the same kernel
-    let w = head
-        .upsample
-        .as_ref()
-        .and_then(|u| u.conv.as_ref())
-        .expect("conv")
-        .weight
-        .val();
+    let w = head.upsample.as_ref().and_then(|u| u.conv.as_ref()).expect("conv").weight.val();
     let w0 = w.clone().narrow(0, 0, 1);
     let w7 = w.narrow(0, 7, 1);
     assert_eq!(max_abs_diff(w0, w7), 0.0);
@@ -209,25 +129,13 @@ fn fresh_head_shapes_and_key_mapping() {
 fn strict_load_reports_wrong_head_layout() {
     // lr_3d has two res blocks; a one-conv head leaves model.model.2/3 keys unmapped or wrong
     let dict = fixture("lr_3d");
-    let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1)
-        .init::<B>(&Default::default(), &Init::new(0))
-        .expect("valid");
+    let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1).init::<B>(&Default::default(), &Init::new(0)).expect("valid");
     let err = head.load_cyto_dl(&dict, "task_heads.target.", true);
     assert!(err.is_err());
-    let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1)
-        .init::<B>(&Default::default(), &Init::new(0))
-        .expect("valid");
-    let (_, report) = head
-        .load_cyto_dl(&dict, "task_heads.target.", false)
-        .expect("lenient");
+    let head = cfg(3, 4, 2, FinalAct::Sigmoid, 1).init::<B>(&Default::default(), &Init::new(0)).expect("valid");
+    let (_, report) = head.load_cyto_dl(&dict, "task_heads.target.", false).expect("lenient");
     assert!(!report.is_clean());
-    assert!(
-        report
-            .unexpected
-            .iter()
-            .any(|k| k.contains("model.model.3")),
-        "{report}"
-    );
+    assert!(report.unexpected.iter().any(|k| k.contains("model.model.3")), "{report}");
 }
 
 #[test]
@@ -235,28 +143,16 @@ fn config_errors() {
     let d = Default::default();
     let mut c = cfg(3, 4, 1, FinalAct::Identity, 1);
     c.resolution = Resolution::Hr;
-    assert_eq!(
-        c.init::<B>(&d, &Init::new(0)).err(),
-        Some(HeadConfigError::MissingUpsampleRatio)
-    );
+    assert_eq!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::MissingUpsampleRatio));
     c.upsample_ratio = Some(vec![2, 2]);
-    assert!(matches!(
-        c.init::<B>(&d, &Init::new(0)).err(),
-        Some(HeadConfigError::UpsampleRatioLength { .. })
-    ));
+    assert!(matches!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::UpsampleRatioLength { .. })));
     c.upsample_ratio = Some(vec![2]);
     // pixelshuffle: 4 >> 3 == 0 channels
-    assert!(matches!(
-        c.init::<B>(&d, &Init::new(0)).err(),
-        Some(HeadConfigError::PixelShuffleChannels { .. })
-    ));
+    assert!(matches!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::PixelShuffleChannels { .. })));
     c.spatial_dims = 4;
     assert_eq!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::SpatialDims(4)));
     assert!(UpsampleMethod::parse("bilinear").is_err());
-    assert_eq!(
-        UpsampleMethod::parse("nontrainable"),
-        Ok(UpsampleMethod::NonTrainable)
-    );
+    assert_eq!(UpsampleMethod::parse("nontrainable"), Ok(UpsampleMethod::NonTrainable));
     assert_eq!(FinalAct::parse("torch.nn.Sigmoid"), Ok(FinalAct::Sigmoid));
     assert!(FinalAct::parse("torch.nn.ReLU").is_err());
     assert!(Resolution::parse("mr").is_err());
@@ -265,30 +161,11 @@ fn config_errors() {
 #[test]
 fn projection_max_and_mean() {
     let d = Default::default();
-    let x: Tensor<B, 5> = Tensor::from_data(
-        TensorData::new(
-            (0..2 * 3 * 2 * 2)
-                .map(|v| ((v * 7) % 11) as f32)
-                .collect::<Vec<_>>(),
-            [1, 2, 3, 2, 2],
-        ),
-        &d,
-    );
+    let x: Tensor<B, 5> = Tensor::from_data(TensorData::new((0..2 * 3 * 2 * 2).map(|v| ((v * 7) % 11) as f32).collect::<Vec<_>>(), [1, 2, 3, 2, 2]), &d);
     let vals = x.clone().into_data().to_vec::<f32>().expect("f32");
-    let cfg = |mode| ProjectionConfig {
-        mode,
-        in_channels: 2,
-        out_channels: 2,
-        depth: 3,
-    };
-    let max = cfg(ProjectionMode::Max)
-        .init::<B>(&d, &Init::new(0))
-        .expect("valid")
-        .forward(x.clone());
-    let mean = cfg(ProjectionMode::Mean)
-        .init::<B>(&d, &Init::new(0))
-        .expect("valid")
-        .forward(x);
+    let cfg = |mode| ProjectionConfig { mode, in_channels: 2, out_channels: 2, depth: 3 };
+    let max = cfg(ProjectionMode::Max).init::<B>(&d, &Init::new(0)).expect("valid").forward(x.clone());
+    let mean = cfg(ProjectionMode::Mean).init::<B>(&d, &Init::new(0)).expect("valid").forward(x);
     assert_eq!(max.dims(), [1, 2, 1, 2, 2]);
     let max = max.into_data().to_vec::<f32>().expect("f32");
     let mean = mean.into_data().to_vec::<f32>().expect("f32");
@@ -306,34 +183,14 @@ fn projection_max_and_mean() {
 fn projection_learned_matches_torch_conv3d() {
     let d = Default::default();
     let dict = fixture("projection_learned");
-    let head = ProjectionConfig {
-        mode: ProjectionMode::Learned,
-        in_channels: 4,
-        out_channels: 3,
-        depth: 5,
-    }
-    .init::<B>(&d, &Init::new(0))
-    .expect("valid");
-    let (head, report) = cytodl_runtime::nn::load_state_dict(
-        head,
-        &dict,
-        &cytodl_runtime::nn::LoadOptions {
-            strict: false,
-            prefix: Some(String::new()),
-        },
-    )
-    .expect("load");
+    let head = ProjectionConfig { mode: ProjectionMode::Learned, in_channels: 4, out_channels: 3, depth: 5 }.init::<B>(&d, &Init::new(0)).expect("valid");
+    let (head, report) =
+        cytodl_runtime::nn::load_state_dict(head, &dict, &cytodl_runtime::nn::LoadOptions { strict: false, prefix: Some(String::new()) }).expect("load");
     assert_eq!(report.loaded.len(), 2, "{report}");
     let out = head.try_forward(tensor5(&dict, "_input")).expect("depth 5");
     assert!(max_abs_diff(out, tensor5(&dict, "_output")) < 1e-4);
     let wrong = head.try_forward(Tensor::zeros([1, 4, 4, 2, 2], &d));
-    assert_eq!(
-        wrong.err(),
-        Some(HeadInputError::Depth {
-            expected: 5,
-            got: 4
-        })
-    );
+    assert_eq!(wrong.err(), Some(HeadInputError::Depth { expected: 5, got: 4 }));
 }
 
 #[test]
@@ -343,45 +200,19 @@ fn head_enum_dispatch_and_loading() {
     let base = Head::<B>::base();
     assert_eq!(max_abs_diff(base.forward(x.clone()), x.clone()), 0.0);
     let proj = Head::Projection(
-        ProjectionConfig {
-            mode: ProjectionMode::Mean,
-            in_channels: 4,
-            out_channels: 4,
-            depth: 3,
-        }
-        .init::<B>(&d, &Init::new(0))
-        .expect("valid"),
+        ProjectionConfig { mode: ProjectionMode::Mean, in_channels: 4, out_channels: 4, depth: 3 }.init::<B>(&d, &Init::new(0)).expect("valid"),
     );
     assert_eq!(proj.forward(x.clone()).dims(), [1, 4, 1, 4, 4]);
     // a ResBlocks head loads from a whole checkpoint by head name
     let dict = fixture("lr_3d");
-    let head = Head::ResBlocks(
-        cfg(3, 4, 2, FinalAct::Sigmoid, 2)
-            .init::<B>(&d, &Init::new(0))
-            .expect("valid"),
-    );
-    let (head, report) = head
-        .load_cyto_dl(&dict, "target", true)
-        .expect("strict load");
+    let head = Head::ResBlocks(cfg(3, 4, 2, FinalAct::Sigmoid, 2).init::<B>(&d, &Init::new(0)).expect("valid"));
+    let (head, report) = head.load_cyto_dl(&dict, "target", true).expect("strict load");
     assert_eq!(report.loaded.len(), 6);
-    let out = head
-        .try_forward(tensor5(&dict, "_input"))
-        .expect("4 channels");
+    let out = head.try_forward(tensor5(&dict, "_input")).expect("4 channels");
     assert!(max_abs_diff(out, tensor5(&dict, "_output")) < 1e-4);
     assert!(head.try_forward(x).is_ok());
-    let bad = Head::ResBlocks(
-        cfg(3, 4, 2, FinalAct::Sigmoid, 2)
-            .init::<B>(&d, &Init::new(0))
-            .expect("valid"),
-    )
-    .try_forward(Tensor::zeros([1, 3, 2, 2, 2], &d));
-    assert_eq!(
-        bad.err(),
-        Some(HeadInputError::Channels {
-            expected: 4,
-            got: 3
-        })
-    );
+    let bad = Head::ResBlocks(cfg(3, 4, 2, FinalAct::Sigmoid, 2).init::<B>(&d, &Init::new(0)).expect("valid")).try_forward(Tensor::zeros([1, 3, 2, 2, 2], &d));
+    assert_eq!(bad.err(), Some(HeadInputError::Channels { expected: 4, got: 3 }));
 }
 
 #[test]
@@ -389,12 +220,7 @@ fn resblocks_with_mean_projection_first_layer() {
     // cyto_dl's first_layer slot: 3-D features projected to 2-D, then 2-D blocks
     let d = Default::default();
     let mut c = cfg(2, 4, 1, FinalAct::Identity, 1);
-    c.first_layer = Some(ProjectionConfig {
-        mode: ProjectionMode::Mean,
-        in_channels: 4,
-        out_channels: 4,
-        depth: 5,
-    });
+    c.first_layer = Some(ProjectionConfig { mode: ProjectionMode::Mean, in_channels: 4, out_channels: 4, depth: 5 });
     let head = c.init::<B>(&d, &Init::new(0)).expect("valid");
     let y = head.forward(Tensor::ones([2, 4, 5, 6, 6], &d));
     assert_eq!(y.dims(), [2, 1, 1, 6, 6]);
@@ -407,22 +233,10 @@ fn gradients_reach_every_parameter() {
     use cytodl_runtime::nn::weights::{named_grads, param_names};
     let d = Default::default();
     let cases = [
-        hr(
-            cfg(3, 16, 2, FinalAct::Sigmoid, 1),
-            UpsampleMethod::PixelShuffle,
-            vec![2],
-        ),
-        hr(
-            cfg(2, 4, 1, FinalAct::Tanh, 2),
-            UpsampleMethod::NonTrainable,
-            vec![2, 3],
-        ),
+        hr(cfg(3, 16, 2, FinalAct::Sigmoid, 1), UpsampleMethod::PixelShuffle, vec![2]),
+        hr(cfg(2, 4, 1, FinalAct::Tanh, 2), UpsampleMethod::NonTrainable, vec![2, 3]),
         {
-            let mut c = hr(
-                cfg(3, 4, 2, FinalAct::Identity, 2),
-                UpsampleMethod::Deconv,
-                vec![1, 2, 2],
-            );
+            let mut c = hr(cfg(3, 4, 2, FinalAct::Identity, 2), UpsampleMethod::Deconv, vec![1, 2, 2]);
             c.dense = true;
             c
         },
@@ -436,15 +250,10 @@ fn gradients_reach_every_parameter() {
         let names = param_names(&head);
         assert!(!names.is_empty());
         for (name, _) in names {
-            let g = got
-                .get(&name)
-                .unwrap_or_else(|| panic!("{c:?}: no gradient for {name}"));
+            let g = got.get(&name).unwrap_or_else(|| panic!("{c:?}: no gradient for {name}"));
             let g = g.as_slice::<f32>().expect("f32");
             assert!(g.iter().all(|v| v.is_finite()), "{name}");
-            assert!(
-                g.iter().any(|v| *v != 0.0),
-                "{c:?}: zero gradient for {name}"
-            );
+            assert!(g.iter().any(|v| *v != 0.0), "{c:?}: zero gradient for {name}");
         }
     }
 }

@@ -3,13 +3,13 @@
 //! Pearson >= 0.9 on a held-out volume, on the CPU with a fixed seed, in well under a minute each.
 
 use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::config::Trainer as TrainerArgs;
 use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
 use cytodl_runtime::infer::SlidingWindow;
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss, Reduction};
 use cytodl_runtime::model::{infer_heads, MultiTask};
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
-use cytodl_runtime::config::Trainer as TrainerArgs;
 use cytodl_runtime::task::Task;
 use cytodl_runtime::train::trainer::{Trainer, TrainerConfig};
 use cytodl_runtime::transforms::{Pipeline, RandomMultiScaleCropd};
@@ -129,7 +129,13 @@ fn pearson(a: &Array, b: &Array) -> f64 {
 
 #[test]
 fn segmentation_of_blobs_reaches_dice_0_9() {
-    let (pred, truth, raw) = train_and_predict(Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() }), |v| v.1.clone(), 12, 0.35, false);
+    let (pred, truth, raw) = train_and_predict(
+        Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() }),
+        |v| v.1.clone(),
+        12,
+        0.35,
+        false,
+    );
     let d = dice(&pred, &truth);
     // The best a voxel-wise threshold of the noisy input can do (the mask is raw > 0.5 before
     // noise): the network must beat it with what it learned of the blobs' shape.

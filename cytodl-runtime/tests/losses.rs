@@ -125,12 +125,7 @@ fn dice_by_hand() {
     let g = || t5::<B>(&[1.0, 1.0, 0.0, 0.0], [1, 1, 1, 2, 2]);
     let d = |cfg: DiceLossConfig| run(&Loss::Dice(cfg), p(), g());
     assert_close(&d(DiceLossConfig::default()), &[1.0 - 3.00001 / 3.75001], 1e-6, "dice");
-    assert_close(
-        &d(DiceLossConfig { squared_pred: true, ..Default::default() }),
-        &[1.0 - 3.00001 / 3.31251],
-        1e-6,
-        "dice squared",
-    );
+    assert_close(&d(DiceLossConfig { squared_pred: true, ..Default::default() }), &[1.0 - 3.00001 / 3.31251], 1e-6, "dice squared");
     assert_close(&d(DiceLossConfig { jaccard: true, ..Default::default() }), &[1.0 - 3.00001 / 4.50001], 1e-6, "jaccard");
 }
 
@@ -140,12 +135,7 @@ fn dice_vs_monai() {
     let d = |cfg: DiceLossConfig, p: Tensor<B, 5>, t: Tensor<B, 5>| run(&Loss::Dice(cfg), p, t);
     // monai.losses.DiceLoss(sigmoid=True)(P1, T1) etc.
     assert_close(&d(sig(), p1(), t1()), &[0.6780735421476471], TOL, "sigmoid");
-    assert_close(
-        &d(DiceLossConfig { reduction: Reduction::None, ..sig() }, p1(), t1()),
-        &[0.737825746439478, 0.6183213378558163],
-        TOL,
-        "sigmoid none",
-    );
+    assert_close(&d(DiceLossConfig { reduction: Reduction::None, ..sig() }, p1(), t1()), &[0.737825746439478, 0.6183213378558163], TOL, "sigmoid none");
     assert_close(&d(DiceLossConfig { batch: true, ..sig() }, p1(), t1()), &[0.6839275622797116], TOL, "batch");
     assert_close(&d(DiceLossConfig { squared_pred: true, ..sig() }, p1(), t1()), &[0.5855690174513659], TOL, "squared");
     assert_close(&d(DiceLossConfig { jaccard: true, ..sig() }, p1(), t1()), &[0.8066440629205792], TOL, "jaccard");
@@ -156,12 +146,7 @@ fn dice_vs_monai() {
 
     let soft = || DiceLossConfig { activation: Activation::Softmax, to_onehot_y: true, ..Default::default() };
     assert_close(&d(soft(), p3(), ti()), &[0.7237126452718461], TOL, "softmax onehot");
-    assert_close(
-        &d(DiceLossConfig { include_background: false, ..soft() }, p3(), ti()),
-        &[0.7706944352888409],
-        TOL,
-        "softmax no background",
-    );
+    assert_close(&d(DiceLossConfig { include_background: false, ..soft() }, p3(), ti()), &[0.7706944352888409], TOL, "softmax no background");
     assert_close(
         &d(DiceLossConfig { include_background: false, reduction: Reduction::None, ..soft() }, p3(), ti()),
         &[0.5133792614568868, 0.846163367111713, 0.849924609592462, 0.8733105029943019],
@@ -172,33 +157,20 @@ fn dice_vs_monai() {
 
 #[test]
 fn dice_ce_vs_monai() {
-    let sig = DiceCeLossConfig {
-        dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() },
-        ..Default::default()
-    };
+    let sig = DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() };
     // DiceCELoss(sigmoid=True)(P1, T1) = Dice + BCEWithLogits = 0.67807354 + 1.07355313
     assert_close(&run(&Loss::DiceCe(sig.clone()), p1(), t1()), &[1.751626672327533], TOL, "sigmoid");
-    let weighted = DiceCeLossConfig {
-        dice: DiceLossConfig { reduction: Reduction::Sum, ..sig.dice.clone() },
-        lambda_dice: 0.3,
-        lambda_ce: 2.0,
-    };
+    let weighted = DiceCeLossConfig { dice: DiceLossConfig { reduction: Reduction::Sum, ..sig.dice.clone() }, lambda_dice: 0.3, lambda_ce: 2.0 };
     // 0.3 * Dice_sum + 2 * BCE_sum
     assert_close(&run(&Loss::DiceCe(weighted), p1(), t1()), &[26.172119249605853], TOL, "lambdas, sum");
 
-    let soft = DiceCeLossConfig {
-        dice: DiceLossConfig { activation: Activation::Softmax, to_onehot_y: true, ..Default::default() },
-        ..Default::default()
-    };
+    let soft = DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Softmax, to_onehot_y: true, ..Default::default() }, ..Default::default() };
     // Dice(softmax, one-hot) 0.72371265 + CrossEntropy(P3, TI) 1.34535567
     assert_close(&run(&Loss::DiceCe(soft), p3(), ti()), &[2.0690683127034237], TOL, "softmax index target");
     assert_close(&vals(cross_entropy_loss(p3::<B>(), ti(), Reduction::Mean).unwrap()), &[1.3453556674315774], TOL, "ce");
     // The same with a one-hot (probability) target and no to_onehot_y.
     let onehot: Tensor<B, 5> = onehot3();
-    let soft_p = DiceCeLossConfig {
-        dice: DiceLossConfig { activation: Activation::Softmax, ..Default::default() },
-        ..Default::default()
-    };
+    let soft_p = DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Softmax, ..Default::default() }, ..Default::default() };
     assert_close(&run(&Loss::DiceCe(soft_p), p3(), onehot), &[2.0690683127034237], TOL, "softmax one-hot target");
 }
 
@@ -214,20 +186,8 @@ fn masked_dice_and_tversky_vs_monai() {
     let tv = |c: TverskyLossConfig, p, t| run(&Loss::Tversky(c), p, t);
     let sig = TverskyLossConfig { activation: Activation::Sigmoid, ..Default::default() };
     assert_close(&tv(sig.clone(), p1(), t1()), &[0.6780722685961105], TOL, "tversky");
-    assert_close(
-        &tv(TverskyLossConfig { alpha: 0.3, beta: 0.7, ..sig }, p1(), t1()),
-        &[0.6656463013042144],
-        TOL,
-        "tversky a.3 b.7",
-    );
-    let soft = TverskyLossConfig {
-        activation: Activation::Softmax,
-        to_onehot_y: true,
-        include_background: false,
-        alpha: 0.7,
-        beta: 0.3,
-        ..Default::default()
-    };
+    assert_close(&tv(TverskyLossConfig { alpha: 0.3, beta: 0.7, ..sig }, p1(), t1()), &[0.6656463013042144], TOL, "tversky a.3 b.7");
+    let soft = TverskyLossConfig { activation: Activation::Softmax, to_onehot_y: true, include_background: false, alpha: 0.7, beta: 0.3, ..Default::default() };
     assert_close(&tv(soft, p3(), ti()), &[0.7676868040335393], TOL, "tversky softmax");
 }
 
@@ -281,11 +241,7 @@ fn tversky_by_hand() {
     // pred [0.5, 1, 0, 0.25], target [1, 1, 0, 0]: tp = 1.5, fp = Σp(1-g) = 0.25,
     // fn = Σ(1-p)g = 0.5; alpha 0.3, beta 0.7: 1 - (1.5 + 1e-5) / (1.5 + 0.075 + 0.35 + 1e-5)
     let cfg = TverskyLossConfig { alpha: 0.3, beta: 0.7, ..Default::default() };
-    let got = run(
-        &Loss::Tversky(cfg),
-        t5(&[0.5, 1.0, 0.0, 0.25], [1, 1, 1, 2, 2]),
-        t5(&[1.0, 1.0, 0.0, 0.0], [1, 1, 1, 2, 2]),
-    );
+    let got = run(&Loss::Tversky(cfg), t5(&[0.5, 1.0, 0.0, 0.25], [1, 1, 1, 2, 2]), t5(&[1.0, 1.0, 0.0, 0.0], [1, 1, 1, 2, 2]));
     assert_close(&got, &[1.0 - 1.50001 / 1.92501], 1e-6, "tversky");
 }
 
@@ -299,19 +255,13 @@ fn grad_of(loss: &Loss, p: Tensor<CpuTrain, 5>, t: Tensor<CpuTrain, 5>, m: Optio
 
 #[test]
 fn gradients_flow_and_match_torch() {
-    let sig = DiceCeLossConfig {
-        dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() },
-        ..Default::default()
-    };
+    let sig = DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() };
     let g = grad_of(&Loss::DiceCe(sig), p1(), t1(), None);
     #[rustfmt::skip]
     let want = [-0.08993738144636154, 0.06008465215563774, -0.08834894001483917, 0.07308784127235413, 0.053995341062545776, -0.09011714160442352, 0.07250295579433441, -0.08374586701393127, 0.023937705904245377, 0.06872650235891342, -0.08947914838790894, 0.018543826416134834];
     assert_close(&g, &want, 1e-5, "d DiceCE(sigmoid) / d pred");
 
-    let soft = DiceCeLossConfig {
-        dice: DiceLossConfig { activation: Activation::Softmax, to_onehot_y: true, ..Default::default() },
-        ..Default::default()
-    };
+    let soft = DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Softmax, to_onehot_y: true, ..Default::default() }, ..Default::default() };
     let g = grad_of(&Loss::DiceCe(soft), p3(), ti(), None);
     #[rustfmt::skip]
     let want = [0.019822806119918823, -0.10769778490066528, 0.015560124069452286, 0.1135803833603859, -0.046287134289741516, 0.013344647362828255, 0.11456313729286194, -0.11738703399896622, 0.026464324444532394, 0.09435312449932098, -0.13012325763702393, 0.0038066410925239325, -0.09586337953805923, 0.015592903830111027, 0.12358063459396362, -0.09586337208747864, 0.0116068534553051, 0.11012032628059387, -0.12771134078502655, 0.011606856249272823, 0.08425652235746384, -0.12571322917938232, 0.004130694083869457, 0.08425652980804443];
@@ -356,10 +306,7 @@ fn gradients_flow_and_match_torch() {
 fn invalid_parameters_and_shapes_are_typed_errors() {
     let bad = Loss::DiceCe(DiceCeLossConfig { lambda_ce: -1.0, ..Default::default() });
     assert!(matches!(bad.validate(), Err(LossError::InvalidParameter { param: "lambda_ce", .. })));
-    let bad = Loss::DiceCe(DiceCeLossConfig {
-        dice: DiceLossConfig { reduction: Reduction::None, ..Default::default() },
-        ..Default::default()
-    });
+    let bad = Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { reduction: Reduction::None, ..Default::default() }, ..Default::default() });
     assert!(matches!(bad.forward(p1::<B>(), t1()), Err(LossError::InvalidParameter { param: "reduction", .. })));
     let bad = Loss::Dice(DiceLossConfig { smooth_nr: f64::NAN, ..Default::default() });
     assert!(matches!(bad.validate(), Err(LossError::InvalidParameter { param: "smooth_nr", .. })));

@@ -206,10 +206,7 @@ fn global_norm_and_value_clipping_match_torch() {
     assert_close(&grad_values(&m, &v), &[G0[0], G0[1], -0.5, 0.5, G0[4], -0.5], 1e-7, "clip by value");
 
     // Inside the optimizer: SGD(lr=0.1) step on the norm-clipped gradient.
-    let mut opt = Optimizer::<B>::new(OptimizerConfig::Sgd(SgdConfig::default()))
-        .unwrap()
-        .with_grad_clip(GradClip::Norm(0.5))
-        .unwrap();
+    let mut opt = Optimizer::<B>::new(OptimizerConfig::Sgd(SgdConfig::default())).unwrap().with_grad_clip(GradClip::Norm(0.5)).unwrap();
     let g = grads(&m);
     let m2 = opt.step(0.1, m.clone(), g);
     let want: Vec<f64> = W0.iter().chain(&B0).zip(&torch).map(|(p, g)| *p as f64 - 0.1 * g).collect();
@@ -316,10 +313,7 @@ fn invalid_optimizer_parameters_are_named() {
     assert_eq!(err(OptimizerConfig::AdamW(AdamWConfig { eps: -1.0, ..Default::default() })), "eps");
     assert_eq!(err(OptimizerConfig::AdamW(AdamWConfig { weight_decay: -0.1, ..Default::default() })), "weight_decay");
     assert_eq!(err(OptimizerConfig::Sgd(SgdConfig { momentum: -0.5, ..Default::default() })), "momentum");
-    assert_eq!(
-        err(OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, dampening: 0.1, nesterov: true, ..Default::default() })),
-        "nesterov"
-    );
+    assert_eq!(err(OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, dampening: 0.1, nesterov: true, ..Default::default() })), "nesterov");
     assert_eq!(err(OptimizerConfig::Sgd(SgdConfig { nesterov: true, ..Default::default() })), "nesterov");
     let opt = Optimizer::<B>::new(OptimizerConfig::Sgd(SgdConfig::default())).unwrap();
     assert!(matches!(opt.with_grad_clip(GradClip::Norm(-1.0)), Err(OptimError::InvalidParameter { param: "max_norm", .. })));
@@ -384,12 +378,7 @@ fn one_cycle_matches_torch() {
     assert!(matches!(s.lr_at(0.1, 11), Err(ScheduleError::PastEnd { step: 11, total_steps: 10 })));
 
     // three_phase, linear, pct_start 0.25.
-    let s = LrSchedule::OneCycle(OneCycleConfig {
-        anneal_strategy: Anneal::Linear,
-        three_phase: true,
-        pct_start: 0.25,
-        ..OneCycleConfig::new(0.01, 10)
-    });
+    let s = LrSchedule::OneCycle(OneCycleConfig { anneal_strategy: Anneal::Linear, three_phase: true, pct_start: 0.25, ..OneCycleConfig::new(0.01, 10) });
     #[rustfmt::skip]
     let want = [0.0004, 0.0068000000000000005, 0.0068000000000000005, 0.0003999999999999993, 0.00033334, 0.00026668000000000004, 0.00020002, 0.00013336, 6.67e-05, 3.999999999997929e-08, -6.662000000000004e-05];
     assert_lrs(&lrs(s, 0.1, 11), &want, "one cycle three-phase linear");
@@ -448,4 +437,3 @@ fn one_cycle_momentum_drives_the_optimizer() {
     }
     assert!(matches!(opt.set_momentum(1.5), Err(OptimError::InvalidParameter { param: "betas", .. })));
 }
-

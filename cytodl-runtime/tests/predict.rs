@@ -6,13 +6,13 @@ use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
 use cytodl_runtime::infer::SlidingWindow;
 use cytodl_runtime::io::{read, write_ome_tiff, DType, Index, Selection};
 use cytodl_runtime::model::{infer_heads, MultiTask};
+use cytodl_runtime::nn::Init;
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
 use cytodl_runtime::postprocess::{ActThreshLabel, Activation};
 use cytodl_runtime::train::predict::{pending_rows, predict, PredictOptions};
 use cytodl_runtime::transforms::spatial::ChannelDim;
 use cytodl_runtime::transforms::{EnsureChannelFirstd, LoadImaged, Pipeline};
 use cytodl_runtime::{Array, Sample};
-use cytodl_runtime::nn::Init;
 
 #[test]
 fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
@@ -33,13 +33,16 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
     let cfg = DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 16])).unwrap();
     let model = MultiTask::<Cpu>::new(cfg.init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
     let sel = Selection { dimension_order_out: Some("ZYX".into()), c: Some(Index::One(1)), z: None, t: None };
-    let pipeline = || Pipeline::new().push(LoadImaged::new(vec!["raw".into()], sel.clone())).push(EnsureChannelFirstd::new(["raw"], Some(ChannelDim::NoChannel)));
+    let pipeline =
+        || Pipeline::new().push(LoadImaged::new(vec!["raw".into()], sel.clone())).push(EnsureChannelFirstd::new(["raw"], Some(ChannelDim::NoChannel)));
     let save_dir = dir.join("pred");
     let opts = PredictOptions {
         x_key: "raw".into(),
         save_dir: save_dir.clone(),
         window: SlidingWindow::new(vec![8, 16, 16]),
-        postprocess: [("seg".to_string(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into())].into_iter().collect(),
+        postprocess: [("seg".to_string(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into())]
+            .into_iter()
+            .collect(),
     };
     let (pending, skipped) = pending_rows(rows.clone(), "raw", &save_dir, &["seg".into()]);
     assert_eq!((pending.len(), skipped), (2, 0));
@@ -73,8 +76,8 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
 #[test]
 fn test_stage_reports_whole_image_losses_and_saves_images() {
     use cytodl_runtime::loss::{Loss, Reduction};
-    use cytodl_runtime::train::evaluate::{test, ImageSaver};
     use cytodl_runtime::task::Task;
+    use cytodl_runtime::train::evaluate::{test, ImageSaver};
     let dir = std::env::temp_dir().join(format!("cytodl-test-stage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -85,11 +88,30 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
     let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
     let u: Vec<PerLevel> = vec![2.into(), 2.into()];
-    let model = MultiTask::<Cpu>::new(DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
+    let model = MultiTask::<Cpu>::new(
+        DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &Init::new(0)).unwrap(),
+        vec!["seg".into()],
+    );
     let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
     let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
-    let saver = ImageSaver::new(cytodl_runtime::config::ImageSaver { save_dir: cytodl_runtime::config::ConfigPath::in_run(""), save_every_n_epochs: 1, stages: vec!["test".into()], save_input: true }, &dir);
-    let post = [("seg".to_string(), (ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }.into(), ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into()))].into_iter().collect();
+    let saver = ImageSaver::new(
+        cytodl_runtime::config::ImageSaver {
+            save_dir: cytodl_runtime::config::ConfigPath::in_run(""),
+            save_every_n_epochs: 1,
+            stages: vec!["test".into()],
+            save_input: true,
+        },
+        &dir,
+    );
+    let post = [(
+        "seg".to_string(),
+        (
+            ActThreshLabel { rescale_dtype: Some(DType::U8), ..Default::default() }.into(),
+            ActThreshLabel { activation: Activation::Sigmoid, rescale_dtype: Some(DType::U8), ..Default::default() }.into(),
+        ),
+    )]
+    .into_iter()
+    .collect();
     let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some((&saver, &post)), 18, &device).unwrap();
     assert!(metrics["test/loss"].is_finite() && metrics["test/loss"] == metrics["test/loss/seg"], "{metrics:?}");
     for kind in ["input", "target", "pred"] {

@@ -12,14 +12,7 @@ use serde_json::Value;
 /// (axes, shape, dtype, pixel sizes) of a written image.
 type Case = (&'static str, Vec<usize>, DType, [Option<f64>; 3]);
 /// A [`Case`] plus the axes and shape tifffile should report.
-type CheckedCase = (
-    &'static str,
-    Vec<usize>,
-    DType,
-    [Option<f64>; 3],
-    &'static str,
-    Vec<usize>,
-);
+type CheckedCase = (&'static str, Vec<usize>, DType, [Option<f64>; 3], &'static str, Vec<usize>);
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff")
@@ -42,18 +35,12 @@ fn close(got: f64, want: f64, exact: bool) -> bool {
 
 #[test]
 fn expected_json_reads_match() {
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
-            .unwrap();
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap()).unwrap();
     let mut n = 0;
     for (name, entry) in expected.as_object().unwrap() {
         let path = fixtures().join(entry["file"].as_str().unwrap());
         let info = read_info(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            info.axes,
-            entry["axes_in_file"].as_str().unwrap(),
-            "{name}: axes"
-        );
+        assert_eq!(info.axes, entry["axes_in_file"].as_str().unwrap(), "{name}: axes");
         for r in entry["reads"].as_array().unwrap() {
             let mut sel = Selection::default();
             for (k, v) in r["select"].as_object().unwrap() {
@@ -67,51 +54,21 @@ fn expected_json_reads_match() {
             }
             let (a, info) = read(&path, &sel).unwrap_or_else(|e| panic!("{name}: {e}"));
             let ctx = format!("{name} {}", r["select"]);
-            let want_shape: Vec<usize> = r["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
+            let want_shape: Vec<usize> = r["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
             assert_eq!(a.shape(), &want_shape[..], "{ctx}: shape");
-            let axes_out: String = info
-                .axes
-                .chars()
-                .filter(|c| {
-                    !r["select"]
-                        .as_object()
-                        .unwrap()
-                        .contains_key(&c.to_string())
-                })
-                .collect();
+            let axes_out: String = info.axes.chars().filter(|c| !r["select"].as_object().unwrap().contains_key(&c.to_string())).collect();
             assert_eq!(axes_out, r["axes_out"].as_str().unwrap(), "{ctx}: axes_out");
-            assert_eq!(
-                info.dtype.name(),
-                r["dtype"].as_str().unwrap(),
-                "{ctx}: dtype"
-            );
+            assert_eq!(info.dtype.name(), r["dtype"].as_str().unwrap(), "{ctx}: dtype");
             let exact = !info.dtype.name().starts_with("float");
-            for (k, got) in [
-                ("sum", a.sum()),
-                ("min", a.min() as f64),
-                ("max", a.max() as f64),
-            ] {
+            for (k, got) in [("sum", a.sum()), ("min", a.min() as f64), ("max", a.max() as f64)] {
                 let want = r[k].as_f64().unwrap();
                 assert!(close(got, want, exact), "{ctx}: {k} {got} != {want}");
             }
             for s in r["samples"].as_array().unwrap() {
-                let idx: Vec<usize> = s["index"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_u64().unwrap() as usize)
-                    .collect();
+                let idx: Vec<usize> = s["index"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
                 let want = s["value"].as_f64().unwrap();
                 let got = a.at(&idx) as f64;
-                assert!(
-                    close(got, want, exact),
-                    "{ctx}: value at {idx:?} {got} != {want}"
-                );
+                assert!(close(got, want, exact), "{ctx}: value at {idx:?} {got} != {want}");
             }
             n += 1;
         }
@@ -122,15 +79,9 @@ fn expected_json_reads_match() {
 #[test]
 fn metadata_of_fixtures() {
     let info = read_info(&fixtures().join("czyx_u16_ome.tif")).unwrap();
-    assert_eq!(
-        (info.axes.as_str(), &info.shape[..]),
-        ("CZYX", &[2usize, 10, 32, 30][..])
-    );
+    assert_eq!((info.axes.as_str(), &info.shape[..]), ("CZYX", &[2usize, 10, 32, 30][..]));
     let info = read_info(&fixtures().join("tzcyx_u8_imagej.tif")).unwrap();
-    assert_eq!(
-        (info.axes.as_str(), &info.shape[..]),
-        ("TZCYX", &[3usize, 7, 2, 16, 18][..])
-    );
+    assert_eq!((info.axes.as_str(), &info.shape[..]), ("TZCYX", &[3usize, 7, 2, 16, 18][..]));
     let info = read_info(&fixtures().join("cyto_dl_rand_im.tif")).unwrap();
     assert_eq!(info.dtype, DType::F64);
     assert_eq!(info.channel_names, vec!["C:0".to_string()]);
@@ -140,13 +91,7 @@ fn metadata_of_fixtures() {
 #[test]
 fn selection_semantics() {
     let path = fixtures().join("czyx_u16_ome.tif");
-    let sel =
-        |order: Option<&str>, c: Option<Index>, z: Option<Index>, t: Option<Index>| Selection {
-            dimension_order_out: order.map(str::to_string),
-            c,
-            z,
-            t,
-        };
+    let sel = |order: Option<&str>, c: Option<Index>, z: Option<Index>, t: Option<Index>| Selection { dimension_order_out: order.map(str::to_string), c, z, t };
     let (full, _) = read(&path, &sel(None, None, None, None)).unwrap();
     assert_eq!(full.shape(), &[2, 10, 32, 30]);
 
@@ -156,16 +101,7 @@ fn selection_semantics() {
     assert_eq!(a.at(&[0, 0, 3, 4, 5]), full.at(&[1, 3, 4, 5]));
 
     // A list keeps the chosen entries in that order.
-    let (a, _) = read(
-        &path,
-        &sel(
-            Some("CZYX"),
-            Some(Index::Many(vec![1, 0])),
-            Some(Index::Many(vec![9])),
-            None,
-        ),
-    )
-    .unwrap();
+    let (a, _) = read(&path, &sel(Some("CZYX"), Some(Index::Many(vec![1, 0])), Some(Index::Many(vec![9])), None)).unwrap();
     assert_eq!(a.shape(), &[2, 1, 32, 30]);
     assert_eq!(a.at(&[0, 0, 7, 8]), full.at(&[1, 9, 7, 8]));
     assert_eq!(a.at(&[1, 0, 7, 8]), full.at(&[0, 9, 7, 8]));
@@ -181,85 +117,34 @@ fn selection_semantics() {
     assert_eq!(a.at(&[2, 1, 4, 3]), full.at(&[1, 2, 3, 4]));
 
     // None: file axes minus int-selected ones; absent axes behave as length 1.
-    let (a, _) = read(
-        &path,
-        &sel(
-            None,
-            Some(Index::Many(vec![1])),
-            Some(Index::One(2)),
-            Some(Index::One(0)),
-        ),
-    )
-    .unwrap();
+    let (a, _) = read(&path, &sel(None, Some(Index::Many(vec![1])), Some(Index::One(2)), Some(Index::One(0)))).unwrap();
     assert_eq!(a.shape(), &[1, 32, 30]);
     assert_eq!(a.at(&[0, 3, 4]), full.at(&[1, 2, 3, 4]));
 
     // Errors: out of range (also on an absent axis), list on a dropped axis, repeated axis.
     match read(&path, &sel(None, Some(Index::One(2)), None, None)) {
-        Err(ReadError::OutOfRange {
-            axis: 'C',
-            index: 2,
-            size: 2,
-            path: p,
-        }) => assert_eq!(p, path),
+        Err(ReadError::OutOfRange { axis: 'C', index: 2, size: 2, path: p }) => assert_eq!(p, path),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        read(&path, &sel(None, None, None, Some(Index::One(1)))),
-        Err(ReadError::OutOfRange {
-            axis: 'T',
-            size: 1,
-            ..
-        })
-    ));
-    assert!(matches!(
-        read(
-            &path,
-            &sel(Some("ZYX"), Some(Index::Many(vec![0, 1])), None, None)
-        ),
-        Err(ReadError::BadSelection { .. })
-    ));
-    assert!(matches!(
-        read(&path, &sel(Some("ZZYX"), None, None, None)),
-        Err(ReadError::BadSelection { .. })
-    ));
+    assert!(matches!(read(&path, &sel(None, None, None, Some(Index::One(1)))), Err(ReadError::OutOfRange { axis: 'T', size: 1, .. })));
+    assert!(matches!(read(&path, &sel(Some("ZYX"), Some(Index::Many(vec![0, 1])), None, None)), Err(ReadError::BadSelection { .. })));
+    assert!(matches!(read(&path, &sel(Some("ZZYX"), None, None, None)), Err(ReadError::BadSelection { .. })));
 }
 
 fn ramp(shape: &[usize], scale: f32, offset: f32) -> Array {
     let n: usize = shape.iter().product();
-    Array::new(
-        shape.to_vec(),
-        (0..n)
-            .map(|i| (i as f32 * scale + offset) % 1000.0)
-            .collect(),
-    )
-    .unwrap()
+    Array::new(shape.to_vec(), (0..n).map(|i| (i as f32 * scale + offset) % 1000.0).collect()).unwrap()
 }
 
 #[test]
 fn writer_round_trips() {
     let dir = scratch("roundtrip");
     let cases: Vec<Case> = vec![
-        (
-            "ZYX",
-            vec![4, 9, 7],
-            DType::U16,
-            [Some(0.29), Some(0.108), Some(0.108)],
-        ),
-        (
-            "CZYX",
-            vec![2, 3, 5, 6],
-            DType::U8,
-            [None, Some(0.5), Some(0.25)],
-        ),
+        ("ZYX", vec![4, 9, 7], DType::U16, [Some(0.29), Some(0.108), Some(0.108)]),
+        ("CZYX", vec![2, 3, 5, 6], DType::U8, [None, Some(0.5), Some(0.25)]),
         ("YX", vec![11, 13], DType::F32, [None, None, None]),
         ("CYX", vec![3, 8, 5], DType::F32, [None, None, None]),
-        (
-            "TCZYX",
-            vec![2, 3, 4, 5, 6],
-            DType::U16,
-            [Some(1.0), Some(2.0), Some(3.0)],
-        ),
+        ("TCZYX", vec![2, 3, 4, 5, 6], DType::U16, [Some(1.0), Some(2.0), Some(3.0)]),
         ("ZCYX", vec![3, 2, 5, 4], DType::U16, [None, None, None]),
     ];
     for (axes, shape, dtype, sizes) in cases {
@@ -274,26 +159,9 @@ fn writer_round_trips() {
         assert_eq!(info.axes, want_axes, "{axes}");
         assert_eq!(info.dtype, dtype);
         assert_eq!(info.pixel_sizes, sizes, "{axes}");
-        let (back, _) = read(
-            &path,
-            &Selection {
-                dimension_order_out: Some(axes.to_string()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let (back, _) = read(&path, &Selection { dimension_order_out: Some(axes.to_string()), ..Default::default() }).unwrap();
         assert_eq!(back.shape(), data.shape(), "{axes}");
-        let want: Vec<f32> = data
-            .data()
-            .iter()
-            .map(|&v| {
-                if dtype == DType::U8 {
-                    v.round_ties_even().clamp(0.0, 255.0)
-                } else {
-                    v
-                }
-            })
-            .collect();
+        let want: Vec<f32> = data.data().iter().map(|&v| if dtype == DType::U8 { v.round_ties_even().clamp(0.0, 255.0) } else { v }).collect();
         assert_eq!(back.data(), &want[..], "{axes}");
     }
     // Rounding (half to even) and clamping.
@@ -303,22 +171,12 @@ fn writer_round_trips() {
     let (back, _) = read(&path, &Selection::default()).unwrap();
     assert_eq!(back.data(), &[0.0, 0.0, 2.0, 2.0, 65535.0, 0.0]);
     // No temp files left behind; bad input is an error, not a panic.
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     assert!(write_ome_tiff(&path, &data, "ZX", DType::U16, [None; 3]).is_err());
     assert!(write_ome_tiff(&path, &data, "YXZ", DType::U16, [None; 3]).is_err());
     assert!(write_ome_tiff(&path, &data, "YX", DType::I32, [None; 3]).is_err());
-    assert!(write_ome_tiff(
-        &dir.join("no/such/dir/x.tif"),
-        &data,
-        "YX",
-        DType::U16,
-        [None; 3]
-    )
-    .is_err());
+    assert!(write_ome_tiff(&dir.join("no/such/dir/x.tif"), &data, "YX", DType::U16, [None; 3]).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -326,11 +184,8 @@ fn writer_round_trips() {
 #[test]
 fn corrupt_files_are_errors() {
     let dir = scratch("corrupt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tif"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(fixtures()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "tif")).collect();
     files.sort();
     assert_eq!(files.len(), 6, "the tifffile fixtures of tests/fixtures/tiff: {files:?}");
     let mut state = 0x2545F4914F6CDD1Du64;
@@ -341,26 +196,12 @@ fn corrupt_files_are_errors() {
         state
     };
     // TIFF_FUZZ_ITERS=2000 cargo test --release ... for a longer run.
-    let iters: usize = std::env::var("TIFF_FUZZ_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let iters: usize = std::env::var("TIFF_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let out = dir.join("bad.tif");
         // Truncated: at least the pixel data of the last page is gone.
-        for cut in [
-            0,
-            3,
-            7,
-            8,
-            9,
-            16,
-            100,
-            bytes.len() / 3,
-            bytes.len() / 2,
-            bytes.len() - 1,
-        ] {
+        for cut in [0, 3, 7, 8, 9, 16, 100, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
             std::fs::write(&out, &bytes[..cut]).unwrap();
             let r = read(&out, &Selection::default());
             if cut <= 8 || cut == bytes.len() / 2 {
@@ -391,10 +232,7 @@ fn corrupt_files_are_errors() {
     let e = read(&dir.join("missing.tif"), &Selection::default()).unwrap_err();
     assert!(matches!(e, ReadError::Io { .. }));
     std::fs::write(dir.join("text.tif"), b"hello world, not a tiff").unwrap();
-    assert!(matches!(
-        read(&dir.join("text.tif"), &Selection::default()),
-        Err(ReadError::NotTiff { .. })
-    ));
+    assert!(matches!(read(&dir.join("text.tif"), &Selection::default()), Err(ReadError::NotTiff { .. })));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -428,84 +266,20 @@ fn tifffile_reads_our_ome_tiffs() {
     let dir = scratch("written");
     let mut manifest = Vec::new();
     let cases: Vec<CheckedCase> = vec![
-        (
-            "ZYX",
-            vec![5, 9, 7],
-            DType::U16,
-            [Some(0.29), Some(0.108), Some(0.108)],
-            "ZYX",
-            vec![5, 9, 7],
-        ),
-        (
-            "CZYX",
-            vec![2, 3, 5, 6],
-            DType::U8,
-            [None, Some(0.5), Some(0.5)],
-            "CZYX",
-            vec![2, 3, 5, 6],
-        ),
-        (
-            "YX",
-            vec![11, 13],
-            DType::F32,
-            [None; 3],
-            "YX",
-            vec![11, 13],
-        ),
-        (
-            "CYX",
-            vec![3, 8, 5],
-            DType::F32,
-            [None; 3],
-            "CYX",
-            vec![3, 8, 5],
-        ),
-        (
-            "TCZYX",
-            vec![2, 3, 4, 5, 6],
-            DType::U16,
-            [Some(1.0), Some(2.0), Some(3.0)],
-            "TCZYX",
-            vec![2, 3, 4, 5, 6],
-        ),
-        (
-            "ZCYX",
-            vec![3, 2, 5, 4],
-            DType::U16,
-            [None; 3],
-            "CZYX",
-            vec![2, 3, 5, 4],
-        ),
-        (
-            "CZYX",
-            vec![1, 4, 5, 4],
-            DType::F32,
-            [None; 3],
-            "ZYX",
-            vec![4, 5, 4],
-        ),
+        ("ZYX", vec![5, 9, 7], DType::U16, [Some(0.29), Some(0.108), Some(0.108)], "ZYX", vec![5, 9, 7]),
+        ("CZYX", vec![2, 3, 5, 6], DType::U8, [None, Some(0.5), Some(0.5)], "CZYX", vec![2, 3, 5, 6]),
+        ("YX", vec![11, 13], DType::F32, [None; 3], "YX", vec![11, 13]),
+        ("CYX", vec![3, 8, 5], DType::F32, [None; 3], "CYX", vec![3, 8, 5]),
+        ("TCZYX", vec![2, 3, 4, 5, 6], DType::U16, [Some(1.0), Some(2.0), Some(3.0)], "TCZYX", vec![2, 3, 4, 5, 6]),
+        ("ZCYX", vec![3, 2, 5, 4], DType::U16, [None; 3], "CZYX", vec![2, 3, 5, 4]),
+        ("CZYX", vec![1, 4, 5, 4], DType::F32, [None; 3], "ZYX", vec![4, 5, 4]),
     ];
     for (k, (axes, shape, dtype, sizes, want_axes, want_shape)) in cases.into_iter().enumerate() {
         let data = ramp(&shape, if dtype == DType::F32 { 0.25 } else { 1.0 }, 1.0);
         let file = format!("w{k}_{axes}.ome.tif");
         write_ome_tiff(&dir.join(&file), &data, axes, dtype, sizes).unwrap();
-        let stored: Vec<f64> = data
-            .data()
-            .iter()
-            .map(|&v| {
-                if dtype == DType::U8 {
-                    v.round_ties_even().clamp(0.0, 255.0) as f64
-                } else {
-                    v as f64
-                }
-            })
-            .collect();
-        let planes: usize = axes
-            .chars()
-            .zip(&shape)
-            .filter(|(a, _)| "TCZ".contains(*a))
-            .map(|(_, n)| n)
-            .product();
+        let stored: Vec<f64> = data.data().iter().map(|&v| if dtype == DType::U8 { v.round_ties_even().clamp(0.0, 255.0) as f64 } else { v as f64 }).collect();
+        let planes: usize = axes.chars().zip(&shape).filter(|(a, _)| "TCZ".contains(*a)).map(|(_, n)| n).product();
         manifest.push(serde_json::json!({
             "file": file, "axes": want_axes, "shape": want_shape,
             "dtype": match dtype { DType::U8 => "uint8", DType::U16 => "uint16", _ => "float32" },
@@ -516,11 +290,7 @@ fn tifffile_reads_our_ome_tiffs() {
             "pixel_sizes": sizes, "planes": planes,
         }));
     }
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
     let text = run_tiff_variants(&python, &["--check-written".as_ref(), dir.as_os_str()]);
     let n = compared(&text, "writer: ");
     assert_eq!(n, manifest.len(), "every written file was compared");

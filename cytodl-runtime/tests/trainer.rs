@@ -7,14 +7,14 @@ use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::config::{ConfigPath, ModelCheckpoint, Trainer as TrainerArgs};
 use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions};
 use cytodl_runtime::loss::{Loss, Reduction};
 use cytodl_runtime::nn::Init;
 use cytodl_runtime::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
+use cytodl_runtime::task::{Im2Im, Task};
 use cytodl_runtime::train::checkpoint_policy::CheckpointPolicy;
 use cytodl_runtime::train::csv_logger::CsvLogger;
-use cytodl_runtime::config::{ConfigPath, ModelCheckpoint, Trainer as TrainerArgs};
-use cytodl_runtime::task::{Im2Im, Task};
 use cytodl_runtime::train::early_stopping::Mode;
 use cytodl_runtime::train::error::TrainError;
 use cytodl_runtime::train::trainer::{FitReport, Trainer, TrainerConfig};
@@ -59,9 +59,7 @@ fn samples(n: usize, nan_at: Option<usize>) -> Vec<Sample> {
             if nan_at == Some(i) {
                 y[3] = f32::NAN;
             }
-            let mut s = Sample::new()
-                .with_array("raw", Array::new(vec![1, 8, 8], x).unwrap())
-                .with_array("seg", Array::new(vec![1, 8, 8], y).unwrap());
+            let mut s = Sample::new().with_array("raw", Array::new(vec![1, 8, 8], x).unwrap()).with_array("seg", Array::new(vec![1, 8, 8], y).unwrap());
             s.origin.row = i + 2;
             s
         })
@@ -180,7 +178,12 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
     let dir = tmp("layout");
     let mut t = trainer(&dir, 3);
     t.loggers.push(Box::new(CsvLogger::create(&dir, "csv/").unwrap()));
-    let saver = cytodl_runtime::config::ImageSaver { save_dir: ConfigPath::in_run(""), save_every_n_epochs: 1, stages: vec!["train".into(), "val".into()], save_input: true };
+    let saver = cytodl_runtime::config::ImageSaver {
+        save_dir: ConfigPath::in_run(""),
+        save_every_n_epochs: 1,
+        stages: vec!["train".into(), "val".into()],
+        save_input: true,
+    };
     let saver = cytodl_runtime::train::evaluate::ImageSaver::new(saver, &dir);
     t.callbacks.image_saver = Some((saver, Default::default()));
     let report = t.fit(&loader(samples(6, None)), Some(&loader(samples(2, None)))).unwrap();
@@ -258,7 +261,14 @@ mod two_optimizers {
             Ok(())
         }
 
-        fn step(&mut self, model: Pair<B>, task: &Task, batch: &Batch, _: bool, device: &burn::tensor::Device<B>) -> Result<StepOutput<B, Pair<B>>, TrainError> {
+        fn step(
+            &mut self,
+            model: Pair<B>,
+            task: &Task,
+            batch: &Batch,
+            _: bool,
+            device: &burn::tensor::Device<B>,
+        ) -> Result<StepOutput<B, Pair<B>>, TrainError> {
             let x = batch_tensor::<B>(batch, &task.x_key, device)?;
             let y = batch_tensor::<B>(batch, "seg", device)?;
             let predictions = model.forward_heads(x);

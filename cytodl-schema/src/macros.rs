@@ -301,10 +301,12 @@ macro_rules! __default_text {
         None
     };
     ($fty:ty, $default:expr) => {
-        Some(|| $crate::field::default_text::<$fty>(&{
-            let v: $fty = $default;
-            v
-        }))
+        Some(|| {
+            $crate::field::default_text::<$fty>(&{
+                let v: $fty = $default;
+                v
+            })
+        })
     };
 }
 

@@ -6,8 +6,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use cytodl_runtime::burn::module::AutodiffModule;
 use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::burn::module::AutodiffModule;
+use cytodl_runtime::config::component::component_lit;
+use cytodl_runtime::config::{registry, Field, Lit, MultiTaskIm2Im};
 use cytodl_runtime::data::loader::Batch;
 use cytodl_runtime::experiment::{Experiment, Settings};
 use cytodl_runtime::family::ModelFamily;
@@ -19,8 +21,6 @@ use cytodl_runtime::train::step::TrainingStep;
 use cytodl_runtime::train::trainer::TrainerConfig;
 use cytodl_runtime::transforms::Pipeline;
 use cytodl_runtime::Array;
-use cytodl_runtime::config::component::component_lit;
-use cytodl_runtime::config::{registry, Field, Lit, MultiTaskIm2Im};
 use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_image, run, scratch};
 use cytodl_tests::every_component::{adamw_step, ci_every_component, cosine, one_cycle, sgd_multistep};
 
@@ -71,7 +71,10 @@ fn every_registered_component_is_used_by_the_ci_experiments() {
     used.extend(components_of::<one_cycle::ci_every_component::CiEveryComponent>());
     let registered: BTreeSet<&str> = registry::all().iter().map(|s| s.names[0]).collect();
     let unused: Vec<&&str> = registered.difference(&used).collect();
-    assert!(unused.is_empty(), "registered components no CI experiment uses (add them to configs/experiment/ci/every_component.yaml or a variant in tests/src/lib.rs): {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "registered components no CI experiment uses (add them to configs/experiment/ci/every_component.yaml or a variant in tests/src/lib.rs): {unused:?}"
+    );
     // Every head and loss of the main experiment is a head of its own, so each is trained.
     assert_eq!(Main::model().outputs().len(), 8);
 }
@@ -226,14 +229,14 @@ fn every_component_binary_trains_and_predicts() {
     assert!(r.ok, "predict:\n{}", r.text());
     // Each head's postprocessing decides what is saved.
     let expect = [
-        ("seg", DType::U16),         // sigmoid, threshold 0.5, connected components
-        ("seg_dice", DType::U8),     // Otsu threshold, a 0/1 mask
-        ("seg_masked", DType::U8),   // sigmoid_rescale
-        ("seg_tversky", DType::U8),  // softmax over the channel, rescaled to uint8
-        ("seg_bce", DType::F32),     // tanh
-        ("seg_focal", DType::U8),    // sigmoid, rescaled to uint8
-        ("raw_mse", DType::F32),     // ReLU
-        ("raw_l1", DType::F32),      // the head's own final ReLU
+        ("seg", DType::U16),        // sigmoid, threshold 0.5, connected components
+        ("seg_dice", DType::U8),    // Otsu threshold, a 0/1 mask
+        ("seg_masked", DType::U8),  // sigmoid_rescale
+        ("seg_tversky", DType::U8), // softmax over the channel, rescaled to uint8
+        ("seg_bce", DType::F32),    // tanh
+        ("seg_focal", DType::U8),   // sigmoid, rescaled to uint8
+        ("raw_mse", DType::F32),    // ReLU
+        ("raw_l1", DType::F32),     // the head's own final ReLU
     ];
     for (head, dtype) in expect {
         let (image, got) = read_image(&pred.join(head).join("img_004.ome.tif"));

@@ -16,7 +16,9 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     let r = run(dir, &bin, &["train", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "--output-dir", run_dir.to_str().expect("utf-8")]);
     assert!(r.ok, "{exe} train:\n{}", r.text());
     assert!(r.stdout.contains("trained 1 epochs, 2 steps"), "{}", r.stdout);
-    for f in [".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/run.yaml", "checkpoints/last.ckpt", "csv/version_0/metrics.csv", "csv/version_0/hparams.yaml"] {
+    for f in
+        [".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/run.yaml", "checkpoints/last.ckpt", "csv/version_0/metrics.csv", "csv/version_0/hparams.yaml"]
+    {
         assert!(run_dir.join(f).is_file(), "{exe}: {f} missing in {}", run_dir.display());
     }
     // Every metric is logged, once per stage, as a finite number; the test row is the last.
@@ -167,7 +169,11 @@ fn fine_tune_resume_and_weights_only() {
     example_data(&dir, 5);
     let bin = binary("segmentation");
     let lightning = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cytodl-runtime/tests/fixtures/parity/dynunet3d_seg/lightning_style.ckpt");
-    let r = run(&dir, &bin, &["train", "--ckpt", lightning.to_str().expect("utf-8"), "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft"]);
+    let r = run(
+        &dir,
+        &bin,
+        &["train", "--ckpt", lightning.to_str().expect("utf-8"), "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft"],
+    );
     assert!(r.ok && r.stdout.contains("trained 1 epochs, 1 steps") && !r.stdout.contains("resumed"), "{}\n{}", r.stdout, r.stderr);
 
     let last = dir.join("ft/checkpoints/last.ckpt");
@@ -186,7 +192,11 @@ fn fine_tune_resume_and_weights_only() {
     assert_eq!(rows[..2], first_part[..2], "epoch 0 is kept as logged");
     assert_eq!(metric_values(&rows, "test/loss").len(), 1);
 
-    let r = run(&dir, &bin, &["train", "--ckpt", last.to_str().expect("utf-8"), "--weights-only", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft2"]);
+    let r = run(
+        &dir,
+        &bin,
+        &["train", "--ckpt", last.to_str().expect("utf-8"), "--weights-only", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft2"],
+    );
     assert!(r.ok && !r.stdout.contains("resumed") && r.stdout.contains("trained 1 epochs, 1 steps"), "{}", r.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -128,7 +128,11 @@ fn a_corrupt_checkpoint_is_an_error_naming_the_file() {
             let r = run(&dir, &bin, &[command, "--ckpt", last.to_str().expect("utf-8"), "--output-dir", "after"]);
             assert!(!r.ok, "{what}, {command}: accepted a corrupt checkpoint:\n{}", r.text());
             assert!(r.stderr.contains(&last.display().to_string()), "{what}, {command}: the error names the file:\n{}", r.stderr);
-            assert!(r.stderr.contains("truncated or corrupt") || r.stderr.contains("truncated"), "{what}, {command}: the error says what is wrong:\n{}", r.stderr);
+            assert!(
+                r.stderr.contains("truncated or corrupt") || r.stderr.contains("truncated"),
+                "{what}, {command}: the error says what is wrong:\n{}",
+                r.stderr
+            );
             assert!(!r.stderr.contains("panicked"), "{what}, {command}: {}", r.stderr);
         }
         assert!(!dir.join("after/checkpoints").exists(), "{what}: nothing was trained from a corrupt checkpoint");

@@ -35,8 +35,8 @@ fn macro_applies_overrides() {
 #[test]
 fn macro_errors_carry_the_yaml_location() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let err = cytodl_build::expand::expand_experiment(dir, "../configs/experiment/segmentation.yaml", &["model.backbone.filterz=1".into()])
-        .expect_err("unknown key");
+    let err =
+        cytodl_build::expand::expand_experiment(dir, "../configs/experiment/segmentation.yaml", &["model.backbone.filterz=1".into()]).expect_err("unknown key");
     assert!(err.contains("<override 1>:1:1: error: Could not override 'model.backbone.filterz'"), "{err}");
     assert!(err.contains("did you mean `model.backbone.filters`?"), "{err}");
 }

@@ -13,8 +13,22 @@ use crate::diag::did_you_mean;
 /// Ignored keys whose value asks for nothing cytodl would not do anyway (no note needed):
 /// null, false, and settings that every cyto_dl template carries.
 fn benign(key: &str, value: &Node) -> bool {
-    const ALWAYS: &[&str] = &["pin_memory", "default_root_dir", "persistent_workers", "max_depth", "verbose", "strict", "image_only", "track_meta", "log_every_n_steps", "enable_progress_bar", "enable_model_summary"];
-    matches!(value.value, Value::Null | Value::Bool(false)) || ALWAYS.contains(&key) || (key == "devices" && matches!(value.value, Value::Int(1)))
+    const ALWAYS: &[&str] = &[
+        "pin_memory",
+        "default_root_dir",
+        "persistent_workers",
+        "max_depth",
+        "verbose",
+        "strict",
+        "image_only",
+        "track_meta",
+        "log_every_n_steps",
+        "enable_progress_bar",
+        "enable_model_summary",
+    ];
+    matches!(value.value, Value::Null | Value::Bool(false))
+        || ALWAYS.contains(&key)
+        || (key == "devices" && matches!(value.value, Value::Int(1)))
         || (key == "accelerator" && matches!(value.as_str(), Some("cpu" | "auto")))
 }
 
@@ -27,7 +41,12 @@ impl Checker<'_> {
         };
         let Some(target_node) = map.get("_target_") else {
             let names = registry::names_of(kind);
-            self.err(format!("this {} has no `_target_`", kind.describe()), node, path, Some(format!("add `_target_: {}`", names.first().copied().unwrap_or("..."))));
+            self.err(
+                format!("this {} has no `_target_`", kind.describe()),
+                node,
+                path,
+                Some(format!("add `_target_: {}`", names.first().copied().unwrap_or("..."))),
+            );
             return None;
         };
         let tpath = format!("{path}._target_");
@@ -38,13 +57,23 @@ impl Checker<'_> {
         let component = match registry::lookup(target) {
             Some(c) if c.kind == kind => c,
             Some(c) => {
-                self.err(format!("`{target}` is {}, but {} is expected here", c.kind.with_article(), kind.with_article()), target_node, &tpath, did_you_mean(target, registry::names_of(kind)));
+                self.err(
+                    format!("`{target}` is {}, but {} is expected here", c.kind.with_article(), kind.with_article()),
+                    target_node,
+                    &tpath,
+                    did_you_mean(target, registry::names_of(kind)),
+                );
                 return None;
             }
             None => {
                 if let Some(what) = registry::not_implemented(target) {
                     let supported: Vec<&str> = registry::all().into_iter().filter(|c| c.kind == kind).map(|c| c.names[0]).collect();
-                    self.err(format!("`{target}` ({what}) is not implemented in cytodl yet"), target_node, &tpath, Some(format!("supported {}s: {}", kind.describe(), supported.join(", "))));
+                    self.err(
+                        format!("`{target}` ({what}) is not implemented in cytodl yet"),
+                        target_node,
+                        &tpath,
+                        Some(format!("supported {}s: {}", kind.describe(), supported.join(", "))),
+                    );
                 } else {
                     self.err(format!("unknown {} `{target}`", kind.describe()), target_node, &tpath, did_you_mean(target, registry::names_of(kind)));
                 }
@@ -68,7 +97,8 @@ impl Checker<'_> {
                     format!("`{name}` has no parameter `{key}`"),
                     value,
                     &kpath,
-                    did_you_mean(key, component.params.iter().map(|p| p.name)).or_else(|| Some(format!("its parameters: {}", component.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")))),
+                    did_you_mean(key, component.params.iter().map(|p| p.name))
+                        .or_else(|| Some(format!("its parameters: {}", component.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")))),
                 );
                 ok = false;
                 continue;
@@ -85,7 +115,12 @@ impl Checker<'_> {
             }
             if matches!(value.value, Value::Null) {
                 if !(param.nullable || default.as_deref() == Some("null")) {
-                    self.err(format!("`{key}` of `{name}` cannot be null; it must be {}", param.ty.describe()), value, &kpath, default.map(|d| format!("remove it to use the default {d}")));
+                    self.err(
+                        format!("`{key}` of `{name}` cannot be null; it must be {}", param.ty.describe()),
+                        value,
+                        &kpath,
+                        default.map(|d| format!("remove it to use the default {d}")),
+                    );
                     ok = false;
                 }
                 continue;
@@ -95,7 +130,10 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             }
-            if param.effect == Effect::Unsupported && !matches!(value.value, Value::Null | Value::Bool(false)) && !matches!(&value.value, Value::Str(t) if t.is_empty()) {
+            if param.effect == Effect::Unsupported
+                && !matches!(value.value, Value::Null | Value::Bool(false))
+                && !matches!(&value.value, Value::Str(t) if t.is_empty())
+            {
                 self.err(format!("`{key}` of `{name}` is not supported by cytodl"), value, &kpath, Some("remove it (cytodl has no equivalent yet)".into()));
                 ok = false;
                 continue;
@@ -103,7 +141,12 @@ impl Checker<'_> {
             if let Ty::Enum(options) = param.ty {
                 let s = value.as_str().unwrap_or_default();
                 if !options.contains(&s) {
-                    self.err(format!("`{key}` of `{name}` must be {}, found \"{s}\"", param.ty.describe()), value, &kpath, did_you_mean(s, options.iter().copied()));
+                    self.err(
+                        format!("`{key}` of `{name}` must be {}, found \"{s}\"", param.ty.describe()),
+                        value,
+                        &kpath,
+                        did_you_mean(s, options.iter().copied()),
+                    );
                     ok = false;
                     continue;
                 }
@@ -118,7 +161,12 @@ impl Checker<'_> {
             if map.contains_key(param.name) || !param.required() {
                 continue;
             }
-            self.err(format!("`{name}` needs `{}` ({})", param.name, param.doc()), node, path, Some(format!("add `{}: <{}>`", param.name, param.ty.describe())));
+            self.err(
+                format!("`{name}` needs `{}` ({})", param.name, param.doc()),
+                node,
+                path,
+                Some(format!("add `{}: <{}>`", param.name, param.ty.describe())),
+            );
             ok = false;
         }
         ok

@@ -5,8 +5,8 @@
 //! `postprocessing` moves to each head, paths under `paths.output_dir` become run-folder paths.
 
 use cytodl_schema::{
-    Args, BackboneConfig, CallbackConfig, Compose, Component, DataframeDatamodule, Field, HeadConfig, HeadPostprocess, InferenceArgs, Kind, Lit, LoggerConfig, Map,
-    MultiTaskIm2Im, OptimizerConfig, PerRole, PostprocessConfig, SchedulerConfig, SlidingWindowArgs, Targets, Trainer, TransformConfig,
+    Args, BackboneConfig, CallbackConfig, Component, Compose, DataframeDatamodule, Field, HeadConfig, HeadPostprocess, InferenceArgs, Kind, Lit, LoggerConfig,
+    Map, MultiTaskIm2Im, OptimizerConfig, PerRole, PostprocessConfig, SchedulerConfig, SlidingWindowArgs, Targets, Trainer, TransformConfig,
 };
 use indexmap::IndexMap;
 
@@ -31,7 +31,10 @@ fn with_entries(node: &Node, replace: Vec<(&str, Lit)>) -> Lit {
 impl Checker<'_> {
     pub(super) fn experiment(&mut self, name: &str) -> Option<Experiment> {
         let Some(data_node) = self.cfg("data") else {
-            self.diags.push(Diagnostic::error("the config has no `data` section", self.anchor).with_help("select one: `override /data: <name>` in the experiment's defaults"));
+            self.diags.push(
+                Diagnostic::error("the config has no `data` section", self.anchor)
+                    .with_help("select one: `override /data: <name>` in the experiment's defaults"),
+            );
             return None;
         };
         let data_ok = self.component(data_node, "data", Kind::Datamodule).is_some();
@@ -40,7 +43,10 @@ impl Checker<'_> {
         let model_ok = match model_node {
             Some(n) => self.component(n, "model", Kind::Model).is_some(),
             None => {
-                self.diags.push(Diagnostic::error("the config has no `model` section", self.anchor).with_help("select one: `override /model: <name>` in the experiment's defaults"));
+                self.diags.push(
+                    Diagnostic::error("the config has no `model` section", self.anchor)
+                        .with_help("select one: `override /model: <name>` in the experiment's defaults"),
+                );
                 false
             }
         };
@@ -60,7 +66,12 @@ impl Checker<'_> {
         let x_key = self.cfg("model.x_key").and_then(|n| n.as_str()).unwrap_or_default().to_string();
         if !columns.is_empty() && !x_key.is_empty() && !columns.contains(&x_key) {
             if let Some(n) = self.cfg("model.x_key") {
-                self.err(format!("model.x_key `{x_key}` is not one of data.columns [{}]", columns.join(", ")), n, "model.x_key", did_you_mean(&x_key, columns.iter().map(String::as_str)));
+                self.err(
+                    format!("model.x_key `{x_key}` is not one of data.columns [{}]", columns.join(", ")),
+                    n,
+                    "model.x_key",
+                    did_you_mean(&x_key, columns.iter().map(String::as_str)),
+                );
             }
         }
         let out_channels = match &backbone {
@@ -180,7 +191,12 @@ impl Checker<'_> {
         for (split, compose) in map {
             let path = format!("data.transforms.{split}");
             if !SPLITS.contains(&split.as_str()) {
-                self.err(format!("unknown split `{split}` in data.transforms"), compose, &path, did_you_mean(split, SPLITS.iter().copied()).or_else(|| Some("splits: train, valid, test, predict".into())));
+                self.err(
+                    format!("unknown split `{split}` in data.transforms"),
+                    compose,
+                    &path,
+                    did_you_mean(split, SPLITS.iter().copied()).or_else(|| Some("splits: train, valid, test, predict".into())),
+                );
                 ok = false;
                 continue;
             }
@@ -289,7 +305,8 @@ impl Checker<'_> {
                     format!("head `{name}` has no target column: it is not one of data.columns [{}]", columns.join(", ")),
                     hnode,
                     &path,
-                    did_you_mean(name, columns.iter().map(String::as_str)).or_else(|| Some(format!("name the head after its target column, or add `{name}` to data.columns"))),
+                    did_you_mean(name, columns.iter().map(String::as_str))
+                        .or_else(|| Some(format!("name the head after its target column, or add `{name}` to data.columns"))),
                 );
                 ok = false;
             }
@@ -306,7 +323,12 @@ impl Checker<'_> {
                 }
                 if let Some(m) = p.as_map() {
                     for k in m.keys().filter(|k| *k != "input" && *k != "prediction") {
-                        self.err(format!("unknown postprocess entry `{k}`"), &m[k], &format!("{path}.postprocess.{k}"), did_you_mean(k, ["input", "prediction"]));
+                        self.err(
+                            format!("unknown postprocess entry `{k}`"),
+                            &m[k],
+                            &format!("{path}.postprocess.{k}"),
+                            did_you_mean(k, ["input", "prediction"]),
+                        );
                         post_ok = false;
                     }
                 }
@@ -382,7 +404,12 @@ impl Checker<'_> {
             (path.to_string(), node)
         } else {
             if let Some(other) = map.keys().find(|k| *k != "generator") {
-                self.err(format!("`{path}.{other}`: only a `generator` entry is supported (GAN discriminators are not implemented yet)"), &map[other], &format!("{path}.{other}"), did_you_mean(other, ["generator"]));
+                self.err(
+                    format!("`{path}.{other}`: only a `generator` entry is supported (GAN discriminators are not implemented yet)"),
+                    &map[other],
+                    &format!("{path}.{other}"),
+                    did_you_mean(other, ["generator"]),
+                );
                 return None;
             }
             (format!("{path}.generator"), map.get("generator")?)
@@ -412,7 +439,12 @@ impl Checker<'_> {
                     }
                     None => {
                         let at = node.or_else(|| self.cfg("model")).unwrap_or(&self.resolved.config);
-                        self.err("sliding-window inference needs `roi_size` (there is no training patch to default to)", at, "model.inference_args.roi_size", Some(format!("give model.inference_args.roi_size, {spatial_dims} values")));
+                        self.err(
+                            "sliding-window inference needs `roi_size` (there is no training patch to default to)",
+                            at,
+                            "model.inference_args.roi_size",
+                            Some(format!("give model.inference_args.roi_size, {spatial_dims} values")),
+                        );
                         return None;
                     }
                 }

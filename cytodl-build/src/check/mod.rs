@@ -17,7 +17,7 @@ mod component;
 mod lower;
 mod rules;
 
-use cytodl_schema::{Args, FieldErrors, Field, Lit, Ty};
+use cytodl_schema::{Args, Field, FieldErrors, Lit, Ty};
 
 use crate::config::node::{Node, Value};
 use crate::diag::{Diagnostic, Diagnostics, Span};

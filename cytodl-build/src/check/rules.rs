@@ -67,7 +67,12 @@ impl Checker<'_> {
             let path = format!("model.backbone.{k}");
             let v = per_level(&list.0);
             if let Some(bad) = v.iter().find(|l| l.len() != dims as usize) {
-                self.err(format!("{k} has a level with {} values; spatial_dims is {dims}", bad.len()), at(k), &path, Some(format!("give {dims} values per level, or one int")));
+                self.err(
+                    format!("{k} has a level with {} values; spatial_dims is {dims}", bad.len()),
+                    at(k),
+                    &path,
+                    Some(format!("give {dims} values per level, or one int")),
+                );
             } else if v.iter().flatten().any(|x| *x < 1) {
                 self.err(format!("{k} values must be at least 1"), at(k), &path, None);
             }
@@ -75,32 +80,57 @@ impl Checker<'_> {
                 "kernel_size" => levels = Some(v.len()),
                 "strides" => {
                     if let Some(n) = levels.filter(|n| *n != v.len()) {
-                        self.err(format!("strides has {} levels but kernel_size has {n}", v.len()), at(k), &path, Some("give one kernel size and one stride per level".into()));
+                        self.err(
+                            format!("strides has {} levels but kernel_size has {n}", v.len()),
+                            at(k),
+                            &path,
+                            Some("give one kernel size and one stride per level".into()),
+                        );
                     }
                     levels = Some(v.len());
                 }
                 _ => {
                     if let Some(n) = levels.filter(|n| *n != v.len() + 1) {
-                        self.err(format!("upsample_kernel_size has {} levels; it needs len(strides) - 1 = {}", v.len(), n.saturating_sub(1)), at(k), &path, None);
+                        self.err(
+                            format!("upsample_kernel_size has {} levels; it needs len(strides) - 1 = {}", v.len(), n.saturating_sub(1)),
+                            at(k),
+                            &path,
+                            None,
+                        );
                     }
                 }
             }
         }
         if let (Some(n), Some(f)) = (levels, &b.filters) {
             if f.len() < n {
-                self.err(format!("filters has {} values for {n} levels", f.len()), at("filters"), "model.backbone.filters", Some(format!("give {n} filter counts, one per level")));
+                self.err(
+                    format!("filters has {} values for {n} levels", f.len()),
+                    at("filters"),
+                    "model.backbone.filters",
+                    Some(format!("give {n} filter counts, one per level")),
+                );
             }
         }
         // MONAI's defaults are the only normalisation and activation implemented.
         if let Some(norm) = node.child("norm_name").map(lit) {
             if layer_name(&norm).as_deref() != Some("instance") || layer_options(&norm).get("affine").is_some_and(|a| a.as_bool() == Some(false)) {
-                self.err("only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented", at("norm_name"), "model.backbone.norm_name", Some("remove norm_name to use the default".into()));
+                self.err(
+                    "only affine instance normalisation (MONAI's default `[\"INSTANCE\", {\"affine\": true}]`) is implemented",
+                    at("norm_name"),
+                    "model.backbone.norm_name",
+                    Some("remove norm_name to use the default".into()),
+                );
             }
         }
         if let Some(act) = node.child("act_name").map(lit) {
             let slope = layer_options(&act).get("negative_slope").and_then(Lit::as_f64).unwrap_or(0.01);
             if layer_name(&act).as_deref() != Some("leakyrelu") || (slope - 0.01).abs() > 1e-12 {
-                self.err("only LeakyReLU(0.01) (MONAI's default act_name) is implemented", at("act_name"), "model.backbone.act_name", Some("remove act_name to use the default".into()));
+                self.err(
+                    "only LeakyReLU(0.01) (MONAI's default act_name) is implemented",
+                    at("act_name"),
+                    "model.backbone.act_name",
+                    Some("remove act_name to use the default".into()),
+                );
             }
         }
         if let Some(d) = b.dropout {
@@ -133,7 +163,12 @@ impl Checker<'_> {
         match t {
             TransformConfig::Zoomd(z) => {
                 if z.mode.0.len() > 1 && z.mode.0.len() != keys.len() {
-                    self.err(format!("`mode` of `{target}` has {} values for {} keys: give one, or one per key", z.mode.0.len(), keys.len()), at("mode"), &format!("{path}.mode"), None);
+                    self.err(
+                        format!("`mode` of `{target}` has {} values for {} keys: give one, or one per key", z.mode.0.len(), keys.len()),
+                        at("mode"),
+                        &format!("{path}.mode"),
+                        None,
+                    );
                     ok = false;
                 }
             }
@@ -154,7 +189,12 @@ impl Checker<'_> {
                 }
                 for k in c.scales_dict.iter().flat_map(|m| m.0.keys()) {
                     if !c.keys.contains(k) {
-                        self.err(format!("scales_dict names `{k}`, which is not one of this transform's keys [{}]", keys.join(", ")), at("scales_dict"), &format!("{path}.scales_dict"), did_you_mean(k, keys.iter().map(String::as_str)));
+                        self.err(
+                            format!("scales_dict names `{k}`, which is not one of this transform's keys [{}]", keys.join(", ")),
+                            at("scales_dict"),
+                            &format!("{path}.scales_dict"),
+                            did_you_mean(k, keys.iter().map(String::as_str)),
+                        );
                         ok = false;
                     }
                 }
@@ -166,7 +206,12 @@ impl Checker<'_> {
             TransformConfig::RandSpatialCropSamplesd(c) => {
                 for (k, v) in [("roi_size", Some(&c.roi_size)), ("max_roi_size", c.max_roi_size.as_ref())] {
                     if let Some(v) = v.filter(|v| v.len() as i64 != spatial_dims) {
-                        self.err(format!("{k} {v:?} has {} values but the backbone's spatial_dims is {spatial_dims}", v.len()), at(k), &format!("{path}.{k}"), None);
+                        self.err(
+                            format!("{k} {v:?} has {} values but the backbone's spatial_dims is {spatial_dims}", v.len()),
+                            at(k),
+                            &format!("{path}.{k}"),
+                            None,
+                        );
                         ok = false;
                     }
                 }
@@ -177,13 +222,23 @@ impl Checker<'_> {
             }
             TransformConfig::CenterSpatialCropd(c) => {
                 if c.roi_size.len() as i64 != spatial_dims {
-                    self.err(format!("roi_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.roi_size, c.roi_size.len()), at("roi_size"), &format!("{path}.roi_size"), None);
+                    self.err(
+                        format!("roi_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.roi_size, c.roi_size.len()),
+                        at("roi_size"),
+                        &format!("{path}.roi_size"),
+                        None,
+                    );
                     ok = false;
                 }
             }
             TransformConfig::SpatialPadd(c) => {
                 if c.spatial_size.len() as i64 != spatial_dims {
-                    self.err(format!("spatial_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.spatial_size, c.spatial_size.len()), at("spatial_size"), &format!("{path}.spatial_size"), None);
+                    self.err(
+                        format!("spatial_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.spatial_size, c.spatial_size.len()),
+                        at("spatial_size"),
+                        &format!("{path}.spatial_size"),
+                        None,
+                    );
                     ok = false;
                 }
             }
@@ -206,10 +261,20 @@ impl Checker<'_> {
         let dice_family = matches!(loss, LossConfig::DiceCELoss(_) | LossConfig::DiceLoss(_) | LossConfig::MaskedDiceLoss(_) | LossConfig::TverskyLoss(_));
         if dice_family {
             if sigmoid && softmax {
-                self.err(format!("`{target}` has both sigmoid and softmax set"), at, path, Some("choose one: sigmoid for independent channels, softmax for classes".into()));
+                self.err(
+                    format!("`{target}` has both sigmoid and softmax set"),
+                    at,
+                    path,
+                    Some("choose one: sigmoid for independent channels, softmax for classes".into()),
+                );
             }
             if softmax && channels < 2 {
-                self.err(format!("softmax over {channels} output channel is constant, so `{target}` cannot learn"), at, path, Some("use `sigmoid: True` for a binary target, or give the network one channel per class".into()));
+                self.err(
+                    format!("softmax over {channels} output channel is constant, so `{target}` cannot learn"),
+                    at,
+                    path,
+                    Some("use `sigmoid: True` for a binary target, or give the network one channel per class".into()),
+                );
             }
             if !sigmoid && !softmax {
                 self.warn(format!("`{target}` without sigmoid or softmax treats the raw network output as probabilities"), at, path);
@@ -223,7 +288,12 @@ impl Checker<'_> {
         }
         if let LossConfig::FocalLoss(l) = loss {
             if l.use_softmax && channels < 2 {
-                self.err(format!("softmax over {channels} output channel is constant, so `{target}` cannot learn"), at.child("use_softmax").unwrap_or(at), &format!("{path}.use_softmax"), Some("leave `use_softmax` false for a binary target (a sigmoid per channel), or give the network one channel per class".into()));
+                self.err(
+                    format!("softmax over {channels} output channel is constant, so `{target}` cannot learn"),
+                    at.child("use_softmax").unwrap_or(at),
+                    &format!("{path}.use_softmax"),
+                    Some("leave `use_softmax` false for a binary target (a sigmoid per channel), or give the network one channel per class".into()),
+                );
             }
             if let Some(alpha) = l.alpha.filter(|a| !(0.0..=1.0).contains(a)) {
                 self.err(format!("alpha must be in [0, 1], found {alpha}"), at.child("alpha").unwrap_or(at), &format!("{path}.alpha"), None);
@@ -234,7 +304,12 @@ impl Checker<'_> {
                 if w.iter().any(|v| *v < 0.0) {
                     self.err(format!("weight values must be >= 0, found {w:?}"), at_w, &format!("{path}.weight"), None);
                 } else if w.len() != 1 && w.len() as i64 != classes && channels > 1 {
-                    self.err(format!("weight has {} values for {classes} classes", w.len()), at_w, &format!("{path}.weight"), Some("give one value for all classes or one per class (without channel 0 when include_background is false)".into()));
+                    self.err(
+                        format!("weight has {} values for {classes} classes", w.len()),
+                        at_w,
+                        &format!("{path}.weight"),
+                        Some("give one value for all classes or one per class (without channel 0 when include_background is false)".into()),
+                    );
                 }
             }
         }
@@ -258,7 +333,12 @@ impl Checker<'_> {
         let lr = o.lr();
         if !(lr.is_finite() && lr >= 0.0) {
             if let Some(n) = at("lr") {
-                self.err(format!("learning rate must be a non-negative number, found {lr}"), &n, &format!("{base}.lr"), Some("typical values: 1e-4 .. 1e-2".into()));
+                self.err(
+                    format!("learning rate must be a non-negative number, found {lr}"),
+                    &n,
+                    &format!("{base}.lr"),
+                    Some("typical values: 1e-4 .. 1e-2".into()),
+                );
             }
         }
         let (weight_decay, betas) = match o {
@@ -312,7 +392,12 @@ impl Checker<'_> {
                 let steps = c.total_steps.or_else(|| Some(c.epochs? * c.steps_per_epoch?));
                 if steps.is_none_or(|s| s < 1) {
                     if let Some(n) = self.cfg(base) {
-                        self.err("OneCycleLR needs total_steps, or epochs and steps_per_epoch (at least 1)", n, base, Some("cyto_dl's configs give `epochs: ${trainer.max_epochs}` and `steps_per_epoch: 1`".into()));
+                        self.err(
+                            "OneCycleLR needs total_steps, or epochs and steps_per_epoch (at least 1)",
+                            n,
+                            base,
+                            Some("cyto_dl's configs give `epochs: ${trainer.max_epochs}` and `steps_per_epoch: 1`".into()),
+                        );
                     }
                 }
                 if !(0.0..=1.0).contains(&c.pct_start) {
@@ -355,7 +440,12 @@ impl Checker<'_> {
                 let s = v.as_str().unwrap_or_default();
                 if !options.contains(&s) {
                     let want = options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>();
-                    self.err(format!("inference_args.{k} must be {}, found {}", want.join(" or "), show(v)), v, &path, did_you_mean(s, options.iter().copied()));
+                    self.err(
+                        format!("inference_args.{k} must be {}, found {}", want.join(" or "), show(v)),
+                        v,
+                        &path,
+                        did_you_mean(s, options.iter().copied()),
+                    );
                     ok = false;
                 }
             }
@@ -363,7 +453,12 @@ impl Checker<'_> {
         if let Some(roi) = map.get("roi_size").map(lit) {
             let r = roi.ints();
             if r.len() as i64 != spatial_dims {
-                self.err(format!("roi_size {r:?} has {} values but spatial_dims is {spatial_dims}", r.len()), &map["roi_size"], "model.inference_args.roi_size", Some(format!("give {spatial_dims} values")));
+                self.err(
+                    format!("roi_size {r:?} has {} values but spatial_dims is {spatial_dims}", r.len()),
+                    &map["roi_size"],
+                    "model.inference_args.roi_size",
+                    Some(format!("give {spatial_dims} values")),
+                );
                 ok = false;
             }
         }
@@ -384,7 +479,12 @@ impl Checker<'_> {
 
     /// The trainer's limits and precision; whether they pass.
     pub(super) fn check_trainer(&mut self, t: &cytodl_schema::Trainer, node: &Node) -> bool {
-        for (k, v) in [("max_epochs", t.max_epochs), ("min_epochs", t.min_epochs), ("check_val_every_n_epoch", t.check_val_every_n_epoch), ("accumulate_grad_batches", t.accumulate_grad_batches)] {
+        for (k, v) in [
+            ("max_epochs", t.max_epochs),
+            ("min_epochs", t.min_epochs),
+            ("check_val_every_n_epoch", t.check_val_every_n_epoch),
+            ("accumulate_grad_batches", t.accumulate_grad_batches),
+        ] {
             let min = if k == "max_epochs" || k == "min_epochs" { 0 } else { 1 };
             if v < min {
                 if let Some(n) = node.child(k) {
@@ -397,7 +497,12 @@ impl Checker<'_> {
             match v {
                 Some(Number::Float(f)) if f != 1.0 => {
                     if let Some(n) = node.child(k) {
-                        self.err(format!("trainer.{k} = {f}: fractions of an epoch are not supported; give a number of batches"), n, &format!("trainer.{k}"), None);
+                        self.err(
+                            format!("trainer.{k} = {f}: fractions of an epoch are not supported; give a number of batches"),
+                            n,
+                            &format!("trainer.{k}"),
+                            None,
+                        );
                     }
                     return false;
                 }
@@ -430,7 +535,12 @@ impl Checker<'_> {
         };
         if let Some(m) = monitor {
             if !metrics.iter().any(|x| x == m) {
-                self.err(format!("`{m}` is not a metric this experiment logs ({})", metrics.join(", ")), at("monitor"), &format!("{path}.monitor"), did_you_mean(m, metrics.iter().map(String::as_str)));
+                self.err(
+                    format!("`{m}` is not a metric this experiment logs ({})", metrics.join(", ")),
+                    at("monitor"),
+                    &format!("{path}.monitor"),
+                    did_you_mean(m, metrics.iter().map(String::as_str)),
+                );
             }
         }
         match c {

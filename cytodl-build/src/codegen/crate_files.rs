@@ -106,11 +106,8 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
             cytodl_runtime::cli::main::<experiment::#ty>()
         }
     })?;
-    let runtime = if layout.in_workspace() {
-        "../../cytodl-runtime".to_string()
-    } else {
-        absolute(&layout.workspace.join("cytodl-runtime")).display().to_string()
-    };
+    let runtime =
+        if layout.in_workspace() { "../../cytodl-runtime".to_string() } else { absolute(&layout.workspace.join("cytodl-runtime")).display().to_string() };
     let standalone = if layout.in_workspace() {
         ""
     } else {

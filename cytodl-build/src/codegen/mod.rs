@@ -9,7 +9,7 @@ pub mod crate_files;
 pub mod ident;
 
 use cytodl_schema::field::Context;
-use cytodl_schema::{CallbackConfig, Compose, Component, Field, LoggerConfig, Map};
+use cytodl_schema::{CallbackConfig, Component, Compose, Field, LoggerConfig, Map};
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
@@ -219,7 +219,11 @@ fn unsuffixed(tokens: TokenStream) -> TokenStream {
                         }
                     }
                 }
-                match SUFFIXES.iter().find_map(|s| text.strip_suffix(s)).filter(|d| !d.is_empty() && d.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())) {
+                match SUFFIXES
+                    .iter()
+                    .find_map(|s| text.strip_suffix(s))
+                    .filter(|d| !d.is_empty() && d.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()))
+                {
                     Some(digits) => match digits.parse::<i128>() {
                         Ok(v) if v >= 0 => TokenTree::Literal(Literal::u64_unsuffixed(v as u64)),
                         Ok(v) => TokenTree::Literal(Literal::i64_unsuffixed(v as i64)),

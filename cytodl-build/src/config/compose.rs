@@ -49,11 +49,7 @@ pub fn compose(req: &ComposeRequest) -> Result<Composed, (Diagnostics, SourceMap
     let mut parsed = Vec::new();
     let mut errors = Diagnostics::new();
     for (i, line) in req.overrides.iter().enumerate() {
-        let name = if i < req.implicit_overrides {
-            "<experiment file>".to_string()
-        } else {
-            format!("<override {}>", i - req.implicit_overrides + 1)
-        };
+        let name = if i < req.implicit_overrides { "<experiment file>".to_string() } else { format!("<override {}>", i - req.implicit_overrides + 1) };
         let file = sources.add_override(name, line);
         let span = Span::new(file, 1, 1);
         match override_parser::parse_override(line) {
@@ -74,9 +70,7 @@ pub fn compose(req: &ComposeRequest) -> Result<Composed, (Diagnostics, SourceMap
     }
     let mut c = Composer { repo, warnings: Diagnostics::new() };
     match c.run(req, parsed) {
-        Ok((config, choices, merged)) => {
-            Ok(Composed { config, choices, merged, sources: c.repo.sources, warnings: c.warnings })
-        }
+        Ok((config, choices, merged)) => Ok(Composed { config, choices, merged, sources: c.repo.sources, warnings: c.warnings }),
         Err(d) => Err((d, c.repo.sources)),
     }
 }
@@ -222,9 +216,7 @@ impl Overrides {
         let mut errors = Diagnostics::new();
         for (ov, span) in parsed {
             if let Some(OverrideValue::Sweep { text }) = &ov.value {
-                let is_simple = !["choice(", "range(", "interval(", "glob(", "shuffle(", "tag(", "sort("]
-                    .iter()
-                    .any(|f| text.trim_start().starts_with(f));
+                let is_simple = !["choice(", "range(", "interval(", "glob(", "shuffle(", "tag(", "sort("].iter().any(|f| text.trim_start().starts_with(f));
                 if !is_simple {
                     errors.push(
                         Diagnostic::error(format!("Sweep parameters '{}' requires --multirun", ov.input), span)
@@ -255,19 +247,19 @@ impl Overrides {
                 continue;
             }
             match ov.kind {
-                OverrideKind::ForceAdd => errors.push(
-                    Diagnostic::error(format!("force-add of config groups is not supported: '{}'", ov.input), span)
-                        .with_help(format!("use `+{}` to add a group, or `{}` to change its option", &ov.input[2..], &ov.input[2..])),
-                ),
+                OverrideKind::ForceAdd => {
+                    errors.push(Diagnostic::error(format!("force-add of config groups is not supported: '{}'", ov.input), span).with_help(format!(
+                        "use `+{}` to add a group, or `{}` to change its option",
+                        &ov.input[2..],
+                        &ov.input[2..]
+                    )))
+                }
                 OverrideKind::Delete => {
                     let name = match &element {
                         None => None,
                         Some(Element::Str { value, .. }) => Some(value.clone()),
                         Some(other) => {
-                            errors.push(Diagnostic::error(
-                                format!("Config group override deletion value must be a string : {}", ov.input),
-                                span,
-                            ));
+                            errors.push(Diagnostic::error(format!("Config group override deletion value must be a string : {}", ov.input), span));
                             Some(other.to_hydra_string())
                         }
                     };
@@ -293,16 +285,7 @@ impl Overrides {
                         d.external_append = true;
                         o.append.push(d);
                     } else {
-                        o.choices.insert(
-                            ov.key_element(),
-                            ChoiceOverride {
-                                value: choice,
-                                used: false,
-                                external: true,
-                                containing: None,
-                                                span,
-                            },
-                        );
+                        o.choices.insert(ov.key_element(), ChoiceOverride { value: choice, used: false, external: true, containing: None, span });
                     }
                 }
             }
@@ -323,16 +306,7 @@ impl Overrides {
             EntryKind::Group { value, .. } => value.clone(),
             EntryKind::Config { .. } => return,
         };
-        self.choices.insert(
-            key,
-            ChoiceOverride {
-                value,
-                used: false,
-                external: false,
-                containing: Some(parent_path.to_string()),
-                span: d.span,
-            },
-        );
+        self.choices.insert(key, ChoiceOverride { value, used: false, external: false, containing: Some(parent_path.to_string()), span: d.span });
     }
 
     fn is_overridden(&self, d: &DefaultEntry) -> bool {
@@ -410,10 +384,9 @@ impl Overrides {
             let mut msg = match known.as_slice() {
                 [] => format!("Could not override '{key}'. No match in the defaults list."),
                 [one] => format!("Could not override '{key}'.\nDid you mean to override {one}?"),
-                many => format!(
-                    "Could not override '{key}'.\nDid you mean to override one of {}?",
-                    many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                many => {
+                    format!("Could not override '{key}'.\nDid you mean to override one of {}?", many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                }
             };
             if let Some(c) = &ch.containing {
                 msg = format!("In '{c}': {msg}");
@@ -505,13 +478,10 @@ impl Composer {
             let Some(loaded) = self.repo.load(&r.config_path).map_err(Diagnostics::from)? else { continue };
             let content = embed(loaded.config, &r.package);
             if let Err(e) = merge_into(&mut cfg, content) {
-                return Err(Diagnostic::error(
-                    format!("In '{}': ConfigTypeError raised while composing config:\n{}", r.config_path, e.message),
-                    e.span,
-                )
-                .with_key(e.key)
-                .with_help("a list cannot replace a mapping (or the reverse) when configs are merged; use `null` first, or the same type")
-                .into());
+                return Err(Diagnostic::error(format!("In '{}': ConfigTypeError raised while composing config:\n{}", r.config_path, e.message), e.span)
+                    .with_key(e.key)
+                    .with_help("a list cannot replace a mapping (or the reverse) when configs are merged; use `null` first, or the same type")
+                    .into());
             }
             merged.push((r.config_path.clone(), r.package.clone()));
         }
@@ -532,12 +502,9 @@ impl Composer {
     fn not_found(&self, node: &DefaultEntry, parent: Option<&str>) -> Diagnostic {
         let path = node.config_path();
         if node.primary {
-            return Diagnostic::error(
-                format!("Cannot find primary config '{path}'. Check that it's in your config search path."),
-                Span::UNKNOWN,
-            )
-            .with_class(ErrorClass::MissingConfigException)
-            .with_help(format!("no file {}/{}.yaml", self.repo.root().display(), normalize(&path)));
+            return Diagnostic::error(format!("Cannot find primary config '{path}'. Check that it's in your config search path."), Span::UNKNOWN)
+                .with_class(ErrorClass::MissingConfigException)
+                .with_help(format!("no file {}/{}.yaml", self.repo.root().display(), normalize(&path)));
         }
         let mut msg;
         let mut help = None;
@@ -554,8 +521,7 @@ impl Composer {
             help = did_you_mean(normalize(&name), deep.iter().map(|s| s.as_str()));
             if help.is_none() && !self.repo.group_exists(&group) {
                 let groups = self.repo.all_groups();
-                help = did_you_mean(&group, groups.iter().map(|s| s.as_str()))
-                    .map(|h| format!("there is no config group `{group}`; {h}"));
+                help = did_you_mean(&group, groups.iter().map(|s| s.as_str())).map(|h| format!("there is no config group `{group}`; {h}"));
             }
         } else {
             msg = format!("Could not load '{path}'.");
@@ -572,14 +538,7 @@ impl Composer {
     }
 
     /// Hydra's `_create_defaults_tree_impl`.
-    fn tree(
-        &mut self,
-        mut parent: DefaultEntry,
-        is_root: bool,
-        interpolated: bool,
-        parent_path: Option<&str>,
-        ov: &mut Overrides,
-    ) -> Result<Tree, Diagnostic> {
+    fn tree(&mut self, mut parent: DefaultEntry, is_root: bool, interpolated: bool, parent_path: Option<&str>, ov: &mut Overrides) -> Result<Tree, Diagnostic> {
         if is_root {
             parent.update_parent("", "");
             if !self.repo.config_exists(&parent.config_path()) {
@@ -645,10 +604,7 @@ impl Composer {
             if let (EntryKind::Group { group, .. }, Some(options)) = (&d.kind, d.options()) {
                 for item in options.iter().rev() {
                     if item.contains("${") {
-                        return Err(Diagnostic::error(
-                            format!("In '{path}': Defaults List interpolation is not supported in options list items"),
-                            d.span,
-                        ));
+                        return Err(Diagnostic::error(format!("In '{path}': Defaults List interpolation is not supported in options list items"), d.span));
                     }
                     let mut node = DefaultEntry::config(&format!("{group}/{item}"), d.package.clone(), d.span);
                     node.optional = d.optional;
@@ -719,11 +675,8 @@ impl Composer {
         if (!has_self && has_non_override) || defaults.is_empty() {
             if parent.primary && has_content && has_non_override {
                 self.warnings.push(
-                    Diagnostic::warning(
-                        format!("In '{}': Defaults list is missing `_self_`.", parent.config_path()),
-                        Span::new(file, 1, 1),
-                    )
-                    .with_help("add `- _self_` to the defaults list; without it the file's content is merged last"),
+                    Diagnostic::warning(format!("In '{}': Defaults list is missing `_self_`.", parent.config_path()), Span::new(file, 1, 1))
+                        .with_help("add `- _self_` to the defaults list; without it the file's content is merged last"),
                 );
             }
             defaults.push(DefaultEntry::config("_self_", None, Span::UNKNOWN));
@@ -798,9 +751,7 @@ fn interpolation_map(ov: &Overrides, defaults: &[DefaultEntry], self_added: bool
                 let v = match value {
                     GroupValue::Name(Some(n)) => Value::Str(n.clone()),
                     GroupValue::Name(None) => Value::Null,
-                    GroupValue::Options(o) => {
-                        Value::List(o.iter().map(|s| Node::new(Value::Str(s.clone()), Span::UNKNOWN)).collect())
-                    }
+                    GroupValue::Options(o) => Value::List(o.iter().map(|s| Node::new(Value::Str(s.clone()), Span::UNKNOWN)).collect()),
                 };
                 let mut mm = Map::new();
                 mm.insert(d.override_key(), Node::new(v, Span::UNKNOWN));
@@ -912,7 +863,8 @@ pub fn element_to_node(e: &Element, span: Span) -> Node {
                 let mut node = element_to_node(v, span);
                 // The override grammar types dict keys like values: `{1: a}` has an int key.
                 let lower = k.to_ascii_lowercase();
-                node.typed_key = k.parse::<i64>().is_ok() || (k.parse::<f64>().is_ok() && k.chars().any(|c| c.is_ascii_digit())) || lower == "true" || lower == "false";
+                node.typed_key =
+                    k.parse::<i64>().is_ok() || (k.parse::<f64>().is_ok() && k.chars().any(|c| c.is_ascii_digit())) || lower == "true" || lower == "false";
                 m.insert(k.clone(), node);
             }
             Value::Map(m)
@@ -948,10 +900,7 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
     if ov.package.is_some() {
         let groups = repo.all_groups();
         let mut d = Diagnostic::error(
-            format!(
-                "Override {} looks like a config group override, but config group '{}' does not exist.",
-                ov.input, ov.key_or_group
-            ),
+            format!("Override {} looks like a config group override, but config group '{}' does not exist.", ov.input, ov.key_or_group),
             span,
         );
         if let Some(h) = did_you_mean(&ov.key_or_group, groups.iter().map(|s| s.as_str())) {
@@ -970,10 +919,7 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
             // `null` or `???` count as "does not exist".
             let existing = crate::interp::select_resolved(cfg, &parts).map_err(|e| merge_failed(ov, span, &e.to_string()))?;
             let Some(existing) = existing else {
-                let mut d = Diagnostic::error(
-                    format!("Could not delete from config. '{}' does not exist.", ov.key_or_group),
-                    span,
-                );
+                let mut d = Diagnostic::error(format!("Could not delete from config. '{}' does not exist.", ov.key_or_group), span);
                 if let Some(h) = keys_near(cfg, &parts) {
                     d = d.with_help(h);
                 }
@@ -984,12 +930,7 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                 if existing != v.value {
                     let shown = crate::pyfmt::py_str(&existing);
                     return Err(Diagnostic::error(
-                        format!(
-                            "Could not delete from config. The value of '{}' is {} and not {}.",
-                            ov.key_or_group,
-                            shown,
-                            crate::pyfmt::py_str(&v.value)
-                        ),
+                        format!("Could not delete from config. The value of '{}' is {} and not {}.", ov.key_or_group, shown, crate::pyfmt::py_str(&v.value)),
                         span,
                     )
                     .with_help(format!("use `~{}` to delete it whatever its value", ov.key_or_group)));
@@ -1004,7 +945,8 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
                     Ok(())
                 }
                 // Hydra deletes with `del node[key]`, which a list refuses for a string key.
-                Value::List(_) => Err(merge_failed(ov, span, "TypeError: list indices must be integers or slices, not str").with_class(ErrorClass::TypeError)
+                Value::List(_) => Err(merge_failed(ov, span, "TypeError: list indices must be integers or slices, not str")
+                    .with_class(ErrorClass::TypeError)
                     .with_help("list items cannot be deleted from the command line; set the whole list: `key=[...]`")),
                 _ => Ok(()),
             }
@@ -1045,21 +987,14 @@ fn select_mut<'a>(cfg: &'a mut Node, parts: &[String]) -> Option<&'a mut Node> {
 }
 
 fn could_not_override(cfg: &Node, parts: &[String], span: Span, ov: &Override, repo: &Repo) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        format!("Could not override '{}'.\nTo append to your config use +{}", ov.key_or_group, ov.input),
-        span,
-    );
+    let mut d = Diagnostic::error(format!("Could not override '{}'.\nTo append to your config use +{}", ov.key_or_group, ov.input), span);
     // Suggest the nearest existing key at the deepest level that exists.
     let mut depth = 0;
     while depth < parts.len() && select(cfg, &parts[..=depth]).is_some() {
         depth += 1;
     }
     let groups = repo.all_groups();
-    let group_hint = if depth == 0 {
-        parts.first().and_then(|p| did_you_mean(p, groups.iter().map(|s| s.as_str())))
-    } else {
-        None
-    };
+    let group_hint = if depth == 0 { parts.first().and_then(|p| did_you_mean(p, groups.iter().map(|s| s.as_str()))) } else { None };
     if let Some(h) = keys_near(cfg, &parts[..(depth + 1).min(parts.len())]) {
         d = d.with_help(h);
     } else if let Some(h) = group_hint {
@@ -1115,11 +1050,8 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                 if !force_add {
                     if let (Value::Map(dst), Value::Map(src)) = (&existing.value, &value.value) {
                         if let Some(k) = src.keys().find(|k| !dst.contains_key(*k)) {
-                            return Err(Diagnostic::error(
-                                format!("Error merging override {}\nKey '{k}' is not in struct", ov.input),
-                                span,
-                            )
-                            .with_help(format!("to add new keys use `++{}`", ov.input)));
+                            return Err(Diagnostic::error(format!("Error merging override {}\nKey '{k}' is not in struct", ov.input), span)
+                                .with_help(format!("to add new keys use `++{}`", ov.input)));
                         }
                     }
                 }
@@ -1144,10 +1076,9 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                     Ok(())
                 }
                 Some(i) => merge_into(&mut l[i], value).map_err(|e| merge_error(ov, span, e)),
-                None => Err(Diagnostic::error(
-                    format!("Error merging override {}\nIndex '{last}' is out of range for a list of {} items", ov.input, l.len()),
-                    span,
-                )),
+                None => {
+                    Err(Diagnostic::error(format!("Error merging override {}\nIndex '{last}' is out of range for a list of {} items", ov.input, l.len()), span))
+                }
             }
         }
         Value::Null | Value::Missing if force_add => {
@@ -1171,10 +1102,7 @@ fn merge_error(ov: &Override, span: Span, e: super::merge::MergeError) -> Diagno
 
 fn not_a_container(cfg: &Node, parts: &[String], span: Span, ov: &Override) -> Diagnostic {
     let _ = cfg;
-    Diagnostic::error(
-        format!("Error merging override {}\nA key of `{}` is not a container", ov.input, parts.join(".")),
-        span,
-    )
+    Diagnostic::error(format!("Error merging override {}\nA key of `{}` is not a container", ov.input, parts.join(".")), span)
 }
 
 /// Fills what Hydra sets at compose time: choices, overrides, cwd, job name and override_dirname.
@@ -1206,9 +1134,10 @@ fn fill_hydra_runtime(cfg: &mut Node, req: &ComposeRequest, ov: &Overrides, repo
     let job = h.entry("job".to_string()).or_insert_with(|| Node::empty_map(Span::UNKNOWN));
     if let Some(j) = job.as_map_mut() {
         if !j.contains_key("name") {
-            let name = req.job_name.clone().unwrap_or_else(|| {
-                Path::new(normalize(&req.config_name)).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
-            });
+            let name = req
+                .job_name
+                .clone()
+                .unwrap_or_else(|| Path::new(normalize(&req.config_name)).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default());
             j.insert("name".into(), s(&name));
         }
         let mut task: Vec<String> = req.overrides.clone();

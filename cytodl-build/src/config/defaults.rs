@@ -166,9 +166,7 @@ impl DefaultEntry {
     /// Where this entry's content lands in the final config ("" is the root).
     pub fn final_package(&self, default_to_header: bool) -> String {
         let parent = self.parent_package.as_deref().unwrap_or("");
-        let package = self
-            .effective_package(default_to_header)
-            .unwrap_or_else(|| self.relative_group_path().replace('/', "."));
+        let package = self.effective_package(default_to_header).unwrap_or_else(|| self.relative_group_path().replace('/', "."));
         let joined = if parent.is_empty() {
             package
         } else if package.is_empty() {
@@ -255,22 +253,13 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
     let items = match node.value {
         Value::List(items) => items,
         Value::Map(_) => {
-            return Err(Diagnostic::error(
-                format!("Invalid defaults list in '{config_path}', defaults must be a list (got mapping)"),
-                node.span,
-            )
-            .with_class(ErrorClass::ValueError)
-            .with_help("write the defaults list as a YAML list: `defaults:\\n  - group: option`"))
+            return Err(Diagnostic::error(format!("Invalid defaults list in '{config_path}', defaults must be a list (got mapping)"), node.span)
+                .with_class(ErrorClass::ValueError)
+                .with_help("write the defaults list as a YAML list: `defaults:\\n  - group: option`"))
         }
         other => {
-            return Err(Diagnostic::error(
-                format!(
-                    "Invalid defaults list in '{config_path}', defaults must be a list (got {})",
-                    other.type_name()
-                ),
-                node.span,
-            )
-            .with_class(ErrorClass::ValueError))
+            return Err(Diagnostic::error(format!("Invalid defaults list in '{config_path}', defaults must be a list (got {})", other.type_name()), node.span)
+                .with_class(ErrorClass::ValueError))
         }
     };
     let mut out = Vec::new();
@@ -292,8 +281,7 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                     } else {
                         format!("In {config_path}: Too many keys in default item {{{}}}", keys.join(", "))
                     };
-                    return Err(Diagnostic::error(msg, span)
-                        .with_help("each defaults entry is one `group: option` pair; put each on its own `- ` line"));
+                    return Err(Diagnostic::error(msg, span).with_help("each defaults entry is one `group: option` pair; put each on its own `- ` line"));
                 }
                 let Some((key, value)) = m.into_iter().next() else { continue };
                 let words: Vec<&str> = key.split(' ').collect();
@@ -319,10 +307,7 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                                 Value::Str(s) => names.push(s),
                                 other => {
                                     return Err(Diagnostic::error(
-                                        format!(
-                                            "Unsupported item value in defaults : {}, nested list items must be strings",
-                                            other.type_name()
-                                        ),
+                                        format!("Unsupported item value in defaults : {}, nested list items must be strings", other.type_name()),
                                         o.span,
                                     ))
                                 }
@@ -332,10 +317,7 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                     }
                     other => {
                         return Err(Diagnostic::error(
-                            format!(
-                                "Unsupported item value in defaults : {}. Supported: string or list",
-                                other.type_name()
-                            ),
+                            format!("Unsupported item value in defaults : {}. Supported: string or list", other.type_name()),
                             value.span,
                         )
                         .with_help("quote the option name, e.g. `group: '1'`"))
@@ -349,12 +331,7 @@ pub fn parse_defaults_list(config_path: &str, node: Node) -> Result<Vec<DefaultE
                 d.is_override = is_override;
                 out.push(d);
             }
-            other => {
-                return Err(Diagnostic::error(
-                    format!("Unsupported type in defaults : {}", other.type_name()),
-                    span,
-                ))
-            }
+            other => return Err(Diagnostic::error(format!("Unsupported type in defaults : {}", other.type_name()), span)),
         }
     }
     Ok(out)

@@ -173,15 +173,9 @@ fn key(k: &str, typed: bool) -> String {
         return format!("'{}'", k.replace('\'', "''"));
     }
     let first = k.chars().next().unwrap_or(' ');
-    let indicator_ok = !"[]{},#&*!|>'\"%@`".contains(first)
-        && (!matches!(first, '-' | '?' | ':') || k.chars().nth(1).is_some_and(|c| c != ' '));
-    let syntax_ok = !k.is_empty()
-        && k == k.trim()
-        && indicator_ok
-        && !k.contains(": ")
-        && !k.contains(" #")
-        && !k.ends_with(':')
-        && k.chars().all(|c| !c.is_control());
+    let indicator_ok = !"[]{},#&*!|>'\"%@`".contains(first) && (!matches!(first, '-' | '?' | ':') || k.chars().nth(1).is_some_and(|c| c != ' '));
+    let syntax_ok =
+        !k.is_empty() && k == k.trim() && indicator_ok && !k.contains(": ") && !k.contains(" #") && !k.ends_with(':') && k.chars().all(|c| !c.is_control());
     if syntax_ok {
         k.to_string()
     } else if k.chars().any(|c| c.is_control()) {

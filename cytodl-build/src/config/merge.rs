@@ -23,11 +23,7 @@ pub fn merge_into(dest: &mut Node, src: Node) -> Result<(), MergeError> {
 
 fn clash(path: &[String], dest: &Node, src: &Node) -> MergeError {
     let what = |n: &Node| if matches!(n.value, Value::Map(_)) { "a mapping" } else { "a list" };
-    MergeError {
-        key: path.join("."),
-        message: format!("cannot merge {} onto {} at `{}`", what(src), what(dest), path.join(".")),
-        span: src.span,
-    }
+    MergeError { key: path.join("."), message: format!("cannot merge {} onto {} at `{}`", what(src), what(dest), path.join(".")), span: src.span }
 }
 
 fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) -> Result<(), MergeError> {

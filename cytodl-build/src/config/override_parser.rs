@@ -137,14 +137,8 @@ fn write_hydra(e: &Element, out: &mut String) {
         Element::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
         Element::Int(i) => out.push_str(&i.to_string()),
         Element::Float(f) => out.push_str(&py_float_repr(*f)),
-        Element::Str {
-            value,
-            quoted: true,
-        } => out.push_str(&with_single_quotes(value)),
-        Element::Str {
-            value,
-            quoted: false,
-        } => out.push_str(&escape_special(value)),
+        Element::Str { value, quoted: true } => out.push_str(&with_single_quotes(value)),
+        Element::Str { value, quoted: false } => out.push_str(&escape_special(value)),
         Element::List(items) => {
             out.push('[');
             for (i, it) in items.iter().enumerate() {
@@ -373,9 +367,7 @@ fn key_path(b: &[u8], i: usize) -> (usize, T, usize) {
             (S::SegStart, Some(c)) if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => S::Ks,
             (S::SegStart, Some(b'0')) => S::Zero,
             (S::SegStart, Some(c)) if c.is_ascii_digit() => S::Iu,
-            (S::Ks, Some(c)) if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$') => {
-                S::Ks
-            }
+            (S::Ks, Some(c)) if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$') => S::Ks,
             (S::Ks | S::Zero | S::Iu, Some(b'.')) => S::SegStart,
             (S::Iu, Some(c)) if c.is_ascii_digit() => S::Iu,
             (S::Iu, Some(b'_')) => S::IuUs,
@@ -451,15 +443,11 @@ fn value_token(b: &[u8], i: usize, next_close: &mut Option<usize>) -> Option<(T,
     };
     cand(T::Bool, kw(b"true").max(kw(b"false")));
     cand(T::Null, kw(b"null"));
-    cand(
-        T::Unq,
-        usize::from(matches!(at(b, i), Some(c) if b"/-\\+.$%*@?|".contains(&c))),
-    );
+    cand(T::Unq, usize::from(matches!(at(b, i), Some(c) if b"/-\\+.$%*@?|".contains(&c))));
     let id = match at(b, i) {
         Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
             let mut j = i + 1;
-            while matches!(at(b, j), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-            {
+            while matches!(at(b, j), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
                 j += 1;
             }
             j - i
@@ -468,9 +456,7 @@ fn value_token(b: &[u8], i: usize, next_close: &mut Option<usize>) -> Option<(T,
     };
     cand(T::Id, id);
     let mut j = i;
-    while at(b, j) == Some(b'\\')
-        && matches!(at(b, j + 1), Some(c) if b"\\()[]{}:=, \t".contains(&c))
-    {
+    while at(b, j) == Some(b'\\') && matches!(at(b, j + 1), Some(c) if b"\\()[]{}:=, \t".contains(&c)) {
         j += 2;
     }
     cand(T::Esc, j - i);
@@ -496,10 +482,7 @@ fn value_token(b: &[u8], i: usize, next_close: &mut Option<usize>) -> Option<(T,
         let j = match *next_close {
             Some(c) if c >= i + 2 => c,
             _ => {
-                let c = b
-                    .get(i + 2..)
-                    .and_then(|r| r.iter().position(|c| *c == b'}'))
-                    .map_or(b.len(), |p| i + 2 + p);
+                let c = b.get(i + 2..).and_then(|r| r.iter().position(|c| *c == b'}')).map_or(b.len(), |p| i + 2 + p);
                 *next_close = Some(c);
                 c
             }
@@ -513,17 +496,12 @@ fn value_token(b: &[u8], i: usize, next_close: &mut Option<usize>) -> Option<(T,
 
 /// Escapes control characters the way ANTLR shows token text in messages.
 fn display_text(s: &str) -> String {
-    s.replace('\n', "\\n")
-        .replace('\r', "\\r")
-        .replace('\t', "\\t")
+    s.replace('\n', "\\n").replace('\r', "\\r").replace('\t', "\\t")
 }
 
 /// Text of a lexer error: from the token start through the char where lexing failed.
 fn lex_error_text(s: &str, start: usize, fail: usize) -> String {
-    let end = s
-        .get(fail..)
-        .and_then(|r| r.chars().next())
-        .map_or(s.len(), |c| fail + c.len_utf8());
+    let end = s.get(fail..).and_then(|r| r.chars().next()).map_or(s.len(), |c| fail + c.len_utf8());
     s.get(start..end).unwrap_or("").to_string()
 }
 
@@ -550,10 +528,7 @@ fn lex(s: &str) -> (Vec<Tok>, Option<(String, usize)>) {
                 _ => {
                     let (len, t, read) = key_path(b, i);
                     if len == 0 {
-                        let msg = format!(
-                            "token recognition error at: '{}'",
-                            display_text(&lex_error_text(s, i, i + read))
-                        );
+                        let msg = format!("token recognition error at: '{}'", display_text(&lex_error_text(s, i, i + read)));
                         return (toks, Some((msg, i)));
                     }
                     (t, len)
@@ -563,31 +538,16 @@ fn lex(s: &str) -> (Vec<Tok>, Option<(String, usize)>) {
             match value_token(b, i, &mut next_close) {
                 Some(x) => x,
                 None => {
-                    let fail = if matches!(b[i], b'\'' | b'"') {
-                        b.len()
-                    } else {
-                        i
-                    };
-                    let msg = format!(
-                        "token recognition error at: '{}'",
-                        display_text(&lex_error_text(s, i, fail))
-                    );
+                    let fail = if matches!(b[i], b'\'' | b'"') { b.len() } else { i };
+                    let msg = format!("token recognition error at: '{}'", display_text(&lex_error_text(s, i, fail)));
                     return (toks, Some((msg, i)));
                 }
             }
         };
-        toks.push(Tok {
-            t,
-            s: i,
-            e: i + len,
-        });
+        toks.push(Tok { t, s: i, e: i + len });
         i += len;
     }
-    toks.push(Tok {
-        t: T::Eof,
-        s: b.len(),
-        e: b.len(),
-    });
+    toks.push(Tok { t: T::Eof, s: b.len(), e: b.len() });
     (toks, None)
 }
 
@@ -624,34 +584,16 @@ struct Parser<'a> {
 }
 
 fn is_prim(t: T) -> bool {
-    matches!(
-        t,
-        T::Id
-            | T::Null
-            | T::Int
-            | T::Float
-            | T::Bool
-            | T::Interp
-            | T::Unq
-            | T::Colon
-            | T::Esc
-            | T::Ws
-    )
+    matches!(t, T::Id | T::Null | T::Int | T::Float | T::Bool | T::Interp | T::Unq | T::Colon | T::Esc | T::Ws)
 }
 
 fn is_dict_key(t: T) -> bool {
-    matches!(
-        t,
-        T::Id | T::Null | T::Int | T::Float | T::Bool | T::Unq | T::Esc | T::Ws
-    )
+    matches!(t, T::Id | T::Null | T::Int | T::Float | T::Bool | T::Unq | T::Esc | T::Ws)
 }
 
 impl<'a> Parser<'a> {
     fn fail(&self, msg: String, offset: usize) -> ParseError {
-        ParseError {
-            message: format!("Error parsing override '{}'\n{}", self.s, msg),
-            offset,
-        }
+        ParseError { message: format!("Error parsing override '{}'\n{}", self.s, msg), offset }
     }
 
     /// Token at `pos + k`, or the pending lexer error when lexing stopped before it.
@@ -659,10 +601,7 @@ impl<'a> Parser<'a> {
         match self.toks.get(self.pos + k) {
             Some(t) => Ok(*t),
             None => {
-                let (m, o) = self
-                    .lex_err
-                    .clone()
-                    .unwrap_or_else(|| ("unexpected end of input".to_string(), self.s.len()));
+                let (m, o) = self.lex_err.clone().unwrap_or_else(|| ("unexpected end of input".to_string(), self.s.len()));
                 Err(self.fail(m, o))
             }
         }
@@ -692,22 +631,9 @@ impl<'a> Parser<'a> {
             Ok(t) => t,
             Err(e) => return e,
         };
-        let extraneous = cur.t != T::Eof
-            && matches!(self.toks.get(self.pos + 1), Some(n) if follow_ok.contains(&n.t));
-        let word = if extraneous {
-            "extraneous"
-        } else {
-            "mismatched"
-        };
-        self.fail(
-            format!(
-                "{} input '{}' expecting {}",
-                word,
-                display_text(self.text(&cur)),
-                expected
-            ),
-            cur.s,
-        )
+        let extraneous = cur.t != T::Eof && matches!(self.toks.get(self.pos + 1), Some(n) if follow_ok.contains(&n.t));
+        let word = if extraneous { "extraneous" } else { "mismatched" };
+        self.fail(format!("{} input '{}' expecting {}", word, display_text(self.text(&cur)), expected), cur.s)
     }
 
     /// "no viable alternative" from the start of a container through the current token.
@@ -716,10 +642,7 @@ impl<'a> Parser<'a> {
             Ok(cur) => {
                 let end = cur.e.max(start);
                 let txt = self.s.get(start..end).unwrap_or("");
-                self.fail(
-                    format!("no viable alternative at input '{}'", display_text(txt)),
-                    cur.s,
-                )
+                self.fail(format!("no viable alternative at input '{}'", display_text(txt)), cur.s)
             }
             Err(e) => e,
         }
@@ -756,10 +679,7 @@ impl<'a> Parser<'a> {
                     let m = if t.t == T::Equal || t.t == T::Eof {
                         format!("missing ID at '{}'", display_text(self.text(&t)))
                     } else {
-                        format!(
-                            "mismatched input '{}' expecting ID",
-                            display_text(self.text(&t))
-                        )
+                        format!("mismatched input '{}' expecting ID", display_text(self.text(&t)))
                     };
                     return Err(self.fail(m, t.s));
                 }
@@ -770,8 +690,7 @@ impl<'a> Parser<'a> {
             self.bump();
             kend = first.e;
         } else if kind != OverrideKind::Delete && first.t == T::Eof {
-            let m =
-                "mismatched input '<EOF>' expecting {EQUAL, '+', '@', KEY_SPECIAL, DOT_PATH, ID}";
+            let m = "mismatched input '<EOF>' expecting {EQUAL, '+', '@', KEY_SPECIAL, DOT_PATH, ID}";
             if kind == OverrideKind::Add || kind == OverrideKind::ForceAdd {
                 return Err(self.fail(m.to_string(), first.s));
             }
@@ -793,33 +712,18 @@ impl<'a> Parser<'a> {
             T::Equal => {
                 self.bump();
                 if self.peek()?.t == T::Eof {
-                    Some(OverrideValue::Element(Element::Str {
-                        value: String::new(),
-                        quoted: false,
-                    }))
+                    Some(OverrideValue::Element(Element::Str { value: String::new(), quoted: false }))
                 } else {
                     Some(self.parse_value()?)
                 }
             }
             T::Eof if kind == OverrideKind::Delete => None,
-            _ if kind == OverrideKind::Delete => {
-                return Err(self.unexpected("{<EOF>, EQUAL}", &[T::Eof, T::Equal]))
-            }
-            T::Eof | T::Colon => {
-                return Err(self.fail(format!("missing EQUAL at '{}'", self.text(&t)), t.s))
-            }
-            T::Plus if kind == OverrideKind::ForceAdd && key_or_group.is_empty() => {
-                return Err(self.fail("no viable alternative at input '+'".into(), t.s))
-            }
+            _ if kind == OverrideKind::Delete => return Err(self.unexpected("{<EOF>, EQUAL}", &[T::Eof, T::Equal])),
+            T::Eof | T::Colon => return Err(self.fail(format!("missing EQUAL at '{}'", self.text(&t)), t.s)),
+            T::Plus if kind == OverrideKind::ForceAdd && key_or_group.is_empty() => return Err(self.fail("no viable alternative at input '+'".into(), t.s)),
             _ => return Err(self.unexpected("EQUAL", &[T::Equal])),
         };
-        Ok(Override {
-            kind,
-            key_or_group,
-            package,
-            value,
-            input: self.s.to_string(),
-        })
+        Ok(Override { kind, key_or_group, package, value, input: self.s.to_string() })
     }
 
     fn parse_value(&mut self) -> Result<OverrideValue, ParseError> {
@@ -828,18 +732,7 @@ impl<'a> Parser<'a> {
         if !self.starts_element()? {
             // The value is optional, so ANTLR also lists <EOF> here.
             let mut follow = vec![T::Eof, T::Quoted, T::BrOpen, T::BcOpen];
-            follow.extend([
-                T::Id,
-                T::Null,
-                T::Int,
-                T::Float,
-                T::Bool,
-                T::Interp,
-                T::Unq,
-                T::Colon,
-                T::Esc,
-                T::Ws,
-            ]);
+            follow.extend([T::Id, T::Null, T::Int, T::Float, T::Bool, T::Interp, T::Unq, T::Colon, T::Esc, T::Ws]);
             let exp = ELEMENT_START.replacen('{', "{<EOF>, ", 1);
             return Err(self.unexpected(&exp, &follow));
         }
@@ -850,11 +743,7 @@ impl<'a> Parser<'a> {
         }
         let end_tok = self.peek()?;
         if end_tok.t != T::Eof {
-            let exp = if nodes.len() > 1 {
-                "{<EOF>, ','}"
-            } else {
-                "<EOF>"
-            };
+            let exp = if nodes.len() > 1 { "{<EOF>, ','}" } else { "<EOF>" };
             return Err(self.unexpected(exp, &[T::Eof, T::Comma]));
         }
         if nodes.len() > 1 {
@@ -871,14 +760,8 @@ impl<'a> Parser<'a> {
     }
 
     fn sweep_text(&self, start: usize) -> OverrideValue {
-        let text = self
-            .s
-            .get(start..)
-            .unwrap_or("")
-            .trim_end_matches([' ', '\t']);
-        OverrideValue::Sweep {
-            text: text.to_string(),
-        }
+        let text = self.s.get(start..).unwrap_or("").trim_end_matches([' ', '\t']);
+        OverrideValue::Sweep { text: text.to_string() }
     }
 
     fn parse_element(&mut self, depth: usize) -> Result<Node, ParseError> {
@@ -993,12 +876,7 @@ impl<'a> Parser<'a> {
             return Err(self.no_viable(name_tok.s));
         }
         self.bump();
-        Ok(Node::Func {
-            name,
-            args,
-            s: name_tok.s,
-            e: close.e,
-        })
+        Ok(Node::Func { name, args, s: name_tok.s, e: close.e })
     }
 
     // -----------------------------------------------------------------------
@@ -1066,19 +944,14 @@ impl<'a> Parser<'a> {
                         }
                         None => {
                             if !kw.is_empty() {
-                                return Err(self.fail(
-                                    "positional argument follows keyword argument".into(),
-                                    *s,
-                                ));
+                                return Err(self.fail("positional argument follows keyword argument".into(), *s));
                             }
                             pos.push(unquote(self.eval_arg(node, depth + 1)?));
                         }
                     }
                 }
                 let text = self.s.get(*s..*e).unwrap_or("");
-                call(name, pos, kw).map(|v| (v, None)).map_err(|(ty, msg)| {
-                    self.fail(format!("{} while evaluating '{}': {}", ty, text, msg), *s)
-                })
+                call(name, pos, kw).map(|v| (v, None)).map_err(|(ty, msg)| self.fail(format!("{} while evaluating '{}': {}", ty, text, msg), *s))
             }
         }
     }
@@ -1091,11 +964,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eval_element(
-        &self,
-        n: &Node,
-        depth: usize,
-    ) -> Result<(Element, Option<ParseError>), ParseError> {
+    fn eval_element(&self, n: &Node, depth: usize) -> Result<(Element, Option<ParseError>), ParseError> {
         match self.eval(n, depth)? {
             (PV::E(e), p) => Ok((e, p)),
             (other, _) => {
@@ -1103,10 +972,7 @@ impl<'a> Parser<'a> {
                     Node::Func { s, .. } => *s,
                     _ => 0,
                 };
-                let err = self.fail(
-                    format!("{} cannot be used inside a list or dict", other.type_name()),
-                    off,
-                );
+                let err = self.fail(format!("{} cannot be used inside a list or dict", other.type_name()), off);
                 Ok((Element::Null, Some(err)))
             }
         }
@@ -1119,10 +985,7 @@ impl<'a> Parser<'a> {
         let mut hi = toks.len();
         if toks.first().map(|t| t.t) == Some(T::Ws) {
             if toks.len() == 1 {
-                return Err(self.fail(
-                    "Trying to parse a primitive that is all whitespaces".into(),
-                    off,
-                ));
+                return Err(self.fail("Trying to parse a primitive that is all whitespaces".into(), off));
             }
             lo = 1;
         }
@@ -1140,38 +1003,24 @@ impl<'a> Parser<'a> {
                     out.push_str(txt);
                 }
             }
-            return Ok(Element::Str {
-                value: out,
-                quoted: false,
-            });
+            return Ok(Element::Str { value: out, quoted: false });
         }
         let t = toks[0];
         let txt = self.text(&t);
         Ok(match t.t {
-            T::Quoted => Element::Str {
-                value: unescape_quoted(txt),
-                quoted: true,
-            },
+            T::Quoted => Element::Str { value: unescape_quoted(txt), quoted: true },
             T::Int => {
                 let clean: String = txt.chars().filter(|c| *c != '_').collect();
                 match clean.parse::<i64>() {
                     Ok(v) => Element::Int(v),
-                    Err(_) => {
-                        return Err(self.fail(format!("integer out of range: '{}'", txt), t.s))
-                    }
+                    Err(_) => return Err(self.fail(format!("integer out of range: '{}'", txt), t.s)),
                 }
             }
             T::Float => Element::Float(parse_float_token(txt)),
             T::Null => Element::Null,
             T::Bool => Element::Bool(txt.eq_ignore_ascii_case("true")),
-            T::Esc => Element::Str {
-                value: txt.chars().skip(1).step_by(2).collect(),
-                quoted: false,
-            },
-            _ => Element::Str {
-                value: txt.to_string(),
-                quoted: false,
-            },
+            T::Esc => Element::Str { value: txt.chars().skip(1).step_by(2).collect(), quoted: false },
+            _ => Element::Str { value: txt.to_string(), quoted: false },
         })
     }
 }
@@ -1190,9 +1039,7 @@ fn key_identity(k: &Element) -> Option<String> {
         Element::Int(i) => Some(format!("n:{}", i)),
         Element::Bool(b) => Some(format!("n:{}", u8::from(*b))),
         Element::Float(f) if f.is_nan() => None,
-        Element::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
-            Some(format!("n:{}", *f as i64))
-        }
+        Element::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(format!("n:{}", *f as i64)),
         Element::Float(f) => Some(format!("f:{}", f)),
         other => Some(format!("x:{}", other.to_hydra_string())),
     }
@@ -1255,19 +1102,9 @@ fn unescape_quoted(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 enum PV {
     E(Element),
-    Choice {
-        items: Vec<PV>,
-        simple: bool,
-    },
-    Range {
-        start: Element,
-        stop: Element,
-        step: Element,
-    },
-    Interval {
-        start: Element,
-        end: Element,
-    },
+    Choice { items: Vec<PV>, simple: bool },
+    Range { start: Element, stop: Element, step: Element },
+    Interval { start: Element, end: Element },
     Glob,
 }
 
@@ -1282,10 +1119,7 @@ impl PV {
         }
     }
     fn is_sweep(&self) -> bool {
-        matches!(
-            self,
-            PV::Choice { .. } | PV::Range { .. } | PV::Interval { .. }
-        )
+        matches!(self, PV::Choice { .. } | PV::Range { .. } | PV::Interval { .. })
     }
 }
 
@@ -1305,13 +1139,7 @@ fn el_type_name(e: &Element) -> &'static str {
 /// Top-level function arguments lose their quotes (Functions.eval does this).
 fn unquote(v: PV) -> PV {
     match v {
-        PV::E(Element::Str {
-            value,
-            quoted: true,
-        }) => PV::E(Element::Str {
-            value,
-            quoted: false,
-        }),
+        PV::E(Element::Str { value, quoted: true }) => PV::E(Element::Str { value, quoted: false }),
         other => other,
     }
 }
@@ -1361,10 +1189,7 @@ enum Ty {
 
 fn ty_ok(ty: Ty, v: &PV) -> bool {
     let is_none = matches!(v, PV::E(Element::Null));
-    let num = matches!(
-        v,
-        PV::E(Element::Int(_) | Element::Float(_) | Element::Bool(_))
-    );
+    let num = matches!(v, PV::E(Element::Int(_) | Element::Float(_) | Element::Bool(_)));
     let elem_nonnull = matches!(v, PV::E(e) if !matches!(e, Element::Null));
     match ty {
         Ty::Cast | Ty::OptCast => !matches!(v, PV::Glob),
@@ -1410,23 +1235,13 @@ struct Bound {
 
 impl Bound {
     fn get(&mut self, name: &str) -> Option<PV> {
-        self.named
-            .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| self.named.remove(i).1)
+        self.named.iter().position(|(n, _)| *n == name).map(|i| self.named.remove(i).1)
     }
 }
 
 /// Python's `inspect.Signature.bind` plus Hydra's per-parameter type check.
-fn bind(
-    params: &[(&'static str, PK, Ty)],
-    pos: Vec<PV>,
-    kw: Vec<(String, PV)>,
-) -> Result<Bound, EvalErr> {
-    let mut b = Bound {
-        var: Vec::new(),
-        named: Vec::new(),
-    };
+fn bind(params: &[(&'static str, PK, Ty)], pos: Vec<PV>, kw: Vec<(String, PV)>) -> Result<Bound, EvalErr> {
+    let mut b = Bound { var: Vec::new(), named: Vec::new() };
     let mut pos = pos.into_iter();
     for (name, kind, _) in params {
         match kind {
@@ -1443,16 +1258,9 @@ fn bind(
         return Err(type_err("too many positional arguments"));
     }
     for (k, v) in kw {
-        let p = params
-            .iter()
-            .find(|(n, kind, _)| *n == k && *kind != PK::VarPos);
+        let p = params.iter().find(|(n, kind, _)| *n == k && *kind != PK::VarPos);
         match p {
-            None => {
-                return Err(type_err(format!(
-                    "got an unexpected keyword argument '{}'",
-                    k
-                )))
-            }
+            None => return Err(type_err(format!("got an unexpected keyword argument '{}'", k))),
             Some((n, _, _)) => {
                 if b.named.iter().any(|(bn, _)| bn == n) {
                     return Err(type_err(format!("multiple values for argument '{}'", n)));
@@ -1471,23 +1279,12 @@ fn bind(
         if *kind == PK::VarPos {
             for (i, v) in b.var.iter().enumerate() {
                 if !ty_ok(*ty, v) {
-                    return Err(type_err(format!(
-                        "mismatch type argument {}[{}]: {} is incompatible with {}",
-                        name,
-                        i,
-                        v.type_name(),
-                        ty_name(*ty)
-                    )));
+                    return Err(type_err(format!("mismatch type argument {}[{}]: {} is incompatible with {}", name, i, v.type_name(), ty_name(*ty))));
                 }
             }
         } else if let Some((_, v)) = b.named.iter().find(|(n, _)| n == name) {
             if !ty_ok(*ty, v) {
-                return Err(type_err(format!(
-                    "mismatch type argument {}: {} is incompatible with {}",
-                    name,
-                    v.type_name(),
-                    ty_name(*ty)
-                )));
+                return Err(type_err(format!("mismatch type argument {}: {} is incompatible with {}", name, v.type_name(), ty_name(*ty))));
             }
         }
     }
@@ -1512,16 +1309,10 @@ fn call(name: &str, pos: Vec<PV>, kw: Vec<(String, PV)>) -> Result<PV, EvalErr> 
         _ => None,
     };
     if let Some(c) = cast {
-        let mut b = bind(
-            &[("args", VarPos, Ty::Cast), ("value", KwOnly, Ty::OptCast)],
-            pos,
-            kw,
-        )?;
+        let mut b = bind(&[("args", VarPos, Ty::Cast), ("value", KwOnly, Ty::OptCast)], pos, kw)?;
         let value = b.get("value").filter(|v| *v != PV::E(Element::Null));
         let v = match (b.var.len(), value) {
-            (n, Some(_)) if n > 0 => {
-                return Err(type_err("cannot use both position and named arguments"))
-            }
+            (n, Some(_)) if n > 0 => return Err(type_err("cannot use both position and named arguments")),
             (_, Some(v)) => v,
             (0, None) => return Err(type_err("No positional args or value specified")),
             (1, None) => b.var.remove(0),
@@ -1545,82 +1336,45 @@ fn call(name: &str, pos: Vec<PV>, kw: Vec<(String, PV)>) -> Result<PV, EvalErr> 
                     return Err(value_err("nesting choices is not supported"));
                 }
             }
-            Ok(PV::Choice {
-                items: args,
-                simple: false,
-            })
+            Ok(PV::Choice { items: args, simple: false })
         }
         "range" => {
-            let mut b = bind(
-                &[
-                    ("start", PosReq, Ty::Num),
-                    ("stop", Pos, Ty::OptNum),
-                    ("step", Pos, Ty::Num),
-                ],
-                pos,
-                kw,
-            )?;
+            let mut b = bind(&[("start", PosReq, Ty::Num), ("stop", Pos, Ty::OptNum), ("step", Pos, Ty::Num)], pos, kw)?;
             let start = pv_el(b.get("start"));
             let stop = pv_el(b.get("stop"));
             let step = b.get("step").map_or(Element::Int(1), |v| pv_el(Some(v)));
-            let (start, stop) = if stop == Element::Null {
-                (Element::Int(0), start)
-            } else {
-                (start, stop)
-            };
+            let (start, stop) = if stop == Element::Null { (Element::Int(0), start) } else { (start, stop) };
             Ok(PV::Range { start, stop, step })
         }
         "interval" => {
-            let mut b = bind(
-                &[("start", PosReq, Ty::Num), ("end", PosReq, Ty::Num)],
-                pos,
-                kw,
-            )?;
+            let mut b = bind(&[("start", PosReq, Ty::Num), ("end", PosReq, Ty::Num)], pos, kw)?;
             let start = cast_el(Cast::Float, &pv_el(b.get("start")))?;
             let end = cast_el(Cast::Float, &pv_el(b.get("end")))?;
             Ok(PV::Interval { start, end })
         }
         "tag" => {
-            let mut b = bind(
-                &[
-                    ("args", VarPos, Ty::StrOrSweep),
-                    ("sweep", KwOnly, Ty::OptSweep),
-                ],
-                pos,
-                kw,
-            )?;
+            let mut b = bind(&[("args", VarPos, Ty::StrOrSweep), ("sweep", KwOnly, Ty::OptSweep)], pos, kw)?;
             let mut args = b.var.split_off(0);
             if args.is_empty() {
-                return Err(value_err(
-                    "Not enough arguments to tag, must take at least a sweep",
-                ));
+                return Err(value_err("Not enough arguments to tag, must take at least a sweep"));
             }
             if let Some(s) = b.get("sweep").filter(|v| *v != PV::E(Element::Null)) {
                 args.push(s);
             }
             let last = args.pop().unwrap_or(PV::E(Element::Null));
             if !last.is_sweep() {
-                return Err(value_err(
-                    "Last argument to tag() must be a choice(), range() or interval(), got NoneType",
-                ));
+                return Err(value_err("Last argument to tag() must be a choice(), range() or interval(), got NoneType"));
             }
             for t in &args {
                 if !matches!(t, PV::E(Element::Str { .. })) {
-                    return Err(value_err(format!(
-                        "tag arguments type must be string, got {}",
-                        t.type_name()
-                    )));
+                    return Err(value_err(format!("tag arguments type must be string, got {}", t.type_name())));
                 }
             }
             Ok(last)
         }
         "shuffle" | "sort" => {
             let is_sort = name == "sort";
-            let mut params = vec![
-                ("args", VarPos, Ty::ShufArg),
-                ("sweep", KwOnly, Ty::OptChoiceRange),
-                ("list", KwOnly, Ty::OptList),
-            ];
+            let mut params = vec![("args", VarPos, Ty::ShufArg), ("sweep", KwOnly, Ty::OptChoiceRange), ("list", KwOnly, Ty::OptList)];
             if is_sort {
                 params.push(("reverse", KwOnly, Ty::StrictBool));
             }
@@ -1645,17 +1399,12 @@ fn call(name: &str, pos: Vec<PV>, kw: Vec<(String, PV)>) -> Result<PV, EvalErr> 
                     // shuffle(list): the identity is one of the equally likely outcomes.
                     PV::E(Element::List(items)) if is_sort => {
                         let sorted = py_sorted(items.into_iter().map(PV::E).collect(), reverse)?;
-                        Ok(PV::E(Element::List(
-                            sorted.into_iter().filter_map(pv_to_el).collect(),
-                        )))
+                        Ok(PV::E(Element::List(sorted.into_iter().filter_map(pv_to_el).collect())))
                     }
                     PV::E(Element::List(_)) => Ok(arg),
                     PV::E(e) if is_sort => Ok(PV::E(e)),
                     PV::E(e) => Ok(PV::E(Element::List(vec![e]))),
-                    other => Err(type_err(format!(
-                        "Invalid arguments: ({},)",
-                        other.type_name()
-                    ))),
+                    other => Err(type_err(format!("Invalid arguments: ({},)", other.type_name()))),
                 };
             }
             if !is_sort {
@@ -1666,46 +1415,22 @@ fn call(name: &str, pos: Vec<PV>, kw: Vec<(String, PV)>) -> Result<PV, EvalErr> 
                 return Ok(c);
             }
             for a in &args {
-                if !matches!(
-                    a,
-                    PV::E(
-                        Element::Int(_)
-                            | Element::Float(_)
-                            | Element::Bool(_)
-                            | Element::Str { .. }
-                    )
-                ) {
+                if !matches!(a, PV::E(Element::Int(_) | Element::Float(_) | Element::Bool(_) | Element::Str { .. })) {
                     let reprs: Vec<String> = args.iter().map(py_repr).collect();
-                    return Err(type_err(format!(
-                        "Invalid arguments: ({})",
-                        reprs.join(", ")
-                    )));
+                    return Err(type_err(format!("Invalid arguments: ({})", reprs.join(", "))));
                 }
             }
             if args.is_empty() {
                 return Err(value_err("empty sort input"));
             }
             let sorted = py_sorted(args, reverse)?;
-            Ok(PV::Choice {
-                items: sorted,
-                simple: true,
-            })
+            Ok(PV::Choice { items: sorted, simple: true })
         }
         "glob" => {
-            bind(
-                &[
-                    ("include", PosReq, Ty::StrOrList),
-                    ("exclude", Pos, Ty::OptStrOrList),
-                ],
-                pos,
-                kw,
-            )?;
+            bind(&[("include", PosReq, Ty::StrOrList), ("exclude", Pos, Ty::OptStrOrList)], pos, kw)?;
             Ok(PV::Glob)
         }
-        _ => Err((
-            "HydraException",
-            format!("Unknown function '{}'\nAvailable: {}\n", name, FUNCTIONS),
-        )),
+        _ => Err(("HydraException", format!("Unknown function '{}'\nAvailable: {}\n", name, FUNCTIONS))),
     }
 }
 
@@ -1717,27 +1442,14 @@ fn py_repr(v: &PV) -> String {
             Element::Bool(b) => (if *b { "True" } else { "False" }).into(),
             Element::Int(i) => i.to_string(),
             Element::Float(f) => py_float_repr(*f),
-            Element::Str {
-                value,
-                quoted: false,
-            } => format!("'{}'", value),
-            Element::Str {
-                value,
-                quoted: true,
-            } => {
+            Element::Str { value, quoted: false } => format!("'{}'", value),
+            Element::Str { value, quoted: true } => {
                 format!("QuotedString(text='{}', quote=<Quote.single: 0>)", value)
             }
             Element::List(items) => {
                 format!("[{}]", items.iter().map(el).collect::<Vec<_>>().join(", "))
             }
-            Element::Dict(items) => format!(
-                "{{{}}}",
-                items
-                    .iter()
-                    .map(|(k, v)| format!("'{}': {}", k, el(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Element::Dict(items) => format!("{{{}}}", items.iter().map(|(k, v)| format!("'{}': {}", k, el(v))).collect::<Vec<_>>().join(", ")),
         }
     }
     match v {
@@ -1765,18 +1477,12 @@ fn simple_choice(args: Vec<PV>) -> Result<PV, EvalErr> {
     if args.iter().any(|a| !matches!(a, PV::E(_))) {
         return Err(assert_err());
     }
-    Ok(PV::Choice {
-        items: args,
-        simple: true,
-    })
+    Ok(PV::Choice { items: args, simple: true })
 }
 
 fn sort_sweep(s: PV, reverse: bool) -> Result<PV, EvalErr> {
     match s {
-        PV::Choice { items, simple } => Ok(PV::Choice {
-            items: py_sorted(items, reverse)?,
-            simple,
-        }),
+        PV::Choice { items, simple } => Ok(PV::Choice { items: py_sorted(items, reverse)?, simple }),
         other => Ok(other),
     }
 }
@@ -1799,19 +1505,12 @@ fn cast_pv(c: Cast, v: PV) -> Result<PV, EvalErr> {
             if !matches!(c, Cast::Int | Cast::Float) {
                 return Err(value_err("Range can only be cast to int or float"));
             }
-            Ok(PV::Range {
-                start: cast_el(c, &start)?,
-                stop: cast_el(c, &stop)?,
-                step: cast_el(c, &step)?,
-            })
+            Ok(PV::Range { start: cast_el(c, &start)?, stop: cast_el(c, &stop)?, step: cast_el(c, &step)? })
         }
         PV::Interval { start, end } => match c {
             Cast::Str => Err(value_err("Intervals cannot be cast to str")),
             Cast::Bool => Err(value_err("Intervals cannot be cast to bool")),
-            _ => Ok(PV::Interval {
-                start: cast_el(c, &start)?,
-                end: cast_el(c, &end)?,
-            }),
+            _ => Ok(PV::Interval { start: cast_el(c, &start)?, end: cast_el(c, &end)? }),
         },
         PV::Glob => Err(assert_err()),
     }
@@ -1844,10 +1543,7 @@ fn cast_el(c: Cast, e: &Element) -> Result<Element, EvalErr> {
                     return Err(value_err("cannot convert float NaN to integer"));
                 }
                 if f.is_infinite() {
-                    return Err((
-                        "OverflowError",
-                        "cannot convert float infinity to integer".into(),
-                    ));
+                    return Err(("OverflowError", "cannot convert float infinity to integer".into()));
                 }
                 let t = f.trunc();
                 let limit = 9_223_372_036_854_775_808.0_f64; // 2^63
@@ -1856,21 +1552,14 @@ fn cast_el(c: Cast, e: &Element) -> Result<Element, EvalErr> {
                 }
                 t as i64
             }
-            Element::Str { value, .. } => py_int(value).ok_or_else(|| {
-                value_err(format!(
-                    "invalid literal for int() with base 10: '{}'",
-                    value
-                ))
-            })?,
+            Element::Str { value, .. } => py_int(value).ok_or_else(|| value_err(format!("invalid literal for int() with base 10: '{}'", value)))?,
             _ => return Err(assert_err()),
         }),
         Cast::Float => Element::Float(match e {
             Element::Bool(b) => f64::from(u8::from(*b)),
             Element::Int(i) => *i as f64,
             Element::Float(f) => *f,
-            Element::Str { value, .. } => py_float(value).ok_or_else(|| {
-                value_err(format!("could not convert string to float: '{}'", value))
-            })?,
+            Element::Str { value, .. } => py_float(value).ok_or_else(|| value_err(format!("could not convert string to float: '{}'", value)))?,
             _ => return Err(assert_err()),
         }),
         Cast::Str => Element::Str {
@@ -1905,9 +1594,7 @@ fn strip_underscores(s: &str) -> Option<String> {
         if *c == b'_' {
             let prev = i.checked_sub(1).and_then(|p| b.get(p));
             let next = b.get(i + 1);
-            if !matches!(prev, Some(p) if p.is_ascii_digit())
-                || !matches!(next, Some(n) if n.is_ascii_digit())
-            {
+            if !matches!(prev, Some(p) if p.is_ascii_digit()) || !matches!(next, Some(n) if n.is_ascii_digit()) {
                 return None;
             }
         }
@@ -1974,24 +1661,9 @@ fn py_eq(a: &Element, b: &Element) -> bool {
     }
     match (a, b) {
         (Element::Null, Element::Null) => true,
-        (
-            Element::Str {
-                value: x,
-                quoted: qx,
-            },
-            Element::Str {
-                value: y,
-                quoted: qy,
-            },
-        ) => qx == qy && x == y,
-        (Element::List(x), Element::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
-        }
-        (Element::Dict(x), Element::Dict(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && py_eq(v, v2)))
-        }
+        (Element::Str { value: x, quoted: qx }, Element::Str { value: y, quoted: qy }) => qx == qy && x == y,
+        (Element::List(x), Element::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
+        (Element::Dict(x), Element::Dict(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && py_eq(v, v2))),
         _ => false,
     }
 }
@@ -2009,22 +1681,12 @@ fn num(e: &Element) -> Option<f64> {
 fn py_lt(a: &PV, b: &PV) -> Result<bool, EvalErr> {
     match (a, b) {
         (PV::E(x), PV::E(y)) => el_lt(x, y),
-        _ => Err(type_err(format!(
-            "'<' not supported between instances of '{}' and '{}'",
-            a.type_name(),
-            b.type_name()
-        ))),
+        _ => Err(type_err(format!("'<' not supported between instances of '{}' and '{}'", a.type_name(), b.type_name()))),
     }
 }
 
 fn el_lt(x: &Element, y: &Element) -> Result<bool, EvalErr> {
-    let unorderable = || {
-        type_err(format!(
-            "'<' not supported between instances of '{}' and '{}'",
-            el_type_name(x),
-            el_type_name(y)
-        ))
-    };
+    let unorderable = || type_err(format!("'<' not supported between instances of '{}' and '{}'", el_type_name(x), el_type_name(y)));
     if let (Some(p), Some(q)) = (num(x), num(y)) {
         if let (Element::Int(i), Element::Int(j)) = (x, y) {
             return Ok(i < j);
@@ -2032,16 +1694,7 @@ fn el_lt(x: &Element, y: &Element) -> Result<bool, EvalErr> {
         return Ok(p < q);
     }
     match (x, y) {
-        (
-            Element::Str {
-                value: p,
-                quoted: false,
-            },
-            Element::Str {
-                value: q,
-                quoted: false,
-            },
-        ) => Ok(p < q),
+        (Element::Str { value: p, quoted: false }, Element::Str { value: q, quoted: false }) => Ok(p < q),
         (Element::List(p), Element::List(q)) => {
             for (u, v) in p.iter().zip(q) {
                 if !py_eq(u, v) {
@@ -2093,12 +1746,7 @@ fn merge_sort(mut v: Vec<PV>) -> Result<Vec<PV>, EvalErr> {
 /// `~x`, `lr=0.1,0.01` or `x=int(1.5)`.
 pub fn parse_override(line: &str) -> Result<Override, ParseError> {
     let (toks, lex_err) = lex(line);
-    let mut p = Parser {
-        s: line,
-        toks,
-        lex_err,
-        pos: 0,
-    };
+    let mut p = Parser { s: line, toks, lex_err, pos: 0 };
     p.parse_override()
 }
 
@@ -2113,28 +1761,12 @@ mod tests {
             Element::Bool(b) => format!("B({})", b),
             Element::Int(i) => format!("I({})", i),
             Element::Float(f) => format!("F({})", py_float_repr(*f)),
-            Element::Str {
-                value,
-                quoted: true,
-            } => format!("Q«{}»", value),
-            Element::Str {
-                value,
-                quoted: false,
-            } => format!("S«{}»", value),
+            Element::Str { value, quoted: true } => format!("Q«{}»", value),
+            Element::Str { value, quoted: false } => format!("S«{}»", value),
             Element::List(items) => {
-                format!(
-                    "[{}]",
-                    items.iter().map(render_el).collect::<Vec<_>>().join(",")
-                )
+                format!("[{}]", items.iter().map(render_el).collect::<Vec<_>>().join(","))
             }
-            Element::Dict(items) => format!(
-                "{{{}}}",
-                items
-                    .iter()
-                    .map(|(k, v)| format!("K«{}»:{}", k, render_el(v)))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+            Element::Dict(items) => format!("{{{}}}", items.iter().map(|(k, v)| format!("K«{}»:{}", k, render_el(v))).collect::<Vec<_>>().join(",")),
         }
     }
 
@@ -2148,10 +1780,7 @@ mod tests {
                     OverrideKind::ForceAdd => "FORCE_ADD",
                     OverrideKind::Delete => "DEL",
                 };
-                let pkg = o
-                    .package
-                    .clone()
-                    .map_or("-".to_string(), |p| format!("@{}", p));
+                let pkg = o.package.clone().map_or("-".to_string(), |p| format!("@{}", p));
                 let (val, s) = match &o.value {
                     None => ("NONE".to_string(), String::new()),
                     Some(OverrideValue::Sweep { .. }) => ("SWEEP".to_string(), String::new()),
@@ -2167,24 +1796,12 @@ mod tests {
     // Oracle: scripts/oracles/hydra_overrides.py (reads this table and compares). Rows where we
     // differ on purpose say so next to them.
     const CASES: &[(&str, &str)] = &[
-        (
-            r##"key=' abc-123 '"##,
-            r##"CHANGE|key|-|Q« abc-123 »|' abc-123 '"##,
-        ),
+        (r##"key=' abc-123 '"##, r##"CHANGE|key|-|Q« abc-123 »|' abc-123 '"##),
         (r##"key= abc-123 "##, r##"CHANGE|key|-|S«abc-123»|abc-123"##),
         (r##"key=a\,b"##, r##"CHANGE|key|-|S«a,b»|a\,b"##),
-        (
-            r##"key=$\{foo.bar\}"##,
-            r##"CHANGE|key|-|S«${foo.bar}»|$\{foo.bar\}"##,
-        ),
-        (
-            r##"key=xyz_${a.b.c}"##,
-            r##"CHANGE|key|-|S«xyz_${a.b.c}»|xyz_$\{a.b.c\}"##,
-        ),
-        (
-            r##"key=1___0___"##,
-            r##"CHANGE|key|-|S«1___0___»|1___0___"##,
-        ),
+        (r##"key=$\{foo.bar\}"##, r##"CHANGE|key|-|S«${foo.bar}»|$\{foo.bar\}"##),
+        (r##"key=xyz_${a.b.c}"##, r##"CHANGE|key|-|S«xyz_${a.b.c}»|xyz_$\{a.b.c\}"##),
+        (r##"key=1___0___"##, r##"CHANGE|key|-|S«1___0___»|1___0___"##),
         (r##"key=+1"##, r##"CHANGE|key|-|I(1)|1"##),
         (r##"key=10_0"##, r##"CHANGE|key|-|I(100)|100"##),
         (r##"key=-10e1"##, r##"CHANGE|key|-|F(-100.0)|-100.0"##),
@@ -2194,79 +1811,37 @@ mod tests {
         (r##"key=1,2,3"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=int(10.0)"##, r##"CHANGE|key|-|I(10)|10"##),
         (r##"key=str(10.0)"##, r##"CHANGE|key|-|S«10.0»|10.0"##),
-        (
-            r##"key=sort([2,3,1])"##,
-            r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##,
-        ),
+        (r##"key=sort([2,3,1])"##, r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##),
         (r##"key="##, r##"CHANGE|key|-|S«»|"##),
         (r##"key='1,2,3'"##, r##"CHANGE|key|-|Q«1,2,3»|'1,2,3'"##),
-        (
-            r##"key=value-1.0"##,
-            r##"CHANGE|key|-|S«value-1.0»|value-1.0"##,
-        ),
+        (r##"key=value-1.0"##, r##"CHANGE|key|-|S«value-1.0»|value-1.0"##),
         (r##"~x=10"##, r##"DEL|x|-|I(10)|10"##),
         (r##"~x"##, r##"DEL|x|-|NONE|"##),
         (r##"~x="##, r##"DEL|x|-|S«»|"##),
         (r##"+a.b=1"##, r##"ADD|a.b|-|I(1)|1"##),
         (r##"++x=y"##, r##"FORCE_ADD|x|-|S«y»|y"##),
-        (
-            r##"db@backup=mysql"##,
-            r##"CHANGE|db|@backup|S«mysql»|mysql"##,
-        ),
+        (r##"db@backup=mysql"##, r##"CHANGE|db|@backup|S«mysql»|mysql"##),
         (r##"db@=mysql"##, r##"CHANGE|db|@|S«mysql»|mysql"##),
-        (
-            r##"experiment=im2im/segmentation"##,
-            r##"CHANGE|experiment|-|S«im2im/segmentation»|im2im/segmentation"##,
-        ),
-        (
-            r##"hydra/launcher=basic"##,
-            r##"CHANGE|hydra/launcher|-|S«basic»|basic"##,
-        ),
-        (
-            r##"hydra/launcher@hydra.launcher=basic"##,
-            r##"CHANGE|hydra/launcher|@hydra.launcher|S«basic»|basic"##,
-        ),
-        (
-            r##"data._aux.patch_shape=[16,16]"##,
-            r##"CHANGE|data._aux.patch_shape|-|[I(16),I(16)]|[16,16]"##,
-        ),
+        (r##"experiment=im2im/segmentation"##, r##"CHANGE|experiment|-|S«im2im/segmentation»|im2im/segmentation"##),
+        (r##"hydra/launcher=basic"##, r##"CHANGE|hydra/launcher|-|S«basic»|basic"##),
+        (r##"hydra/launcher@hydra.launcher=basic"##, r##"CHANGE|hydra/launcher|@hydra.launcher|S«basic»|basic"##),
+        (r##"data._aux.patch_shape=[16,16]"##, r##"CHANGE|data._aux.patch_shape|-|[I(16),I(16)]|[16,16]"##),
         (r##"tags=[a,b]"##, r##"CHANGE|tags|-|[S«a»,S«b»]|[a,b]"##),
-        (
-            r##"seed=${trainer.max_epochs}"##,
-            r##"CHANGE|seed|-|S«${trainer.max_epochs}»|$\{trainer.max_epochs\}"##,
-        ),
-        (
-            r##"key={a: 1, b: [x, y]}"##,
-            r##"CHANGE|key|-|{K«a»:I(1),K«b»:[S«x»,S«y»]}|{a:1,b:[x,y]}"##,
-        ),
+        (r##"seed=${trainer.max_epochs}"##, r##"CHANGE|seed|-|S«${trainer.max_epochs}»|$\{trainer.max_epochs\}"##),
+        (r##"key={a: 1, b: [x, y]}"##, r##"CHANGE|key|-|{K«a»:I(1),K«b»:[S«x»,S«y»]}|{a:1,b:[x,y]}"##),
         (r##"key={}"##, r##"CHANGE|key|-|{}|{}"##),
         (r##"key=[]"##, r##"CHANGE|key|-|[]|[]"##),
-        (
-            r##"key=[[1,2],[3,[4]]]"##,
-            r##"CHANGE|key|-|[[I(1),I(2)],[I(3),[I(4)]]]|[[1,2],[3,[4]]]"##,
-        ),
-        (
-            r##"key={a:{b:{c:[]}}}"##,
-            r##"CHANGE|key|-|{K«a»:{K«b»:{K«c»:[]}}}|{a:{b:{c:[]}}}"##,
-        ),
+        (r##"key=[[1,2],[3,[4]]]"##, r##"CHANGE|key|-|[[I(1),I(2)],[I(3),[I(4)]]]|[[1,2],[3,[4]]]"##),
+        (r##"key={a:{b:{c:[]}}}"##, r##"CHANGE|key|-|{K«a»:{K«b»:{K«c»:[]}}}|{a:{b:{c:[]}}}"##),
         (r##"=1"##, r##"CHANGE||-|I(1)|1"##),
         (r##"key=a=b"##, r##"ERR"##),
         (r##"key='a' "##, r##"ERR"##),
         (r##"key= 'a'"##, r##"CHANGE|key|-|Q«a»|'a'"##),
         (r##"key='a'b"##, r##"ERR"##),
         (r##"key=${a.${b}}"##, r##"ERR"##),
-        (
-            r##"key=${oc.env:USER,me}"##,
-            r##"CHANGE|key|-|S«${oc.env:USER,me}»|$\{oc.env\:USER\,me\}"##,
-        ),
-        (
-            r##"key=${oc.select:a.b,"x"}"##,
-            r##"CHANGE|key|-|S«${oc.select:a.b,"x"}»|$\{oc.select\:a.b\,"x"\}"##,
-        ),
-        (
-            r##"key=${foo:'bar'}"##,
-            r##"CHANGE|key|-|S«${foo:'bar'}»|$\{foo\:'bar'\}"##,
-        ),
+        (r##"key=${oc.env:USER,me}"##, r##"CHANGE|key|-|S«${oc.env:USER,me}»|$\{oc.env\:USER\,me\}"##),
+        (r##"key=${oc.select:a.b,"x"}"##, r##"CHANGE|key|-|S«${oc.select:a.b,"x"}»|$\{oc.select\:a.b\,"x"\}"##),
+        (r##"key=${foo:'bar'}"##, r##"CHANGE|key|-|S«${foo:'bar'}»|$\{foo\:'bar'\}"##),
         (r##"key=007"##, r##"CHANGE|key|-|S«007»|007"##),
         (r##"key=0"##, r##"CHANGE|key|-|I(0)|0"##),
         (r##"key=-0"##, r##"CHANGE|key|-|I(0)|0"##),
@@ -2280,10 +1855,7 @@ mod tests {
         (r##"key=1.5e-7"##, r##"CHANGE|key|-|F(1.5e-07)|1.5e-07"##),
         (r##"key=1e20"##, r##"CHANGE|key|-|F(1e+20)|1e+20"##),
         (r##"key=1e16"##, r##"CHANGE|key|-|F(1e+16)|1e+16"##),
-        (
-            r##"key=1e15"##,
-            r##"CHANGE|key|-|F(1000000000000000.0)|1000000000000000.0"##,
-        ),
+        (r##"key=1e15"##, r##"CHANGE|key|-|F(1000000000000000.0)|1000000000000000.0"##),
         (r##"key=123.456"##, r##"CHANGE|key|-|F(123.456)|123.456"##),
         (r##"key=-inf"##, r##"CHANGE|key|-|F(-inf)|-inf"##),
         (r##"key=+inf"##, r##"CHANGE|key|-|F(inf)|inf"##),
@@ -2291,41 +1863,17 @@ mod tests {
         (r##"key=-nan"##, r##"CHANGE|key|-|F(nan)|nan"##),
         (r##"key=1_000"##, r##"CHANGE|key|-|I(1000)|1000"##),
         (r##"key=1__000"##, r##"CHANGE|key|-|S«1__000»|1__000"##),
-        (
-            r##"key=1_000.000_1"##,
-            r##"CHANGE|key|-|F(1000.0001)|1000.0001"##,
-        ),
-        (
-            r##"key=1e1_0"##,
-            r##"CHANGE|key|-|F(10000000000.0)|10000000000.0"##,
-        ),
+        (r##"key=1_000.000_1"##, r##"CHANGE|key|-|F(1000.0001)|1000.0001"##),
+        (r##"key=1e1_0"##, r##"CHANGE|key|-|F(10000000000.0)|10000000000.0"##),
         (r##"key=true,false"##, r##"CHANGE|key|-|SWEEP|"##),
-        (
-            r##"key={1: a, true: b}"##,
-            r##"CHANGE|key|-|{K«1»:S«b»}|{1:b}"##,
-        ),
-        (
-            r##"key={1: a, 1.0: b}"##,
-            r##"CHANGE|key|-|{K«1»:S«b»}|{1:b}"##,
-        ),
-        (
-            r##"key={a: 1, a: 2}"##,
-            r##"CHANGE|key|-|{K«a»:I(2)}|{a:2}"##,
-        ),
-        (
-            r##"key={a b: 1}"##,
-            r##"CHANGE|key|-|{K«a b»:I(1)}|{a\ b:1}"##,
-        ),
+        (r##"key={1: a, true: b}"##, r##"CHANGE|key|-|{K«1»:S«b»}|{1:b}"##),
+        (r##"key={1: a, 1.0: b}"##, r##"CHANGE|key|-|{K«1»:S«b»}|{1:b}"##),
+        (r##"key={a: 1, a: 2}"##, r##"CHANGE|key|-|{K«a»:I(2)}|{a:2}"##),
+        (r##"key={a b: 1}"##, r##"CHANGE|key|-|{K«a b»:I(1)}|{a\ b:1}"##),
         // Hydra keeps dict keys typed and prints the bool key as `False:z`; ours are stored as
         // the strings a config holds (`false`), which is also how the key lands in the config.
-        (
-            r##"key={1.5: x, null: y, false: z}"##,
-            r##"CHANGE|key|-|{K«1.5»:S«x»,K«null»:S«y»,K«false»:S«z»}|{1.5:x,null:y,false:z}"##,
-        ),
-        (
-            r##"key={a\:b: 1}"##,
-            r##"CHANGE|key|-|{K«a:b»:I(1)}|{a\:b:1}"##,
-        ),
+        (r##"key={1.5: x, null: y, false: z}"##, r##"CHANGE|key|-|{K«1.5»:S«x»,K«null»:S«y»,K«false»:S«z»}|{1.5:x,null:y,false:z}"##),
+        (r##"key={a\:b: 1}"##, r##"CHANGE|key|-|{K«a:b»:I(1)}|{a\:b:1}"##),
         (r##"key={'a':1}"##, r##"ERR"##),
         (r##"key=a : b"##, r##"CHANGE|key|-|S«a : b»|a\ \:\ b"##),
         (r##"key=a:b"##, r##"CHANGE|key|-|S«a:b»|a\:b"##),
@@ -2333,23 +1881,11 @@ mod tests {
         (r##"key=a b c"##, r##"CHANGE|key|-|S«a b c»|a\ b\ c"##),
         (r##"key=a  b"##, r##"CHANGE|key|-|S«a  b»|a\ \ b"##),
         (r##"key=foo (1)"##, r##"ERR"##),
-        (
-            r##"key=int([1.5,2])"##,
-            r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##,
-        ),
-        (
-            r##"key=int({a: '1', b: [2.7]})"##,
-            r##"CHANGE|key|-|{K«a»:I(1),K«b»:[I(2)]}|{a:1,b:[2]}"##,
-        ),
+        (r##"key=int([1.5,2])"##, r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##),
+        (r##"key=int({a: '1', b: [2.7]})"##, r##"CHANGE|key|-|{K«a»:I(1),K«b»:[I(2)]}|{a:1,b:[2]}"##),
         (r##"key=float(1)"##, r##"CHANGE|key|-|F(1.0)|1.0"##),
-        (
-            r##"key=float('1e3')"##,
-            r##"CHANGE|key|-|F(1000.0)|1000.0"##,
-        ),
-        (
-            r##"key=float(' 1_0.5 ')"##,
-            r##"CHANGE|key|-|F(10.5)|10.5"##,
-        ),
+        (r##"key=float('1e3')"##, r##"CHANGE|key|-|F(1000.0)|1000.0"##),
+        (r##"key=float(' 1_0.5 ')"##, r##"CHANGE|key|-|F(10.5)|10.5"##),
         (r##"key=float(inf)"##, r##"CHANGE|key|-|F(inf)|inf"##),
         (r##"key=int('10')"##, r##"CHANGE|key|-|I(10)|10"##),
         (r##"key=int(' 10 ')"##, r##"CHANGE|key|-|I(10)|10"##),
@@ -2362,10 +1898,7 @@ mod tests {
         (r##"key=str(null)"##, r##"ERR"##),
         (r##"key=bool(null)"##, r##"CHANGE|key|-|B(false)|False"##),
         (r##"key=str(true)"##, r##"CHANGE|key|-|S«true»|true"##),
-        (
-            r##"key=str([1,2.5,'x'])"##,
-            r##"CHANGE|key|-|[S«1»,S«2.5»,S«x»]|[1,2.5,x]"##,
-        ),
+        (r##"key=str([1,2.5,'x'])"##, r##"CHANGE|key|-|[S«1»,S«2.5»,S«x»]|[1,2.5,x]"##),
         (r##"key=str(1e-7)"##, r##"CHANGE|key|-|S«1e-07»|1e-07"##),
         (r##"key=bool('TRUE')"##, r##"CHANGE|key|-|B(true)|True"##),
         (r##"key=bool('yes')"##, r##"ERR"##),
@@ -2379,59 +1912,29 @@ mod tests {
         (r##"key=int()"##, r##"ERR"##),
         (r##"key=int(a=1)"##, r##"ERR"##),
         // shuffle(list) is random in Hydra; we return the (equally likely) identity permutation.
-        (
-            r##"key=shuffle([1,2,3])"##,
-            r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##,
-        ),
+        (r##"key=shuffle([1,2,3])"##, r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##),
         (r##"key=shuffle(1)"##, r##"CHANGE|key|-|[I(1)]|[1]"##),
-        (
-            r##"key=shuffle(list=[1,2])"##,
-            r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##,
-        ),
+        (r##"key=shuffle(list=[1,2])"##, r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##),
         (r##"key=shuffle(a,b)"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=shuffle()"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=sort(3,1,2)"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=sort(1)"##, r##"CHANGE|key|-|I(1)|1"##),
         (r##"key=sort('b')"##, r##"CHANGE|key|-|S«b»|b"##),
-        (
-            r##"key=sort({a: 1})"##,
-            r##"CHANGE|key|-|{K«a»:I(1)}|{a:1}"##,
-        ),
+        (r##"key=sort({a: 1})"##, r##"CHANGE|key|-|{K«a»:I(1)}|{a:1}"##),
         (r##"key=sort([1,'a'])"##, r##"ERR"##),
         (r##"key=sort([1,a])"##, r##"ERR"##),
-        (
-            r##"key=sort([b,a,c])"##,
-            r##"CHANGE|key|-|[S«a»,S«b»,S«c»]|[a,b,c]"##,
-        ),
-        (
-            r##"key=sort([3,1,2], reverse=true)"##,
-            r##"CHANGE|key|-|[I(3),I(2),I(1)]|[3,2,1]"##,
-        ),
-        (
-            r##"key=sort(list=[3,1,2])"##,
-            r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##,
-        ),
-        (
-            r##"key=sort(list=[3,1,2], reverse=true)"##,
-            r##"CHANGE|key|-|[I(3),I(2),I(1)]|[3,2,1]"##,
-        ),
-        (
-            r##"key=sort([[2,1],[1,2],[1]])"##,
-            r##"CHANGE|key|-|[[I(1)],[I(1),I(2)],[I(2),I(1)]]|[[1],[1,2],[2,1]]"##,
-        ),
-        (
-            r##"key=sort([1.5, true, 0])"##,
-            r##"CHANGE|key|-|[I(0),B(true),F(1.5)]|[0,True,1.5]"##,
-        ),
+        (r##"key=sort([b,a,c])"##, r##"CHANGE|key|-|[S«a»,S«b»,S«c»]|[a,b,c]"##),
+        (r##"key=sort([3,1,2], reverse=true)"##, r##"CHANGE|key|-|[I(3),I(2),I(1)]|[3,2,1]"##),
+        (r##"key=sort(list=[3,1,2])"##, r##"CHANGE|key|-|[I(1),I(2),I(3)]|[1,2,3]"##),
+        (r##"key=sort(list=[3,1,2], reverse=true)"##, r##"CHANGE|key|-|[I(3),I(2),I(1)]|[3,2,1]"##),
+        (r##"key=sort([[2,1],[1,2],[1]])"##, r##"CHANGE|key|-|[[I(1)],[I(1),I(2)],[I(2),I(1)]]|[[1],[1,2],[2,1]]"##),
+        (r##"key=sort([1.5, true, 0])"##, r##"CHANGE|key|-|[I(0),B(true),F(1.5)]|[0,True,1.5]"##),
         (r##"key=sort([null, 1])"##, r##"ERR"##),
         (r##"key=sort([1], reverse=1)"##, r##"ERR"##),
         (r##"key=sort(reverse=true)"##, r##"ERR"##),
         (r##"key=sort(choice(3,1,2))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=sort(range(3))"##, r##"CHANGE|key|-|SWEEP|"##),
-        (
-            r##"key=sort(sweep=choice(b,a))"##,
-            r##"CHANGE|key|-|SWEEP|"##,
-        ),
+        (r##"key=sort(sweep=choice(b,a))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=sort(1,a)"##, r##"ERR"##),
         (r##"key=sort([1,2],3)"##, r##"ERR"##),
         (r##"key=choice()"##, r##"ERR"##),
@@ -2454,26 +1957,17 @@ mod tests {
         (r##"key=str(range(1,3))"##, r##"ERR"##),
         (r##"key=interval(1,2)"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=interval(1)"##, r##"ERR"##),
-        (
-            r##"key=int(interval(1.5,2.5))"##,
-            r##"CHANGE|key|-|SWEEP|"##,
-        ),
+        (r##"key=int(interval(1.5,2.5))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=str(interval(1,2))"##, r##"ERR"##),
         (r##"key=glob(*)"##, r##"CHANGE|key|-|SWEEP|"##),
-        (
-            r##"key=glob([a*,b*], exclude=c*)"##,
-            r##"CHANGE|key|-|SWEEP|"##,
-        ),
+        (r##"key=glob([a*,b*], exclude=c*)"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=glob(1)"##, r##"ERR"##),
         (r##"key=tag(a,choice(1,2))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=tag(a,b,range(1,3))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=tag(choice(1,2))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=tag(a)"##, r##"ERR"##),
         (r##"key=tag(sweep=choice(1,2))"##, r##"ERR"##),
-        (
-            r##"key=tag(a, sweep=choice(1,2))"##,
-            r##"CHANGE|key|-|SWEEP|"##,
-        ),
+        (r##"key=tag(a, sweep=choice(1,2))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=tag(1,choice(1,2))"##, r##"ERR"##),
         (r##"key=tag(glob(*))"##, r##"ERR"##),
         (r##"key=foo(1)"##, r##"ERR"##),
@@ -2532,19 +2026,13 @@ mod tests {
         (r##"key='\\\\'"##, r##"CHANGE|key|-|Q«\\»|'\\\\'"##),
         (r##"key=''"##, r##"CHANGE|key|-|Q«»|''"##),
         (r##"key="""##, r##"CHANGE|key|-|Q«»|''"##),
-        (
-            r##"key=[true, null, 1.5, 'q', "d", a b]"##,
-            r##"CHANGE|key|-|[B(true),N,F(1.5),Q«q»,Q«d»,S«a b»]|[True,null,1.5,'q','d',a\ b]"##,
-        ),
+        (r##"key=[true, null, 1.5, 'q', "d", a b]"##, r##"CHANGE|key|-|[B(true),N,F(1.5),Q«q»,Q«d»,S«a b»]|[True,null,1.5,'q','d',a\ b]"##),
         (r##"key=a\\b"##, r##"CHANGE|key|-|S«a\b»|a\\b"##),
         (r##"key=a\b"##, r##"CHANGE|key|-|S«a\b»|a\\b"##),
         (r##"key=\(x\)"##, r##"CHANGE|key|-|S«(x)»|\(x\)"##),
         (r##"key=\ x\ "##, r##"CHANGE|key|-|S« x »|\ x\ "##),
         (r##"key=x\ "##, r##"CHANGE|key|-|S«x »|x\ "##),
-        (
-            r##"key=/path/to/file.txt"##,
-            r##"CHANGE|key|-|S«/path/to/file.txt»|/path/to/file.txt"##,
-        ),
+        (r##"key=/path/to/file.txt"##, r##"CHANGE|key|-|S«/path/to/file.txt»|/path/to/file.txt"##),
         (r##"key=?%*|@"##, r##"CHANGE|key|-|S«?%*|@»|?%*|@"##),
         (r##"key=a-b_c"##, r##"CHANGE|key|-|S«a-b_c»|a-b_c"##),
         (r##"key=-a"##, r##"CHANGE|key|-|S«-a»|-a"##),
@@ -2556,31 +2044,16 @@ mod tests {
         (r##"key=1.5e+3"##, r##"CHANGE|key|-|F(1500.0)|1500.0"##),
         (r##"key=00.5"##, r##"CHANGE|key|-|S«00.5»|00.5"##),
         (r##"key=1:2"##, r##"CHANGE|key|-|S«1:2»|1\:2"##),
-        (
-            r##"key=http://x.y:80/z"##,
-            r##"CHANGE|key|-|S«http://x.y:80/z»|http\://x.y\:80/z"##,
-        ),
-        (
-            r##"key=${a}${b}"##,
-            r##"CHANGE|key|-|S«${a}${b}»|$\{a\}$\{b\}"##,
-        ),
-        (
-            r##"key=${a} ${b}"##,
-            r##"CHANGE|key|-|S«${a} ${b}»|$\{a\}\ $\{b\}"##,
-        ),
+        (r##"key=http://x.y:80/z"##, r##"CHANGE|key|-|S«http://x.y:80/z»|http\://x.y\:80/z"##),
+        (r##"key=${a}${b}"##, r##"CHANGE|key|-|S«${a}${b}»|$\{a\}$\{b\}"##),
+        (r##"key=${a} ${b}"##, r##"CHANGE|key|-|S«${a} ${b}»|$\{a\}\ $\{b\}"##),
         (r##"key=${}"##, r##"ERR"##),
         (r##"key=$"##, r##"CHANGE|key|-|S«$»|$"##),
         (r##"key=${"##, r##"ERR"##),
-        (
-            r##"key={a: ${b}}"##,
-            r##"CHANGE|key|-|{K«a»:S«${b}»}|{a:$\{b\}}"##,
-        ),
+        (r##"key={a: ${b}}"##, r##"CHANGE|key|-|{K«a»:S«${b}»}|{a:$\{b\}}"##),
         (r##"key={${a}: 1}"##, r##"ERR"##),
         (r##"key=[ a , b ]"##, r##"CHANGE|key|-|[S«a»,S«b»]|[a,b]"##),
-        (
-            r##"key=[ 'a' , "b" ]"##,
-            r##"CHANGE|key|-|[Q«a»,Q«b»]|['a','b']"##,
-        ),
+        (r##"key=[ 'a' , "b" ]"##, r##"CHANGE|key|-|[Q«a»,Q«b»]|['a','b']"##),
         (r##"key=f( 1 , 2 )"##, r##"ERR"##),
         (r##"key=int( 1 )"##, r##"CHANGE|key|-|I(1)|1"##),
         (r##"key=int (1)"##, r##"CHANGE|key|-|I(1)|1"##),
@@ -2589,21 +2062,12 @@ mod tests {
         (r##"key=a)"##, r##"ERR"##),
         // Python ints are unbounded; Element::Int is i64, so this is a ParseError here.
         (r##"key=99999999999999999999"##, r##"ERR"##),
-        (
-            r##"key=-9223372036854775808"##,
-            r##"CHANGE|key|-|I(-9223372036854775808)|-9223372036854775808"##,
-        ),
-        (
-            r##"key=9223372036854775807"##,
-            r##"CHANGE|key|-|I(9223372036854775807)|9223372036854775807"##,
-        ),
+        (r##"key=-9223372036854775808"##, r##"CHANGE|key|-|I(-9223372036854775808)|-9223372036854775808"##),
+        (r##"key=9223372036854775807"##, r##"CHANGE|key|-|I(9223372036854775807)|9223372036854775807"##),
         (r##"lr=0.1,0.01"##, r##"CHANGE|lr|-|SWEEP|"##),
         (r##"~db"##, r##"DEL|db|-|NONE|"##),
         (r##"+db@pkg=mysql"##, r##"ADD|db|@pkg|S«mysql»|mysql"##),
-        (
-            r##"++hydra.run.dir=out"##,
-            r##"FORCE_ADD|hydra.run.dir|-|S«out»|out"##,
-        ),
+        (r##"++hydra.run.dir=out"##, r##"FORCE_ADD|hydra.run.dir|-|S«out»|out"##),
         (r##"a.b-c.d=1"##, r##"CHANGE|a.b-c.d|-|I(1)|1"##),
         (r##"a.1.b=1"##, r##"CHANGE|a.1.b|-|I(1)|1"##),
         (r##"a.01=1"##, r##"ERR"##),
@@ -2614,28 +2078,13 @@ mod tests {
         (r##"a/b@c.d=1"##, r##"CHANGE|a/b|@c.d|I(1)|1"##),
         (r##"a@=1"##, r##"CHANGE|a|@|I(1)|1"##),
         (r##"~a@b"##, r##"DEL|a|@b|NONE|"##),
-        (
-            r##"key=[a,[b,{c: [d]}]]"##,
-            r##"CHANGE|key|-|[S«a»,[S«b»,{K«c»:[S«d»]}]]|[a,[b,{c:[d]}]]"##,
-        ),
-        (
-            r##"key={a: [1, {b: 2}]}"##,
-            r##"CHANGE|key|-|{K«a»:[I(1),{K«b»:I(2)}]}|{a:[1,{b:2}]}"##,
-        ),
+        (r##"key=[a,[b,{c: [d]}]]"##, r##"CHANGE|key|-|[S«a»,[S«b»,{K«c»:[S«d»]}]]|[a,[b,{c:[d]}]]"##),
+        (r##"key={a: [1, {b: 2}]}"##, r##"CHANGE|key|-|{K«a»:[I(1),{K«b»:I(2)}]}|{a:[1,{b:2}]}"##),
         (r##"key=int(int(1.5))"##, r##"CHANGE|key|-|I(1)|1"##),
         (r##"key=str(int(1.5))"##, r##"CHANGE|key|-|S«1»|1"##),
-        (
-            r##"key=float([1, '2'])"##,
-            r##"CHANGE|key|-|[F(1.0),F(2.0)]|[1.0,2.0]"##,
-        ),
-        (
-            r##"key=[1, int(2.5)]"##,
-            r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##,
-        ),
-        (
-            r##"key={a: str(1)}"##,
-            r##"CHANGE|key|-|{K«a»:S«1»}|{a:1}"##,
-        ),
+        (r##"key=float([1, '2'])"##, r##"CHANGE|key|-|[F(1.0),F(2.0)]|[1.0,2.0]"##),
+        (r##"key=[1, int(2.5)]"##, r##"CHANGE|key|-|[I(1),I(2)]|[1,2]"##),
+        (r##"key={a: str(1)}"##, r##"CHANGE|key|-|{K«a»:S«1»}|{a:1}"##),
         (r##"key=choice([1,2])"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=shuffle(choice(1,2))"##, r##"CHANGE|key|-|SWEEP|"##),
         (r##"key=shuffle(range(3))"##, r##"CHANGE|key|-|SWEEP|"##),
@@ -2733,21 +2182,13 @@ mod tests {
                 Err(e) => {
                     let full = format!("Error parsing override '{}'\n{}", line, want);
                     if e.message != full {
-                        bad.push(format!(
-                            "{:?}\n   want {:?}\n   got  {:?}",
-                            line, full, e.message
-                        ));
+                        bad.push(format!("{:?}\n   want {:?}\n   got  {:?}", line, full, e.message));
                     }
                     assert!(e.offset <= line.len());
                 }
             }
         }
-        assert!(
-            bad.is_empty(),
-            "{} mismatches:\n{}",
-            bad.len(),
-            bad.join("\n")
-        );
+        assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
     }
 
     #[test]
@@ -2761,10 +2202,7 @@ mod tests {
         assert_eq!(off("key=[1,2"), Some(8));
         assert_eq!(off("x=[1,int(a)]"), Some(5));
         let e = parse_override("key").err().map(|e| e.to_string());
-        assert_eq!(
-            e.as_deref(),
-            Some("Error parsing override 'key'\nmissing EQUAL at '<EOF>'")
-        );
+        assert_eq!(e.as_deref(), Some("Error parsing override 'key'\nmissing EQUAL at '<EOF>'"));
     }
 
     #[test]
@@ -2772,56 +2210,34 @@ mod tests {
         let o = parse_override("db@backup=mysql").ok();
         let o = o.as_ref();
         assert_eq!(o.map(|o| o.key_element()).as_deref(), Some("db@backup"));
-        assert_eq!(
-            o.map(|o| o.hydra_key_element()).as_deref(),
-            Some("db@backup")
-        );
+        assert_eq!(o.map(|o| o.hydra_key_element()).as_deref(), Some("db@backup"));
         let o = parse_override("++x.y@=1").ok();
         assert_eq!(o.as_ref().map(|o| o.kind), Some(OverrideKind::ForceAdd));
         assert_eq!(o.as_ref().map(|o| o.key_element()).as_deref(), Some("x.y@"));
-        assert_eq!(
-            o.as_ref().map(|o| o.hydra_key_element()).as_deref(),
-            Some("++x.y@")
-        );
+        assert_eq!(o.as_ref().map(|o| o.hydra_key_element()).as_deref(), Some("++x.y@"));
         assert_eq!(o.as_ref().and_then(|o| o.value_string()), Some("1"));
         let o = parse_override("~db").ok();
-        assert_eq!(
-            o.as_ref().map(|o| o.hydra_key_element()).as_deref(),
-            Some("~db")
-        );
+        assert_eq!(o.as_ref().map(|o| o.hydra_key_element()).as_deref(), Some("~db"));
         assert_eq!(o.as_ref().map(|o| o.value.is_none()), Some(true));
         assert_eq!(o.as_ref().and_then(|o| o.value_string()), None);
         let o = parse_override("+a.b=1").ok();
-        assert_eq!(
-            o.as_ref().map(|o| (o.kind, o.input.as_str())),
-            Some((OverrideKind::Add, "+a.b=1"))
-        );
+        assert_eq!(o.as_ref().map(|o| (o.kind, o.input.as_str())), Some((OverrideKind::Add, "+a.b=1")));
     }
 
     #[test]
     fn sweeps_keep_source_text() {
         let sweep = |l: &str| match parse_override(l) {
-            Ok(Override {
-                value: Some(OverrideValue::Sweep { text }),
-                ..
-            }) => Some(text),
+            Ok(Override { value: Some(OverrideValue::Sweep { text }), .. }) => Some(text),
             _ => None,
         };
         assert_eq!(sweep("lr= 0.1,0.01 ").as_deref(), Some("0.1,0.01"));
         assert_eq!(sweep("x=choice(a, b)").as_deref(), Some("choice(a, b)"));
         assert_eq!(sweep("x=range(1,10)").as_deref(), Some("range(1,10)"));
-        assert_eq!(
-            sweep("x=tag(t,interval(0,1))").as_deref(),
-            Some("tag(t,interval(0,1))")
-        );
+        assert_eq!(sweep("x=tag(t,interval(0,1))").as_deref(), Some("tag(t,interval(0,1))"));
         assert_eq!(sweep("db=glob(*)").as_deref(), Some("glob(*)"));
         assert_eq!(sweep("x=[1,2],[3]").as_deref(), Some("[1,2],[3]"));
-        assert!(parse_override("x=1,2")
-            .map(|o| o.is_sweep())
-            .unwrap_or(false));
-        assert!(!parse_override("x=[1,2]")
-            .map(|o| o.is_sweep())
-            .unwrap_or(true));
+        assert!(parse_override("x=1,2").map(|o| o.is_sweep()).unwrap_or(false));
+        assert!(!parse_override("x=[1,2]").map(|o| o.is_sweep()).unwrap_or(true));
     }
 
     #[test]
@@ -2848,41 +2264,20 @@ mod tests {
 
     #[test]
     fn hydra_string_round_trips() {
-        for line in [
-            "x=a\\,b",
-            "x=[a b,'c d',{k: v},null,true,1.5,-3]",
-            "x='it\\'s'",
-            "x='a\\\\'",
-            "x=${a.b}",
-            "x={a\\ b: [1, {c: 'd'}]}",
-            "x=\\(x\\)",
-        ] {
+        for line in ["x=a\\,b", "x=[a b,'c d',{k: v},null,true,1.5,-3]", "x='it\\'s'", "x='a\\\\'", "x=${a.b}", "x={a\\ b: [1, {c: 'd'}]}", "x=\\(x\\)"] {
             let v = match parse_override(line) {
-                Ok(Override {
-                    value: Some(OverrideValue::Element(e)),
-                    ..
-                }) => e,
+                Ok(Override { value: Some(OverrideValue::Element(e)), .. }) => e,
                 other => panic!("{}: {:?}", line, other),
             };
             let again = parse_override(&format!("x={}", v.to_hydra_string()));
             match again {
-                Ok(Override {
-                    value: Some(OverrideValue::Element(e)),
-                    ..
-                }) => assert_eq!(e, v, "{}", line),
+                Ok(Override { value: Some(OverrideValue::Element(e)), .. }) => assert_eq!(e, v, "{}", line),
                 other => panic!("{}: {:?}", line, other),
             }
         }
         assert_eq!(Element::Bool(true).to_hydra_string(), "True");
         assert_eq!(Element::Null.to_hydra_string(), "null");
-        assert_eq!(
-            Element::Str {
-                value: "a'b".into(),
-                quoted: true
-            }
-            .to_hydra_string(),
-            "'a\\'b'"
-        );
+        assert_eq!(Element::Str { value: "a'b".into(), quoted: true }.to_hydra_string(), "'a\\'b'");
     }
 
     #[test]
@@ -2900,9 +2295,7 @@ mod tests {
     #[test]
     fn fuzz_never_panics() {
         // Deterministic xorshift over characters that matter to the grammar.
-        let alphabet: Vec<char> = "=~+@:/.,()[]{}'\"\\ \t$_-aZ09eE1.nNiItfl#%*?|é\n"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "=~+@:/.,()[]{}'\"\\ \t$_-aZ09eE1.nNiItfl#%*?|é\n".chars().collect();
         let words = [
             "int(",
             "str(",
@@ -2945,11 +2338,7 @@ mod tests {
             }
             if let Err(e) = parse_override(&line) {
                 assert!(e.offset <= line.len(), "{:?}", line);
-            } else if let Ok(Override {
-                value: Some(OverrideValue::Element(e)),
-                ..
-            }) = parse_override(&line)
-            {
+            } else if let Ok(Override { value: Some(OverrideValue::Element(e)), .. }) = parse_override(&line) {
                 let _ = e.to_hydra_string();
             }
         }
@@ -2964,11 +2353,6 @@ mod tests {
                 bad.push(format!("{:?}\n   want {}\n   got  {}", line, want, got));
             }
         }
-        assert!(
-            bad.is_empty(),
-            "{} mismatches:\n{}",
-            bad.len(),
-            bad.join("\n")
-        );
+        assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
     }
 }

@@ -192,12 +192,7 @@ impl Repo {
         let (text, display_path) = if path.is_file() {
             match std::fs::read_to_string(&path) {
                 Ok(t) => (t, path.clone()),
-                Err(e) => {
-                    return Err(Diagnostic::error(
-                        format!("cannot read config file {}: {e}", path.display()),
-                        Span::UNKNOWN,
-                    ))
-                }
+                Err(e) => return Err(Diagnostic::error(format!("cannot read config file {}: {e}", path.display()), Span::UNKNOWN)),
             }
         } else if let Some(text) = Self::builtin(&key) {
             (text.to_string(), PathBuf::from(format!("<hydra>/{key}.yaml")))
@@ -275,8 +270,9 @@ pub fn header_package(text: &str, file: FileId) -> Result<Option<String>, Diagno
                 .with_help("write the header as `# @package <package>`, e.g. `# @package _global_`"));
         }
         if parts.len() > 2 {
-            return Err(Diagnostic::error(format!("Too many components in '{body}'"), span)
-                .with_help("a package header has exactly one value: `# @package <package>`"));
+            return Err(
+                Diagnostic::error(format!("Too many components in '{body}'"), span).with_help("a package header has exactly one value: `# @package <package>`")
+            );
         }
         if parts[0] == "@package" {
             package = Some(parts[1].to_string());

@@ -88,9 +88,9 @@ impl YamlError {
     pub fn to_diagnostic(&self) -> Diagnostic {
         let d = Diagnostic::error(self.to_string(), self.span()).with_class(self.class());
         match self {
-            YamlError::DuplicateKey { first, .. } => d
-                .with_note(*first, "first defined here")
-                .with_help("remove one of the two entries (YAML mappings cannot repeat a key)"),
+            YamlError::DuplicateKey { first, .. } => {
+                d.with_note(*first, "first defined here").with_help("remove one of the two entries (YAML mappings cannot repeat a key)")
+            }
             _ => d,
         }
     }
@@ -109,15 +109,7 @@ pub fn load_config(text: &str, file: FileId) -> Result<Node, YamlError> {
 
 /// Parses any YAML document (a scalar, list or mapping); `None` for an empty stream.
 pub fn load_any(text: &str, file: FileId) -> Result<Option<Node>, YamlError> {
-    let mut b = Builder {
-        parser: Parser::new_from_str(text),
-        text,
-        file,
-        anchors: HashMap::new(),
-        expanded: 0,
-        flow_depth: 0,
-        last_index: 0,
-    };
+    let mut b = Builder { parser: Parser::new_from_str(text), text, file, anchors: HashMap::new(), expanded: 0, flow_depth: 0, last_index: 0 };
     b.document()
 }
 
@@ -374,10 +366,7 @@ fn key_of(text: &str, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Res
         Value::Str(s) => Key::Str(s),
         Value::Missing => Key::Str("???".into()),
         Value::Null => return Err(YamlError::NullKey { span }),
-        Value::Bool(b) => Key::Number {
-            text: if b { "True" } else { "False" }.into(),
-            canonical: format!("{}", if b { 1.0 } else { 0.0 }),
-        },
+        Value::Bool(b) => Key::Number { text: if b { "True" } else { "False" }.into(), canonical: format!("{}", if b { 1.0 } else { 0.0 }) },
         // Kept as Python writes the number, so `0x10:` and `16:` are the same key.
         Value::Int(i) => Key::Number { text: i.to_string(), canonical: format!("{}", i as f64) },
         Value::Float(f) => Key::Number { text: crate::pyfmt::float_repr(f), canonical: format!("{f}") },
@@ -476,18 +465,19 @@ fn tagged_scalar(text: &str, tag: &Tag, span: Span) -> Result<Value, YamlError> 
     }
 }
 
-static BOOL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")
-});
+static BOOL_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"));
 static PYYAML_FLOAT_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+    re(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+    )
 });
-static INT_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")
-});
+static INT_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"));
 /// OmegaConf's addition (checked after PyYAML's float and int): `1e3`, `100e100`, `1.e3`.
 static OMEGACONF_FLOAT_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:[-+]?[0-9]+(?:_[0-9]+)*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)|\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+    re(
+        r"^(?:[-+]?[0-9]+(?:_[0-9]+)*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)|\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+    )
 });
 
 fn re(pattern: &str) -> Regex {
@@ -594,14 +584,43 @@ mod tests {
     #[test]
     fn yaml11_scalars_as_omegaconf() {
         // Each pair was checked against OmegaConf 2.3.0's loader.
-        let ints = [("55_000", 55000), ("017", 15), ("0x1F", 31), ("1:30", 90), ("0b101", 5), ("-0b11", -3),
-            ("00", 0), ("0_", 0), ("+0", 0), ("0_1", 1), ("190:20:30", 685230), ("1_2:30", 750), ("-1:30", -90), ("0x_1F", 31)];
+        let ints = [
+            ("55_000", 55000),
+            ("017", 15),
+            ("0x1F", 31),
+            ("1:30", 90),
+            ("0b101", 5),
+            ("-0b11", -3),
+            ("00", 0),
+            ("0_", 0),
+            ("+0", 0),
+            ("0_1", 1),
+            ("190:20:30", 685230),
+            ("1_2:30", 750),
+            ("-1:30", -90),
+            ("0x_1F", 31),
+        ];
         for (s, i) in ints {
             assert_eq!(val(s), Value::Int(i), "{s}");
         }
-        let floats = [("1e-3", 0.001), ("100e100", 1e102), ("1e3", 1000.0), (".5", 0.5), ("1.e3", 1000.0),
-            ("0.", 0.0), ("1__2.1", 12.1), ("1.2_", 1.2), ("12e03", 12000.0), ("1:30.5", 90.5), ("1_000.5", 1000.5),
-            (".1_1", 0.11), ("1_.5", 1.5), ("-1e-3", -0.001), ("1e+3", 1000.0), ("g", 0.0)];
+        let floats = [
+            ("1e-3", 0.001),
+            ("100e100", 1e102),
+            ("1e3", 1000.0),
+            (".5", 0.5),
+            ("1.e3", 1000.0),
+            ("0.", 0.0),
+            ("1__2.1", 12.1),
+            ("1.2_", 1.2),
+            ("12e03", 12000.0),
+            ("1:30.5", 90.5),
+            ("1_000.5", 1000.5),
+            (".1_1", 0.11),
+            ("1_.5", 1.5),
+            ("-1e-3", -0.001),
+            ("1e+3", 1000.0),
+            ("g", 0.0),
+        ];
         for (s, f) in floats.iter().filter(|(s, _)| *s != "g") {
             assert_eq!(val(s), Value::Float(*f), "{s}");
         }
@@ -625,7 +644,8 @@ mod tests {
 
     #[test]
     fn spec_vector_21() {
-        let n = load_config("gitrev: 100e100\na_s: 0_e0\nb_i: 0_0\nc_s: 1_0e1_0\nd_f: .5\ne_s: +.9\ng_f: 1_1_2.1\nh_f: 1__2.1\ni_f: 1.2_\n", FileId(1)).unwrap();
+        let n =
+            load_config("gitrev: 100e100\na_s: 0_e0\nb_i: 0_0\nc_s: 1_0e1_0\nd_f: .5\ne_s: +.9\ng_f: 1_1_2.1\nh_f: 1__2.1\ni_f: 1.2_\n", FileId(1)).unwrap();
         let m = n.as_map().unwrap();
         assert_eq!(m["gitrev"].value, Value::Float(1e102));
         assert_eq!(m["a_s"].value, Value::Str("0_e0".into()));

@@ -46,11 +46,7 @@ const MAX_RANGE: i64 = 100_000;
 /// pure builtins).
 pub fn eval_python(expr: &str) -> Result<PyValue, EvalError> {
     let toks = tokenize(expr)?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     let e = p.top()?;
     let end = p.peek();
     if end.tok != Tk::End {
@@ -60,10 +56,7 @@ pub fn eval_python(expr: &str) -> Result<PyValue, EvalError> {
 }
 
 fn err(msg: impl Into<String>, offset: usize) -> EvalError {
-    EvalError {
-        message: msg.into(),
-        offset,
-    }
+    EvalError { message: msg.into(), offset }
 }
 
 // ------------------------------------------------------------- printing --
@@ -89,10 +82,7 @@ pub fn py_repr(v: &PyValue) -> String {
         PyValue::Tuple(items) if items.len() == 1 => format!("({},)", py_repr(&items[0])),
         PyValue::Tuple(items) => format!("({})", join_repr(items)),
         PyValue::Dict(kv) => {
-            let parts: Vec<String> = kv
-                .iter()
-                .map(|(k, v)| format!("{}: {}", py_repr(k), py_repr(v)))
-                .collect();
+            let parts: Vec<String> = kv.iter().map(|(k, v)| format!("{}: {}", py_repr(k), py_repr(v))).collect();
             format!("{{{}}}", parts.join(", "))
         }
     }
@@ -145,8 +135,8 @@ struct Token {
 }
 
 const OPS: [&str; 33] = [
-    "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "<<", ">>", "->", ":=", "+",
-    "-", "*", "/", "%", "<", ">", "(", ")", "[", "]", "{", "}", ",", ":", ".", "~", "=", "@",
+    "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "<<", ">>", "->", ":=", "+", "-", "*", "/", "%", "<", ">", "(", ")", "[", "]", "{", "}",
+    ",", ":", ".", "~", "=", "@",
 ];
 
 fn is_id_start(c: char) -> bool {
@@ -171,29 +161,19 @@ fn tokenize(src: &str) -> Result<Vec<Token>, EvalError> {
         let ch = rest.chars().next().unwrap_or(' ');
         if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             let (v, n) = lex_number(rest, i)?;
-            out.push(Token {
-                tok: Tk::Num(v),
-                off: i,
-            });
+            out.push(Token { tok: Tk::Num(v), off: i });
             i += n;
             continue;
         }
         if is_id_start(ch) {
-            let n: usize = rest
-                .chars()
-                .take_while(|&c| is_id_char(c))
-                .map(char::len_utf8)
-                .sum();
+            let n: usize = rest.chars().take_while(|&c| is_id_char(c)).map(char::len_utf8).sum();
             let word = &rest[..n];
             let after = rest[n..].chars().next();
             if matches!(after, Some('\'' | '"')) && n <= 2 {
                 let lw = word.to_ascii_lowercase();
                 if lw == "r" || lw == "u" {
                     let (s, m) = lex_string(&rest[n..], i + n, lw == "r")?;
-                    out.push(Token {
-                        tok: Tk::Str(s),
-                        off: i,
-                    });
+                    out.push(Token { tok: Tk::Str(s), off: i });
                     i += n + m;
                     continue;
                 }
@@ -201,36 +181,24 @@ fn tokenize(src: &str) -> Result<Vec<Token>, EvalError> {
                     return Err(err("bytes and f-string literals are not supported", i));
                 }
             }
-            out.push(Token {
-                tok: Tk::Name(word.to_string()),
-                off: i,
-            });
+            out.push(Token { tok: Tk::Name(word.to_string()), off: i });
             i += n;
             continue;
         }
         if c == b'\'' || c == b'"' {
             let (s, m) = lex_string(rest, i, false)?;
-            out.push(Token {
-                tok: Tk::Str(s),
-                off: i,
-            });
+            out.push(Token { tok: Tk::Str(s), off: i });
             i += m;
             continue;
         }
         if let Some(op) = OPS.iter().find(|op| rest.starts_with(**op)) {
-            out.push(Token {
-                tok: Tk::Op(op),
-                off: i,
-            });
+            out.push(Token { tok: Tk::Op(op), off: i });
             i += op.len();
             continue;
         }
         return Err(err("invalid syntax", i));
     }
-    out.push(Token {
-        tok: Tk::End,
-        off: src.len(),
-    });
+    out.push(Token { tok: Tk::End, off: src.len() });
     Ok(out)
 }
 
@@ -242,11 +210,7 @@ fn scan_digits(s: &[u8], mut i: usize, radix: u32) -> (usize, bool) {
         let c = s[i];
         let digit = (c as char).is_digit(radix);
         // An underscore only counts between two digits.
-        if digit
-            || (c == b'_'
-                && i > start
-                && s.get(i + 1).is_some_and(|&d| (d as char).is_digit(radix)))
-        {
+        if digit || (c == b'_' && i > start && s.get(i + 1).is_some_and(|&d| (d as char).is_digit(radix))) {
             i += 1;
         } else {
             if c == b'_' {
@@ -264,11 +228,7 @@ fn lex_number(src: &str, off: usize) -> Result<(PyValue, usize), EvalError> {
     let check_end = |n: usize| -> Result<(), EvalError> {
         match src[n..].chars().next() {
             Some(c)
-                if is_id_char(c)
-                    && !matches!(
-                        src[n..].split(|c: char| !is_id_char(c)).next(),
-                        Some("if" | "else" | "and" | "or" | "in" | "is" | "not")
-                    ) =>
+                if is_id_char(c) && !matches!(src[n..].split(|c: char| !is_id_char(c)).next(), Some("if" | "else" | "and" | "or" | "in" | "is" | "not")) =>
             {
                 Err(err("invalid decimal literal", off))
             }
@@ -289,8 +249,7 @@ fn lex_number(src: &str, off: usize) -> Result<(PyValue, usize), EvalError> {
         }
         check_end(end)?;
         let digits: String = src[start..end].chars().filter(|&c| c != '_').collect();
-        let v =
-            i64::from_str_radix(&digits, radix).map_err(|_| bad("integer literal too large"))?;
+        let v = i64::from_str_radix(&digits, radix).map_err(|_| bad("integer literal too large"))?;
         return Ok((PyValue::Int(v), end));
     }
     let (mut i, ok) = scan_digits(s, 0, 10);
@@ -330,9 +289,7 @@ fn lex_number(src: &str, off: usize) -> Result<(PyValue, usize), EvalError> {
         Ok((PyValue::Float(v), i))
     } else {
         if text.len() > 1 && text.starts_with('0') && text.bytes().any(|c| c != b'0') {
-            return Err(bad(
-                "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers",
-            ));
+            return Err(bad("leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers"));
         }
         let _ = int_end;
         let v: i64 = text.parse().map_err(|_| bad("integer literal too large"))?;
@@ -344,11 +301,7 @@ fn lex_number(src: &str, off: usize) -> Result<(PyValue, usize), EvalError> {
 fn lex_string(src: &str, off: usize, raw: bool) -> Result<(String, usize), EvalError> {
     let q = src.chars().next().unwrap_or('\'');
     let triple: String = [q; 3].iter().collect();
-    let (delim, mut i) = if src.starts_with(&triple) {
-        (triple.as_str(), 3)
-    } else {
-        (&src[..1], 1)
-    };
+    let (delim, mut i) = if src.starts_with(&triple) { (triple.as_str(), 3) } else { (&src[..1], 1) };
     let mut out = String::new();
     loop {
         let rest = &src[i..];
@@ -408,20 +361,14 @@ fn lex_string(src: &str, off: usize, raw: bool) -> Result<(String, usize), EvalE
                     'u' => 4,
                     _ => 8,
                 };
-                let hex = src
-                    .get(i..i + n)
-                    .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
-                let ch = hex
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .and_then(char::from_u32);
+                let hex = src.get(i..i + n).filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+                let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
                 match ch {
                     Some(ch) => {
                         out.push(ch);
                         i += n;
                     }
-                    None => {
-                        return Err(err(format!("(unicode error) truncated \\{e} escape"), off))
-                    }
+                    None => return Err(err(format!("(unicode error) truncated \\{e} escape"), off)),
                 }
             }
             'N' => return Err(err("\\N{...} escapes are not supported", off)),
@@ -502,10 +449,7 @@ struct Parser {
 
 impl Parser {
     fn peek(&self) -> Token {
-        self.toks.get(self.pos).cloned().unwrap_or(Token {
-            tok: Tk::End,
-            off: 0,
-        })
+        self.toks.get(self.pos).cloned().unwrap_or(Token { tok: Tk::End, off: 0 })
     }
 
     fn bump(&mut self) -> Token {
@@ -585,10 +529,7 @@ impl Parser {
         match &self.peek().tok {
             Tk::End => false,
             Tk::Op(o) => matches!(*o, "(" | "[" | "{" | "-" | "+" | "~"),
-            Tk::Name(n) => !matches!(
-                n.as_str(),
-                "if" | "else" | "and" | "or" | "in" | "is" | "for"
-            ),
+            Tk::Name(n) => !matches!(n.as_str(), "if" | "else" | "and" | "or" | "in" | "is" | "for"),
             _ => true,
         }
     }
@@ -609,17 +550,10 @@ impl Parser {
         if self.eat_kw("if") {
             let cond = self.or_test()?;
             if !self.eat_kw("else") {
-                return Err(err(
-                    "expected 'else' after 'if' expression",
-                    self.peek().off,
-                ));
+                return Err(err("expected 'else' after 'if' expression", self.peek().off));
             }
             let other = self.expr()?;
-            return Ok(Expr::IfElse(
-                Box::new(cond),
-                Box::new(body),
-                Box::new(other),
-            ));
+            return Ok(Expr::IfElse(Box::new(cond), Box::new(body), Box::new(other)));
         }
         if self.is_kw("for") {
             return Err(err("comprehensions are not supported", self.peek().off));
@@ -632,11 +566,7 @@ impl Parser {
         while self.eat_kw("or") {
             items.push(self.and_test()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
     }
 
     fn and_test(&mut self) -> Result<Expr, EvalError> {
@@ -644,11 +574,7 @@ impl Parser {
         while self.eat_kw("and") {
             items.push(self.not_test()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
     fn not_test(&mut self) -> Result<Expr, EvalError> {
@@ -692,11 +618,7 @@ impl Parser {
             };
             rest.push((op, self.arith()?, t.off));
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Cmp(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Cmp(Box::new(first), rest) })
     }
 
     fn arith(&mut self) -> Result<Expr, EvalError> {
@@ -715,11 +637,7 @@ impl Parser {
             self.bump();
             rest.push((op, self.term()?, t.off));
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Chain(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Chain(Box::new(first), rest) })
     }
 
     fn term(&mut self) -> Result<Expr, EvalError> {
@@ -738,11 +656,7 @@ impl Parser {
             self.bump();
             rest.push((op, self.factor()?, t.off));
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Chain(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Chain(Box::new(first), rest) })
     }
 
     /// `('+'|'-'|'~') factor | power`
@@ -807,39 +721,20 @@ impl Parser {
                 break;
             }
         }
-        Ok(if trailers.is_empty() {
-            atom
-        } else {
-            Expr::Postfix(Box::new(atom), trailers)
-        })
+        Ok(if trailers.is_empty() { atom } else { Expr::Postfix(Box::new(atom), trailers) })
     }
 
     fn subscript(&mut self, off: usize) -> Result<Trailer, EvalError> {
-        let start = if self.is_op(":") {
-            None
-        } else {
-            Some(self.expr()?)
-        };
+        let start = if self.is_op(":") { None } else { Some(self.expr()?) };
         if !self.eat_op(":") {
             return match start {
-                Some(e) if self.is_op(",") => {
-                    Err(err("tuple indices are not supported", self.peek().off))
-                        .map(|_: ()| Trailer::Index(e, off))
-                }
+                Some(e) if self.is_op(",") => Err(err("tuple indices are not supported", self.peek().off)).map(|_: ()| Trailer::Index(e, off)),
                 Some(e) => Ok(Trailer::Index(e, off)),
                 None => Err(self.syntax()),
             };
         }
-        let stop = if self.is_op(":") || self.is_op("]") {
-            None
-        } else {
-            Some(self.expr()?)
-        };
-        let step = if self.eat_op(":") && !self.is_op("]") {
-            Some(self.expr()?)
-        } else {
-            None
-        };
+        let stop = if self.is_op(":") || self.is_op("]") { None } else { Some(self.expr()?) };
+        let step = if self.eat_op(":") && !self.is_op("]") { Some(self.expr()?) } else { None };
         Ok(Trailer::Slice(start, stop, step, off))
     }
 
@@ -859,12 +754,9 @@ impl Parser {
                 "None" => Ok(Expr::Const(PyValue::None)),
                 "True" => Ok(Expr::Const(PyValue::Bool(true))),
                 "False" => Ok(Expr::Const(PyValue::Bool(false))),
-                "and" | "or" | "not" | "if" | "else" | "in" | "is" | "for" | "lambda" | "yield"
-                | "await" | "import" | "from" | "def" | "class" | "return" | "del" | "pass"
-                | "while" | "with" | "as" | "global" | "nonlocal" | "assert" | "raise" | "try"
-                | "except" | "finally" | "break" | "continue" | "elif" => {
-                    Err(err("invalid syntax", t.off))
-                }
+                "and" | "or" | "not" | "if" | "else" | "in" | "is" | "for" | "lambda" | "yield" | "await" | "import" | "from" | "def" | "class" | "return"
+                | "del" | "pass" | "while" | "with" | "as" | "global" | "nonlocal" | "assert" | "raise" | "try" | "except" | "finally" | "break"
+                | "continue" | "elif" => Err(err("invalid syntax", t.off)),
                 _ => Ok(Expr::Name(n, t.off)),
             },
             Tk::Op("(") => {
@@ -930,12 +822,8 @@ fn eval(e: &Expr) -> Result<PyValue, EvalError> {
                 Err(err(format!("name '{n}' is not defined"), *off))
             }
         }
-        Expr::List(items) => Ok(PyValue::List(
-            items.iter().map(eval).collect::<Result<_, _>>()?,
-        )),
-        Expr::Tuple(items) => Ok(PyValue::Tuple(
-            items.iter().map(eval).collect::<Result<_, _>>()?,
-        )),
+        Expr::List(items) => Ok(PyValue::List(items.iter().map(eval).collect::<Result<_, _>>()?)),
+        Expr::Tuple(items) => Ok(PyValue::Tuple(items.iter().map(eval).collect::<Result<_, _>>()?)),
         Expr::Dict(items, off) => {
             let mut out: Vec<(PyValue, PyValue)> = Vec::new();
             for (k, v) in items {
@@ -1012,12 +900,7 @@ fn eval(e: &Expr) -> Result<PyValue, EvalError> {
                         let c = c.as_ref().map(eval).transpose()?;
                         slice(v, a, b, c, *off)?
                     }
-                    Trailer::Call(_, off) => {
-                        return Err(err(
-                            format!("'{}' object is not callable", type_name(&v)),
-                            *off,
-                        ))
-                    }
+                    Trailer::Call(_, off) => return Err(err(format!("'{}' object is not callable", type_name(&v)), *off)),
                 };
             }
             Ok(v)
@@ -1070,10 +953,7 @@ fn as_index(v: &PyValue) -> Option<i64> {
 }
 
 fn overflow(off: usize) -> EvalError {
-    err(
-        "integer overflow (value outside the supported 64-bit range)",
-        off,
-    )
+    err("integer overflow (value outside the supported 64-bit range)", off)
 }
 
 fn too_large(off: usize) -> EvalError {
@@ -1100,18 +980,12 @@ fn unary(op: UnOp, v: PyValue, off: usize) -> Result<PyValue, EvalError> {
         UnOp::Invert => "~",
     };
     match (op, as_num(&v)) {
-        (UnOp::Neg, Some(Num::I(i))) => i
-            .checked_neg()
-            .map(PyValue::Int)
-            .ok_or_else(|| overflow(off)),
+        (UnOp::Neg, Some(Num::I(i))) => i.checked_neg().map(PyValue::Int).ok_or_else(|| overflow(off)),
         (UnOp::Neg, Some(Num::F(f))) => Ok(PyValue::Float(-f)),
         (UnOp::Pos, Some(Num::I(i))) => Ok(PyValue::Int(i)),
         (UnOp::Pos, Some(Num::F(f))) => Ok(PyValue::Float(f)),
         (UnOp::Invert, Some(Num::I(i))) => Ok(PyValue::Int(!i)),
-        _ => Err(err(
-            format!("bad operand type for unary {sym}: '{}'", type_name(&v)),
-            off,
-        )),
+        _ => Err(err(format!("bad operand type for unary {sym}: '{}'", type_name(&v)), off)),
     }
 }
 
@@ -1174,15 +1048,7 @@ fn binop(op: BinOp, a: PyValue, b: PyValue, off: usize) -> Result<PyValue, EvalE
             Ok(V::Tuple(v))
         }
         (BinOp::Add, V::Str(_), _) | (BinOp::Add, V::List(_), _) | (BinOp::Add, V::Tuple(_), _) => {
-            Err(err(
-                format!(
-                    "can only concatenate {} (not \"{}\") to {}",
-                    type_name(&a),
-                    type_name(&b),
-                    type_name(&a)
-                ),
-                off,
-            ))
+            Err(err(format!("can only concatenate {} (not \"{}\") to {}", type_name(&a), type_name(&b), type_name(&a)), off))
         }
         (BinOp::Mul, V::Str(s), n) | (BinOp::Mul, n, V::Str(s)) if as_index(n).is_some() => {
             let n = as_index(n).unwrap_or(0);
@@ -1190,39 +1056,14 @@ fn binop(op: BinOp, a: PyValue, b: PyValue, off: usize) -> Result<PyValue, EvalE
             let bytes = repeat_seq(&chars, n, off)?;
             Ok(V::Str(String::from_utf8(bytes).unwrap_or_default()))
         }
-        (BinOp::Mul, V::List(s), n) | (BinOp::Mul, n, V::List(s)) if as_index(n).is_some() => {
-            Ok(V::List(repeat_seq(s, as_index(n).unwrap_or(0), off)?))
+        (BinOp::Mul, V::List(s), n) | (BinOp::Mul, n, V::List(s)) if as_index(n).is_some() => Ok(V::List(repeat_seq(s, as_index(n).unwrap_or(0), off)?)),
+        (BinOp::Mul, V::Tuple(s), n) | (BinOp::Mul, n, V::Tuple(s)) if as_index(n).is_some() => Ok(V::Tuple(repeat_seq(s, as_index(n).unwrap_or(0), off)?)),
+        (BinOp::Mul, V::Str(_) | V::List(_) | V::Tuple(_), _) | (BinOp::Mul, _, V::Str(_) | V::List(_) | V::Tuple(_)) => {
+            let non_int = if matches!(a, V::Str(_) | V::List(_) | V::Tuple(_)) { &b } else { &a };
+            Err(err(format!("can't multiply sequence by non-int of type '{}'", type_name(non_int)), off))
         }
-        (BinOp::Mul, V::Tuple(s), n) | (BinOp::Mul, n, V::Tuple(s)) if as_index(n).is_some() => {
-            Ok(V::Tuple(repeat_seq(s, as_index(n).unwrap_or(0), off)?))
-        }
-        (BinOp::Mul, V::Str(_) | V::List(_) | V::Tuple(_), _)
-        | (BinOp::Mul, _, V::Str(_) | V::List(_) | V::Tuple(_)) => {
-            let non_int = if matches!(a, V::Str(_) | V::List(_) | V::Tuple(_)) {
-                &b
-            } else {
-                &a
-            };
-            Err(err(
-                format!(
-                    "can't multiply sequence by non-int of type '{}'",
-                    type_name(non_int)
-                ),
-                off,
-            ))
-        }
-        (BinOp::Mod, V::Str(_), _) => {
-            Err(err("printf-style string formatting is not supported", off))
-        }
-        _ => Err(err(
-            format!(
-                "unsupported operand type(s) for {}: '{}' and '{}'",
-                op_sym(op),
-                type_name(&a),
-                type_name(&b)
-            ),
-            off,
-        )),
+        (BinOp::Mod, V::Str(_), _) => Err(err("printf-style string formatting is not supported", off)),
+        _ => Err(err(format!("unsupported operand type(s) for {}: '{}' and '{}'", op_sym(op), type_name(&a), type_name(&b)), off)),
     }
 }
 
@@ -1242,21 +1083,13 @@ fn num_binop(op: BinOp, x: Num, y: Num, off: usize) -> Result<PyValue, EvalError
             }
             BinOp::FloorDiv | BinOp::Mod => {
                 if b == 0 {
-                    let m = if op == BinOp::Mod {
-                        "integer modulo by zero"
-                    } else {
-                        "integer division or modulo by zero"
-                    };
+                    let m = if op == BinOp::Mod { "integer modulo by zero" } else { "integer division or modulo by zero" };
                     return Err(err(m, off));
                 }
                 let q = a.checked_div_euclid(b).ok_or_else(|| overflow(off))?;
                 let r = a.checked_rem_euclid(b).ok_or_else(|| overflow(off))?;
                 // Euclid gives 0 <= r < |b|; Python's remainder takes the sign of b.
-                let (q, r) = if b < 0 && r != 0 {
-                    (q - 1, r + b)
-                } else {
-                    (q, r)
-                };
+                let (q, r) = if b < 0 && r != 0 { (q - 1, r + b) } else { (q, r) };
                 Ok(V::Int(if op == BinOp::FloorDiv { q } else { r }))
             }
             BinOp::Pow => {
@@ -1330,9 +1163,7 @@ fn num_eq(a: Num, b: Num) -> bool {
     match (a, b) {
         (Num::I(x), Num::I(y)) => x == y,
         (Num::F(x), Num::F(y)) => x == y,
-        (Num::I(i), Num::F(f)) | (Num::F(f), Num::I(i)) => {
-            f.is_finite() && f.fract() == 0.0 && (i as f64) == f && f as i128 == i as i128
-        }
+        (Num::I(i), Num::F(f)) | (Num::F(f), Num::I(i)) => f.is_finite() && f.fract() == 0.0 && (i as f64) == f && f as i128 == i as i128,
     }
 }
 
@@ -1345,14 +1176,8 @@ fn py_eq(a: &PyValue, b: &PyValue) -> bool {
     match (a, b) {
         (V::None, V::None) => true,
         (V::Str(x), V::Str(y)) => x == y,
-        (V::List(x), V::List(y)) | (V::Tuple(x), V::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
-        }
-        (V::Dict(x), V::Dict(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| dict_get(y, k).is_some_and(|w| py_eq(v, w)))
-        }
+        (V::List(x), V::List(y)) | (V::Tuple(x), V::Tuple(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
+        (V::Dict(x), V::Dict(y)) => x.len() == y.len() && x.iter().all(|(k, v)| dict_get(y, k).is_some_and(|w| py_eq(v, w))),
         _ => false,
     }
 }
@@ -1388,24 +1213,18 @@ fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
         return Some(Ordering::Equal); // handled as "all comparisons false" by caller
     }
     if f.is_infinite() {
-        return Some(if f > 0.0 {
-            Ordering::Less
-        } else {
-            Ordering::Greater
-        });
+        return Some(if f > 0.0 { Ordering::Less } else { Ordering::Greater });
     }
     (i as i128 as f64).partial_cmp(&f).map(|o| {
         if o == Ordering::Equal {
             // Break ties exactly using i128 arithmetic.
-            (i as i128)
-                .cmp(&(f.trunc() as i128))
-                .then(if f.fract() > 0.0 {
-                    Ordering::Less
-                } else if f.fract() < 0.0 {
-                    Ordering::Greater
-                } else {
-                    Ordering::Equal
-                })
+            (i as i128).cmp(&(f.trunc() as i128)).then(if f.fract() > 0.0 {
+                Ordering::Less
+            } else if f.fract() < 0.0 {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            })
         } else {
             o
         }
@@ -1430,14 +1249,7 @@ fn compare(op: CmpOp, a: &PyValue, b: &PyValue, off: usize) -> Result<bool, Eval
         CmpOp::Ge => ">=",
     };
     let Some(o) = py_cmp(a, b) else {
-        return Err(err(
-            format!(
-                "'{sym}' not supported between instances of '{}' and '{}'",
-                type_name(a),
-                type_name(b)
-            ),
-            off,
-        ));
+        return Err(err(format!("'{sym}' not supported between instances of '{}' and '{}'", type_name(a), type_name(b)), off));
     };
     if has_nan(a, b) {
         return Ok(false);
@@ -1471,31 +1283,20 @@ fn contains(container: &PyValue, item: &PyValue, off: usize) -> Result<bool, Eva
     match container {
         V::Str(s) => match item {
             V::Str(x) => Ok(s.contains(x.as_str())),
-            other => Err(err(
-                format!(
-                    "'in <string>' requires string as left operand, not {}",
-                    type_name(other)
-                ),
-                off,
-            )),
+            other => Err(err(format!("'in <string>' requires string as left operand, not {}", type_name(other)), off)),
         },
         V::List(x) | V::Tuple(x) => Ok(x.iter().any(|v| py_eq(v, item))),
         V::Dict(kv) => {
             check_hashable(item, off)?;
             Ok(dict_get(kv, item).is_some())
         }
-        other => Err(err(
-            format!("argument of type '{}' is not iterable", type_name(other)),
-            off,
-        )),
+        other => Err(err(format!("argument of type '{}' is not iterable", type_name(other)), off)),
     }
 }
 
 fn check_hashable(v: &PyValue, off: usize) -> Result<(), EvalError> {
     match v {
-        PyValue::List(_) | PyValue::Dict(_) => {
-            Err(err(format!("unhashable type: '{}'", type_name(v)), off))
-        }
+        PyValue::List(_) | PyValue::Dict(_) => Err(err(format!("unhashable type: '{}'", type_name(v)), off)),
         PyValue::Tuple(items) => items.iter().try_for_each(|i| check_hashable(i, off)),
         _ => Ok(()),
     }
@@ -1525,42 +1326,23 @@ fn index(v: PyValue, i: PyValue, off: usize) -> Result<PyValue, EvalError> {
     match &v {
         V::Dict(kv) => {
             check_hashable(&i, off)?;
-            dict_get(kv, &i)
-                .cloned()
-                .ok_or_else(|| err(py_repr(&i), off))
+            dict_get(kv, &i).cloned().ok_or_else(|| err(py_repr(&i), off))
         }
         V::List(items) | V::Tuple(items) => {
             let kind = type_name(&v);
             let Some(n) = as_index(&i) else {
-                return Err(err(
-                    format!(
-                        "{kind} indices must be integers or slices, not {}",
-                        type_name(&i)
-                    ),
-                    off,
-                ));
+                return Err(err(format!("{kind} indices must be integers or slices, not {}", type_name(&i)), off));
             };
-            norm_index(n, items.len())
-                .and_then(|j| items.get(j).cloned())
-                .ok_or_else(|| err(format!("{kind} index out of range"), off))
+            norm_index(n, items.len()).and_then(|j| items.get(j).cloned()).ok_or_else(|| err(format!("{kind} index out of range"), off))
         }
         V::Str(s) => {
             let Some(n) = as_index(&i) else {
-                return Err(err(
-                    format!("string indices must be integers, not '{}'", type_name(&i)),
-                    off,
-                ));
+                return Err(err(format!("string indices must be integers, not '{}'", type_name(&i)), off));
             };
             let chars: Vec<char> = s.chars().collect();
-            norm_index(n, chars.len())
-                .and_then(|j| chars.get(j))
-                .map(|c| V::Str(c.to_string()))
-                .ok_or_else(|| err("string index out of range", off))
+            norm_index(n, chars.len()).and_then(|j| chars.get(j)).map(|c| V::Str(c.to_string())).ok_or_else(|| err("string index out of range", off))
         }
-        other => Err(err(
-            format!("'{}' object is not subscriptable", type_name(other)),
-            off,
-        )),
+        other => Err(err(format!("'{}' object is not subscriptable", type_name(other)), off)),
     }
 }
 
@@ -1597,23 +1379,12 @@ fn slice_items<T: Clone>(items: &[T], a: Option<i64>, b: Option<i64>, step: i64)
     out
 }
 
-fn slice(
-    v: PyValue,
-    a: Option<PyValue>,
-    b: Option<PyValue>,
-    c: Option<PyValue>,
-    off: usize,
-) -> Result<PyValue, EvalError> {
+fn slice(v: PyValue, a: Option<PyValue>, b: Option<PyValue>, c: Option<PyValue>, off: usize) -> Result<PyValue, EvalError> {
     use PyValue as V;
     let conv = |x: Option<PyValue>| -> Result<Option<i64>, EvalError> {
         match x {
             None | Some(V::None) => Ok(None),
-            Some(x) => as_index(&x).map(Some).ok_or_else(|| {
-                err(
-                    "slice indices must be integers or None or have an __index__ method",
-                    off,
-                )
-            }),
+            Some(x) => as_index(&x).map(Some).ok_or_else(|| err("slice indices must be integers or None or have an __index__ method", off)),
         }
     };
     let (a, b, step) = (conv(a)?, conv(b)?, conv(c)?.unwrap_or(1));
@@ -1625,24 +1396,16 @@ fn slice(
         V::Tuple(items) => Ok(V::Tuple(slice_items(&items, a, b, step))),
         V::Str(s) => {
             let chars: Vec<char> = s.chars().collect();
-            Ok(V::Str(
-                slice_items(&chars, a, b, step).into_iter().collect(),
-            ))
+            Ok(V::Str(slice_items(&chars, a, b, step).into_iter().collect()))
         }
         V::Dict(_) => Err(err("unhashable type: 'slice'", off)),
-        other => Err(err(
-            format!("'{}' object is not subscriptable", type_name(&other)),
-            off,
-        )),
+        other => Err(err(format!("'{}' object is not subscriptable", type_name(&other)), off)),
     }
 }
 
 // ------------------------------------------------------------- builtins --
 
-const BUILTINS: [&str; 14] = [
-    "len", "min", "max", "abs", "int", "float", "str", "bool", "round", "sum", "list", "tuple",
-    "range", "repr",
-];
+const BUILTINS: [&str; 14] = ["len", "min", "max", "abs", "int", "float", "str", "bool", "round", "sum", "list", "tuple", "range", "repr"];
 
 /// The items of an iterable value (dict iterates its keys).
 fn iter_items(v: &PyValue, off: usize) -> Result<Vec<PyValue>, EvalError> {
@@ -1650,33 +1413,17 @@ fn iter_items(v: &PyValue, off: usize) -> Result<Vec<PyValue>, EvalError> {
         PyValue::List(x) | PyValue::Tuple(x) => Ok(x.clone()),
         PyValue::Str(s) => Ok(s.chars().map(|c| PyValue::Str(c.to_string())).collect()),
         PyValue::Dict(kv) => Ok(kv.iter().map(|(k, _)| k.clone()).collect()),
-        other => Err(err(
-            format!("'{}' object is not iterable", type_name(other)),
-            off,
-        )),
+        other => Err(err(format!("'{}' object is not iterable", type_name(other)), off)),
     }
 }
 
-fn arity(
-    name: &str,
-    args: &[PyValue],
-    min: usize,
-    max: usize,
-    off: usize,
-) -> Result<(), EvalError> {
+fn arity(name: &str, args: &[PyValue], min: usize, max: usize, off: usize) -> Result<(), EvalError> {
     let n = args.len();
     if n < min || n > max {
         let msg = if min == max {
-            format!(
-                "{name}() takes exactly {} argument{} ({n} given)",
-                min,
-                if min == 1 { "" } else { "s" }
-            )
+            format!("{name}() takes exactly {} argument{} ({n} given)", min, if min == 1 { "" } else { "s" })
         } else if n < min {
-            format!(
-                "{name} expected at least {min} argument{}, got {n}",
-                if min == 1 { "" } else { "s" }
-            )
+            format!("{name} expected at least {min} argument{}, got {n}", if min == 1 { "" } else { "s" })
         } else {
             format!("{name} expected at most {max} arguments, got {n}")
         };
@@ -1694,27 +1441,15 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                 V::Str(s) => s.chars().count(),
                 V::List(x) | V::Tuple(x) => x.len(),
                 V::Dict(x) => x.len(),
-                other => {
-                    return Err(err(
-                        format!("object of type '{}' has no len()", type_name(other)),
-                        off,
-                    ))
-                }
+                other => return Err(err(format!("object of type '{}' has no len()", type_name(other)), off)),
             };
             Ok(V::Int(n as i64))
         }
         "min" | "max" => {
             if args.is_empty() {
-                return Err(err(
-                    format!("{name} expected at least 1 argument, got 0"),
-                    off,
-                ));
+                return Err(err(format!("{name} expected at least 1 argument, got 0"), off));
             }
-            let items = if args.len() == 1 {
-                iter_items(&args[0], off)?
-            } else {
-                args
-            };
+            let items = if args.len() == 1 { iter_items(&args[0], off)? } else { args };
             let mut it = items.into_iter();
             let Some(mut best) = it.next() else {
                 return Err(err(format!("{name}() arg is an empty sequence"), off));
@@ -1732,10 +1467,7 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
             match as_num(&args[0]) {
                 Some(Num::I(i)) => i.checked_abs().map(V::Int).ok_or_else(|| overflow(off)),
                 Some(Num::F(f)) => Ok(V::Float(f.abs())),
-                None => Err(err(
-                    format!("bad operand type for abs(): '{}'", type_name(&args[0])),
-                    off,
-                )),
+                None => Err(err(format!("bad operand type for abs(): '{}'", type_name(&args[0])), off)),
             }
         }
         "int" => {
@@ -1755,16 +1487,8 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                             Ok(V::Int(f.trunc() as i64))
                         }
                     }
-                    (_, V::Str(s)) => parse_int_str(s)
-                        .map(V::Int)
-                        .ok_or_else(|| err(format!("invalid literal for int() with base 10: {}", str_repr(s)), off)),
-                    _ => Err(err(
-                        format!(
-                            "int() argument must be a string, a bytes-like object or a real number, not '{}'",
-                            type_name(v)
-                        ),
-                        off,
-                    )),
+                    (_, V::Str(s)) => parse_int_str(s).map(V::Int).ok_or_else(|| err(format!("invalid literal for int() with base 10: {}", str_repr(s)), off)),
+                    _ => Err(err(format!("int() argument must be a string, a bytes-like object or a real number, not '{}'", type_name(v)), off)),
                 },
             }
         }
@@ -1774,19 +1498,8 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                 None => Ok(V::Float(0.0)),
                 Some(v) => match (as_num(v), v) {
                     (Some(n), _) => Ok(V::Float(as_f(n))),
-                    (_, V::Str(s)) => parse_float_str(s).map(V::Float).ok_or_else(|| {
-                        err(
-                            format!("could not convert string to float: {}", str_repr(s)),
-                            off,
-                        )
-                    }),
-                    _ => Err(err(
-                        format!(
-                            "float() argument must be a string or a real number, not '{}'",
-                            type_name(v)
-                        ),
-                        off,
-                    )),
+                    (_, V::Str(s)) => parse_float_str(s).map(V::Float).ok_or_else(|| err(format!("could not convert string to float: {}", str_repr(s)), off)),
+                    _ => Err(err(format!("float() argument must be a string or a real number, not '{}'", type_name(v)), off)),
                 },
             }
         }
@@ -1803,15 +1516,7 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
             arity(name, &args, 1, 2, off)?;
             let nd = match args.get(1) {
                 None | Some(V::None) => None,
-                Some(x) => Some(as_index(x).ok_or_else(|| {
-                    err(
-                        format!(
-                            "'{}' object cannot be interpreted as an integer",
-                            type_name(x)
-                        ),
-                        off,
-                    )
-                })?),
+                Some(x) => Some(as_index(x).ok_or_else(|| err(format!("'{}' object cannot be interpreted as an integer", type_name(x)), off))?),
             };
             match (as_num(&args[0]), nd) {
                 (Some(Num::I(i)), None) => Ok(V::Int(i)),
@@ -1830,23 +1535,14 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                     Ok(V::Int(r as i64))
                 }
                 (Some(Num::F(f)), Some(d)) => Ok(V::Float(round_float(f, d))),
-                (None, _) => Err(err(
-                    format!(
-                        "type {} doesn't define __round__ method",
-                        type_name(&args[0])
-                    ),
-                    off,
-                )),
+                (None, _) => Err(err(format!("type {} doesn't define __round__ method", type_name(&args[0])), off)),
             }
         }
         "sum" => {
             arity(name, &args, 1, 2, off)?;
             let mut acc = args.get(1).cloned().unwrap_or(V::Int(0));
             if matches!(acc, V::Str(_)) {
-                return Err(err(
-                    "sum() can't sum strings [use ''.join(seq) instead]",
-                    off,
-                ));
+                return Err(err("sum() can't sum strings [use ''.join(seq) instead]", off));
             }
             for x in iter_items(&args[0], off)? {
                 acc = binop(BinOp::Add, acc, x, off)?;
@@ -1859,25 +1555,13 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                 None => Vec::new(),
                 Some(v) => iter_items(v, off)?,
             };
-            Ok(if name == "list" {
-                V::List(items)
-            } else {
-                V::Tuple(items)
-            })
+            Ok(if name == "list" { V::List(items) } else { V::Tuple(items) })
         }
         "range" => {
             arity(name, &args, 1, 3, off)?;
             let mut ints = Vec::new();
             for a in &args {
-                ints.push(as_index(a).ok_or_else(|| {
-                    err(
-                        format!(
-                            "'{}' object cannot be interpreted as an integer",
-                            type_name(a)
-                        ),
-                        off,
-                    )
-                })?);
+                ints.push(as_index(a).ok_or_else(|| err(format!("'{}' object cannot be interpreted as an integer", type_name(a)), off))?);
             }
             let (start, stop, step) = match ints[..] {
                 [b] => (0, b, 1),
@@ -1889,20 +1573,14 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                 return Err(err("range() arg 3 must not be zero", off));
             }
             let len = if step > 0 {
-                (stop as i128 - start as i128 + step as i128 - 1)
-                    .div_euclid(step as i128)
-                    .max(0)
+                (stop as i128 - start as i128 + step as i128 - 1).div_euclid(step as i128).max(0)
             } else {
-                (start as i128 - stop as i128 - step as i128 - 1)
-                    .div_euclid(-(step as i128))
-                    .max(0)
+                (start as i128 - stop as i128 - step as i128 - 1).div_euclid(-(step as i128)).max(0)
             };
             if len > MAX_RANGE as i128 {
                 return Err(err("range too large to materialise", off));
             }
-            Ok(V::List(
-                (0..len as i64).map(|k| V::Int(start + k * step)).collect(),
-            ))
+            Ok(V::List((0..len as i64).map(|k| V::Int(start + k * step)).collect()))
         }
         _ => Err(err(format!("name '{name}' is not defined"), off)),
     }
@@ -1920,11 +1598,7 @@ fn round_int(i: i64, nd: i64, off: usize) -> Result<i64, EvalError> {
     let q = i.div_euclid(p);
     let r = i.rem_euclid(p);
     let twice = r as i128 * 2;
-    let q = if twice > p as i128 || (twice == p as i128 && q % 2 != 0) {
-        q + 1
-    } else {
-        q
-    };
+    let q = if twice > p as i128 || (twice == p as i128 && q % 2 != 0) { q + 1 } else { q };
     q.checked_mul(p).ok_or_else(|| overflow(off))
 }
 
@@ -1947,11 +1621,7 @@ fn round_float(f: f64, nd: i64) -> f64 {
     let p = 10f64.powi((-nd) as i32);
     let y = f / p;
     let r = y.round_ties_even();
-    let z = if (y - y.trunc()).abs() == 0.5 {
-        r
-    } else {
-        y.round()
-    };
+    let z = if (y - y.trunc()).abs() == 0.5 { r } else { y.round() };
     let out = z * p;
     if out.is_infinite() {
         f
@@ -1971,11 +1641,7 @@ fn parse_int_str(s: &str) -> Option<i64> {
         _ => ("", t),
     };
     let b = body.as_bytes();
-    if b.is_empty()
-        || !b[0].is_ascii_digit()
-        || !b[b.len() - 1].is_ascii_digit()
-        || body.contains("__")
-    {
+    if b.is_empty() || !b[0].is_ascii_digit() || !b[b.len() - 1].is_ascii_digit() || body.contains("__") {
         return None;
     }
     if !b.iter().all(|c| c.is_ascii_digit() || *c == b'_') {
@@ -1997,24 +1663,14 @@ fn parse_float_str(s: &str) -> Option<f64> {
         "inf" | "infinity" => f64::INFINITY,
         "nan" => f64::NAN,
         _ => {
-            let ok_chars = body
-                .bytes()
-                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-' | b'_'));
-            if !ok_chars
-                || body.is_empty()
-                || body.starts_with('_')
-                || body.ends_with('_')
-                || body.contains("__")
-            {
+            let ok_chars = body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-' | b'_'));
+            if !ok_chars || body.is_empty() || body.starts_with('_') || body.ends_with('_') || body.contains("__") {
                 return None;
             }
             // Underscores must sit between digits.
             let bb = body.as_bytes();
             for (k, c) in bb.iter().enumerate() {
-                if *c == b'_'
-                    && !(bb[k - 1].is_ascii_digit()
-                        && bb.get(k + 1).is_some_and(|d| d.is_ascii_digit()))
-                {
+                if *c == b'_' && !(bb[k - 1].is_ascii_digit() && bb.get(k + 1).is_some_and(|d| d.is_ascii_digit())) {
                     return None;
                 }
             }
@@ -2098,18 +1754,9 @@ mod tests {
     #[test]
     fn errors() {
         let cases = [
-            (
-                "1 + 'a'",
-                "ERR unsupported operand type(s) for +: 'int' and 'str'",
-            ),
-            (
-                "'a' + 1",
-                "ERR can only concatenate str (not \"int\") to str",
-            ),
-            (
-                "[1] + 1",
-                "ERR can only concatenate list (not \"int\") to list",
-            ),
+            ("1 + 'a'", "ERR unsupported operand type(s) for +: 'int' and 'str'"),
+            ("'a' + 1", "ERR can only concatenate str (not \"int\") to str"),
+            ("[1] + 1", "ERR can only concatenate list (not \"int\") to list"),
             ("foo", "ERR name 'foo' is not defined"),
             ("1 / 0", "ERR division by zero"),
             ("1.0 / 0", "ERR float division by zero"),
@@ -2117,25 +1764,16 @@ mod tests {
             ("1 % 0", "ERR integer modulo by zero"),
             ("1.0 // 0", "ERR float floor division by zero"),
             ("1.0 % 0", "ERR float modulo"),
-            (
-                "1 < 'a'",
-                "ERR '<' not supported between instances of 'int' and 'str'",
-            ),
+            ("1 < 'a'", "ERR '<' not supported between instances of 'int' and 'str'"),
             ("[1][5]", "ERR list index out of range"),
             ("'ab'[5]", "ERR string index out of range"),
             ("{'a': 1}['b']", "ERR 'b'"),
             ("None[0]", "ERR 'NoneType' object is not subscriptable"),
             ("1 in 2", "ERR argument of type 'int' is not iterable"),
-            (
-                "'a' * 'b'",
-                "ERR can't multiply sequence by non-int of type 'str'",
-            ),
+            ("'a' * 'b'", "ERR can't multiply sequence by non-int of type 'str'"),
             ("-'a'", "ERR bad operand type for unary -: 'str'"),
             ("len(1)", "ERR object of type 'int' has no len()"),
-            (
-                "int('x')",
-                "ERR invalid literal for int() with base 10: 'x'",
-            ),
+            ("int('x')", "ERR invalid literal for int() with base 10: 'x'"),
             ("{[1]: 2}", "ERR unhashable type: 'list'"),
             ("0 ** -1", "ERR 0.0 cannot be raised to a negative power"),
             ("max([])", "ERR max() arg is an empty sequence"),
@@ -2173,11 +1811,7 @@ mod tests {
             "\\",
             "1 ; 2",
         ] {
-            assert!(
-                eval_python(bad).is_err(),
-                "{bad} should fail: {:?}",
-                eval_python(bad)
-            );
+            assert!(eval_python(bad).is_err(), "{bad} should fail: {:?}", eval_python(bad));
         }
     }
 
@@ -2368,9 +2002,8 @@ mod tests {
         let long = format!("[0]{}", "[0]".repeat(10));
         assert!(eval_python(&long).is_err());
         let alphabet = [
-            "1", "2.5", "'a'", "(", ")", "[", "]", "{", "}", ":", ",", "+", "-", "*", "/", "//",
-            "%", "**", "<", "==", " if ", " else ", " and ", " or ", " not ", " in ", "len", "(",
-            "range", "None", "\\", "\"", "é", ".", "0x", "_", "e",
+            "1", "2.5", "'a'", "(", ")", "[", "]", "{", "}", ":", ",", "+", "-", "*", "/", "//", "%", "**", "<", "==", " if ", " else ", " and ", " or ",
+            " not ", " in ", "len", "(", "range", "None", "\\", "\"", "é", ".", "0x", "_", "e",
         ];
         let mut x: u64 = 0x2545F4914F6CDD1D;
         for _ in 0..30000 {

@@ -31,17 +31,9 @@ pub enum Piece {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Interp {
     /// `${..a.b[c]}`: `dots` leading dots (0 = absolute), then key parts.
-    Node {
-        dots: usize,
-        keys: Vec<Key>,
-        offset: usize,
-    },
+    Node { dots: usize, keys: Vec<Key>, offset: usize },
     /// `${name.parts:args}`
-    Resolver {
-        name: Vec<Key>,
-        args: Vec<Element>,
-        offset: usize,
-    },
+    Resolver { name: Vec<Key>, args: Vec<Element>, offset: usize },
 }
 
 /// A key part of a node path or resolver name.
@@ -84,12 +76,7 @@ const MAX_DEPTH: usize = 200;
 /// without `${`, whose value is the string itself).
 pub fn parse_value(input: &str) -> Result<Vec<Piece>, ParseError> {
     let toks = lex(input, Mode::Default)?;
-    let mut p = Parser {
-        src: input,
-        toks,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { src: input, toks, pos: 0, depth: 0 };
     let pieces = p.text(TextCtx::Top)?;
     p.expect_eof()?;
     Ok(pieces)
@@ -98,12 +85,7 @@ pub fn parse_value(input: &str) -> Result<Vec<Piece>, ParseError> {
 /// A single element (`singleElement: element EOF`), used by oc.decode.
 pub fn parse_element(input: &str) -> Result<Element, ParseError> {
     let toks = lex(input, Mode::Value)?;
-    let mut p = Parser {
-        src: input,
-        toks,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { src: input, toks, pos: 0, depth: 0 };
     let e = p.element()?;
     p.expect_eof()?;
     Ok(e)
@@ -171,8 +153,7 @@ fn is_ws(b: u8) -> bool {
 }
 
 fn count_while(s: &[u8], p: usize, f: impl Fn(u8) -> bool) -> usize {
-    s.get(p..)
-        .map_or(0, |r| r.iter().take_while(|&&b| f(b)).count())
+    s.get(p..).map_or(0, |r| r.iter().take_while(|&&b| f(b)).count())
 }
 
 fn at(s: &[u8], p: usize) -> Option<u8> {
@@ -335,11 +316,7 @@ fn m_id(s: &[u8], p: usize) -> Option<usize> {
     if !(b.is_ascii_alphabetic() || b == b'_') {
         return None;
     }
-    Some(
-        1 + count_while(s, p + 1, |b| {
-            b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-        }),
-    )
+    Some(1 + count_while(s, p + 1, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
 /// `ESC: (ESC_BACKSLASH | '\(' | ... | '\\\t')+`
@@ -384,11 +361,7 @@ fn rules(mode: Mode, s: &[u8], p: usize) -> Vec<Rule> {
             (m_int(s, p), T::Int, None),
             (m_bool(s, p), T::Bool, None),
             (ci_word(s, p, b"null"), T::Null, None),
-            (
-                at(s, p).filter(|b| b"/-\\+.$%*@?|".contains(b)).map(|_| 1),
-                T::UnquotedChar,
-                None,
-            ),
+            (at(s, p).filter(|b| b"/-\\+.$%*@?|".contains(b)).map(|_| 1), T::UnquotedChar, None),
             (m_id(s, p), T::Id, None),
             (m_esc(s, p), T::Esc, None),
             ((ws_len(s, p) > 0).then(|| ws_len(s, p)), T::Ws, None),
@@ -439,16 +412,9 @@ fn lex(input: &str, start: Mode) -> Result<Vec<Tok>, ParseError> {
         }
         let Some((n, kind, act)) = best else {
             let ch = input.get(p..).and_then(|r| r.chars().next()).unwrap_or('?');
-            return Err(ParseError {
-                message: format!("token recognition error at: '{ch}'"),
-                offset: p,
-            });
+            return Err(ParseError { message: format!("token recognition error at: '{ch}'"), offset: p });
         };
-        out.push(Tok {
-            kind,
-            start: p,
-            end: p + n,
-        });
+        out.push(Tok { kind, start: p, end: p + n });
         match act {
             Action::None => {}
             Action::Push(m) => {
@@ -457,22 +423,13 @@ fn lex(input: &str, start: Mode) -> Result<Vec<Tok>, ParseError> {
             }
             Action::Pop => match stack.pop() {
                 Some(m) => mode = m,
-                None => {
-                    return Err(ParseError {
-                        message: "Empty Stack".into(),
-                        offset: p,
-                    })
-                }
+                None => return Err(ParseError { message: "Empty Stack".into(), offset: p }),
             },
             Action::Set(m) => mode = m,
         }
         p += n;
     }
-    out.push(Tok {
-        kind: T::Eof,
-        start: s.len(),
-        end: s.len(),
-    });
+    out.push(Tok { kind: T::Eof, start: s.len(), end: s.len() });
     Ok(out)
 }
 
@@ -510,11 +467,7 @@ fn push_lit(pieces: &mut Vec<Piece>, s: &str) {
 
 impl<'a> Parser<'a> {
     fn peek(&self) -> Tok {
-        self.toks.get(self.pos).copied().unwrap_or(Tok {
-            kind: T::Eof,
-            start: self.src.len(),
-            end: self.src.len(),
-        })
+        self.toks.get(self.pos).copied().unwrap_or(Tok { kind: T::Eof, start: self.src.len(), end: self.src.len() })
     }
 
     fn peek_at(&self, k: usize) -> T {
@@ -534,15 +487,8 @@ impl<'a> Parser<'a> {
     }
 
     fn err<R>(&self, t: Tok, what: &str) -> Result<R, ParseError> {
-        let found = if t.kind == T::Eof {
-            "<EOF>".to_string()
-        } else {
-            format!("'{}'", self.text_of(t))
-        };
-        Err(ParseError {
-            message: format!("mismatched input {found}: expected {what}"),
-            offset: t.start,
-        })
+        let found = if t.kind == T::Eof { "<EOF>".to_string() } else { format!("'{}'", self.text_of(t)) };
+        Err(ParseError { message: format!("mismatched input {found}: expected {what}"), offset: t.start })
     }
 
     fn expect(&mut self, k: T, what: &str) -> Result<Tok, ParseError> {
@@ -561,10 +507,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ParseError {
-                message: "nesting too deep".into(),
-                offset: self.peek().start,
-            });
+            return Err(ParseError { message: "nesting too deep".into(), offset: self.peek().start });
         }
         Ok(())
     }
@@ -585,18 +528,14 @@ impl<'a> Parser<'a> {
                 T::EscInter => {
                     let s = self.text_of(t);
                     let keep = s.len() / 2 + 1;
-                    push_lit(
-                        &mut pieces,
-                        s.get(s.len().saturating_sub(keep)..).unwrap_or(""),
-                    );
+                    push_lit(&mut pieces, s.get(s.len().saturating_sub(keep)..).unwrap_or(""));
                 }
                 T::Esc => push_lit(&mut pieces, &unescape_pairs(self.text_of(t))),
                 // Backslashes are only un-escaped when they precede an
                 // interpolation (or, in quotes, end the string).
                 T::TopEsc | T::QuotedEsc => {
                     let s = self.text_of(t);
-                    let unesc = next == T::InterOpen
-                        || (t.kind == T::QuotedEsc && next == T::MatchingQuoteClose);
+                    let unesc = next == T::InterOpen || (t.kind == T::QuotedEsc && next == T::MatchingQuoteClose);
                     if unesc {
                         push_lit(&mut pieces, &unescape_pairs(s));
                     } else {
@@ -655,21 +594,13 @@ impl<'a> Parser<'a> {
                 }
                 T::InterClose => {
                     self.bump();
-                    return Ok(Interp::Node {
-                        dots,
-                        keys,
-                        offset: open.start,
-                    });
+                    return Ok(Interp::Node { dots, keys, offset: open.start });
                 }
                 T::Colon if name_ok => {
                     self.bump();
                     let args = self.sequence(T::BraceClose)?;
                     self.expect(T::BraceClose, "'}'")?;
-                    return Ok(Interp::Resolver {
-                        name: keys,
-                        args,
-                        offset: open.start,
-                    });
+                    return Ok(Interp::Resolver { name: keys, args, offset: open.start });
                 }
                 _ => return self.err(t, "'.', '[' or '}'"),
             }
@@ -777,9 +708,7 @@ impl<'a> Parser<'a> {
             loop {
                 let t = self.peek();
                 match t.kind {
-                    T::Id | T::Null | T::Int | T::Float | T::Bool | T::UnquotedChar | T::Ws => {
-                        key.push_str(self.text_of(t))
-                    }
+                    T::Id | T::Null | T::Int | T::Float | T::Bool | T::UnquotedChar | T::Ws => key.push_str(self.text_of(t)),
                     T::Esc => key.push_str(&unescape_pairs(self.text_of(t))),
                     _ => break,
                 }
@@ -813,15 +742,7 @@ impl<'a> Parser<'a> {
         loop {
             let t = self.peek();
             match t.kind {
-                T::Id
-                | T::Null
-                | T::Int
-                | T::Float
-                | T::Bool
-                | T::UnquotedChar
-                | T::Colon
-                | T::Esc
-                | T::Ws => {
+                T::Id | T::Null | T::Int | T::Float | T::Bool | T::UnquotedChar | T::Colon | T::Esc | T::Ws => {
                     self.bump();
                     items.push((t, None));
                 }
@@ -839,17 +760,11 @@ impl<'a> Parser<'a> {
                     (_, Some(i)) => Ok(Element::Interp(Box::new(i))),
                     (T::Null, _) => Ok(Element::Null),
                     (T::Bool, _) => Ok(Element::Bool(txt.eq_ignore_ascii_case("true"))),
-                    (T::Int, _) => parse_int(txt).map(Element::Int).ok_or_else(|| ParseError {
-                        message: format!("integer out of range: {txt}"),
-                        offset: t.start,
-                    }),
+                    (T::Int, _) => {
+                        parse_int(txt).map(Element::Int).ok_or_else(|| ParseError { message: format!("integer out of range: {txt}"), offset: t.start })
+                    }
                     (T::Float, _) => {
-                        parse_float(txt)
-                            .map(Element::Float)
-                            .ok_or_else(|| ParseError {
-                                message: format!("invalid float: {txt}"),
-                                offset: t.start,
-                            })
+                        parse_float(txt).map(Element::Float).ok_or_else(|| ParseError { message: format!("invalid float: {txt}"), offset: t.start })
                     }
                     (T::Esc, _) => Ok(Element::Str(unescape_pairs(txt))),
                     // OmegaConf's visitor asserts on a lone WS (only reachable
@@ -944,18 +859,12 @@ mod tests {
         assert_eq!(keys_of(&node("${dict.a}")), (0, vec![k("dict"), k("a")]));
         assert_eq!(keys_of(&node("${list.0}")), (0, vec![k("list"), k("0")]));
         assert_eq!(keys_of(&node("${list[0]}")), (0, vec![k("list"), k("0")]));
-        assert_eq!(
-            keys_of(&node("${dict[b][c]}")),
-            (0, vec![k("dict"), k("b"), k("c")])
-        );
+        assert_eq!(keys_of(&node("${dict[b][c]}")), (0, vec![k("dict"), k("b"), k("c")]));
         assert_eq!(keys_of(&node("${..a.b}")), (2, vec![k("a"), k("b")]));
         assert_eq!(keys_of(&node("${.a}")), (1, vec![k("a")]));
         assert_eq!(keys_of(&node("${list.-1}")), (0, vec![k("list"), k("-1")]));
         assert_eq!(keys_of(&node("${$a@/b-c}")), (0, vec![k("$a@/b-c")]));
-        assert_eq!(
-            keys_of(&node("${ \tdict.a  \t}")),
-            (0, vec![k("dict"), k("a")])
-        );
+        assert_eq!(keys_of(&node("${ \tdict.a  \t}")), (0, vec![k("dict"), k("a")]));
         assert_eq!(keys_of(&node("${[a].b}")), (0, vec![k("a"), k("b")]));
         let (_, ks) = keys_of(&node("${options.${choice}}"));
         assert_eq!(ks[0], k("options"));
@@ -993,52 +902,26 @@ mod tests {
             "${1a:b}",
             "${a.1:b}",
         ] {
-            assert!(
-                parse_value(bad).is_err(),
-                "{bad} should fail: {:?}",
-                parse_value(bad)
-            );
+            assert!(parse_value(bad).is_err(), "{bad} should fail: {:?}", parse_value(bad));
         }
     }
 
     #[test]
     fn top_level_text() {
-        assert_eq!(
-            parse_value("bonjour ${str}").ok(),
-            Some(vec![
-                lit("bonjour "),
-                Piece::Interp(Interp::Node {
-                    dots: 0,
-                    keys: vec![k("str")],
-                    offset: 8
-                })
-            ])
-        );
+        assert_eq!(parse_value("bonjour ${str}").ok(), Some(vec![lit("bonjour "), Piece::Interp(Interp::Node { dots: 0, keys: vec![k("str")], offset: 8 })]));
         let p = parse_value("${null}${float}").ok().unwrap_or_default();
         assert_eq!(p.len(), 2);
         let p = parse_value("${str}}").ok().unwrap_or_default();
         assert_eq!(p.len(), 2);
         assert_eq!(p[1], lit("}"));
-        assert_eq!(
-            parse_value("Esc: \\${str}").ok(),
-            Some(vec![lit("Esc: ${str}")])
-        );
+        assert_eq!(parse_value("Esc: \\${str}").ok(), Some(vec![lit("Esc: ${str}")]));
         let p = parse_value("Esc: \\\\${str}").ok().unwrap_or_default();
         assert_eq!(p[0], lit("Esc: \\"));
-        assert!(matches!(
-            p[1],
-            Piece::Interp(Interp::Node { offset: 7, .. })
-        ));
-        assert_eq!(
-            parse_value("$\\{str\\}").ok(),
-            Some(vec![lit("$\\{str\\}")])
-        );
+        assert!(matches!(p[1], Piece::Interp(Interp::Node { offset: 7, .. })));
+        assert_eq!(parse_value("$\\{str\\}").ok(), Some(vec![lit("$\\{str\\}")]));
         assert_eq!(parse_value("a\\\\\\${x}").ok(), Some(vec![lit("a\\${x}")]));
         assert_eq!(parse_value("a\\\\b\\").ok(), Some(vec![lit("a\\\\b\\")]));
-        assert_eq!(
-            parse_value("x \\\\ y ${a}").ok().map(|p| p[0].clone()),
-            Some(lit("x \\\\ y "))
-        );
+        assert_eq!(parse_value("x \\\\ y ${a}").ok().map(|p| p[0].clone()), Some(lit("x \\\\ y ")));
         assert_eq!(parse_value("$ $$ {}").ok(), Some(vec![lit("$ $$ {}")]));
         assert_eq!(parse_value("").ok(), Some(vec![]));
     }
@@ -1051,23 +934,10 @@ mod tests {
         let (_, a) = res_of(&node("${f: a b , c }"));
         assert_eq!(a, vec![s("a b"), s("c")]);
         let (_, a) = res_of(&node("${test:[a, b], 0, [1.1]}"));
-        assert_eq!(
-            a,
-            vec![
-                Element::List(vec![s("a"), s("b")]),
-                Element::Int(0),
-                Element::List(vec![Element::Float(1.1)])
-            ]
-        );
+        assert_eq!(a, vec![Element::List(vec![s("a"), s("b")]), Element::Int(0), Element::List(vec![Element::Float(1.1)])]);
         assert!(parse_value("${test:{'a': 1.1, b: b}}").is_err());
         let (_, a) = res_of(&node("${test:{a: 1.1, b: b}}"));
-        assert_eq!(
-            a,
-            vec![Element::Dict(vec![
-                ("a".into(), Element::Float(1.1)),
-                ("b".into(), s("b"))
-            ])]
-        );
+        assert_eq!(a, vec![Element::Dict(vec![("a".into(), Element::Float(1.1)), ("b".into(), s("b"))])]);
         let (_, a) = res_of(&node("${test:${str}, ${null}, ${int}}"));
         assert_eq!(a.len(), 3);
         assert!(a.iter().all(|e| matches!(e, Element::Interp(_))));
@@ -1085,9 +955,7 @@ mod tests {
         }
         let (n, a) = res_of(&node("${kv_to_dict:${data._aux._scales_dict}}"));
         assert_eq!(n, vec![k("kv_to_dict")]);
-        assert!(
-            matches!(&a[0], Element::Interp(i) if keys_of(i).1 == vec![k("data"), k("_aux"), k("_scales_dict")])
-        );
+        assert!(matches!(&a[0], Element::Interp(i) if keys_of(i).1 == vec![k("data"), k("_aux"), k("_scales_dict")]));
         let (n, a) = res_of(&node("${oc.env:PROJECT_ROOT, './'}"));
         assert_eq!(n, vec![k("oc"), k("env")]);
         assert_eq!(a, vec![s("PROJECT_ROOT"), s("./")]);
@@ -1108,10 +976,7 @@ mod tests {
         assert_eq!(res_of(&node("${f:,}")).1, vec![s(""), s("")]);
         assert_eq!(res_of(&node("${f:a,}")).1, vec![s("a"), s("")]);
         assert_eq!(res_of(&node("${f:a\\,b\\ c}")).1, vec![s("a,b c")]);
-        assert_eq!(
-            res_of(&node("${f:'a\\'b', \"c\\\"d\", 'e\\\\'}")).1,
-            vec![s("a'b"), s("c\"d"), s("e\\")]
-        );
+        assert_eq!(res_of(&node("${f:'a\\'b', \"c\\\"d\", 'e\\\\'}")).1, vec![s("a'b"), s("c\"d"), s("e\\")]);
         assert_eq!(res_of(&node("${f:'a\\\\b'}")).1, vec![s("a\\\\b")]);
         assert_eq!(res_of(&node("${f:a:b}")).1, vec![s("a:b")]);
         assert_eq!(res_of(&node("${f:''}")).1, vec![s("")]);
@@ -1144,21 +1009,8 @@ mod tests {
         assert_eq!(parse_element("foo-bar"), Ok(s("foo-bar")));
         assert_eq!(parse_element("-"), Ok(s("-")));
         assert_eq!(parse_element("\\,"), Ok(s(",")));
-        assert_eq!(
-            parse_element("[1, [2], {}]"),
-            Ok(Element::List(vec![
-                Element::Int(1),
-                Element::List(vec![Element::Int(2)]),
-                Element::Dict(vec![])
-            ]))
-        );
-        assert_eq!(
-            parse_element("{a: 1, a: 2, b: 3}"),
-            Ok(Element::Dict(vec![
-                ("a".into(), Element::Int(2)),
-                ("b".into(), Element::Int(3))
-            ]))
-        );
+        assert_eq!(parse_element("[1, [2], {}]"), Ok(Element::List(vec![Element::Int(1), Element::List(vec![Element::Int(2)]), Element::Dict(vec![])])));
+        assert_eq!(parse_element("{a: 1, a: 2, b: 3}"), Ok(Element::Dict(vec![("a".into(), Element::Int(2)), ("b".into(), Element::Int(3))])));
         assert!(parse_element("}").is_err());
         assert!(parse_element("").is_err());
         assert!(parse_element(" ").is_err());
@@ -1169,10 +1021,7 @@ mod tests {
 
     #[test]
     fn no_panic_on_garbage() {
-        let alphabet = [
-            "$", "{", "}", "[", "]", "'", "\"", "\\", ":", ",", ".", " ", "a", "1", "é", "${", "(",
-            "\t",
-        ];
+        let alphabet = ["$", "{", "}", "[", "]", "'", "\"", "\\", ":", ",", ".", " ", "a", "1", "é", "${", "(", "\t"];
         // Deterministic pseudo-random strings.
         let mut x: u64 = 0x9E3779B97F4A7C15;
         for _ in 0..20000 {

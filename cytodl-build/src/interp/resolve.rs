@@ -76,11 +76,7 @@ pub struct ResolveOptions {
 
 impl Default for ResolveOptions {
     fn default() -> Self {
-        ResolveOptions {
-            now: chrono::Local::now(),
-            cwd: std::env::current_dir().unwrap_or_default(),
-            env: HashMap::new(),
-        }
+        ResolveOptions { now: chrono::Local::now(), cwd: std::env::current_dir().unwrap_or_default(), env: HashMap::new() }
     }
 }
 
@@ -178,7 +174,8 @@ fn remove_aux_at(node: &mut Node, path: &mut Vec<String>, errors: &mut Diagnosti
                 path.push(i.to_string());
                 if matches!(v.value, Value::Missing) {
                     errors.push(
-                        Diagnostic::error(format!("Missing value at index {i}"), v.span).with_class(ErrorClass::MissingMandatoryValue)
+                        Diagnostic::error(format!("Missing value at index {i}"), v.span)
+                            .with_class(ErrorClass::MissingMandatoryValue)
                             .with_key(path.join("."))
                             .with_help(format!("a list item cannot be `???`; set it: `{}=<value>`", path.join("."))),
                     );
@@ -246,9 +243,8 @@ impl<'a> Resolver<'a> {
     /// Turns an error at `node` (found at `path`) into a diagnostic naming the use and definition.
     pub fn diagnostic(&self, e: &InterpError, node: &Node, path: &[String]) -> Diagnostic {
         let text = node.as_str().unwrap_or("");
-        let mut d = Diagnostic::error(format!("{e}\n    full key: {}\n    value: {text}", path.join(".")), node.span)
-            .with_key(path.join("."))
-            .with_class(match e {
+        let mut d =
+            Diagnostic::error(format!("{e}\n    full key: {}\n    value: {text}", path.join(".")), node.span).with_key(path.join(".")).with_class(match e {
                 // OmegaConf checks an interpolation's grammar when Hydra merges the value into
                 // the config, and Hydra wraps what composition raises.
                 InterpError::Grammar { .. } => ErrorClass::ConfigCompositionException,
@@ -546,7 +542,10 @@ impl<'a> Resolver<'a> {
         let top = path.first().or(parts.first());
         let inside_hydra = self.stack.last().is_some_and(|(p, _)| p.first().is_some_and(|k| k == "hydra"));
         if top.is_some_and(|k| k == "hydra") && self.hydra_access == 0 && !inside_hydra {
-            return Err(InterpError::KeyNotFound { key: written, suggestion: Some("the `hydra` node is not part of the app config; read it with `${hydra:...}`".into()) });
+            return Err(InterpError::KeyNotFound {
+                key: written,
+                suggestion: Some("the `hydra` node is not part of the app config; read it with `${hydra:...}`".into()),
+            });
         }
         // Walk the original tree while we can; once an intermediate value is itself an
         // interpolation, continue inside its resolved value.

@@ -152,14 +152,15 @@ fn oc_decode(r: &mut Resolver<'_>, values: &[Node], container: &[String]) -> Res
             let n = r.eval_element(&e, container)?;
             // A plain list or dict cannot become a node, but can be embedded in a string.
             if n.is_container() {
-                r.plain_result = Some(PlainResult {
-                    type_name: if matches!(n.value, Value::List(_)) { "list" } else { "dict" },
-                    text: crate::pyfmt::py_repr(&n.value),
-                });
+                r.plain_result =
+                    Some(PlainResult { type_name: if matches!(n.value, Value::List(_)) { "list" } else { "dict" }, text: crate::pyfmt::py_repr(&n.value) });
             }
             Ok(n)
         }
-        other => Err(err("oc.decode", format!("TypeError: `oc.decode` can only take strings or None as input, but `{}` is of type {}", py_str(other), other.type_name()))),
+        other => Err(err(
+            "oc.decode",
+            format!("TypeError: `oc.decode` can only take strings or None as input, but `{}` is of type {}", py_str(other), other.type_name()),
+        )),
     }
 }
 
@@ -313,12 +314,7 @@ fn kv_to_dict(values: &[Node]) -> Result<Node, InterpError> {
                 };
                 m.insert(key, pair[1].clone());
             }
-            other => {
-                return Err(err(
-                    "kv_to_dict",
-                    format!("each item must be a [key, value] pair, found {}", crate::pyfmt::py_repr(other)),
-                ))
-            }
+            other => return Err(err("kv_to_dict", format!("each item must be a [key, value] pair, found {}", crate::pyfmt::py_repr(other)))),
         }
     }
     Ok(node(Value::Map(m)))

@@ -20,11 +20,7 @@ pub fn cytodl_build(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run cytodl-build");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
 /// A throw-away config tree written from `(relative path, contents)` pairs.
@@ -59,4 +55,3 @@ impl Drop for Tree {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
-

@@ -222,7 +222,9 @@ impl SeedSource {
 fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> (u64, SeedSource) {
     if let Some(saved) = resumed.and_then(|state| state.get("seed")).and_then(|s| s.as_u64()) {
         if let Some(configured) = settings.seed.filter(|s| *s != saved) {
-            eprintln!("warning: resuming with the checkpoint's seed {saved}, not seed {configured}: the run continues the data order and dropout of its first part");
+            eprintln!(
+                "warning: resuming with the checkpoint's seed {saved}, not seed {configured}: the run continues the data order and dropout of its first part"
+            );
         }
         return (saved, SeedSource::Checkpoint);
     }
@@ -248,7 +250,11 @@ fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, de
     let (seed, source) = seed;
     write(
         "run.yaml",
-        format!("# How this run was started. Re-run it with `seed={seed}`.\nexperiment: {}\ncommand: {command}\ndevice: {device}\nseed: {seed}\nseed_source: {}\n", E::NAME, source.name()),
+        format!(
+            "# How this run was started. Re-run it with `seed={seed}`.\nexperiment: {}\ncommand: {command}\ndevice: {device}\nseed: {seed}\nseed_source: {}\n",
+            E::NAME,
+            source.name()
+        ),
     )
 }
 
@@ -317,7 +323,11 @@ fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs
 }
 
 /// The network with the weights of `settings.ckpt_path`, for `command`; the seed it recorded.
-fn trained_net<E: Experiment, B: Backend>(command: &'static str, settings: &mut Settings, device: &B::Device) -> Result<(Net<E, B>, (u64, SeedSource)), CliError> {
+fn trained_net<E: Experiment, B: Backend>(
+    command: &'static str,
+    settings: &mut Settings,
+    device: &B::Device,
+) -> Result<(Net<E, B>, (u64, SeedSource)), CliError> {
     let ckpt = settings.ckpt_path.clone().ok_or(CliError::NoCheckpoint { command })?;
     let seed = run_seed(settings, None);
     settings.seed = Some(seed.0);

@@ -176,10 +176,7 @@ impl Loader {
     pub fn epoch(&self, epoch: u64) -> Batches {
         let order = self.order(epoch);
         let usable = if self.opts.drop_last { order.len() / self.opts.batch_size * self.opts.batch_size } else { order.len() };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State { next: 0, consumed: 0, results: BTreeMap::new(), stop: false }),
-            changed: Condvar::new(),
-        });
+        let shared = Arc::new(Shared { state: Mutex::new(State { next: 0, consumed: 0, results: BTreeMap::new(), stop: false }), changed: Condvar::new() });
         let window = (self.opts.num_workers * self.opts.prefetch_per_worker.max(1)).max(self.opts.batch_size);
         let order = Arc::new(order[..usable].to_vec());
         let mut workers = Vec::new();
@@ -310,7 +307,13 @@ mod tests {
         }
         fn apply(&self, mut s: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
             let n: usize = s.text("n").and_then(|t| t.parse().ok()).ok_or(TransformError::Invalid { transform: "Ramp", message: "bad n".into() })?;
-            s.fields.insert("img".into(), Field::Array(Array::new(vec![1, n, n], (0..n * n).map(|v| v as f32).collect()).map_err(|e| TransformError::Invalid { transform: "Ramp", message: e.to_string() })?));
+            s.fields.insert(
+                "img".into(),
+                Field::Array(
+                    Array::new(vec![1, n, n], (0..n * n).map(|v| v as f32).collect())
+                        .map_err(|e| TransformError::Invalid { transform: "Ramp", message: e.to_string() })?,
+                ),
+            );
             Ok(vec![s])
         }
     }

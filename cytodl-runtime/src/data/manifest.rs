@@ -189,7 +189,8 @@ fn read_csv(path: &Path, required: &[String]) -> Result<Vec<Row>, ManifestError>
     let headers: Vec<String> = reader.headers().map_err(|e| read_err(e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
     for column in required {
         if !headers.contains(column) {
-            let near: Vec<&String> = headers.iter().filter(|h| h.eq_ignore_ascii_case(column) || h.contains(column.as_str()) || column.contains(h.as_str())).collect();
+            let near: Vec<&String> =
+                headers.iter().filter(|h| h.eq_ignore_ascii_case(column) || h.contains(column.as_str()) || column.contains(h.as_str())).collect();
             let hint = near.first().map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
             return Err(ManifestError::MissingColumn { path: path.to_path_buf(), column: column.clone(), found: headers.join(", "), hint });
         }

@@ -41,11 +41,7 @@ pub fn parse_ome(xml: &str) -> Option<OmePixels> {
             }
             ("Pixels", false) if in_image && pixels.is_none() => {
                 let num = |k: &str| tag.attr(k).and_then(|v| v.trim().parse::<usize>().ok());
-                let float = |k: &str| {
-                    tag.attr(k)
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|v| v.is_finite() && *v > 0.0)
-                };
+                let float = |k: &str| tag.attr(k).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v > 0.0);
                 let order = tag.attr("DimensionOrder").unwrap_or_else(|| "XYZCT".into());
                 pixels = Some(OmePixels {
                     dimension_order: order,
@@ -54,11 +50,7 @@ pub fn parse_ome(xml: &str) -> Option<OmePixels> {
                     size_z: num("SizeZ").unwrap_or(1).max(1),
                     size_c: num("SizeC").unwrap_or(1).max(1),
                     size_t: num("SizeT").unwrap_or(1).max(1),
-                    physical_sizes: [
-                        float("PhysicalSizeZ"),
-                        float("PhysicalSizeY"),
-                        float("PhysicalSizeX"),
-                    ],
+                    physical_sizes: [float("PhysicalSizeZ"), float("PhysicalSizeY"), float("PhysicalSizeX")],
                     channel_names: Vec::new(),
                     first_ifd: 0,
                 });
@@ -73,11 +65,7 @@ pub fn parse_ome(xml: &str) -> Option<OmePixels> {
                 }
             }
             ("TiffData", false) if pixels.is_some() => {
-                ifds.push(
-                    tag.attr("IFD")
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0),
-                );
+                ifds.push(tag.attr("IFD").and_then(|v| v.trim().parse().ok()).unwrap_or(0));
             }
             _ => {}
         }
@@ -85,9 +73,7 @@ pub fn parse_ome(xml: &str) -> Option<OmePixels> {
     let mut p = pixels?;
     p.first_ifd = ifds.into_iter().min().unwrap_or(0);
     let order = p.dimension_order.to_ascii_uppercase();
-    let valid = order.len() == 5
-        && order.starts_with("XY")
-        && ["Z", "C", "T"].iter().all(|d| order.contains(d));
+    let valid = order.len() == 5 && order.starts_with("XY") && ["Z", "C", "T"].iter().all(|d| order.contains(d));
     if !valid {
         return None;
     }
@@ -114,10 +100,7 @@ pub fn parse_imagej(desc: &str) -> Option<ImageJMeta> {
     if !desc.starts_with("ImageJ=") {
         return None;
     }
-    let mut m = ImageJMeta {
-        images: 1,
-        ..Default::default()
-    };
+    let mut m = ImageJMeta { images: 1, ..Default::default() };
     for line in desc.lines() {
         let Some((k, v)) = line.split_once('=') else {
             continue;
@@ -144,16 +127,8 @@ pub fn parse_shaped(desc: &str) -> Option<(Vec<usize>, Option<String>)> {
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(desc.trim_end_matches('\0')).ok()?;
-    let shape: Vec<usize> = v
-        .get("shape")?
-        .as_array()?
-        .iter()
-        .map(|x| x.as_u64().map(|n| n as usize))
-        .collect::<Option<_>>()?;
-    let axes = v
-        .get("axes")
-        .and_then(|a| a.as_str())
-        .map(|s| s.to_ascii_uppercase());
+    let shape: Vec<usize> = v.get("shape")?.as_array()?.iter().map(|x| x.as_u64().map(|n| n as usize)).collect::<Option<_>>()?;
+    let axes = v.get("axes").and_then(|a| a.as_str()).map(|s| s.to_ascii_uppercase());
     let n = shape.len();
     Some((shape, axes.filter(|a| a.len() == n)))
 }
@@ -191,9 +166,7 @@ fn xml_unescape(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16)
-                .ok()
-                .and_then(char::from_u32),
+            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32),
             _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -261,12 +234,7 @@ impl<'a> Iterator for Tags<'a> {
             let start = self.rest.find('<')?;
             let s = &self.rest[start..];
             let mut skipped = false;
-            for (open, close) in [
-                ("<!--", "-->"),
-                ("<![CDATA[", "]]>"),
-                ("<?", "?>"),
-                ("<!", ">"),
-            ] {
+            for (open, close) in [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>"), ("<!", ">")] {
                 if s.starts_with(open) {
                     let end = s.find(close).map(|e| e + close.len()).unwrap_or(s.len());
                     self.rest = &s[end..];
@@ -300,17 +268,10 @@ impl<'a> Iterator for Tags<'a> {
             let inner = inner.trim_start_matches('/');
             let self_closing = inner.ends_with('/');
             let inner = inner.trim_end_matches('/');
-            let name_end = inner
-                .find(|c: char| c.is_whitespace())
-                .unwrap_or(inner.len());
+            let name_end = inner.find(|c: char| c.is_whitespace()).unwrap_or(inner.len());
             let full = &inner[..name_end];
             let name = full.rsplit(':').next().unwrap_or(full);
-            return Some(Tag {
-                name,
-                closing,
-                self_closing,
-                attrs: &inner[name_end..],
-            });
+            return Some(Tag { name, closing, self_closing, attrs: &inner[name_end..] });
         }
     }
 }
@@ -323,10 +284,7 @@ mod tests {
     fn parses_ome_pixels() {
         let xml = r#"<?xml version="1.0"?><!-- c --><OME xmlns="x"><Image ID="Image:0"><Pixels DimensionOrder="XYZCT" SizeX="30" SizeY="32" SizeZ="10" SizeC="2" SizeT="1" PhysicalSizeX="0.5" Type="uint16"><Channel ID="c0" Name="a&amp;b"/><Channel ID="c1" Name="dna"/><TiffData IFD="0" PlaneCount="20"/></Pixels></Image></OME>"#;
         let p = parse_ome(xml).unwrap();
-        assert_eq!(
-            (p.size_x, p.size_y, p.size_z, p.size_c, p.size_t),
-            (30, 32, 10, 2, 1)
-        );
+        assert_eq!((p.size_x, p.size_y, p.size_z, p.size_c, p.size_t), (30, 32, 10, 2, 1));
         assert_eq!(p.physical_sizes, [None, None, Some(0.5)]);
         assert_eq!(p.channel_names, vec!["a&b".to_string(), "dna".to_string()]);
         assert!(parse_ome("hello").is_none());
@@ -335,21 +293,10 @@ mod tests {
 
     #[test]
     fn parses_imagej_and_shaped() {
-        let m =
-            parse_imagej("ImageJ=1.11a\nimages=42\nchannels=2\nslices=7\nframes=3\nspacing=0.25\n")
-                .unwrap();
-        assert_eq!(
-            (m.images, m.channels, m.slices, m.frames, m.spacing),
-            (42, Some(2), Some(7), Some(3), Some(0.25))
-        );
-        assert_eq!(
-            parse_shaped("{\"shape\": [2, 3]}"),
-            Some((vec![2, 3], None))
-        );
-        assert_eq!(
-            parse_shaped("{\"shape\": [2, 3], \"axes\": \"yx\"}"),
-            Some((vec![2, 3], Some("YX".into())))
-        );
+        let m = parse_imagej("ImageJ=1.11a\nimages=42\nchannels=2\nslices=7\nframes=3\nspacing=0.25\n").unwrap();
+        assert_eq!((m.images, m.channels, m.slices, m.frames, m.spacing), (42, Some(2), Some(7), Some(3), Some(0.25)));
+        assert_eq!(parse_shaped("{\"shape\": [2, 3]}"), Some((vec![2, 3], None)));
+        assert_eq!(parse_shaped("{\"shape\": [2, 3], \"axes\": \"yx\"}"), Some((vec![2, 3], Some("YX".into()))));
         assert_eq!(parse_shaped("{\"shape\": [2, -3]}"), None);
     }
 }

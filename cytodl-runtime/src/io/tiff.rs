@@ -62,18 +62,12 @@ struct Src {
 
 impl Src {
     fn open(path: &Path) -> Result<Src, ReadError> {
-        let io = |e| ReadError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        };
+        let io = |e| ReadError::Io { path: path.to_path_buf(), source: e };
         let mut file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 16];
         let n = read_up_to(&mut file, &mut head).map_err(io)?;
-        let not = |reason: &str| ReadError::NotTiff {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        };
+        let not = |reason: &str| ReadError::NotTiff { path: path.to_path_buf(), reason: reason.into() };
         if n < 8 {
             return Err(not("shorter than a TIFF header"));
         }
@@ -92,14 +86,7 @@ impl Src {
         let (big, first_ifd) = match u16_at(2) {
             42 => {
                 let b = [head[4], head[5], head[6], head[7]];
-                (
-                    false,
-                    if le {
-                        u32::from_le_bytes(b)
-                    } else {
-                        u32::from_be_bytes(b)
-                    } as u64,
-                )
+                (false, if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) } as u64)
             }
             43 => {
                 if n < 16 || u16_at(4) != 8 {
@@ -107,54 +94,28 @@ impl Src {
                 }
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&head[8..16]);
-                (
-                    true,
-                    if le {
-                        u64::from_le_bytes(b)
-                    } else {
-                        u64::from_be_bytes(b)
-                    },
-                )
+                (true, if le { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) })
             }
             _ => return Err(not("bad magic number")),
         };
-        Ok(Src {
-            path: path.to_path_buf(),
-            file,
-            len,
-            le,
-            big,
-            first_ifd,
-        })
+        Ok(Src { path: path.to_path_buf(), file, len, le, big, first_ifd })
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> ReadError {
-        ReadError::Corrupt {
-            path: self.path.clone(),
-            reason: reason.into(),
-        }
+        ReadError::Corrupt { path: self.path.clone(), reason: reason.into() }
     }
 
     fn unsupported(&self, feature: impl Into<String>) -> ReadError {
-        ReadError::Unsupported {
-            path: self.path.clone(),
-            feature: feature.into(),
-        }
+        ReadError::Unsupported { path: self.path.clone(), feature: feature.into() }
     }
 
     fn read_at(&mut self, off: u64, n: u64) -> Result<Vec<u8>, ReadError> {
         if off.checked_add(n).is_none_or(|end| end > self.len) {
-            return Err(self.corrupt(format!(
-                "{n} bytes at offset {off} lie past the end of the file ({} bytes)",
-                self.len
-            )));
+            return Err(self.corrupt(format!("{n} bytes at offset {off} lie past the end of the file ({} bytes)", self.len)));
         }
         let mut buf = vec![0u8; n as usize];
         let path = self.path.clone();
-        let io = |e| ReadError::Io {
-            path: path.clone(),
-            source: e,
-        };
+        let io = |e| ReadError::Io { path: path.clone(), source: e };
         self.file.seek(SeekFrom::Start(off)).map_err(io)?;
         self.file.read_exact(&mut buf).map_err(io)?;
         Ok(buf)
@@ -200,22 +161,11 @@ impl Src {
             }
             let (cw, ew, nw) = if self.big { (8, 20, 8) } else { (2, 12, 4) };
             let cb = self.read_at(off, cw)?;
-            let count = if self.big {
-                self.u64(&cb)
-            } else {
-                self.u16(&cb) as u64
-            };
-            let next_at = count
-                .checked_mul(ew)
-                .and_then(|x| x.checked_add(off + cw))
-                .ok_or_else(|| self.corrupt("IFD entry count overflows"))?;
+            let count = if self.big { self.u64(&cb) } else { self.u16(&cb) as u64 };
+            let next_at = count.checked_mul(ew).and_then(|x| x.checked_add(off + cw)).ok_or_else(|| self.corrupt("IFD entry count overflows"))?;
             let nb = self.read_at(next_at, nw)?;
             out.push(off);
-            off = if self.big {
-                self.u64(&nb)
-            } else {
-                self.u32(&nb) as u64
-            };
+            off = if self.big { self.u64(&nb) } else { self.u32(&nb) as u64 };
         }
         if out.is_empty() {
             return Err(self.corrupt("no image file directory"));
@@ -227,11 +177,7 @@ impl Src {
     fn page(&mut self, off: u64) -> Result<Page, ReadError> {
         let (cw, ew) = if self.big { (8u64, 20u64) } else { (2, 12) };
         let cb = self.read_at(off, cw)?;
-        let count = if self.big {
-            self.u64(&cb)
-        } else {
-            self.u16(&cb) as u64
-        };
+        let count = if self.big { self.u64(&cb) } else { self.u16(&cb) as u64 };
         if count > 100_000 {
             return Err(self.corrupt(format!("IFD at {off} claims {count} entries")));
         }
@@ -240,33 +186,8 @@ impl Src {
         for e in raw.chunks_exact(ew as usize) {
             let tag = self.u16(&e[0..2]);
             let typ = self.u16(&e[2..4]);
-            let (n, field) = if self.big {
-                (self.u64(&e[4..12]), &e[12..20])
-            } else {
-                (self.u32(&e[4..8]) as u64, &e[8..12])
-            };
-            let wanted = matches!(
-                tag,
-                254 | 256
-                    | 257
-                    | 258
-                    | 259
-                    | 262
-                    | 270
-                    | 273
-                    | 277
-                    | 278
-                    | 279
-                    | 282
-                    | 283
-                    | 284
-                    | 317
-                    | 322
-                    | 323
-                    | 324
-                    | 325
-                    | 339
-            );
+            let (n, field) = if self.big { (self.u64(&e[4..12]), &e[12..20]) } else { (self.u32(&e[4..8]) as u64, &e[8..12]) };
+            let wanted = matches!(tag, 254 | 256 | 257 | 258 | 259 | 262 | 270 | 273 | 277 | 278 | 279 | 282 | 283 | 284 | 317 | 322 | 323 | 324 | 325 | 339);
             if !wanted {
                 continue;
             }
@@ -277,19 +198,12 @@ impl Src {
                 5 | 10 | 12 | 16 | 17 | 18 => 8,
                 _ => continue,
             };
-            let total = n
-                .checked_mul(size)
-                .filter(|&t| t <= self.len)
-                .ok_or_else(|| self.corrupt(format!("tag {tag} claims {n} values")))?;
+            let total = n.checked_mul(size).filter(|&t| t <= self.len).ok_or_else(|| self.corrupt(format!("tag {tag} claims {n} values")))?;
             let inline = if self.big { 8 } else { 4 };
             let bytes = if total <= inline {
                 field[..total as usize].to_vec()
             } else {
-                let at = if self.big {
-                    self.u64(field)
-                } else {
-                    self.u32(field) as u64
-                };
+                let at = if self.big { self.u64(field) } else { self.u32(field) as u64 };
                 self.read_at(at, total)?
             };
             if tag == 270 {
@@ -470,12 +384,7 @@ impl Page {
         if self.offsets.is_empty() {
             return Err(src.corrupt("page has no strip or tile offsets"));
         }
-        if self
-            .width
-            .checked_mul(self.height)
-            .and_then(|n| n.checked_mul(self.spp))
-            .is_none_or(|n| n > (1 << 40))
-        {
+        if self.width.checked_mul(self.height).and_then(|n| n.checked_mul(self.spp)).is_none_or(|n| n > (1 << 40)) {
             return Err(src.corrupt("page dimensions overflow"));
         }
         Ok(())
@@ -486,11 +395,7 @@ impl Page {
     }
 
     fn same_kind(&self, o: &Page) -> bool {
-        self.width == o.width
-            && self.height == o.height
-            && self.spp == o.spp
-            && self.dtype == o.dtype
-            && self.planar == o.planar
+        self.width == o.width && self.height == o.height && self.spp == o.spp && self.dtype == o.dtype && self.planar == o.planar
     }
 
     /// The page's own axes/shape: `YX`, `YXS` (contiguous samples) or `SYX` (separate planes).
@@ -511,11 +416,7 @@ enum Pages {
     /// The IFD offsets of the series, in order.
     Ifds(Vec<u64>),
     /// ImageJ files over 4 GB store one IFD; later pages follow the first page's data contiguously.
-    Contiguous {
-        first: Box<Page>,
-        stride: u64,
-        count: usize,
-    },
+    Contiguous { first: Box<Page>, stride: u64, count: usize },
 }
 
 struct Series {
@@ -538,22 +439,20 @@ impl Series {
         let first = src.page(offsets[0])?;
         let desc = first.description.clone().unwrap_or_default();
         let (in_axes, in_shape) = first.in_page();
-        let base =
-            |axes: Vec<char>, shape: Vec<usize>, npa: usize, pages: Pages, first: &Page| Series {
-                axes,
-                shape,
-                n_page_axes: npa,
-                squeeze: true,
-                pages,
-                first: first.clone(),
-                pixel_sizes: [None; 3],
-                channel_names: Vec::new(),
-            };
+        let base = |axes: Vec<char>, shape: Vec<usize>, npa: usize, pages: Pages, first: &Page| Series {
+            axes,
+            shape,
+            n_page_axes: npa,
+            squeeze: true,
+            pages,
+            first: first.clone(),
+            pixel_sizes: [None; 3],
+            channel_names: Vec::new(),
+        };
 
         // OME-XML: DimensionOrder XY?? -> page axes are the last three letters, slowest first.
         if let Some(px) = ome::parse_ome(&desc) {
-            if px.size_x == first.width && px.size_y == first.height && px.first_ifd < offsets.len()
-            {
+            if px.size_x == first.width && px.size_y == first.height && px.first_ifd < offsets.len() {
                 let spp = first.spp;
                 let mut page_axes = Vec::new();
                 let mut page_shape = Vec::new();
@@ -568,32 +467,15 @@ impl Series {
                     page_shape.push(n);
                 }
                 let available = offsets.len() - px.first_ifd;
-                let npages = page_shape
-                    .iter()
-                    .try_fold(1usize, |a, &n| a.checked_mul(n))
-                    .filter(|&n| n <= available);
+                let npages = page_shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)).filter(|&n| n <= available);
                 let Some(npages) = npages else {
-                    return Err(src.corrupt(format!(
-                        "OME-XML describes {page_shape:?} planes, the file has {available} pages"
-                    )));
+                    return Err(src.corrupt(format!("OME-XML describes {page_shape:?} planes, the file has {available} pages")));
                 };
                 let mut axes = page_axes.clone();
                 axes.extend(&in_axes);
                 let mut shape = page_shape.clone();
                 shape.extend(&in_shape);
-                let mut s = base(
-                    axes,
-                    shape,
-                    page_axes.len(),
-                    Pages::Ifds(
-                        offsets[px.first_ifd..]
-                            .iter()
-                            .copied()
-                            .take(npages)
-                            .collect(),
-                    ),
-                    &first,
-                );
+                let mut s = base(axes, shape, page_axes.len(), Pages::Ifds(offsets[px.first_ifd..].iter().copied().take(npages).collect()), &first);
                 s.pixel_sizes = px.physical_sizes;
                 s.channel_names = px.channel_names;
                 return Ok(s);
@@ -602,11 +484,7 @@ impl Series {
 
         // ImageJ hyperstack: pages interleaved as T, Z, C (C fastest).
         if let Some(ij) = ome::parse_imagej(&desc) {
-            let (c, z, t) = (
-                ij.channels.unwrap_or(1),
-                ij.slices.unwrap_or(1),
-                ij.frames.unwrap_or(1),
-            );
+            let (c, z, t) = (ij.channels.unwrap_or(1), ij.slices.unwrap_or(1), ij.frames.unwrap_or(1));
             let czt = c.checked_mul(z).and_then(|n| n.checked_mul(t)).unwrap_or(0);
             let (page_axes, page_shape) = if czt == ij.images {
                 (vec!['T', 'Z', 'C'], vec![t, z, c])
@@ -619,27 +497,16 @@ impl Series {
                 let npages = ij.images;
                 let pages = if offsets.len() < npages {
                     // tifffile's ImageJ >4GB rule: uncompressed data stored contiguously.
-                    let contiguous = first.compression == 1
-                        && first.offsets.len() == 1
-                        && first.tile_w.is_none();
+                    let contiguous = first.compression == 1 && first.offsets.len() == 1 && first.tile_w.is_none();
                     if !contiguous {
-                        return Err(src.corrupt(format!(
-                            "ImageJ description says {npages} images, the file has {} pages",
-                            offsets.len()
-                        )));
+                        return Err(src.corrupt(format!("ImageJ description says {npages} images, the file has {} pages", offsets.len())));
                     }
                     let stride = (first.elems() * dtype_size(first.dtype)) as u64;
-                    let end = stride
-                        .checked_mul(npages as u64)
-                        .and_then(|n| n.checked_add(first.offsets[0]));
+                    let end = stride.checked_mul(npages as u64).and_then(|n| n.checked_add(first.offsets[0]));
                     if end.is_none_or(|e| e > src.len) {
                         return Err(src.corrupt(format!("ImageJ description says {npages} images, the file is too short for them")));
                     }
-                    Pages::Contiguous {
-                        first: Box::new(first.clone()),
-                        stride,
-                        count: npages,
-                    }
+                    Pages::Contiguous { first: Box::new(first.clone()), stride, count: npages }
                 } else {
                     Pages::Ifds(offsets[..npages].to_vec())
                 };
@@ -648,11 +515,7 @@ impl Series {
                 let mut shape = page_shape;
                 shape.extend(&in_shape);
                 let mut s = base(axes, shape, page_axes.len(), pages, &first);
-                s.pixel_sizes = [
-                    ij.spacing,
-                    first.y_res.map(|r| 1.0 / r),
-                    first.x_res.map(|r| 1.0 / r),
-                ];
+                s.pixel_sizes = [ij.spacing, first.y_res.map(|r| 1.0 / r), first.x_res.map(|r| 1.0 / r)];
                 return Ok(s);
             }
         }
@@ -662,24 +525,13 @@ impl Series {
             let k = in_shape.len();
             if shape.len() >= k && shape[shape.len() - k..] == in_shape[..] {
                 let npa = shape.len() - k;
-                let npages = shape[..npa]
-                    .iter()
-                    .try_fold(1usize, |a, &n| a.checked_mul(n))
-                    .unwrap_or(usize::MAX);
+                let npages = shape[..npa].iter().try_fold(1usize, |a, &n| a.checked_mul(n)).unwrap_or(usize::MAX);
                 if npages >= 1 && npages <= offsets.len() {
                     let axes: Vec<char> = match axes {
                         Some(a) => a.chars().collect(),
-                        None => std::iter::repeat_n('Q', npa)
-                            .chain(in_axes.iter().copied())
-                            .collect(),
+                        None => std::iter::repeat_n('Q', npa).chain(in_axes.iter().copied()).collect(),
                     };
-                    let mut s = base(
-                        axes,
-                        shape,
-                        npa,
-                        Pages::Ifds(offsets[..npages].to_vec()),
-                        &first,
-                    );
+                    let mut s = base(axes, shape, npa, Pages::Ifds(offsets[..npages].to_vec()), &first);
                     s.squeeze = false;
                     return Ok(s);
                 }
@@ -710,25 +562,18 @@ impl Series {
     /// Axes visible to users: squeezed like tifffile, then `Q`/`I` renamed like bioio-tifffile.
     /// Returns, per visible axis, its letter and index into the full axes.
     fn visible(&self) -> Vec<(char, usize)> {
-        let kept: Vec<usize> = (0..self.axes.len())
-            .filter(|&i| !self.squeeze || self.shape[i] != 1 || matches!(self.axes[i], 'Y' | 'X'))
-            .collect();
+        let kept: Vec<usize> = (0..self.axes.len()).filter(|&i| !self.squeeze || self.shape[i] != 1 || matches!(self.axes[i], 'Y' | 'X')).collect();
         let meta: Vec<char> = kept.iter().map(|&i| self.axes[i]).collect();
         // bioio `Reader._guess_dim_order(shape)`: the last ndim letters of TCZYX.
         let default = "TCZYX";
-        let guessed: Vec<char> = default[default.len().saturating_sub(meta.len())..]
-            .chars()
-            .collect();
+        let guessed: Vec<char> = default[default.len().saturating_sub(meta.len())..].chars().collect();
         let mut best: Vec<char> = Vec::new();
         for &m in &meta {
             if m != 'Q' && m != 'I' {
                 best.push(m);
                 continue;
             }
-            match guessed
-                .iter()
-                .find(|g| !best.contains(g) && !meta.contains(g))
-            {
+            match guessed.iter().find(|g| !best.contains(g) && !meta.contains(g)) {
                 Some(&g) => best.push(g),
                 None => best.push(m),
             }
@@ -750,39 +595,24 @@ impl Series {
     fn page_at(&self, src: &mut Src, k: usize) -> Result<Page, ReadError> {
         match &self.pages {
             Pages::Ifds(v) => {
-                let off = *v.get(k).ok_or_else(|| {
-                    src.corrupt(format!(
-                        "page {k} of the series is missing (the file has {} pages for it)",
-                        v.len()
-                    ))
-                })?;
+                let off = *v.get(k).ok_or_else(|| src.corrupt(format!("page {k} of the series is missing (the file has {} pages for it)", v.len())))?;
                 if k == 0 {
                     return Ok(self.first.clone());
                 }
                 let p = src.page(off)?;
                 if !p.same_kind(&self.first) {
-                    return Err(src.corrupt(format!(
-                        "page {k} differs in shape or type from the first page"
-                    )));
+                    return Err(src.corrupt(format!("page {k} differs in shape or type from the first page")));
                 }
                 Ok(p)
             }
-            Pages::Contiguous {
-                first,
-                stride,
-                count,
-            } => {
+            Pages::Contiguous { first, stride, count } => {
                 if k >= *count {
                     return Err(src.corrupt(format!("page {k} of the series is missing")));
                 }
                 let mut p = (**first).clone();
-                let shift = stride
-                    .checked_mul(k as u64)
-                    .ok_or_else(|| src.corrupt("page offset overflows"))?;
+                let shift = stride.checked_mul(k as u64).ok_or_else(|| src.corrupt("page offset overflows"))?;
                 for o in &mut p.offsets {
-                    *o = o
-                        .checked_add(shift)
-                        .ok_or_else(|| src.corrupt("page offset overflows"))?;
+                    *o = o.checked_add(shift).ok_or_else(|| src.corrupt("page offset overflows"))?;
                 }
                 Ok(p)
             }
@@ -792,17 +622,10 @@ impl Series {
     fn read(&self, src: &mut Src, sel: &Selection, info: &ImageInfo) -> Result<Array, ReadError> {
         let vis = self.visible();
         let path = src.path.clone();
-        let requested: Vec<(char, &Index)> = [('C', &sel.c), ('Z', &sel.z), ('T', &sel.t)]
-            .into_iter()
-            .filter_map(|(a, i)| i.as_ref().map(|i| (a, i)))
-            .collect();
+        let requested: Vec<(char, &Index)> =
+            [('C', &sel.c), ('Z', &sel.z), ('T', &sel.t)].into_iter().filter_map(|(a, i)| i.as_ref().map(|i| (a, i))).collect();
         let req = |a: char| requested.iter().find(|r| r.0 == a).map(|r| r.1);
-        let size_of = |a: char| {
-            vis.iter()
-                .find(|v| v.0 == a)
-                .map(|v| self.shape[v.1])
-                .unwrap_or(1)
-        };
+        let size_of = |a: char| vis.iter().find(|v| v.0 == a).map(|v| self.shape[v.1]).unwrap_or(1);
 
         // The output order.
         let out_axes: Vec<char> = match &sel.dimension_order_out {
@@ -820,19 +643,12 @@ impl Series {
                 o
             }
             None => {
-                let mut o: Vec<char> = vis
-                    .iter()
-                    .map(|v| v.0)
-                    .filter(|&a| !matches!(req(a), Some(Index::One(_))))
-                    .collect();
+                let mut o: Vec<char> = vis.iter().map(|v| v.0).filter(|&a| !matches!(req(a), Some(Index::One(_)))).collect();
                 let order = "TCZYXS";
                 for (a, i) in &requested {
                     if matches!(i, Index::Many(_)) && !o.contains(a) {
                         let rank = order.find(*a).unwrap_or(0);
-                        let at = o
-                            .iter()
-                            .position(|c| order.find(*c).is_some_and(|r| r > rank))
-                            .unwrap_or(o.len());
+                        let at = o.iter().position(|c| order.find(*c).is_some_and(|r| r > rank)).unwrap_or(o.len());
                         o.insert(at, *a);
                     }
                 }
@@ -865,12 +681,7 @@ impl Series {
                 (false, None) => Pick::List(vec![0]),
             };
             if let Some(bad) = list.out_of(size) {
-                return Err(ReadError::OutOfRange {
-                    path,
-                    axis: a,
-                    index: bad,
-                    size,
-                });
+                return Err(ReadError::OutOfRange { path, axis: a, index: bad, size });
             }
             picks.push((a, list));
         }
@@ -922,9 +733,7 @@ impl Series {
         let in_sel = &full[npa..];
         let block: usize = in_sel.iter().map(|l| l.len()).product();
         let nblocks: usize = full[..npa].iter().map(|l| l.len()).product();
-        block
-            .checked_mul(nblocks)
-            .ok_or_else(|| src.corrupt("selection too large"))?;
+        block.checked_mul(nblocks).ok_or_else(|| src.corrupt("selection too large"))?;
         // Grown page by page: metadata claiming absurd sizes fails on missing pages, not in malloc.
         let mut out: Vec<f32> = Vec::new();
         let in_shape = &self.shape[npa..];
@@ -934,9 +743,7 @@ impl Series {
         });
         let mut counter = vec![0usize; npa];
         for _ in 0..nblocks {
-            let k: usize = (0..npa)
-                .map(|i| full[i].at(counter[i]) * page_strides[i])
-                .sum();
+            let k: usize = (0..npa).map(|i| full[i].at(counter[i]) * page_strides[i]).sum();
             let page = self.page_at(src, k)?;
             let values = decode_page(src, &page)?;
             if whole_page {
@@ -999,26 +806,13 @@ impl Pick {
 
 /// Reorders `data` (row-major over `shape`) into the output axes; `src_axis[j]` names the input
 /// axis of output axis `j` (None: a length-1 padding axis). Input axes not named have length 1.
-fn permute(
-    data: Vec<f32>,
-    shape: &[usize],
-    src_axis: &[Option<usize>],
-    out_shape: &[usize],
-) -> Vec<f32> {
-    let order: Vec<usize> = src_axis
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|&a| shape[a] > 1)
-        .collect();
+fn permute(data: Vec<f32>, shape: &[usize], src_axis: &[Option<usize>], out_shape: &[usize]) -> Vec<f32> {
+    let order: Vec<usize> = src_axis.iter().flatten().copied().filter(|&a| shape[a] > 1).collect();
     if order.windows(2).all(|w| w[0] < w[1]) {
         return data;
     }
     let st = crate::array::strides_of(shape);
-    let ost: Vec<usize> = src_axis
-        .iter()
-        .map(|a| a.map(|a| st[a]).unwrap_or(0))
-        .collect();
+    let ost: Vec<usize> = src_axis.iter().map(|a| a.map(|a| st[a]).unwrap_or(0)).collect();
     let n = data.len();
     let mut out = Vec::with_capacity(n);
     let mut idx = vec![0usize; out_shape.len()];
@@ -1066,13 +860,8 @@ fn decode_page(src: &mut Src, p: &Page) -> Result<Vec<f32>, ReadError> {
         let (across, down) = (w.div_ceil(tw), h.div_ceil(th));
         let per_plane = across * down;
         check_chunks(src, p, per_plane * planes)?;
-        let tile_bytes = tw
-            .checked_mul(th)
-            .and_then(|n| n.checked_mul(cs * bps))
-            .ok_or_else(|| src.corrupt("tile size overflows"))?;
-        let raws = (0..per_plane * planes)
-            .map(|i| chunk(src, p, i, tile_bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tile_bytes = tw.checked_mul(th).and_then(|n| n.checked_mul(cs * bps)).ok_or_else(|| src.corrupt("tile size overflows"))?;
+        let raws = (0..per_plane * planes).map(|i| chunk(src, p, i, tile_bytes)).collect::<Result<Vec<_>, _>>()?;
         let mut out = vec![0f32; p.elems()];
         let mut vals = vec![0f32; tw * th * cs];
         for (i, raw) in raws.iter().enumerate() {
@@ -1084,11 +873,7 @@ fn decode_page(src: &mut Src, p: &Page) -> Result<Vec<f32>, ReadError> {
             for r in 0..rows {
                 let y = ty * th + r;
                 let from = &vals[r * tw * cs..r * tw * cs + cols * cs];
-                let at = if separate {
-                    plane * w * h + y * w + tx * tw
-                } else {
-                    (y * w + tx * tw) * spp
-                };
+                let at = if separate { plane * w * h + y * w + tx * tw } else { (y * w + tx * tw) * spp };
                 out[at..at + cols * cs].copy_from_slice(from);
             }
         }
@@ -1117,11 +902,7 @@ fn decode_page(src: &mut Src, p: &Page) -> Result<Vec<f32>, ReadError> {
 
 fn check_chunks(src: &Src, p: &Page, n: usize) -> Result<(), ReadError> {
     if p.offsets.len() < n || p.counts.len() < n {
-        return Err(src.corrupt(format!(
-            "page needs {n} strips/tiles, has {} offsets and {} byte counts",
-            p.offsets.len(),
-            p.counts.len()
-        )));
+        return Err(src.corrupt(format!("page needs {n} strips/tiles, has {} offsets and {} byte counts", p.offsets.len(), p.counts.len())));
     }
     Ok(())
 }
@@ -1156,35 +937,20 @@ fn chunk(src: &mut Src, p: &Page, i: usize, expected: usize) -> Result<Vec<u8>, 
                 .or_else(|e| if e.output.len() >= expected { Ok(e.output) } else { Err(e) })
                 .map_err(|e| src.corrupt(format!("Deflate chunk {i}: {e:?}")))?,
         },
-        8 | 32946 => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
-            &raw,
-            expected.max(1) * 2 + 1024,
-        )
-        .or_else(|e| {
-            if e.output.len() >= expected {
-                Ok(e.output)
-            } else {
-                Err(e)
-            }
-        })
-        .map_err(|e| src.corrupt(format!("Deflate chunk {i}: {e:?}")))?,
+        8 | 32946 => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&raw, expected.max(1) * 2 + 1024)
+            .or_else(|e| if e.output.len() >= expected { Ok(e.output) } else { Err(e) })
+            .map_err(|e| src.corrupt(format!("Deflate chunk {i}: {e:?}")))?,
         32773 => packbits(&raw, expected),
         50000 => {
             let mut out = Vec::new();
-            let dec = ruzstd::decoding::StreamingDecoder::new(&raw[..])
-                .map_err(|e| src.corrupt(format!("Zstd chunk {i}: {e}")))?;
-            dec.take(expected as u64)
-                .read_to_end(&mut out)
-                .map_err(|e| src.corrupt(format!("Zstd chunk {i}: {e}")))?;
+            let dec = ruzstd::decoding::StreamingDecoder::new(&raw[..]).map_err(|e| src.corrupt(format!("Zstd chunk {i}: {e}")))?;
+            dec.take(expected as u64).read_to_end(&mut out).map_err(|e| src.corrupt(format!("Zstd chunk {i}: {e}")))?;
             out
         }
         c => return Err(src.unsupported(format!("compression {c}"))),
     };
     if data.len() < expected {
-        return Err(src.corrupt(format!(
-            "chunk {i} decodes to {} bytes, expected {expected}",
-            data.len()
-        )));
+        return Err(src.corrupt(format!("chunk {i} decodes to {} bytes, expected {expected}", data.len())));
     }
     Ok(data)
 }
@@ -1221,14 +987,7 @@ fn inflate_exact(raw: &[u8], expected: usize) -> Option<Vec<u8>> {
     }
 }
 
-fn convert(
-    src: &Src,
-    p: &Page,
-    bytes: &[u8],
-    row: usize,
-    stride: usize,
-    out: &mut [f32],
-) -> Result<(), ReadError> {
+fn convert(src: &Src, p: &Page, bytes: &[u8], row: usize, stride: usize, out: &mut [f32]) -> Result<(), ReadError> {
     let le = src.le;
     let bps = dtype_size(p.dtype);
     match p.predictor {
@@ -1282,11 +1041,7 @@ fn convert(
             for (j, (o, c)) in out.iter_mut().zip(bytes.chunks_exact(n)).enumerate() {
                 let mut a = [0u8; std::mem::size_of::<$raw>()];
                 a.copy_from_slice(c);
-                let mut v = if le {
-                    <$raw>::from_le_bytes(a)
-                } else {
-                    <$raw>::from_be_bytes(a)
-                };
+                let mut v = if le { <$raw>::from_le_bytes(a) } else { <$raw>::from_be_bytes(a) };
                 if pred {
                     let col = j % row;
                     if col >= stride {
@@ -1308,22 +1063,14 @@ fn convert(
         DType::F32 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
                 let a = [c[0], c[1], c[2], c[3]];
-                *o = if le {
-                    f32::from_le_bytes(a)
-                } else {
-                    f32::from_be_bytes(a)
-                };
+                *o = if le { f32::from_le_bytes(a) } else { f32::from_be_bytes(a) };
             }
         }
         DType::F64 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(c);
-                *o = (if le {
-                    f64::from_le_bytes(a)
-                } else {
-                    f64::from_be_bytes(a)
-                }) as f32;
+                *o = (if le { f64::from_le_bytes(a) } else { f64::from_be_bytes(a) }) as f32;
             }
         }
     }

@@ -15,35 +15,19 @@ use crate::array::Array;
 /// Writes `data` (whose axes are named by `axes`, a subset of `TCZYX` holding Y and X, in any
 /// order) as an OME-TIFF of `dtype` (uint8 and uint16 round half to even and clamp, NaN -> 0;
 /// float32 as is). `pixel_sizes` are (Z, Y, X) in microns.
-pub fn write_ome_tiff(
-    path: &Path,
-    data: &Array,
-    axes: &str,
-    dtype: DType,
-    pixel_sizes: [Option<f64>; 3],
-) -> Result<(), WriteError> {
+pub fn write_ome_tiff(path: &Path, data: &Array, axes: &str, dtype: DType, pixel_sizes: [Option<f64>; 3]) -> Result<(), WriteError> {
     let unsupported = |what: String| WriteError::Unsupported { what };
     let axes: Vec<char> = axes.to_ascii_uppercase().chars().collect();
     if axes.len() != data.ndim() {
-        return Err(unsupported(format!(
-            "{}-d data with axes `{}`",
-            data.ndim(),
-            axes.iter().collect::<String>()
-        )));
+        return Err(unsupported(format!("{}-d data with axes `{}`", data.ndim(), axes.iter().collect::<String>())));
     }
     for (i, a) in axes.iter().enumerate() {
         if !"TCZYX".contains(*a) || axes[..i].contains(a) {
-            return Err(unsupported(format!(
-                "axes `{}` (need distinct letters from TCZYX)",
-                axes.iter().collect::<String>()
-            )));
+            return Err(unsupported(format!("axes `{}` (need distinct letters from TCZYX)", axes.iter().collect::<String>())));
         }
     }
     if !axes.contains(&'Y') || !axes.contains(&'X') {
-        return Err(unsupported(format!(
-            "axes `{}` without Y and X",
-            axes.iter().collect::<String>()
-        )));
+        return Err(unsupported(format!("axes `{}` without Y and X", axes.iter().collect::<String>())));
     }
     let (type_name, bps, format) = match dtype {
         DType::U8 => ("uint8", 1usize, 1u16),
@@ -69,19 +53,12 @@ pub fn write_ome_tiff(
     let planes = nt * nc * nz;
     let plane_bytes = (ny * nx * bps) as u64;
 
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let xml = ome_xml(&name, type_name, size, pixel_sizes);
-    let big = plane_bytes * planes as u64 + xml.len() as u64 + 1024 * planes as u64
-        > u32::MAX as u64 - (1 << 20);
+    let big = plane_bytes * planes as u64 + xml.len() as u64 + 1024 * planes as u64 > u32::MAX as u64 - (1 << 20);
 
     let tmp = temp_path(path);
-    let io = |e: std::io::Error| WriteError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
+    let io = |e: std::io::Error| WriteError::Io { path: path.to_path_buf(), source: e };
     let result = (|| -> std::io::Result<()> {
         let file = File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -112,8 +89,7 @@ pub fn write_ome_tiff(
                             let v = data.data()[start + x * stride[4]];
                             match dtype {
                                 DType::U8 => row.push(to_int(v, 255.0) as u8),
-                                DType::U16 => row
-                                    .extend_from_slice(&(to_int(v, 65535.0) as u16).to_le_bytes()),
+                                DType::U16 => row.extend_from_slice(&(to_int(v, 65535.0) as u16).to_le_bytes()),
                                 _ => row.extend_from_slice(&v.to_le_bytes()),
                             }
                         }
@@ -153,10 +129,7 @@ fn to_int(v: f32, max: f32) -> f32 {
 fn temp_path(path: &Path) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
@@ -171,17 +144,12 @@ fn ome_xml(name: &str, type_name: &str, size: [usize; 5], pixel_sizes: [Option<f
     let mut s = String::new();
     s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     s.push_str("<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://www.openmicroscopy.org/Schemas/OME/2016-06 http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" Creator=\"cytodl-runtime\">");
-    s.push_str(&format!(
-        "<Image ID=\"Image:0\" Name=\"{}\">",
-        xml_escape(name)
-    ));
+    s.push_str(&format!("<Image ID=\"Image:0\" Name=\"{}\">", xml_escape(name)));
     s.push_str(&format!(
         "<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYZCT\" Type=\"{type_name}\" SizeX=\"{nx}\" SizeY=\"{ny}\" SizeZ=\"{nz}\" SizeC=\"{nc}\" SizeT=\"{nt}\"{phys} BigEndian=\"false\" Interleaved=\"false\">"
     ));
     for c in 0..nc {
-        s.push_str(&format!(
-            "<Channel ID=\"Channel:0:{c}\" SamplesPerPixel=\"1\"/>"
-        ));
+        s.push_str(&format!("<Channel ID=\"Channel:0:{c}\" SamplesPerPixel=\"1\"/>"));
     }
     let mut ifd = 0;
     for t in 0..nt {
@@ -198,17 +166,7 @@ fn ome_xml(name: &str, type_name: &str, size: [usize; 5], pixel_sizes: [Option<f
 
 /// One page's IFD followed by its out-of-line values; its single strip follows right after.
 #[allow(clippy::too_many_arguments)]
-fn ifd_block(
-    big: bool,
-    nx: usize,
-    ny: usize,
-    bps: usize,
-    format: u16,
-    desc: Option<&str>,
-    at: u64,
-    plane_bytes: u64,
-    last: bool,
-) -> Vec<u8> {
+fn ifd_block(big: bool, nx: usize, ny: usize, bps: usize, format: u16, desc: Option<&str>, at: u64, plane_bytes: u64, last: bool) -> Vec<u8> {
     const SHORT: u16 = 3;
     const LONG: u16 = 4;
     const ASCII: u16 = 2;
@@ -243,17 +201,9 @@ fn ifd_block(
     entries.push((284, SHORT, 1, short(1)));
     entries.push((339, SHORT, 1, short(format)));
 
-    let (count_w, entry_w, next_w, inline) = if big {
-        (8u64, 20u64, 8u64, 8usize)
-    } else {
-        (2, 12, 4, 4)
-    };
+    let (count_w, entry_w, next_w, inline) = if big { (8u64, 20u64, 8u64, 8usize) } else { (2, 12, 4, 4) };
     let head = count_w + entry_w * entries.len() as u64 + next_w;
-    let extra: u64 = entries
-        .iter()
-        .filter(|e| e.3.len() > inline)
-        .map(|e| (e.3.len() as u64).next_multiple_of(2))
-        .sum();
+    let extra: u64 = entries.iter().filter(|e| e.3.len() > inline).map(|e| (e.3.len() as u64).next_multiple_of(2)).sum();
     let block_len = head + extra;
     let data_at = at + block_len;
     for e in entries.iter_mut() {
@@ -261,11 +211,7 @@ fn ifd_block(
             e.3 = off_bytes(data_at);
         }
     }
-    let next = if last {
-        0
-    } else {
-        (data_at + plane_bytes).next_multiple_of(2)
-    };
+    let next = if last { 0 } else { (data_at + plane_bytes).next_multiple_of(2) };
 
     let mut out = Vec::with_capacity(block_len as usize);
     let mut tail = Vec::new();

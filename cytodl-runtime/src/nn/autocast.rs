@@ -58,9 +58,9 @@ pub fn conv<B: Backend, const D: usize>(
 mod tests {
     use super::*;
     use crate::backend::CpuTrain;
+    use crate::nn::Init;
     use crate::nn::{DynUNetConfig, PerLevel};
     use burn::tensor::DType;
-    use crate::nn::Init;
 
     /// A DynUNet forward and backward under bf16 autocast: outputs and gradients are f32 and
     /// agree with the f32 run to bf16's precision (8 significant bits), and the guard restores
@@ -71,7 +71,8 @@ mod tests {
         let k: Vec<PerLevel> = vec![3.into(); 3];
         let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
         let u: Vec<PerLevel> = vec![2.into(); 2];
-        let net = DynUNetConfig::from_monai(3, 1, 2, &k, &s, &u, Some(&[8, 16, 32])).unwrap().with_res_block(true).init::<CpuTrain>(&device, &Init::new(0)).unwrap();
+        let net =
+            DynUNetConfig::from_monai(3, 1, 2, &k, &s, &u, Some(&[8, 16, 32])).unwrap().with_res_block(true).init::<CpuTrain>(&device, &Init::new(0)).unwrap();
         let x = Init::new(1).normal::<CpuTrain, 5>([1, 1, 8, 16, 16], 0.0, 1.0, &device);
         let run = |dtype: Option<FloatDType>| {
             let _guard = enable(dtype);

@@ -37,12 +37,7 @@ use crate::backend::{Cpu, CpuTrain};
 const TILE_BYTES: usize = 1 << 20;
 
 /// `conv3d` with the CPU fast path; `bias` is `[O]`, `weight` `[O, C, kz, ky, kx]`.
-pub fn conv3d<B: Backend>(
-    x: Tensor<B, 5>,
-    weight: Tensor<B, 5>,
-    bias: Option<Tensor<B, 1>>,
-    options: ConvOptions<3>,
-) -> Tensor<B, 5> {
+pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>, options: ConvOptions<3>) -> Tensor<B, 5> {
     let supported = options.groups == 1 && options.dilation == [1, 1, 1] && !burn_conv_forced();
     if supported && is::<B, CpuTrain>() {
         if let Some(y) = autodiff_conv3d::<B>(&x, &weight, bias.as_ref(), &options) {
@@ -61,12 +56,7 @@ fn burn_conv_forced() -> bool {
     *FORCED.get_or_init(|| std::env::var_os("CYTODL_BURN_CONV").is_some_and(|v| v != "0"))
 }
 
-fn inference_conv3d<B: Backend>(
-    x: &Tensor<B, 5>,
-    weight: &Tensor<B, 5>,
-    bias: Option<&Tensor<B, 1>>,
-    options: &ConvOptions<3>,
-) -> Option<Tensor<B, 5>> {
+fn inference_conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
     let x = inference_input(x)?;
     let w = inference_input(weight)?;
     let b = match bias {
@@ -107,16 +97,7 @@ impl Geometry {
             }
             *out = (padded - kernel[a]) / options.stride[a] + 1;
         }
-        Some(Geometry {
-            n: x[0],
-            c: x[1],
-            o: w[0],
-            input,
-            kernel,
-            stride: options.stride,
-            padding: options.padding,
-            out,
-        })
+        Some(Geometry { n: x[0], c: x[1], o: w[0], input, kernel, stride: options.stride, padding: options.padding, out })
     }
 
     fn kernel_volume(&self) -> usize {
@@ -151,16 +132,7 @@ impl Geometry {
             return None;
         }
         let padding = std::array::from_fn(|a| self.kernel[a] - 1 - self.padding[a]);
-        Some(Geometry {
-            n: self.n,
-            c: self.o,
-            o: self.c,
-            input: self.out,
-            kernel: self.kernel,
-            stride: [1, 1, 1],
-            padding,
-            out: self.input,
-        })
+        Some(Geometry { n: self.n, c: self.o, o: self.c, input: self.out, kernel: self.kernel, stride: [1, 1, 1], padding, out: self.input })
     }
 }
 
@@ -321,8 +293,7 @@ unsafe fn matmul(
 fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTensor {
     let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
     let mut y = vec![0.0f32; g.n * g.o * p_out];
-    let jobs: Vec<(usize, usize, usize)> =
-        (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
+    let jobs: Vec<(usize, usize, usize)> = (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
     let out = SendPtr(y.as_mut_ptr());
     jobs.par_iter().for_each_init(Vec::new, |cols, &(n, first, rows)| {
         let t = rows * wo;
@@ -331,19 +302,7 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> FlexTens
         // SAFETY: `y` is `[n][o][p_out]`; this job writes columns first*wo..first*wo+t of
         // sample n only, and the tiles of a sample are disjoint.
         unsafe {
-            matmul(
-                g.o,
-                t,
-                ck,
-                out.get().add(n * g.o * p_out + first * wo),
-                (p_out, 1),
-                w.as_ptr(),
-                (ck, 1),
-                cols.as_ptr(),
-                (t, 1),
-                false,
-                false,
-            );
+            matmul(g.o, t, ck, out.get().add(n * g.o * p_out + first * wo), (p_out, 1), w.as_ptr(), (ck, 1), cols.as_ptr(), (t, 1), false, false);
         }
     });
     if let Some(b) = bias {
@@ -362,8 +321,7 @@ const WEIGHT_GRAD_PARTS: usize = 16;
 /// Gradient with respect to the weight: `[o, c, k...]`.
 fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> FlexTensor {
     let (ck, p_in, p_out, wo) = (g.ck(), g.input_volume(), g.out_volume(), g.out[2]);
-    let jobs: Vec<(usize, usize, usize)> =
-        (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
+    let jobs: Vec<(usize, usize, usize)> = (0..g.n).flat_map(|n| g.tiles().into_iter().map(move |(first, rows)| (n, first, rows))).collect();
     // Each part sums a fixed run of jobs into its own buffer, and the parts are added in order:
     // the float sums are grouped the same way whatever the thread count or scheduling (a rayon
     // fold/reduce groups them by work stealing, which changed dW's last bits from run to run).
@@ -434,19 +392,7 @@ fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> FlexTensor {
             // SAFETY: cols is [ck, t]; w read transposed ([o, ck] -> [ck, o]); dy rows of
             // sample n, columns first*wo.. with row stride p_out.
             unsafe {
-                matmul(
-                    ck,
-                    t,
-                    g.o,
-                    cols.as_mut_ptr(),
-                    (t, 1),
-                    w.as_ptr(),
-                    (1, ck),
-                    dy.as_ptr().add(n * g.o * p_out + first * wo),
-                    (p_out, 1),
-                    false,
-                    true,
-                );
+                matmul(ck, t, g.o, cols.as_mut_ptr(), (t, 1), w.as_ptr(), (1, ck), dy.as_ptr().add(n * g.o * p_out + first * wo), (p_out, 1), false, true);
             }
             col2im_add(g, &cols, first, rows, dxn);
         }
@@ -493,12 +439,7 @@ impl<const N: usize> Backward<Cpu, N> for Conv3dBackward {
     }
 }
 
-fn autodiff_conv3d<B: Backend>(
-    x: &Tensor<B, 5>,
-    weight: &Tensor<B, 5>,
-    bias: Option<&Tensor<B, 1>>,
-    options: &ConvOptions<3>,
-) -> Option<Tensor<B, 5>> {
+fn autodiff_conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
     let (x, xp) = tracked_input(x)?;
     let (w, wp) = tracked_input(weight)?;
     let b = match bias {
@@ -516,8 +457,8 @@ fn autodiff_conv3d<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
     use crate::nn::Init;
+    use burn::tensor::TensorData;
 
     fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f64 {
         assert_eq!(a.dims(), b.dims());

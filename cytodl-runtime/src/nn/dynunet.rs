@@ -31,35 +31,18 @@ pub enum DynUNetConfigError {
     KernelStrideLength { kernels: usize, strides: usize },
     #[error("upsample_kernel_size needs {expected} entries (len(strides) - 1), got {got}")]
     UpsampleLength { expected: usize, got: usize },
-    #[error(
-        "{what} of block {index} has {got} values, expected 1 or spatial_dims = {spatial_dims}"
-    )]
-    PerLevelLength {
-        what: &'static str,
-        index: usize,
-        got: usize,
-        spatial_dims: usize,
-    },
+    #[error("{what} of block {index} has {got} values, expected 1 or spatial_dims = {spatial_dims}")]
+    PerLevelLength { what: &'static str, index: usize, got: usize, spatial_dims: usize },
     #[error("{what} of block {index} contains 0")]
     Zero { what: &'static str, index: usize },
     #[error("{what} of block {index} is not an int or a list of ints: {value}")]
-    NotIntOrList {
-        what: &'static str,
-        index: usize,
-        value: String,
-    },
+    NotIntOrList { what: &'static str, index: usize, value: String },
     #[error("{what} must be a list, got {value}")]
     NotList { what: &'static str, value: String },
-    #[error(
-        "length of filters ({filters}) should be no less than the length of strides ({strides})"
-    )]
+    #[error("length of filters ({filters}) should be no less than the length of strides ({strides})")]
     FiltersLength { filters: usize, strides: usize },
     #[error("block {index}: kernel {kernel:?} smaller than stride {stride:?} minus 1 gives negative padding")]
-    NegativePadding {
-        index: usize,
-        kernel: [usize; 3],
-        stride: [usize; 3],
-    },
+    NegativePadding { index: usize, kernel: [usize; 3], stride: [usize; 3] },
     #[error("deep_supr_num ({0}) should be larger than 0 and less than the number of up sample layers ({1})")]
     DeepSuprNum(usize, usize),
     #[error("dropout must be in [0, 1), got {0}")]
@@ -89,25 +72,13 @@ impl From<Vec<usize>> for PerLevel {
 
 impl PerLevel {
     /// To `[z, y, x]`; a 2-D value `[y, x]` (or an int k) becomes `[1, y, x]` (`[1, k, k]`).
-    fn expand(
-        &self,
-        spatial_dims: usize,
-        what: &'static str,
-        index: usize,
-    ) -> Result<[usize; 3], DynUNetConfigError> {
+    fn expand(&self, spatial_dims: usize, what: &'static str, index: usize) -> Result<[usize; 3], DynUNetConfigError> {
         let v = match self {
             PerLevel::Int(k) if spatial_dims == 3 => [*k, *k, *k],
             PerLevel::Int(k) => [1, *k, *k],
             PerLevel::List(l) if l.len() == spatial_dims && spatial_dims == 3 => [l[0], l[1], l[2]],
             PerLevel::List(l) if l.len() == spatial_dims => [1, l[0], l[1]],
-            PerLevel::List(l) => {
-                return Err(DynUNetConfigError::PerLevelLength {
-                    what,
-                    index,
-                    got: l.len(),
-                    spatial_dims,
-                })
-            }
+            PerLevel::List(l) => return Err(DynUNetConfigError::PerLevelLength { what, index, got: l.len(), spatial_dims }),
         };
         if v.contains(&0) {
             return Err(DynUNetConfigError::Zero { what, index });
@@ -116,31 +87,16 @@ impl PerLevel {
     }
 
     /// Parses a JSON / YAML-as-JSON list such as `[3, [1, 3, 3], 3]` into per-level values.
-    pub fn list_from_json(
-        value: &serde_json::Value,
-        what: &'static str,
-    ) -> Result<Vec<PerLevel>, DynUNetConfigError> {
-        let arr = value
-            .as_array()
-            .ok_or_else(|| DynUNetConfigError::NotList {
-                what,
-                value: value.to_string(),
-            })?;
+    pub fn list_from_json(value: &serde_json::Value, what: &'static str) -> Result<Vec<PerLevel>, DynUNetConfigError> {
+        let arr = value.as_array().ok_or_else(|| DynUNetConfigError::NotList { what, value: value.to_string() })?;
         arr.iter()
             .enumerate()
             .map(|(index, v)| {
-                let bad = || DynUNetConfigError::NotIntOrList {
-                    what,
-                    index,
-                    value: v.to_string(),
-                };
+                let bad = || DynUNetConfigError::NotIntOrList { what, index, value: v.to_string() };
                 if let Some(k) = v.as_u64() {
                     Ok(PerLevel::Int(k as usize))
                 } else if let Some(l) = v.as_array() {
-                    l.iter()
-                        .map(|x| x.as_u64().map(|x| x as usize).ok_or_else(bad))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(PerLevel::List)
+                    l.iter().map(|x| x.as_u64().map(|x| x as usize).ok_or_else(bad)).collect::<Result<Vec<_>, _>>().map(PerLevel::List)
                 } else {
                     Err(bad())
                 }
@@ -190,24 +146,12 @@ impl DynUNetConfig {
         if spatial_dims != 2 && spatial_dims != 3 {
             return Err(DynUNetConfigError::SpatialDims(spatial_dims));
         }
-        let expand = |l: &[PerLevel], what| {
-            l.iter()
-                .enumerate()
-                .map(|(i, p)| p.expand(spatial_dims, what, i))
-                .collect::<Result<Vec<_>, _>>()
-        };
+        let expand = |l: &[PerLevel], what| l.iter().enumerate().map(|(i, p)| p.expand(spatial_dims, what, i)).collect::<Result<Vec<_>, _>>();
         let n = strides.len();
         let filters = match filters {
-            Some(f) if f.len() < n => {
-                return Err(DynUNetConfigError::FiltersLength {
-                    filters: f.len(),
-                    strides: n,
-                })
-            }
+            Some(f) if f.len() < n => return Err(DynUNetConfigError::FiltersLength { filters: f.len(), strides: n }),
             Some(f) => f[..n].to_vec(),
-            None => (0..n)
-                .map(|i| (1usize << (5 + i)).min(if spatial_dims == 3 { 320 } else { 512 }))
-                .collect(),
+            None => (0..n).map(|i| (1usize << (5 + i)).min(if spatial_dims == 3 { 320 } else { 512 })).collect(),
         };
         let cfg = DynUNetConfig {
             spatial_dims,
@@ -250,31 +194,18 @@ impl DynUNetConfig {
         }
         let n = self.strides.len();
         if self.kernel_size.len() != n || n < 3 {
-            return Err(DynUNetConfigError::KernelStrideLength {
-                kernels: self.kernel_size.len(),
-                strides: n,
-            });
+            return Err(DynUNetConfigError::KernelStrideLength { kernels: self.kernel_size.len(), strides: n });
         }
         if self.upsample_kernel_size.len() != n - 1 {
-            return Err(DynUNetConfigError::UpsampleLength {
-                expected: n - 1,
-                got: self.upsample_kernel_size.len(),
-            });
+            return Err(DynUNetConfigError::UpsampleLength { expected: n - 1, got: self.upsample_kernel_size.len() });
         }
         if self.filters.len() != n {
-            return Err(DynUNetConfigError::FiltersLength {
-                filters: self.filters.len(),
-                strides: n,
-            });
+            return Err(DynUNetConfigError::FiltersLength { filters: self.filters.len(), strides: n });
         }
         if self.in_channels == 0 || self.out_channels == 0 || self.filters.contains(&0) {
             return Err(DynUNetConfigError::ZeroChannels);
         }
-        for (what, l) in [
-            ("kernel_size", &self.kernel_size),
-            ("strides", &self.strides),
-            ("upsample_kernel_size", &self.upsample_kernel_size),
-        ] {
+        for (what, l) in [("kernel_size", &self.kernel_size), ("strides", &self.strides), ("upsample_kernel_size", &self.upsample_kernel_size)] {
             for (index, v) in l.iter().enumerate() {
                 if v.contains(&0) {
                     return Err(DynUNetConfigError::Zero { what, index });
@@ -284,11 +215,7 @@ impl DynUNetConfig {
         for (i, (k, s)) in self.kernel_size.iter().zip(&self.strides).enumerate() {
             // main conv (k, s) and the residual 1x1 conv (1, s) both need k - s + 1 >= 0
             if (0..3).any(|d| k[d] + 1 < s[d]) || (self.res_block && (0..3).any(|d| 2 < s[d])) {
-                return Err(DynUNetConfigError::NegativePadding {
-                    index: i,
-                    kernel: *k,
-                    stride: *s,
-                });
+                return Err(DynUNetConfigError::NegativePadding { index: i, kernel: *k, stride: *s });
             }
         }
         if self.deep_supervision && (self.deep_supr_num < 1 || self.deep_supr_num >= n - 1) {
@@ -308,18 +235,7 @@ impl DynUNetConfig {
         let c = self;
         let f = &c.filters;
         let n = c.strides.len();
-        let block = |i: usize, cin: usize, cout: usize, init: Init| {
-            UnetBlock::new(
-                c,
-                cin,
-                cout,
-                c.kernel_size[i],
-                c.strides[i],
-                c.res_block,
-                device,
-                &init,
-            )
-        };
+        let block = |i: usize, cin: usize, cout: usize, init: Init| UnetBlock::new(c, cin, cout, c.kernel_size[i], c.strides[i], c.res_block, device, &init);
         let input_block = block(0, c.in_channels, f[0], init.at("input_block"));
         let downsamples = (1..n - 1).map(|i| block(i, f[i - 1], f[i], init.at("downsamples").at((i - 1).to_string()))).collect();
         let bottleneck = block(n - 1, f[n - 2], f[n - 1], init.at("bottleneck"));
@@ -328,35 +244,15 @@ impl DynUNetConfig {
         let upsamples = (1..n)
             .rev()
             .enumerate()
-            .map(|(j, i)| {
-                UnetUpBlock::new(
-                    c,
-                    f[i],
-                    f[i - 1],
-                    c.kernel_size[i],
-                    c.upsample_kernel_size[i - 1],
-                    device,
-                    &init.at("upsamples").at(j.to_string()),
-                )
-            })
+            .map(|(j, i)| UnetUpBlock::new(c, f[i], f[i - 1], c.kernel_size[i], c.upsample_kernel_size[i - 1], device, &init.at("upsamples").at(j.to_string())))
             .collect();
         let output_block = UnetOutBlock::new(c, f[0], device, &init.at("output_block"));
         let deep_supervision_heads = if c.deep_supervision {
-            (0..c.deep_supr_num)
-                .map(|i| UnetOutBlock::new(c, f[i + 1], device, &init.at("deep_supervision_heads").at(i.to_string())))
-                .collect()
+            (0..c.deep_supr_num).map(|i| UnetOutBlock::new(c, f[i + 1], device, &init.at("deep_supervision_heads").at(i.to_string()))).collect()
         } else {
             Vec::new()
         };
-        Ok(DynUNet {
-            input_block,
-            downsamples,
-            bottleneck,
-            upsamples,
-            output_block,
-            deep_supervision_heads,
-            deep_supervision: c.deep_supervision,
-        })
+        Ok(DynUNet { input_block, downsamples, bottleneck, upsamples, output_block, deep_supervision_heads, deep_supervision: c.deep_supervision })
     }
 }
 
@@ -366,11 +262,7 @@ pub fn get_padding(kernel: [usize; 3], stride: [usize; 3]) -> [usize; 3] {
 }
 
 /// MONAI `get_output_padding`: `2p + s - k` per axis (0 for DynUNet's kernel == stride).
-pub fn get_output_padding(
-    kernel: [usize; 3],
-    stride: [usize; 3],
-    padding: [usize; 3],
-) -> [usize; 3] {
+pub fn get_output_padding(kernel: [usize; 3], stride: [usize; 3], padding: [usize; 3]) -> [usize; 3] {
     std::array::from_fn(|d| (2 * padding[d] + stride[d]).saturating_sub(kernel[d]))
 }
 
@@ -386,21 +278,8 @@ pub struct Conv<B: Backend> {
 }
 
 impl<B: Backend> Conv<B> {
-    fn new(
-        cin: usize,
-        cout: usize,
-        kernel: [usize; 3],
-        stride: [usize; 3],
-        bias: bool,
-        transposed: bool,
-        device: &B::Device,
-        init: &Init,
-    ) -> Self {
-        let shape = if transposed {
-            [cin, cout, kernel[0], kernel[1], kernel[2]]
-        } else {
-            [cout, cin, kernel[0], kernel[1], kernel[2]]
-        };
+    fn new(cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], bias: bool, transposed: bool, device: &B::Device, init: &Init) -> Self {
+        let shape = if transposed { [cin, cout, kernel[0], kernel[1], kernel[2]] } else { [cout, cin, kernel[0], kernel[1], kernel[2]] };
         // torch's kaiming_normal_(a=0.01, mode="fan_in") takes fan_in from weight dim 1 (for a
         // transposed conv that is out_channels) times the kernel volume.
         let fan_in = shape[1] * kernel.iter().product::<usize>();
@@ -408,18 +287,8 @@ impl<B: Backend> Conv<B> {
         let std = gain / (fan_in as f64).sqrt();
         let weight = init.at("weight").normal_param(shape, 0.0, std, device);
         let bias = bias.then(|| init.at("bias").param(Tensor::zeros([cout], device)));
-        let padding = if transposed {
-            [0; 3]
-        } else {
-            get_padding(kernel, stride)
-        };
-        Conv {
-            weight,
-            bias,
-            stride,
-            padding,
-            transposed,
-        }
+        let padding = if transposed { [0; 3] } else { get_padding(kernel, stride) };
+        Conv { weight, bias, stride, padding, transposed }
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
@@ -450,24 +319,14 @@ fn gemm_is_exact<B: Backend>() -> bool {
 /// the stride to `upsample_kernel_size`, padding 0, output padding 0). The output blocks do not
 /// overlap, so it is one GEMM followed by a depth-to-space shuffle: exact, differentiable
 /// through plain tensor ops, and much faster than burn's direct `conv_transpose3d`.
-pub fn transposed_conv_kernel_eq_stride<B: Backend>(
-    x: Tensor<B, 5>,
-    weight: Tensor<B, 5>,
-    bias: Option<Tensor<B, 1>>,
-) -> Tensor<B, 5> {
+pub fn transposed_conv_kernel_eq_stride<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 5> {
     let [n, cin, d, h, w] = x.dims();
     let [_, cout, kz, ky, kx] = weight.dims();
     let kvol = cout * kz * ky * kx;
     // [Cin, Cout*k] -> [1, Cout*k, Cin] @ [N, Cin, DHW] = [N, Cout*k, DHW]
-    let wt = weight
-        .reshape([cin, kvol])
-        .transpose()
-        .unsqueeze_dim::<3>(0);
+    let wt = weight.reshape([cin, kvol]).transpose().unsqueeze_dim::<3>(0);
     let y = wt.matmul(x.reshape([n, cin, d * h * w]));
-    let y = y
-        .reshape([n, cout, kz, ky, kx, d, h, w])
-        .permute([0, 1, 5, 2, 6, 3, 7, 4])
-        .reshape([n, cout, d * kz, h * ky, w * kx]);
+    let y = y.reshape([n, cout, kz, ky, kx, d, h, w]).permute([0, 1, 5, 2, 6, 3, 7, 4]).reshape([n, cout, d * kz, h * ky, w * kx]);
     match bias {
         Some(b) => y + b.reshape([1, cout, 1, 1, 1]),
         None => y,
@@ -500,11 +359,7 @@ pub struct InstanceNorm<B: Backend> {
 
 impl<B: Backend> InstanceNorm<B> {
     fn new(channels: usize, eps: f64, device: &B::Device, init: &Init) -> Self {
-        InstanceNorm {
-            weight: init.at("weight").param(Tensor::ones([channels], device)),
-            bias: init.at("bias").param(Tensor::zeros([channels], device)),
-            eps,
-        }
+        InstanceNorm { weight: init.at("weight").param(Tensor::ones([channels], device)), bias: init.at("bias").param(Tensor::zeros([channels], device)), eps }
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
@@ -527,20 +382,8 @@ pub struct UnetBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetBlock<B> {
-    fn new(
-        c: &DynUNetConfig,
-        cin: usize,
-        cout: usize,
-        kernel: [usize; 3],
-        stride: [usize; 3],
-        residual: bool,
-        device: &B::Device,
-        init: &Init,
-    ) -> Self {
-        let layer = |name: &str, cin, k, s| ConvLayer {
-            conv: Conv::new(cin, cout, k, s, false, false, device, &init.at(name).at("conv")),
-            dropout: c.dropout,
-        };
+    fn new(c: &DynUNetConfig, cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], residual: bool, device: &B::Device, init: &Init) -> Self {
+        let layer = |name: &str, cin, k, s| ConvLayer { conv: Conv::new(cin, cout, k, s, false, false, device, &init.at(name).at("conv")), dropout: c.dropout };
         let project = residual && (cin != cout || stride != [1, 1, 1]);
         UnetBlock {
             conv1: layer("conv1", cin, kernel, stride),
@@ -583,15 +426,7 @@ pub struct UnetUpBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetUpBlock<B> {
-    fn new(
-        c: &DynUNetConfig,
-        cin: usize,
-        cout: usize,
-        kernel: [usize; 3],
-        up_kernel: [usize; 3],
-        device: &B::Device,
-        init: &Init,
-    ) -> Self {
+    fn new(c: &DynUNetConfig, cin: usize, cout: usize, kernel: [usize; 3], up_kernel: [usize; 3], device: &B::Device, init: &Init) -> Self {
         UnetUpBlock {
             transp_conv: ConvLayer {
                 conv: Conv::new(cin, cout, up_kernel, up_kernel, c.trans_bias, true, device, &init.at("transp_conv").at("conv")),
@@ -617,16 +452,7 @@ impl<B: Backend> UnetOutBlock<B> {
     fn new(c: &DynUNetConfig, cin: usize, device: &B::Device, init: &Init) -> Self {
         UnetOutBlock {
             conv: ConvLayer {
-                conv: Conv::new(
-                    cin,
-                    c.out_channels,
-                    [1, 1, 1],
-                    [1, 1, 1],
-                    true,
-                    false,
-                    device,
-                    &init.at("conv").at("conv"),
-                ),
+                conv: Conv::new(cin, c.out_channels, [1, 1, 1], [1, 1, 1], true, false, device, &init.at("conv").at("conv")),
                 dropout: c.dropout,
             },
         }
@@ -669,10 +495,7 @@ impl<B: Backend> DynUNet<B> {
     /// (`[N, 1, C, ...]` without deep supervision or in eval mode).
     pub fn forward_stacked(&self, x: Tensor<B, 5>) -> Tensor<B, 6> {
         let (out, heads) = self.forward_with_heads(x);
-        let all: Vec<Tensor<B, 6>> = std::iter::once(out)
-            .chain(heads)
-            .map(|t| t.unsqueeze_dim(1))
-            .collect();
+        let all: Vec<Tensor<B, 6>> = std::iter::once(out).chain(heads).map(|t| t.unsqueeze_dim(1)).collect();
         Tensor::cat(all, 1)
     }
 
@@ -700,10 +523,7 @@ impl<B: Backend> DynUNet<B> {
             let size = out.dims();
             for (i, head) in self.deep_supervision_heads.iter().enumerate() {
                 if let Some(feat) = level_outputs[i + 1].take() {
-                    heads.push(interpolate_nearest(
-                        head.forward(feat),
-                        [size[2], size[3], size[4]],
-                    ));
+                    heads.push(interpolate_nearest(head.forward(feat), [size[2], size[3], size[4]]));
                 }
             }
         }
@@ -722,11 +542,8 @@ pub fn interpolate_nearest<B: Backend>(x: Tensor<B, 5>, size: [usize; 3]) -> Ten
             continue;
         }
         let scale = inp as f32 / out as f32;
-        let idx: Vec<i64> = (0..out)
-            .map(|o| ((o as f32 * scale).floor() as i64).min(inp as i64 - 1))
-            .collect();
-        let idx =
-            Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(idx, [out]), &x.device());
+        let idx: Vec<i64> = (0..out).map(|o| ((o as f32 * scale).floor() as i64).min(inp as i64 - 1)).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(idx, [out]), &x.device());
         x = x.select(dim, idx);
     }
     x
@@ -759,4 +576,3 @@ impl TryFrom<&cytodl_schema::DynUNet> for DynUNetConfig {
         Ok(cfg)
     }
 }
-

@@ -4,8 +4,8 @@
 
 use std::any::{Any, TypeId};
 
-use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;

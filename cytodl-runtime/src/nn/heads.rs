@@ -29,14 +29,6 @@ use crate::nn::weights::{load_state_dict, LoadOptions, LoadReport, StateDict, We
 pub enum HeadConfigError {
     #[error("spatial_dims must be 2 or 3, got {0}")]
     SpatialDims(usize),
-    #[error("resolution must be \"lr\" or \"hr\", got {0:?}")]
-    Resolution(String),
-    #[error("upsample_method must be \"pixelshuffle\", \"nontrainable\" or \"deconv\", got {0:?}")]
-    UpsampleMethod(String),
-    #[error("final_act must be Identity, Sigmoid, Tanh, ReLU or Softmax, got {0:?}")]
-    FinalAct(String),
-    #[error("projection mode must be \"max\", \"mean\" or \"learned\", got {0:?}")]
-    ProjectionMode(String),
     #[error("resolution \"hr\" needs upsample_ratio")]
     MissingUpsampleRatio,
     #[error("upsample_ratio needs 1 or spatial_dims = {spatial_dims} values, got {got}")]
@@ -51,14 +43,8 @@ pub enum HeadConfigError {
     Dropout(f64),
     #[error("a learned projection needs a positive depth (the Z size it reduces)")]
     ZeroDepth,
-    #[error(
-        "first_layer must keep the channel count ({expected}), got {in_channels} -> {out_channels}"
-    )]
-    FirstLayerChannels {
-        expected: usize,
-        in_channels: usize,
-        out_channels: usize,
-    },
+    #[error("first_layer must keep the channel count ({expected}), got {in_channels} -> {out_channels}")]
+    FirstLayerChannels { expected: usize, in_channels: usize, out_channels: usize },
 }
 
 /// A tensor the head cannot take (checked by the `try_forward` methods).
@@ -83,17 +69,6 @@ pub enum FinalAct {
 }
 
 impl FinalAct {
-    /// Accepts a Hydra `_target_` (`torch.nn.Sigmoid`) or a bare name (`sigmoid`).
-    pub fn parse(s: &str) -> Result<Self, HeadConfigError> {
-        let name = s.rsplit('.').next().unwrap_or(s).to_ascii_lowercase();
-        match name.as_str() {
-            "identity" | "none" | "" => Ok(FinalAct::Identity),
-            "sigmoid" => Ok(FinalAct::Sigmoid),
-            "tanh" => Ok(FinalAct::Tanh),
-            _ => Err(HeadConfigError::FinalAct(s.to_string())),
-        }
-    }
-
     pub fn apply<B: Backend>(self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         match self {
             FinalAct::Identity => x,
@@ -113,16 +88,6 @@ pub enum Resolution {
     Hr,
 }
 
-impl Resolution {
-    pub fn parse(s: &str) -> Result<Self, HeadConfigError> {
-        match s {
-            "lr" => Ok(Resolution::Lr),
-            "hr" => Ok(Resolution::Hr),
-            _ => Err(HeadConfigError::Resolution(s.to_string())),
-        }
-    }
-}
-
 /// MONAI `UpSample` modes cyto_dl's configs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UpsampleMethod {
@@ -136,17 +101,6 @@ pub enum UpsampleMethod {
     Deconv,
 }
 
-impl UpsampleMethod {
-    pub fn parse(s: &str) -> Result<Self, HeadConfigError> {
-        match s {
-            "pixelshuffle" => Ok(UpsampleMethod::PixelShuffle),
-            "nontrainable" => Ok(UpsampleMethod::NonTrainable),
-            "deconv" => Ok(UpsampleMethod::Deconv),
-            _ => Err(HeadConfigError::UpsampleMethod(s.to_string())),
-        }
-    }
-}
-
 /// How [`ProjectionHead`] collapses Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProjectionMode {
@@ -158,44 +112,17 @@ pub enum ProjectionMode {
     Learned,
 }
 
-impl ProjectionMode {
-    pub fn parse(s: &str) -> Result<Self, HeadConfigError> {
-        match s.to_ascii_lowercase().as_str() {
-            "max" => Ok(ProjectionMode::Max),
-            "mean" => Ok(ProjectionMode::Mean),
-            "learned" | "conv" => Ok(ProjectionMode::Learned),
-            _ => Err(HeadConfigError::ProjectionMode(s.to_string())),
-        }
-    }
-}
-
 /// torch's default `ConvNd` init (kaiming-uniform, a = √5): weight and bias uniform in
 /// ±1/√fan_in, fan_in from weight dim 1 (out_channels for a transposed conv) × kernel volume.
-fn torch_conv<B: Backend>(
-    cin: usize,
-    cout: usize,
-    kernel: [usize; 3],
-    bias: bool,
-    transposed: bool,
-    device: &B::Device,
-    init: &Init,
-) -> Conv<B> {
-    let shape = if transposed {
-        [cin, cout, kernel[0], kernel[1], kernel[2]]
-    } else {
-        [cout, cin, kernel[0], kernel[1], kernel[2]]
-    };
+fn torch_conv<B: Backend>(cin: usize, cout: usize, kernel: [usize; 3], bias: bool, transposed: bool, device: &B::Device, init: &Init) -> Conv<B> {
+    let shape = if transposed { [cin, cout, kernel[0], kernel[1], kernel[2]] } else { [cout, cin, kernel[0], kernel[1], kernel[2]] };
     let fan_in = (shape[1] * kernel.iter().product::<usize>()).max(1);
     let bound = 1.0 / (fan_in as f64).sqrt();
     Conv {
         weight: init.at("weight").uniform_param(shape, -bound, bound, device),
         bias: bias.then(|| init.at("bias").uniform_param([cout], -bound, bound, device)),
         stride: [1, 1, 1],
-        padding: if transposed {
-            [0; 3]
-        } else {
-            get_padding(kernel, [1, 1, 1])
-        },
+        padding: if transposed { [0; 3] } else { get_padding(kernel, [1, 1, 1]) },
         transposed,
     }
 }
@@ -219,10 +146,7 @@ pub struct UnetResBlock<B: Backend> {
 
 impl<B: Backend> UnetResBlock<B> {
     fn new(cin: usize, cout: usize, kernel: [usize; 3], dropout: f64, device: &B::Device, init: &Init) -> Self {
-        let layer = |name: &str, cin, k| ConvLayer {
-            conv: torch_conv(cin, cout, k, false, false, device, &init.at(name).at("conv")),
-            dropout,
-        };
+        let layer = |name: &str, cin, k| ConvLayer { conv: torch_conv(cin, cout, k, false, false, device, &init.at(name).at("conv")), dropout };
         UnetResBlock {
             conv1: layer("conv1", cin, kernel),
             conv2: layer("conv2", cout, kernel),
@@ -287,9 +211,7 @@ pub fn pixel_shuffle<B: Backend>(x: Tensor<B, 5>, factor: [usize; 3]) -> Tensor<
     let [n, c, d, h, w] = x.dims();
     let [fz, fy, fx] = factor;
     let org = c / (fz * fy * fx).max(1);
-    x.reshape([n, org, fz, fy, fx, d, h, w])
-        .permute([0, 1, 5, 2, 6, 3, 7, 4])
-        .reshape([n, org, d * fz, h * fy, w * fx])
+    x.reshape([n, org, fz, fy, fx, d, h, w]).permute([0, 1, 5, 2, 6, 3, 7, 4]).reshape([n, org, d * fz, h * fy, w * fx])
 }
 
 /// `ConstantPad(r-1 before, 0 after)` then `AvgPool(kernel r, stride 1)` on every upsampled axis:
@@ -320,10 +242,7 @@ fn avg_pool_after_left_pad<B: Backend>(x: Tensor<B, 5>, factor: [usize; 3]) -> T
 /// spatial axes, one axis at a time (trilinear weights are a product of 1-D ones): source
 /// coordinate `dst * (in-1)/(out-1)`, the two neighbours blended by the fractional part. Index
 /// selects keep it differentiable.
-pub fn interpolate_linear_align_corners<B: Backend>(
-    x: Tensor<B, 5>,
-    size: [usize; 3],
-) -> Tensor<B, 5> {
+pub fn interpolate_linear_align_corners<B: Backend>(x: Tensor<B, 5>, size: [usize; 3]) -> Tensor<B, 5> {
     let mut x = x;
     for (axis, &out) in size.iter().enumerate() {
         let dim = axis + 2;
@@ -331,11 +250,7 @@ pub fn interpolate_linear_align_corners<B: Backend>(
         if inp == out || inp == 0 || out == 0 {
             continue;
         }
-        let scale = if out > 1 {
-            (inp - 1) as f32 / (out - 1) as f32
-        } else {
-            0.0
-        };
+        let scale = if out > 1 { (inp - 1) as f32 / (out - 1) as f32 } else { 0.0 };
         let mut i0 = Vec::with_capacity(out);
         let mut i1 = Vec::with_capacity(out);
         let mut l0 = Vec::with_capacity(out);
@@ -353,9 +268,7 @@ pub fn interpolate_linear_align_corners<B: Backend>(
         let idx = |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v, [out]), &device);
         let mut wshape = [1usize; 5];
         wshape[dim] = out;
-        let wt = |v: Vec<f32>| {
-            Tensor::<B, 1>::from_data(TensorData::new(v, [out]), &device).reshape(wshape)
-        };
+        let wt = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [out]), &device).reshape(wshape);
         let a = x.clone().select(dim, idx(i0)) * wt(l0);
         let b = x.select(dim, idx(i1)) * wt(l1);
         x = a + b;
@@ -402,8 +315,7 @@ impl ResBlocksHeadConfig {
     /// Channels the res blocks work with: cyto_dl divides by 2^spatial_dims for pixelshuffle
     /// (whatever the ratio), otherwise keeps `in_channels`.
     pub fn conv_channels(&self) -> usize {
-        if self.resolution == Resolution::Hr && self.upsample_method == UpsampleMethod::PixelShuffle
-        {
+        if self.resolution == Resolution::Hr && self.upsample_method == UpsampleMethod::PixelShuffle {
             self.in_channels >> self.spatial_dims
         } else {
             self.in_channels
@@ -417,34 +329,18 @@ impl ResBlocksHeadConfig {
         if self.resolution == Resolution::Lr {
             return Ok(None);
         }
-        let r = self
-            .upsample_ratio
-            .as_ref()
-            .ok_or(HeadConfigError::MissingUpsampleRatio)?;
+        let r = self.upsample_ratio.as_ref().ok_or(HeadConfigError::MissingUpsampleRatio)?;
         let d = self.spatial_dims;
         let per_axis: Vec<usize> = match r.len() {
             1 => vec![r[0]; d],
             n if n == d => r.clone(),
-            got => {
-                return Err(HeadConfigError::UpsampleRatioLength {
-                    spatial_dims: d,
-                    got,
-                })
-            }
+            got => return Err(HeadConfigError::UpsampleRatioLength { spatial_dims: d, got }),
         };
         if per_axis.contains(&0) {
             return Err(HeadConfigError::ZeroRatio);
         }
-        let per_axis = if self.upsample_method == UpsampleMethod::PixelShuffle {
-            vec![per_axis[0]; d]
-        } else {
-            per_axis
-        };
-        Ok(Some(if d == 3 {
-            [per_axis[0], per_axis[1], per_axis[2]]
-        } else {
-            [1, per_axis[0], per_axis[1]]
-        }))
+        let per_axis = if self.upsample_method == UpsampleMethod::PixelShuffle { vec![per_axis[0]; d] } else { per_axis };
+        Ok(Some(if d == 3 { [per_axis[0], per_axis[1], per_axis[2]] } else { [1, per_axis[0], per_axis[1]] }))
     }
 
     pub fn validate(&self) -> Result<(), HeadConfigError> {
@@ -460,19 +356,12 @@ impl ResBlocksHeadConfig {
         self.scale()?;
         let c = self.conv_channels();
         if c == 0 {
-            return Err(HeadConfigError::PixelShuffleChannels {
-                in_channels: self.in_channels,
-                divisor: 1 << self.spatial_dims,
-            });
+            return Err(HeadConfigError::PixelShuffleChannels { in_channels: self.in_channels, divisor: 1 << self.spatial_dims });
         }
         if let Some(p) = &self.first_layer {
             p.validate()?;
             if p.mode == ProjectionMode::Learned && (p.in_channels != c || p.out_channels != c) {
-                return Err(HeadConfigError::FirstLayerChannels {
-                    expected: c,
-                    in_channels: p.in_channels,
-                    out_channels: p.out_channels,
-                });
+                return Err(HeadConfigError::FirstLayerChannels { expected: c, in_channels: p.in_channels, out_channels: p.out_channels });
             }
         }
         Ok(())
@@ -480,18 +369,10 @@ impl ResBlocksHeadConfig {
 
     /// Builds the head with torch's default init (ICNR for the pixelshuffle conv, as MONAI),
     /// the weights drawn from `init`.
-    pub fn init<B: Backend>(
-        &self,
-        device: &B::Device,
-        init: &Init,
-    ) -> Result<ResBlocksHead<B>, HeadConfigError> {
+    pub fn init<B: Backend>(&self, device: &B::Device, init: &Init) -> Result<ResBlocksHead<B>, HeadConfigError> {
         self.validate()?;
         let c = self.conv_channels();
-        let k3 = if self.spatial_dims == 3 {
-            [3, 3, 3]
-        } else {
-            [1, 3, 3]
-        };
+        let k3 = if self.spatial_dims == 3 { [3, 3, 3] } else { [1, 3, 3] };
         let upsample = match self.scale()? {
             None => None,
             Some(scale) => {
@@ -507,11 +388,7 @@ impl ResBlocksHeadConfig {
                         Some(icnr_conv(self.in_channels, c, factor, k3, device, &init.at("upsample").at("conv")))
                     }
                 };
-                Some(Upsample {
-                    conv,
-                    method: self.upsample_method,
-                    scale,
-                })
+                Some(Upsample { conv, method: self.upsample_method, scale })
             }
         };
         let first_layer = match &self.first_layer {
@@ -524,26 +401,14 @@ impl ResBlocksHeadConfig {
                 UnetResBlock::new(cin, c, k3, self.dropout, device, &init.at("res_blocks").at(i.to_string()))
             })
             .collect();
-        let out_in = if self.dense {
-            c * (self.n_convs + 1)
-        } else {
-            c
-        };
+        let out_in = if self.dense { c * (self.n_convs + 1) } else { c };
         let out = UnetOutBlock {
             conv: ConvLayer {
                 conv: torch_conv(out_in, self.out_channels, [1, 1, 1], true, false, device, &init.at("out").at("conv").at("conv")),
                 dropout: self.dropout,
             },
         };
-        Ok(ResBlocksHead {
-            upsample,
-            first_layer,
-            res_blocks,
-            out,
-            final_act: self.final_act,
-            dense: self.dense,
-            in_channels: self.in_channels,
-        })
+        Ok(ResBlocksHead { upsample, first_layer, res_blocks, out, final_act: self.final_act, dense: self.dense, in_channels: self.in_channels })
     }
 }
 
@@ -551,24 +416,11 @@ impl ResBlocksHeadConfig {
 /// channels (the sub-pixel positions of one output channel) starts from the same
 /// kaiming-normal kernel, so the initial upsampling is a nearest-neighbour resize (no
 /// checkerboard). Bias: torch's default.
-fn icnr_conv<B: Backend>(
-    cin: usize,
-    c: usize,
-    factor: usize,
-    kernel: [usize; 3],
-    device: &B::Device,
-    init: &Init,
-) -> Conv<B> {
+fn icnr_conv<B: Backend>(cin: usize, c: usize, factor: usize, kernel: [usize; 3], device: &B::Device, init: &Init) -> Conv<B> {
     let kvol: usize = kernel.iter().product();
     let fan_in = (cin * kvol).max(1) as f64;
     let base: Tensor<B, 3> = init.at("weight").normal([c, cin, kvol], 0.0, (2.0 / fan_in).sqrt(), device);
-    let weight = base.unsqueeze_dim::<4>(1).repeat_dim(1, factor).reshape([
-        c * factor,
-        cin,
-        kernel[0],
-        kernel[1],
-        kernel[2],
-    ]);
+    let weight = base.unsqueeze_dim::<4>(1).repeat_dim(1, factor).reshape([c * factor, cin, kernel[0], kernel[1], kernel[2]]);
     let bound = 1.0 / fan_in.sqrt();
     Conv {
         weight: init.at("weight").param(weight),
@@ -622,16 +474,10 @@ impl<B: Backend> ResBlocksHead<B> {
     pub fn try_forward(&self, x: Tensor<B, 5>) -> Result<Tensor<B, 5>, HeadInputError> {
         let [_, c, ..] = x.dims();
         if c != self.in_channels {
-            return Err(HeadInputError::Channels {
-                expected: self.in_channels,
-                got: c,
-            });
+            return Err(HeadInputError::Channels { expected: self.in_channels, got: c });
         }
         if let Some(p) = &self.first_layer {
-            let scaled = self
-                .upsample
-                .as_ref()
-                .map_or(x.dims()[2], |u| x.dims()[2] * u.scale[0]);
+            let scaled = self.upsample.as_ref().map_or(x.dims()[2], |u| x.dims()[2] * u.scale[0]);
             p.check_depth(scaled)?;
         }
         Ok(self.forward(x))
@@ -641,9 +487,7 @@ impl<B: Backend> ResBlocksHead<B> {
     /// → `res_blocks.0.conv1.conv.weight`); `None` for keys that are not this head's.
     pub fn cyto_dl_key(&self, key: &str) -> Option<String> {
         if let Some(rest) = key.strip_prefix("model.upsample.") {
-            let rest = rest
-                .strip_prefix("pixelshuffle.conv_block.")
-                .or_else(|| rest.strip_prefix("deconv."))?;
+            let rest = rest.strip_prefix("pixelshuffle.conv_block.").or_else(|| rest.strip_prefix("deconv."))?;
             return Some(format!("upsample.conv.{rest}"));
         }
         let rest = key.strip_prefix("model.model.")?;
@@ -675,12 +519,7 @@ impl<B: Backend> ResBlocksHead<B> {
     /// state_dict. Keys under the prefix that map to nothing are reported as unexpected (under
     /// their original names). Strict: an error (the head is consumed) unless every parameter
     /// loads and no key is left over.
-    pub fn load_cyto_dl(
-        self,
-        dict: &StateDict,
-        prefix: &str,
-        strict: bool,
-    ) -> Result<(Self, LoadReport), WeightsError> {
+    pub fn load_cyto_dl(self, dict: &StateDict, prefix: &str, strict: bool) -> Result<(Self, LoadReport), WeightsError> {
         let mut tensors = BTreeMap::new();
         let mut unknown = Vec::new();
         for (key, v) in &dict.tensors {
@@ -695,14 +534,8 @@ impl<B: Backend> ResBlocksHead<B> {
                 None => {}
             }
         }
-        let mapped = StateDict {
-            tensors,
-            source: dict.source.clone(),
-        };
-        let options = LoadOptions {
-            strict: false,
-            prefix: Some(String::new()),
-        };
+        let mapped = StateDict { tensors, source: dict.source.clone() };
+        let options = LoadOptions { strict: false, prefix: Some(String::new()) };
         let (head, mut report) = load_state_dict(self, &mapped, &options)?;
         report.unexpected.extend(unknown);
         report.prefix = Some(prefix.to_string());
@@ -736,29 +569,12 @@ impl ProjectionConfig {
     }
 
     /// Max / Mean have no parameters; Learned gets a torch-default-initialised conv with bias.
-    pub fn init<B: Backend>(
-        &self,
-        device: &B::Device,
-        init: &Init,
-    ) -> Result<ProjectionHead<B>, HeadConfigError> {
+    pub fn init<B: Backend>(&self, device: &B::Device, init: &Init) -> Result<ProjectionHead<B>, HeadConfigError> {
         self.validate()?;
         // no padding: the [Z, 1, 1] kernel sees the whole stack once and leaves Z = 1
-        let conv = (self.mode == ProjectionMode::Learned).then(|| Conv {
-            padding: [0, 0, 0],
-            ..torch_conv(
-                self.in_channels,
-                self.out_channels,
-                [self.depth, 1, 1],
-                true,
-                false,
-                device,
-                &init.at("conv"),
-            )
-        });
-        Ok(ProjectionHead {
-            conv,
-            mode: self.mode,
-        })
+        let conv = (self.mode == ProjectionMode::Learned)
+            .then(|| Conv { padding: [0, 0, 0], ..torch_conv(self.in_channels, self.out_channels, [self.depth, 1, 1], true, false, device, &init.at("conv")) });
+        Ok(ProjectionHead { conv, mode: self.mode })
     }
 }
 
@@ -792,10 +608,7 @@ impl<B: Backend> ProjectionHead<B> {
 
     fn check_depth(&self, z: usize) -> Result<(), HeadInputError> {
         match self.depth() {
-            Some(d) if d != z => Err(HeadInputError::Depth {
-                expected: d,
-                got: z,
-            }),
+            Some(d) if d != z => Err(HeadInputError::Depth { expected: d, got: z }),
             _ => Ok(()),
         }
     }
@@ -849,12 +662,7 @@ impl<B: Backend> Head<B> {
 
     /// Loads this head's weights from a cyto_dl checkpoint's `task_heads.<name>.*` keys
     /// (a projection reads `task_heads.<name>.model.conv.*`). `Base` has nothing to load.
-    pub fn load_cyto_dl(
-        self,
-        dict: &StateDict,
-        name: &str,
-        strict: bool,
-    ) -> Result<(Self, LoadReport), WeightsError> {
+    pub fn load_cyto_dl(self, dict: &StateDict, name: &str, strict: bool) -> Result<(Self, LoadReport), WeightsError> {
         let prefix = format!("task_heads.{name}.");
         match self {
             Head::Base(p) => Ok((Head::Base(p), LoadReport::default())),
@@ -863,10 +671,7 @@ impl<B: Backend> Head<B> {
                 Ok((Head::ResBlocks(h), r))
             }
             Head::Projection(h) => {
-                let options = LoadOptions {
-                    strict,
-                    prefix: Some(format!("{prefix}model.")),
-                };
+                let options = LoadOptions { strict, prefix: Some(format!("{prefix}model.")) };
                 let (h, r) = load_state_dict(h, dict, &options)?;
                 Ok((Head::Projection(h), r))
             }
@@ -937,4 +742,3 @@ impl<B: Backend> Head<B> {
         })
     }
 }
-

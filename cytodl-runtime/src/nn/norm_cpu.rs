@@ -73,19 +73,15 @@ fn forward(x: &[f32], shape: &[usize], affine: Option<(&[f32], &[f32])>, eps: f6
     let mut mean = vec![0.0f32; rows];
     let mut rstd = vec![0.0f32; rows];
     if len > 0 {
-        y.par_chunks_mut(len)
-            .zip(x.par_chunks(len))
-            .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
-            .enumerate()
-            .for_each(|(row, ((y, x), (m, r)))| {
-                let mu = sum8(x, |v| v as f64) / len as f64;
-                let var = sum8(x, |v| (v as f64 - mu).powi(2)) / len as f64;
-                let rs = 1.0 / (var + eps).sqrt();
-                let (w, b) = affine.map_or((1.0, 0.0), |(w, b)| (w[row % channels] as f64, b[row % channels] as f64));
-                let (mu32, scale, b) = (mu as f32, (rs * w) as f32, b as f32);
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x - mu32) * scale + b);
-                (*m, *r) = (mu as f32, rs as f32);
-            });
+        y.par_chunks_mut(len).zip(x.par_chunks(len)).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).enumerate().for_each(|(row, ((y, x), (m, r)))| {
+            let mu = sum8(x, |v| v as f64) / len as f64;
+            let var = sum8(x, |v| (v as f64 - mu).powi(2)) / len as f64;
+            let rs = 1.0 / (var + eps).sqrt();
+            let (w, b) = affine.map_or((1.0, 0.0), |(w, b)| (w[row % channels] as f64, b[row % channels] as f64));
+            let (mu32, scale, b) = (mu as f32, (rs * w) as f32, b as f32);
+            y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x - mu32) * scale + b);
+            (*m, *r) = (mu as f32, rs as f32);
+        });
     }
     (y, Stats { channels, len, mean, rstd })
 }
@@ -97,20 +93,18 @@ fn backward(x: &[f32], dy: &[f32], weight: Option<&[f32]>, s: &Stats) -> (Vec<f3
     let mut dx = vec![0.0f32; x.len()];
     let mut sums = vec![(0.0f64, 0.0f64); s.mean.len()];
     if len > 0 {
-        dx.par_chunks_mut(len).zip(x.par_chunks(len).zip(dy.par_chunks(len))).zip(sums.par_iter_mut()).enumerate().for_each(
-            |(row, ((dx, (x, dy)), sum))| {
-                let (mu, rs) = (s.mean[row], s.rstd[row]);
-                let sdy = sum8(dy, |v| v as f64);
-                let sdyx = sum8_zip(x, dy, |x, dy| (dy * (x - mu) * rs) as f64);
-                *sum = (sdy, sdyx);
-                let w = weight.map_or(1.0, |w| w[row % s.channels]);
-                let k = w * rs;
-                let (a, b) = ((sdy / len as f64) as f32, (sdyx / len as f64) as f32);
-                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                    *dx = k * (dy - a - (x - mu) * rs * b);
-                }
-            },
-        );
+        dx.par_chunks_mut(len).zip(x.par_chunks(len).zip(dy.par_chunks(len))).zip(sums.par_iter_mut()).enumerate().for_each(|(row, ((dx, (x, dy)), sum))| {
+            let (mu, rs) = (s.mean[row], s.rstd[row]);
+            let sdy = sum8(dy, |v| v as f64);
+            let sdyx = sum8_zip(x, dy, |x, dy| (dy * (x - mu) * rs) as f64);
+            *sum = (sdy, sdyx);
+            let w = weight.map_or(1.0, |w| w[row % s.channels]);
+            let k = w * rs;
+            let (a, b) = ((sdy / len as f64) as f32, (sdyx / len as f64) as f32);
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = k * (dy - a - (x - mu) * rs * b);
+            }
+        });
     }
     let mut dw = vec![0.0f64; s.channels];
     let mut db = vec![0.0f64; s.channels];
@@ -207,8 +201,8 @@ fn fused_autodiff<B: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1>, T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
     use crate::nn::Init;
+    use burn::tensor::TensorData;
 
     fn max_rel(a: TensorData, b: TensorData) -> f64 {
         assert_eq!(a.shape, b.shape);

@@ -22,11 +22,7 @@ pub enum WeightsError {
     #[error("cannot read weights file {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("tensor '{key}' in {path} cannot be read as f32: {message}")]
-    Tensor {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Tensor { path: PathBuf, key: String, message: String },
     #[error("weights do not match the model (strict load): {0}")]
     Strict(LoadReport),
 }
@@ -49,32 +45,19 @@ impl StateDict {
     pub fn from_safetensors(path: impl AsRef<Path>) -> Result<Self, WeightsError> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(WeightsError::Read {
-                path: path.into(),
-                message: "no such file".into(),
-            });
+            return Err(WeightsError::Read { path: path.into(), message: "no such file".into() });
         }
         let mut store = burn_store::SafetensorsStore::from_file(path);
-        let snaps = store.get_all_snapshots().map_err(|e| WeightsError::Read {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let snaps = store.get_all_snapshots().map_err(|e| WeightsError::Read { path: path.into(), message: e.to_string() })?;
         let mut tensors = BTreeMap::new();
         for (key, snap) in snaps.iter() {
             if !snap.dtype.is_float() {
                 continue;
             }
-            let data = snap.to_data().map_err(|e| WeightsError::Tensor {
-                path: path.into(),
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
+            let data = snap.to_data().map_err(|e| WeightsError::Tensor { path: path.into(), key: key.clone(), message: e.to_string() })?;
             tensors.insert(key.clone(), data.convert::<f32>());
         }
-        Ok(StateDict {
-            tensors,
-            source: path.into(),
-        })
+        Ok(StateDict { tensors, source: path.into() })
     }
 
     /// Reads a PyTorch file: a Lightning checkpoint (tensors under `state_dict`) or a plain
@@ -83,34 +66,21 @@ impl StateDict {
         use burn_store::pytorch::PytorchReader;
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(WeightsError::Read {
-                path: path.into(),
-                message: "no such file".into(),
-            });
+            return Err(WeightsError::Read { path: path.into(), message: "no such file".into() });
         }
         let reader = match PytorchReader::with_top_level_key(path, "state_dict") {
             Ok(r) if !r.is_empty() => r,
-            _ => PytorchReader::new(path).map_err(|e| WeightsError::Read {
-                path: path.into(),
-                message: e.to_string(),
-            })?,
+            _ => PytorchReader::new(path).map_err(|e| WeightsError::Read { path: path.into(), message: e.to_string() })?,
         };
         let mut tensors = BTreeMap::new();
         for (key, snap) in reader.into_tensors() {
             if !snap.dtype.is_float() {
                 continue;
             }
-            let data = snap.to_data().map_err(|e| WeightsError::Tensor {
-                path: path.into(),
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
+            let data = snap.to_data().map_err(|e| WeightsError::Tensor { path: path.into(), key: key.clone(), message: e.to_string() })?;
             tensors.insert(key, data.convert::<f32>());
         }
-        Ok(StateDict {
-            tensors,
-            source: path.into(),
-        })
+        Ok(StateDict { tensors, source: path.into() })
     }
 
     /// Safetensors by extension (`.safetensors`), PyTorch otherwise (`.pt`, `.pth`, `.ckpt`).
@@ -125,15 +95,8 @@ impl StateDict {
 
     /// Keeps only keys under `prefix` (e.g. `"backbone."`), with the prefix removed.
     pub fn strip_prefix(self, prefix: &str) -> Self {
-        let tensors = self
-            .tensors
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v)))
-            .collect();
-        StateDict {
-            tensors,
-            source: self.source,
-        }
+        let tensors = self.tensors.into_iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v))).collect();
+        StateDict { tensors, source: self.source }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
@@ -201,14 +164,10 @@ pub fn param_names<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usi
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out
-                .push((self.path.join("."), param.lazy_shape().to_vec()));
+            self.out.push((self.path.join("."), param.lazy_shape().to_vec()));
         }
     }
-    let mut v = Names {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
+    let mut v = Names { path: Vec::new(), out: Vec::new() };
     module.visit(&mut v);
     v.out
 }
@@ -227,24 +186,17 @@ pub fn state_dict<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, Tens
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out
-                .insert(self.path.join("."), param.val().into_data());
+            self.out.insert(self.path.join("."), param.val().into_data());
         }
     }
-    let mut v = Collect {
-        path: Vec::new(),
-        out: BTreeMap::new(),
-    };
+    let mut v = Collect { path: Vec::new(), out: BTreeMap::new() };
     module.visit(&mut v);
     v.out
 }
 
 /// Each parameter's gradient after `loss.backward()`, by dotted path (parameters without a
 /// gradient are left out).
-pub fn named_grads<B: AutodiffBackend, M: Module<B>>(
-    module: &M,
-    grads: &B::Gradients,
-) -> BTreeMap<String, TensorData> {
+pub fn named_grads<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &B::Gradients) -> BTreeMap<String, TensorData> {
     struct Grads<'a, B: AutodiffBackend> {
         path: Vec<String>,
         grads: &'a B::Gradients,
@@ -263,11 +215,7 @@ pub fn named_grads<B: AutodiffBackend, M: Module<B>>(
             }
         }
     }
-    let mut v = Grads {
-        path: Vec::new(),
-        grads,
-        out: BTreeMap::new(),
-    };
+    let mut v = Grads { path: Vec::new(), grads, out: BTreeMap::new() };
     module.visit(&mut v);
     v.out
 }
@@ -275,12 +223,7 @@ pub fn named_grads<B: AutodiffBackend, M: Module<B>>(
 /// A file shape that fits a module shape: equal, or a 2-D conv weight `[o, i, a, b]` for a
 /// 5-D `[o, i, 1, a, b]` parameter.
 fn shape_fits(model: &[usize], file: &[usize]) -> bool {
-    model == file
-        || (model.len() == 5
-            && file.len() == 4
-            && model[2] == 1
-            && model[..2] == file[..2]
-            && model[3..] == file[2..])
+    model == file || (model.len() == 5 && file.len() == 4 && model[2] == 1 && model[..2] == file[..2] && model[3..] == file[2..])
 }
 
 struct LoadMapper<'a> {
@@ -306,9 +249,7 @@ impl<B: Backend> ModuleMapper<B> for LoadMapper<'_> {
             return param;
         };
         if !shape_fits(&expected, &data.shape) {
-            self.report
-                .shape_mismatches
-                .push((key, expected, data.shape.to_vec()));
+            self.report.shape_mismatches.push((key, expected, data.shape.to_vec()));
             return param;
         }
         self.report.loaded.push(key);
@@ -316,12 +257,7 @@ impl<B: Backend> ModuleMapper<B> for LoadMapper<'_> {
             return param;
         }
         let device = param.lazy_device();
-        let values = TensorData::new(
-            data.as_slice::<f32>()
-                .map(|s| s.to_vec())
-                .unwrap_or_default(),
-            expected,
-        );
+        let values = TensorData::new(data.as_slice::<f32>().map(|s| s.to_vec()).unwrap_or_default(), expected);
         let id = param.id;
         param.transform_for_load(Tensor::from_data(values, &device), id)
     }
@@ -329,19 +265,13 @@ impl<B: Backend> ModuleMapper<B> for LoadMapper<'_> {
 
 /// Loads a state_dict into any module whose parameter paths are PyTorch keys (e.g.
 /// [`crate::nn::dynunet::DynUNet`]). Strict: nothing is changed unless everything matches.
-pub fn load_state_dict<B: Backend, M: Module<B>>(
-    module: M,
-    dict: &StateDict,
-    options: &LoadOptions,
-) -> Result<(M, LoadReport), WeightsError> {
+pub fn load_state_dict<B: Backend, M: Module<B>>(module: M, dict: &StateDict, options: &LoadOptions) -> Result<(M, LoadReport), WeightsError> {
     let names = param_names::<B, M>(&module);
     let prefix = match &options.prefix {
         Some(p) => Some(p.clone()),
         None => {
             let direct = names.iter().any(|(n, _)| dict.tensors.contains_key(n));
-            let prefixed = names
-                .iter()
-                .any(|(n, _)| dict.tensors.contains_key(&format!("backbone.{n}")));
+            let prefixed = names.iter().any(|(n, _)| dict.tensors.contains_key(&format!("backbone.{n}")));
             (!direct && prefixed).then(|| "backbone.".to_string())
         }
     };
@@ -353,40 +283,22 @@ pub fn load_state_dict<B: Backend, M: Module<B>>(
         }
         None => &dict.tensors,
     };
-    let mut mapper = LoadMapper {
-        path: Vec::new(),
-        dict: tensors,
-        report: LoadReport::default(),
-        apply: false,
-    };
+    let mut mapper = LoadMapper { path: Vec::new(), dict: tensors, report: LoadReport::default(), apply: false };
     let module = module.map(&mut mapper);
     let mut report = mapper.report;
     report.prefix = prefix;
     let known: std::collections::HashSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
-    report.unexpected = tensors
-        .keys()
-        .filter(|k| !is_alias(k) && !known.contains(k.as_str()))
-        .cloned()
-        .collect();
+    report.unexpected = tensors.keys().filter(|k| !is_alias(k) && !known.contains(k.as_str())).cloned().collect();
     if options.strict && !report.is_clean() {
         return Err(WeightsError::Strict(report));
     }
-    let mut mapper = LoadMapper {
-        path: Vec::new(),
-        dict: tensors,
-        report: LoadReport::default(),
-        apply: true,
-    };
+    let mut mapper = LoadMapper { path: Vec::new(), dict: tensors, report: LoadReport::default(), apply: true };
     let module = module.map(&mut mapper);
     Ok((module, report))
 }
 
 /// Reads `path` (safetensors or PyTorch / Lightning) and loads it into `module`.
-pub fn load_file<B: Backend, M: Module<B>>(
-    module: M,
-    path: impl AsRef<Path>,
-    options: &LoadOptions,
-) -> Result<(M, LoadReport), WeightsError> {
+pub fn load_file<B: Backend, M: Module<B>>(module: M, path: impl AsRef<Path>, options: &LoadOptions) -> Result<(M, LoadReport), WeightsError> {
     let dict = StateDict::from_file(path)?;
     load_state_dict(module, &dict, options)
 }

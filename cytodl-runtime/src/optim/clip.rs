@@ -26,22 +26,14 @@ pub enum GradClip {
 impl GradClip {
     pub fn validate(&self) -> Result<(), OptimError> {
         match *self {
-            Self::Norm(v) if !(v >= 0.0 && v.is_finite()) => {
-                Err(invalid("max_norm", format!("must be finite and >= 0, got {v}")))
-            }
-            Self::Value(v) if !(v >= 0.0 && v.is_finite()) => {
-                Err(invalid("clip_value", format!("must be finite and >= 0, got {v}")))
-            }
+            Self::Norm(v) if !(v >= 0.0 && v.is_finite()) => Err(invalid("max_norm", format!("must be finite and >= 0, got {v}"))),
+            Self::Value(v) if !(v >= 0.0 && v.is_finite()) => Err(invalid("clip_value", format!("must be finite and >= 0, got {v}"))),
             _ => Ok(()),
         }
     }
 }
 
-pub(crate) fn apply_clip<B: AutodiffBackend, M: AutodiffModule<B>>(
-    model: &M,
-    grads: GradientsParams,
-    clip: GradClip,
-) -> GradientsParams {
+pub(crate) fn apply_clip<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, clip: GradClip) -> GradientsParams {
     match clip {
         GradClip::Norm(max_norm) => clip_norm_unchecked(model, grads, max_norm).0,
         GradClip::Value(v) => clip_value_unchecked(model, grads, v),
@@ -64,10 +56,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for NormVisitor<'_, B> {
 
 /// The global L2 norm of all gradients, as torch computes it: the norm of the per-parameter
 /// norms. `None` when no parameter has a gradient.
-pub fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
-    model: &M,
-    grads: &GradientsParams,
-) -> Option<Tensor<B::InnerBackend, 1>> {
+pub fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> Option<Tensor<B::InnerBackend, 1>> {
     let mut v = NormVisitor::<B> { grads, norms: Vec::new() };
     model.visit(&mut v);
     if v.norms.is_empty() {
@@ -134,11 +123,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for ClampVisitor<'_> {
     }
 }
 
-fn clip_value_unchecked<B: AutodiffBackend, M: AutodiffModule<B>>(
-    model: &M,
-    mut grads: GradientsParams,
-    value: f64,
-) -> GradientsParams {
+fn clip_value_unchecked<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, mut grads: GradientsParams, value: f64) -> GradientsParams {
     let mut v = ClampVisitor { grads: &mut grads, value };
     ModuleVisitorFor::<B>::visit(model, &mut v);
     grads
@@ -146,21 +131,13 @@ fn clip_value_unchecked<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// `torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)`: clamps every gradient
 /// element to `[-clip_value, clip_value]`.
-pub fn clip_grad_value<B: AutodiffBackend, M: AutodiffModule<B>>(
-    model: &M,
-    grads: GradientsParams,
-    clip_value: f64,
-) -> Result<GradientsParams, OptimError> {
+pub fn clip_grad_value<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, clip_value: f64) -> Result<GradientsParams, OptimError> {
     GradClip::Value(clip_value).validate()?;
     Ok(clip_value_unchecked(model, grads, clip_value))
 }
 
 /// Multiplies every gradient by `factor` (e.g. `1/k` to average accumulated gradients).
-pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
-    model: &M,
-    mut grads: GradientsParams,
-    factor: f64,
-) -> GradientsParams {
+pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, mut grads: GradientsParams, factor: f64) -> GradientsParams {
     let Some(device) = first_device::<B, M>(model) else {
         return grads;
     };
@@ -197,10 +174,7 @@ struct AccumVisitor<'a> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for AccumVisitor<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let id = param.id;
-        let merged = match (
-            self.sum.remove::<B::InnerBackend, D>(id),
-            self.new.remove::<B::InnerBackend, D>(id),
-        ) {
+        let merged = match (self.sum.remove::<B::InnerBackend, D>(id), self.new.remove::<B::InnerBackend, D>(id)) {
             (Some(a), Some(b)) => a + b,
             (Some(a), None) => a,
             (None, Some(b)) => b,

@@ -145,12 +145,7 @@ impl OptimizerConfig {
 /// Per-parameter state, flat (`[numel]`).
 #[derive(Clone)]
 pub(crate) enum ParamState<B: Backend> {
-    Adam {
-        step: u64,
-        exp_avg: Tensor<B, 1>,
-        exp_avg_sq: Tensor<B, 1>,
-        max_exp_avg_sq: Option<Tensor<B, 1>>,
-    },
+    Adam { step: u64, exp_avg: Tensor<B, 1>, exp_avg_sq: Tensor<B, 1>, max_exp_avg_sq: Option<Tensor<B, 1>> },
     Sgd { momentum_buffer: Option<Tensor<B, 1>> },
 }
 
@@ -182,18 +177,10 @@ struct AdamHyper {
 /// p -= lr / (1 - b1^t) * m / denom
 /// ```
 /// The bias corrections are f64 like Python floats; tensor math is in the parameter dtype.
-fn adam_update<B: Backend>(
-    h: &AdamHyper,
-    lr: f64,
-    mut p: Tensor<B, 1>,
-    mut g: Tensor<B, 1>,
-    state: Option<ParamState<B>>,
-) -> (Tensor<B, 1>, ParamState<B>) {
+fn adam_update<B: Backend>(h: &AdamHyper, lr: f64, mut p: Tensor<B, 1>, mut g: Tensor<B, 1>, state: Option<ParamState<B>>) -> (Tensor<B, 1>, ParamState<B>) {
     let n = p.dims()[0];
     let (step, exp_avg, exp_avg_sq, max_sq) = match state {
-        Some(ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq }) if exp_avg.dims()[0] == n => {
-            (step, exp_avg, exp_avg_sq, max_exp_avg_sq)
-        }
+        Some(ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq }) if exp_avg.dims()[0] == n => (step, exp_avg, exp_avg_sq, max_exp_avg_sq),
         _ => {
             let z = Tensor::<B, 1>::zeros([n], &p.device());
             (0, z.clone(), z.clone(), h.amsgrad.then_some(z))
@@ -233,13 +220,7 @@ fn adam_update<B: Backend>(
 /// g = g + momentum*buf (nesterov) | buf
 /// p -= lr*g
 /// ```
-fn sgd_update<B: Backend>(
-    c: &SgdConfig,
-    lr: f64,
-    p: Tensor<B, 1>,
-    mut g: Tensor<B, 1>,
-    state: Option<ParamState<B>>,
-) -> (Tensor<B, 1>, ParamState<B>) {
+fn sgd_update<B: Backend>(c: &SgdConfig, lr: f64, p: Tensor<B, 1>, mut g: Tensor<B, 1>, state: Option<ParamState<B>>) -> (Tensor<B, 1>, ParamState<B>) {
     let n = p.dims()[0];
     if c.weight_decay != 0.0 {
         g = g + p.clone().mul_scalar(c.weight_decay);
@@ -247,9 +228,7 @@ fn sgd_update<B: Backend>(
     let mut momentum_buffer = None;
     if c.momentum != 0.0 {
         let buf = match state {
-            Some(ParamState::Sgd { momentum_buffer: Some(b) }) if b.dims()[0] == n => {
-                b.mul_scalar(c.momentum) + g.clone().mul_scalar(1.0 - c.dampening)
-            }
+            Some(ParamState::Sgd { momentum_buffer: Some(b) }) if b.dims()[0] == n => b.mul_scalar(c.momentum) + g.clone().mul_scalar(1.0 - c.dampening),
             _ => g.clone(),
         };
         g = if c.nesterov { g + buf.clone().mul_scalar(c.momentum) } else { buf.clone() };
@@ -268,11 +247,7 @@ pub struct Optimizer<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> std::fmt::Debug for Optimizer<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Optimizer")
-            .field("config", &self.config)
-            .field("clip", &self.clip)
-            .field("params_with_state", &self.states.len())
-            .finish()
+        f.debug_struct("Optimizer").field("config", &self.config).field("clip", &self.clip).field("params_with_state", &self.states.len()).finish()
     }
 }
 
@@ -320,13 +295,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
         if let Some(clip) = self.clip {
             grads = apply_clip(&model, grads, clip);
         }
-        let mut mapper = StepMapper::<B> {
-            config: &self.config,
-            lr,
-            grads: &mut grads,
-            states: &mut self.states,
-            path: Vec::new(),
-        };
+        let mut mapper = StepMapper::<B> { config: &self.config, lr, grads: &mut grads, states: &mut self.states, path: Vec::new() };
         model.map(&mut mapper)
     }
 
@@ -339,9 +308,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
     pub fn to_record(&self) -> OptimizerRecord {
         let mut rec = OptimizerRecord::new(self.config.kind());
         for (key, state) in &self.states {
-            let to_vec = |t: &Tensor<B::InnerBackend, 1>| -> Vec<f32> {
-                t.to_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
-            };
+            let to_vec = |t: &Tensor<B::InnerBackend, 1>| -> Vec<f32> { t.to_data().convert::<f32>().to_vec::<f32>().unwrap_or_default() };
             let mut pr = ParamRecord::default();
             match state {
                 ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq } => {
@@ -366,17 +333,10 @@ impl<B: AutodiffBackend> Optimizer<B> {
     /// Restores a state saved by [`Optimizer::to_record`], checked against `model` (every entry
     /// must name one of its parameters with the same element count); tensors go to that
     /// parameter's device. On error the current state is kept.
-    pub fn load_record<M: AutodiffModule<B>>(
-        &mut self,
-        record: &OptimizerRecord,
-        model: &M,
-    ) -> Result<(), OptimError> {
+    pub fn load_record<M: AutodiffModule<B>>(&mut self, record: &OptimizerRecord, model: &M) -> Result<(), OptimError> {
         let kind = self.config.kind();
         if record.kind != kind {
-            return Err(OptimError::Record(format!(
-                "saved for {:?}, loading into {:?}",
-                record.kind, kind
-            )));
+            return Err(OptimError::Record(format!("saved for {:?}, loading into {:?}", record.kind, kind)));
         }
         let mut visitor = ParamInfo::<B> { path: Vec::new(), params: HashMap::new() };
         model.visit(&mut visitor);
@@ -387,14 +347,9 @@ impl<B: AutodiffBackend> Optimizer<B> {
             };
             let take = |name: &str, required: bool| -> Result<Option<Tensor<B::InnerBackend, 1>>, OptimError> {
                 match pr.buffers.get(name) {
-                    None if required => {
-                        Err(OptimError::Record(format!("`{key}` has no `{name}` buffer")))
-                    }
+                    None if required => Err(OptimError::Record(format!("`{key}` has no `{name}` buffer"))),
                     None => Ok(None),
-                    Some(v) if v.len() != *numel => Err(OptimError::Record(format!(
-                        "`{key}.{name}` has {} values, the parameter has {numel}",
-                        v.len()
-                    ))),
+                    Some(v) if v.len() != *numel => Err(OptimError::Record(format!("`{key}.{name}` has {} values, the parameter has {numel}", v.len()))),
                     Some(v) => Ok(Some(Tensor::from_data(TensorData::new(v.clone(), [*numel]), device))),
                 }
             };
@@ -404,9 +359,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
                     let exp_avg_sq = take("exp_avg_sq", true)?;
                     let max_exp_avg_sq = take("max_exp_avg_sq", false)?;
                     match (exp_avg, exp_avg_sq) {
-                        (Some(exp_avg), Some(exp_avg_sq)) => {
-                            ParamState::Adam { step: pr.step, exp_avg, exp_avg_sq, max_exp_avg_sq }
-                        }
+                        (Some(exp_avg), Some(exp_avg_sq)) => ParamState::Adam { step: pr.step, exp_avg, exp_avg_sq, max_exp_avg_sq },
                         _ => return Err(OptimError::Record(format!("`{key}` lacks Adam moments"))),
                     }
                 }
@@ -415,8 +368,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
             if let Some(unknown) = pr.buffers.keys().find(|k| {
                 !matches!(
                     (kind, k.as_str()),
-                    (OptimizerKind::Adam | OptimizerKind::AdamW, "exp_avg" | "exp_avg_sq" | "max_exp_avg_sq")
-                        | (OptimizerKind::Sgd, "momentum_buffer")
+                    (OptimizerKind::Adam | OptimizerKind::AdamW, "exp_avg" | "exp_avg_sq" | "max_exp_avg_sq") | (OptimizerKind::Sgd, "momentum_buffer")
                 )
             }) {
                 return Err(OptimError::Record(format!("`{key}` has an unknown buffer `{unknown}`")));
@@ -469,28 +421,14 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
         let state = self.states.remove(&key);
         let (p, state) = match self.config {
             OptimizerConfig::Adam(c) => adam_update(
-                &AdamHyper {
-                    beta1: c.betas.0,
-                    beta2: c.betas.1,
-                    eps: c.eps,
-                    weight_decay: c.weight_decay,
-                    amsgrad: c.amsgrad,
-                    decoupled: false,
-                },
+                &AdamHyper { beta1: c.betas.0, beta2: c.betas.1, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad, decoupled: false },
                 self.lr,
                 p,
                 g,
                 state,
             ),
             OptimizerConfig::AdamW(c) => adam_update(
-                &AdamHyper {
-                    beta1: c.betas.0,
-                    beta2: c.betas.1,
-                    eps: c.eps,
-                    weight_decay: c.weight_decay,
-                    amsgrad: c.amsgrad,
-                    decoupled: true,
-                },
+                &AdamHyper { beta1: c.betas.0, beta2: c.betas.1, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad, decoupled: true },
                 self.lr,
                 p,
                 g,

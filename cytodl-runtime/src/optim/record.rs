@@ -64,8 +64,7 @@ impl OptimizerRecord {
             return Err(OptimError::Record("not an optimizer state (bad magic)".into()));
         }
         let tag = r.take(1)?[0];
-        let kind = OptimizerKind::from_tag(tag)
-            .ok_or_else(|| OptimError::Record(format!("unknown optimizer tag {tag}")))?;
+        let kind = OptimizerKind::from_tag(tag).ok_or_else(|| OptimError::Record(format!("unknown optimizer tag {tag}")))?;
         let mut rec = Self::new(kind);
         let n = r.u32()?;
         for _ in 0..n {
@@ -75,16 +74,10 @@ impl OptimizerRecord {
             let mut p = ParamRecord { step, buffers: BTreeMap::new() };
             for _ in 0..m {
                 let name = r.string()?;
-                let len = usize::try_from(r.u64()?)
-                    .map_err(|_| OptimError::Record("buffer length overflows".into()))?;
-                let nbytes = len
-                    .checked_mul(4)
-                    .ok_or_else(|| OptimError::Record("buffer length overflows".into()))?;
+                let len = usize::try_from(r.u64()?).map_err(|_| OptimError::Record("buffer length overflows".into()))?;
+                let nbytes = len.checked_mul(4).ok_or_else(|| OptimError::Record("buffer length overflows".into()))?;
                 let raw = r.take(nbytes)?;
-                let values = raw
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
+                let values = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 p.buffers.insert(name, values);
             }
             if rec.params.insert(key.clone(), p).is_some() {
@@ -105,11 +98,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], OptimError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| OptimError::Record(format!("truncated at byte {}", self.pos)))?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| OptimError::Record(format!("truncated at byte {}", self.pos)))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)

@@ -101,9 +101,7 @@ impl OneCycleConfig {
         if steps_per_epoch == 0 {
             return Err(invalid("steps_per_epoch", "expected a positive integer, got 0"));
         }
-        let total = epochs
-            .checked_mul(steps_per_epoch)
-            .ok_or_else(|| invalid("steps_per_epoch", "epochs * steps_per_epoch overflows"))?;
+        let total = epochs.checked_mul(steps_per_epoch).ok_or_else(|| invalid("steps_per_epoch", "epochs * steps_per_epoch overflows"))?;
         Ok(Self::new(max_lr, total))
     }
 
@@ -167,10 +165,7 @@ impl OneCycleConfig {
                     return Err(ScheduleError::ZeroLengthPhase { phase: i, value: self.pct_start * self.total_steps as f64 });
                 }
                 let pct = (s - start_step) / span;
-                return Ok((
-                    self.anneal_strategy.apply(start_lr, end_lr, pct),
-                    self.anneal_strategy.apply(start_m, end_m, pct),
-                ));
+                return Ok((self.anneal_strategy.apply(start_lr, end_lr, pct), self.anneal_strategy.apply(start_m, end_m, pct)));
             }
             start_step = end_step;
         }
@@ -364,7 +359,9 @@ impl LrSchedule {
             None => LrSchedule::Constant,
             Some(C::ExponentialLR(s)) => LrSchedule::Exponential { gamma: s.gamma },
             Some(C::StepLR(s)) => LrSchedule::Step { step_size: count("step_size", s.step_size)?, gamma: s.gamma },
-            Some(C::MultiStepLR(s)) => LrSchedule::MultiStep { milestones: s.milestones.iter().map(|m| count("milestones", *m)).collect::<Result<_, _>>()?, gamma: s.gamma },
+            Some(C::MultiStepLR(s)) => {
+                LrSchedule::MultiStep { milestones: s.milestones.iter().map(|m| count("milestones", *m)).collect::<Result<_, _>>()?, gamma: s.gamma }
+            }
             Some(C::CosineAnnealingLR(s)) => LrSchedule::CosineAnnealing { t_max: count("T_max", s.t_max)?, eta_min: s.eta_min },
             Some(C::OneCycleLR(s)) => {
                 let base = match (s.total_steps, s.epochs, s.steps_per_epoch) {

@@ -24,7 +24,9 @@ const VERSION: u32 = 2;
 pub enum CheckpointError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot write checkpoint {path}: {source}. The checkpoints already written beside it are intact; make room and resume from the last one with --ckpt")]
+    #[error(
+        "cannot write checkpoint {path}: {source}. The checkpoints already written beside it are intact; make room and resume from the last one with --ckpt"
+    )]
     Write { path: PathBuf, source: std::io::Error },
     #[error("checkpoint {path}: {reason}")]
     Format { path: PathBuf, reason: String },

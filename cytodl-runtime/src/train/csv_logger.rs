@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsRow {
     pub epoch: u64,
@@ -129,7 +128,11 @@ fn pyfmt_float(v: f64) -> String {
         return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
     }
     let s = format!("{v}");
-    if s.contains('.') { s } else { format!("{s}.0") }
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// The temporary file [`atomic_write`] writes `path` through: `<stem>.tmp.<pid>`.

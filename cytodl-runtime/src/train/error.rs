@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::checkpoint::CheckpointError;
-use crate::optim::{OptimError, ScheduleError};
 use crate::data::loader::LoadError;
+use crate::optim::{OptimError, ScheduleError};
 use crate::task::TaskError;
 
 #[derive(Debug, Error)]

@@ -9,13 +9,13 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion as _;
 
 use super::error::TrainError;
-use crate::task::{Im2Im, Task, TaskError};
 use crate::array::Array;
 use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
 use crate::model::{infer_heads, to_tensor};
 use crate::postprocess::{HeadPostprocess, Postprocess};
+use crate::task::{Im2Im, Task, TaskError};
 
 /// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
 /// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16). On CUDA,
@@ -54,7 +54,10 @@ pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Op
         return Ok((Precision::F32, Some(format!("precision {requested} is not available on the CPU; training in 32-bit"))));
     }
     if fp16 {
-        return Ok((wanted, Some(format!("precision {requested} runs as bf16-mixed on CUDA (no loss scaling needed); set trainer.precision=bf16-mixed to silence this"))));
+        return Ok((
+            wanted,
+            Some(format!("precision {requested} runs as bf16-mixed on CUDA (no loss scaling needed); set trainer.precision=bf16-mixed to silence this")),
+        ));
     }
     Ok((wanted, None))
 }

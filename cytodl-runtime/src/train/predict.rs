@@ -8,13 +8,13 @@ use burn::tensor::backend::Backend;
 use indexmap::IndexMap;
 use thiserror::Error;
 
-use crate::task::Im2Im;
 use crate::data::loader::{LoadError, Loader};
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, WriteError};
 use crate::model::infer_heads;
 use crate::postprocess::{Postprocess, PostprocessError};
 use crate::sample::Sample;
+use crate::task::Im2Im;
 
 #[derive(Debug, Error)]
 pub enum PredictError {

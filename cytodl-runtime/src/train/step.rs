@@ -17,9 +17,9 @@ use burn::tensor::Tensor;
 use indexmap::IndexMap;
 
 use super::error::TrainError;
-use crate::task::{batch_losses, scalar, Im2Im, Task};
 use crate::data::loader::Batch;
 use crate::optim::{GradAccumulator, Optimizer, OptimizerRecord, Scheduler};
+use crate::task::{batch_losses, scalar, Im2Im, Task};
 
 /// What one batch produced.
 pub struct StepOutput<B: AutodiffBackend, M> {

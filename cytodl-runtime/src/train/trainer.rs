@@ -341,11 +341,8 @@ where
             return Err(bad(format!("it was trained with seed {saved}, this run has seed {}: an exact resume needs the checkpoint's seed", self.config.seed)));
         }
         self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(&bad)?;
-        let records = data
-            .optimizers
-            .iter()
-            .map(|(name, bytes)| Ok((name.clone(), OptimizerRecord::from_bytes(bytes)?)))
-            .collect::<Result<Vec<_>, OptimError>>()?;
+        let records =
+            data.optimizers.iter().map(|(name, bytes)| Ok((name.clone(), OptimizerRecord::from_bytes(bytes)?))).collect::<Result<Vec<_>, OptimError>>()?;
         self.step.load_optimizer_records(&records, &self.model)?;
         let s = &data.state;
         self.epoch = s["epoch"].as_u64().ok_or_else(|| bad("no epoch".into()))?;

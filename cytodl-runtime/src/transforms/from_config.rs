@@ -77,7 +77,13 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             channel_wise: t.channel_wise,
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::ThresholdIntensityd(t) => Box::new(ThresholdIntensityd { keys: keys(&t.keys), threshold: t.threshold, above: t.above, cval: t.cval, allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::ThresholdIntensityd(t) => Box::new(ThresholdIntensityd {
+            keys: keys(&t.keys),
+            threshold: t.threshold,
+            above: t.above,
+            cval: t.cval,
+            allow_missing_keys: t.allow_missing_keys,
+        }),
         TransformConfig::ScaleIntensityRanged(t) => Box::new(ScaleIntensityRanged {
             keys: keys(&t.keys),
             a_min: t.a_min,
@@ -98,7 +104,14 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             channel_wise: t.channel_wise,
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::Clipd(t) => Box::new(Clipd { keys: keys(&t.keys), low: t.low, high: t.high, percentile: t.percentile, per_channel: t.per_channel, allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::Clipd(t) => Box::new(Clipd {
+            keys: keys(&t.keys),
+            low: t.low,
+            high: t.high,
+            percentile: t.percentile,
+            per_channel: t.per_channel,
+            allow_missing_keys: t.allow_missing_keys,
+        }),
         TransformConfig::Zoomd(t) => Box::new(Zoomd {
             keys: keys(&t.keys),
             zoom: t.zoom.clone(),
@@ -127,7 +140,9 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             random_size: t.random_size,
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::CenterSpatialCropd(t) => Box::new(CenterSpatialCropd { keys: keys(&t.keys), roi_size: t.roi_size.clone(), allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::CenterSpatialCropd(t) => {
+            Box::new(CenterSpatialCropd { keys: keys(&t.keys), roi_size: t.roi_size.clone(), allow_missing_keys: t.allow_missing_keys })
+        }
         TransformConfig::SpatialPadd(t) => Box::new(SpatialPadd {
             keys: keys(&t.keys),
             spatial_size: t.spatial_size.clone(),
@@ -136,7 +151,9 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             value: t.value as f32,
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::RandFlipd(t) => Box::new(RandFlipd { keys: keys(&t.keys), prob: t.prob, spatial_axis: t.spatial_axis.clone(), allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::RandFlipd(t) => {
+            Box::new(RandFlipd { keys: keys(&t.keys), prob: t.prob, spatial_axis: t.spatial_axis.clone(), allow_missing_keys: t.allow_missing_keys })
+        }
         TransformConfig::RandRotate90d(t) => Box::new(RandRotate90d {
             keys: keys(&t.keys),
             prob: t.prob,
@@ -144,7 +161,12 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             spatial_axes: (t.spatial_axes.first().copied().unwrap_or(0), t.spatial_axes.get(1).copied().unwrap_or(1)),
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::RandHistogramShiftd(t) => Box::new(RandHistogramShiftd { keys: keys(&t.keys), num_control_points: t.num_control_points.clone(), prob: t.prob, allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::RandHistogramShiftd(t) => Box::new(RandHistogramShiftd {
+            keys: keys(&t.keys),
+            num_control_points: t.num_control_points.clone(),
+            prob: t.prob,
+            allow_missing_keys: t.allow_missing_keys,
+        }),
         TransformConfig::RandStdShiftIntensityd(t) => Box::new(RandStdShiftIntensityd {
             keys: keys(&t.keys),
             factors: t.factors.clone(),
@@ -161,7 +183,14 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             retain_stats: t.retain_stats,
             allow_missing_keys: t.allow_missing_keys,
         }),
-        TransformConfig::RandGaussianNoised(t) => Box::new(RandGaussianNoised { keys: keys(&t.keys), prob: t.prob, mean: t.mean, std: t.std, sample_std: t.sample_std, allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::RandGaussianNoised(t) => Box::new(RandGaussianNoised {
+            keys: keys(&t.keys),
+            prob: t.prob,
+            mean: t.mean,
+            std: t.std,
+            sample_std: t.sample_std,
+            allow_missing_keys: t.allow_missing_keys,
+        }),
     })
 }
 

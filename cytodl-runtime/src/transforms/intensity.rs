@@ -27,37 +27,22 @@ pub fn percentiles(values: &[f32], qs: &[f64]) -> Option<Vec<f64>> {
     let n = v.len();
     let mut out = Vec::with_capacity(qs.len());
     for &q in qs {
-        let q = if n <= 1_000_000 {
-            (q / 100.0) as f32 as f64
-        } else {
-            q / 100.0
-        };
+        let q = if n <= 1_000_000 { (q / 100.0) as f32 as f64 } else { q / 100.0 };
         let rank = q * (n - 1) as f64;
         let lo = (rank.floor().max(0.0) as usize).min(n - 1);
         let hi = (rank.ceil().max(0.0) as usize).min(n - 1);
         let w = rank - lo as f64;
         let (_, &mut a, rest) = v.select_nth_unstable_by(lo, f32::total_cmp);
         let a = a as f64;
-        let b = if hi == lo {
-            a
-        } else {
-            rest.iter().copied().fold(f32::INFINITY, f32::min) as f64
-        };
-        out.push(if w < 0.5 {
-            a + w * (b - a)
-        } else {
-            b - (b - a) * (1.0 - w)
-        });
+        let b = if hi == lo { a } else { rest.iter().copied().fold(f32::INFINITY, f32::min) as f64 };
+        out.push(if w < 0.5 { a + w * (b - a) } else { b - (b - a) * (1.0 - w) });
     }
     Some(out)
 }
 
 fn check_q(q: f64, transform: &'static str) -> Result<(), TransformError> {
     if !(0.0..=100.0).contains(&q) {
-        return Err(invalid(
-            transform,
-            format!("percentiles must be in [0, 100], got {q}"),
-        ));
+        return Err(invalid(transform, format!("percentiles must be in [0, 100], got {q}")));
     }
     Ok(())
 }
@@ -90,11 +75,7 @@ pub(crate) fn mean_std(values: &[f32], keep: impl Fn(f32) -> bool) -> Option<(f6
         return None;
     }
     let mean = s / n as f64;
-    let ss: f64 = values
-        .iter()
-        .filter(|&&v| keep(v))
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum();
+    let ss: f64 = values.iter().filter(|&&v| keep(v)).map(|&v| (v as f64 - mean).powi(2)).sum();
     Some((mean, (ss / n as f64).sqrt()))
 }
 
@@ -116,24 +97,13 @@ pub struct NormalizeIntensityd {
 
 impl NormalizeIntensityd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        NormalizeIntensityd {
-            keys: to_keys(keys),
-            subtrahend: None,
-            divisor: None,
-            nonzero: false,
-            channel_wise: false,
-            allow_missing_keys: false,
-        }
+        NormalizeIntensityd { keys: to_keys(keys), subtrahend: None, divisor: None, nonzero: false, channel_wise: false, allow_missing_keys: false }
     }
 }
 
 fn normalize_slice(data: &mut [f32], sub: Option<f64>, div: Option<f64>, nonzero: bool) {
     let keep = |v: f32| !nonzero || v != 0.0;
-    let stats = if sub.is_none() || div.is_none() {
-        mean_std(data, keep)
-    } else {
-        Some((0.0, 1.0))
-    };
+    let stats = if sub.is_none() || div.is_none() { mean_std(data, keep) } else { Some((0.0, 1.0)) };
     let Some((mean, std)) = stats else {
         return; // nothing selected (nonzero on all-zero data, or an empty array)
     };
@@ -155,60 +125,37 @@ impl Transform for NormalizeIntensityd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if self.channel_wise {
-                    if a.ndim() < 1 {
-                        return Err(invalid(name, "channel_wise needs a channel axis"));
-                    }
-                    let c = a.shape()[0];
-                    for (what, v) in [("subtrahend", &self.subtrahend), ("divisor", &self.divisor)]
-                    {
-                        if let Some(v) = v {
-                            if v.len() != c {
-                                return Err(invalid(
-                                    name,
-                                    format!(
-                                        "img has {c} channels, but {what} has {} components",
-                                        v.len()
-                                    ),
-                                ));
-                            }
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if self.channel_wise {
+                if a.ndim() < 1 {
+                    return Err(invalid(name, "channel_wise needs a channel axis"));
+                }
+                let c = a.shape()[0];
+                for (what, v) in [("subtrahend", &self.subtrahend), ("divisor", &self.divisor)] {
+                    if let Some(v) = v {
+                        if v.len() != c {
+                            return Err(invalid(name, format!("img has {c} channels, but {what} has {} components", v.len())));
                         }
                     }
-                    for i in 0..c {
-                        let sub = self.subtrahend.as_ref().map(|v| v[i]);
-                        let div = self.divisor.as_ref().map(|v| v[i]);
-                        normalize_slice(a.slab_mut(i), sub, div, self.nonzero);
-                    }
-                } else {
-                    let one =
-                        |v: &Option<Vec<f64>>, what: &str| -> Result<Option<f64>, TransformError> {
-                            match v {
-                                None => Ok(None),
-                                Some(v) if v.len() == 1 => Ok(Some(v[0])),
-                                Some(v) => Err(invalid(
-                                    name,
-                                    format!(
-                                        "{what} needs one value without channel_wise, got {}",
-                                        v.len()
-                                    ),
-                                )),
-                            }
-                        };
-                    let (sub, div) = (
-                        one(&self.subtrahend, "subtrahend")?,
-                        one(&self.divisor, "divisor")?,
-                    );
-                    normalize_slice(a.data_mut(), sub, div, self.nonzero);
                 }
-                Ok(())
-            },
-        )?;
+                for i in 0..c {
+                    let sub = self.subtrahend.as_ref().map(|v| v[i]);
+                    let div = self.divisor.as_ref().map(|v| v[i]);
+                    normalize_slice(a.slab_mut(i), sub, div, self.nonzero);
+                }
+            } else {
+                let one = |v: &Option<Vec<f64>>, what: &str| -> Result<Option<f64>, TransformError> {
+                    match v {
+                        None => Ok(None),
+                        Some(v) if v.len() == 1 => Ok(Some(v[0])),
+                        Some(v) => Err(invalid(name, format!("{what} needs one value without channel_wise, got {}", v.len()))),
+                    }
+                };
+                let (sub, div) = (one(&self.subtrahend, "subtrahend")?, one(&self.divisor, "divisor")?);
+                normalize_slice(a.data_mut(), sub, div, self.nonzero);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -216,14 +163,7 @@ impl Transform for NormalizeIntensityd {
 /// The arithmetic of MONAI `ScaleIntensityRange`: `(x - a_min) / (a_max - a_min)`, then
 /// `* (b_max - b_min) + b_min` when both are given, then clip to the given b bounds.
 /// `a_min == a_max` gives `x - a_min (+ b_min)`, MONAI's divide-by-zero fallback.
-pub fn scale_intensity_range(
-    data: &mut [f32],
-    a_min: f64,
-    a_max: f64,
-    b_min: Option<f64>,
-    b_max: Option<f64>,
-    clip: bool,
-) {
+pub fn scale_intensity_range(data: &mut [f32], a_min: f64, a_max: f64, b_min: Option<f64>, b_max: Option<f64>, clip: bool) {
     if a_max - a_min == 0.0 {
         let off = b_min.unwrap_or(0.0) - a_min;
         for v in data.iter_mut() {
@@ -256,22 +196,8 @@ pub struct ScaleIntensityRanged {
 }
 
 impl ScaleIntensityRanged {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        keys: I,
-        a_min: f64,
-        a_max: f64,
-        b_min: Option<f64>,
-        b_max: Option<f64>,
-    ) -> Self {
-        ScaleIntensityRanged {
-            keys: to_keys(keys),
-            a_min,
-            a_max,
-            b_min,
-            b_max,
-            clip: false,
-            allow_missing_keys: false,
-        }
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, a_min: f64, a_max: f64, b_min: Option<f64>, b_max: Option<f64>) -> Self {
+        ScaleIntensityRanged { keys: to_keys(keys), a_min, a_max, b_min, b_max, clip: false, allow_missing_keys: false }
     }
 }
 
@@ -282,28 +208,12 @@ impl Transform for ScaleIntensityRanged {
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         if self.clip && self.b_min.is_none() && self.b_max.is_none() && self.a_max != self.a_min {
-            return Err(invalid(
-                name,
-                "clip=True needs b_min or b_max (torch.clamp needs a bound)",
-            ));
+            return Err(invalid(name, "clip=True needs b_min or b_max (torch.clamp needs a bound)"));
         }
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                scale_intensity_range(
-                    a.data_mut(),
-                    self.a_min,
-                    self.a_max,
-                    self.b_min,
-                    self.b_max,
-                    self.clip,
-                );
-                Ok(())
-            },
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            scale_intensity_range(a.data_mut(), self.a_min, self.a_max, self.b_min, self.b_max, self.clip);
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -326,13 +236,7 @@ pub struct ScaleIntensityRangePercentilesd {
 }
 
 impl ScaleIntensityRangePercentilesd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        keys: I,
-        lower: f64,
-        upper: f64,
-        b_min: Option<f64>,
-        b_max: Option<f64>,
-    ) -> Self {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, lower: f64, upper: f64, b_min: Option<f64>, b_max: Option<f64>) -> Self {
         ScaleIntensityRangePercentilesd {
             keys: to_keys(keys),
             lower,
@@ -346,18 +250,8 @@ impl ScaleIntensityRangePercentilesd {
         }
     }
 
-    fn scale(
-        &self,
-        data: &mut [f32],
-        b_min: Option<f64>,
-        b_max: Option<f64>,
-    ) -> Result<(), TransformError> {
-        let p = percentiles(data, &[self.lower, self.upper]).ok_or_else(|| {
-            invalid(
-                "ScaleIntensityRangePercentilesd",
-                "percentile of an empty array",
-            )
-        })?;
+    fn scale(&self, data: &mut [f32], b_min: Option<f64>, b_max: Option<f64>) -> Result<(), TransformError> {
+        let p = percentiles(data, &[self.lower, self.upper]).ok_or_else(|| invalid("ScaleIntensityRangePercentilesd", "percentile of an empty array"))?;
         scale_intensity_range(data, p[0], p[1], b_min, b_max, self.clip);
         Ok(())
     }
@@ -373,43 +267,28 @@ impl Transform for ScaleIntensityRangePercentilesd {
         check_q(self.upper, name)?;
         let (b_min, b_max) = if self.relative {
             let (Some(b0), Some(b1)) = (self.b_min, self.b_max) else {
-                return Err(invalid(
-                    name,
-                    "If it is relative, b_min and b_max should not be None.",
-                ));
+                return Err(invalid(name, "If it is relative, b_min and b_max should not be None."));
             };
-            (
-                Some((b1 - b0) * (self.lower / 100.0) + b0),
-                Some((b1 - b0) * (self.upper / 100.0) + b0),
-            )
+            (Some((b1 - b0) * (self.lower / 100.0) + b0), Some((b1 - b0) * (self.upper / 100.0) + b0))
         } else {
             (self.b_min, self.b_max)
         };
         if self.clip && b_min.is_none() && b_max.is_none() {
-            return Err(invalid(
-                name,
-                "clip=True needs b_min or b_max (torch.clamp needs a bound)",
-            ));
+            return Err(invalid(name, "clip=True needs b_min or b_max (torch.clamp needs a bound)"));
         }
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if self.channel_wise {
-                    if a.ndim() < 1 {
-                        return Err(invalid(name, "channel_wise needs a channel axis"));
-                    }
-                    for i in 0..a.shape()[0] {
-                        self.scale(a.slab_mut(i), b_min, b_max)?;
-                    }
-                    Ok(())
-                } else {
-                    self.scale(a.data_mut(), b_min, b_max)
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if self.channel_wise {
+                if a.ndim() < 1 {
+                    return Err(invalid(name, "channel_wise needs a channel axis"));
                 }
-            },
-        )?;
+                for i in 0..a.shape()[0] {
+                    self.scale(a.slab_mut(i), b_min, b_max)?;
+                }
+                Ok(())
+            } else {
+                self.scale(a.data_mut(), b_min, b_max)
+            }
+        })?;
         Ok(vec![sample])
     }
 }
@@ -428,13 +307,7 @@ pub struct ThresholdIntensityd {
 
 impl ThresholdIntensityd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, threshold: f64) -> Self {
-        ThresholdIntensityd {
-            keys: to_keys(keys),
-            threshold,
-            above: true,
-            cval: 0.0,
-            allow_missing_keys: false,
-        }
+        ThresholdIntensityd { keys: to_keys(keys), threshold, above: true, cval: 0.0, allow_missing_keys: false }
     }
 }
 
@@ -444,21 +317,15 @@ impl Transform for ThresholdIntensityd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let (t, c) = (self.threshold as f32, self.cval as f32);
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            self.name(),
-            |a| {
-                for v in a.data_mut() {
-                    let keep = if self.above { *v > t } else { *v < t };
-                    if !keep {
-                        *v = c;
-                    }
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, self.name(), |a| {
+            for v in a.data_mut() {
+                let keep = if self.above { *v > t } else { *v < t };
+                if !keep {
+                    *v = c;
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -478,20 +345,12 @@ pub struct Clipd {
 
 impl Clipd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        Clipd {
-            keys: to_keys(keys),
-            low: 0.01,
-            high: 99.99,
-            percentile: true,
-            per_channel: true,
-            allow_missing_keys: false,
-        }
+        Clipd { keys: to_keys(keys), low: 0.01, high: 99.99, percentile: true, per_channel: true, allow_missing_keys: false }
     }
 
     fn clip(&self, data: &mut [f32]) -> Result<(), TransformError> {
         let (lo, hi) = if self.percentile {
-            let p = percentiles(data, &[self.low, self.high])
-                .ok_or_else(|| invalid("Clipd", "percentile of an empty array"))?;
+            let p = percentiles(data, &[self.low, self.high]).ok_or_else(|| invalid("Clipd", "percentile of an empty array"))?;
             (p[0], p[1])
         } else {
             (self.low, self.high)
@@ -514,22 +373,16 @@ impl Transform for Clipd {
             check_q(self.low, name)?;
             check_q(self.high, name)?;
         }
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a: &mut Array| {
-                if self.per_channel && a.ndim() >= 1 {
-                    for i in 0..a.shape()[0] {
-                        self.clip(a.slab_mut(i))?;
-                    }
-                    Ok(())
-                } else {
-                    self.clip(a.data_mut())
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a: &mut Array| {
+            if self.per_channel && a.ndim() >= 1 {
+                for i in 0..a.shape()[0] {
+                    self.clip(a.slab_mut(i))?;
                 }
-            },
-        )?;
+                Ok(())
+            } else {
+                self.clip(a.data_mut())
+            }
+        })?;
         Ok(vec![sample])
     }
 }

@@ -39,14 +39,11 @@ impl Transform for LoadImaged {
         NAME
     }
 
-
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         for key in &self.keys {
             let path = match sample.fields.get(key) {
                 Some(Field::Text(t)) => expand(t, self.expand_user),
-                Some(Field::Array(_)) => {
-                    return Err(TransformError::Invalid { transform: NAME, message: format!("key `{key}` is already an image") })
-                }
+                Some(Field::Array(_)) => return Err(TransformError::Invalid { transform: NAME, message: format!("key `{key}` is already an image") }),
                 None if self.allow_missing_keys => continue,
                 None => return Err(TransformError::MissingKey { transform: NAME, key: key.clone() }),
             };

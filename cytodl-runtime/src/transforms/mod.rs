@@ -110,14 +110,11 @@ impl Pipeline {
 pub mod multiscale;
 pub use multiscale::RandomMultiScaleCropd;
 
-
 pub mod intensity;
 pub mod random;
 pub mod spatial;
-pub use intensity::{Clipd, NormalizeIntensityd, ScaleIntensityRanged, ScaleIntensityRangePercentilesd, ThresholdIntensityd};
-pub use random::{
-    RandAdjustContrastd, RandFlipd, RandGaussianNoised, RandHistogramShiftd, RandRotate90d, RandSpatialCropSamplesd, RandStdShiftIntensityd,
-};
+pub use intensity::{Clipd, NormalizeIntensityd, ScaleIntensityRangePercentilesd, ScaleIntensityRanged, ThresholdIntensityd};
+pub use random::{RandAdjustContrastd, RandFlipd, RandGaussianNoised, RandHistogramShiftd, RandRotate90d, RandSpatialCropSamplesd, RandStdShiftIntensityd};
 pub use spatial::{CenterSpatialCropd, ChannelDim, EnsureChannelFirstd, InterpMode, PadMode, SpatialPadd, ToTensord, Zoomd};
 
 pub mod from_config;

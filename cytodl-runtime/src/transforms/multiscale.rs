@@ -68,10 +68,7 @@ impl RandomMultiScaleCropd {
         for (key, scale) in &self.scales {
             let Some(shape) = shapes.get(key) else { continue };
             if shape.len() < dims {
-                return Err(TransformError::Invalid {
-                    transform: NAME,
-                    message: format!("`{key}` has shape {shape:?}, fewer than {dims} spatial axes"),
-                });
+                return Err(TransformError::Invalid { transform: NAME, message: format!("`{key}` has shape {shape:?}, fewer than {dims} spatial axes") });
             }
             let spatial = &shape[shape.len() - dims..];
             for d in 0..dims {
@@ -134,7 +131,6 @@ impl Transform for RandomMultiScaleCropd {
         true
     }
 
-
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let mut shapes = IndexMap::new();
         for key in &self.keys {
@@ -182,8 +178,7 @@ mod tests {
     #[test]
     fn max_start_uses_floor_of_patch_over_scale_and_bumps_zero() {
         let c = cropper(&[("raw", vec![1.0]), ("seg", vec![4.0])], vec![4, 8, 8]);
-        let shapes: IndexMap<String, Vec<usize>> =
-            [("raw".to_string(), vec![1, 10, 32, 32]), ("seg".to_string(), vec![1, 40, 128, 128])].into_iter().collect();
+        let shapes: IndexMap<String, Vec<usize>> = [("raw".to_string(), vec![1, 10, 32, 32]), ("seg".to_string(), vec![1, 40, 128, 128])].into_iter().collect();
         // raw: 10-4=6, 32-8=24; seg: 40//4 - 4//4... floor(40/4)-floor(4/4)=9, floor(128/4)-floor(8/4)=30 -> min 6, 24, 24.
         assert_eq!(c.max_start(&shapes).unwrap(), vec![6, 24, 24]);
         let same: IndexMap<String, Vec<usize>> = [("raw".to_string(), vec![1, 4, 8, 8])].into_iter().collect();

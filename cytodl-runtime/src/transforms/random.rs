@@ -12,9 +12,7 @@ use crate::rng::Rng;
 use crate::sample::{Field, Sample};
 
 use super::intensity::mean_std;
-use super::spatial::{
-    array_axis, fall_back, flip_axes, invalid, rot90_axes, spatial_shape, to_keys,
-};
+use super::spatial::{array_axis, fall_back, flip_axes, invalid, rot90_axes, spatial_shape, to_keys};
 use super::{for_each_key, Transform, TransformError};
 
 fn check_prob(prob: f64, transform: &'static str) -> Result<f64, TransformError> {
@@ -30,19 +28,11 @@ fn randint(rng: &mut Rng, lo: i64, hi: i64) -> i64 {
 }
 
 /// A (min, max) range from one value or a pair, MONAI-style.
-fn range_of(
-    v: &[f64],
-    transform: &'static str,
-    what: &str,
-    single: impl Fn(f64) -> Result<(f64, f64), TransformError>,
-) -> Result<(f64, f64), TransformError> {
+fn range_of(v: &[f64], transform: &'static str, what: &str, single: impl Fn(f64) -> Result<(f64, f64), TransformError>) -> Result<(f64, f64), TransformError> {
     match v {
         [x] => single(*x),
         [a, b] => Ok((a.min(*b), a.max(*b))),
-        _ => Err(invalid(
-            transform,
-            format!("{what} should be a number or a pair of numbers, got {v:?}"),
-        )),
+        _ => Err(invalid(transform, format!("{what} should be a number or a pair of numbers, got {v:?}"))),
     }
 }
 
@@ -59,12 +49,7 @@ pub struct RandFlipd {
 
 impl RandFlipd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        RandFlipd {
-            keys: to_keys(keys),
-            prob: 0.1,
-            spatial_axis: None,
-            allow_missing_keys: false,
-        }
+        RandFlipd { keys: to_keys(keys), prob: 0.1, spatial_axis: None, allow_missing_keys: false }
     }
 }
 
@@ -79,26 +64,17 @@ impl Transform for RandFlipd {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
         let go = rng.chance(prob);
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                spatial_shape(a, name)?;
-                let axes: Vec<usize> = match &self.spatial_axis {
-                    None => (1..a.ndim()).collect(),
-                    Some(v) => v
-                        .iter()
-                        .map(|&s| array_axis(s, a.ndim(), name))
-                        .collect::<Result<_, _>>()?,
-                };
-                if go {
-                    *a = flip_axes(a, &axes);
-                }
-                Ok(())
-            },
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            spatial_shape(a, name)?;
+            let axes: Vec<usize> = match &self.spatial_axis {
+                None => (1..a.ndim()).collect(),
+                Some(v) => v.iter().map(|&s| array_axis(s, a.ndim(), name)).collect::<Result<_, _>>()?,
+            };
+            if go {
+                *a = flip_axes(a, &axes);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -118,13 +94,7 @@ pub struct RandRotate90d {
 
 impl RandRotate90d {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        RandRotate90d {
-            keys: to_keys(keys),
-            prob: 0.1,
-            max_k: 3,
-            spatial_axes: (0, 1),
-            allow_missing_keys: false,
-        }
+        RandRotate90d { keys: to_keys(keys), prob: 0.1, max_k: 3, spatial_axes: (0, 1), allow_missing_keys: false }
     }
 }
 
@@ -139,40 +109,21 @@ impl Transform for RandRotate90d {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
         if self.max_k < 1 {
-            return Err(invalid(
-                name,
-                format!("max_k must be at least 1, got {}", self.max_k),
-            ));
+            return Err(invalid(name, format!("max_k must be at least 1, got {}", self.max_k)));
         }
-        let k = if rng.chance(prob) {
-            Some(randint(rng, 0, self.max_k) + 1)
-        } else {
-            None
-        };
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                spatial_shape(a, name)?;
-                let ax0 = array_axis(self.spatial_axes.0, a.ndim(), name)?;
-                let ax1 = array_axis(self.spatial_axes.1, a.ndim(), name)?;
-                if ax0 == ax1 {
-                    return Err(invalid(
-                        name,
-                        format!(
-                            "spatial_axes {:?} must name two different axes",
-                            self.spatial_axes
-                        ),
-                    ));
-                }
-                if let Some(k) = k {
-                    *a = rot90_axes(a, k, ax0, ax1);
-                }
-                Ok(())
-            },
-        )?;
+        let k = if rng.chance(prob) { Some(randint(rng, 0, self.max_k) + 1) } else { None };
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            spatial_shape(a, name)?;
+            let ax0 = array_axis(self.spatial_axes.0, a.ndim(), name)?;
+            let ax1 = array_axis(self.spatial_axes.1, a.ndim(), name)?;
+            if ax0 == ax1 {
+                return Err(invalid(name, format!("spatial_axes {:?} must name two different axes", self.spatial_axes)));
+            }
+            if let Some(k) = k {
+                *a = rot90_axes(a, k, ax0, ax1);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -183,19 +134,14 @@ impl Transform for RandRotate90d {
 /// ends clamped). A constant image (or mismatched point lists) is returned unchanged.
 pub fn histogram_shift(a: &mut Array, reference: &[f64], floating: &[f64]) {
     let (mn, mx) = (a.min(), a.max());
-    if reference.len() < 2
-        || floating.len() != reference.len()
-        || mn.partial_cmp(&mx) != Some(std::cmp::Ordering::Less)
-    {
+    if reference.len() < 2 || floating.len() != reference.len() || mn.partial_cmp(&mx) != Some(std::cmp::Ordering::Less) {
         return;
     }
     let range = mx - mn;
     let xp: Vec<f32> = reference.iter().map(|&r| r as f32 * range + mn).collect();
     let fp: Vec<f32> = floating.iter().map(|&r| r as f32 * range + mn).collect();
     let n = xp.len();
-    let m: Vec<f32> = (0..n - 1)
-        .map(|i| (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i]))
-        .collect();
+    let m: Vec<f32> = (0..n - 1).map(|i| (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])).collect();
     let b: Vec<f32> = (0..n - 1).map(|i| fp[i] - m[i] * xp[i]).collect();
     for v in a.data_mut() {
         let x = *v;
@@ -226,12 +172,7 @@ pub struct RandHistogramShiftd {
 
 impl RandHistogramShiftd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        RandHistogramShiftd {
-            keys: to_keys(keys),
-            num_control_points: vec![10],
-            prob: 0.1,
-            allow_missing_keys: false,
-        }
+        RandHistogramShiftd { keys: to_keys(keys), num_control_points: vec![10], prob: 0.1, allow_missing_keys: false }
     }
 }
 
@@ -248,20 +189,10 @@ impl Transform for RandHistogramShiftd {
         let (lo, hi) = match self.num_control_points.as_slice() {
             [n] => (*n, *n),
             [a, b] => ((*a).min(*b), (*a).max(*b)),
-            v => {
-                return Err(invalid(
-                    name,
-                    format!(
-                        "num_control_points should be a number or a pair of numbers, got {v:?}"
-                    ),
-                ))
-            }
+            v => return Err(invalid(name, format!("num_control_points should be a number or a pair of numbers, got {v:?}"))),
         };
         if lo <= 2 {
-            return Err(invalid(
-                name,
-                "num_control_points should be greater than or equal to 3",
-            ));
+            return Err(invalid(name, "num_control_points should be greater than or equal to 3"));
         }
         let points = if rng.chance(prob) {
             let n = randint(rng, lo, hi + 1) as usize;
@@ -274,18 +205,12 @@ impl Transform for RandHistogramShiftd {
         } else {
             None
         };
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if let Some((r, f)) = &points {
-                    histogram_shift(a, r, f);
-                }
-                Ok(())
-            },
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if let Some((r, f)) = &points {
+                histogram_shift(a, r, f);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -328,14 +253,7 @@ pub struct RandStdShiftIntensityd {
 
 impl RandStdShiftIntensityd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, factors: Vec<f64>) -> Self {
-        RandStdShiftIntensityd {
-            keys: to_keys(keys),
-            factors,
-            prob: 0.1,
-            nonzero: false,
-            channel_wise: false,
-            allow_missing_keys: false,
-        }
+        RandStdShiftIntensityd { keys: to_keys(keys), factors, prob: 0.1, nonzero: false, channel_wise: false, allow_missing_keys: false }
     }
 }
 
@@ -349,26 +267,14 @@ impl Transform for RandStdShiftIntensityd {
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
-        let (lo, hi) = range_of(&self.factors, name, "factors", |f| {
-            Ok((f.min(-f), f.max(-f)))
+        let (lo, hi) = range_of(&self.factors, name, "factors", |f| Ok((f.min(-f), f.max(-f))))?;
+        let factor = if rng.chance(prob) { Some(rng.uniform_range(lo, hi)) } else { None };
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if let Some(f) = factor {
+                std_shift(a, f, self.nonzero, self.channel_wise);
+            }
+            Ok(())
         })?;
-        let factor = if rng.chance(prob) {
-            Some(rng.uniform_range(lo, hi))
-        } else {
-            None
-        };
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if let Some(f) = factor {
-                    std_shift(a, f, self.nonzero, self.channel_wise);
-                }
-                Ok(())
-            },
-        )?;
         Ok(vec![sample])
     }
 }
@@ -390,11 +296,7 @@ pub fn adjust_contrast(a: &mut Array, gamma: f64, invert_image: bool, retain_sta
         let ss: f64 = d.iter().map(|&v| (v as f64 - mean).powi(2)).sum();
         (mean, (ss / (n - 1.0)).sqrt())
     };
-    let stats = if retain_stats {
-        Some(unbiased(d))
-    } else {
-        None
-    };
+    let stats = if retain_stats { Some(unbiased(d)) } else { None };
     let mn = d.iter().copied().fold(f32::INFINITY, f32::min);
     let mx = d.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let range = mx - mn;
@@ -429,14 +331,7 @@ pub struct RandAdjustContrastd {
 
 impl RandAdjustContrastd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        RandAdjustContrastd {
-            keys: to_keys(keys),
-            prob: 0.1,
-            gamma: vec![0.5, 4.5],
-            invert_image: false,
-            retain_stats: false,
-            allow_missing_keys: false,
-        }
+        RandAdjustContrastd { keys: to_keys(keys), prob: 0.1, gamma: vec![0.5, 4.5], invert_image: false, retain_stats: false, allow_missing_keys: false }
     }
 }
 
@@ -457,23 +352,13 @@ impl Transform for RandAdjustContrastd {
                 Ok((0.5, g))
             }
         })?;
-        let gamma = if rng.chance(prob) {
-            Some(rng.uniform_range(lo, hi))
-        } else {
-            None
-        };
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if let Some(g) = gamma {
-                    adjust_contrast(a, g, self.invert_image, self.retain_stats);
-                }
-                Ok(())
-            },
-        )?;
+        let gamma = if rng.chance(prob) { Some(rng.uniform_range(lo, hi)) } else { None };
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if let Some(g) = gamma {
+                adjust_contrast(a, g, self.invert_image, self.retain_stats);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -494,14 +379,7 @@ pub struct RandGaussianNoised {
 
 impl RandGaussianNoised {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        RandGaussianNoised {
-            keys: to_keys(keys),
-            prob: 0.1,
-            mean: 0.0,
-            std: 0.1,
-            sample_std: true,
-            allow_missing_keys: false,
-        }
+        RandGaussianNoised { keys: to_keys(keys), prob: 0.1, mean: 0.0, std: 0.1, sample_std: true, allow_missing_keys: false }
     }
 }
 
@@ -516,13 +394,7 @@ impl Transform for RandGaussianNoised {
         let name = self.name();
         let prob = check_prob(self.prob, name)?;
         if self.std.is_nan() || self.std < 0.0 || !self.mean.is_finite() {
-            return Err(invalid(
-                name,
-                format!(
-                    "std must be >= 0 and mean finite, got std={} mean={}",
-                    self.std, self.mean
-                ),
-            ));
+            return Err(invalid(name, format!("std must be >= 0 and mean finite, got std={} mean={}", self.std, self.mean)));
         }
         let first_shape = self.keys.iter().find_map(|k| match sample.fields.get(k) {
             Some(Field::Array(a)) => Some(a.shape().to_vec()),
@@ -530,37 +402,22 @@ impl Transform for RandGaussianNoised {
         });
         let noise = match (rng.chance(prob), first_shape) {
             (true, Some(shape)) => {
-                let std = if self.sample_std {
-                    rng.uniform_range(0.0, self.std)
-                } else {
-                    self.std
-                };
+                let std = if self.sample_std { rng.uniform_range(0.0, self.std) } else { self.std };
                 let n: usize = shape.iter().product();
-                let v: Vec<f32> = (0..n)
-                    .map(|_| (self.mean + std * rng.normal()) as f32)
-                    .collect();
+                let v: Vec<f32> = (0..n).map(|_| (self.mean + std * rng.normal()) as f32).collect();
                 Some((shape, v))
             }
             _ => None,
         };
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                if let Some((shape, v)) = &noise {
-                    if a.shape() != shape.as_slice() {
-                        return Err(invalid(
-                            name,
-                            format!("keys must share one shape: {:?} vs {:?}", a.shape(), shape),
-                        ));
-                    }
-                    a.data_mut().iter_mut().zip(v).for_each(|(x, n)| *x += n);
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            if let Some((shape, v)) = &noise {
+                if a.shape() != shape.as_slice() {
+                    return Err(invalid(name, format!("keys must share one shape: {:?} vs {:?}", a.shape(), shape)));
                 }
-                Ok(())
-            },
-        )?;
+                a.data_mut().iter_mut().zip(v).for_each(|(x, n)| *x += n);
+            }
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -588,11 +445,7 @@ pub struct RandSpatialCropSamplesd {
 }
 
 impl RandSpatialCropSamplesd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        keys: I,
-        roi_size: Vec<i64>,
-        num_samples: usize,
-    ) -> Self {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, roi_size: Vec<i64>, num_samples: usize) -> Self {
         RandSpatialCropSamplesd {
             keys: to_keys(keys),
             roi_size,
@@ -613,31 +466,18 @@ impl RandSpatialCropSamplesd {
             None => sp.to_vec(),
         };
         if self.random_size && roi.iter().zip(&max).any(|(r, m)| r > m) {
-            return Err(invalid(
-                name,
-                format!("min ROI size: {roi:?} is larger than max ROI size: {max:?}"),
-            ));
+            return Err(invalid(name, format!("min ROI size: {roi:?} is larger than max ROI size: {max:?}")));
         }
         let mut out = Vec::with_capacity(self.num_samples);
         for _ in 0..self.num_samples {
-            let size: Vec<usize> = if self.random_size {
-                roi.iter()
-                    .zip(&max)
-                    .map(|(&r, &m)| randint(rng, r as i64, m as i64 + 1) as usize)
-                    .collect()
-            } else {
-                roi.clone()
-            };
+            let size: Vec<usize> =
+                if self.random_size { roi.iter().zip(&max).map(|(&r, &m)| randint(rng, r as i64, m as i64 + 1) as usize).collect() } else { roi.clone() };
             let (start, len): (Vec<usize>, Vec<usize>) = if self.random_center {
                 sp.iter()
                     .zip(&size)
                     .map(|(&s, &p)| {
                         let p = if p == 0 { s } else { p.min(s) };
-                        let st = if s > p {
-                            randint(rng, 0, (s - p + 1) as i64) as usize
-                        } else {
-                            0
-                        };
+                        let st = if s > p { randint(rng, 0, (s - p + 1) as i64) as usize } else { 0 };
                         (st, p)
                     })
                     .unzip()
@@ -666,10 +506,7 @@ impl Transform for RandSpatialCropSamplesd {
     fn apply(&self, sample: Sample, rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
         if self.num_samples < 1 {
-            return Err(invalid(
-                name,
-                format!("num_samples must be positive, got {}", self.num_samples),
-            ));
+            return Err(invalid(name, format!("num_samples must be positive, got {}", self.num_samples)));
         }
         let sub_seed = rng.next_u64();
         // Move the key arrays out (placeholders keep the field order), so the copies made for
@@ -678,22 +515,10 @@ impl Transform for RandSpatialCropSamplesd {
         let mut taken: Vec<(String, Array)> = Vec::new();
         for key in &self.keys {
             match skeleton.fields.get_mut(key) {
-                Some(Field::Array(a)) => {
-                    taken.push((key.clone(), std::mem::replace(a, Array::zeros(vec![0]))))
-                }
-                Some(Field::Text(_)) => {
-                    return Err(TransformError::NotLoaded {
-                        transform: name,
-                        key: key.clone(),
-                    })
-                }
+                Some(Field::Array(a)) => taken.push((key.clone(), std::mem::replace(a, Array::zeros(vec![0])))),
+                Some(Field::Text(_)) => return Err(TransformError::NotLoaded { transform: name, key: key.clone() }),
                 None if self.allow_missing_keys => {}
-                None => {
-                    return Err(TransformError::MissingKey {
-                        transform: name,
-                        key: key.clone(),
-                    })
-                }
+                None => return Err(TransformError::MissingKey { transform: name, key: key.clone() }),
             }
         }
         let mut out = vec![skeleton; self.num_samples];

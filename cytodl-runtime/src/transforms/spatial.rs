@@ -12,10 +12,7 @@ use super::{for_each_key, Transform, TransformError};
 
 /// Builds the `TransformError::Invalid` of a transform.
 pub(crate) fn invalid(transform: &'static str, message: impl Into<String>) -> TransformError {
-    TransformError::Invalid {
-        transform,
-        message: message.into(),
-    }
+    TransformError::Invalid { transform, message: message.into() }
 }
 
 pub(crate) fn to_keys<I, S>(keys: I) -> Vec<String>
@@ -27,70 +24,35 @@ where
 }
 
 /// The spatial shape of a channel-first array (MONAI transforms need `[C, spatial...]`).
-pub(crate) fn spatial_shape<'a>(
-    a: &'a Array,
-    transform: &'static str,
-) -> Result<&'a [usize], TransformError> {
+pub(crate) fn spatial_shape<'a>(a: &'a Array, transform: &'static str) -> Result<&'a [usize], TransformError> {
     if a.ndim() < 2 {
-        return Err(invalid(
-            transform,
-            format!(
-                "expects a channel-first array [C, spatial...], got shape {:?}",
-                a.shape()
-            ),
-        ));
+        return Err(invalid(transform, format!("expects a channel-first array [C, spatial...], got shape {:?}", a.shape())));
     }
     Ok(&a.shape()[1..])
 }
 
 /// MONAI's `ensure_tuple_rep`: one value is repeated for every spatial axis, otherwise one per axis.
-pub(crate) fn per_axis<T: Copy + std::fmt::Debug>(
-    values: &[T],
-    nd: usize,
-    transform: &'static str,
-    what: &str,
-) -> Result<Vec<T>, TransformError> {
+pub(crate) fn per_axis<T: Copy + std::fmt::Debug>(values: &[T], nd: usize, transform: &'static str, what: &str) -> Result<Vec<T>, TransformError> {
     match values.len() {
         1 => Ok(vec![values[0]; nd]),
         n if n == nd => Ok(values.to_vec()),
-        _ => Err(invalid(
-            transform,
-            format!("{what} {values:?} needs 1 or {nd} values for {nd} spatial dims"),
-        )),
+        _ => Err(invalid(transform, format!("{what} {values:?} needs 1 or {nd} values for {nd} spatial dims"))),
     }
 }
 
 /// MONAI's `fall_back_tuple`: non-positive entries take the image's size on that axis.
-pub(crate) fn fall_back(
-    user: &[i64],
-    spatial: &[usize],
-    transform: &'static str,
-    what: &str,
-) -> Result<Vec<usize>, TransformError> {
+pub(crate) fn fall_back(user: &[i64], spatial: &[usize], transform: &'static str, what: &str) -> Result<Vec<usize>, TransformError> {
     let v = per_axis(user, spatial.len(), transform, what)?;
-    Ok(v.iter()
-        .zip(spatial)
-        .map(|(&u, &s)| if u > 0 { u as usize } else { s })
-        .collect())
+    Ok(v.iter().zip(spatial).map(|(&u, &s)| if u > 0 { u as usize } else { s }).collect())
 }
 
 /// Maps a MONAI spatial axis (negative counts from the end) to the array axis (channel = 0).
-pub(crate) fn array_axis(
-    axis: i64,
-    ndim: usize,
-    transform: &'static str,
-) -> Result<usize, TransformError> {
+pub(crate) fn array_axis(axis: i64, ndim: usize, transform: &'static str) -> Result<usize, TransformError> {
     // MONAI's map_spatial_axes: a<0 -> a % ndim (an array axis), else a+1.
     let n = ndim as i64;
     let ax = if axis < 0 { axis + n } else { axis + 1 };
     if ax < 1 || ax >= n {
-        return Err(invalid(
-            transform,
-            format!(
-                "spatial axis {axis} is out of range for an array of shape [C, {} spatial dims]",
-                ndim - 1
-            ),
-        ));
+        return Err(invalid(transform, format!("spatial axis {axis} is out of range for an array of shape [C, {} spatial dims]", ndim - 1)));
     }
     Ok(ax as usize)
 }
@@ -178,30 +140,13 @@ pub fn gather_spatial(a: &Array, maps: &[Vec<Option<usize>>], fill: f32) -> Arra
     let mut out = Vec::with_capacity(total);
     if total > 0 {
         for c in 0..shape[0] {
-            gather_rec(
-                a.data(),
-                &strides[1..],
-                maps,
-                0,
-                c * strides[0],
-                fill,
-                &mut out,
-            );
+            gather_rec(a.data(), &strides[1..], maps, 0, c * strides[0], fill, &mut out);
         }
     }
-    Array::new(out_shape, out)
-        .unwrap_or_else(|_| unreachable!("gather fills the full output shape"))
+    Array::new(out_shape, out).unwrap_or_else(|_| unreachable!("gather fills the full output shape"))
 }
 
-fn gather_rec(
-    src: &[f32],
-    strides: &[usize],
-    maps: &[Vec<Option<usize>>],
-    axis: usize,
-    base: usize,
-    fill: f32,
-    out: &mut Vec<f32>,
-) {
+fn gather_rec(src: &[f32], strides: &[usize], maps: &[Vec<Option<usize>>], axis: usize, base: usize, fill: f32, out: &mut Vec<f32>) {
     let map = &maps[axis];
     if axis + 1 == maps.len() {
         out.extend(map.iter().map(|m| match m {
@@ -213,15 +158,7 @@ fn gather_rec(
     let block: usize = maps[axis + 1..].iter().map(Vec::len).product();
     for m in map {
         match m {
-            Some(i) => gather_rec(
-                src,
-                strides,
-                maps,
-                axis + 1,
-                base + i * strides[axis],
-                fill,
-                out,
-            ),
+            Some(i) => gather_rec(src, strides, maps, axis + 1, base + i * strides[axis], fill, out),
             None => out.extend(std::iter::repeat_n(fill, block)),
         }
     }
@@ -251,18 +188,10 @@ pub fn permute_flip(a: &Array, perm: &[usize], flip: &[bool]) -> Array {
             .collect();
         permute_rec(a.data(), &out_shape, &steps, 0, 0, &mut out);
     }
-    Array::new(out_shape, out)
-        .unwrap_or_else(|_| unreachable!("permute fills the full output shape"))
+    Array::new(out_shape, out).unwrap_or_else(|_| unreachable!("permute fills the full output shape"))
 }
 
-fn permute_rec(
-    src: &[f32],
-    shape: &[usize],
-    steps: &[(isize, isize)],
-    axis: usize,
-    base: isize,
-    out: &mut Vec<f32>,
-) {
+fn permute_rec(src: &[f32], shape: &[usize], steps: &[(isize, isize)], axis: usize, base: isize, out: &mut Vec<f32>) {
     let (start, step) = steps[axis];
     let mut off = base + start;
     if axis + 1 == shape.len() {
@@ -349,13 +278,7 @@ fn pad_width(size: usize, target: usize, symmetric: bool) -> (usize, usize) {
 }
 
 /// MONAI's `SpatialPad` with a resolved target size.
-pub fn spatial_pad(
-    a: &Array,
-    target: &[usize],
-    symmetric: bool,
-    mode: PadMode,
-    value: f32,
-) -> Array {
+pub fn spatial_pad(a: &Array, target: &[usize], symmetric: bool, mode: PadMode, value: f32) -> Array {
     let sp = &a.shape()[1..];
     if sp.iter().zip(target).all(|(s, t)| s >= t) {
         return a.clone();
@@ -365,9 +288,7 @@ pub fn spatial_pad(
         .zip(target)
         .map(|(&s, &t)| {
             let (before, after) = pad_width(s, t, symmetric);
-            (0..before + s + after)
-                .map(|i| mode.source(i as i64 - before as i64, s))
-                .collect()
+            (0..before + s + after).map(|i| mode.source(i as i64 - before as i64, s)).collect()
         })
         .collect();
     gather_spatial(a, &maps, value)
@@ -385,9 +306,7 @@ pub fn resize_with_pad_or_crop(a: &Array, target: &[usize], mode: PadMode, value
                 (start..start + len).map(Some).collect()
             } else {
                 let (before, after) = pad_width(s, t, true);
-                (0..before + s + after)
-                    .map(|i| mode.source(i as i64 - before as i64, s))
-                    .collect()
+                (0..before + s + after).map(|i| mode.source(i as i64 - before as i64, s)).collect()
             }
         })
         .collect();
@@ -431,11 +350,7 @@ struct Taps {
 }
 
 fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Taps {
-    let mut t = Taps {
-        ptr: vec![0],
-        idx: Vec::new(),
-        w: Vec::new(),
-    };
+    let mut t = Taps { ptr: vec![0], idx: Vec::new(), w: Vec::new() };
     match mode {
         InterpMode::Area => {
             for j in 0..n_out {
@@ -514,13 +429,7 @@ fn taps(mode: InterpMode, n_in: usize, n_out: usize, align_corners: bool) -> Tap
 /// time into a reused scratch buffer (first tap written, further taps multiply-added over whole
 /// contiguous rows), then the slab recurses into the remaining axes; only the final output is
 /// freshly written, and nothing is allocated per voxel.
-fn resample_block(
-    src: &[f32],
-    dims: &[usize],
-    taps: &[Option<Taps>],
-    out: &mut Vec<f32>,
-    scratch: &mut [Vec<f32>],
-) {
+fn resample_block(src: &[f32], dims: &[usize], taps: &[Option<Taps>], out: &mut Vec<f32>, scratch: &mut [Vec<f32>]) {
     let inner: usize = dims[1..].iter().product();
     let (buf, rest) = match scratch.split_first_mut() {
         Some(x) => x,
@@ -530,13 +439,7 @@ fn resample_block(
         None if dims.len() == 1 => out.extend_from_slice(src),
         None => {
             for i in 0..dims[0] {
-                resample_block(
-                    &src[i * inner..(i + 1) * inner],
-                    &dims[1..],
-                    &taps[1..],
-                    out,
-                    rest,
-                );
+                resample_block(&src[i * inner..(i + 1) * inner], &dims[1..], &taps[1..], out, rest);
             }
         }
         Some(t) if dims.len() == 1 => {
@@ -578,25 +481,12 @@ pub fn interpolate(a: &Array, out_size: &[usize], mode: InterpMode, align_corner
     }
     if matches!(mode, InterpMode::Nearest | InterpMode::NearestExact) {
         // Nearest picks one source index per axis: a single n-d gather touches only the output.
-        let maps: Vec<Vec<Option<usize>>> = sp
-            .iter()
-            .zip(out_size)
-            .map(|(&n_in, &n_out)| {
-                taps(mode, n_in, n_out, false)
-                    .idx
-                    .into_iter()
-                    .map(Some)
-                    .collect()
-            })
-            .collect();
+        let maps: Vec<Vec<Option<usize>>> =
+            sp.iter().zip(out_size).map(|(&n_in, &n_out)| taps(mode, n_in, n_out, false).idx.into_iter().map(Some).collect()).collect();
         return gather_spatial(a, &maps, 0.0);
     }
     let mut all_taps: Vec<Option<Taps>> = vec![None];
-    all_taps.extend(
-        sp.iter()
-            .zip(out_size)
-            .map(|(&n_in, &n_out)| (n_in != n_out).then(|| taps(mode, n_in, n_out, align_corners))),
-    );
+    all_taps.extend(sp.iter().zip(out_size).map(|(&n_in, &n_out)| (n_in != n_out).then(|| taps(mode, n_in, n_out, align_corners))));
     let mut shape = vec![a.shape()[0]];
     shape.extend_from_slice(out_size);
     let mut out = Vec::with_capacity(shape.iter().product());
@@ -630,16 +520,8 @@ pub struct EnsureChannelFirstd {
 }
 
 impl EnsureChannelFirstd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        keys: I,
-        channel_dim: Option<ChannelDim>,
-    ) -> Self {
-        EnsureChannelFirstd {
-            keys: to_keys(keys),
-            strict_check: true,
-            allow_missing_keys: false,
-            channel_dim,
-        }
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, channel_dim: Option<ChannelDim>) -> Self {
+        EnsureChannelFirstd { keys: to_keys(keys), strict_check: true, allow_missing_keys: false, channel_dim }
     }
 }
 
@@ -649,13 +531,8 @@ impl Transform for EnsureChannelFirstd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                match self.channel_dim {
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            match self.channel_dim {
                 None if self.strict_check => {
                     return Err(invalid(name, "channel_dim=None needs original_channel_dim metadata, which arrays here do not carry; set channel_dim"))
                 }
@@ -675,9 +552,8 @@ impl Transform for EnsureChannelFirstd {
                     }
                 }
             }
-                Ok(())
-            },
-        )?;
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -692,10 +568,7 @@ pub struct ToTensord {
 
 impl ToTensord {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I) -> Self {
-        ToTensord {
-            keys: to_keys(keys),
-            allow_missing_keys: false,
-        }
+        ToTensord { keys: to_keys(keys), allow_missing_keys: false }
     }
 }
 
@@ -704,13 +577,7 @@ impl Transform for ToTensord {
         "ToTensord"
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            self.name(),
-            |_| Ok(()),
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, self.name(), |_| Ok(()))?;
         Ok(vec![sample])
     }
 }
@@ -748,47 +615,24 @@ impl Zoomd {
     }
 
     /// Zooms one channel-first array (the array transform `Zoom`).
-    pub fn zoom_array(
-        &self,
-        a: &Array,
-        mode: InterpMode,
-        align_corners: Option<bool>,
-    ) -> Result<Array, TransformError> {
+    pub fn zoom_array(&self, a: &Array, mode: InterpMode, align_corners: Option<bool>) -> Result<Array, TransformError> {
         let name = "Zoomd";
         let sp = spatial_shape(a, name)?.to_vec();
         let zoom = per_axis(&self.zoom, sp.len(), name, "zoom")?;
         if let Some(z) = zoom.iter().find(|z| !(z.is_finite() && **z > 0.0)) {
-            return Err(invalid(
-                name,
-                format!("zoom factors must be positive and finite, got {z}"),
-            ));
+            return Err(invalid(name, format!("zoom factors must be positive and finite, got {z}")));
         }
         if align_corners.is_some() && mode != InterpMode::Linear {
             // torch: "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
-            return Err(invalid(
-                name,
-                format!("align_corners can only be set with linear modes, not {mode:?}"),
-            ));
+            return Err(invalid(name, format!("align_corners can only be set with linear modes, not {mode:?}")));
         }
-        let out: Vec<usize> = sp
-            .iter()
-            .zip(&zoom)
-            .map(|(&s, &z)| (s as f64 * z).floor() as usize)
-            .collect();
+        let out: Vec<usize> = sp.iter().zip(&zoom).map(|(&s, &z)| (s as f64 * z).floor() as usize).collect();
         if out.contains(&0) || sp.contains(&0) {
-            return Err(invalid(
-                name,
-                format!("zoom {zoom:?} of spatial shape {sp:?} gives empty output {out:?}"),
-            ));
+            return Err(invalid(name, format!("zoom {zoom:?} of spatial shape {sp:?} gives empty output {out:?}")));
         }
         let zoomed = interpolate(a, &out, mode, align_corners.unwrap_or(false));
         if self.keep_size && out != sp {
-            return Ok(resize_with_pad_or_crop(
-                &zoomed,
-                &sp,
-                self.padding_mode,
-                0.0,
-            ));
+            return Ok(resize_with_pad_or_crop(&zoomed, &sp, self.padding_mode, 0.0));
         }
         Ok(zoomed)
     }
@@ -800,34 +644,17 @@ impl Transform for Zoomd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let n = self.keys.len();
-        let modes = if self.mode.len() == 1 {
-            vec![self.mode[0]; n]
-        } else {
-            self.mode.clone()
-        };
-        let acs = if self.align_corners.len() == 1 {
-            vec![self.align_corners[0]; n]
-        } else {
-            self.align_corners.clone()
-        };
+        let modes = if self.mode.len() == 1 { vec![self.mode[0]; n] } else { self.mode.clone() };
+        let acs = if self.align_corners.len() == 1 { vec![self.align_corners[0]; n] } else { self.align_corners.clone() };
         if modes.len() != n || acs.len() != n {
-            return Err(invalid(
-                self.name(),
-                format!("mode / align_corners need 1 or {n} (one per key) values"),
-            ));
+            return Err(invalid(self.name(), format!("mode / align_corners need 1 or {n} (one per key) values")));
         }
         for (i, key) in self.keys.iter().enumerate() {
             let one = [key.clone()];
-            for_each_key(
-                &mut sample,
-                &one,
-                self.allow_missing_keys,
-                self.name(),
-                |a| {
-                    *a = self.zoom_array(a, modes[i], acs[i])?;
-                    Ok(())
-                },
-            )?;
+            for_each_key(&mut sample, &one, self.allow_missing_keys, self.name(), |a| {
+                *a = self.zoom_array(a, modes[i], acs[i])?;
+                Ok(())
+            })?;
         }
         Ok(vec![sample])
     }
@@ -844,11 +671,7 @@ pub struct CenterSpatialCropd {
 
 impl CenterSpatialCropd {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, roi_size: Vec<i64>) -> Self {
-        CenterSpatialCropd {
-            keys: to_keys(keys),
-            roi_size,
-            allow_missing_keys: false,
-        }
+        CenterSpatialCropd { keys: to_keys(keys), roi_size, allow_missing_keys: false }
     }
 }
 
@@ -858,17 +681,11 @@ impl Transform for CenterSpatialCropd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                let roi = fall_back(&self.roi_size, spatial_shape(a, name)?, name, "roi_size")?;
-                *a = center_crop(a, &roi);
-                Ok(())
-            },
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            let roi = fall_back(&self.roi_size, spatial_shape(a, name)?, name, "roi_size")?;
+            *a = center_crop(a, &roi);
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -889,18 +706,8 @@ pub struct SpatialPadd {
 }
 
 impl SpatialPadd {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        keys: I,
-        spatial_size: Vec<i64>,
-    ) -> Self {
-        SpatialPadd {
-            keys: to_keys(keys),
-            spatial_size,
-            symmetric: true,
-            mode: PadMode::Constant,
-            value: 0.0,
-            allow_missing_keys: false,
-        }
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(keys: I, spatial_size: Vec<i64>) -> Self {
+        SpatialPadd { keys: to_keys(keys), spatial_size, symmetric: true, mode: PadMode::Constant, value: 0.0, allow_missing_keys: false }
     }
 }
 
@@ -910,26 +717,15 @@ impl Transform for SpatialPadd {
     }
     fn apply(&self, mut sample: Sample, _rng: &mut Rng) -> Result<Vec<Sample>, TransformError> {
         let name = self.name();
-        for_each_key(
-            &mut sample,
-            &self.keys,
-            self.allow_missing_keys,
-            name,
-            |a| {
-                let sp = spatial_shape(a, name)?;
-                let target = fall_back(&self.spatial_size, sp, name, "spatial_size")?;
-                if self.mode != PadMode::Constant
-                    && sp.iter().zip(&target).any(|(&s, &t)| s == 0 && t > 0)
-                {
-                    return Err(invalid(
-                        name,
-                        format!("cannot pad an empty axis with mode {:?}", self.mode),
-                    ));
-                }
-                *a = spatial_pad(a, &target, self.symmetric, self.mode, self.value);
-                Ok(())
-            },
-        )?;
+        for_each_key(&mut sample, &self.keys, self.allow_missing_keys, name, |a| {
+            let sp = spatial_shape(a, name)?;
+            let target = fall_back(&self.spatial_size, sp, name, "spatial_size")?;
+            if self.mode != PadMode::Constant && sp.iter().zip(&target).any(|(&s, &t)| s == 0 && t > 0) {
+                return Err(invalid(name, format!("cannot pad an empty axis with mode {:?}", self.mode)));
+            }
+            *a = spatial_pad(a, &target, self.symmetric, self.mode, self.value);
+            Ok(())
+        })?;
         Ok(vec![sample])
     }
 }
@@ -947,18 +743,9 @@ mod tests {
     fn rot90_matches_torch_layout() {
         // torch.rot90(arange(6).reshape(1,2,3), 1, [1,2]) = [[[2,5],[1,4],[0,3]]]
         let a = arr(&[1, 2, 3]);
-        assert_eq!(
-            rot90_axes(&a, 1, 1, 2).data(),
-            &[2.0, 5.0, 1.0, 4.0, 0.0, 3.0]
-        );
-        assert_eq!(
-            rot90_axes(&a, 2, 1, 2).data(),
-            &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
-        );
-        assert_eq!(
-            rot90_axes(&a, 3, 1, 2).data(),
-            &[3.0, 0.0, 4.0, 1.0, 5.0, 2.0]
-        );
+        assert_eq!(rot90_axes(&a, 1, 1, 2).data(), &[2.0, 5.0, 1.0, 4.0, 0.0, 3.0]);
+        assert_eq!(rot90_axes(&a, 2, 1, 2).data(), &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
+        assert_eq!(rot90_axes(&a, 3, 1, 2).data(), &[3.0, 0.0, 4.0, 1.0, 5.0, 2.0]);
         assert_eq!(rot90_axes(&a, 3, 1, 2).shape(), &[1, 3, 2]);
     }
 
@@ -966,25 +753,10 @@ mod tests {
     fn pad_modes_match_numpy() {
         let a = Array::new(vec![1, 3], vec![1.0, 2.0, 3.0]).unwrap();
         let p = |m| spatial_pad(&a, &[9], true, m, -1.0).into_data();
-        assert_eq!(
-            p(PadMode::Constant),
-            vec![-1.0, -1.0, -1.0, 1.0, 2.0, 3.0, -1.0, -1.0, -1.0]
-        );
-        assert_eq!(
-            p(PadMode::Edge),
-            vec![1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
-        );
-        assert_eq!(
-            p(PadMode::Reflect),
-            vec![2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0]
-        );
-        assert_eq!(
-            p(PadMode::Symmetric),
-            vec![3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0]
-        );
-        assert_eq!(
-            p(PadMode::Wrap),
-            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
-        );
+        assert_eq!(p(PadMode::Constant), vec![-1.0, -1.0, -1.0, 1.0, 2.0, 3.0, -1.0, -1.0, -1.0]);
+        assert_eq!(p(PadMode::Edge), vec![1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]);
+        assert_eq!(p(PadMode::Reflect), vec![2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0]);
+        assert_eq!(p(PadMode::Symmetric), vec![3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0]);
+        assert_eq!(p(PadMode::Wrap), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
     }
 }

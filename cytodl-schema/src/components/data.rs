@@ -1,9 +1,9 @@
 //! The data module and its image reader.
 
+use crate::component;
 use crate::components::transforms::Compose;
 use crate::field::{Keys, Map};
 use crate::values::IntOrInts;
-use crate::component;
 
 component! {
     /// A CSV manifest of image paths, split into train/val/test, each split with its transforms.
