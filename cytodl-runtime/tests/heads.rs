@@ -151,11 +151,24 @@ fn config_errors() {
     assert!(matches!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::PixelShuffleChannels { .. })));
     c.spatial_dims = 4;
     assert_eq!(c.init::<B>(&d, &Init::new(0)).err(), Some(HeadConfigError::SpatialDims(4)));
-    assert!(UpsampleMethod::parse("bilinear").is_err());
-    assert_eq!(UpsampleMethod::parse("nontrainable"), Ok(UpsampleMethod::NonTrainable));
-    assert_eq!(FinalAct::parse("torch.nn.Sigmoid"), Ok(FinalAct::Sigmoid));
-    assert!(FinalAct::parse("torch.nn.ReLU").is_err());
-    assert!(Resolution::parse("mr").is_err());
+    // Option names are read by the declaration (cytodl-schema); the head takes its typed values.
+    use cytodl_runtime::config::{self as schema, Field, Lit};
+    assert!(schema::UpsampleMethod::from_lit(&Lit::Str("bilinear".into())).is_err());
+    assert_eq!(schema::UpsampleMethod::from_lit(&Lit::Str("nontrainable".into())), Ok(schema::UpsampleMethod::NonTrainable));
+    assert!(schema::Resolution::from_lit(&Lit::Str("mr".into())).is_err());
+    let act = |target: &str, dim: Option<i64>| {
+        let mut m = indexmap::IndexMap::new();
+        m.insert("_target_".to_string(), Lit::Str(target.into()));
+        if let Some(d) = dim {
+            m.insert("dim".to_string(), Lit::Int(d));
+        }
+        schema::ActivationConfig::from_lit(&Lit::Map(m)).expect("activation")
+    };
+    assert_eq!(FinalAct::from_config(&act("torch.nn.Sigmoid", None), 3), Ok(FinalAct::Sigmoid));
+    assert_eq!(FinalAct::from_config(&act("torch.nn.ReLU", None), 3), Ok(FinalAct::ReLU));
+    // torch's axis 2 of a 2-D network's [N, C, Y, X] output is Y: axis 3 of [N, C, 1, Y, X].
+    assert_eq!(FinalAct::from_config(&act("torch.nn.Softmax", Some(2)), 2), Ok(FinalAct::Softmax(3)));
+    assert_eq!(FinalAct::from_config(&act("torch.nn.Softmax", Some(5)), 3), Err(HeadConfigError::SoftmaxDim { dim: 5, rank: 5 }));
 }
 
 #[test]

@@ -94,10 +94,10 @@ fn synthetic_batch<E: Experiment>(family: &E::Model, init: &Init) -> Batch {
     }
     let x = init.at("x").normal::<cytodl_runtime::backend::Cpu, 5>(shape5, 0.0, 1.0, &device);
     let out_channels: Vec<(String, usize)> = net.forward_heads(x).into_iter().map(|(h, p)| (h, p.dims()[1])).collect();
-    (0..2u64)
+    let samples = (0..2u64)
         .map(|i| {
             let values = |name: &str, n: usize| -> Vec<f32> {
-                let t = init.at(name).at(&i.to_string()).uniform::<cytodl_runtime::backend::Cpu, 1>([n], 0.0, 1.0, &device);
+                let t = init.at(name).at(i.to_string()).uniform::<cytodl_runtime::backend::Cpu, 1>([n], 0.0, 1.0, &device);
                 t.into_data().into_vec::<f32>().expect("f32")
             };
             let input = Array::new(shape(family.in_channels()), values("input", voxels * family.in_channels())).expect("input");
@@ -106,16 +106,9 @@ fn synthetic_batch<E: Experiment>(family: &E::Model, init: &Init) -> Batch {
                 s.with_array(head, Array::new(shape(*c), target).expect("target"))
             })
         })
-        .collect::<Vec<_>>()
-        .pipe(|samples| Batch { samples })
+        .collect();
+    Batch { samples }
 }
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 /// Builds everything the experiment declares — each split's transforms, the network, task,
 /// training step (optimizer, scheduler, clipping), window, postprocessing — and trains three

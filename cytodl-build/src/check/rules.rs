@@ -161,16 +161,14 @@ impl Checker<'_> {
         }
         let at = |k: &str| node.child(k).unwrap_or(node);
         match t {
-            TransformConfig::Zoomd(z) => {
-                if z.mode.0.len() > 1 && z.mode.0.len() != keys.len() {
-                    self.err(
-                        format!("`mode` of `{target}` has {} values for {} keys: give one, or one per key", z.mode.0.len(), keys.len()),
-                        at("mode"),
-                        &format!("{path}.mode"),
-                        None,
-                    );
-                    ok = false;
-                }
+            TransformConfig::Zoomd(z) if z.mode.0.len() > 1 && z.mode.0.len() != keys.len() => {
+                self.err(
+                    format!("`mode` of `{target}` has {} values for {} keys: give one, or one per key", z.mode.0.len(), keys.len()),
+                    at("mode"),
+                    &format!("{path}.mode"),
+                    None,
+                );
+                ok = false;
             }
             TransformConfig::RandomMultiScaleCropd(c) => {
                 let shape = &c.patch_shape;
@@ -220,27 +218,23 @@ impl Checker<'_> {
                     ok = false;
                 }
             }
-            TransformConfig::CenterSpatialCropd(c) => {
-                if c.roi_size.len() as i64 != spatial_dims {
-                    self.err(
-                        format!("roi_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.roi_size, c.roi_size.len()),
-                        at("roi_size"),
-                        &format!("{path}.roi_size"),
-                        None,
-                    );
-                    ok = false;
-                }
+            TransformConfig::CenterSpatialCropd(c) if c.roi_size.len() as i64 != spatial_dims => {
+                self.err(
+                    format!("roi_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.roi_size, c.roi_size.len()),
+                    at("roi_size"),
+                    &format!("{path}.roi_size"),
+                    None,
+                );
+                ok = false;
             }
-            TransformConfig::SpatialPadd(c) => {
-                if c.spatial_size.len() as i64 != spatial_dims {
-                    self.err(
-                        format!("spatial_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.spatial_size, c.spatial_size.len()),
-                        at("spatial_size"),
-                        &format!("{path}.spatial_size"),
-                        None,
-                    );
-                    ok = false;
-                }
+            TransformConfig::SpatialPadd(c) if c.spatial_size.len() as i64 != spatial_dims => {
+                self.err(
+                    format!("spatial_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.spatial_size, c.spatial_size.len()),
+                    at("spatial_size"),
+                    &format!("{path}.spatial_size"),
+                    None,
+                );
+                ok = false;
             }
             _ => {}
         }
@@ -280,11 +274,8 @@ impl Checker<'_> {
                 self.warn(format!("`{target}` without sigmoid or softmax treats the raw network output as probabilities"), at, path);
             }
         }
-        match (loss, head) {
-            (LossConfig::MaskedDiceLoss(_), HeadConfig::BaseHead(_) | HeadConfig::ResBlocksHead(_)) => {
-                self.warn(format!("`{target}` gets no mask from this head (a cyto_dl MaskHead gives one): it computes plain Dice, as MONAI does"), at, path);
-            }
-            _ => {}
+        if let (LossConfig::MaskedDiceLoss(_), HeadConfig::BaseHead(_) | HeadConfig::ResBlocksHead(_)) = (loss, head) {
+            self.warn(format!("`{target}` gets no mask from this head (a cyto_dl MaskHead gives one): it computes plain Dice, as MONAI does"), at, path);
         }
         if let LossConfig::FocalLoss(l) = loss {
             if l.use_softmax && channels < 2 {

@@ -26,12 +26,13 @@ pub enum CliError {
     Precision(#[from] UnknownPrecision),
     #[error(transparent)]
     Assemble(#[from] AssembleError),
+    /// Boxed, as are the other large causes: a `Result<_, CliError>` stays small on the happy path.
     #[error(transparent)]
-    Family(#[from] FamilyError),
+    Family(Box<FamilyError>),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
-    Train(#[from] TrainError),
+    Train(Box<TrainError>),
     #[error(transparent)]
     Predict(#[from] PredictError),
     #[error("{command} needs --ckpt (or checkpoint.ckpt_path=...)")]
@@ -45,13 +46,25 @@ pub enum CliError {
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    StateDict { path: PathBuf, source: WeightsError },
+    StateDict { path: PathBuf, source: Box<WeightsError> },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("data-check: {problems} problems in {rows} rows")]
     DataProblems { problems: usize, rows: usize },
     #[error("bench: {0}")]
     Bench(String),
+}
+
+impl From<FamilyError> for CliError {
+    fn from(e: FamilyError) -> Self {
+        CliError::Family(Box::new(e))
+    }
+}
+
+impl From<TrainError> for CliError {
+    fn from(e: TrainError) -> Self {
+        CliError::Train(Box::new(e))
+    }
 }
 
 impl CliError {

@@ -216,10 +216,13 @@ impl SeedSource {
     }
 }
 
+/// A run's seed and where it came from.
+type RunSeed = (u64, SeedSource);
+
 /// The seed this run uses: a resumed run keeps its checkpoint's (its data order and dropout
 /// streams continue from it), else the config's, else one drawn now from the OS's entropy
 /// (in Lightning's range, 0..2³², so it is easy to type back as `seed=N`).
-fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> (u64, SeedSource) {
+fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> RunSeed {
     if let Some(saved) = resumed.and_then(|state| state.get("seed")).and_then(|s| s.as_u64()) {
         if let Some(configured) = settings.seed.filter(|s| *s != saved) {
             eprintln!(
@@ -240,7 +243,7 @@ fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> (u64, S
 
 /// Saves what the run was made from: `.hydra/config.yaml` (resolved), `.hydra/overrides.yaml`,
 /// and `.hydra/run.yaml` (the seed actually used and where it came from, the command, device).
-fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, device: &str, seed: (u64, SeedSource)) -> Result<(), CliError> {
+fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, device: &str, seed: RunSeed) -> Result<(), CliError> {
     let hydra = dir.join(".hydra");
     std::fs::create_dir_all(&hydra).map_err(CliError::io(&hydra))?;
     let write = |name: &str, text: String| std::fs::write(hydra.join(name), text).map_err(CliError::io(hydra.join(name)));
@@ -290,7 +293,7 @@ pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M,
         let data = checkpoint::read(path)?;
         return checkpoint::decode_model(net, &data, device).map_err(|message| CliError::Weights { path: path.to_path_buf(), message });
     }
-    let state_dict_error = |source| CliError::StateDict { path: path.to_path_buf(), source };
+    let state_dict_error = |source| CliError::StateDict { path: path.to_path_buf(), source: Box::new(source) };
     let mut dict = StateDict::from_file(path).map_err(state_dict_error)?;
     let renames = family.state_dict_renames();
     dict.tensors = std::mem::take(&mut dict.tensors)
@@ -323,11 +326,7 @@ fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs
 }
 
 /// The network with the weights of `settings.ckpt_path`, for `command`; the seed it recorded.
-fn trained_net<E: Experiment, B: Backend>(
-    command: &'static str,
-    settings: &mut Settings,
-    device: &B::Device,
-) -> Result<(Net<E, B>, (u64, SeedSource)), CliError> {
+fn trained_net<E: Experiment, B: Backend>(command: &'static str, settings: &mut Settings, device: &B::Device) -> Result<(Net<E, B>, RunSeed), CliError> {
     let ckpt = settings.ckpt_path.clone().ok_or(CliError::NoCheckpoint { command })?;
     let seed = run_seed(settings, None);
     settings.seed = Some(seed.0);

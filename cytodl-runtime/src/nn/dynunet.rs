@@ -278,6 +278,8 @@ pub struct Conv<B: Backend> {
 }
 
 impl<B: Backend> Conv<B> {
+    // MONAI's `get_conv_layer` arguments, one for one.
+    #[allow(clippy::too_many_arguments)]
     fn new(cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], bias: bool, transposed: bool, device: &B::Device, init: &Init) -> Self {
         let shape = if transposed { [cin, cout, kernel[0], kernel[1], kernel[2]] } else { [cout, cin, kernel[0], kernel[1], kernel[2]] };
         // torch's kaiming_normal_(a=0.01, mode="fan_in") takes fan_in from weight dim 1 (for a
@@ -382,6 +384,8 @@ pub struct UnetBlock<B: Backend> {
 }
 
 impl<B: Backend> UnetBlock<B> {
+    // MONAI's `UnetBasicBlock` / `UnetResBlock` arguments, one for one.
+    #[allow(clippy::too_many_arguments)]
     fn new(c: &DynUNetConfig, cin: usize, cout: usize, kernel: [usize; 3], stride: [usize; 3], residual: bool, device: &B::Device, init: &Init) -> Self {
         let layer = |name: &str, cin, k, s| ConvLayer { conv: Conv::new(cin, cout, k, s, false, false, device, &init.at(name).at("conv")), dropout: c.dropout };
         let project = residual && (cin != cout || stride != [1, 1, 1]);

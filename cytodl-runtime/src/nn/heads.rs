@@ -27,6 +27,8 @@ use crate::nn::weights::{load_state_dict, LoadOptions, LoadReport, StateDict, We
 /// Invalid head arguments (what cyto_dl / MONAI reject with an assertion or an exception).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HeadConfigError {
+    #[error("final_act torch.nn.Softmax(dim={dim}) names no axis of the {rank}-D output")]
+    SoftmaxDim { dim: i64, rank: i64 },
     #[error("spatial_dims must be 2 or 3, got {0}")]
     SpatialDims(usize),
     #[error("resolution \"hr\" needs upsample_ratio")]
@@ -694,7 +696,7 @@ impl FinalAct {
                 let rank = spatial_dims as i64 + 2;
                 let dim = if s.dim < 0 { s.dim + rank } else { s.dim };
                 if !(0..rank).contains(&dim) {
-                    return Err(HeadConfigError::FinalAct(format!("torch.nn.Softmax(dim={}) of a {rank}-D output", s.dim)));
+                    return Err(HeadConfigError::SoftmaxDim { dim: s.dim, rank });
                 }
                 FinalAct::Softmax(if spatial_dims == 2 && dim >= 2 { dim as usize + 1 } else { dim as usize })
             }
