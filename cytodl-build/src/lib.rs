@@ -16,5 +16,5 @@ pub mod expand;
 pub mod frontend;
 pub mod interp;
 pub mod ir;
-pub mod pyfmt;
+pub mod python;
 pub mod workspace;

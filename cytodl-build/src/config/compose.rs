@@ -928,9 +928,9 @@ fn apply_config_override(cfg: &mut Node, ov: &Override, span: Span, repo: &Repo)
             // `~k=null` is the same as `~k`.
             if let Some(v) = value.as_ref().filter(|v| !matches!(v.value, Value::Null)) {
                 if existing != v.value {
-                    let shown = crate::pyfmt::py_str(&existing);
+                    let shown = crate::python::py_str(&existing);
                     return Err(Diagnostic::error(
-                        format!("Could not delete from config. The value of '{}' is {} and not {}.", ov.key_or_group, shown, crate::pyfmt::py_str(&v.value)),
+                        format!("Could not delete from config. The value of '{}' is {} and not {}.", ov.key_or_group, shown, crate::python::py_str(&v.value)),
                         span,
                     )
                     .with_help(format!("use `~{}` to delete it whatever its value", ov.key_or_group)));

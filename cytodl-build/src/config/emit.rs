@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::node::{Node, Value};
 use super::yaml::resolve_plain;
-use crate::pyfmt::float_repr;
+use crate::python::float_repr;
 
 /// Renders a config tree as a YAML document.
 pub fn to_yaml(node: &Node) -> String {

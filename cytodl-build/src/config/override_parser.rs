@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::python::{float_from_str, float_repr, int_from_str, str_repr, Num};
+
 /// A syntax or evaluation error, formatted like Hydra's messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {
@@ -136,7 +138,7 @@ fn write_hydra(e: &Element, out: &mut String) {
         // Python's str(True) is "True"; Hydra prints it that way.
         Element::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
         Element::Int(i) => out.push_str(&i.to_string()),
-        Element::Float(f) => out.push_str(&py_float_repr(*f)),
+        Element::Float(f) => out.push_str(&float_repr(*f)),
         Element::Str { value, quoted: true } => out.push_str(&with_single_quotes(value)),
         Element::Str { value, quoted: false } => out.push_str(&escape_special(value)),
         Element::List(items) => {
@@ -215,11 +217,6 @@ fn with_single_quotes(text: &str) -> String {
         }
     }
     format!("'{}'", out.replace(qc, "\\'"))
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, exponent form outside [1e-4, 1e16).
-fn py_float_repr(f: f64) -> String {
-    crate::pyfmt::float_repr(f)
 }
 
 // ---------------------------------------------------------------------------
@@ -1027,7 +1024,7 @@ impl<'a> Parser<'a> {
 
 /// Float token text (already lexically valid) to f64, like Python's `float()`.
 fn parse_float_token(txt: &str) -> f64 {
-    py_float(txt).unwrap_or(f64::NAN)
+    float_from_str(txt).unwrap_or(f64::NAN)
 }
 
 /// Python hash/eq identity of a dict key (1 == 1.0 == true); None for NaN, which
@@ -1052,7 +1049,7 @@ fn key_string(k: &Element) -> String {
         Element::Null => "null".into(),
         Element::Bool(b) => b.to_string(),
         Element::Int(i) => i.to_string(),
-        Element::Float(f) => py_float_repr(*f),
+        Element::Float(f) => float_repr(*f),
         other => other.to_hydra_string(),
     }
 }
@@ -1441,15 +1438,15 @@ fn py_repr(v: &PV) -> String {
             Element::Null => "None".into(),
             Element::Bool(b) => (if *b { "True" } else { "False" }).into(),
             Element::Int(i) => i.to_string(),
-            Element::Float(f) => py_float_repr(*f),
-            Element::Str { value, quoted: false } => format!("'{}'", value),
+            Element::Float(f) => float_repr(*f),
+            Element::Str { value, quoted: false } => str_repr(value),
             Element::Str { value, quoted: true } => {
-                format!("QuotedString(text='{}', quote=<Quote.single: 0>)", value)
+                format!("QuotedString(text={}, quote=<Quote.single: 0>)", str_repr(value))
             }
             Element::List(items) => {
                 format!("[{}]", items.iter().map(el).collect::<Vec<_>>().join(", "))
             }
-            Element::Dict(items) => format!("{{{}}}", items.iter().map(|(k, v)| format!("'{}': {}", k, el(v))).collect::<Vec<_>>().join(", ")),
+            Element::Dict(items) => format!("{{{}}}", items.iter().map(|(k, v)| format!("{}: {}", str_repr(k), el(v))).collect::<Vec<_>>().join(", ")),
         }
     }
     match v {
@@ -1552,21 +1549,21 @@ fn cast_el(c: Cast, e: &Element) -> Result<Element, EvalErr> {
                 }
                 t as i64
             }
-            Element::Str { value, .. } => py_int(value).ok_or_else(|| value_err(format!("invalid literal for int() with base 10: '{}'", value)))?,
+            Element::Str { value, .. } => int_from_str(value).ok_or_else(|| value_err(format!("invalid literal for int() with base 10: '{}'", value)))?,
             _ => return Err(assert_err()),
         }),
         Cast::Float => Element::Float(match e {
             Element::Bool(b) => f64::from(u8::from(*b)),
             Element::Int(i) => *i as f64,
             Element::Float(f) => *f,
-            Element::Str { value, .. } => py_float(value).ok_or_else(|| value_err(format!("could not convert string to float: '{}'", value)))?,
+            Element::Str { value, .. } => float_from_str(value).ok_or_else(|| value_err(format!("could not convert string to float: '{}'", value)))?,
             _ => return Err(assert_err()),
         }),
         Cast::Str => Element::Str {
             value: match e {
                 Element::Bool(b) => b.to_string(),
                 Element::Int(i) => i.to_string(),
-                Element::Float(f) => py_float_repr(*f),
+                Element::Float(f) => float_repr(*f),
                 Element::Str { value, .. } => value.clone(),
                 _ => return Err(assert_err()),
             },
@@ -1587,75 +1584,10 @@ fn cast_el(c: Cast, e: &Element) -> Result<Element, EvalErr> {
     })
 }
 
-/// Checks Python's digit-group underscores (single `_` between digits) and strips them.
-fn strip_underscores(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    for (i, c) in b.iter().enumerate() {
-        if *c == b'_' {
-            let prev = i.checked_sub(1).and_then(|p| b.get(p));
-            let next = b.get(i + 1);
-            if !matches!(prev, Some(p) if p.is_ascii_digit()) || !matches!(next, Some(n) if n.is_ascii_digit()) {
-                return None;
-            }
-        }
-    }
-    Some(s.replace('_', ""))
-}
-
-/// Python's `int(str)` (base 10); None where Python raises (or on i64 overflow).
-fn py_int(s: &str) -> Option<i64> {
-    let t = strip_underscores(s.trim())?;
-    let digits = t.strip_prefix(['+', '-']).unwrap_or(&t);
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    t.parse::<i64>().ok()
-}
-
-/// Python's `float(str)`; None where Python raises.
-fn py_float(s: &str) -> Option<f64> {
-    let t = strip_underscores(s.trim())?;
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(&t)),
-    };
-    let lower = body.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "infinity" => f64::INFINITY,
-        "nan" => f64::NAN,
-        _ => {
-            // [digits][.digits][e[+-]digits] with at least one mantissa digit.
-            let (mant, exp) = match lower.split_once('e') {
-                Some((m, e)) => (m, Some(e)),
-                None => (lower.as_str(), None),
-            };
-            let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
-            let ok_digits = |x: &str| x.bytes().all(|c| c.is_ascii_digit());
-            if (ip.is_empty() && fp.is_empty()) || !ok_digits(ip) || !ok_digits(fp) {
-                return None;
-            }
-            if let Some(e) = exp {
-                let ed = e.strip_prefix(['+', '-']).unwrap_or(e);
-                if ed.is_empty() || !ok_digits(ed) {
-                    return None;
-                }
-            }
-            let norm = format!(
-                "{}.{}{}",
-                if ip.is_empty() { "0" } else { ip },
-                if fp.is_empty() { "0" } else { fp },
-                exp.map_or(String::new(), |e| format!("e{}", e))
-            );
-            norm.parse::<f64>().ok()?
-        }
-    };
-    Some(if neg { -v } else { v })
-}
-
 /// Python `==` between parsed values (numbers compare across int/float/bool).
 fn py_eq(a: &Element, b: &Element) -> bool {
     match (num(a), num(b)) {
-        (Some(x), Some(y)) => return x == y,
+        (Some(x), Some(y)) => return x.py_eq(y),
         (Some(_), None) | (None, Some(_)) => return false,
         _ => {}
     }
@@ -1668,11 +1600,11 @@ fn py_eq(a: &Element, b: &Element) -> bool {
     }
 }
 
-fn num(e: &Element) -> Option<f64> {
+fn num(e: &Element) -> Option<Num> {
     match e {
-        Element::Bool(b) => Some(f64::from(u8::from(*b))),
-        Element::Int(i) => Some(*i as f64),
-        Element::Float(f) => Some(*f),
+        Element::Bool(b) => Some(Num::Int(i64::from(*b))),
+        Element::Int(i) => Some(Num::Int(*i)),
+        Element::Float(f) => Some(Num::Float(*f)),
         _ => None,
     }
 }
@@ -1688,10 +1620,7 @@ fn py_lt(a: &PV, b: &PV) -> Result<bool, EvalErr> {
 fn el_lt(x: &Element, y: &Element) -> Result<bool, EvalErr> {
     let unorderable = || type_err(format!("'<' not supported between instances of '{}' and '{}'", el_type_name(x), el_type_name(y)));
     if let (Some(p), Some(q)) = (num(x), num(y)) {
-        if let (Element::Int(i), Element::Int(j)) = (x, y) {
-            return Ok(i < j);
-        }
-        return Ok(p < q);
+        return Ok(p.py_cmp(q) == Some(std::cmp::Ordering::Less));
     }
     match (x, y) {
         (Element::Str { value: p, quoted: false }, Element::Str { value: q, quoted: false }) => Ok(p < q),
@@ -1760,7 +1689,7 @@ mod tests {
             Element::Null => "N".into(),
             Element::Bool(b) => format!("B({})", b),
             Element::Int(i) => format!("I({})", i),
-            Element::Float(f) => format!("F({})", py_float_repr(*f)),
+            Element::Float(f) => format!("F({})", float_repr(*f)),
             Element::Str { value, quoted: true } => format!("Q«{}»", value),
             Element::Str { value, quoted: false } => format!("S«{}»", value),
             Element::List(items) => {
@@ -2258,7 +2187,7 @@ mod tests {
             (5e-324, "5e-324"),
             (f64::MAX, "1.7976931348623157e+308"),
         ] {
-            assert_eq!(py_float_repr(f), want);
+            assert_eq!(float_repr(f), want);
         }
     }
 

@@ -369,7 +369,7 @@ fn key_of(text: &str, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Res
         Value::Bool(b) => Key::Number { text: if b { "True" } else { "False" }.into(), canonical: format!("{}", if b { 1.0 } else { 0.0 }) },
         // Kept as Python writes the number, so `0x10:` and `16:` are the same key.
         Value::Int(i) => Key::Number { text: i.to_string(), canonical: format!("{}", i as f64) },
-        Value::Float(f) => Key::Number { text: crate::pyfmt::float_repr(f), canonical: format!("{f}") },
+        Value::Float(f) => Key::Number { text: crate::python::float_repr(f), canonical: format!("{f}") },
         Value::Map(_) | Value::List(_) => return Err(YamlError::ComplexKey { span }),
     })
 }

@@ -9,6 +9,7 @@
 //! result sizes are bounded so that hostile input can neither overflow the
 //! stack nor exhaust memory.
 
+use crate::python::{float_from_str, float_repr, int_from_str, str_repr, Num};
 use std::cmp::Ordering;
 use thiserror::Error;
 
@@ -90,18 +91,6 @@ pub fn py_repr(v: &PyValue) -> String {
 
 fn join_repr(items: &[PyValue]) -> String {
     items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-}
-
-/// Python's float repr: shortest round-trip digits, fixed notation when the
-/// decimal exponent is in [-4, 16), scientific (`1e-05`, `1e+16`) otherwise.
-pub(crate) fn float_repr(f: f64) -> String {
-    crate::pyfmt::float_repr(f)
-}
-
-/// Python's str repr: prefers single quotes unless the text has a single
-/// quote and no double quote.
-fn str_repr(s: &str) -> String {
-    crate::pyfmt::str_repr(s)
 }
 
 fn type_name(v: &PyValue) -> &'static str {
@@ -922,25 +911,12 @@ fn truthy(v: &PyValue) -> bool {
 }
 
 /// A number view: bools count as ints.
-#[derive(Clone, Copy)]
-enum Num {
-    I(i64),
-    F(f64),
-}
-
 fn as_num(v: &PyValue) -> Option<Num> {
     match v {
-        PyValue::Bool(b) => Some(Num::I(i64::from(*b))),
-        PyValue::Int(i) => Some(Num::I(*i)),
-        PyValue::Float(f) => Some(Num::F(*f)),
+        PyValue::Bool(b) => Some(Num::Int(i64::from(*b))),
+        PyValue::Int(i) => Some(Num::Int(*i)),
+        PyValue::Float(f) => Some(Num::Float(*f)),
         _ => None,
-    }
-}
-
-fn as_f(n: Num) -> f64 {
-    match n {
-        Num::I(i) => i as f64,
-        Num::F(f) => f,
     }
 }
 
@@ -980,11 +956,11 @@ fn unary(op: UnOp, v: PyValue, off: usize) -> Result<PyValue, EvalError> {
         UnOp::Invert => "~",
     };
     match (op, as_num(&v)) {
-        (UnOp::Neg, Some(Num::I(i))) => i.checked_neg().map(PyValue::Int).ok_or_else(|| overflow(off)),
-        (UnOp::Neg, Some(Num::F(f))) => Ok(PyValue::Float(-f)),
-        (UnOp::Pos, Some(Num::I(i))) => Ok(PyValue::Int(i)),
-        (UnOp::Pos, Some(Num::F(f))) => Ok(PyValue::Float(f)),
-        (UnOp::Invert, Some(Num::I(i))) => Ok(PyValue::Int(!i)),
+        (UnOp::Neg, Some(Num::Int(i))) => i.checked_neg().map(PyValue::Int).ok_or_else(|| overflow(off)),
+        (UnOp::Neg, Some(Num::Float(f))) => Ok(PyValue::Float(-f)),
+        (UnOp::Pos, Some(Num::Int(i))) => Ok(PyValue::Int(i)),
+        (UnOp::Pos, Some(Num::Float(f))) => Ok(PyValue::Float(f)),
+        (UnOp::Invert, Some(Num::Int(i))) => Ok(PyValue::Int(!i)),
         _ => Err(err(format!("bad operand type for unary {sym}: '{}'", type_name(&v)), off)),
     }
 }
@@ -1070,7 +1046,7 @@ fn binop(op: BinOp, a: PyValue, b: PyValue, off: usize) -> Result<PyValue, EvalE
 fn num_binop(op: BinOp, x: Num, y: Num, off: usize) -> Result<PyValue, EvalError> {
     use PyValue as V;
     match (x, y) {
-        (Num::I(a), Num::I(b)) => match op {
+        (Num::Int(a), Num::Int(b)) => match op {
             BinOp::Add => a.checked_add(b).map(V::Int).ok_or_else(|| overflow(off)),
             BinOp::Sub => a.checked_sub(b).map(V::Int).ok_or_else(|| overflow(off)),
             BinOp::Mul => a.checked_mul(b).map(V::Int).ok_or_else(|| overflow(off)),
@@ -1109,7 +1085,7 @@ fn num_binop(op: BinOp, x: Num, y: Num, off: usize) -> Result<PyValue, EvalError
             }
         },
         _ => {
-            let (a, b) = (as_f(x), as_f(y));
+            let (a, b) = (x.as_f64(), y.as_f64());
             match op {
                 BinOp::Add => Ok(V::Float(a + b)),
                 BinOp::Sub => Ok(V::Float(a - b)),
@@ -1159,19 +1135,11 @@ fn int_true_div(a: i64, b: i64) -> f64 {
     a as f64 / b as f64
 }
 
-fn num_eq(a: Num, b: Num) -> bool {
-    match (a, b) {
-        (Num::I(x), Num::I(y)) => x == y,
-        (Num::F(x), Num::F(y)) => x == y,
-        (Num::I(i), Num::F(f)) | (Num::F(f), Num::I(i)) => f.is_finite() && f.fract() == 0.0 && (i as f64) == f && f as i128 == i as i128,
-    }
-}
-
 /// Python `==`.
 fn py_eq(a: &PyValue, b: &PyValue) -> bool {
     use PyValue as V;
     if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
-        return num_eq(x, y);
+        return x.py_eq(y);
     }
     match (a, b) {
         (V::None, V::None) => true,
@@ -1186,13 +1154,8 @@ fn py_eq(a: &PyValue, b: &PyValue) -> bool {
 fn py_cmp(a: &PyValue, b: &PyValue) -> Option<Ordering> {
     use PyValue as V;
     if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
-        return match (x, y) {
-            (Num::I(p), Num::I(q)) => Some(p.cmp(&q)),
-            (Num::I(p), Num::F(q)) => cmp_int_float(p, q),
-            (Num::F(p), Num::I(q)) => cmp_int_float(q, p).map(Ordering::reverse),
-            // NaN compares false both ways; `compare` checks for it.
-            (Num::F(p), Num::F(q)) => Some(p.partial_cmp(&q).unwrap_or(Ordering::Equal)),
-        };
+        // NaN compares false both ways; `compare` checks for it.
+        return Some(x.py_cmp(y).unwrap_or(Ordering::Equal));
     }
     match (a, b) {
         (V::Str(x), V::Str(y)) => Some(x.cmp(y)),
@@ -1206,29 +1169,6 @@ fn py_cmp(a: &PyValue, b: &PyValue) -> Option<Ordering> {
         }
         _ => None,
     }
-}
-
-fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
-    if f.is_nan() {
-        return Some(Ordering::Equal); // handled as "all comparisons false" by caller
-    }
-    if f.is_infinite() {
-        return Some(if f > 0.0 { Ordering::Less } else { Ordering::Greater });
-    }
-    (i as i128 as f64).partial_cmp(&f).map(|o| {
-        if o == Ordering::Equal {
-            // Break ties exactly using i128 arithmetic.
-            (i as i128).cmp(&(f.trunc() as i128)).then(if f.fract() > 0.0 {
-                Ordering::Less
-            } else if f.fract() < 0.0 {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            })
-        } else {
-            o
-        }
-    })
 }
 
 fn has_nan(a: &PyValue, b: &PyValue) -> bool {
@@ -1465,8 +1405,8 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
         "abs" => {
             arity(name, &args, 1, 1, off)?;
             match as_num(&args[0]) {
-                Some(Num::I(i)) => i.checked_abs().map(V::Int).ok_or_else(|| overflow(off)),
-                Some(Num::F(f)) => Ok(V::Float(f.abs())),
+                Some(Num::Int(i)) => i.checked_abs().map(V::Int).ok_or_else(|| overflow(off)),
+                Some(Num::Float(f)) => Ok(V::Float(f.abs())),
                 None => Err(err(format!("bad operand type for abs(): '{}'", type_name(&args[0])), off)),
             }
         }
@@ -1475,8 +1415,8 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
             match args.first() {
                 None => Ok(V::Int(0)),
                 Some(v) => match (as_num(v), v) {
-                    (Some(Num::I(i)), _) => Ok(V::Int(i)),
-                    (Some(Num::F(f)), _) => {
+                    (Some(Num::Int(i)), _) => Ok(V::Int(i)),
+                    (Some(Num::Float(f)), _) => {
                         if f.is_nan() {
                             Err(err("cannot convert float NaN to integer", off))
                         } else if f.is_infinite() {
@@ -1487,7 +1427,7 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                             Ok(V::Int(f.trunc() as i64))
                         }
                     }
-                    (_, V::Str(s)) => parse_int_str(s).map(V::Int).ok_or_else(|| err(format!("invalid literal for int() with base 10: {}", str_repr(s)), off)),
+                    (_, V::Str(s)) => int_from_str(s).map(V::Int).ok_or_else(|| err(format!("invalid literal for int() with base 10: {}", str_repr(s)), off)),
                     _ => Err(err(format!("int() argument must be a string, a bytes-like object or a real number, not '{}'", type_name(v)), off)),
                 },
             }
@@ -1497,8 +1437,8 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
             match args.first() {
                 None => Ok(V::Float(0.0)),
                 Some(v) => match (as_num(v), v) {
-                    (Some(n), _) => Ok(V::Float(as_f(n))),
-                    (_, V::Str(s)) => parse_float_str(s).map(V::Float).ok_or_else(|| err(format!("could not convert string to float: {}", str_repr(s)), off)),
+                    (Some(n), _) => Ok(V::Float(n.as_f64())),
+                    (_, V::Str(s)) => float_from_str(s).map(V::Float).ok_or_else(|| err(format!("could not convert string to float: {}", str_repr(s)), off)),
                     _ => Err(err(format!("float() argument must be a string or a real number, not '{}'", type_name(v)), off)),
                 },
             }
@@ -1519,9 +1459,9 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                 Some(x) => Some(as_index(x).ok_or_else(|| err(format!("'{}' object cannot be interpreted as an integer", type_name(x)), off))?),
             };
             match (as_num(&args[0]), nd) {
-                (Some(Num::I(i)), None) => Ok(V::Int(i)),
-                (Some(Num::I(i)), Some(d)) => round_int(i, d, off).map(V::Int),
-                (Some(Num::F(f)), None) => {
+                (Some(Num::Int(i)), None) => Ok(V::Int(i)),
+                (Some(Num::Int(i)), Some(d)) => round_int(i, d, off).map(V::Int),
+                (Some(Num::Float(f)), None) => {
                     if f.is_nan() {
                         return Err(err("cannot convert float NaN to integer", off));
                     }
@@ -1534,7 +1474,7 @@ fn call_builtin(name: &str, args: Vec<PyValue>, off: usize) -> Result<PyValue, E
                     }
                     Ok(V::Int(r as i64))
                 }
-                (Some(Num::F(f)), Some(d)) => Ok(V::Float(round_float(f, d))),
+                (Some(Num::Float(f)), Some(d)) => Ok(V::Float(round_float(f, d))),
                 (None, _) => Err(err(format!("type {} doesn't define __round__ method", type_name(&args[0])), off)),
             }
         }
@@ -1630,54 +1570,6 @@ fn round_float(f: f64, nd: i64) -> f64 {
     } else {
         out
     }
-}
-
-/// Python `int(str)`: surrounding whitespace, sign, underscores between digits.
-fn parse_int_str(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let (sign, body) = match t.as_bytes().first() {
-        Some(b'-') => ("-", &t[1..]),
-        Some(b'+') => ("", &t[1..]),
-        _ => ("", t),
-    };
-    let b = body.as_bytes();
-    if b.is_empty() || !b[0].is_ascii_digit() || !b[b.len() - 1].is_ascii_digit() || body.contains("__") {
-        return None;
-    }
-    if !b.iter().all(|c| c.is_ascii_digit() || *c == b'_') {
-        return None;
-    }
-    format!("{sign}{}", body.replace('_', "")).parse().ok()
-}
-
-/// Python `float(str)`.
-fn parse_float_str(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let (neg, body) = match lower.as_bytes().first() {
-        Some(b'-') => (true, &lower[1..]),
-        Some(b'+') => (false, &lower[1..]),
-        _ => (false, &lower[..]),
-    };
-    let v = match body {
-        "inf" | "infinity" => f64::INFINITY,
-        "nan" => f64::NAN,
-        _ => {
-            let ok_chars = body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-' | b'_'));
-            if !ok_chars || body.is_empty() || body.starts_with('_') || body.ends_with('_') || body.contains("__") {
-                return None;
-            }
-            // Underscores must sit between digits.
-            let bb = body.as_bytes();
-            for (k, c) in bb.iter().enumerate() {
-                if *c == b'_' && !(bb[k - 1].is_ascii_digit() && bb.get(k + 1).is_some_and(|d| d.is_ascii_digit())) {
-                    return None;
-                }
-            }
-            body.replace('_', "").parse::<f64>().ok()?
-        }
-    };
-    Some(if neg { -v } else { v })
 }
 
 // Expected values below: Python 3.11 itself, through scripts/oracles/python_eval.py (it reads these

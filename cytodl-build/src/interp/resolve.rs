@@ -12,7 +12,7 @@ use super::grammar::{self, Element, Interp, Key, Piece};
 use super::resolvers;
 use crate::config::node::{Map, Node, Value};
 use crate::diag::{did_you_mean_in, Diagnostic, Diagnostics, ErrorClass, Span};
-use crate::pyfmt::py_str;
+use crate::python::py_str;
 
 /// Interpolated strings longer than this are refused (doubling chains would exhaust memory).
 const MAX_STRING: usize = 16 << 20;
@@ -285,7 +285,7 @@ impl<'a> Resolver<'a> {
             InterpError::NotAContainer { key } => {
                 let parts: Vec<String> = key.split('.').map(str::to_string).collect();
                 if let Some(n) = self.raw_at(&parts).filter(|n| n.span.is_known()) {
-                    d = d.with_note(n.span, format!("`{key}` is set to {} here, not to a mapping or a list", crate::pyfmt::py_str(&n.value)));
+                    d = d.with_note(n.span, format!("`{key}` is set to {} here, not to a mapping or a list", crate::python::py_str(&n.value)));
                 }
             }
             InterpError::EnvNotFound { name } => {
@@ -424,7 +424,7 @@ impl<'a> Resolver<'a> {
             Value::Map(m) => {
                 let mut parts = Vec::with_capacity(m.len());
                 for (k, v) in m {
-                    parts.push(format!("{}: {}", crate::pyfmt::str_repr(k), self.container_repr(v, &child_path(k))?));
+                    parts.push(format!("{}: {}", crate::python::str_repr(k), self.container_repr(v, &child_path(k))?));
                 }
                 format!("{{{}}}", parts.join(", "))
             }
@@ -438,12 +438,12 @@ impl<'a> Resolver<'a> {
             Value::Str(s) if s.contains("${") => {
                 let resolved = self.resolve_path(path)?;
                 if self.done.contains(path) {
-                    crate::pyfmt::py_repr(&resolved.value)
+                    crate::python::py_repr(&resolved.value)
                 } else {
                     format!("'{}'", py_str(&resolved.value))
                 }
             }
-            other => crate::pyfmt::py_repr(other),
+            other => crate::python::py_repr(other),
         })
     }
 

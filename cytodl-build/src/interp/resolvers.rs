@@ -11,7 +11,7 @@ use crate::config::node::{Map, Node, Value};
 
 use crate::config::yaml::load_any;
 use crate::diag::{did_you_mean, FileId, Span};
-use crate::pyfmt::py_str;
+use crate::python::py_str;
 
 const KNOWN: &[&str] = &[
     "oc.env",
@@ -153,7 +153,7 @@ fn oc_decode(r: &mut Resolver<'_>, values: &[Node], container: &[String]) -> Res
             // A plain list or dict cannot become a node, but can be embedded in a string.
             if n.is_container() {
                 r.plain_result =
-                    Some(PlainResult { type_name: if matches!(n.value, Value::List(_)) { "list" } else { "dict" }, text: crate::pyfmt::py_repr(&n.value) });
+                    Some(PlainResult { type_name: if matches!(n.value, Value::List(_)) { "list" } else { "dict" }, text: crate::python::py_repr(&n.value) });
             }
             Ok(n)
         }
@@ -214,7 +214,7 @@ fn oc_dict(r: &mut Resolver<'_>, name: &str, values: &[Node], container: &[Strin
         // OmegaConf returns interpolations to each value: embedded in a string they show raw.
         if let Value::Str(key) = &v.value {
             let raw: Vec<Node> = m.keys().map(|k| node(Value::Str(format!("${{{key}.{k}}}")))).collect();
-            r.embed_repr = Some(crate::pyfmt::py_repr(&Value::List(raw)));
+            r.embed_repr = Some(crate::python::py_repr(&Value::List(raw)));
         }
         m.values().cloned().collect()
     };
@@ -314,7 +314,7 @@ fn kv_to_dict(values: &[Node]) -> Result<Node, InterpError> {
                 };
                 m.insert(key, pair[1].clone());
             }
-            other => return Err(err("kv_to_dict", format!("each item must be a [key, value] pair, found {}", crate::pyfmt::py_repr(other)))),
+            other => return Err(err("kv_to_dict", format!("each item must be a [key, value] pair, found {}", crate::python::py_repr(other)))),
         }
     }
     Ok(node(Value::Map(m)))

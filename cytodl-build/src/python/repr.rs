@@ -1,5 +1,6 @@
-//! Python's `str()` and `repr()` of config values, as OmegaConf produces them when an
-//! interpolation is embedded in a longer string (`True`, `None`, `1e-05`, `{'b': 1}`).
+//! Python's `repr()` of floats and strings, and `str()` / `repr()` of config values as OmegaConf
+//! produces them when an interpolation is embedded in a longer string (`True`, `None`, `1e-05`,
+//! `{'b': 1}`).
 
 use crate::config::node::{Node, Value};
 
