@@ -19,6 +19,7 @@ pub mod components;
 pub mod field;
 pub mod lit;
 mod macros;
+pub mod py;
 pub mod registry;
 pub mod spec;
 pub mod values;

@@ -111,28 +111,9 @@ fn parse(text: &str) -> Vec<MetricsRow> {
     rows
 }
 
-/// A float as Python's `csv` module writes it (`repr`): shortest digits, exponent form below
-/// 1e-4 and from 1e16 (`1e-05`, `1.5e+16`), `nan`/`inf` spelled out.
+/// A float as Python's `csv` module writes it (`repr`): `1e-05`, `1.5e+16`, `nan`.
 fn pyfmt_float(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let a = v.abs();
-    if a != 0.0 && !(1e-4..1e16).contains(&a) {
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    }
-    let s = format!("{v}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
+    cytodl_schema::py::float_repr(v)
 }
 
 /// The temporary file [`atomic_write`] writes `path` through: `<stem>.tmp.<pid>`.
