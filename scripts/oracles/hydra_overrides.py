@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The oracle of `cytodl-build/src/config/override_parser.rs`, tests `table_matches_hydra`
+"""The oracle of `cytodl-build/src/config/override_parser/tests.rs`, tests `table_matches_hydra`
 (`CASES`) and `error_messages_match_hydra` (`ERROR_CASES`); also `float_repr_like_python`.
 
 Every override string of the two tables is parsed with hydra-core's own parser,
@@ -28,7 +28,7 @@ Those rows are listed for information (`-v`).
 `shuffle([...])` is random in Hydra; the oracle replaces `random.shuffle` with the identity (the
 permutation the Rust test expects) and says so.
 
-The tables are read from override_parser.rs itself (scripts/oracles/rs_strings.py). On a mismatch
+The tables are read from override_parser/tests.rs itself (scripts/oracles/rs_strings.py). On a mismatch
 the comment written above that row in the table (if any, within 8 rows) is printed with it, since
 several rows document a deliberate difference from Hydra.
 
@@ -53,7 +53,7 @@ from hydra.errors import HydraException
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rs_strings import block, read_rs, str_pairs, tokenize  # noqa: E402
 
-RS = "cytodl-build/src/config/override_parser.rs"
+RS = "cytodl-build/src/config/override_parser/tests.rs"
 VERBOSE = "-v" in sys.argv
 
 random.shuffle = lambda lst, *a, **k: None  # Hydra's shuffle([...]) is random; see the docstring
