@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::TimeZone;
 
 use crate::check::check;
-use crate::diag::{Diagnostic, Diagnostics, FileId, SourceKind, SourceMap, Span};
+use crate::diag::{Diagnostic, Diagnostics, Failure, FileId, SourceKind, SourceMap, Span};
 use crate::frontend::{locate_experiment, resolve, Request};
 use crate::interp::ResolveOptions;
 use crate::ir::Experiment;
@@ -29,23 +29,6 @@ pub struct Compiled {
     pub experiment: Experiment,
     pub warnings: Diagnostics,
     pub sources: SourceMap,
-}
-
-/// Errors with the sources they point into.
-#[derive(Debug, Clone)]
-pub struct CompileError {
-    pub diagnostics: Diagnostics,
-    pub sources: SourceMap,
-}
-
-impl CompileError {
-    pub fn render(&self) -> String {
-        self.diagnostics.render(&self.sources)
-    }
-
-    fn single(d: Diagnostic) -> Self {
-        CompileError { diagnostics: d.into(), sources: SourceMap::default() }
-    }
 }
 
 /// Resolution options that make output reproducible: `${now:...}` is a fixed instant and
@@ -87,7 +70,7 @@ pub fn source_files(sources: &SourceMap) -> Vec<PathBuf> {
 
 /// An error about the experiment file as a whole, located at the file (`path:1:1`), with the
 /// nearest existing experiment when the file is missing.
-fn file_error(file: &Path, mut d: Diagnostic) -> CompileError {
+fn file_error(file: &Path, mut d: Diagnostic) -> Failure {
     let mut sources = SourceMap::default();
     let id = sources.add_file(file, String::new());
     d.span = Span::new(id, 1, 1);
@@ -106,7 +89,7 @@ fn file_error(file: &Path, mut d: Diagnostic) -> CompileError {
             d = d.with_help(help);
         }
     }
-    CompileError { diagnostics: d.into(), sources }
+    Failure { diagnostics: d.into(), sources }
 }
 
 /// Line 1, column 1 of `file` in the sources, when it was read.
@@ -124,7 +107,7 @@ fn file_span(sources: &SourceMap, file: &Path) -> Option<Span> {
     None
 }
 
-pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
+pub fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
     let mut overrides = req.overrides.clone();
     let mut config_dir = req.config_dir.clone();
     let mut implicit = 0;
@@ -143,13 +126,13 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
     };
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {
-        return Err(CompileError::single(
+        return Err(Failure::single(
             Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN)
                 .with_help("pass `--config-dir DIR` or an experiment file inside a config tree"),
         ));
     }
     let request = Request { config_dir, config_name: req.config_name.clone(), overrides, implicit_overrides: implicit };
-    let resolved = resolve(&request, &reproducible_options()).map_err(|f| CompileError { diagnostics: f.diagnostics, sources: f.sources })?;
+    let resolved = resolve(&request, &reproducible_options())?;
     let mut warnings = resolved.warnings.clone();
     let anchor = req.experiment.as_ref().and_then(|f| file_span(&resolved.sources, f)).unwrap_or(Span::UNKNOWN);
     match check(&resolved, &name, anchor) {
@@ -163,7 +146,7 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, CompileError> {
             let mut all = warnings;
             all.extend(std::mem::take(&mut errors));
             all.items.sort_by_key(|d| d.severity == crate::diag::Severity::Error);
-            Err(CompileError { diagnostics: all, sources: resolved.sources })
+            Err(Failure { diagnostics: all, sources: resolved.sources })
         }
     }
 }

@@ -332,6 +332,25 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Errors with the sources they point into: why resolving or compiling a config failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub diagnostics: Diagnostics,
+    pub sources: SourceMap,
+}
+
+impl Failure {
+    /// One diagnostic that points into no file (a missing experiment file, a bad request).
+    pub fn single(d: Diagnostic) -> Self {
+        Failure { diagnostics: d.into(), sources: SourceMap::default() }
+    }
+
+    /// Every diagnostic with its source lines, as the command line prints them.
+    pub fn render(&self) -> String {
+        self.diagnostics.render(&self.sources)
+    }
+}
+
 /// Levenshtein distance, for "did you mean" suggestions.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

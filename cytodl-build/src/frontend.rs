@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::compose::{compose, ComposeRequest};
 use crate::config::node::{Node, Value};
-use crate::diag::{Diagnostic, Diagnostics, ErrorClass, SourceMap, Span};
+use crate::diag::{Diagnostic, Diagnostics, ErrorClass, Failure, SourceMap, Span};
 use crate::interp::{remove_aux, resolve_config, ResolveOptions};
 
 /// What the user asked for: a config tree, a primary config and overrides.
@@ -29,19 +29,6 @@ pub struct Resolved {
     pub warnings: Diagnostics,
     /// Mandatory values still `???`, with where they were defined.
     pub missing: Vec<(String, Span)>,
-}
-
-/// A failed resolution: the diagnostics and the sources they point into.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub diagnostics: Diagnostics,
-    pub sources: SourceMap,
-}
-
-impl Failure {
-    pub fn render(&self) -> String {
-        self.diagnostics.render(&self.sources)
-    }
 }
 
 /// Composes and resolves a config as cyto_dl's `train.py` does before instantiating anything.
