@@ -8,7 +8,8 @@
 //! - `max_rel_grad`: max over parameters p of ‖g_p − g_ref,p‖∞ / max(‖g_ref,p‖∞, 0.01·G, 1e-12),
 //!   G = max_p ‖g_ref,p‖∞ (see below why the floor); `max_rel_grad_raw`: the same without 0.01·G.
 //!
-//! `parity [--device cpu|cuda] FIXTURE_DIR` runs it on CUDA when built with `--features cuda`.
+//! `parity [--device cpu|wgpu|cuda] [--per-param] FIXTURE_DIR` runs it on wgpu or CUDA when built
+//! with `--features wgpu` / `--features cuda`; `--per-param` lists every parameter's gradient error.
 //!
 //! `parity --bench small|medium [ITERS] [cpu|cuda]` times a train step (forward + backward) and an eval
 //! forward of the two models of /work/shared/bench/torch_dynunet_bench.py.
@@ -126,11 +127,13 @@ fn parity(args: &[String]) -> Result<(), String> {
     let mut dir = None;
     let mut ckpt: Option<PathBuf> = None;
     let mut device = String::from("cpu");
+    let mut per_param = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ckpt" => ckpt = Some(it.next().ok_or("--ckpt needs a path")?.into()),
-            "--device" => device = it.next().ok_or("--device needs cpu or cuda")?.clone(),
+            "--device" => device = it.next().ok_or("--device needs cpu, wgpu or cuda")?.clone(),
+            "--per-param" => per_param = true,
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s if dir.is_none() => dir = Some(PathBuf::from(s)),
             s => return Err(format!("unexpected argument {s}")),
@@ -138,10 +141,12 @@ fn parity(args: &[String]) -> Result<(), String> {
     }
     let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
     let m = match device.as_str() {
-        "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default())?,
+        "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
         #[cfg(feature = "cuda")]
-        "cuda" => check::<cytodl_runtime::backend::CudaTrain>(&dir, ckpt.as_deref(), &Default::default())?,
-        d => return Err(format!("unknown device {d} (cpu{})", if cfg!(feature = "cuda") { "|cuda" } else { "; build with --features cuda for cuda" })),
+        "cuda" => check::<cytodl_runtime::backend::CudaTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
+        #[cfg(feature = "wgpu")]
+        "wgpu" => check::<cytodl_runtime::backend::WgpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
+        d => return Err(format!("unknown device {d} (this build has: cpu{}{})", if cfg!(feature = "cuda") { ", cuda" } else { "" }, if cfg!(feature = "wgpu") { ", wgpu" } else { "" })),
     };
     println!(
         "{{\"max_abs_out\": {:e}, \"loss_abs\": {:e}, \"max_rel_grad\": {:e}, \"max_rel_grad_raw\": {:e}}}",
@@ -152,7 +157,7 @@ fn parity(args: &[String]) -> Result<(), String> {
 
 /// Runs the fixture in `dir` with its `weights.safetensors`, or with `ckpt` (PyTorch /
 /// Lightning) when given.
-pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::Device) -> Result<Metrics, String> {
+pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::Device, per_param: bool) -> Result<Metrics, String> {
     let device = device.clone();
     let meta = read_meta(dir)?;
     let cfg = config_from_meta(&meta)?;
@@ -214,6 +219,14 @@ pub fn check<B: AutodiffBackend>(dir: &Path, ckpt: Option<&Path>, device: &B::De
         return Err(format!("{} parameter gradients computed, {} in the fixture", got.len(), n_ref));
     }
     eprintln!("parity: {} params, worst gradient {worst} (unfloored: {worst_raw})", got.len());
+    if per_param {
+        // Every parameter, worst first: where a wrong kernel shows up first.
+        let mut rows: Vec<_> = errs.iter().map(|(n, d, s)| (d / s.max(1e-2 * global).max(1e-12), n, d, s)).collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (rel, name, diff, scale) in rows {
+            eprintln!("  {rel:10.3e}  max|diff| {diff:10.3e}  max|ref| {scale:10.3e}  {name}");
+        }
+    }
     Ok(Metrics { max_abs_out: max_abs_out as f64, loss_abs, max_rel_grad, max_rel_grad_raw })
 }
 

@@ -1,5 +1,6 @@
 //! The backends an experiment runs on: Flex on the CPU (the default, used by tests and CI) and
-//! CUDA behind the `cuda` feature. Model and training code is generic over `B: Backend`; the
+//! CUDA behind the `cuda` feature, wgpu (the same CubeCL kernels on Vulkan, lavapipe included)
+//! behind `wgpu`. Model and training code is generic over `B: Backend`; the
 //! binary picks one from `--device cpu|cuda[:N]`.
 //!
 //! 2D experiments run through the same 5-D code as 3D ones with a Z axis of length 1 (2D
@@ -18,3 +19,9 @@ pub use burn::backend::Cuda;
 /// The CUDA backend with automatic differentiation.
 #[cfg(feature = "cuda")]
 pub type CudaTrain = Autodiff<Cuda>;
+
+#[cfg(feature = "wgpu")]
+pub use burn::backend::Wgpu;
+/// The wgpu backend with automatic differentiation.
+#[cfg(feature = "wgpu")]
+pub type WgpuTrain = Autodiff<Wgpu>;

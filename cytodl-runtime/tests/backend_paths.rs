@@ -51,3 +51,128 @@ fn transposed_conv_paths_agree() {
         assert!(max_rel(&generic.3, &ours.3) < 1e-5, "{what}: bias gradient {}", max_rel(&generic.3, &ours.3));
     }
 }
+
+/// DynUNet's skip connection: a tensor used twice, once concatenated after another along the
+/// channels, once further down; its gradient is the sum of both paths.
+fn skip_connection_grad<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, shape: [usize; 5]) -> Vec<f32> {
+    let init = Init::new(11);
+    let x = init.at("x").normal::<B, 5>(shape, 0.0, 1.0, device).require_grad();
+    let up = init.at("up").normal::<B, 5>(shape, 0.0, 1.0, device).require_grad();
+    let mut r_shape = shape;
+    r_shape[1] *= 2;
+    let r1 = init.at("r1").normal::<B, 5>(r_shape, 0.0, 1.0, device);
+    let r2 = init.at("r2").normal::<B, 5>(shape, 0.0, 1.0, device);
+    let down = x.clone().mul_scalar(2.0);
+    let joined = Tensor::cat(vec![up.clone(), x.clone()], 1);
+    let loss = (joined * r1).sum() + (down * r2).sum();
+    let grads = loss.backward();
+    values(x.grad(&grads).expect("x grad"))
+}
+
+#[test]
+fn skip_connection_gradient_on_the_cpu() {
+    // d loss / d x = r1[:, C..] + 2 r2, by hand.
+    let shape = [1, 16, 4, 8, 8];
+    let got = skip_connection_grad::<CpuTrain>(&Default::default(), shape);
+    let init = Init::new(11);
+    let device = Default::default();
+    let r1 = init.at("r1").normal::<CpuTrain, 5>([1, 32, 4, 8, 8], 0.0, 1.0, &device);
+    let r2 = init.at("r2").normal::<CpuTrain, 5>(shape, 0.0, 1.0, &device);
+    let want = values(r1.narrow(1, 16, 16) + r2.mul_scalar(2.0));
+    assert!(max_rel(&got, &want) < 1e-6, "{}", max_rel(&got, &want));
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn skip_connection_gradient_on_wgpu() {
+    for shape in [[1, 16, 4, 8, 8], [1, 16, 16, 32, 32], [2, 8, 8, 16, 16]] {
+        let cpu = skip_connection_grad::<CpuTrain>(&Default::default(), shape);
+        let gpu = skip_connection_grad::<cytodl_runtime::backend::WgpuTrain>(&Default::default(), shape);
+        assert!(max_rel(&gpu, &cpu) < 1e-6, "{shape:?}: {}", max_rel(&gpu, &cpu));
+    }
+}
+
+/// Output and gradients (input, weight) of a convolution: burn's op (`ours = false`) or the one
+/// the network layers call (`ours = true`, `cytodl_runtime::nn::conv::conv3d`).
+fn conv_grads<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, case: ConvCase, ours: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use burn::tensor::ops::ConvOptions;
+    let (xs, ws, stride, padding) = case;
+    let init = Init::new(5);
+    let x = init.at("x").normal::<B, 5>(xs, 0.0, 1.0, device).require_grad();
+    let w = init.at("w").normal::<B, 5>(ws, 0.0, 0.1, device).require_grad();
+    let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
+    let y = if ours { cytodl_runtime::nn::conv::conv3d(x.clone(), w.clone(), None, options) } else { burn::tensor::module::conv3d(x.clone(), w.clone(), None, options) };
+    let r = init.at("r").normal::<B, 5>(y.dims(), 0.0, 1.0, device);
+    let grads = (y.clone() * r).sum().backward();
+    (values(y), values(x.grad(&grads).expect("x grad")), values(w.grad(&grads).expect("w grad")))
+}
+
+/// Input shape, weight shape, stride, padding.
+type ConvCase = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
+
+/// DynUNet's convolutions in the dynunet3d_seg parity fixture (and an anisotropic and an odd-sized
+/// strided 1x1 one).
+const CONV_CASES: [ConvCase; 11] = [
+    ([1, 1, 16, 32, 32], [16, 1, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+    ([1, 16, 16, 32, 32], [16, 16, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+    ([1, 16, 16, 32, 32], [32, 16, 3, 3, 3], [2, 2, 2], [1, 1, 1]),
+    ([1, 16, 16, 32, 32], [32, 16, 1, 1, 1], [2, 2, 2], [0, 0, 0]),
+    ([1, 32, 8, 16, 16], [64, 32, 3, 3, 3], [2, 2, 2], [1, 1, 1]),
+    ([1, 32, 8, 16, 16], [64, 32, 1, 1, 1], [2, 2, 2], [0, 0, 0]),
+    ([2, 8, 5, 9, 12], [16, 8, 1, 1, 1], [1, 2, 2], [0, 0, 0]),
+    ([1, 4, 7, 7, 7], [8, 4, 1, 1, 1], [3, 2, 1], [0, 0, 0]),
+    // dynunet3d_basic_4lvl's anisotropic level: kernel 1 along Z with stride 2.
+    ([2, 4, 8, 16, 16], [8, 4, 1, 3, 3], [2, 2, 2], [0, 1, 1]),
+    // Kernels longer than 1 and shorter than the stride, odd sizes.
+    ([1, 3, 9, 10, 11], [4, 3, 2, 3, 1], [3, 2, 2], [0, 1, 0]),
+    ([1, 2, 6, 6, 6], [2, 2, 3, 1, 3], [3, 3, 4], [1, 0, 1]),
+];
+
+/// `(output, input gradient, weight gradient)` relative errors of `gpu` against `cpu`.
+fn errors(gpu: &(Vec<f32>, Vec<f32>, Vec<f32>), cpu: &(Vec<f32>, Vec<f32>, Vec<f32>)) -> [f64; 3] {
+    [max_rel(&gpu.0, &cpu.0), max_rel(&gpu.1, &cpu.1), max_rel(&gpu.2, &cpu.2)]
+}
+
+/// The convolution the network layers call gives the CPU's values and gradients on wgpu (the
+/// CubeCL kernels CUDA runs too), for every case.
+#[cfg(feature = "wgpu")]
+#[test]
+fn conv_gradients_on_wgpu() {
+    use cytodl_runtime::backend::WgpuTrain;
+    for case in CONV_CASES {
+        let cpu = conv_grads::<CpuTrain>(&Default::default(), case, false);
+        let gpu = conv_grads::<WgpuTrain>(&Default::default(), case, true);
+        let e = errors(&gpu, &cpu);
+        assert!(e.iter().all(|v| *v < 1e-5), "x {:?} w {:?} stride {:?}: output, input gradient, weight gradient errors {e:?}", case.0, case.1, case.2);
+    }
+}
+
+/// The reproducer of burn 0.21's fault: CubeCL's input gradient of a convolution whose kernel is
+/// shorter than its stride (here a strided 1x1) is wrong (relative error ~1), while its output and
+/// weight gradient are right. When this test fails, burn has fixed it:
+/// `cytodl_runtime::nn::conv` can go back to burn's op.
+#[cfg(feature = "wgpu")]
+#[test]
+fn burn_strided_pointwise_conv_input_gradient_is_wrong_on_cubecl() {
+    use cytodl_runtime::backend::WgpuTrain;
+    let case: ConvCase = ([1, 16, 16, 32, 32], [32, 16, 1, 1, 1], [2, 2, 2], [0, 0, 0]);
+    let cpu = conv_grads::<CpuTrain>(&Default::default(), case, false);
+    let gpu = conv_grads::<WgpuTrain>(&Default::default(), case, false);
+    let [out, dx, dw] = errors(&gpu, &cpu);
+    assert!(out < 1e-5 && dw < 1e-5, "output {out}, weight gradient {dw}");
+    assert!(dx > 0.5, "burn's strided 1x1 conv input gradient is right now ({dx}): remove the route around it in cytodl_runtime::nn::conv");
+}
+
+/// On the CPU, the route around (subsampling, zero taps) is the same function as burn's op,
+/// gradients included.
+#[test]
+fn gap_free_conv_is_the_strided_conv() {
+    // burn's op on the CPU too, so that the rewritten convolutions run here.
+    std::env::set_var("CYTODL_BURN_CONV", "1");
+    for case in CONV_CASES {
+        let direct = conv_grads::<CpuTrain>(&Default::default(), case, false);
+        let ours = conv_grads::<CpuTrain>(&Default::default(), case, true);
+        let e = errors(&ours, &direct);
+        assert!(e.iter().all(|v| *v < 1e-6), "x {:?} stride {:?}: {e:?}", case.0, case.2);
+    }
+}

@@ -26,29 +26,41 @@ fn assert_parity(m: parity::Metrics, what: &str) {
 
 #[test]
 fn seg3d_res_from_safetensors() {
-    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_seg"), None, &Default::default()).unwrap(), "dynunet3d_seg");
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_seg"), None, &Default::default(), false).unwrap(), "dynunet3d_seg");
 }
 
 #[test]
 fn seg3d_res_from_lightning_checkpoint() {
     let dir = fixture("dynunet3d_seg");
-    let m = parity::check::<CpuTrain>(&dir, Some(&dir.join("lightning_style.ckpt")), &Default::default()).unwrap();
+    let m = parity::check::<CpuTrain>(&dir, Some(&dir.join("lightning_style.ckpt")), &Default::default(), false).unwrap();
     assert_parity(m, "dynunet3d_seg lightning_style.ckpt");
 }
 
 #[test]
 fn res_2d() {
-    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_res"), None, &Default::default()).unwrap(), "dynunet2d_res");
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_res"), None, &Default::default(), false).unwrap(), "dynunet2d_res");
 }
 
 #[test]
 fn basic_2d_anisotropic() {
-    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_aniso_basic"), None, &Default::default()).unwrap(), "dynunet2d_aniso_basic");
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet2d_aniso_basic"), None, &Default::default(), false).unwrap(), "dynunet2d_aniso_basic");
 }
 
 #[test]
 fn basic_3d_four_levels_anisotropic_batch2() {
-    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_basic_4lvl"), None, &Default::default()).unwrap(), "dynunet3d_basic_4lvl");
+    assert_parity(parity::check::<CpuTrain>(&fixture("dynunet3d_basic_4lvl"), None, &Default::default(), false).unwrap(), "dynunet3d_basic_4lvl");
+}
+
+/// Every fixture through the GPU code path: burn's CubeCL kernels (those CUDA runs) on wgpu, with
+/// the CPU's tolerances. Runs where the build has `--features wgpu` (CI: Mesa's lavapipe).
+#[cfg(feature = "wgpu")]
+#[test]
+fn every_fixture_on_wgpu() {
+    use cytodl_runtime::backend::WgpuTrain;
+    for name in ["dynunet3d_seg", "dynunet2d_res", "dynunet2d_aniso_basic", "dynunet3d_basic_4lvl"] {
+        let m = parity::check::<WgpuTrain>(&fixture(name), None, &Default::default(), false).unwrap_or_else(|e| panic!("{name} on wgpu: {e}"));
+        assert_parity(m, &format!("{name} on wgpu"));
+    }
 }
 
 fn seg_config() -> DynUNetConfig {

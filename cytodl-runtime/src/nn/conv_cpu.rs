@@ -51,6 +51,12 @@ pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Te
     burn::tensor::module::conv3d(x, weight, bias, options)
 }
 
+/// Whether this backend runs [`conv3d`]'s own kernel (the CPU backend, unless
+/// `CYTODL_BURN_CONV` asks for burn's).
+pub fn has_own_kernel<B: Backend>() -> bool {
+    (is::<B, CpuTrain>() || is::<B, Cpu>()) && !burn_conv_forced()
+}
+
 fn burn_conv_forced() -> bool {
     static FORCED: OnceLock<bool> = OnceLock::new();
     *FORCED.get_or_init(|| std::env::var_os("CYTODL_BURN_CONV").is_some_and(|v| v != "0"))

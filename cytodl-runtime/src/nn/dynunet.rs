@@ -304,7 +304,7 @@ impl<B: Backend> Conv<B> {
             } else if transposed {
                 transposed_conv_kernel_eq_stride(x, weight, bias)
             } else {
-                super::conv_cpu::conv3d(x, weight, bias, ConvOptions::new(stride, padding, [1, 1, 1], 1))
+                super::conv::conv3d(x, weight, bias, ConvOptions::new(stride, padding, [1, 1, 1], 1))
             }
         })
     }

@@ -1,6 +1,7 @@
 //! Networks: MONAI's DynUNet, cyto_dl's heads, and loading of MONAI / Lightning weights.
 
 pub mod autocast;
+pub mod conv;
 pub mod conv_cpu;
 pub mod dynunet;
 mod flex_kernel;
