@@ -83,7 +83,7 @@ struct BuildArgs {
     /// The crate's folder (default `<workspace>/generated/<name>/`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Cargo features of the binary (`cuda`).
+    /// Cargo features of the binary (`cuda`, `wgpu`).
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
     /// Cargo profile: `release` (default) or `dev` (reuses a test build's artifacts).

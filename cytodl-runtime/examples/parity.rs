@@ -146,7 +146,13 @@ fn parity(args: &[String]) -> Result<(), String> {
         "cuda" => check::<cytodl_runtime::backend::CudaTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
         #[cfg(feature = "wgpu")]
         "wgpu" => check::<cytodl_runtime::backend::WgpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
-        d => return Err(format!("unknown device {d} (this build has: cpu{}{})", if cfg!(feature = "cuda") { ", cuda" } else { "" }, if cfg!(feature = "wgpu") { ", wgpu" } else { "" })),
+        d => {
+            return Err(format!(
+                "unknown device {d} (this build has: cpu{}{})",
+                if cfg!(feature = "cuda") { ", cuda" } else { "" },
+                if cfg!(feature = "wgpu") { ", wgpu" } else { "" }
+            ))
+        }
     };
     println!(
         "{{\"max_abs_out\": {:e}, \"loss_abs\": {:e}, \"max_rel_grad\": {:e}, \"max_rel_grad_raw\": {:e}}}",

@@ -1,9 +1,9 @@
 //! The code paths GPU backends take, run on the CPU: where the CPU backend has a kernel of its
 //! own, the generic path (burn's op) must give the same values and gradients.
 
+use burn::tensor::backend::Backend;
 use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::ConvTransposeOptions;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::nn::dynunet::transposed_conv_kernel_eq_stride;
@@ -101,7 +101,11 @@ fn conv_grads<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, cas
     let x = init.at("x").normal::<B, 5>(xs, 0.0, 1.0, device).require_grad();
     let w = init.at("w").normal::<B, 5>(ws, 0.0, 0.1, device).require_grad();
     let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
-    let y = if ours { cytodl_runtime::nn::conv::conv3d(x.clone(), w.clone(), None, options) } else { burn::tensor::module::conv3d(x.clone(), w.clone(), None, options) };
+    let y = if ours {
+        cytodl_runtime::nn::conv::conv3d(x.clone(), w.clone(), None, options)
+    } else {
+        burn::tensor::module::conv3d(x.clone(), w.clone(), None, options)
+    };
     let r = init.at("r").normal::<B, 5>(y.dims(), 0.0, 1.0, device);
     let grads = (y.clone() * r).sum().backward();
     (values(y), values(x.grad(&grads).expect("x grad")), values(w.grad(&grads).expect("w grad")))

@@ -114,7 +114,7 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
         "\n# Outside the cytodl workspace: a workspace of its own, built in cytodl's target dir with\n# the cytodl workspace's profiles (so that both share burn's compiled artifacts).\n[workspace]\n\n[profile.release]\ndebug = false\n\n# Training runs burn's kernels: optimised even in dev builds.\n[profile.dev.package.\"*\"]\nopt-level = 3\n\n[profile.dev.package.cytodl-runtime]\nopt-level = 2\n"
     };
     let cargo = format!(
-        "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\n{standalone}",
+        "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\nwgpu = [\"cytodl-runtime/wgpu\"]\n{standalone}",
         pkg = package_name(e),
         bin = e.name.replace('_', "-"),
     );

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: cf26b093f130a474
+// content hash: 4ac8bc332a5e5c52
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: ad75c76932375d25
+// content hash: 5b6d27651cfb19a9
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

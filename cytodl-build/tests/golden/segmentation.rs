@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 8e26a9fa66746780
+// content hash: 8ddfeb85f275d6b6
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

@@ -51,7 +51,7 @@ pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Op
         other => return Err(UnknownPrecision(other.to_string())),
     };
     if !cuda && wanted != Precision::F32 {
-        return Ok((Precision::F32, Some(format!("precision {requested} is not available on the CPU; training in 32-bit"))));
+        return Ok((Precision::F32, Some(format!("precision {requested} is not available on this device (mixed precision runs on CUDA); training in 32-bit"))));
     }
     if fp16 {
         return Ok((
@@ -201,7 +201,7 @@ mod tests {
     fn precision_falls_back_on_cpu() {
         let (p, w) = effective_precision("16", false).unwrap();
         assert_eq!(p, Precision::F32);
-        assert!(w.unwrap().contains("not available on the CPU"));
+        assert!(w.unwrap().contains("not available on this device"));
         assert_eq!(effective_precision("bf16-mixed", true).unwrap(), (Precision::Bf16Mixed, None));
         let (p, w) = effective_precision("16-mixed", true).unwrap();
         assert_eq!(p, Precision::Bf16Mixed);

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: ce2ec569d6d69d57
+// content hash: 3df21da1b74623ab
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 2b8211154191e2e7
+// content hash: 9a0c12cac69ea413
 
 mod experiment;
 

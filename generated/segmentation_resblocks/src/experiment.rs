@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9269576315d4ecde
+// content hash: f8b387e428661a34
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
