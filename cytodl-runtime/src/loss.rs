@@ -555,6 +555,37 @@ pub fn focal_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &cy
 fn channel_vector<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 5> {
     Tensor::<B, 1>::from_floats(values, device).reshape([1, values.len(), 1, 1, 1])
 }
+impl From<cytodl_schema::Reduction> for Reduction {
+    fn from(r: cytodl_schema::Reduction) -> Self {
+        match r {
+            cytodl_schema::Reduction::Mean => Reduction::Mean,
+            cytodl_schema::Reduction::Sum => Reduction::Sum,
+        }
+    }
+}
+
+/// The Dice parameters the Dice-family declarations share, read the same way for each.
+macro_rules! dice_config_of {
+    ($($decl:ty),+) => {$(
+        impl TryFrom<&$decl> for DiceLossConfig {
+            type Error = LossError;
+            fn try_from(l: &$decl) -> Result<Self, LossError> {
+                Ok(DiceLossConfig {
+                    include_background: l.include_background,
+                    to_onehot_y: l.to_onehot_y,
+                    activation: Activation::from_flags(l.sigmoid, l.softmax)?,
+                    squared_pred: l.squared_pred,
+                    jaccard: l.jaccard,
+                    reduction: l.reduction.into(),
+                    smooth_nr: l.smooth_nr,
+                    smooth_dr: l.smooth_dr,
+                    batch: l.batch,
+                })
+            }
+        }
+    )+};
+}
+dice_config_of!(cytodl_schema::DiceLoss, cytodl_schema::MaskedDiceLoss, cytodl_schema::DiceCELoss);
 
 /// The loss a head's config names (`cytodl-schema`); its parameters are checked here too.
 impl TryFrom<&cytodl_schema::LossConfig> for Loss {
@@ -562,82 +593,26 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
 
     fn try_from(c: &cytodl_schema::LossConfig) -> Result<Self, LossError> {
         use cytodl_schema::LossConfig as C;
-        let reduction = |r: cytodl_schema::Reduction| match r {
-            cytodl_schema::Reduction::Mean => Reduction::Mean,
-            cytodl_schema::Reduction::Sum => Reduction::Sum,
-        };
-        #[allow(clippy::too_many_arguments)]
-        let dice =
-            |sigmoid, softmax, include_background, to_onehot_y, squared_pred, jaccard, smooth_nr, smooth_dr, batch, r| -> Result<DiceLossConfig, LossError> {
-                Ok(DiceLossConfig {
-                    include_background,
-                    to_onehot_y,
-                    activation: Activation::from_flags(sigmoid, softmax)?,
-                    squared_pred,
-                    jaccard,
-                    reduction: reduction(r),
-                    smooth_nr,
-                    smooth_dr,
-                    batch,
-                })
-            };
         let loss = match c {
-            C::DiceCELoss(l) => Loss::DiceCe(DiceCeLossConfig {
-                dice: dice(
-                    l.sigmoid,
-                    l.softmax,
-                    l.include_background,
-                    l.to_onehot_y,
-                    l.squared_pred,
-                    l.jaccard,
-                    l.smooth_nr,
-                    l.smooth_dr,
-                    l.batch,
-                    l.reduction,
-                )?,
-                lambda_dice: l.lambda_dice,
-                lambda_ce: l.lambda_ce,
-            }),
-            C::DiceLoss(l) => Loss::Dice(dice(
-                l.sigmoid,
-                l.softmax,
-                l.include_background,
-                l.to_onehot_y,
-                l.squared_pred,
-                l.jaccard,
-                l.smooth_nr,
-                l.smooth_dr,
-                l.batch,
-                l.reduction,
-            )?),
-            C::MaskedDiceLoss(l) => Loss::MaskedDice(dice(
-                l.sigmoid,
-                l.softmax,
-                l.include_background,
-                l.to_onehot_y,
-                l.squared_pred,
-                l.jaccard,
-                l.smooth_nr,
-                l.smooth_dr,
-                l.batch,
-                l.reduction,
-            )?),
+            C::DiceCELoss(l) => Loss::DiceCe(DiceCeLossConfig { dice: l.try_into()?, lambda_dice: l.lambda_dice, lambda_ce: l.lambda_ce }),
+            C::DiceLoss(l) => Loss::Dice(l.try_into()?),
+            C::MaskedDiceLoss(l) => Loss::MaskedDice(l.try_into()?),
             C::TverskyLoss(l) => Loss::Tversky(TverskyLossConfig {
                 include_background: l.include_background,
                 to_onehot_y: l.to_onehot_y,
                 activation: Activation::from_flags(l.sigmoid, l.softmax)?,
                 alpha: l.alpha,
                 beta: l.beta,
-                reduction: reduction(l.reduction),
+                reduction: l.reduction.into(),
                 smooth_nr: l.smooth_nr,
                 smooth_dr: l.smooth_dr,
                 batch: l.batch,
             }),
-            C::MSELoss(l) => Loss::Mse { reduction: reduction(l.reduction) },
-            C::L1Loss(l) => Loss::L1 { reduction: reduction(l.reduction) },
             C::FocalLoss(l) => Loss::Focal(l.clone()),
+            C::MSELoss(l) => Loss::Mse { reduction: l.reduction.into() },
+            C::L1Loss(l) => Loss::L1 { reduction: l.reduction.into() },
             C::BCEWithLogitsLoss(l) => {
-                Loss::BceWithLogits(BceWithLogitsConfig { reduction: reduction(l.reduction), pos_weight: l.pos_weight.map(|w| vec![w as f32]) })
+                Loss::BceWithLogits(BceWithLogitsConfig { reduction: l.reduction.into(), pos_weight: l.pos_weight.map(|w| vec![w as f32]) })
             }
         };
         loss.validate()?;
