@@ -98,6 +98,12 @@ impl Activation {
     }
 }
 
+/// A loss declaration with every parameter at its declared default (all of a loss's parameters
+/// have one).
+fn declared_defaults<C: cytodl_schema::Component>() -> C {
+    C::from_args(&cytodl_schema::Args::default()).unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
+}
+
 /// `torch.nn.BCEWithLogitsLoss`. `pos_weight` is per channel (length 1 or C), i.e. torch's
 /// `pos_weight` of shape `[C, 1, 1, 1]`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -121,19 +127,9 @@ pub struct DiceLossConfig {
 }
 
 impl Default for DiceLossConfig {
-    /// MONAI's defaults.
+    /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self {
-            include_background: true,
-            to_onehot_y: false,
-            activation: Activation::None,
-            squared_pred: false,
-            jaccard: false,
-            reduction: Reduction::Mean,
-            smooth_nr: 1e-5,
-            smooth_dr: 1e-5,
-            batch: false,
-        }
+        Self::try_from(&declared_defaults::<cytodl_schema::DiceLoss>()).expect("the declared defaults are valid")
     }
 }
 
@@ -154,8 +150,9 @@ pub struct DiceCeLossConfig {
 }
 
 impl Default for DiceCeLossConfig {
+    /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self { dice: DiceLossConfig::default(), lambda_dice: 1.0, lambda_ce: 1.0 }
+        Self::try_from(&declared_defaults::<cytodl_schema::DiceCELoss>()).expect("the declared defaults are valid")
     }
 }
 
@@ -192,19 +189,9 @@ pub struct TverskyLossConfig {
 }
 
 impl Default for TverskyLossConfig {
-    /// MONAI's defaults.
+    /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self {
-            include_background: true,
-            to_onehot_y: false,
-            activation: Activation::None,
-            alpha: 0.5,
-            beta: 0.5,
-            reduction: Reduction::Mean,
-            smooth_nr: 1e-5,
-            smooth_dr: 1e-5,
-            batch: false,
-        }
+        Self::try_from(&declared_defaults::<cytodl_schema::TverskyLoss>()).expect("the declared defaults are valid")
     }
 }
 
@@ -587,6 +574,30 @@ macro_rules! dice_config_of {
 }
 dice_config_of!(cytodl_schema::DiceLoss, cytodl_schema::MaskedDiceLoss, cytodl_schema::DiceCELoss);
 
+impl TryFrom<&cytodl_schema::DiceCELoss> for DiceCeLossConfig {
+    type Error = LossError;
+    fn try_from(l: &cytodl_schema::DiceCELoss) -> Result<Self, LossError> {
+        Ok(DiceCeLossConfig { dice: l.try_into()?, lambda_dice: l.lambda_dice, lambda_ce: l.lambda_ce })
+    }
+}
+
+impl TryFrom<&cytodl_schema::TverskyLoss> for TverskyLossConfig {
+    type Error = LossError;
+    fn try_from(l: &cytodl_schema::TverskyLoss) -> Result<Self, LossError> {
+        Ok(TverskyLossConfig {
+            include_background: l.include_background,
+            to_onehot_y: l.to_onehot_y,
+            activation: Activation::from_flags(l.sigmoid, l.softmax)?,
+            alpha: l.alpha,
+            beta: l.beta,
+            reduction: l.reduction.into(),
+            smooth_nr: l.smooth_nr,
+            smooth_dr: l.smooth_dr,
+            batch: l.batch,
+        })
+    }
+}
+
 /// The loss a head's config names (`cytodl-schema`); its parameters are checked here too.
 impl TryFrom<&cytodl_schema::LossConfig> for Loss {
     type Error = LossError;
@@ -594,20 +605,10 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
     fn try_from(c: &cytodl_schema::LossConfig) -> Result<Self, LossError> {
         use cytodl_schema::LossConfig as C;
         let loss = match c {
-            C::DiceCELoss(l) => Loss::DiceCe(DiceCeLossConfig { dice: l.try_into()?, lambda_dice: l.lambda_dice, lambda_ce: l.lambda_ce }),
+            C::DiceCELoss(l) => Loss::DiceCe(l.try_into()?),
             C::DiceLoss(l) => Loss::Dice(l.try_into()?),
             C::MaskedDiceLoss(l) => Loss::MaskedDice(l.try_into()?),
-            C::TverskyLoss(l) => Loss::Tversky(TverskyLossConfig {
-                include_background: l.include_background,
-                to_onehot_y: l.to_onehot_y,
-                activation: Activation::from_flags(l.sigmoid, l.softmax)?,
-                alpha: l.alpha,
-                beta: l.beta,
-                reduction: l.reduction.into(),
-                smooth_nr: l.smooth_nr,
-                smooth_dr: l.smooth_dr,
-                batch: l.batch,
-            }),
+            C::TverskyLoss(l) => Loss::Tversky(l.try_into()?),
             C::FocalLoss(l) => Loss::Focal(l.clone()),
             C::MSELoss(l) => Loss::Mse { reduction: l.reduction.into() },
             C::L1Loss(l) => Loss::L1 { reduction: l.reduction.into() },
