@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::data::manifest::{ManifestSpec, Split};
 use crate::infer::SlidingWindow;
 use crate::io::Selection;
-use crate::optim::{LrSchedule, OptimizerConfig, ScheduleError};
+use crate::optim::{LrSchedule, OptimError, OptimizerConfig, ScheduleError};
 use crate::transforms::{from_config, Pipeline, TransformError};
 
 /// A config the compiler accepted that the runtime still cannot build (each names its key).
@@ -24,6 +24,8 @@ pub enum AssembleError {
     Transform { split: String, source: TransformError },
     #[error("model.optimizer: no `{0}` optimizer")]
     NoOptimizer(&'static str),
+    #[error("model.optimizer.{role}: {source}")]
+    Optimizer { role: &'static str, source: OptimError },
     #[error("model.lr_scheduler.{role}: {source}")]
     Schedule { role: &'static str, source: ScheduleError },
     #[error("model.inference_args: the sliding window needs roi_size")]
@@ -131,7 +133,8 @@ pub fn sliding_window(model: &MultiTaskIm2Im) -> Result<SlidingWindow, AssembleE
 /// config's.
 pub fn optimizer(model: &MultiTaskIm2Im, lr: Option<f64>) -> Result<(OptimizerConfig, f64), AssembleError> {
     let o = model.optimizer(GENERATOR).ok_or(AssembleError::NoOptimizer(GENERATOR))?;
-    Ok((OptimizerConfig::from(o), lr.unwrap_or_else(|| o.lr())))
+    let config = OptimizerConfig::try_from(o).map_err(|source| AssembleError::Optimizer { role: GENERATOR, source })?;
+    Ok((config, lr.unwrap_or_else(|| o.lr())))
 }
 
 /// The generator's learning-rate schedule (constant without one).

@@ -101,7 +101,7 @@ impl Activation {
 /// A loss declaration with every parameter at its declared default (all of a loss's parameters
 /// have one).
 fn declared_defaults<C: cytodl_schema::Component>() -> C {
-    C::from_args(&cytodl_schema::Args::default()).unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
+    cytodl_schema::component::declared_defaults().unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
 }
 
 /// `torch.nn.BCEWithLogitsLoss`. `pos_weight` is per channel (length 1 or C), i.e. torch's

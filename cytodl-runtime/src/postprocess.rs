@@ -75,8 +75,23 @@ pub struct ActThreshLabel {
 }
 
 impl Default for ActThreshLabel {
+    /// cyto_dl's `ActThreshLabel()`, as `cytodl-schema` declares its defaults.
     fn default() -> Self {
-        ActThreshLabel { activation: Activation::Identity, threshold: None, label: false, dtype: DType::U8, ch: -1, rescale_dtype: None }
+        let declared: cytodl_schema::ActThreshLabel = cytodl_schema::component::declared_defaults().expect("every ActThreshLabel parameter has a default");
+        ActThreshLabel::from(&declared)
+    }
+}
+
+impl From<&cytodl_schema::ActThreshLabel> for ActThreshLabel {
+    fn from(a: &cytodl_schema::ActThreshLabel) -> Self {
+        ActThreshLabel {
+            activation: a.activation.as_ref().map_or(Activation::Identity, Activation::from),
+            threshold: a.threshold.map(|t| t as f32),
+            label: a.label,
+            dtype: dtype(a.dtype),
+            ch: a.ch,
+            rescale_dtype: a.rescale_dtype.map(dtype),
+        }
     }
 }
 
@@ -532,14 +547,7 @@ impl From<&cytodl_schema::PostprocessConfig> for Postprocess {
     fn from(c: &cytodl_schema::PostprocessConfig) -> Self {
         use cytodl_schema::PostprocessConfig as C;
         match c {
-            C::ActThreshLabel(a) => Postprocess::ActThreshLabel(ActThreshLabel {
-                activation: a.activation.as_ref().map_or(Activation::Identity, Activation::from),
-                threshold: a.threshold.map(|t| t as f32),
-                label: a.label,
-                dtype: dtype(a.dtype),
-                ch: a.ch,
-                rescale_dtype: a.rescale_dtype.map(dtype),
-            }),
+            C::ActThreshLabel(a) => Postprocess::ActThreshLabel(a.into()),
             C::AutoThreshold(a) => Postprocess::AutoThreshold(match a.method {
                 None => AutoThreshold::None,
                 Some(cytodl_schema::ThresholdArg::Value(v)) => AutoThreshold::Value(v as f32),

@@ -92,6 +92,12 @@ impl std::fmt::Display for FieldErrors {
 }
 
 /// A component as a config value: `{_target_: <its first name>, ...every parameter}`.
+/// The component with every parameter at its declared default; `Err` names the parameters
+/// that have none.
+pub fn declared_defaults<C: Component>() -> Result<C, FieldErrors> {
+    C::from_args(&Args::default())
+}
+
 pub fn component_lit<C: Component>(c: &C) -> Lit {
     let mut m = IndexMap::new();
     m.insert("_target_".to_string(), Lit::Str(C::SPEC.names[0].to_string()));

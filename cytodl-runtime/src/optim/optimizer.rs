@@ -24,9 +24,9 @@ pub struct AdamConfig {
 }
 
 impl Default for AdamConfig {
-    /// torch's defaults (eps 1e-8, not burn's 1e-5).
+    /// torch's defaults as `cytodl-schema` declares them (eps 1e-8, not burn's 1e-5).
     fn default() -> Self {
-        Self { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, amsgrad: false }
+        Self::try_from(&declared::<cytodl_schema::Adam>()).expect("the declared defaults are valid")
     }
 }
 
@@ -40,9 +40,36 @@ pub struct AdamWConfig {
 }
 
 impl Default for AdamWConfig {
-    /// torch's defaults (weight_decay 1e-2, not burn's 1e-4).
+    /// torch's defaults as `cytodl-schema` declares them (weight_decay 1e-2, not burn's 1e-4).
     fn default() -> Self {
-        Self { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 1e-2, amsgrad: false }
+        Self::try_from(&declared::<cytodl_schema::AdamW>()).expect("the declared defaults are valid")
+    }
+}
+
+/// An optimizer declaration at its declared defaults (Adam's and AdamW's parameters all have one).
+fn declared<C: cytodl_schema::Component>() -> C {
+    cytodl_schema::component::declared_defaults().unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
+}
+
+/// torch's `betas`: exactly two.
+fn betas(b: &[f64]) -> Result<(f64, f64), OptimError> {
+    match b {
+        [b1, b2] => Ok((*b1, *b2)),
+        other => Err(invalid("betas", format!("needs two values, got {}", other.len()))),
+    }
+}
+
+impl TryFrom<&cytodl_schema::Adam> for AdamConfig {
+    type Error = OptimError;
+    fn try_from(o: &cytodl_schema::Adam) -> Result<Self, OptimError> {
+        Ok(AdamConfig { betas: betas(&o.betas)?, eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad })
+    }
+}
+
+impl TryFrom<&cytodl_schema::AdamW> for AdamWConfig {
+    type Error = OptimError;
+    fn try_from(o: &cytodl_schema::AdamW) -> Result<Self, OptimError> {
+        Ok(AdamWConfig { betas: betas(&o.betas)?, eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad })
     }
 }
 
@@ -468,14 +495,14 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for ParamInfo<B> {
 }
 
 /// The optimizer a config names (`cytodl-schema`); the learning rate is the run's setting.
-impl From<&cytodl_schema::OptimizerConfig> for OptimizerConfig {
-    fn from(c: &cytodl_schema::OptimizerConfig) -> Self {
+impl TryFrom<&cytodl_schema::OptimizerConfig> for OptimizerConfig {
+    type Error = OptimError;
+    fn try_from(c: &cytodl_schema::OptimizerConfig) -> Result<Self, OptimError> {
         use cytodl_schema::OptimizerConfig as C;
-        let betas = |b: &[f64]| (b.first().copied().unwrap_or(0.9), b.get(1).copied().unwrap_or(0.999));
-        match c {
-            C::Adam(o) => OptimizerConfig::Adam(AdamConfig { betas: betas(&o.betas), eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad }),
-            C::AdamW(o) => OptimizerConfig::AdamW(AdamWConfig { betas: betas(&o.betas), eps: o.eps, weight_decay: o.weight_decay, amsgrad: o.amsgrad }),
+        Ok(match c {
+            C::Adam(o) => OptimizerConfig::Adam(o.try_into()?),
+            C::AdamW(o) => OptimizerConfig::AdamW(o.try_into()?),
             C::SGD(o) => OptimizerConfig::Sgd(SgdConfig { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weight_decay: o.weight_decay }),
-        }
+        })
     }
 }
