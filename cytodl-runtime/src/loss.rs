@@ -98,12 +98,6 @@ impl Activation {
     }
 }
 
-/// A loss declaration with every parameter at its declared default (all of a loss's parameters
-/// have one).
-fn declared_defaults<C: cytodl_schema::Component>() -> C {
-    cytodl_schema::component::declared_defaults().unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
-}
-
 /// `torch.nn.BCEWithLogitsLoss`. `pos_weight` is per channel (length 1 or C), i.e. torch's
 /// `pos_weight` of shape `[C, 1, 1, 1]`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -129,7 +123,7 @@ pub struct DiceLossConfig {
 impl Default for DiceLossConfig {
     /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self::try_from(&declared_defaults::<cytodl_schema::DiceLoss>()).expect("the declared defaults are valid")
+        Self::try_from(&cytodl_schema::component::declared_defaults::<cytodl_schema::DiceLoss>()).expect("the declared defaults are valid")
     }
 }
 
@@ -152,7 +146,7 @@ pub struct DiceCeLossConfig {
 impl Default for DiceCeLossConfig {
     /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self::try_from(&declared_defaults::<cytodl_schema::DiceCELoss>()).expect("the declared defaults are valid")
+        Self::try_from(&cytodl_schema::component::declared_defaults::<cytodl_schema::DiceCELoss>()).expect("the declared defaults are valid")
     }
 }
 
@@ -191,7 +185,7 @@ pub struct TverskyLossConfig {
 impl Default for TverskyLossConfig {
     /// MONAI's defaults, as `cytodl-schema` declares them.
     fn default() -> Self {
-        Self::try_from(&declared_defaults::<cytodl_schema::TverskyLoss>()).expect("the declared defaults are valid")
+        Self::try_from(&cytodl_schema::component::declared_defaults::<cytodl_schema::TverskyLoss>()).expect("the declared defaults are valid")
     }
 }
 

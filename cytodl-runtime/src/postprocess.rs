@@ -77,8 +77,7 @@ pub struct ActThreshLabel {
 impl Default for ActThreshLabel {
     /// cyto_dl's `ActThreshLabel()`, as `cytodl-schema` declares its defaults.
     fn default() -> Self {
-        let declared: cytodl_schema::ActThreshLabel = cytodl_schema::component::declared_defaults().expect("every ActThreshLabel parameter has a default");
-        ActThreshLabel::from(&declared)
+        ActThreshLabel::from(&cytodl_schema::component::declared_defaults::<cytodl_schema::ActThreshLabel>())
     }
 }
 

@@ -92,10 +92,10 @@ impl std::fmt::Display for FieldErrors {
 }
 
 /// A component as a config value: `{_target_: <its first name>, ...every parameter}`.
-/// The component with every parameter at its declared default; `Err` names the parameters
-/// that have none.
-pub fn declared_defaults<C: Component>() -> Result<C, FieldErrors> {
-    C::from_args(&Args::default())
+/// The component with every parameter at its declared default. For components whose every
+/// parameter has a default (a loss, Adam); a required parameter is a bug in the declaration.
+pub fn declared_defaults<C: Component>() -> C {
+    C::from_args(&Args::default()).unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
 }
 
 pub fn component_lit<C: Component>(c: &C) -> Lit {

@@ -23,6 +23,12 @@ pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Te
     if conv_cpu::has_own_kernel::<B>() || options.dilation != [1, 1, 1] {
         return conv_cpu::conv3d(x, weight, bias, options);
     }
+    conv3d_without_gaps(x, weight, bias, options)
+}
+
+/// The same convolution with no kernel shorter than its stride (see the module docs); any
+/// backend, no dilation.
+pub fn conv3d_without_gaps<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>, options: ConvOptions<3>) -> Tensor<B, 5> {
     let (mut x, mut weight, mut options) = (x, weight, options);
     for axis in 0..3 {
         let (k, s, p) = (weight.dims()[axis + 2], options.stride[axis], options.padding[axis]);

@@ -26,7 +26,7 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// torch's defaults as `cytodl-schema` declares them (eps 1e-8, not burn's 1e-5).
     fn default() -> Self {
-        Self::try_from(&declared::<cytodl_schema::Adam>()).expect("the declared defaults are valid")
+        Self::try_from(&cytodl_schema::component::declared_defaults::<cytodl_schema::Adam>()).expect("the declared defaults are valid")
     }
 }
 
@@ -42,13 +42,8 @@ pub struct AdamWConfig {
 impl Default for AdamWConfig {
     /// torch's defaults as `cytodl-schema` declares them (weight_decay 1e-2, not burn's 1e-4).
     fn default() -> Self {
-        Self::try_from(&declared::<cytodl_schema::AdamW>()).expect("the declared defaults are valid")
+        Self::try_from(&cytodl_schema::component::declared_defaults::<cytodl_schema::AdamW>()).expect("the declared defaults are valid")
     }
-}
-
-/// An optimizer declaration at its declared defaults (Adam's and AdamW's parameters all have one).
-fn declared<C: cytodl_schema::Component>() -> C {
-    cytodl_schema::component::declared_defaults().unwrap_or_else(|e| panic!("{}: a parameter without a default: {e}", C::SPEC.names[0]))
 }
 
 /// torch's `betas`: exactly two.
