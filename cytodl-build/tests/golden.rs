@@ -71,6 +71,11 @@ fn segmentation_resblocks() {
 }
 
 #[test]
+fn segmentation_superres() {
+    golden("segmentation_superres", "configs/experiment/segmentation_superres.yaml", &[]);
+}
+
+#[test]
 fn bench_medium() {
     golden("bench_medium", "configs/experiment/bench_medium.yaml", &[]);
 }
@@ -84,6 +89,7 @@ fn generated_crates_are_current() {
         ("labelfree", "labelfree"),
         ("bench_medium", "bench_medium"),
         ("segmentation_resblocks", "segmentation_resblocks"),
+        ("segmentation_superres", "segmentation_superres"),
         ("ci_every_component", "ci/every_component"),
     ];
     for (name, experiment) in crates {
@@ -125,6 +131,23 @@ fn cyto_dl_reference_experiments_check() {
             assert!(run.stderr.contains(&format!("ok: im2im_{name} checks ({dims}")), "{}", run.stderr);
         }
     }
+    // Super-resolution checks in 3D. In 2D, cyto_dl's test and predict crops keep their 3-value
+    // `roi_size: [64, -1, -1]`, which MONAI's CenterSpatialCropd rejects at test time ("Sequence
+    // must have length 2, got 3"): check reports both at their lines; with 2-value crops it passes.
+    let superres = dir.join("segmentation_superres.yaml");
+    let superres = superres.to_str().expect("utf-8");
+    let run = common::cytodl_build(&workspace(), &["check", superres], &[]);
+    assert!(run.ok && run.stderr.contains("ok: im2im_segmentation_superres checks (3D, 2 columns, head seg"), "{}", run.stderr);
+    let run = common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]"], &[]);
+    assert!(!run.ok);
+    for line in [99, 133] {
+        let at = format!("data/im2im/segmentation_superres.yaml:{line}:19: error: roi_size [64, -1, -1] has 3 values but the backbone's spatial_dims is 2");
+        assert!(run.stderr.contains(&at), "{}", run.stderr);
+    }
+    let crops_2d = ["data.transforms.test.transforms.3.roi_size=[64,-1]", "data.transforms.predict.transforms.2.roi_size=[64,-1]"];
+    let run = common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1]], &[]);
+    assert!(run.ok && run.stderr.contains("ok: im2im_segmentation_superres checks (2D"), "{}", run.stderr);
+
     // Experiments using components not implemented yet list each with its location.
     let run = common::cytodl_build(&workspace(), &["check", dir.join("gan.yaml").to_str().expect("utf-8")], &[]);
     assert!(!run.ok);

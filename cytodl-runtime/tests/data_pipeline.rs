@@ -1,7 +1,7 @@
 //! The data path a user's run takes, on real OME-TIFF files: manifest -> checks -> LoadImaged ->
 //! persistent cache -> deterministic loader.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cytodl_runtime::data::cache::Cache;
 use cytodl_runtime::data::check::{check_rows, CheckSpec};
@@ -12,11 +12,8 @@ use cytodl_runtime::transforms::spatial::ChannelDim;
 use cytodl_runtime::transforms::{EnsureChannelFirstd, LoadImaged, Pipeline, RandomMultiScaleCropd};
 use cytodl_runtime::Array;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cytodl-pipeline-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp(name: &str) -> cytodl_testkit::Scratch {
+    cytodl_testkit::Scratch::new(&format!("pipeline-{name}"))
 }
 
 /// A CZYX uint16 image whose voxel values encode (c, z, y, x), so crops can be checked.
@@ -30,7 +27,7 @@ fn selection(c: usize) -> Selection {
     Selection { dimension_order_out: Some("ZYX".into()), c: Some(Index::One(c)), z: None, t: None }
 }
 
-fn dataset_dir(name: &str, n: usize) -> PathBuf {
+fn dataset_dir(name: &str, n: usize) -> cytodl_testkit::Scratch {
     let d = tmp(name);
     let mut lines = vec!["raw,seg".to_string()];
     for i in 0..n {
@@ -100,7 +97,7 @@ fn find(volume: &Array, patch: &Array) -> Option<[usize; 3]> {
 #[test]
 fn patches_come_from_the_selected_channel_at_the_same_place() {
     let d = dataset_dir("crops", 3);
-    let m = load(&ManifestSpec { path: d.clone(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
+    let m = load(&ManifestSpec { path: d.to_path_buf(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
     let rows = m.rows(Split::Train).iter().map(|r| r.to_sample()).collect();
     let loader = Loader::new(Dataset { rows, pipeline: pipeline(), cache: None }, LoaderOptions { batch_size: 1, seed: 11, ..Default::default() });
     let read = |file: &Path, c: usize| cytodl_runtime::io::read(file, &selection(c)).unwrap().0;
@@ -147,7 +144,7 @@ fn corrupt_cache_entries_are_recomputed() {
     assert_eq!(samples(&d, 0, Some(Cache::new(&cache_dir))), first);
     // ...and replaced: the entries are whole again.
     let c = Cache::new(&cache_dir);
-    let m = load(&ManifestSpec { path: d.clone(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
+    let m = load(&ManifestSpec { path: d.to_path_buf(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
     let p = pipeline();
     for r in m.rows(Split::Train) {
         let key = Cache::key(&r.to_sample(), &p.prefix_key(p.deterministic_len()));

@@ -16,9 +16,7 @@ use cytodl_runtime::{Array, Sample};
 
 #[test]
 fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
-    let dir = std::env::temp_dir().join(format!("cytodl-predict-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cytodl_testkit::Scratch::new("predict");
     let mut rows = Vec::new();
     for i in 0..2 {
         let p = dir.join(format!("img_{i}_raw.ome.tif"));
@@ -78,9 +76,7 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     use cytodl_runtime::loss::{Loss, Reduction};
     use cytodl_runtime::task::Task;
     use cytodl_runtime::train::evaluate::{test, ImageSaver};
-    let dir = std::env::temp_dir().join(format!("cytodl-test-stage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cytodl_testkit::Scratch::new("test-stage");
     let raw: Vec<f32> = (0..8 * 24 * 20).map(|v| (v % 17) as f32 / 17.0).collect();
     let seg: Vec<f32> = raw.iter().map(|v| (*v > 0.5) as u8 as f32).collect();
     let row = Sample::new().with_array("raw", Array::new(vec![1, 8, 24, 20], raw).unwrap()).with_array("seg", Array::new(vec![1, 8, 24, 20], seg).unwrap());

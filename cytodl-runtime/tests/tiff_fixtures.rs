@@ -18,11 +18,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cytodl-tiff-tests-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn scratch(name: &str) -> cytodl_testkit::Scratch {
+    cytodl_testkit::Scratch::new(&format!("tiff-tests-{name}"))
 }
 
 fn close(got: f64, want: f64, exact: bool) -> bool {
@@ -177,7 +174,6 @@ fn writer_round_trips() {
     assert!(write_ome_tiff(&path, &data, "YXZ", DType::U16, [None; 3]).is_err());
     assert!(write_ome_tiff(&path, &data, "YX", DType::I32, [None; 3]).is_err());
     assert!(write_ome_tiff(&dir.join("no/such/dir/x.tif"), &data, "YX", DType::U16, [None; 3]).is_err());
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Truncations and byte flips of every fixture give errors (or data), never panics.
@@ -233,7 +229,6 @@ fn corrupt_files_are_errors() {
     assert!(matches!(e, ReadError::Io { .. }));
     std::fs::write(dir.join("text.tif"), b"hello world, not a tiff").unwrap();
     assert!(matches!(read(&dir.join("text.tif"), &Selection::default()), Err(ReadError::NotTiff { .. })));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The Python that has tifffile, numpy and imagecodecs (every compression is compared), or a
@@ -295,7 +290,6 @@ fn tifffile_reads_our_ome_tiffs() {
     let n = compared(&text, "writer: ");
     assert_eq!(n, manifest.len(), "every written file was compared");
     cytodl_testkit::oracle_ran("tifffile", "tifffile_reads_our_ome_tiffs", n);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Generates tifffile variants and compares the image-stats example with numpy

@@ -89,10 +89,8 @@ fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Tiny<B>> {
     t
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("cytodl-trainer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> cytodl_testkit::Scratch {
+    cytodl_testkit::Scratch::new(&format!("trainer-{name}"))
 }
 
 #[test]
@@ -167,7 +165,8 @@ fn a_failed_checkpoint_write_is_reported_and_the_previous_one_stays_loadable() {
 fn a_checkpoint_of_another_architecture_is_an_error() {
     let dir = tmp("arch");
     trainer(&dir, 1).fit(&loader(samples(4, None)), None).unwrap();
-    let mut t = trainer(&tmp("arch-other"), 2);
+    let other = tmp("arch-other");
+    let mut t = trainer(&other, 2);
     t.model = Tiny { conv: seeded_conv([3, 3, 3], &Init::new(1).at("conv")) };
     let err = t.resume(&dir.join("checkpoints/last.ckpt")).unwrap_err().to_string();
     assert!(err.contains("`conv.weight` is [1, 1, 1, 3, 3] in the checkpoint, [1, 1, 3, 3, 3] here"), "{err}");
@@ -319,7 +318,8 @@ mod two_optimizers {
     #[test]
     fn named_optimizers_checkpoint_and_resume_exactly() {
         let train = loader(samples(6, None));
-        let whole = trainer(&tmp("pair-full"), 4).fit(&train, None).unwrap();
+        let full_dir = tmp("pair-full");
+        let whole = trainer(&full_dir, 4).fit(&train, None).unwrap();
         assert!(whole.step_losses.last() < whole.step_losses.first(), "it learns: {:?}", whole.step_losses);
 
         let dir = tmp("pair-part");
@@ -338,7 +338,8 @@ mod two_optimizers {
         // A checkpoint of the one-optimizer trainer does not silently fit this one.
         let single = tmp("pair-single");
         super::trainer(&single, 1).fit(&train, None).unwrap();
-        let mut t = trainer(&tmp("pair-mismatch"), 2);
+        let mismatch = tmp("pair-mismatch");
+        let mut t = trainer(&mismatch, 2);
         let err = t.resume(&single.join("checkpoints/last.ckpt")).unwrap_err().to_string();
         assert!(err.contains("does not fit this experiment's model"), "{err}");
     }

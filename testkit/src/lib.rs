@@ -83,6 +83,59 @@ pub fn python_with(test: &str, modules: &[&str]) -> Option<PathBuf> {
     }
 }
 
+/// A test's own empty folder under the system temp dir, removed when the test ends. A failing
+/// test keeps it (its path is printed) so what the run wrote can be looked at.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// `<tmp>/cytodl-<name>-<pid>-<n>`: unique per process and per call, so tests running in
+    /// parallel (or the same test twice) never share a folder.
+    pub fn new(name: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("cytodl-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create the scratch folder {}: {e}", dir.display());
+        }
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl From<&Scratch> for PathBuf {
+    fn from(s: &Scratch) -> PathBuf {
+        s.0.clone()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = writeln!(std::io::stderr(), "kept for inspection: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// `target/<profile>` of the running test executable (`target/<profile>/deps/<test>`).
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
@@ -156,6 +209,16 @@ pub fn max_abs<A: Copy + Into<f64>>(values: &[A]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_folders_are_unique_and_removed() {
+        let (a, b) = (Scratch::new("kit"), Scratch::new("kit"));
+        assert_ne!(a.path(), b.path());
+        std::fs::write(a.join("f"), "x").expect("write");
+        let kept = a.to_path_buf();
+        drop(a);
+        assert!(!kept.exists() && b.is_dir());
+    }
 
     #[test]
     fn differences_see_nan_and_lengths() {

@@ -35,12 +35,9 @@ pub fn binary(name: &str) -> PathBuf {
     cytodl_testkit::workspace_binary(name)
 }
 
-/// An empty folder of this test's own.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cytodl-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
+/// An empty folder of this test's own, removed when the test passes.
+pub fn scratch(name: &str) -> cytodl_testkit::Scratch {
+    cytodl_testkit::Scratch::new(&format!("e2e-{name}"))
 }
 
 /// `cytodl-build example-data data/example --files N` in `dir` (where the example experiments'

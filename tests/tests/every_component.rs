@@ -250,5 +250,4 @@ fn every_component_binary_trains_and_predicts() {
         };
         assert!(ok, "`{head}`: values outside what its postprocessing gives (min {}, max {})", image.min(), image.max());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -66,7 +66,8 @@ fn every_example_experiment_trains_and_predicts() {
     train_and_predict(&dir, "labelfree", "signal");
     train_and_predict(&dir, "bench-medium", "seg");
     train_and_predict(&dir, "segmentation-resblocks", "seg");
-    let _ = std::fs::remove_dir_all(&dir);
+    // A quarter-size raw in, the full-size segmentation out.
+    train_and_predict(&dir, "segmentation-superres", "seg");
 }
 
 #[test]
@@ -105,7 +106,6 @@ fn segmentation_binary_commands() {
     assert!(r.ok, "{}", r.stderr);
     let line = r.stdout.lines().last().expect("json");
     assert!(line.starts_with('{') && line.contains("\"train_step_ms\"") && line.contains("\"input_shape\": [2, 1, 16, 32, 32]"), "{line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A model trained by cyto_dl (a Lightning checkpoint with `state_dict` / `backbone.` keys)
@@ -132,7 +132,6 @@ fn predict_with_a_lightning_checkpoint() {
     let worst = diffs.iter().copied().fold(0.0f32, f32::max);
     let differing = diffs.iter().filter(|d| **d > 0.0).count();
     assert!(worst <= 1.0 && differing * 1000 <= diffs.len(), "prediction differs from cyto_dl's (torch + MONAI): max {worst}, {differing} of {} voxels; if the example data changed, rerun scripts/oracles/lightning_predict.py", diffs.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Trained by its binary for 15 epochs, the example segmentation finds the example's blobs
@@ -158,7 +157,6 @@ fn segmentation_learns_the_example_masks() {
         assert!(score >= at_least, "{image}: Dice {score:.3} (all-foreground scores {everything:.3})");
         assert!(everything < 0.3, "{image}: the blobs are a small part of the image ({everything:.3})");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Fine-tune from a cyto_dl checkpoint, resume our own checkpoint exactly where it stopped, and
@@ -198,5 +196,4 @@ fn fine_tune_resume_and_weights_only() {
         &["train", "--ckpt", last.to_str().expect("utf-8"), "--weights-only", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "--output-dir", "ft2"],
     );
     assert!(r.ok && !r.stdout.contains("resumed") && r.stdout.contains("trained 1 epochs, 1 steps"), "{}", r.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -89,5 +89,4 @@ fn a_new_experiment_file_builds_trains_and_predicts() {
     // 2-D: the example's slice Z = 4 of channel 0 (the data group's `Z: 4` when spatial_dims is 2).
     let (image, _) = read_image(&dir.join("pred/seg/img_000.ome.tif"));
     assert_eq!(image.data().len(), 64 * 64, "one 64 x 64 slice, got {:?}", image.shape());
-    let _ = std::fs::remove_dir_all(&dir);
 }

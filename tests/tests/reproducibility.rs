@@ -59,7 +59,6 @@ fn the_same_seed_gives_the_same_run() {
     let first = |run: &Path| metric_values(&metrics(&run.join(log)), "train/loss")[0];
     assert_ne!(first(&a), first(&dir.join("c")), "seed 7 and seed 12345 trained alike");
     assert_eq!(recorded_seed(&dir.join("c")), (7, "config".to_string()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -77,5 +76,4 @@ fn a_null_seed_is_drawn_recorded_and_repeatable() {
     // Two draws differ (2^32 values: a collision here is a bug, not luck).
     train(&dir, "drawn2", &["seed=null"]);
     assert_ne!(recorded_seed(&dir.join("drawn2")).0, seed);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,6 +34,24 @@ impl Layout {
     }
 }
 
+/// The `[profile.*]` tables of a Cargo manifest, verbatim: a crate outside the workspace must
+/// build with exactly the workspace's profiles, or cargo compiles burn a second time.
+fn profile_sections(manifest: &str) -> String {
+    let mut out = String::new();
+    let mut in_profile = false;
+    for line in manifest.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_profile = trimmed.starts_with("[profile.");
+        }
+        if in_profile && !trimmed.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn absolute(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
         return c;
@@ -109,9 +127,14 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
     let runtime =
         if layout.in_workspace() { "../../cytodl-runtime".to_string() } else { absolute(&layout.workspace.join("cytodl-runtime")).display().to_string() };
     let standalone = if layout.in_workspace() {
-        ""
+        String::new()
     } else {
-        "\n# Outside the cytodl workspace: a workspace of its own, built in cytodl's target dir with\n# the cytodl workspace's profiles (so that both share burn's compiled artifacts).\n[workspace]\n\n[profile.release]\ndebug = false\n\n# Training runs burn's kernels: optimised even in dev builds.\n[profile.dev.package.\"*\"]\nopt-level = 3\n\n[profile.dev.package.cytodl-runtime]\nopt-level = 2\n"
+        let manifest = layout.workspace.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+        format!(
+            "\n# Outside the cytodl workspace: a workspace of its own, built in cytodl's target dir with\n# the cytodl workspace's profiles (so that both share burn's compiled artifacts).\n[workspace]\n\n{}",
+            profile_sections(&text)
+        )
     };
     let cargo = format!(
         "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\nwgpu = [\"cytodl-runtime/wgpu\"]\n{standalone}",
@@ -153,4 +176,30 @@ pub fn write(out_dir: &Path, files: &[File]) -> std::io::Result<()> {
 /// The files that differ from what is on disk (for `generate --check`).
 pub fn stale(out_dir: &Path, files: &[File]) -> Vec<PathBuf> {
     files.iter().filter(|f| std::fs::read_to_string(out_dir.join(&f.path)).ok().as_deref() != Some(f.text.as_str())).map(|f| out_dir.join(&f.path)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_sections_are_copied_verbatim_without_the_rest() {
+        let manifest =
+            "[workspace]\nmembers = [\"a\"]\n\n[profile.release]\ndebug = false\n\n# why\n[profile.dev.package.\"*\"]\nopt-level = 3\n[dependencies]\nx = 1\n";
+        assert_eq!(profile_sections(manifest), "[profile.release]\ndebug = false\n\n[profile.dev.package.\"*\"]\nopt-level = 3\n");
+    }
+
+    /// The workspace's own manifest: every profile table of it reaches a stand-alone crate.
+    #[test]
+    fn the_workspace_profiles_reach_a_standalone_crate() {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
+        let text = std::fs::read_to_string(ws.join("Cargo.toml")).expect("Cargo.toml");
+        let copied = profile_sections(&text);
+        let tables: Vec<&str> = text.lines().filter(|l| l.starts_with("[profile.")).collect();
+        assert!(tables.len() >= 3, "{tables:?}");
+        for t in tables {
+            assert!(copied.contains(t), "{t} missing from\n{copied}");
+        }
+        assert!(!copied.contains("[workspace"), "{copied}");
+    }
 }

@@ -302,14 +302,7 @@ pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M,
     }
     let state_dict_error = |source| CliError::StateDict { path: path.to_path_buf(), source: Box::new(source) };
     let mut dict = StateDict::from_file(path).map_err(state_dict_error)?;
-    let renames = family.state_dict_renames();
-    dict.tensors = std::mem::take(&mut dict.tensors)
-        .into_iter()
-        .map(|(k, v)| {
-            let k = renames.iter().find_map(|(from, to)| k.strip_prefix(from.as_str()).map(|rest| format!("{to}{rest}"))).unwrap_or(k);
-            (k, v)
-        })
-        .collect();
+    dict.tensors = std::mem::take(&mut dict.tensors).into_iter().map(|(k, v)| (family.state_dict_key(&k).unwrap_or(k), v)).collect();
     let (net, report) = load_state_dict(net, &dict, &LoadOptions { strict, prefix: Some(String::new()) }).map_err(state_dict_error)?;
     if !report.is_clean() {
         eprintln!("warning: {}: {report}", path.display());

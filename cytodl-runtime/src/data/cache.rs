@@ -280,11 +280,8 @@ fn decode(payload: &[u8]) -> Option<Vec<Sample>> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cytodl-cache-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn tmp(name: &str) -> cytodl_testkit::Scratch {
+        cytodl_testkit::Scratch::new(&format!("cache-{name}"))
     }
 
     fn sample() -> Sample {

@@ -232,11 +232,8 @@ fn csv_message(e: &csv::Error) -> String {
 mod tests {
     use super::*;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cytodl-manifest-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn dir(name: &str) -> cytodl_testkit::Scratch {
+        cytodl_testkit::Scratch::new(&format!("manifest-{name}"))
     }
 
     #[test]
@@ -245,7 +242,7 @@ mod tests {
         std::fs::write(d.join("train.csv"), "raw,seg\na.tif,b.tif\n/abs/c.tif,d.tif\n").unwrap();
         std::fs::write(d.join("valid.csv"), "raw,seg\ne.tif,f.tif\n").unwrap();
         std::fs::write(d.join("test.csv"), "raw,seg\ng.tif,h.tif\n").unwrap();
-        let m = load(&ManifestSpec { path: d.clone(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
+        let m = load(&ManifestSpec { path: d.to_path_buf(), columns: vec!["raw".into(), "seg".into()], ..Default::default() }).unwrap();
         assert_eq!(m.rows(Split::Train).len(), 2);
         assert_eq!(m.rows(Split::Val).len(), 1);
         assert_eq!(m.rows(Split::Predict).len(), 4);
@@ -281,7 +278,13 @@ mod tests {
         std::fs::write(d.join("train.csv"), "raw\na\nb\nc\n").unwrap();
         std::fs::write(d.join("valid.csv"), "raw\nv\n").unwrap();
         std::fs::write(d.join("test.csv"), "raw\nt\n").unwrap();
-        let spec = ManifestSpec { path: d, columns: vec!["raw".into()], subsample: [(Split::Train, 10)].into_iter().collect(), seed: 42, ..Default::default() };
+        let spec = ManifestSpec {
+            path: d.to_path_buf(),
+            columns: vec!["raw".into()],
+            subsample: [(Split::Train, 10)].into_iter().collect(),
+            seed: 42,
+            ..Default::default()
+        };
         let a = load(&spec).unwrap();
         assert_eq!(a.rows(Split::Train).len(), 10);
         assert_eq!(a, load(&spec).unwrap());

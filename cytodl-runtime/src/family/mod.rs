@@ -73,9 +73,9 @@ pub trait ModelFamily {
     /// The outputs' names, in order.
     fn outputs(&self) -> Vec<String>;
 
-    /// How cyto_dl's state-dict keys map onto this network's (prefix -> prefix): PyTorch
-    /// checkpoints load by name.
-    fn state_dict_renames(&self) -> Vec<(String, String)>;
+    /// Where a key of cyto_dl's state dict lands in this network (PyTorch checkpoints load by
+    /// name); `None` keeps the key as it is.
+    fn state_dict_key(&self, key: &str) -> Option<String>;
 
     /// Where predict writes (`model.save_dir`; the run folder when unset).
     fn save_dir(&self) -> Option<ConfigPath>;

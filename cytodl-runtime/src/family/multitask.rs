@@ -60,10 +60,17 @@ impl ModelFamily for MultiTaskIm2Im {
         self.task_heads.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    /// cyto_dl names heads in a ModuleDict (`task_heads.<name>.`); [`MultiTask`]'s are
-    /// `heads.<index>.`.
-    fn state_dict_renames(&self) -> Vec<(String, String)> {
-        self.outputs().iter().enumerate().map(|(i, n)| (format!("task_heads.{n}."), format!("heads.{i}."))).collect()
+    /// cyto_dl names heads in a ModuleDict (`task_heads.<name>.`), each head's layers by
+    /// position; [`MultiTask`]'s heads are `heads.<index>.`, their layers named.
+    fn state_dict_key(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix("task_heads.")?;
+        self.task_heads.iter().enumerate().find_map(|(i, (name, head))| {
+            let within = rest.strip_prefix(name.as_str())?.strip_prefix('.')?;
+            Some(match crate::nn::heads::cyto_dl_head_key(head, within) {
+                Some(ours) => format!("heads.{i}.{ours}"),
+                None => format!("heads.{i}.{within}"),
+            })
+        })
     }
 
     fn save_dir(&self) -> Option<ConfigPath> {

@@ -488,32 +488,7 @@ impl<B: Backend> ResBlocksHead<B> {
     /// Our parameter path for a cyto_dl key relative to the head (`model.model.1.conv1.conv.weight`
     /// → `res_blocks.0.conv1.conv.weight`); `None` for keys that are not this head's.
     pub fn cyto_dl_key(&self, key: &str) -> Option<String> {
-        if let Some(rest) = key.strip_prefix("model.upsample.") {
-            let rest = rest.strip_prefix("pixelshuffle.conv_block.").or_else(|| rest.strip_prefix("deconv."))?;
-            return Some(format!("upsample.conv.{rest}"));
-        }
-        let rest = key.strip_prefix("model.model.")?;
-        let (idx, rest) = rest.split_once('.')?;
-        let idx: usize = idx.parse().ok()?;
-        let n = self.res_blocks.len();
-        if idx == 0 {
-            return Some(format!("first_layer.{rest}"));
-        }
-        if self.dense {
-            if idx == 1 {
-                let (layer, rest) = rest.split_once('.')?;
-                let i: usize = layer.strip_prefix("layers")?.parse().ok()?;
-                return Some(format!("res_blocks.{i}.{rest}"));
-            }
-            return (idx == 2).then(|| format!("out.{rest}"));
-        }
-        if idx <= n {
-            Some(format!("res_blocks.{}.{rest}", idx - 1))
-        } else if idx == n + 1 {
-            Some(format!("out.{rest}"))
-        } else {
-            None
-        }
+        resblocks_cyto_dl_key(key, self.res_blocks.len(), self.dense)
     }
 
     /// Loads the head from a cyto_dl / Lightning state_dict: keys `{prefix}model.*`, where
@@ -677,6 +652,49 @@ impl<B: Backend> Head<B> {
                 let (h, r) = load_state_dict(h, dict, &options)?;
                 Ok((Head::Projection(h), r))
             }
+        }
+    }
+}
+
+/// cyto_dl's `ResBlocksHead` keeps its layers positionally (`model.upsample.*`, and
+/// `model.model.<i>.*` for first layer, residual blocks, out block); ours are named.
+fn resblocks_cyto_dl_key(key: &str, n_convs: usize, dense: bool) -> Option<String> {
+    if let Some(rest) = key.strip_prefix("model.upsample.") {
+        let rest = rest.strip_prefix("pixelshuffle.conv_block.").or_else(|| rest.strip_prefix("deconv."))?;
+        return Some(format!("upsample.conv.{rest}"));
+    }
+    let rest = key.strip_prefix("model.model.")?;
+    let (idx, rest) = rest.split_once('.')?;
+    let idx: usize = idx.parse().ok()?;
+    if idx == 0 {
+        return Some(format!("first_layer.{rest}"));
+    }
+    if dense {
+        if idx == 1 {
+            let (layer, rest) = rest.split_once('.')?;
+            let i: usize = layer.strip_prefix("layers")?.parse().ok()?;
+            return Some(format!("res_blocks.{i}.{rest}"));
+        }
+        return (idx == 2).then(|| format!("out.{rest}"));
+    }
+    if idx <= n_convs {
+        Some(format!("res_blocks.{}.{rest}", idx - 1))
+    } else if idx == n_convs + 1 {
+        Some(format!("out.{rest}"))
+    } else {
+        None
+    }
+}
+
+/// Where a key of a cyto_dl head (relative to `task_heads.<name>.`) lands in the [`Head`] the
+/// config builds, relative to the head: a whole checkpoint's keys are mapped before loading.
+/// `None`: the head has no such parameter (reported as unexpected by the loader).
+pub fn cyto_dl_head_key(config: &cytodl_schema::HeadConfig, key: &str) -> Option<String> {
+    match config {
+        cytodl_schema::HeadConfig::BaseHead(_) => None,
+        cytodl_schema::HeadConfig::ResBlocksHead(h) => {
+            let n_convs = usize::try_from(h.n_convs).ok()?;
+            resblocks_cyto_dl_key(key, n_convs, h.dense).map(|k| format!("ResBlocks.{k}"))
         }
     }
 }

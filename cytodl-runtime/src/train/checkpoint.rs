@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_corruption() {
-        let dir = std::env::temp_dir().join(format!("cytodl-ckpt-{}", std::process::id()));
+        let dir = cytodl_testkit::Scratch::new("ckpt");
         let p = dir.join("last.ckpt");
         let data = CheckpointData {
             state: serde_json::json!({"epoch": 3}),
@@ -240,8 +240,7 @@ mod tests {
     /// A version-1 file (before optimizers were named) still reads, as one unnamed optimizer.
     #[test]
     fn reads_version_1() {
-        let dir = std::env::temp_dir().join(format!("cytodl-ckpt-v1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = cytodl_testkit::Scratch::new("ckpt-v1");
         let p = dir.join("old.ckpt");
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
@@ -257,6 +256,5 @@ mod tests {
         assert_eq!(data.state["epoch"], 2);
         assert_eq!(data.model, vec![1, 2]);
         assert_eq!(data.optimizers, vec![(String::new(), vec![5; 3])]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

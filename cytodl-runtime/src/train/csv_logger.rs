@@ -171,8 +171,7 @@ mod tests {
 
     #[test]
     fn lightning_layout_and_columns() {
-        let root = std::env::temp_dir().join(format!("cytodl-csv-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = cytodl_testkit::Scratch::new("csv");
         let mut l = CsvLogger::create(&root, "csv/").unwrap();
         assert!(l.dir().ends_with("csv/version_0"));
         l.log(0, 5, [("val/loss".to_string(), 1.5), ("val/loss/seg".to_string(), 1.5)].into_iter().collect());

@@ -51,7 +51,7 @@ pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Op
         other => return Err(UnknownPrecision(other.to_string())),
     };
     if !cuda && wanted != Precision::F32 {
-        return Ok((Precision::F32, Some(format!("precision {requested} is not available on this device (mixed precision runs on CUDA); training in 32-bit"))));
+        return Ok((Precision::F32, Some(format!("precision {requested} is not available on this device (mixed precision runs on CUDA); running in 32-bit"))));
     }
     if fp16 {
         return Ok((

@@ -1,0 +1,78 @@
+//! Models trained by Python cyto_dl 0.6.2 predict here what they predict there. For each
+//! experiment, `scripts/oracles/cyto_dl_fixtures.py` had real cyto_dl train on small synthetic
+//! data with its own config tree (`../shared/reference/cyto_dl-configs`, a few size overrides)
+//! and predict one image; `tests/fixtures/cyto_dl/<experiment>/` keeps the input, the checkpoint
+//! and cyto_dl's prediction. Here the user's path: `cytodl-build build` on the same YAML with the
+//! same overrides, then the binary's `predict --ckpt` on the same input.
+
+use std::path::{Path, PathBuf};
+
+use cytodl_tests::e2e::{binary, read_image, run, scratch};
+
+/// `overrides.txt`: the size overrides cyto_dl trained with, one per line.
+fn fixture_overrides(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Builds `experiment` from cyto_dl's config tree, predicts the fixture's image with cyto_dl's
+/// checkpoint, and compares each head's output with cyto_dl's.
+fn predicts_like_cyto_dl(experiment: &str, heads: &[&str]) {
+    let test = format!("predicts_like_cyto_dl({experiment})");
+    let Some(shared) = cytodl_testkit::shared_dir(&test) else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fixture = root.join("tests/fixtures/cyto_dl").join(experiment);
+    let yaml = shared.join(format!("reference/cyto_dl-configs/experiment/im2im/{experiment}.yaml"));
+    let dir = scratch(&format!("cyto-dl-{experiment}"));
+
+    // The data folder cyto_dl predicted from: the image and a manifest naming it in every column.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let image = data.join("img.ome.tif");
+    std::fs::copy(fixture.join("img.ome.tif"), &image).expect("copy the fixture's image");
+    let columns = ["raw", "seg"];
+    let row = columns.iter().map(|_| image.to_str().expect("utf-8")).collect::<Vec<_>>().join(",");
+    for split in ["train", "valid", "test"] {
+        std::fs::write(data.join(format!("{split}.csv")), format!("{}\n{row}\n", columns.join(","))).expect("csv");
+    }
+
+    // cytodl-build on cyto_dl's YAML, unmodified; the overrides cyto_dl trained with.
+    let overrides = fixture_overrides(&fixture.join("overrides.txt"));
+    let mut args: Vec<String> = vec!["build".into(), yaml.to_str().expect("utf-8").into()];
+    args.extend(overrides.iter().cloned());
+    args.extend(["--out".into(), dir.join("gen").to_str().expect("utf-8").into(), "--profile".into(), "dev".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&dir, &binary("cytodl-build"), &args);
+    assert!(r.ok, "cytodl-build {args:?}:\n{}", r.text());
+    let exe = PathBuf::from(r.stdout.lines().last().expect("the binary's path"));
+
+    let out = dir.join("pred");
+    let ckpt = fixture.join("model.ckpt");
+    let data_path = format!("data.path={}", data.display());
+    let r = run(&dir, &exe, &["predict", "--ckpt", ckpt.to_str().expect("utf-8"), &data_path, "--output-dir", out.to_str().expect("utf-8")]);
+    assert!(r.ok, "{experiment} predict:\n{}", r.text());
+    assert!(r.stdout.contains("predict: 1 files written"), "{}", r.stdout);
+    let load_warning = format!("warning: {}", ckpt.display());
+    assert!(!r.stderr.contains(&load_warning), "every weight of cyto_dl's checkpoint loads by name:\n{}", r.stderr);
+
+    for head in heads {
+        let (ours, dtype) = read_image(&out.join(head).join("img.ome.tif"));
+        let (want, want_dtype) = read_image(&fixture.join("pred").join(head).join("img.ome.tif"));
+        assert_eq!((dtype, ours.shape()), (want_dtype, want.shape()), "{experiment}/{head}: type and shape");
+        assert!(want.max() > want.min(), "{experiment}/{head}: cyto_dl's prediction is constant; regenerate the fixture");
+        // uint8 after a sigmoid and a stretch to [0, 255]: float32 differences between torch and
+        // burn move a voxel on a rounding boundary by one step.
+        let diffs: Vec<f32> = ours.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).collect();
+        let worst = diffs.iter().copied().fold(0.0f32, f32::max);
+        let off = diffs.iter().filter(|d| **d > 1.0).count();
+        let differing = diffs.iter().filter(|d| **d > 0.0).count();
+        eprintln!("{experiment}/{head}: {differing} of {} voxels differ (max {worst})", diffs.len());
+        assert!(off * 100 <= diffs.len(), "{experiment}/{head}: {off} of {} voxels differ by more than 1 (max {worst})", diffs.len());
+        cytodl_testkit::oracle_ran("cyto_dl", &test, diffs.len());
+    }
+}
+
+#[test]
+fn segmentation_superres_predicts_like_cyto_dl() {
+    predicts_like_cyto_dl("segmentation_superres", &["seg"]);
+}
