@@ -171,6 +171,28 @@ fn head_without_a_target_column() {
     });
 }
 
+/// A MaskHead's mask is a data column, and its loss must take a mask (cyto_dl calls
+/// `loss(prediction, target, mask)`).
+#[test]
+fn mask_head_needs_a_mask_column_and_a_masked_loss() {
+    let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.head.MaskHead\n          mask_key: sgm\n          loss:\n            _target_: monai.losses.MaskedDiceLoss\n            sigmoid: True\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:10:21: error: head `seg` takes its mask from `sgm`, which is not one of data.columns [raw, seg]",
+        help: Some("did you mean `seg`?"),
+        files: &[],
+    });
+    let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.head.MaskHead\n          mask_key: raw\n          loss:\n            _target_: monai.losses.DiceLoss\n            sigmoid: True\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:12:13: error: a MaskHead calls its loss with (prediction, target, mask), which `monai.losses.DiceLoss` does not take (cyto_dl fails with a TypeError)",
+        help: Some("use monai.losses.MaskedDiceLoss, or a BaseHead for an unmasked loss"),
+        files: &[],
+    });
+}
+
 #[test]
 fn patch_shape_rank_names_use_and_definition() {
     let t = Tree::new(&project_configs().iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([("experiment/broken.yaml", HEAD)]).collect::<Vec<_>>());

@@ -2,6 +2,8 @@
 //! ([`Im2Im`]), the input column and each head's loss ([`Task`]), and a batch's losses. The
 //! model types sit on this module and the trainer above it; nothing here knows the trainer.
 
+use std::collections::BTreeMap;
+
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
@@ -18,6 +20,8 @@ pub enum TaskError {
     Data(#[from] LoadError),
     #[error("head `{head}`: {source}")]
     Loss { head: String, source: LossError },
+    #[error("head `{head}` takes its mask from column `{column}`, which this sample does not have")]
+    MissingMask { head: String, column: String },
     #[error("the model has no head `{head}` (it has: {available})")]
     NoSuchHead { head: String, available: String },
     #[error("batch key `{key}` has shape {shape:?}; expected [N, C, Y, X] or [N, C, Z, Y, X]")]
@@ -31,11 +35,12 @@ pub trait Im2Im<B: Backend>: Module<B> {
 }
 
 /// What is learned: the input column and, per head, its loss (the head's target column has the
-/// head's name).
+/// head's name), and the mask column of each head whose loss takes one (cyto_dl's `MaskHead`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub x_key: String,
     pub heads: Vec<(String, Loss)>,
+    pub masks: BTreeMap<String, String>,
 }
 
 impl Task {
@@ -46,7 +51,25 @@ impl Task {
             .iter()
             .map(|(name, head)| Loss::try_from(head.loss()).map(|l| (name.clone(), l)).map_err(|source| TaskError::Loss { head: name.clone(), source }))
             .collect::<Result<_, _>>()?;
-        Ok(Task { x_key: model.x_key.0.clone(), heads })
+        let masks = model
+            .task_heads
+            .iter()
+            .filter_map(|(name, head)| match head {
+                cytodl_schema::HeadConfig::MaskHead(h) => Some((name.clone(), h.mask_key.clone())),
+                _ => None,
+            })
+            .collect();
+        Ok(Task { x_key: model.x_key.0.clone(), heads, masks })
+    }
+
+    /// A task without masks.
+    pub fn new(x_key: impl Into<String>, heads: Vec<(String, Loss)>) -> Task {
+        Task { x_key: x_key.into(), heads, masks: BTreeMap::new() }
+    }
+
+    /// The mask column `head`'s loss takes, if any.
+    pub fn mask_of(&self, head: &str) -> Option<&str> {
+        self.masks.get(head).map(String::as_str)
     }
 }
 
@@ -86,7 +109,8 @@ pub fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Bat
             .cloned()
             .ok_or_else(|| TaskError::NoSuchHead { head: head.clone(), available: preds.keys().cloned().collect::<Vec<_>>().join(", ") })?;
         let target = batch_tensor::<B>(batch, head, device)?;
-        let l = loss.forward(pred, target).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
+        let mask = task.mask_of(head).map(|key| batch_tensor::<B>(batch, key, device)).transpose()?;
+        let l = loss.forward_masked(pred, target, mask).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
         total = Some(match total {
             Some(t) => t + l.clone(),
             None => l.clone(),

@@ -87,7 +87,7 @@ fn train_and_predict(loss: Loss, target_of: fn(&(Array, Array, Array)) -> Array,
     let model = MultiTask::<B>::new(backbone().init(&device, &Init::new(0)).unwrap(), vec!["target".into()]);
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
     let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.93 }, 1e-2).unwrap();
-    let task = Task { x_key: "raw".into(), heads: vec![("target".into(), loss)] };
+    let task = Task::new("raw", vec![("target".into(), loss)]);
     let config = TrainerConfig { log_every_n_steps: 1000, ..TrainerConfig::new(TrainerArgs { max_epochs: epochs as i64, ..Default::default() }, 5) };
     let mut trainer = Trainer::new(config, task, model, optimizer, scheduler, device);
     let report = trainer.fit(&loader, None).unwrap();

@@ -88,7 +88,7 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
         DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &Init::new(0)).unwrap(),
         vec!["seg".into()],
     );
-    let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
+    let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
     let loader = Loader::new(Dataset { rows: vec![row], pipeline: Pipeline::new(), cache: None }, LoaderOptions::default());
     let saver = ImageSaver::new(
         cytodl_runtime::config::ImageSaver {

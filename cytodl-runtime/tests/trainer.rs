@@ -71,7 +71,7 @@ fn loader(rows: Vec<Sample>) -> Loader {
 }
 
 fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Tiny<B>> {
-    let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
+    let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
     let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.9 }, 0.05).unwrap();
     let config = TrainerConfig::new(TrainerArgs { max_epochs: max_epochs as i64, ..Default::default() }, 1);
@@ -306,7 +306,7 @@ mod two_optimizers {
         let device = Default::default();
         let conv = |name: &str| super::seeded_conv([1, 3, 3], &Init::new(1).at(name));
         let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
-        let task = Task { x_key: "raw".into(), heads: vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })] };
+        let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
         let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01) };
         let config = TrainerConfig::new(TrainerArgs { max_epochs: max_epochs as i64, ..Default::default() }, 1);
         let mut t = Trainer::with_step(config, task, Pair { first: conv("first"), second: conv("second") }, step, device);

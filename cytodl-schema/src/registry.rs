@@ -56,7 +56,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("cyto_dl.models.jepa.ijepa.IJEPA", "I-JEPA"),
     ("cyto_dl.models.jepa.iwm.IWM", "IWM"),
     ("cyto_dl.nn.head.mae_head.MAEHead", "MAE head"),
-    ("cyto_dl.nn.head.MaskHead", "mask head"),
     ("cyto_dl.nn.head.vic_reg.VICRegHead", "VICReg head"),
     ("cyto_dl.nn.losses.vic_reg.VICRegLoss", "VICReg loss"),
     ("cyto_dl.nn.TorchVisionWrapper", "torchvision backbones"),

@@ -134,6 +134,17 @@ fn instantiate_and_train<E: Experiment>() {
     let mut step = family.training_step::<CpuTrain>(&config, None).unwrap_or_else(|e| panic!("{}: training step: {e}", E::NAME));
     let batch = synthetic_batch::<E>(&family, &init.at("data"));
     let mut net = family.build_trainable::<CpuTrain>(&device, &init.at("model")).expect("net");
+    // A MaskHead's mask reaches its loss: without it the same batch gives another loss.
+    assert!(!task.masks.is_empty(), "{}: the experiment has a MaskHead", E::NAME);
+    for (head, mask) in &task.masks {
+        let unmasked = cytodl_runtime::task::Task { masks: Default::default(), ..task.clone() };
+        let loss_of = |t: &cytodl_runtime::task::Task| {
+            let (_, per_head, _) = cytodl_runtime::task::batch_losses(&net.valid(), t, &batch, &device).unwrap_or_else(|e| panic!("{}: {e}", E::NAME));
+            per_head.iter().find(|(h, _)| h == head).map(|(_, l)| cytodl_runtime::task::scalar(l)).expect("the head's loss")
+        };
+        let (with, without) = (loss_of(&task), loss_of(&unmasked));
+        assert!((with - without).abs() > 1e-4, "{}: `{head}` masked by `{mask}`: {with} vs unmasked {without}", E::NAME);
+    }
     let first = net.valid().forward_heads(Init::new(9).normal::<cytodl_runtime::backend::Cpu, 5>([1, family.in_channels(), 8, 24, 24], 0.0, 1.0, &device));
     for epoch in 0..3 {
         step.begin_epoch(epoch).unwrap_or_else(|e| panic!("{}: epoch {epoch}: {e}", E::NAME));

@@ -343,10 +343,23 @@ impl Checker<'_> {
             };
             let channels = match &head {
                 HeadConfig::ResBlocksHead(h) => h.out_channels,
-                HeadConfig::BaseHead(_) => out_channels,
+                HeadConfig::BaseHead(_) | HeadConfig::MaskHead(_) => out_channels,
             };
             let loss = head.loss().clone();
             self.check_loss(&loss, &head, hnode, &format!("{path}.loss"), channels);
+            if let HeadConfig::MaskHead(h) = &head {
+                // cyto_dl reads `batch[mask_key]`: a column the data loads.
+                if !columns.is_empty() && !columns.contains(&h.mask_key) {
+                    let at = hnode.child("mask_key").unwrap_or(hnode);
+                    self.err(
+                        format!("head `{name}` takes its mask from `{}`, which is not one of data.columns [{}]", h.mask_key, columns.join(", ")),
+                        at,
+                        &format!("{path}.mask_key"),
+                        did_you_mean(&h.mask_key, columns.iter().map(String::as_str)),
+                    );
+                    ok = false;
+                }
+            }
             if let HeadConfig::ResBlocksHead(h) = &head {
                 if h.in_channels != out_channels {
                     self.err(

@@ -277,6 +277,14 @@ impl Checker<'_> {
         if let (LossConfig::MaskedDiceLoss(_), HeadConfig::BaseHead(_) | HeadConfig::ResBlocksHead(_)) = (loss, head) {
             self.warn(format!("`{target}` gets no mask from this head (a cyto_dl MaskHead gives one): it computes plain Dice, as MONAI does"), at, path);
         }
+        if matches!(head, HeadConfig::MaskHead(_)) && !matches!(loss, LossConfig::MaskedDiceLoss(_)) {
+            self.err(
+                format!("a MaskHead calls its loss with (prediction, target, mask), which `{target}` does not take (cyto_dl fails with a TypeError)"),
+                at,
+                path,
+                Some("use monai.losses.MaskedDiceLoss, or a BaseHead for an unmasked loss".into()),
+            );
+        }
         if let LossConfig::FocalLoss(l) = loss {
             if l.use_softmax && channels < 2 {
                 self.err(

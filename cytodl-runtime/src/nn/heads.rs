@@ -691,7 +691,7 @@ fn resblocks_cyto_dl_key(key: &str, n_convs: usize, dense: bool) -> Option<Strin
 /// `None`: the head has no such parameter (reported as unexpected by the loader).
 pub fn cyto_dl_head_key(config: &cytodl_schema::HeadConfig, key: &str) -> Option<String> {
     match config {
-        cytodl_schema::HeadConfig::BaseHead(_) => None,
+        cytodl_schema::HeadConfig::BaseHead(_) | cytodl_schema::HeadConfig::MaskHead(_) => None,
         cytodl_schema::HeadConfig::ResBlocksHead(h) => {
             let n_convs = usize::try_from(h.n_convs).ok()?;
             resblocks_cyto_dl_key(key, n_convs, h.dense).map(|k| format!("ResBlocks.{k}"))
@@ -757,7 +757,8 @@ impl<B: Backend> Head<B> {
     /// The head a config names, its weights drawn from `init`.
     pub fn from_config(c: &cytodl_schema::HeadConfig, device: &B::Device, init: &Init) -> Result<Self, HeadConfigError> {
         Ok(match c {
-            cytodl_schema::HeadConfig::BaseHead(_) => Head::base(),
+            // A MaskHead is the identity too; its mask reaches the loss through the task.
+            cytodl_schema::HeadConfig::BaseHead(_) | cytodl_schema::HeadConfig::MaskHead(_) => Head::base(),
             cytodl_schema::HeadConfig::ResBlocksHead(h) => Head::ResBlocks(ResBlocksHeadConfig::from_config(h)?.init(device, init)?),
         })
     }

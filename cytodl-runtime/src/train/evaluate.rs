@@ -170,7 +170,18 @@ pub fn test<B: Backend, M: Im2Im<B>>(
                 let (Some(pred), Some(target)) = (preds.get(head), sample.array(head)) else { continue };
                 let target_b = target.clone().with_leading_axis();
                 let (Some(p), Some(t)) = (to_tensor::<B>(pred, device), to_tensor::<B>(&target_b, device)) else { continue };
-                let l = loss.forward(p, t).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
+                let mask = match task.mask_of(head) {
+                    Some(key) => {
+                        let m = sample
+                            .array(key)
+                            .ok_or_else(|| TaskError::MissingMask { head: head.clone(), column: key.to_string() })?
+                            .clone()
+                            .with_leading_axis();
+                        Some(to_tensor::<B>(&m, device).ok_or_else(|| TaskError::BadShape { key: key.to_string(), shape: m.shape().to_vec() })?)
+                    }
+                    None => None,
+                };
+                let l = loss.forward_masked(p, t, mask).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
                 let v: f64 = l.into_scalar().elem();
                 total += v;
                 any = true;

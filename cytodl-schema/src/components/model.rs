@@ -139,6 +139,25 @@ component! {
     }
 }
 
+component! {
+    /// The identity, with a loss that also takes a mask: the column `mask_key` of each batch
+    /// (cyto_dl's `MaskHead`, for partially annotated images with `MaskedDiceLoss`).
+    #[kind(Head)]
+    #[names("cyto_dl.nn.head.MaskHead", "cyto_dl.nn.MaskHead", "cyto_dl.nn.head.mask_head.MaskHead")]
+    pub struct MaskHead {
+        /// the head's loss, called with the mask
+        pub loss: LossConfig,
+        /// the data column holding the mask (1 = counted, 0 = ignored)
+        pub mask_key: String = "mask".to_string(),
+        /// {input: fn, prediction: fn} for saved images
+        pub postprocess: Option<HeadPostprocess> = None,
+    }
+    unsupported {
+        /// (cyto_dl) per-head metrics: not supported
+        calculate_metric: bool = false,
+    }
+}
+
 choice! {
     /// Whether a ResBlocksHead upsamples (`hr`) or keeps the backbone's resolution (`lr`).
     pub enum Resolution {
@@ -199,6 +218,7 @@ kind! {
     pub enum HeadConfig: Head {
         BaseHead,
         ResBlocksHead,
+        MaskHead,
     }
 }
 
@@ -208,6 +228,7 @@ impl HeadConfig {
         match self {
             HeadConfig::BaseHead(h) => &h.loss,
             HeadConfig::ResBlocksHead(h) => &h.loss,
+            HeadConfig::MaskHead(h) => &h.loss,
         }
     }
 
@@ -216,6 +237,7 @@ impl HeadConfig {
         match self {
             HeadConfig::BaseHead(h) => h.postprocess.as_ref(),
             HeadConfig::ResBlocksHead(h) => h.postprocess.as_ref(),
+            HeadConfig::MaskHead(h) => h.postprocess.as_ref(),
         }
     }
 
@@ -223,6 +245,7 @@ impl HeadConfig {
         match self {
             HeadConfig::BaseHead(h) => &mut h.postprocess,
             HeadConfig::ResBlocksHead(h) => &mut h.postprocess,
+            HeadConfig::MaskHead(h) => &mut h.postprocess,
         }
     }
 }

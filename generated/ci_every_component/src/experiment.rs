@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 9a0c12cac69ea413
+// content hash: 3ff30bd7f7cd9302
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -236,7 +236,7 @@ impl Experiment for CiEveryComponent {
                 ),
                 (
                     columns::SEG_MASKED,
-                    HeadConfig::BaseHead(BaseHead {
+                    HeadConfig::MaskHead(MaskHead {
                         loss: LossConfig::MaskedDiceLoss(MaskedDiceLoss {
                             sigmoid: true,
                             softmax: false,
@@ -249,6 +249,7 @@ impl Experiment for CiEveryComponent {
                             batch: false,
                             reduction: Reduction::Mean,
                         }),
+                        mask_key: "seg".to_string(),
                         postprocess: Some(HeadPostprocess {
                             input: Some(
                                 PostprocessConfig::ActThreshLabel(ActThreshLabel {
