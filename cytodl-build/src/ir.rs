@@ -3,7 +3,7 @@
 //! paths inside the run folder are [`ConfigPath::InRun`], so that the binary makes a new run
 //! folder each time.
 
-use cytodl_schema::{CallbackConfig, DataframeDatamodule, LoggerConfig, MultiTaskIm2Im, Trainer};
+use cytodl_schema::{CallbackConfig, DataframeDatamodule, LoggerConfig, ModelConfig, Trainer};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
@@ -15,7 +15,7 @@ pub struct Experiment {
     /// The data module, each split's transforms flattened into one `Compose`.
     pub data: DataframeDatamodule,
     /// The model: backbone, heads (losses and postprocessing), optimizers, schedulers, inference.
-    pub model: MultiTaskIm2Im,
+    pub model: ModelConfig,
     pub trainer: Trainer,
     /// `callbacks.<name>`, in the config's order.
     pub callbacks: Vec<(String, CallbackConfig)>,
@@ -43,6 +43,6 @@ pub use cytodl_schema::ConfigPath;
 impl Experiment {
     /// The input column (`model.x_key`).
     pub fn x_key(&self) -> &str {
-        &self.model.x_key.0
+        self.model.x_key()
     }
 }

@@ -176,8 +176,8 @@ fn check(a: ConfigArgs) -> ExitCode {
         e.spatial_dims,
         e.columns.len(),
         if e.columns.len() == 1 { "" } else { "s" },
-        if e.model.task_heads.0.len() == 1 { "" } else { "s" },
-        e.model.task_heads.0.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+        if e.model.task_heads().0.len() == 1 { "" } else { "s" },
+        e.model.task_heads().0.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
         e.data.transforms.iter().map(|(_, c)| c.transforms.0.len()).sum::<usize>()
     );
     ExitCode::SUCCESS

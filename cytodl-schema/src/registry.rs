@@ -10,7 +10,9 @@ pub fn all() -> Vec<&'static ComponentSpec> {
     let mut out: Vec<&'static ComponentSpec> = vec![&<DataframeDatamodule as Component>::SPEC, &<Compose as Component>::SPEC];
     out.extend(TransformConfig::SPECS);
     out.push(&<MonaiBioReader as Component>::SPEC);
-    out.push(&<MultiTaskIm2Im as Component>::SPEC);
+    out.extend(ModelConfig::SPECS);
+    out.extend(DiscriminatorConfig::SPECS);
+    out.extend(GanLossConfig::SPECS);
     out.extend(BackboneConfig::SPECS);
     out.extend(HeadConfig::SPECS);
     out.extend(LossConfig::SPECS);
@@ -42,11 +44,6 @@ pub fn not_implemented(target: &str) -> Option<&'static str> {
 
 /// cyto_dl / MONAI / torch targets that cytodl recognises but does not implement yet.
 pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("cyto_dl.models.im2im.GAN", "GAN training (generator + discriminator)"),
-    ("cyto_dl.nn.discriminators.MultiScaleDiscriminator", "GAN discriminator"),
-    ("cyto_dl.nn.losses.Pix2PixHD", "GAN loss"),
-    ("cyto_dl.nn.GANHead", "GAN head"),
-    ("cyto_dl.nn.GANHead_resize", "GAN head"),
     ("cyto_dl.nn.vits.MAE", "masked autoencoder"),
     ("cyto_dl.nn.vits.mae.HieraMAE", "Hiera MAE"),
     ("cyto_dl.nn.vits.Seg_ViT", "ViT segmentation"),

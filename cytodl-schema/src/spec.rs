@@ -21,6 +21,8 @@ pub enum Kind {
     Logger,
     Trainer,
     Inference,
+    Discriminator,
+    GanLoss,
 }
 
 impl Kind {
@@ -48,6 +50,8 @@ impl Kind {
             Kind::Logger => "logger",
             Kind::Trainer => "trainer",
             Kind::Inference => "sliding-window inference",
+            Kind::Discriminator => "GAN discriminator",
+            Kind::GanLoss => "adversarial loss",
         }
     }
 }

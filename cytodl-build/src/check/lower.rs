@@ -6,7 +6,7 @@
 
 use cytodl_schema::{
     Args, BackboneConfig, CallbackConfig, Component, Compose, DataframeDatamodule, Field, HeadConfig, HeadPostprocess, InferenceArgs, Kind, Lit, LoggerConfig,
-    Map, MultiTaskIm2Im, OptimizerConfig, PerRole, PostprocessConfig, SchedulerConfig, SlidingWindowArgs, Targets, Trainer, TransformConfig,
+    Map, ModelConfig, OptimizerConfig, PerRole, PostprocessConfig, SchedulerConfig, SlidingWindowArgs, Targets, Trainer, TransformConfig,
 };
 use indexmap::IndexMap;
 
@@ -40,8 +40,11 @@ impl Checker<'_> {
         let data_ok = self.component(data_node, "data", Kind::Datamodule).is_some();
         let columns: Vec<String> = self.cfg("data.columns").map(lit).map(|l| l.strings()).unwrap_or_default();
         let model_node = self.cfg("model");
+        let model_spec = model_node.and_then(|n| self.component(n, "model", Kind::Model));
+        // cyto_dl's GAN: a discriminator with its own optimizer, one GAN head, manual optimization.
+        let gan = model_spec.is_some_and(|s| s.native == <cytodl_schema::GAN as Component>::SPEC.native);
         let model_ok = match model_node {
-            Some(n) => self.component(n, "model", Kind::Model).is_some(),
+            Some(_) => model_spec.is_some(),
             None => {
                 self.diags.push(
                     Diagnostic::error("the config has no `model` section", self.anchor)
@@ -78,20 +81,26 @@ impl Checker<'_> {
             Some(BackboneConfig::DynUNet(b)) => b.out_channels,
             None => 1,
         };
-        let heads = self.heads(&columns, out_channels);
-        let optimizer = self.roles::<OptimizerConfig>("model.optimizer", Kind::Optimizer, true);
+        let heads = self.heads(&columns, out_channels, spatial_dims);
+        let roles: &[&str] = if gan { super::gan::ROLES } else { &["generator"] };
+        let optimizer = self.roles::<OptimizerConfig>("model.optimizer", Kind::Optimizer, true, roles);
         if let Some(o) = &optimizer {
             self.check_optimizer(o);
         }
-        let scheduler = self.roles::<SchedulerConfig>("model.lr_scheduler", Kind::Scheduler, false);
+        let scheduler = self.roles::<SchedulerConfig>("model.lr_scheduler", Kind::Scheduler, false, roles);
         if let Some(s) = &scheduler {
             self.check_scheduler(s);
         }
         let patch = transforms.as_ref().and_then(|t| t.get("train")).and_then(train_patch);
+        if gan {
+            self.check_gan(heads.as_ref(), optimizer.as_ref(), scheduler.as_ref(), &backbone, patch.as_deref());
+        } else if let Some(h) = &heads {
+            self.check_no_gan_heads(h);
+        }
         let inference = self.inference(spatial_dims, patch);
         let trainer = self.trainer();
         let head_names: Vec<String> = heads.iter().flat_map(|h| h.0.keys().cloned()).collect();
-        let callbacks = self.callbacks(&head_names);
+        let callbacks = self.callbacks(&head_names, gan);
         let loggers = self.loggers();
 
         let seed = match self.cfg("seed").map(|n| &n.value) {
@@ -132,13 +141,13 @@ impl Checker<'_> {
                         ("postprocessing", Lit::Null),
                     ],
                 );
-                self.typed_component(&value, node, "model", |_, args| Some(MultiTaskIm2Im::from_args(args)))
+                self.typed_component(&value, node, "model", ModelConfig::from_args)
             }
             _ => None,
         };
         let mut model = model?;
-        if let Some(p) = model.save_dir.take() {
-            model.save_dir = Some(p.relative_to_run(&output_dir));
+        if let Some(p) = model.save_dir_mut().take() {
+            *model.save_dir_mut() = Some(p.relative_to_run(&output_dir));
         }
         let mut callbacks = callbacks;
         for (_, c) in &mut callbacks {
@@ -274,7 +283,7 @@ impl Checker<'_> {
 
     /// `model.task_heads`: each head checked against its column and the backbone, its loss
     /// against the head, and its postprocessing (its own, else the model-level legacy entry).
-    fn heads(&mut self, columns: &[String], out_channels: i64) -> Option<Map<HeadConfig>> {
+    fn heads(&mut self, columns: &[String], out_channels: i64, spatial_dims: i64) -> Option<Map<HeadConfig>> {
         let node = self.cfg("model.task_heads")?;
         let Some(map) = node.as_map() else {
             self.err(format!("model.task_heads must map head names to heads, found {}", show(node)), node, "model.task_heads", None);
@@ -343,10 +352,12 @@ impl Checker<'_> {
             };
             let channels = match &head {
                 HeadConfig::ResBlocksHead(h) => h.out_channels,
-                HeadConfig::BaseHead(_) | HeadConfig::MaskHead(_) => out_channels,
+                HeadConfig::GANHeadResize(h) => h.out_channels,
+                HeadConfig::BaseHead(_) | HeadConfig::MaskHead(_) | HeadConfig::GANHead(_) => out_channels,
             };
             let loss = head.loss().clone();
-            self.check_loss(&loss, &head, hnode, &format!("{path}.loss"), channels);
+            let loss_key = if head.adversarial().is_some() { "reconstruction_loss" } else { "loss" };
+            self.check_loss(&loss, &head, hnode, &format!("{path}.{loss_key}"), channels);
             if let HeadConfig::MaskHead(h) = &head {
                 // cyto_dl reads `batch[mask_key]`: a column the data loads.
                 if !columns.is_empty() && !columns.contains(&h.mask_key) {
@@ -360,13 +371,27 @@ impl Checker<'_> {
                     ok = false;
                 }
             }
-            if let HeadConfig::ResBlocksHead(h) = &head {
+            let resblocks = match &head {
+                HeadConfig::ResBlocksHead(h) => Some(h.clone()),
+                HeadConfig::GANHeadResize(h) => Some(h.layers()),
+                _ => None,
+            };
+            if let Some(h) = &resblocks {
                 if h.in_channels != out_channels {
                     self.err(
                         format!("head `{name}` takes in_channels = {}, but the backbone gives out_channels = {out_channels}", h.in_channels),
                         hnode.child("in_channels").unwrap_or(hnode),
                         &format!("{path}.in_channels"),
                         Some(format!("set in_channels: {out_channels} (or the backbone's out_channels to {})", h.in_channels)),
+                    );
+                    ok = false;
+                }
+                if h.spatial_dims != spatial_dims {
+                    self.err(
+                        format!("head `{name}` has spatial_dims = {} (the default is 3), the backbone {spatial_dims}", h.spatial_dims),
+                        hnode.child("spatial_dims").unwrap_or(hnode),
+                        &format!("{path}.spatial_dims"),
+                        Some(format!("set the head's spatial_dims: {spatial_dims} (cyto_dl would build {}-D convolutions for a {spatial_dims}-D image)", h.spatial_dims)),
                     );
                     ok = false;
                 }
@@ -401,7 +426,7 @@ impl Checker<'_> {
     /// `{generator: <component>}` (or the component itself) of `kind` at `path`. An absent entry
     /// that is required is reported by the model's own parameter check; an empty one here, when
     /// `required`.
-    fn roles<T: Field>(&mut self, path: &str, kind: Kind, required: bool) -> Option<PerRole<T>> {
+    fn roles<T: Field>(&mut self, path: &str, kind: Kind, required: bool, roles: &[&str]) -> Option<PerRole<T>> {
         let node = self.cfg(path)?;
         if matches!(node.value, Value::Null) || node.as_map().is_some_and(|m| m.is_empty()) {
             if required {
@@ -413,23 +438,31 @@ impl Checker<'_> {
             self.err(format!("`{path}` must be a mapping"), node, path, None);
             return None;
         };
-        let (gpath, gnode) = if map.contains_key("_target_") {
-            (path.to_string(), node)
-        } else {
-            if let Some(other) = map.keys().find(|k| *k != "generator") {
-                self.err(
-                    format!("`{path}.{other}`: only a `generator` entry is supported (GAN discriminators are not implemented yet)"),
-                    &map[other],
-                    &format!("{path}.{other}"),
-                    did_you_mean(other, ["generator"]),
-                );
-                return None;
+        if map.contains_key("_target_") {
+            self.component(node, path, kind)?;
+            let value = Lit::Map([("generator".to_string(), lit(node))].into_iter().collect());
+            return self.typed_lit(&value, node, path);
+        }
+        let mut ok = true;
+        if !map.contains_key("generator") {
+            self.err(format!("`{path}` has no `generator` entry"), node, path, Some(format!("roles: {}", roles.join(", "))));
+            ok = false;
+        }
+        for (role, rnode) in map {
+            let rpath = format!("{path}.{role}");
+            if !roles.contains(&role.as_str()) {
+                let why = if roles.len() == 1 { "only a `generator` entry (a `discriminator` belongs to cyto_dl.models.im2im.GAN models)".to_string() } else { format!("only {}", roles.join(" and ")) };
+                self.err(format!("`{rpath}`: this model takes {why}"), rnode, &rpath, did_you_mean(role, roles.iter().copied()));
+                ok = false;
+            } else if self.component(rnode, &rpath, kind).is_none() {
+                ok = false;
             }
-            (format!("{path}.generator"), map.get("generator")?)
-        };
-        self.component(gnode, &gpath, kind)?;
-        let value = Lit::Map([("generator".to_string(), lit(gnode))].into_iter().collect());
-        self.typed_lit(&value, gnode, &gpath)
+        }
+        if !ok {
+            return None;
+        }
+        let value = Lit::Map(map.iter().map(|(role, rnode)| (role.clone(), lit(rnode))).collect());
+        self.typed_lit(&value, node, path)
     }
 
     /// `model.inference_args`, checked; the training patch is the default window.
@@ -483,7 +516,7 @@ impl Checker<'_> {
     }
 
     /// `callbacks.<name>`: each checked and typed; its monitored metric must be logged.
-    fn callbacks(&mut self, heads: &[String]) -> Vec<(String, CallbackConfig)> {
+    fn callbacks(&mut self, heads: &[String], gan: bool) -> Vec<(String, CallbackConfig)> {
         let mut out = Vec::new();
         let Some(node) = self.cfg("callbacks").filter(|n| !matches!(n.value, Value::Null)) else { return out };
         let Some(map) = node.as_map() else {
@@ -491,9 +524,13 @@ impl Checker<'_> {
             return out;
         };
         let mut metrics = vec!["train/loss".to_string(), "val/loss".to_string()];
-        for h in heads {
-            metrics.push(format!("train/loss/{h}"));
-            metrics.push(format!("val/loss/{h}"));
+        if gan {
+            metrics = super::gan::metrics();
+        } else {
+            for h in heads {
+                metrics.push(format!("train/loss/{h}"));
+                metrics.push(format!("val/loss/{h}"));
+            }
         }
         for (name, node) in map {
             if matches!(node.value, Value::Null) {

@@ -9,11 +9,13 @@
 //! - [`component`]: one `_target_` node against its component's spec (the generic part);
 //! - [`rules`]: the domain rules (DynUNet levels, transform keys and ranks, losses vs heads,
 //!   optimizers, inference, trainer, callbacks);
+//! - [`gan`]: the rules of cyto_dl's GAN (one GAN head, the discriminator, both optimizers);
 //! - [`lower`]: the typed experiment, each component built by its declaration.
 //!
 //! [`ir::Experiment`]: crate::ir::Experiment
 
 mod component;
+mod gan;
 mod lower;
 mod rules;
 

@@ -249,7 +249,7 @@ impl Checker<'_> {
 
     /// Loss / activation / channel compatibility, and losses a head cannot give their input.
     pub(super) fn check_loss(&mut self, loss: &LossConfig, head: &HeadConfig, head_node: &Node, path: &str, channels: i64) {
-        let at = head_node.child("loss").unwrap_or(head_node);
+        let at = head_node.child(path.rsplit('.').next().unwrap_or("loss")).unwrap_or(head_node);
         let target = at.child("_target_").and_then(|n| n.as_str()).unwrap_or_default().to_string();
         let (sigmoid, softmax) = loss.activation_flags();
         let dice_family = matches!(loss, LossConfig::DiceCELoss(_) | LossConfig::DiceLoss(_) | LossConfig::MaskedDiceLoss(_) | LossConfig::TverskyLoss(_));
@@ -323,10 +323,16 @@ impl Checker<'_> {
         }
     }
 
-    /// Learning rate, weight decay and betas of the `generator` optimizer; its learning rate.
-    pub(super) fn check_optimizer(&mut self, optimizers: &PerRole<OptimizerConfig>) -> Option<f64> {
-        let o = optimizers.0.get("generator")?;
-        let base = if self.cfg("model.optimizer.generator").is_some() { "model.optimizer.generator" } else { "model.optimizer" };
+    /// Learning rate, weight decay and betas of every role's optimizer.
+    pub(super) fn check_optimizer(&mut self, optimizers: &PerRole<OptimizerConfig>) {
+        for (role, o) in &optimizers.0 .0 {
+            let nested = format!("model.optimizer.{role}");
+            let base = if self.cfg(&nested).is_some() { nested } else { "model.optimizer".to_string() };
+            self.check_one_optimizer(o, &base);
+        }
+    }
+
+    fn check_one_optimizer(&mut self, o: &OptimizerConfig, base: &str) {
         let node = self.cfg(base).cloned();
         let at = |k: &str| node.as_ref().and_then(|n| n.child(k).cloned()).or_else(|| node.clone());
         let lr = o.lr();
@@ -357,13 +363,18 @@ impl Checker<'_> {
                 }
             }
         }
-        Some(lr)
     }
 
-    /// The `generator` scheduler's ranges.
+    /// Every role's scheduler's ranges.
     pub(super) fn check_scheduler(&mut self, schedulers: &PerRole<SchedulerConfig>) {
-        let Some(s) = schedulers.0.get("generator") else { return };
-        let base = if self.cfg("model.lr_scheduler.generator").is_some() { "model.lr_scheduler.generator" } else { "model.lr_scheduler" };
+        for (role, s) in &schedulers.0 .0 {
+            let nested = format!("model.lr_scheduler.{role}");
+            let base = if self.cfg(&nested).is_some() { nested } else { "model.lr_scheduler".to_string() };
+            self.check_one_scheduler(s, &base);
+        }
+    }
+
+    fn check_one_scheduler(&mut self, s: &SchedulerConfig, base: &str) {
         let at = |c: &Self, k: &str| c.cfg(&format!("{base}.{k}")).or_else(|| c.cfg(base));
         let gamma = match s {
             SchedulerConfig::ExponentialLR(e) => Some(e.gamma),

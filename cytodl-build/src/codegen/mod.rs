@@ -9,7 +9,7 @@ pub mod crate_files;
 pub mod ident;
 
 use cytodl_schema::field::Context;
-use cytodl_schema::{CallbackConfig, Component, Compose, Field, LoggerConfig, Map};
+use cytodl_schema::{CallbackConfig, Component, Compose, Field, LoggerConfig, Map, ModelConfig};
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
@@ -120,7 +120,10 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
         }
     });
 
-    let model = Component::literal(&e.model, &cx);
+    let (model_ty, model) = match &e.model {
+        ModelConfig::MultiTaskIm2Im(m) => (format_ident!("MultiTaskIm2Im"), Component::literal(m, &cx)),
+        ModelConfig::GAN(m) => (format_ident!("GAN"), Component::literal(m, &cx)),
+    };
     let trainer = Component::literal(&e.trainer, &cx);
     let callbacks = named_list::<CallbackConfig>(&e.callbacks, &cx);
     let loggers = named_list::<LoggerConfig>(&e.loggers, &cx);
@@ -151,7 +154,7 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
             const NAME: &'static str = #name;
             const RESOLVED_YAML: &'static str = #resolved;
 
-            type Model = MultiTaskIm2Im;
+            type Model = #model_ty;
 
             fn settings() -> Settings {
                 Settings {
@@ -173,7 +176,7 @@ pub fn experiment_items(e: &Experiment, embed: Embed) -> TokenStream {
                 }
             }
 
-            fn model() -> MultiTaskIm2Im {
+            fn model() -> #model_ty {
                 #model
             }
         }

@@ -2,6 +2,7 @@
 //! with more than one member are exhaustive enums ([`crate::kind!`]).
 
 pub mod data;
+pub mod gan;
 pub mod loss;
 pub mod model;
 pub mod optim;
@@ -10,6 +11,7 @@ pub mod trainer;
 pub mod transforms;
 
 pub use data::*;
+pub use gan::*;
 pub use loss::*;
 pub use model::*;
 pub use optim::*;

@@ -1,6 +1,7 @@
 //! The model: cyto_dl's multi-task model, its DynUNet backbone, its heads, the optimizers and
 //! schedulers it names by role, and sliding-window inference.
 
+use crate::components::gan::{GANHead, GANHeadResize, GAN};
 use crate::components::loss::LossConfig;
 use crate::components::optim::{OptimizerConfig, SchedulerConfig};
 use crate::components::postprocess::{ActivationConfig, PostprocessConfig};
@@ -48,6 +49,40 @@ component! {
     unsupported {
         /// (cyto_dl) not supported
         hr_skip: Option<Raw> = None,
+    }
+}
+
+kind! {
+    /// What `model:` builds: a supervised multi-task model or a GAN.
+    pub enum ModelConfig: Model {
+        MultiTaskIm2Im,
+        GAN,
+    }
+}
+
+impl ModelConfig {
+    /// The input column.
+    pub fn x_key(&self) -> &str {
+        match self {
+            ModelConfig::MultiTaskIm2Im(m) => &m.x_key.0,
+            ModelConfig::GAN(m) => &m.x_key.0,
+        }
+    }
+
+    /// Where predict writes, when set.
+    pub fn save_dir_mut(&mut self) -> &mut Option<ConfigPath> {
+        match self {
+            ModelConfig::MultiTaskIm2Im(m) => &mut m.save_dir,
+            ModelConfig::GAN(m) => &mut m.save_dir,
+        }
+    }
+
+    /// The heads.
+    pub fn task_heads(&self) -> &Map<HeadConfig> {
+        match self {
+            ModelConfig::MultiTaskIm2Im(m) => &m.task_heads,
+            ModelConfig::GAN(m) => &m.task_heads,
+        }
     }
 }
 
@@ -219,16 +254,31 @@ kind! {
         BaseHead,
         ResBlocksHead,
         MaskHead,
+        GANHead,
+        GANHeadResize,
     }
 }
 
 impl HeadConfig {
     /// The head's loss.
+    /// The head's loss (a GAN head's reconstruction loss: its adversarial objective is the
+    /// model's business, [`crate::GAN`]).
     pub fn loss(&self) -> &LossConfig {
         match self {
             HeadConfig::BaseHead(h) => &h.loss,
             HeadConfig::ResBlocksHead(h) => &h.loss,
             HeadConfig::MaskHead(h) => &h.loss,
+            HeadConfig::GANHead(h) => &h.reconstruction_loss,
+            HeadConfig::GANHeadResize(h) => &h.reconstruction_loss,
+        }
+    }
+
+    /// A GAN head's adversarial objective and reconstruction weight; `None` for other heads.
+    pub fn adversarial(&self) -> Option<(&crate::GanLossConfig, f64)> {
+        match self {
+            HeadConfig::GANHead(h) => Some((&h.gan_loss, h.reconstruction_loss_weight)),
+            HeadConfig::GANHeadResize(h) => Some((&h.gan_loss, h.reconstruction_loss_weight)),
+            HeadConfig::BaseHead(_) | HeadConfig::ResBlocksHead(_) | HeadConfig::MaskHead(_) => None,
         }
     }
 
@@ -238,6 +288,8 @@ impl HeadConfig {
             HeadConfig::BaseHead(h) => h.postprocess.as_ref(),
             HeadConfig::ResBlocksHead(h) => h.postprocess.as_ref(),
             HeadConfig::MaskHead(h) => h.postprocess.as_ref(),
+            HeadConfig::GANHead(h) => h.postprocess.as_ref(),
+            HeadConfig::GANHeadResize(h) => h.postprocess.as_ref(),
         }
     }
 
@@ -246,6 +298,8 @@ impl HeadConfig {
             HeadConfig::BaseHead(h) => &mut h.postprocess,
             HeadConfig::ResBlocksHead(h) => &mut h.postprocess,
             HeadConfig::MaskHead(h) => &mut h.postprocess,
+            HeadConfig::GANHead(h) => &mut h.postprocess,
+            HeadConfig::GANHeadResize(h) => &mut h.postprocess,
         }
     }
 }
