@@ -38,6 +38,9 @@ pub enum AssembleError {
 /// `model.optimizer.generator`; a GAN adds `discriminator`).
 pub const GENERATOR: &str = "generator";
 
+/// The role of a GAN's second optimizer.
+pub const DISCRIMINATOR: &str = "discriminator";
+
 /// The names a split's transforms go by in `data.transforms`, in the order cyto_dl looks.
 fn split_keys(split: Split) -> &'static [&'static str] {
     match split {
@@ -132,12 +135,22 @@ pub fn sliding_window(model: &MultiTaskIm2Im) -> Result<SlidingWindow, AssembleE
 /// The generator's optimizer, and its learning rate: the run's `lr=` when given, else the
 /// config's.
 pub fn optimizer(model: &MultiTaskIm2Im, lr: Option<f64>) -> Result<(OptimizerConfig, f64), AssembleError> {
-    let o = model.optimizer(GENERATOR).ok_or(AssembleError::NoOptimizer(GENERATOR))?;
-    let config = OptimizerConfig::try_from(o).map_err(|source| AssembleError::Optimizer { role: GENERATOR, source })?;
+    optimizer_of(model.optimizer(GENERATOR), GENERATOR, lr)
+}
+
+/// The optimizer playing `role`, and its learning rate (`lr` when given, else the config's).
+pub fn optimizer_of(config: Option<&cytodl_schema::OptimizerConfig>, role: &'static str, lr: Option<f64>) -> Result<(OptimizerConfig, f64), AssembleError> {
+    let o = config.ok_or(AssembleError::NoOptimizer(role))?;
+    let config = OptimizerConfig::try_from(o).map_err(|source| AssembleError::Optimizer { role, source })?;
     Ok((config, lr.unwrap_or_else(|| o.lr())))
 }
 
 /// The generator's learning-rate schedule (constant without one).
 pub fn lr_schedule(model: &MultiTaskIm2Im) -> Result<LrSchedule, AssembleError> {
-    LrSchedule::from_config(model.scheduler(GENERATOR)).map_err(|source| AssembleError::Schedule { role: GENERATOR, source })
+    lr_schedule_of(model.scheduler(GENERATOR), GENERATOR)
+}
+
+/// The learning-rate schedule of `role` (constant without one).
+pub fn lr_schedule_of(config: Option<&cytodl_schema::SchedulerConfig>, role: &'static str) -> Result<LrSchedule, AssembleError> {
+    LrSchedule::from_config(config).map_err(|source| AssembleError::Schedule { role, source })
 }

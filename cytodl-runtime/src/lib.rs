@@ -6,9 +6,10 @@
 //! - [`data`]: CSV manifests, the persistent cache, the threaded deterministic loader, manifest checks.
 //! - [`experiment`], [`cli`]: what a generated experiment implements, and its binary's command line.
 //! - [`rng`]: the seeded per-sample random streams that make loading deterministic.
-//! - [`backend`], [`nn`], [`loss`], [`optim`], [`train`], [`infer`], [`postprocess`]: the model
+//! - [`backend`], [`nn`], [`loss`], [`adversarial`], [`optim`], [`train`], [`infer`], [`postprocess`]: the model
 //!   side (burn), generic over the backend.
 
+pub mod adversarial;
 pub mod array;
 pub mod assemble;
 pub mod backend;

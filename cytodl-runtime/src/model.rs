@@ -1,6 +1,7 @@
 //! cyto_dl's `MultiTaskIm2Im`: one backbone whose output feeds named heads (`BaseHead` is the
 //! identity, so the backbone's output is the prediction), plus whole-image inference for
-//! test and predict through [`crate::infer::SlidingWindow`].
+//! test and predict through [`crate::infer::SlidingWindow`]; and cyto_dl's `GAN` ([`Gan`]), the
+//! same network trained against a discriminator.
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -9,6 +10,7 @@ use indexmap::IndexMap;
 
 use crate::array::Array;
 use crate::infer::{InferError, SlidingWindow};
+use crate::nn::discriminator::{DiscriminatorConfigError, MultiScaleDiscriminator};
 use crate::nn::heads::{Head, HeadConfigError};
 use crate::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, Init};
 use crate::task::Im2Im;
@@ -39,6 +41,34 @@ impl<B: Backend> MultiTask<B> {
     }
 }
 
+/// cyto_dl's `GAN`: a generator (backbone and one head, what predicts) and the discriminator it
+/// is trained against.
+#[derive(Module, Debug)]
+pub struct Gan<B: Backend> {
+    pub generator: MultiTask<B>,
+    pub discriminator: MultiScaleDiscriminator<B>,
+}
+
+impl<B: Backend> Gan<B> {
+    /// The networks a `GAN` config describes: the generator's weights from `init` as a
+    /// `MultiTaskIm2Im`'s, the discriminator's from `init.at("discriminator")`.
+    pub fn from_config(config: &cytodl_schema::GAN, device: &B::Device, init: &Init) -> Result<Self, ModelError> {
+        let generator = MultiTask::from_config(&config.generator(), device, init)?;
+        let discriminator = MultiScaleDiscriminator::from_config(&config.discriminator, device, &init.at("discriminator"))?;
+        Ok(Gan { generator, discriminator })
+    }
+}
+
+impl<B: Backend> Im2Im<B> for Gan<B> {
+    fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>> {
+        self.generator.forward_heads(x)
+    }
+
+    fn discriminator(&self) -> Option<&MultiScaleDiscriminator<B>> {
+        Some(&self.discriminator)
+    }
+}
+
 /// Why a model config could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -46,6 +76,8 @@ pub enum ModelError {
     Backbone(#[from] DynUNetConfigError),
     #[error("model.task_heads.{head}: {source}")]
     Head { head: String, source: HeadConfigError },
+    #[error("model.discriminator: {0}")]
+    Discriminator(#[from] DiscriminatorConfigError),
 }
 
 impl<B: Backend> MultiTask<B> {

@@ -10,8 +10,10 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use indexmap::IndexMap;
 use thiserror::Error;
 
+use crate::adversarial::{Adversarial, AdversarialError};
 use crate::data::loader::{Batch, LoadError};
 use crate::loss::{Loss, LossError};
+use crate::nn::discriminator::MultiScaleDiscriminator;
 
 /// Why a batch's losses could not be computed.
 #[derive(Debug, Error)]
@@ -26,21 +28,33 @@ pub enum TaskError {
     NoSuchHead { head: String, available: String },
     #[error("batch key `{key}` has shape {shape:?}; expected [N, C, Y, X] or [N, C, Z, Y, X]")]
     BadShape { key: String, shape: Vec<usize> },
+    #[error("head `{head}`: {source}")]
+    Adversarial { head: String, source: AdversarialError },
+    #[error("head `{0}` trains against a discriminator, and this model has none")]
+    NoDiscriminator(String),
 }
 
 /// A network with named outputs.
 pub trait Im2Im<B: Backend>: Module<B> {
     /// Every head's prediction for a batch `[N, C, Z, Y, X]`.
     fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>>;
+
+    /// The discriminator an adversarial task trains against (a GAN's); `None` for others.
+    fn discriminator(&self) -> Option<&MultiScaleDiscriminator<B>> {
+        None
+    }
 }
 
 /// What is learned: the input column and, per head, its loss (the head's target column has the
-/// head's name), and the mask column of each head whose loss takes one (cyto_dl's `MaskHead`).
+/// head's name), the mask column of each head whose loss takes one (cyto_dl's `MaskHead`), and
+/// for a GAN the adversarial objective of its one head (which then replaces that head's loss:
+/// its `loss` is the generator's, `loss/generator_loss` and `loss/discriminator_loss` are logged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub x_key: String,
     pub heads: Vec<(String, Loss)>,
     pub masks: BTreeMap<String, String>,
+    pub adversarial: Option<Adversarial>,
 }
 
 impl Task {
@@ -59,12 +73,18 @@ impl Task {
                 _ => None,
             })
             .collect();
-        Ok(Task { x_key: model.x_key.0.clone(), heads, masks })
+        Ok(Task { x_key: model.x_key.0.clone(), heads, masks, adversarial: None })
     }
 
     /// A task without masks.
     pub fn new(x_key: impl Into<String>, heads: Vec<(String, Loss)>) -> Task {
-        Task { x_key: x_key.into(), heads, masks: BTreeMap::new() }
+        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: None }
+    }
+
+    /// A GAN's task: its one head trained by `adversarial`.
+    pub fn adversarial(x_key: impl Into<String>, adversarial: Adversarial) -> Task {
+        let heads = vec![(adversarial.head.clone(), adversarial.reconstruction.clone())];
+        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: Some(adversarial) }
     }
 
     /// The mask column `head`'s loss takes, if any.
@@ -97,19 +117,50 @@ pub type Losses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>, IndexMa
 /// The losses of one batch, and every head's prediction (for the image saver).
 pub fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TaskError> {
     let x = batch_tensor::<B>(batch, &task.x_key, device)?;
-    let preds = model.forward_heads(x);
+    let preds = model.forward_heads(x.clone());
+    let column = |key: &str| -> Result<Option<Tensor<B, 5>>, TaskError> {
+        if batch.samples.iter().any(|s| s.array(key).is_none()) {
+            return Ok(None);
+        }
+        batch_tensor::<B>(batch, key, device).map(Some)
+    };
+    let (total, per_head) = head_losses(model, task, x, &preds, column)?;
+    Ok((total, per_head, preds))
+}
+
+/// The named losses of predictions `preds` of input `x`, with targets and masks from `column`
+/// (`None`: this batch lacks the column, and heads needing it are skipped). Supervised heads give
+/// `(sum, [(head, loss)])`; a GAN gives `(generator, [(generator_loss, ..), (discriminator_loss, ..)])`.
+pub fn head_losses<B: Backend, M: Im2Im<B>>(
+    model: &M,
+    task: &Task,
+    x: Tensor<B, 5>,
+    preds: &IndexMap<String, Tensor<B, 5>>,
+    column: impl Fn(&str) -> Result<Option<Tensor<B, 5>>, TaskError>,
+) -> Result<(Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>), TaskError> {
+    let prediction = |head: &str| {
+        preds
+            .get(head)
+            .cloned()
+            .ok_or_else(|| TaskError::NoSuchHead { head: head.to_string(), available: preds.keys().cloned().collect::<Vec<_>>().join(", ") })
+    };
+    if let Some(adv) = &task.adversarial {
+        let Some(target) = column(&adv.head)? else { return Ok((None, Vec::new())) };
+        let discriminator = model.discriminator().ok_or_else(|| TaskError::NoDiscriminator(adv.head.clone()))?;
+        let pred = prediction(&adv.head)?;
+        let l = adv.losses(discriminator, x, target, pred).map_err(|source| TaskError::Adversarial { head: adv.head.clone(), source })?;
+        let per = vec![("generator_loss".to_string(), l.generator.clone()), ("discriminator_loss".to_string(), l.discriminator)];
+        return Ok((Some(l.generator), per));
+    }
     let mut total: Option<Tensor<B, 1>> = None;
     let mut per_head = Vec::new();
     for (head, loss) in &task.heads {
-        if batch.samples.iter().any(|s| s.array(head).is_none()) {
-            continue;
-        }
-        let pred = preds
-            .get(head)
-            .cloned()
-            .ok_or_else(|| TaskError::NoSuchHead { head: head.clone(), available: preds.keys().cloned().collect::<Vec<_>>().join(", ") })?;
-        let target = batch_tensor::<B>(batch, head, device)?;
-        let mask = task.mask_of(head).map(|key| batch_tensor::<B>(batch, key, device)).transpose()?;
+        let Some(target) = column(head)? else { continue };
+        let pred = prediction(head)?;
+        let mask = match task.mask_of(head) {
+            Some(key) => Some(column(key)?.ok_or_else(|| TaskError::MissingMask { head: head.clone(), column: key.to_string() })?),
+            None => None,
+        };
         let l = loss.forward_masked(pred, target, mask).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
         total = Some(match total {
             Some(t) => t + l.clone(),
@@ -117,5 +168,5 @@ pub fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Bat
         });
         per_head.push((head.clone(), l));
     }
-    Ok((total, per_head, preds))
+    Ok((total, per_head))
 }

@@ -237,7 +237,11 @@ impl Checker<'_> {
                 let path = format!("model.task_heads.{name}");
                 if let Some(n) = self.cfg(&path) {
                     self.err(
-                        format!("`{}` trains against a discriminator: it needs model `{}`", head.spec().names[0], <cytodl_schema::GAN as Component>::SPEC.names[0]),
+                        format!(
+                            "`{}` trains against a discriminator: it needs model `{}`",
+                            head.spec().names[0],
+                            <cytodl_schema::GAN as Component>::SPEC.names[0]
+                        ),
                         n,
                         &path,
                         Some("use a BaseHead or ResBlocksHead here, or make the model a GAN".into()),

@@ -391,7 +391,10 @@ impl Checker<'_> {
                         format!("head `{name}` has spatial_dims = {} (the default is 3), the backbone {spatial_dims}", h.spatial_dims),
                         hnode.child("spatial_dims").unwrap_or(hnode),
                         &format!("{path}.spatial_dims"),
-                        Some(format!("set the head's spatial_dims: {spatial_dims} (cyto_dl would build {}-D convolutions for a {spatial_dims}-D image)", h.spatial_dims)),
+                        Some(format!(
+                            "set the head's spatial_dims: {spatial_dims} (cyto_dl would build {}-D convolutions for a {spatial_dims}-D image)",
+                            h.spatial_dims
+                        )),
                     );
                     ok = false;
                 }
@@ -451,7 +454,11 @@ impl Checker<'_> {
         for (role, rnode) in map {
             let rpath = format!("{path}.{role}");
             if !roles.contains(&role.as_str()) {
-                let why = if roles.len() == 1 { "only a `generator` entry (a `discriminator` belongs to cyto_dl.models.im2im.GAN models)".to_string() } else { format!("only {}", roles.join(" and ")) };
+                let why = if roles.len() == 1 {
+                    "only a `generator` entry (a `discriminator` belongs to cyto_dl.models.im2im.GAN models)".to_string()
+                } else {
+                    format!("only {}", roles.join(" and "))
+                };
                 self.err(format!("`{rpath}`: this model takes {why}"), rnode, &rpath, did_you_mean(role, roles.iter().copied()));
                 ok = false;
             } else if self.component(rnode, &rpath, kind).is_none() {

@@ -4,9 +4,10 @@
 //! ([`ModelFamily::Net`], any [`Im2Im`] module), says what is learned ([`Task`]), and builds the
 //! [`TrainingStep`] that trains it. The trainer and the command line are generic over the
 //! family, so a new family (cyto_dl's GAN: a generator and a discriminator with their own
-//! optimizers) is a new config type, a new network and a new step in their own files; the
-//! supervised family ([`multitask`]) is not edited for it.
+//! optimizers, [`gan`]) is a new config type, a new network and a new step in their own files;
+//! the supervised family ([`multitask`]) is not edited for it.
 
+pub mod gan;
 pub mod multitask;
 
 use burn::module::AutodiffModule;
@@ -39,6 +40,8 @@ pub enum FamilyError {
     Schedule(#[from] ScheduleError),
     #[error("trainer.gradient_clip_val: {0}")]
     GradClip(OptimError),
+    #[error("{0}")]
+    Gan(String),
 }
 
 /// A model config that builds a network and its training step.

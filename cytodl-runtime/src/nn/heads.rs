@@ -612,6 +612,8 @@ impl<B: Backend> ProjectionHead<B> {
 #[derive(Module, Debug)]
 pub enum Head<B: Backend> {
     Base(PhantomData<B>),
+    /// cyto_dl's `GANHead`: tanh of the backbone's output.
+    Tanh(PhantomData<B>),
     ResBlocks(ResBlocksHead<B>),
     Projection(ProjectionHead<B>),
 }
@@ -624,6 +626,7 @@ impl<B: Backend> Head<B> {
     pub fn forward(&self, z: Tensor<B, 5>) -> Tensor<B, 5> {
         match self {
             Head::Base(_) => z,
+            Head::Tanh(_) => tanh(z),
             Head::ResBlocks(h) => h.forward(z),
             Head::Projection(h) => h.forward(z),
         }
@@ -632,6 +635,7 @@ impl<B: Backend> Head<B> {
     pub fn try_forward(&self, z: Tensor<B, 5>) -> Result<Tensor<B, 5>, HeadInputError> {
         match self {
             Head::Base(_) => Ok(z),
+            Head::Tanh(_) => Ok(tanh(z)),
             Head::ResBlocks(h) => h.try_forward(z),
             Head::Projection(h) => h.try_forward(z),
         }
@@ -643,6 +647,7 @@ impl<B: Backend> Head<B> {
         let prefix = format!("task_heads.{name}.");
         match self {
             Head::Base(p) => Ok((Head::Base(p), LoadReport::default())),
+            Head::Tanh(p) => Ok((Head::Tanh(p), LoadReport::default())),
             Head::ResBlocks(h) => {
                 let (h, r) = h.load_cyto_dl(dict, &prefix, strict)?;
                 Ok((Head::ResBlocks(h), r))
@@ -691,8 +696,12 @@ fn resblocks_cyto_dl_key(key: &str, n_convs: usize, dense: bool) -> Option<Strin
 /// `None`: the head has no such parameter (reported as unexpected by the loader).
 pub fn cyto_dl_head_key(config: &cytodl_schema::HeadConfig, key: &str) -> Option<String> {
     match config {
-        cytodl_schema::HeadConfig::BaseHead(_) | cytodl_schema::HeadConfig::MaskHead(_) => None,
+        cytodl_schema::HeadConfig::BaseHead(_) | cytodl_schema::HeadConfig::MaskHead(_) | cytodl_schema::HeadConfig::GANHead(_) => None,
         cytodl_schema::HeadConfig::ResBlocksHead(h) => {
+            let n_convs = usize::try_from(h.n_convs).ok()?;
+            resblocks_cyto_dl_key(key, n_convs, h.dense).map(|k| format!("ResBlocks.{k}"))
+        }
+        cytodl_schema::HeadConfig::GANHeadResize(h) => {
             let n_convs = usize::try_from(h.n_convs).ok()?;
             resblocks_cyto_dl_key(key, n_convs, h.dense).map(|k| format!("ResBlocks.{k}"))
         }
@@ -760,6 +769,9 @@ impl<B: Backend> Head<B> {
             // A MaskHead is the identity too; its mask reaches the loss through the task.
             cytodl_schema::HeadConfig::BaseHead(_) | cytodl_schema::HeadConfig::MaskHead(_) => Head::base(),
             cytodl_schema::HeadConfig::ResBlocksHead(h) => Head::ResBlocks(ResBlocksHeadConfig::from_config(h)?.init(device, init)?),
+            cytodl_schema::HeadConfig::GANHead(_) => Head::Tanh(PhantomData),
+            // cyto_dl's GANHead_resize is a ResBlocksHead's layers with a GAN's losses.
+            cytodl_schema::HeadConfig::GANHeadResize(h) => Head::ResBlocks(ResBlocksHeadConfig::from_config(&h.layers())?.init(device, init)?),
         })
     }
 }

@@ -1,8 +1,9 @@
-//! Networks: MONAI's DynUNet, cyto_dl's heads, and loading of MONAI / Lightning weights.
+//! Networks: MONAI's DynUNet, cyto_dl's heads and GAN discriminators, and loading of MONAI / Lightning weights.
 
 pub mod autocast;
 pub mod conv;
 pub mod conv_cpu;
+pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
 pub mod norm_cpu;

@@ -15,7 +15,8 @@ use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
 use crate::model::{infer_heads, to_tensor};
 use crate::postprocess::{HeadPostprocess, Postprocess};
-use crate::task::{Im2Im, Task, TaskError};
+use crate::task::{head_losses, Im2Im, Task, TaskError};
+use indexmap::IndexMap;
 
 /// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
 /// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16). On CUDA,
@@ -164,40 +165,27 @@ pub fn test<B: Backend, M: Im2Im<B>>(
             let Some(x) = sample.array(&task.x_key) else { continue };
             let image = x.clone().with_leading_axis();
             let preds = infer_heads(model, window, &image, device).map_err(|e| TrainError::Inference(e.to_string()))?;
-            let mut total = 0.0;
-            let mut any = false;
-            for (head, loss) in &task.heads {
-                let (Some(pred), Some(target)) = (preds.get(head), sample.array(head)) else { continue };
-                let target_b = target.clone().with_leading_axis();
-                let (Some(p), Some(t)) = (to_tensor::<B>(pred, device), to_tensor::<B>(&target_b, device)) else { continue };
-                let mask = match task.mask_of(head) {
-                    Some(key) => {
-                        let m = sample
-                            .array(key)
-                            .ok_or_else(|| TaskError::MissingMask { head: head.clone(), column: key.to_string() })?
-                            .clone()
-                            .with_leading_axis();
-                        Some(to_tensor::<B>(&m, device).ok_or_else(|| TaskError::BadShape { key: key.to_string(), shape: m.shape().to_vec() })?)
-                    }
-                    None => None,
-                };
-                let l = loss.forward_masked(p, t, mask).map_err(|source| TaskError::Loss { head: head.clone(), source })?;
-                let v: f64 = l.into_scalar().elem();
-                total += v;
-                any = true;
-                let e = sums.entry(format!("test/loss/{head}")).or_default();
-                e.0 += v;
+            let as_tensor =
+                |key: &str, a: &Array| to_tensor::<B>(a, device).ok_or_else(|| TaskError::BadShape { key: key.to_string(), shape: a.shape().to_vec() });
+            let pred_tensors = preds.iter().map(|(h, p)| Ok((h.clone(), as_tensor(h, p)?))).collect::<Result<IndexMap<_, _>, TaskError>>()?;
+            let column = |key: &str| sample.array(key).map(|a| as_tensor(key, &a.clone().with_leading_axis())).transpose();
+            let (total, named) = head_losses(model, task, as_tensor(&task.x_key, &image)?, &pred_tensors, column)?;
+            if let Some(total) = total {
+                let e = sums.entry("test/loss".into()).or_default();
+                e.0 += total.into_scalar().elem::<f64>();
                 e.1 += 1;
-                if let Some((saver, post)) = saver {
-                    if saver.wants("test", 0) {
+            }
+            for (name, l) in named {
+                let e = sums.entry(format!("test/loss/{name}")).or_default();
+                e.0 += l.into_scalar().elem::<f64>();
+                e.1 += 1;
+            }
+            if let Some((saver, post)) = saver.filter(|(s, _)| s.wants("test", 0)) {
+                for (head, pred) in &preds {
+                    if let Some(target) = sample.array(head) {
                         saver.save("test", step, head, Some(x), Some(target), &unbatch(pred), post.get(head))?;
                     }
                 }
-            }
-            if any {
-                let e = sums.entry("test/loss".into()).or_default();
-                e.0 += total;
-                e.1 += 1;
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod csv_logger;
 pub mod early_stopping;
 pub mod error;
 pub mod evaluate;
+pub mod gan_step;
 pub mod logger;
 pub mod predict;
 pub mod progress;

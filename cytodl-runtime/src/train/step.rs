@@ -6,9 +6,10 @@
 //! owns the optimizers and their schedules, *by name*, and decides how many forward / backward
 //! passes and optimizer steps a batch takes. [`Supervised`] is cyto_dl's multi-task im2im step:
 //! one optimizer (`optimizer`), one backward per batch, gradient accumulation. cyto_dl's GAN
-//! (`model.optimizer.generator` / `model.optimizer.discriminator`, a discriminator step then a
-//! generator step per batch) is another implementation of the same trait; the trainer and the
-//! checkpoint format (one optimizer record per name) do not change for it.
+//! (`model.optimizer.generator` / `model.optimizer.discriminator`, a generator step then a
+//! discriminator step per batch) is another implementation of the same trait; the trainer and the
+//! checkpoint format (one optimizer record per name) do not change for it: it is
+//! [`super::gan_step::GanStep`].
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -30,8 +31,9 @@ pub struct StepOutput<B: AutodiffBackend, M> {
     pub losses: IndexMap<String, f64>,
     /// Every head's prediction, for the image saver.
     pub predictions: IndexMap<String, Tensor<B, 5>>,
-    /// Whether the optimizers stepped (Lightning's `global_step` counts these batches).
-    pub stepped: bool,
+    /// How many optimizer steps the batch took (Lightning's `global_step` counts optimizer
+    /// steps: 1 per batch for a supervised model, 2 for a GAN, 0 while gradients accumulate).
+    pub optimizer_steps: u64,
 }
 
 /// One training batch's forward, backward and optimizer steps.
@@ -89,7 +91,7 @@ where
     fn step(&mut self, model: M, task: &Task, batch: &Batch, last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, M>, TrainError> {
         let (loss, heads, predictions) = batch_losses::<B, M>(&model, task, batch, device)?;
         let Some(loss) = loss else {
-            return Ok(StepOutput { model, losses: IndexMap::new(), predictions, stepped: false });
+            return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 });
         };
         let value = scalar(&loss);
         if !value.is_finite() {
@@ -104,7 +106,7 @@ where
         let grads = if self.accumulate_grad_batches > 1 {
             self.accumulator.accumulate::<B, M>(&model, grads);
             if self.accumulator.count() < self.accumulate_grad_batches && !last_of_epoch {
-                return Ok(StepOutput { model, losses, predictions, stepped: false });
+                return Ok(StepOutput { model, losses, predictions, optimizer_steps: 0 });
             }
             // Lightning sums the scaled losses of the accumulated batches: a mean.
             self.accumulator.take_mean::<B, M>(&model)
@@ -112,7 +114,7 @@ where
             grads
         };
         let model = self.optimizer.step(self.lr, model, grads);
-        Ok(StepOutput { model, losses, predictions, stepped: true })
+        Ok(StepOutput { model, losses, predictions, optimizer_steps: 1 })
     }
 
     fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {

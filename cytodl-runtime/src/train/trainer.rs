@@ -238,9 +238,7 @@ where
                     e.0 += value;
                     e.1 += 1;
                 }
-                if out.stepped {
-                    self.global_step += 1;
-                }
+                self.global_step += out.optimizer_steps;
                 let value = out.losses.get("train/loss").copied();
                 if let Some(v) = value {
                     report.step_losses.push(v);

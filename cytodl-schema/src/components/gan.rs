@@ -3,7 +3,7 @@
 //! adversarial objectives.
 
 use crate::components::loss::{LossConfig, MSELoss};
-use crate::components::model::{BackboneConfig, HeadConfig, HeadPostprocess, InferenceArgs, PerRole, Resolution, UpsampleMethod};
+use crate::components::model::{BackboneConfig, HeadConfig, HeadPostprocess, InferenceArgs, MultiTaskIm2Im, PerRole, Resolution, UpsampleMethod};
 use crate::components::optim::{OptimizerConfig, SchedulerConfig};
 use crate::components::postprocess::ActivationConfig;
 use crate::field::{Column, ConfigPath, Map, Raw};
@@ -52,6 +52,27 @@ impl GAN {
     pub fn scheduler(&self, role: &str) -> Option<&SchedulerConfig> {
         self.lr_scheduler.as_ref().and_then(|s| s.0.get(role))
     }
+
+    /// The generator alone, as a supervised model: what predicts, and what its optimizer and
+    /// schedule are (cyto_dl's `GAN` is a `MultiTaskIm2Im` with a discriminator added).
+    pub fn generator(&self) -> MultiTaskIm2Im {
+        MultiTaskIm2Im {
+            backbone: self.backbone.clone(),
+            task_heads: self.task_heads.clone(),
+            x_key: self.x_key.clone(),
+            optimizer: generator_only(Some(&self.optimizer)).unwrap_or_default(),
+            lr_scheduler: generator_only(self.lr_scheduler.as_ref()),
+            inference_args: self.inference_args.clone(),
+            save_images_every_n_epochs: self.save_images_every_n_epochs,
+            save_dir: self.save_dir.clone(),
+            postprocessing: None,
+        }
+    }
+}
+
+/// The `generator` entry of a per-role mapping, alone.
+fn generator_only<T: Clone>(roles: Option<&PerRole<T>>) -> Option<PerRole<T>> {
+    roles.and_then(|r| r.0.get("generator").cloned()).map(|g| PerRole(Map::of([("generator", g)])))
 }
 
 component! {

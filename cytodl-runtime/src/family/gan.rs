@@ -1,0 +1,87 @@
+//! cyto_dl's GAN family: the generator of a `MultiTaskIm2Im` (backbone and one GAN head) and a
+//! discriminator ([`Gan`]), trained by [`GanStep`] with the `generator` and `discriminator`
+//! optimizers. Prediction, inference and postprocessing are the generator's.
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use cytodl_schema::{ConfigPath, GAN};
+
+use super::{FamilyError, ModelFamily};
+use crate::adversarial::Adversarial;
+use crate::assemble::{self, DISCRIMINATOR, GENERATOR};
+use crate::infer::SlidingWindow;
+use crate::model::Gan;
+use crate::nn::discriminator;
+use crate::nn::Init;
+use crate::optim::{Optimizer, Scheduler};
+use crate::postprocess::HeadPostprocess;
+use crate::task::{Task, TaskError};
+use crate::train::gan_step::{GanStep, Role};
+use crate::train::trainer::TrainerConfig;
+
+impl ModelFamily for GAN {
+    type Net<B: Backend> = Gan<B>;
+    type Trainable<B: AutodiffBackend> = Gan<B>;
+    type Step<B: AutodiffBackend> = GanStep<B>;
+
+    fn build<B: Backend>(&self, device: &B::Device, init: &Init) -> Result<Gan<B>, FamilyError> {
+        Ok(Gan::from_config(self, device, init)?)
+    }
+
+    fn build_trainable<B: AutodiffBackend>(&self, device: &B::Device, init: &Init) -> Result<Gan<B>, FamilyError> {
+        self.build(device, init)
+    }
+
+    fn task(&self) -> Result<Task, FamilyError> {
+        let mut heads = self.task_heads.iter();
+        let (Some((name, head)), None) = (heads.next(), heads.next()) else {
+            return Err(FamilyError::Gan(format!("a GAN has exactly one head, this one has {}", self.task_heads.0.len())));
+        };
+        let adversarial = Adversarial::from_config(name, head).map_err(|source| TaskError::Adversarial { head: name.clone(), source })?;
+        Ok(Task::adversarial(self.x_key.0.clone(), adversarial))
+    }
+
+    fn training_step<B: AutodiffBackend>(&self, trainer: &TrainerConfig, lr: Option<f64>) -> Result<GanStep<B>, FamilyError> {
+        let t = &trainer.trainer;
+        if t.gradient_clip_val.is_some_and(|v| v > 0.0) || trainer.accumulate_grad_batches() > 1 {
+            return Err(FamilyError::Gan(
+                "a GAN optimizes manually: trainer.gradient_clip_val and accumulate_grad_batches are not available (Lightning refuses them too)".into(),
+            ));
+        }
+        let role = |name: &'static str, lr: Option<f64>| -> Result<Role<B>, FamilyError> {
+            let (optimizer, lr) = assemble::optimizer_of(self.optimizer(name), name, lr)?;
+            let scheduler = Scheduler::new(assemble::lr_schedule_of(self.scheduler(name), name)?, lr)?;
+            Ok(Role::new(Optimizer::<B>::new(optimizer)?, scheduler))
+        };
+        Ok(GanStep { generator: role(GENERATOR, lr)?, discriminator: role(DISCRIMINATOR, None)? })
+    }
+
+    fn window(&self) -> Result<SlidingWindow, FamilyError> {
+        self.generator().window()
+    }
+
+    fn postprocess(&self) -> HeadPostprocess {
+        self.generator().postprocess()
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        self.generator().outputs()
+    }
+
+    /// The generator's keys as a `MultiTaskIm2Im`'s, under `generator.`; the discriminator's
+    /// positional `discriminators.<s>.model.block_<b>.0.*` under `discriminator.`.
+    fn state_dict_key(&self, key: &str) -> Option<String> {
+        if let Some(rest) = key.strip_prefix("discriminator.") {
+            return discriminator::cyto_dl_key(rest).map(|k| format!("discriminator.{k}"));
+        }
+        let own = self.generator().state_dict_key(key).unwrap_or_else(|| key.to_string());
+        Some(format!("generator.{own}"))
+    }
+
+    fn save_dir(&self) -> Option<ConfigPath> {
+        self.save_dir.clone()
+    }
+
+    fn in_channels(&self) -> usize {
+        self.generator().in_channels()
+    }
+}

@@ -1,0 +1,119 @@
+//! cyto_dl's GAN step (`GAN.model_step` with Lightning's manual optimization): per batch one
+//! generator forward, then
+//! 1. the generator step: its loss (adversarial + feature matching + weighted reconstruction)
+//!    backward, the `generator` optimizer steps the backbone and head;
+//! 2. the discriminator step: its loss on the real target and the (detached) generated one
+//!    backward, the `discriminator` optimizer steps the discriminator.
+//!
+//! cyto_dl computes both losses before either step; the discriminator's loss reads only the
+//! discriminator's weights (which step 1 does not change) and the detached prediction, so
+//! computing it after step 1 gives the same value and gradients. Lightning counts two optimizer
+//! steps per batch. It never steps a manual model's schedulers; here each role's schedule sets its
+//! learning rate per epoch, as configured (the checker warns).
+
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use indexmap::IndexMap;
+
+use super::error::TrainError;
+use super::step::{StepOutput, TrainingStep};
+use crate::data::loader::Batch;
+use crate::model::Gan;
+use crate::optim::{Optimizer, OptimizerRecord, Scheduler};
+use crate::task::{batch_tensor, scalar, Im2Im, Task, TaskError};
+
+/// One optimizer and its schedule.
+pub struct Role<B: AutodiffBackend> {
+    pub optimizer: Optimizer<B>,
+    pub scheduler: Scheduler,
+    lr: f64,
+}
+
+impl<B: AutodiffBackend> Role<B> {
+    pub fn new(optimizer: Optimizer<B>, scheduler: Scheduler) -> Self {
+        let lr = scheduler.base_lr();
+        Role { optimizer, scheduler, lr }
+    }
+
+    fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
+        self.lr = self.scheduler.lr_at(epoch)?;
+        if let Some(m) = self.scheduler.momentum_at(epoch)? {
+            self.optimizer.set_momentum(m)?;
+        }
+        Ok(())
+    }
+}
+
+/// The GAN's training step: the `generator` and `discriminator` optimizers.
+pub struct GanStep<B: AutodiffBackend> {
+    pub generator: Role<B>,
+    pub discriminator: Role<B>,
+}
+
+impl<B: AutodiffBackend> GanStep<B> {
+    pub const GENERATOR: &'static str = "generator";
+    pub const DISCRIMINATOR: &'static str = "discriminator";
+}
+
+impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
+    fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
+        self.generator.begin_epoch(epoch)?;
+        self.discriminator.begin_epoch(epoch)
+    }
+
+    fn step(&mut self, model: Gan<B>, task: &Task, batch: &Batch, _last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, Gan<B>>, TrainError> {
+        let adv = task.adversarial.as_ref().ok_or_else(|| TaskError::NoDiscriminator(task.heads.first().map(|h| h.0.clone()).unwrap_or_default()))?;
+        let x = batch_tensor::<B>(batch, &task.x_key, device)?;
+        let predictions = model.forward_heads(x.clone());
+        if batch.samples.iter().any(|s| s.array(&adv.head).is_none()) {
+            return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 });
+        }
+        let target = batch_tensor::<B>(batch, &adv.head, device)?;
+        let pred = predictions
+            .get(&adv.head)
+            .cloned()
+            .ok_or_else(|| TaskError::NoSuchHead { head: adv.head.clone(), available: predictions.keys().cloned().collect::<Vec<_>>().join(", ") })?;
+        let wrap = |source| TaskError::Adversarial { head: adv.head.clone(), source };
+
+        // 1. The generator: its gradient, taken for its own parameters only.
+        let loss_g = adv.generator_loss(&model.discriminator, x.clone(), target.clone(), pred.clone()).map_err(wrap)?;
+        let g = scalar(&loss_g);
+        if !g.is_finite() {
+            return Err(TrainError::NonFiniteLoss(g));
+        }
+        let grads = GradientsParams::from_grads(loss_g.backward(), &model.generator);
+
+        // 2. The discriminator, on the prediction before the generator stepped.
+        let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
+        let d = scalar(&loss_d);
+        if !d.is_finite() {
+            return Err(TrainError::NonFiniteLoss(d));
+        }
+        let d_grads = GradientsParams::from_grads(loss_d.backward(), &model.discriminator);
+
+        let model = self.generator.optimizer.step(self.generator.lr, model, grads);
+        let model = self.discriminator.optimizer.step(self.discriminator.lr, model, d_grads);
+        let mut losses = IndexMap::new();
+        losses.insert("train/loss".to_string(), g);
+        losses.insert("train/loss/generator_loss".to_string(), g);
+        losses.insert("train/loss/discriminator_loss".to_string(), d);
+        Ok(StepOutput { model, losses, predictions, optimizer_steps: 2 })
+    }
+
+    fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
+        vec![(Self::GENERATOR.to_string(), self.generator.optimizer.to_record()), (Self::DISCRIMINATOR.to_string(), self.discriminator.optimizer.to_record())]
+    }
+
+    fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &Gan<B>) -> Result<(), TrainError> {
+        let find = |name: &str| {
+            records.iter().find(|(n, _)| n == name).map(|(_, r)| r).ok_or_else(|| {
+                let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
+                TrainError::Optimizers(format!("the checkpoint has optimizers [{}]; a GAN needs `generator` and `discriminator`", names.join(", ")))
+            })
+        };
+        let (g, d) = (find(Self::GENERATOR)?, find(Self::DISCRIMINATOR)?);
+        self.generator.optimizer.load_record(g, model)?;
+        self.discriminator.optimizer.load_record(d, model)?;
+        Ok(())
+    }
+}
