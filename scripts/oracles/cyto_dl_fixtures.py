@@ -45,6 +45,16 @@ EXPERIMENTS = {
         "overrides": ["data._aux.patch_shape=[4,8,8]", "model.backbone.filters=[8,16,32]"],
         "epochs": 3,
     },
+    "gan": {
+        # cyto_dl's config: the target raw is channel 5, the source segmentation channel 0, both
+        # zoomed to 1/4; the discriminator's one strided and two 4-wide layers need Z >= 6.
+        "channels": {"raw": 5, "seg": 0},
+        "n_channels": 6,
+        "shape": (32, 64, 64),
+        "heads": ["raw"],
+        "overrides": ["data._aux.patch_shape=[8,16,16]", "model.backbone.filters=[8,16,32]"],
+        "epochs": 3,
+    },
 }
 
 
