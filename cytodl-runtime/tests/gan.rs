@@ -34,7 +34,14 @@ fn case(name: &str) -> (Case, StateDict) {
     let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).expect("cases.json")).expect("json");
     let c = &cases[name];
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{name}.{k}")) as usize;
-    let case = Case { dim: n("dim"), n_scales: n("n_scales"), n_layers: n("n_layers"), ndf: n("ndf"), scales: n("scales"), resize: c["resize"].as_bool().expect("resize") };
+    let case = Case {
+        dim: n("dim"),
+        n_scales: n("n_scales"),
+        n_layers: n("n_layers"),
+        ndf: n("ndf"),
+        scales: n("scales"),
+        resize: c["resize"].as_bool().expect("resize"),
+    };
     let dict = StateDict::from_safetensors(dir.join(format!("{name}.safetensors"))).expect("fixture");
     (case, dict)
 }
@@ -75,7 +82,12 @@ fn check(name: &str) {
     let (d, report) = load_state_dict(d, &weights, &LoadOptions { strict: true, prefix: Some(String::new()) }).expect("strict load");
     assert!(report.is_clean(), "{name}: {report}");
 
-    let objective = GanObjective { criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 }, scales: Some(c.scales), gan_weight: 1.0, feature_matching_weight: 10.0 };
+    let objective = GanObjective {
+        criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 },
+        scales: Some(c.scales),
+        gan_weight: 1.0,
+        feature_matching_weight: 10.0,
+    };
     let adversarial = |weight: f64| Adversarial {
         head: "raw".into(),
         objective,

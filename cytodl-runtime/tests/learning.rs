@@ -202,8 +202,15 @@ fn gan_reconstruction_error_falls_over_epochs() {
     let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig { betas: (0.5, 0.999), ..AdamConfig::default() })).unwrap();
     let constant = |lr| Scheduler::new(LrSchedule::Exponential { gamma: 1.0 }, lr).unwrap();
     let step = GanStep { generator: Role::new(adam(), constant(3e-3)), discriminator: Role::new(adam(), constant(1e-4)) };
-    let objective = GanObjective { criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 }, scales: Some(1), gan_weight: 1.0, feature_matching_weight: 10.0 };
-    let adversarial = Adversarial { head: "raw".into(), objective, reconstruction: Loss::Mse { reduction: Reduction::Mean }, reconstruction_weight: 100.0, crop_to_common: false };
+    let objective =
+        GanObjective { criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 }, scales: Some(1), gan_weight: 1.0, feature_matching_weight: 10.0 };
+    let adversarial = Adversarial {
+        head: "raw".into(),
+        objective,
+        reconstruction: Loss::Mse { reduction: Reduction::Mean },
+        reconstruction_weight: 100.0,
+        crop_to_common: false,
+    };
     let task = Task::adversarial("seg", adversarial);
     let config = TrainerConfig { log_every_n_steps: 1000, ..TrainerConfig::new(TrainerArgs { max_epochs: 0, ..Default::default() }, 5) };
     let mut trainer = Trainer::with_step(config, task, model, step, device);

@@ -55,6 +55,16 @@ EXPERIMENTS = {
         "overrides": ["data._aux.patch_shape=[8,16,16]", "model.backbone.filters=[8,16,32]"],
         "epochs": 3,
     },
+    "gan_superres": {
+        # cyto_dl's config: the source segmentation (channel 0) zoomed to 1/4, the target raw
+        # (channel 5) at full size; the target's patch is 4x the source's.
+        "channels": {"raw": 5, "seg": 0},
+        "n_channels": 6,
+        "shape": (16, 64, 64),
+        "heads": ["raw"],
+        "overrides": ["data._aux.patch_shape=[4,8,8]", "model.backbone.filters=[8,16,32]"],
+        "epochs": 3,
+    },
 }
 
 
@@ -78,7 +88,7 @@ def write_fov(path, spec, rng):
     data = np.zeros((spec["n_channels"],) + spec["shape"], np.uint16)
     data[spec["channels"]["raw"]] = raw
     data[spec["channels"]["seg"]] = mask.astype(np.uint16) * 255
-    tifffile.imwrite(path, data, ome=True, metadata={"axes": "CZYX"}, photometric="minisblack")
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": "CZYX"}, photometric="minisblack", compression="zlib")
 
 
 def sha256(path):

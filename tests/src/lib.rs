@@ -55,3 +55,19 @@ pub mod every_component {
         );
     }
 }
+
+/// cyto_dl's GAN family beyond `generated/gan`: super-resolution (GANHead_resize) and a bare
+/// GANLoss objective (least squares, no feature matching).
+pub mod gan {
+    cytodl_macros::cytodl_experiment!("../configs/experiment/gan_superres.yaml");
+
+    /// `gan` with `GANLoss(gan_mode=lsgan)` as its head's adversarial objective.
+    pub mod lsgan {
+        cytodl_macros::cytodl_experiment!(
+            "../configs/experiment/gan.yaml",
+            "model._aux._tasks.0.1.gan_loss._target_=cyto_dl.nn.losses.GANLoss",
+            "~model._aux._tasks.0.1.gan_loss.scales",
+            "+model._aux._tasks.0.1.gan_loss.gan_mode=lsgan"
+        );
+    }
+}

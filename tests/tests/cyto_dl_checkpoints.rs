@@ -76,3 +76,17 @@ fn predicts_like_cyto_dl(experiment: &str, heads: &[&str]) {
 fn segmentation_superres_predicts_like_cyto_dl() {
     predicts_like_cyto_dl("segmentation_superres", &["seg"]);
 }
+
+/// cyto_dl's GAN (segmentation -> raw image): the generator of cyto_dl's checkpoint (its
+/// discriminator loads too) predicts cyto_dl's image.
+#[test]
+fn gan_predicts_like_cyto_dl() {
+    predicts_like_cyto_dl("gan", &["raw"]);
+}
+
+/// cyto_dl's GAN super-resolution: a quarter-size segmentation in, the full-size image out
+/// (GANHead_resize upsamples; the discriminator saw the source nearest-upsampled).
+#[test]
+fn gan_superres_predicts_like_cyto_dl() {
+    predicts_like_cyto_dl("gan_superres", &["raw"]);
+}

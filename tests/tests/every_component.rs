@@ -9,7 +9,7 @@ use std::path::Path;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::burn::module::AutodiffModule;
 use cytodl_runtime::config::component::component_lit;
-use cytodl_runtime::config::{registry, Field, Lit, MultiTaskIm2Im};
+use cytodl_runtime::config::{registry, Component, Field, Lit};
 use cytodl_runtime::data::loader::Batch;
 use cytodl_runtime::experiment::{Experiment, Settings};
 use cytodl_runtime::family::ModelFamily;
@@ -23,6 +23,7 @@ use cytodl_runtime::transforms::Pipeline;
 use cytodl_runtime::Array;
 use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_image, run, scratch};
 use cytodl_tests::every_component::{adamw_step, ci_every_component, cosine, one_cycle, sgd_multistep};
+use cytodl_tests::gan;
 
 type Main = ci_every_component::CiEveryComponent;
 
@@ -42,12 +43,15 @@ fn targets_in(lit: &Lit, out: &mut BTreeSet<&'static str>) {
 }
 
 /// Every component an experiment's typed configuration uses.
-fn components_of<E: Experiment<Model = MultiTaskIm2Im>>() -> BTreeSet<&'static str> {
+fn components_of<E: Experiment>() -> BTreeSet<&'static str>
+where
+    E::Model: Component,
+{
     let settings = E::settings();
     let mut out = BTreeSet::new();
-    let model = E::model();
+    let model = component_lit(&E::model());
     targets_in(&component_lit(&settings.data), &mut out);
-    targets_in(&component_lit(&model), &mut out);
+    targets_in(&model, &mut out);
     targets_in(&component_lit(&settings.trainer), &mut out);
     for (_, c) in &settings.callbacks {
         targets_in(&c.to_lit(), &mut out);
@@ -56,7 +60,7 @@ fn components_of<E: Experiment<Model = MultiTaskIm2Im>>() -> BTreeSet<&'static s
         targets_in(&l.to_lit(), &mut out);
     }
     // `model.inference_args` holds sliding_window_inference's arguments without a `_target_`.
-    if model.inference_args.is_some() {
+    if model.as_map().and_then(|m| m.get("inference_args")).is_some_and(|a| *a != Lit::Null) {
         out.insert(<cytodl_runtime::config::SlidingWindowArgs as cytodl_runtime::config::Component>::SPEC.names[0]);
     }
     out
@@ -69,6 +73,8 @@ fn every_registered_component_is_used_by_the_ci_experiments() {
     used.extend(components_of::<sgd_multistep::ci_every_component::CiEveryComponent>());
     used.extend(components_of::<cosine::ci_every_component::CiEveryComponent>());
     used.extend(components_of::<one_cycle::ci_every_component::CiEveryComponent>());
+    used.extend(components_of::<gan::gan_superres::GanSuperres>());
+    used.extend(components_of::<gan::lsgan::gan::Gan>());
     let registered: BTreeSet<&str> = registry::all().iter().map(|s| s.names[0]).collect();
     let unused: Vec<&&str> = registered.difference(&used).collect();
     assert!(
@@ -93,7 +99,9 @@ fn synthetic_batch<E: Experiment>(family: &E::Model, init: &Init) -> Batch {
         shape5[4 - i] = *s;
     }
     let x = init.at("x").normal::<cytodl_runtime::backend::Cpu, 5>(shape5, 0.0, 1.0, &device);
-    let out_channels: Vec<(String, usize)> = net.forward_heads(x).into_iter().map(|(h, p)| (h, p.dims()[1])).collect();
+    // Each target has its prediction's shape (a super-resolution head's is larger than the input).
+    let rank = roi.len();
+    let out_shapes: Vec<(String, Vec<usize>)> = net.forward_heads(x).into_iter().map(|(h, p)| (h, [&p.dims()[1..2], &p.dims()[5 - rank..]].concat())).collect();
     let samples = (0..2u64)
         .map(|i| {
             let values = |name: &str, n: usize| -> Vec<f32> {
@@ -101,9 +109,9 @@ fn synthetic_batch<E: Experiment>(family: &E::Model, init: &Init) -> Batch {
                 t.into_data().into_vec::<f32>().expect("f32")
             };
             let input = Array::new(shape(family.in_channels()), values("input", voxels * family.in_channels())).expect("input");
-            out_channels.iter().fold(Sample::new().with_array(&task.x_key, input), |s, (head, c)| {
-                let target: Vec<f32> = values(head, voxels * c).into_iter().map(|v| if v < 0.4 { 1.0 } else { 0.0 }).collect();
-                s.with_array(head, Array::new(shape(*c), target).expect("target"))
+            out_shapes.iter().fold(Sample::new().with_array(&task.x_key, input), |s, (head, shape)| {
+                let target: Vec<f32> = values(head, shape.iter().product()).into_iter().map(|v| if v < 0.4 { 1.0 } else { 0.0 }).collect();
+                s.with_array(head, Array::new(shape.clone(), target).expect("target"))
             })
         })
         .collect();
@@ -186,6 +194,47 @@ fn cosine_variant_instantiates_and_trains() {
 #[test]
 fn one_cycle_variant_instantiates_and_trains() {
     instantiate_and_train::<one_cycle::ci_every_component::CiEveryComponent>();
+}
+
+/// A GAN experiment builds everything it declares and trains three batches: two optimizer
+/// steps each, both losses finite, and both networks' weights moving (each by its own step).
+fn gan_instantiates_and_trains<E: Experiment<Model = cytodl_runtime::config::GAN>>() {
+    use cytodl_runtime::nn::weights::state_dict;
+    let family = E::model();
+    let device = Default::default();
+    let init = Init::new(3);
+    let task = family.task().expect("task");
+    assert!(task.adversarial.is_some(), "{}: a GAN's task is adversarial", E::NAME);
+    let config = TrainerConfig::new(E::settings().trainer.clone(), 3);
+    let mut step = family.training_step::<CpuTrain>(&config, None).unwrap_or_else(|e| panic!("{}: training step: {e}", E::NAME));
+    let batch = synthetic_batch::<E>(&family, &init.at("data"));
+    let mut net = family.build_trainable::<CpuTrain>(&device, &init.at("model")).expect("net");
+    let before = (state_dict(&net.generator), state_dict(&net.discriminator));
+    for epoch in 0..3 {
+        step.begin_epoch(epoch).unwrap_or_else(|e| panic!("{}: epoch {epoch}: {e}", E::NAME));
+        let out = step.step(net, &task, &batch, true, &device).unwrap_or_else(|e| panic!("{}: epoch {epoch}: {e}", E::NAME));
+        assert_eq!(out.optimizer_steps, 2, "{}: a generator and a discriminator step", E::NAME);
+        for key in ["train/loss/generator_loss", "train/loss/discriminator_loss"] {
+            let loss = out.losses.get(key).unwrap_or_else(|| panic!("{}: no `{key}`: {:?}", E::NAME, out.losses));
+            assert!(loss.is_finite(), "{}: epoch {epoch}: `{key}` = {loss}", E::NAME);
+        }
+        net = out.model;
+    }
+    let after = (state_dict(&net.generator), state_dict(&net.discriminator));
+    for (which, b, a) in [("generator", &before.0, &after.0), ("discriminator", &before.1, &after.1)] {
+        let moved = b.iter().filter(|(k, v)| a.get(*k).is_some_and(|w| w.as_slice::<f32>().ok() != v.as_slice::<f32>().ok())).count();
+        assert!(moved * 2 >= b.len(), "{}: only {moved} of the {which}'s {} weights moved", E::NAME, b.len());
+    }
+}
+
+#[test]
+fn gan_superres_instantiates_and_trains() {
+    gan_instantiates_and_trains::<gan::gan_superres::GanSuperres>();
+}
+
+#[test]
+fn gan_with_lsgan_objective_instantiates_and_trains() {
+    gan_instantiates_and_trains::<gan::lsgan::gan::Gan>();
 }
 
 /// `data/example/every_component/{train,valid,test}.csv` in `dir`: every column of the

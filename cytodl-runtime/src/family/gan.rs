@@ -6,7 +6,11 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use cytodl_schema::{ConfigPath, GAN};
 
 use super::{FamilyError, ModelFamily};
-use crate::adversarial::Adversarial;
+use std::collections::BTreeMap;
+
+use burn::tensor::TensorData;
+
+use crate::adversarial::{Adversarial, Criterion};
 use crate::assemble::{self, DISCRIMINATOR, GENERATOR};
 use crate::infer::SlidingWindow;
 use crate::model::Gan;
@@ -75,6 +79,29 @@ impl ModelFamily for GAN {
         }
         let own = self.generator().state_dict_key(key).unwrap_or_else(|| key.to_string());
         Some(format!("generator.{own}"))
+    }
+
+    /// cyto_dl's `GANLoss` registers its labels as buffers (`task_heads.<h>.gan_loss[.gan_loss]
+    /// .real_label` / `.fake_label`): they must be the labels this config trains with.
+    fn take_config_buffers(&self, tensors: &mut BTreeMap<String, TensorData>) -> Result<(), String> {
+        let task = self.task().map_err(|e| e.to_string())?;
+        let Some(adv) = &task.adversarial else { return Ok(()) };
+        let (real, fake) = match adv.objective.criterion {
+            Criterion::Vanilla { real_label, fake_label } | Criterion::LeastSquares { real_label, fake_label } => (real_label, fake_label),
+            Criterion::Wasserstein => (1.0, 0.0),
+        };
+        let prefix = format!("task_heads.{}.gan_loss.", adv.head);
+        let keys: Vec<String> =
+            tensors.keys().filter(|k| k.starts_with(&prefix) && (k.ends_with(".real_label") || k.ends_with(".fake_label"))).cloned().collect();
+        for key in keys {
+            let Some(data) = tensors.remove(&key) else { continue };
+            let value = data.as_slice::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN) as f64;
+            let want = if key.ends_with(".real_label") { real } else { fake };
+            if (value - want).abs() > 1e-6 {
+                return Err(format!("`{key}` is {value}, this config's label is {want}"));
+            }
+        }
+        Ok(())
     }
 
     fn save_dir(&self) -> Option<ConfigPath> {

@@ -80,6 +80,13 @@ pub trait ModelFamily {
     /// name); `None` keeps the key as it is.
     fn state_dict_key(&self, key: &str) -> Option<String>;
 
+    /// Takes out of a cyto_dl state dict the buffers that hold configuration rather than
+    /// weights (a GAN loss's labels), checking them against this config; what is left must all
+    /// be weights. A mismatch is an error naming the key.
+    fn take_config_buffers(&self, _tensors: &mut std::collections::BTreeMap<String, burn::tensor::TensorData>) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Where predict writes (`model.save_dir`; the run folder when unset).
     fn save_dir(&self) -> Option<ConfigPath>;
 
