@@ -76,6 +76,16 @@ fn segmentation_superres() {
 }
 
 #[test]
+fn gan() {
+    golden("gan", "configs/experiment/gan.yaml", &[]);
+}
+
+#[test]
+fn gan_superres() {
+    golden("gan_superres", "configs/experiment/gan_superres.yaml", &[]);
+}
+
+#[test]
 fn bench_medium() {
     golden("bench_medium", "configs/experiment/bench_medium.yaml", &[]);
 }
@@ -90,6 +100,8 @@ fn generated_crates_are_current() {
         ("bench_medium", "bench_medium"),
         ("segmentation_resblocks", "segmentation_resblocks"),
         ("segmentation_superres", "segmentation_superres"),
+        ("gan", "gan"),
+        ("gan_superres", "gan_superres"),
         ("ci_every_component", "ci/every_component"),
     ];
     for (name, experiment) in crates {
@@ -133,7 +145,8 @@ fn cyto_dl_reference_experiments_check() {
     }
     // Super-resolution checks in 3D. In 2D, cyto_dl's test and predict crops keep their 3-value
     // `roi_size: [64, -1, -1]`, which MONAI's CenterSpatialCropd rejects at test time ("Sequence
-    // must have length 2, got 3"): check reports both at their lines; with 2-value crops it passes.
+    // must have length 2, got 3"), and its ResBlocksHead keeps the default spatial_dims 3: check
+    // reports all three at their lines; with 2-value crops and a 2-D head it passes.
     let superres = dir.join("segmentation_superres.yaml");
     let superres = superres.to_str().expect("utf-8");
     let run = common::cytodl_build(&workspace(), &["check", superres], &[]);
@@ -144,21 +157,52 @@ fn cyto_dl_reference_experiments_check() {
         let at = format!("data/im2im/segmentation_superres.yaml:{line}:19: error: roi_size [64, -1, -1] has 3 values but the backbone's spatial_dims is 2");
         assert!(run.stderr.contains(&at), "{}", run.stderr);
     }
+    assert!(run.stderr.contains("model/im2im/segmentation_superres.yaml:45:9: error: head `seg` has spatial_dims = 3 (the default is 3), the backbone 2"), "{}", run.stderr);
     let crops_2d = ["data.transforms.test.transforms.3.roi_size=[64,-1]", "data.transforms.predict.transforms.2.roi_size=[64,-1]"];
-    let run = common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1]], &[]);
+    let head_2d = "+model._aux._tasks.0.1.spatial_dims=2";
+    let run = common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d], &[]);
     assert!(run.ok && run.stderr.contains("ok: im2im_segmentation_superres checks (2D"), "{}", run.stderr);
 
+    // cyto_dl's GAN checks in 3D and 2D.
+    let gan = dir.join("gan.yaml");
+    let gan = gan.to_str().expect("utf-8");
+    for (extra, dims) in [(&[][..], "3D"), (&["spatial_dims=2", "data._aux.patch_shape=[64,64]"][..], "2D")] {
+        let mut args = vec!["check", gan];
+        args.extend_from_slice(extra);
+        let run = common::cytodl_build(&workspace(), &args, &[]);
+        assert!(run.ok && run.stderr.contains(&format!("ok: im2im_gan checks ({dims}, 2 columns, head raw")), "{}", run.stderr);
+    }
+    // GAN super-resolution checks in 3D. In 2D, besides the same 3-value crops, its
+    // GANHead_resize keeps the default spatial_dims 3 (cyto_dl would build 3-D convolutions for
+    // 2-D images); with both set for 2D it checks.
+    let gsr = dir.join("gan_superres.yaml");
+    let gsr = gsr.to_str().expect("utf-8");
+    let run = common::cytodl_build(&workspace(), &["check", gsr], &[]);
+    assert!(run.ok && run.stderr.contains("ok: im2im_gan_superres checks (3D, 2 columns, head raw"), "{}", run.stderr);
+    let run = common::cytodl_build(&workspace(), &["check", gsr, "spatial_dims=2", "data._aux.patch_shape=[64,64]"], &[]);
+    assert!(!run.ok);
+    for line in [94, 134] {
+        let at = format!("data/im2im/gan_superres.yaml:{line}:19: error: roi_size [64, -1, -1] has 3 values but the backbone's spatial_dims is 2");
+        assert!(run.stderr.contains(&at), "{}", run.stderr);
+    }
+    assert!(run.stderr.contains("model/im2im/gan_superres.yaml:64:9: error: head `raw` has spatial_dims = 3 (the default is 3), the backbone 2"), "{}", run.stderr);
+    let run = common::cytodl_build(
+        &workspace(),
+        &["check", gsr, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d],
+        &[],
+    );
+    assert!(run.ok && run.stderr.contains("ok: im2im_gan_superres checks (2D"), "{}", run.stderr);
+
     // Experiments using components not implemented yet list each with its location.
-    let run = common::cytodl_build(&workspace(), &["check", dir.join("gan.yaml").to_str().expect("utf-8")], &[]);
+    let run = common::cytodl_build(&workspace(), &["check", dir.join("instance_seg.yaml").to_str().expect("utf-8")], &[]);
     assert!(!run.ok);
     assert!(
         run.stderr.contains(
-            "model/im2im/gan.yaml:1:11: error: `cyto_dl.models.im2im.GAN` (GAN training (generator + discriminator)) is not implemented in cytodl yet"
+            "model/im2im/instance_seg.yaml:46:21: error: `cyto_dl.models.im2im.utils.InstanceSegLoss` (instance segmentation) is not implemented in cytodl yet"
         ),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet"), "{}", run.stderr);
 }
 
 /// The seed document's model-level postprocessing (`_partial_` functions per column and head)
