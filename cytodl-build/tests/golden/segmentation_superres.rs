@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 7e54c4e5c5697a70
+// content hash: 227891598b5107d7
 //! The `segmentation_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
