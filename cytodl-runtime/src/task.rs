@@ -114,6 +114,9 @@ pub fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
 /// and every head's prediction.
 pub type Losses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>, IndexMap<String, Tensor<B, 5>>);
 
+/// A total loss (none when no head had a target) and the named losses it is logged with.
+pub type NamedLosses<B> = (Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>);
+
 /// The losses of one batch, and every head's prediction (for the image saver).
 pub fn batch_losses<B: Backend, M: Im2Im<B>>(model: &M, task: &Task, batch: &Batch, device: &B::Device) -> Result<Losses<B>, TaskError> {
     let x = batch_tensor::<B>(batch, &task.x_key, device)?;
@@ -137,7 +140,7 @@ pub fn head_losses<B: Backend, M: Im2Im<B>>(
     x: Tensor<B, 5>,
     preds: &IndexMap<String, Tensor<B, 5>>,
     column: impl Fn(&str) -> Result<Option<Tensor<B, 5>>, TaskError>,
-) -> Result<(Option<Tensor<B, 1>>, Vec<(String, Tensor<B, 1>)>), TaskError> {
+) -> Result<NamedLosses<B>, TaskError> {
     let prediction = |head: &str| {
         preds
             .get(head)

@@ -283,7 +283,7 @@ mod two_optimizers {
             let first = self.first.step(self.lrs.0, first, g_first);
             let second = self.second.step(self.lrs.1, second, g_second);
             let losses = [("train/loss".to_string(), value)].into_iter().collect();
-            Ok(StepOutput { model: Pair { first, second }, losses, predictions, stepped: true })
+            Ok(StepOutput { model: Pair { first, second }, losses, predictions, optimizer_steps: 2 })
         }
 
         fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
