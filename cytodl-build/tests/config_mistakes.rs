@@ -98,15 +98,55 @@ fn unknown_target_suggests_the_nearest() {
 
 #[test]
 fn known_but_unimplemented_target_is_listed() {
-    let e =
-        exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.GANHead\n          loss:\n            _target_: torch.nn.MSELoss\n");
+    let e = exp(
+        "model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.head.mae_head.MAEHead\n          loss:\n            _target_: torch.nn.MSELoss\n",
+    );
     run(Case {
         experiment: &e,
         overrides: &[],
-        error: "experiment/broken.yaml:9:21: error: `cyto_dl.nn.GANHead` (GAN head) is not implemented in cytodl yet",
+        error: "experiment/broken.yaml:9:21: error: `cyto_dl.nn.head.mae_head.MAEHead` (MAE head) is not implemented in cytodl yet",
         help: Some("supported task heads: cyto_dl.nn.BaseHead, cyto_dl.nn.ResBlocksHead"),
         files: &[],
     });
+}
+
+/// cyto_dl's GAN: a GAN head outside a GAN, a missing discriminator optimizer, and what the
+/// discriminator and Lightning's manual optimization cannot take, each at its location.
+#[test]
+fn gan_mistakes() {
+    let e = exp("model:\n  _aux:\n    _tasks:\n      - - seg\n        - _target_: cyto_dl.nn.GANHead\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:9:11: error: `cyto_dl.nn.GANHead` trains against a discriminator: it needs model `cyto_dl.models.im2im.GAN`",
+        help: Some("use a BaseHead or ResBlocksHead here, or make the model a GAN"),
+        files: &[],
+    });
+    let gan = "# @package _global_\ndefaults:\n  - gan\n  - _self_\n";
+    run(Case {
+        experiment: gan,
+        overrides: &["~model.optimizer.discriminator"],
+        error: "model/gan.yaml:36:3: error: a GAN needs an optimizer for its discriminator: `model.optimizer.discriminator`",
+        help: Some("add `discriminator: {_partial_: True, _target_: torch.optim.Adam, lr: 0.0001, betas: [0.5, 0.999]}`"),
+        files: &[],
+    });
+    for (over, error, help) in [
+        ("+trainer.gradient_clip_val=0.5", "error: a GAN optimizes manually, and Lightning refuses gradient clipping for manual optimization (`trainer.gradient_clip_val`)", "remove trainer.gradient_clip_val"),
+        (
+            "model.discriminator.input_nc=3",
+            "error: the discriminator takes input_nc = 3 channels, but it is given the source (1 channels) and head `raw`'s target (1): 2",
+            "set input_nc: 2",
+        ),
+        ("model._aux._tasks.0.1.gan_loss.scales=2", "error: Pix2PixHD averages over scales = 2, the discriminator has n_scales = 1", "scales must be in 1..=1"),
+        (
+            "model.discriminator.n_layers=3",
+            "error: a training patch of [8, 32, 32] is too small for the discriminator: at scale 0 ([8, 32, 32]) its 3 strided layers and two 4-wide layers leave no output",
+            "use fewer n_layers or n_scales, or a larger patch",
+        ),
+    ] {
+        let at = format!("<override 1>:1:1: {error}");
+        run(Case { experiment: gan, overrides: &[over], error: &at, help: Some(help), files: &[] });
+    }
 }
 
 #[test]

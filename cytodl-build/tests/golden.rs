@@ -157,10 +157,15 @@ fn cyto_dl_reference_experiments_check() {
         let at = format!("data/im2im/segmentation_superres.yaml:{line}:19: error: roi_size [64, -1, -1] has 3 values but the backbone's spatial_dims is 2");
         assert!(run.stderr.contains(&at), "{}", run.stderr);
     }
-    assert!(run.stderr.contains("model/im2im/segmentation_superres.yaml:45:9: error: head `seg` has spatial_dims = 3 (the default is 3), the backbone 2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("model/im2im/segmentation_superres.yaml:45:9: error: head `seg` has spatial_dims = 3 (the default is 3), the backbone 2"),
+        "{}",
+        run.stderr
+    );
     let crops_2d = ["data.transforms.test.transforms.3.roi_size=[64,-1]", "data.transforms.predict.transforms.2.roi_size=[64,-1]"];
     let head_2d = "+model._aux._tasks.0.1.spatial_dims=2";
-    let run = common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d], &[]);
+    let run =
+        common::cytodl_build(&workspace(), &["check", superres, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d], &[]);
     assert!(run.ok && run.stderr.contains("ok: im2im_segmentation_superres checks (2D"), "{}", run.stderr);
 
     // cyto_dl's GAN checks in 3D and 2D.
@@ -185,12 +190,12 @@ fn cyto_dl_reference_experiments_check() {
         let at = format!("data/im2im/gan_superres.yaml:{line}:19: error: roi_size [64, -1, -1] has 3 values but the backbone's spatial_dims is 2");
         assert!(run.stderr.contains(&at), "{}", run.stderr);
     }
-    assert!(run.stderr.contains("model/im2im/gan_superres.yaml:64:9: error: head `raw` has spatial_dims = 3 (the default is 3), the backbone 2"), "{}", run.stderr);
-    let run = common::cytodl_build(
-        &workspace(),
-        &["check", gsr, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d],
-        &[],
+    assert!(
+        run.stderr.contains("model/im2im/gan_superres.yaml:64:9: error: head `raw` has spatial_dims = 3 (the default is 3), the backbone 2"),
+        "{}",
+        run.stderr
     );
+    let run = common::cytodl_build(&workspace(), &["check", gsr, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d], &[]);
     assert!(run.ok && run.stderr.contains("ok: im2im_gan_superres checks (2D"), "{}", run.stderr);
 
     // Experiments using components not implemented yet list each with its location.
