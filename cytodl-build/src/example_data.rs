@@ -1,7 +1,8 @@
 //! `cytodl-build example-data DIR`: a small synthetic dataset in cyto_dl's layout, for the quick
-//! start and the tests. `DIR/segmentation/` and `DIR/labelfree/` each hold two-channel OME-TIFF
-//! fields of view (`img_NNN.ome.tif`, CZYX uint16) and `train.csv`, `valid.csv`, `test.csv`
-//! whose columns name the same file (channel 0 is the input, channel 1 the target).
+//! start and the tests. `DIR/segmentation/` and `DIR/labelfree/` each hold OME-TIFF fields of
+//! view (`img_NNN.ome.tif`, CZYX uint16) and `train.csv`, `valid.csv`, `test.csv` whose columns
+//! name the same file: channel 0 is the input, channel 1 the target (a binary mask or a
+//! signal), and in `segmentation/` channel 2 the instance labels (one per blob).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,11 +38,12 @@ impl Rng {
     }
 }
 
-/// Blobs: a binary mask and a smooth "fluorescence" signal.
-fn blobs(rng: &mut Rng, s: Shape) -> (Vec<f64>, Vec<f64>) {
+/// Blobs: a binary mask, a smooth "fluorescence" signal, and instance labels (each blob its own
+/// label, later blobs over earlier ones).
+fn blobs(rng: &mut Rng, s: Shape) -> (Vec<f64>, Vec<f64>, Vec<u16>) {
     let n = s.z * s.y * s.x;
-    let (mut mask, mut signal) = (vec![0.0; n], vec![0.0; n]);
-    for _ in 0..8 {
+    let (mut mask, mut signal, mut labels) = (vec![0.0; n], vec![0.0; n], vec![0u16; n]);
+    for blob in 0..8u16 {
         let (cz, cy, cx) = (rng.next() * s.z as f64, rng.next() * s.y as f64, rng.next() * s.x as f64);
         let r = 4.0 + rng.next() * 6.0;
         for k in 0..s.z {
@@ -51,13 +53,14 @@ fn blobs(rng: &mut Rng, s: Shape) -> (Vec<f64>, Vec<f64>) {
                     let idx = (k * s.y + j) * s.x + i;
                     if d2 <= r * r {
                         mask[idx] = 1.0;
+                        labels[idx] = blob + 1;
                     }
                     signal[idx] += (-d2 / (2.0 * r * r)).exp();
                 }
             }
         }
     }
-    (mask, signal)
+    (mask, signal, labels)
 }
 
 /// Writes a little-endian, uncompressed, multi-page OME-TIFF of `channels` (each Z*Y*X).
@@ -145,16 +148,16 @@ pub fn write(dir: &Path, files: usize, shape: Shape) -> std::io::Result<Vec<Path
         let mut rng = Rng(if task == "segmentation" { 0x5eed_1234 } else { 0x1abe_1f4e });
         let mut rows = Vec::new();
         for i in 0..files {
-            let (mask, signal) = blobs(&mut rng, shape);
-            let (input, target) = if task == "segmentation" {
+            let (mask, signal, labels) = blobs(&mut rng, shape);
+            let channels = if task == "segmentation" {
                 let raw = to_u16(mask.iter().map(|m| 400.0 + 900.0 * m + 60.0 * rng.normal()));
-                (raw, to_u16(mask.iter().map(|m| m * 255.0)))
+                vec![raw, to_u16(mask.iter().map(|m| m * 255.0)), labels]
             } else {
                 let bf = to_u16(signal.iter().map(|s| 400.0 + 500.0 * s.min(1.5) + 40.0 * rng.normal()));
-                (bf, to_u16(signal.iter().map(|s| 1000.0 * s.min(1.5))))
+                vec![bf, to_u16(signal.iter().map(|s| 1000.0 * s.min(1.5)))]
             };
             let name = format!("img_{i:03}.ome.tif");
-            write_ome_tiff(&folder.join(&name), &[input, target], shape)?;
+            write_ome_tiff(&folder.join(&name), &channels, shape)?;
             rows.push(name);
         }
         let n = rows.len();

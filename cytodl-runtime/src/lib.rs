@@ -18,6 +18,7 @@ pub mod data;
 pub mod experiment;
 pub mod family;
 pub mod infer;
+pub mod instance_seg;
 pub mod io;
 pub mod loss;
 pub mod model;

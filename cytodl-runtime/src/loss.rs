@@ -218,6 +218,74 @@ pub enum Loss {
     Tversky(TverskyLossConfig),
     /// `monai.losses.FocalLoss`, configured by its declaration as it stands.
     Focal(cytodl_schema::FocalLoss),
+    /// cyto_dl's `InstanceSegLoss`.
+    InstanceSeg(InstanceSegLossConfig),
+}
+
+/// cyto_dl's `InstanceSegLoss`: the spatial dimensions and each term's weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSegLossConfig {
+    pub dim: usize,
+    pub skeleton: f64,
+    pub semantic: f64,
+    pub boundary: f64,
+    pub vector: f64,
+}
+
+impl Default for InstanceSegLossConfig {
+    fn default() -> Self {
+        InstanceSegLossConfig { dim: 3, skeleton: 1.0, semantic: 40.0, boundary: 1.0, vector: 10.0 }
+    }
+}
+
+impl TryFrom<&cytodl_schema::InstanceSegLoss> for InstanceSegLossConfig {
+    type Error = LossError;
+    fn try_from(l: &cytodl_schema::InstanceSegLoss) -> Result<Self, LossError> {
+        let mut c = InstanceSegLossConfig { dim: if l.dim == 2 { 2 } else { 3 }, ..Default::default() };
+        if l.dim != 2 && l.dim != 3 {
+            return Err(invalid("dim", format!("must be 2 or 3, got {}", l.dim)));
+        }
+        for (k, v) in l.weights.iter().flat_map(|w| w.0.iter()) {
+            match k.as_str() {
+                "skeleton" => c.skeleton = *v,
+                "semantic" => c.semantic = *v,
+                "boundary" => c.boundary = *v,
+                "vector" => c.vector = *v,
+                _ => return Err(invalid("weights", format!("unknown term `{k}` (skeleton, semantic, boundary, vector)"))),
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The target rounded to float16, as cyto_dl's `CMAP_loss` compares against `y.half()`.
+fn as_half<B: Backend>(t: Tensor<B, 5>) -> Tensor<B, 5> {
+    let device = t.device();
+    let dims = t.dims();
+    let values: Vec<f32> = t.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default().into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect();
+    Tensor::from_data(burn::tensor::TensorData::new(values, dims), &device)
+}
+
+/// cyto_dl's `InstanceSegLoss`: `pred` has `dim + 3` channels (skeleton, semantic, embedding,
+/// boundary), `target` InstanceSegPreprocessd's `dim + 4` (skeleton, semantic, embedding,
+/// boundary, cost map). Skeleton and embedding: MSE, boundary: BCE with logits, each weighted
+/// voxel-wise by the cost map and averaged; semantic: Tversky (sigmoid).
+pub fn instance_seg_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, cfg: &InstanceSegLossConfig) -> Result<Tensor<B, 1>, LossError> {
+    let (p, t) = (pred.dims(), target.dims());
+    let d = cfg.dim;
+    if p[1] != d + 3 || t[1] != d + 4 || p[0] != t[0] || p[2..] != t[2..] {
+        return Err(shape_err("InstanceSegLoss", format!("needs a prediction of {} channels and a target of {} (InstanceSegPreprocessd's) of the same size, got {p:?} and {t:?}", d + 3, d + 4)));
+    }
+    let cmap = target.clone().narrow(1, d + 3, 1);
+    let weighted = |per_voxel: Tensor<B, 5>| (per_voxel * cmap.clone()).mean();
+    let skeleton = weighted((pred.clone().narrow(1, 0, 1) - as_half(target.clone().narrow(1, 0, 1))).square());
+    let tversky = TverskyLossConfig { activation: Activation::Sigmoid, ..TverskyLossConfig::default() };
+    let semantic = tversky_loss(pred.clone().narrow(1, 1, 1), target.clone().narrow(1, 1, 1), &tversky)?;
+    let logits = pred.clone().narrow(1, d + 2, 1);
+    let bound = as_half(target.clone().narrow(1, d + 2, 1));
+    let boundary = weighted(bound.neg().add_scalar(1.0) * logits.clone() + softplus_neg(logits));
+    let vector = weighted((pred.narrow(1, 2, d) - as_half(target.narrow(1, 2, d))).square());
+    Ok(vector.mul_scalar(cfg.vector) + skeleton.mul_scalar(cfg.skeleton) + semantic.mul_scalar(cfg.semantic) + boundary.mul_scalar(cfg.boundary))
 }
 
 impl Loss {
@@ -240,6 +308,7 @@ impl Loss {
             Self::DiceCe(c) => c.validate(),
             Self::Tversky(c) => c.validate(),
             Self::Focal(c) => validate_focal(c),
+            Self::InstanceSeg(_) => Ok(()),
         }
     }
 
@@ -270,6 +339,7 @@ impl Loss {
             },
             Self::Tversky(c) => tversky_loss(pred, target, c),
             Self::Focal(c) => focal_loss(pred, target, c),
+            Self::InstanceSeg(c) => instance_seg_loss(pred, target, c),
         }
     }
 }
@@ -604,6 +674,7 @@ impl TryFrom<&cytodl_schema::LossConfig> for Loss {
             C::MaskedDiceLoss(l) => Loss::MaskedDice(l.try_into()?),
             C::TverskyLoss(l) => Loss::Tversky(l.try_into()?),
             C::FocalLoss(l) => Loss::Focal(l.clone()),
+            C::InstanceSegLoss(l) => Loss::InstanceSeg(l.try_into()?),
             C::MSELoss(l) => Loss::Mse { reduction: l.reduction.into() },
             C::L1Loss(l) => Loss::L1 { reduction: l.reduction.into() },
             C::BCEWithLogitsLoss(l) => {

@@ -34,6 +34,8 @@ pub enum PostprocessError {
     LabelDims(Vec<usize>),
     #[error("Otsu's threshold needs finite values; the image has NaN or infinity")]
     NonFinite,
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// The image after postprocessing and the sample type cyto_dl would save it as.
@@ -103,6 +105,8 @@ pub enum Postprocess {
     AutoThreshold(AutoThreshold),
     Rescale,
     SigmoidRescale,
+    /// cyto_dl's `InstanceSegCluster`: instance labels, uint16.
+    InstanceSegCluster(crate::instance_seg::InstanceSegCluster),
 }
 
 /// Each head's (input, prediction) postprocessing, as the image saver and the experiment use it.
@@ -127,6 +131,10 @@ impl Postprocess {
             Postprocess::AutoThreshold(a) => a.apply(img),
             Postprocess::Rescale => Ok(rescale(img)),
             Postprocess::SigmoidRescale => Ok(sigmoid_rescale(img)),
+            Postprocess::InstanceSegCluster(c) => {
+                let array = c.apply(img).map_err(|e| PostprocessError::Cluster(e.to_string()))?;
+                Ok(Postprocessed { array, dtype: DType::U16 })
+            }
         }
     }
 }
@@ -554,6 +562,14 @@ impl From<&cytodl_schema::PostprocessConfig> for Postprocess {
             }),
             C::Rescale(_) => Postprocess::Rescale,
             C::SigmoidRescale(_) => Postprocess::SigmoidRescale,
+            C::InstanceSegCluster(c) => Postprocess::InstanceSegCluster(crate::instance_seg::InstanceSegCluster {
+                dim: if c.dim == 2 { 2 } else { 3 },
+                anisotropy: c.anisotropy,
+                skel_threshold: c.skel_threshold,
+                semantic_threshold: c.semantic_threshold,
+                min_size: c.min_size,
+                distance_threshold: c.distance_threshold,
+            }),
         }
     }
 }

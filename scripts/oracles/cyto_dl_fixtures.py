@@ -55,6 +55,19 @@ EXPERIMENTS = {
         "overrides": ["data._aux.patch_shape=[8,16,16]", "model.backbone.filters=[8,16,32]"],
         "epochs": 3,
     },
+    "instance_seg": {
+        # cyto_dl's config: raw channel 5, instance labels channel 0, both zoomed to 1/4
+        # (labels by nearest neighbour), InstanceSegPreprocessd targets, clustering (min_size 100).
+        "channels": {"raw": 5, "seg": 0},
+        "n_channels": 6,
+        "shape": (32, 128, 128),
+        "instances": True,
+        "blobs": 10,
+        "radius": (24, 40),
+        "heads": ["seg"],
+        "overrides": ["data._aux.patch_shape=[8,32,32]", "model.backbone.filters=[8,16,32]", "model.optimizer.generator.lr=0.003"],
+        "epochs": 12,
+    },
     "gan_superres": {
         # cyto_dl's config: the source segmentation (channel 0) zoomed to 1/4, the target raw
         # (channel 5) at full size; the target's patch is 4x the source's.
@@ -68,26 +81,28 @@ EXPERIMENTS = {
 }
 
 
-def blobs(rng, shape, n=6):
-    """A binary mask of ellipsoids and a blurred, noisy signal of it (uint16)."""
+def blobs(rng, shape, n=6, radius=(3, 7)):
+    """Ellipsoids: instance labels (later ones over earlier ones), and a blurred, noisy signal
+    of them (uint16)."""
     z, y, x = np.meshgrid(*(np.arange(s) for s in shape), indexing="ij")
-    mask = np.zeros(shape, bool)
+    labels = np.zeros(shape, np.uint16)
     signal = np.zeros(shape, np.float64)
-    for _ in range(n):
+    for lab in range(1, n + 1):
         c = [rng.uniform(0, s) for s in shape]
-        r = rng.uniform(3, 7)
+        r = rng.uniform(*radius)
         d2 = ((z - c[0]) / 0.6) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2
-        mask |= d2 <= r * r
+        labels[d2 <= r * r] = lab
         signal += np.exp(-d2 / (2 * r * r))
     raw = 200 + 2000 * signal + rng.normal(0, 50, shape)
-    return mask, np.clip(raw, 0, 65535).astype(np.uint16)
+    return labels, np.clip(raw, 0, 65535).astype(np.uint16)
 
 
 def write_fov(path, spec, rng):
-    mask, raw = blobs(rng, spec["shape"])
+    labels, raw = blobs(rng, spec["shape"], spec.get("blobs", 6), spec.get("radius", (3, 7)))
     data = np.zeros((spec["n_channels"],) + spec["shape"], np.uint16)
     data[spec["channels"]["raw"]] = raw
-    data[spec["channels"]["seg"]] = mask.astype(np.uint16) * 255
+    # the segmentation column: instance labels, or a binary mask (255)
+    data[spec["channels"]["seg"]] = labels if spec.get("instances") else (labels > 0).astype(np.uint16) * 255
     tifffile.imwrite(path, data, ome=True, metadata={"axes": "CZYX"}, photometric="minisblack", compression="zlib")
 
 

@@ -81,7 +81,30 @@ impl Checker<'_> {
             Some(BackboneConfig::DynUNet(b)) => b.out_channels,
             None => 1,
         };
-        let heads = self.heads(&columns, out_channels, spatial_dims);
+        // A head's target is a column, or a key a transform makes (cyto_dl's Merged output).
+        // Read from the config itself, so that one broken transform elsewhere does not hide it.
+        let mut head_columns = columns.clone();
+        if let Some(splits) = self.cfg("data.transforms").and_then(|n| n.as_map()) {
+            let merged = <cytodl_schema::Merged as Component>::SPEC;
+            for compose in splits.values() {
+                let items = match compose.child("transforms").map(|t| &t.value) {
+                    Some(Value::List(items)) => items.iter().collect::<Vec<_>>(),
+                    _ => match &compose.value {
+                        Value::List(items) => items.iter().collect(),
+                        _ => Vec::new(),
+                    },
+                };
+                for t in items {
+                    let is_merged = t.child("_target_").and_then(|n| n.as_str()).is_some_and(|target| merged.answers(target));
+                    if let Some(out) = t.child("output_name").and_then(|n| n.as_str()).filter(|_| is_merged) {
+                        if !head_columns.iter().any(|c| c == out) {
+                            head_columns.push(out.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let heads = self.heads(&head_columns, out_channels, spatial_dims);
         let roles: &[&str] = if gan { super::gan::ROLES } else { &["generator"] };
         let optimizer = self.roles::<OptimizerConfig>("model.optimizer", Kind::Optimizer, true, roles);
         if let Some(o) = &optimizer {
@@ -229,6 +252,9 @@ impl Checker<'_> {
                 }
             };
             let mut typed = Vec::new();
+            // The keys a transform may name: the columns, and what earlier transforms created
+            // (Merged's output) or kept (SelectItemsd).
+            let mut known: Vec<String> = columns.to_vec();
             for (tpath, tnode) in list {
                 let Some(spec) = self.component(tnode, &tpath, Kind::Transform) else {
                     ok = false;
@@ -247,8 +273,13 @@ impl Checker<'_> {
                     ok = false;
                     continue;
                 };
-                if !self.check_transform(&t, tnode, &tpath, columns, spatial_dims) {
+                if !self.check_transform(&t, tnode, &tpath, &known, spatial_dims) {
                     ok = false;
+                }
+                match &t {
+                    TransformConfig::Merged(m) if !known.contains(&m.output_name) => known.push(m.output_name.clone()),
+                    TransformConfig::SelectItemsd(sel) if !known.is_empty() => known.retain(|k| sel.keys.0.contains(k)),
+                    _ => {}
                 }
                 typed.push(t);
             }
@@ -357,7 +388,18 @@ impl Checker<'_> {
             };
             let loss = head.loss().clone();
             let loss_key = if head.adversarial().is_some() { "reconstruction_loss" } else { "loss" };
-            self.check_loss(&loss, &head, hnode, &format!("{path}.{loss_key}"), channels);
+            self.check_loss(&loss, &head, hnode, &format!("{path}.{loss_key}"), channels, spatial_dims);
+            if let Some(cytodl_schema::PostprocessConfig::InstanceSegCluster(c)) = head.postprocess().and_then(|p| p.prediction.as_ref()) {
+                if c.dim != spatial_dims {
+                    let at = hnode.child("postprocess").and_then(|p| p.child("prediction")).unwrap_or(hnode);
+                    self.err(
+                        format!("InstanceSegCluster has dim = {}, the backbone spatial_dims = {spatial_dims}", c.dim),
+                        at.child("dim").unwrap_or(at),
+                        &format!("{path}.postprocess.prediction.dim"),
+                        Some("set dim: ${spatial_dims}".into()),
+                    );
+                }
+            }
             if let HeadConfig::MaskHead(h) = &head {
                 // cyto_dl reads `batch[mask_key]`: a column the data loads.
                 if !columns.is_empty() && !columns.contains(&h.mask_key) {

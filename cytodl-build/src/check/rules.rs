@@ -227,6 +227,33 @@ impl Checker<'_> {
                 );
                 ok = false;
             }
+            TransformConfig::Merged(m) => {
+                if m.image_keys.len() != 2 {
+                    self.err(format!("`{target}` merges two images: image_keys has {}", m.image_keys.len()), at("image_keys"), &format!("{path}.image_keys"), None);
+                    ok = false;
+                }
+                let named = m.image_keys.iter().map(|k| ("image_keys", k)).chain([("mask_key", &m.mask_key), ("base_image_key", &m.base_image_key)]);
+                for (param, k) in named {
+                    if !columns.is_empty() && !columns.contains(k) {
+                        self.err(
+                            format!("`{target}` {param} names `{k}`, which is not one of data.columns [{}]", columns.join(", ")),
+                            at(param),
+                            &format!("{path}.{param}"),
+                            did_you_mean(k, columns.iter().map(String::as_str)),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            TransformConfig::InstanceSegPreprocessd(c) if c.dim != spatial_dims => {
+                self.err(
+                    format!("`{target}` has dim = {}, the backbone spatial_dims = {spatial_dims}", c.dim),
+                    at("dim"),
+                    &format!("{path}.dim"),
+                    Some("set dim: ${spatial_dims}".into()),
+                );
+                ok = false;
+            }
             TransformConfig::SpatialPadd(c) if c.spatial_size.len() as i64 != spatial_dims => {
                 self.err(
                     format!("spatial_size {:?} has {} values but the backbone's spatial_dims is {spatial_dims}", c.spatial_size, c.spatial_size.len()),
@@ -248,7 +275,7 @@ impl Checker<'_> {
     }
 
     /// Loss / activation / channel compatibility, and losses a head cannot give their input.
-    pub(super) fn check_loss(&mut self, loss: &LossConfig, head: &HeadConfig, head_node: &Node, path: &str, channels: i64) {
+    pub(super) fn check_loss(&mut self, loss: &LossConfig, head: &HeadConfig, head_node: &Node, path: &str, channels: i64, spatial_dims: i64) {
         let at = head_node.child(path.rsplit('.').next().unwrap_or("loss")).unwrap_or(head_node);
         let target = at.child("_target_").and_then(|n| n.as_str()).unwrap_or_default().to_string();
         let (sigmoid, softmax) = loss.activation_flags();
@@ -310,6 +337,35 @@ impl Checker<'_> {
                         Some("give one value for all classes or one per class (without channel 0 when include_background is false)".into()),
                     );
                 }
+            }
+        }
+        if let LossConfig::InstanceSegLoss(l) = loss {
+            if l.dim != spatial_dims {
+                self.err(
+                    format!("InstanceSegLoss has dim = {}, the backbone spatial_dims = {spatial_dims}", l.dim),
+                    at.child("dim").unwrap_or(at),
+                    &format!("{path}.dim"),
+                    Some("set dim: ${spatial_dims}".into()),
+                );
+            } else if channels != l.dim + 3 {
+                self.err(
+                    format!(
+                        "InstanceSegLoss needs {} prediction channels (skeleton, semantic, {} embedding, boundary), the head gives {channels}",
+                        l.dim + 3,
+                        l.dim
+                    ),
+                    at,
+                    path,
+                    Some(format!("set the backbone's out_channels to {} (cyto_dl: `${{eval:${{spatial_dims}}+3}}`)", l.dim + 3)),
+                );
+            }
+            for k in l.weights.iter().flat_map(|w| w.0.keys()).filter(|k| !["skeleton", "semantic", "boundary", "vector"].contains(&k.as_str())) {
+                self.err(
+                    format!("unknown InstanceSegLoss weight `{k}`"),
+                    at.child("weights").unwrap_or(at),
+                    &format!("{path}.weights.{k}"),
+                    crate::diag::did_you_mean(k, ["skeleton", "semantic", "boundary", "vector"]),
+                );
             }
         }
         let weights = match loss {
@@ -630,6 +686,11 @@ pub(super) fn transform_keys(t: &TransformConfig) -> Vec<String> {
         TransformConfig::ToTensord(x) => &x.keys,
         TransformConfig::NormalizeIntensityd(x) => &x.keys,
         TransformConfig::ThresholdIntensityd(x) => &x.keys,
+        TransformConfig::InstanceSegPreprocessd(x) => &x.keys,
+        TransformConfig::SelectItemsd(x) => &x.keys,
+        TransformConfig::RemoveNaNKeysd(_) => return Vec::new(),
+        // Its keys are checked by its own rule (two images, a mask and a name column).
+        TransformConfig::Merged(_) => return Vec::new(),
         TransformConfig::ScaleIntensityRanged(x) => &x.keys,
         TransformConfig::ScaleIntensityRangePercentilesd(x) => &x.keys,
         TransformConfig::Clipd(x) => &x.keys,
@@ -658,6 +719,10 @@ fn transform_prob(t: &TransformConfig) -> Option<f64> {
         TransformConfig::RandAdjustContrastd(x) => Some(x.prob),
         TransformConfig::RandGaussianNoised(x) => Some(x.prob),
         TransformConfig::LoadImaged(_)
+        | TransformConfig::InstanceSegPreprocessd(_)
+        | TransformConfig::RemoveNaNKeysd(_)
+        | TransformConfig::SelectItemsd(_)
+        | TransformConfig::Merged(_)
         | TransformConfig::EnsureChannelFirstd(_)
         | TransformConfig::ToTensord(_)
         | TransformConfig::NormalizeIntensityd(_)

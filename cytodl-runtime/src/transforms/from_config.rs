@@ -84,6 +84,30 @@ pub fn build(c: &TransformConfig) -> Result<Box<dyn Transform>, TransformError> 
             cval: t.cval,
             allow_missing_keys: t.allow_missing_keys,
         }),
+        TransformConfig::InstanceSegPreprocessd(t) => Box::new(super::instance_seg::InstanceSegPreprocessd {
+            keys: keys(&t.keys),
+            params: crate::instance_seg::preprocess::InstanceSegPreprocess {
+                dim: if t.dim == 2 { 2 } else { 3 },
+                kernel_size: t.kernel_size.max(1) as usize,
+                thin: t.thin.max(1) as usize,
+                anisotropy: t.anisotropy,
+                keep_largest: t.keep_largest,
+            },
+            allow_missing_keys: t.allow_missing_keys,
+        }),
+        TransformConfig::RemoveNaNKeysd(_) => Box::new(super::items::RemoveNaNKeysd),
+        TransformConfig::SelectItemsd(t) => Box::new(super::items::SelectItemsd { keys: keys(&t.keys), allow_missing_keys: t.allow_missing_keys }),
+        TransformConfig::Merged(t) => match t.image_keys.as_slice() {
+            [a, b] => Box::new(super::items::Merged {
+                mask_key: t.mask_key.clone(),
+                image_keys: [a.clone(), b.clone()],
+                base_image_key: t.base_image_key.clone(),
+                output_name: t.output_name.clone(),
+            }),
+            other => {
+                return Err(TransformError::Invalid { transform: "Merged", message: format!("image_keys must be two keys, got {other:?}") });
+            }
+        },
         TransformConfig::ScaleIntensityRanged(t) => Box::new(ScaleIntensityRanged {
             keys: keys(&t.keys),
             a_min: t.a_min,

@@ -110,7 +110,9 @@ impl Pipeline {
 pub mod multiscale;
 pub use multiscale::RandomMultiScaleCropd;
 
+pub mod instance_seg;
 pub mod intensity;
+pub mod items;
 pub mod random;
 pub mod spatial;
 pub use intensity::{Clipd, NormalizeIntensityd, ScaleIntensityRangePercentilesd, ScaleIntensityRanged, ThresholdIntensityd};

@@ -180,6 +180,20 @@ component! {
     }
 }
 
+component! {
+    /// cyto_dl's instance-segmentation loss on the `dim + 3` prediction channels against
+    /// InstanceSegPreprocessd's `dim + 4` target channels: cost-map-weighted MSE of the skeleton
+    /// and of the embedding, Tversky of the semantic mask, cost-map-weighted BCE of the boundary.
+    #[kind(Loss)]
+    #[names("cyto_dl.models.im2im.utils.InstanceSegLoss", "cyto_dl.models.im2im.utils.instance_seg.InstanceSegLoss")]
+    pub struct InstanceSegLoss {
+        /// 2 or 3 (the experiment's spatial_dims)
+        pub dim: i64 = 3,
+        /// `{skeleton, semantic, boundary, vector}` weights (default 1, 40, 1, 10)
+        pub weights: Option<crate::field::Map<f64>> = None,
+    }
+}
+
 kind! {
     /// A head's loss.
     pub enum LossConfig: Loss {
@@ -191,6 +205,7 @@ kind! {
         L1Loss,
         BCEWithLogitsLoss,
         FocalLoss,
+        InstanceSegLoss,
     }
 }
 
@@ -204,7 +219,7 @@ impl LossConfig {
             LossConfig::MaskedDiceLoss(l) => (l.sigmoid, l.softmax),
             LossConfig::TverskyLoss(l) => (l.sigmoid, l.softmax),
             LossConfig::FocalLoss(l) => (!l.use_softmax, l.use_softmax),
-            LossConfig::MSELoss(_) | LossConfig::L1Loss(_) | LossConfig::BCEWithLogitsLoss(_) => (false, false),
+            LossConfig::MSELoss(_) | LossConfig::L1Loss(_) | LossConfig::BCEWithLogitsLoss(_) | LossConfig::InstanceSegLoss(_) => (false, false),
         }
     }
 }

@@ -156,6 +156,31 @@ component! {
     pub struct SigmoidRescale {}
 }
 
+component! {
+    /// Instance labels (uint16) from an instance-segmentation prediction: skeleton, semantic and
+    /// embedding channels, clustered object by object.
+    #[kind(Postprocess)]
+    #[names("cyto_dl.models.im2im.utils.instance_seg.InstanceSegCluster", "cyto_dl.models.im2im.utils.InstanceSegCluster")]
+    pub struct InstanceSegCluster {
+        /// 2 or 3 (the experiment's spatial_dims)
+        pub dim: i64 = 3,
+        /// Z spacing relative to Y and X
+        pub anisotropy: f64 = 2.6,
+        /// skeleton voxels: skeleton channel above this
+        pub skel_threshold: f64 = 0.0,
+        /// object voxels: semantic channel above this
+        pub semantic_threshold: f64 = 0.0,
+        /// skeletons not touching the image edge and smaller than this are dropped
+        pub min_size: i64 = 1000,
+        /// voxels embedded farther than this from every skeleton stay unlabelled
+        pub distance_threshold: f64 = 100.0,
+    }
+    ignored {
+        /// (cyto_dl) a progress bar
+        progress: bool = true => "no progress bar",
+    }
+}
+
 kind! {
     /// How a saved image is postprocessed.
     pub enum PostprocessConfig: Postprocess {
@@ -163,5 +188,6 @@ kind! {
         AutoThreshold,
         Rescale,
         SigmoidRescale,
+        InstanceSegCluster,
     }
 }

@@ -129,6 +129,30 @@ component! {
 }
 
 component! {
+    /// cyto_dl's instance-segmentation target: a label image becomes `dim + 4` channels
+    /// (skeleton distance, semantic mask, embedding offsets, boundaries, loss cost map).
+    #[kind(Transform)]
+    #[names("cyto_dl.models.im2im.utils.InstanceSegPreprocessd", "cyto_dl.models.im2im.utils.instance_seg.InstanceSegPreprocessd")]
+    pub struct InstanceSegPreprocessd {
+        /// the label columns to convert
+        #[yaml = "label_keys"]
+        pub keys: Keys,
+        /// box size of the embedding's smoothing
+        pub kernel_size: i64 = 3,
+        /// erosion radius of the thinning
+        pub thin: i64 = 5,
+        /// 2 or 3 (the experiment's spatial_dims)
+        pub dim: i64 = 3,
+        /// Z spacing relative to Y and X
+        pub anisotropy: f64 = 2.6,
+        /// keep only each label's largest connected piece
+        pub keep_largest: bool = true,
+        /// skip keys absent from a sample
+        pub allow_missing_keys: bool = false,
+    }
+}
+
+component! {
     /// Linear intensity rescaling.
     #[kind(Transform)]
     #[names("monai.transforms.ScaleIntensityRanged")]
@@ -281,6 +305,44 @@ component! {
 }
 
 component! {
+    /// Drops the sample's empty manifest cells (pandas' NaN: an empty cell, `nan`, `NA`, ...),
+    /// so that transforms with `allow_missing_keys` skip them (cyto_dl's plugin data).
+    #[kind(Transform)]
+    #[names("cyto_dl.datamodules.dataframe.utils.RemoveNaNKeysd")]
+    pub struct RemoveNaNKeysd {}
+}
+
+component! {
+    /// Keeps only these keys of the sample (MONAI's).
+    #[kind(Transform)]
+    #[names("monai.transforms.SelectItemsd")]
+    pub struct SelectItemsd {
+        /// the keys to keep
+        pub keys: Keys,
+        /// skip keys absent from a sample
+        pub allow_missing_keys: bool = false,
+    }
+}
+
+component! {
+    /// Merges two images by a mask into a new key (cyto_dl's `Merged`): the image the
+    /// `base_image_key` column names where the mask is set, the other image elsewhere; without a
+    /// mask, a copy of the named image.
+    #[kind(Transform)]
+    #[names("cyto_dl.image.transforms.merge.Merged", "cyto_dl.image.transforms.Merged")]
+    pub struct Merged {
+        /// the mask's key (1: the base image)
+        pub mask_key: String,
+        /// the two images' keys
+        pub image_keys: Vec<String>,
+        /// the column naming which of the two is the base image
+        pub base_image_key: String,
+        /// the key the merged image is written to
+        pub output_name: String,
+    }
+}
+
+component! {
     /// Pads the image to at least a size (MONAI's).
     #[kind(Transform)]
     #[names("monai.transforms.SpatialPadd")]
@@ -426,6 +488,10 @@ kind! {
         ToTensord,
         NormalizeIntensityd,
         ThresholdIntensityd,
+        InstanceSegPreprocessd,
+        RemoveNaNKeysd,
+        SelectItemsd,
+        Merged,
         ScaleIntensityRanged,
         ScaleIntensityRangePercentilesd,
         Clipd,

@@ -1,0 +1,201 @@
+//! cyto_dl's `InstanceSegCluster`: from the network's skeleton, semantic and embedding channels
+//! to instance labels (uint16). Each connected component of the semantic mask is split by the
+//! skeletons inside it: skeleton voxels keep their skeleton's label, every other voxel of the
+//! object follows its embedding vector to a point and takes the label of the nearest skeleton
+//! boundary voxel.
+//!
+//! Exact to cyto_dl 0.6.2, quirks included: the prediction is rounded to float16 first; the
+//! "small skeleton" test sums the label values in the skeleton's box, not its voxel count; a z
+//! coordinate is `linspace(0, Z · anisotropy - 1, Z)`; embedded points are rounded half to even.
+
+use super::grid::{find_objects, inner_boundaries, label, pad_bounds, relabel_sequential, Bounds, Grid};
+use super::nearest::NearestPoints;
+use crate::array::Array;
+
+/// The clustering's parameters (cyto_dl's defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSegCluster {
+    /// 2 or 3.
+    pub dim: usize,
+    /// Z spacing relative to Y / X (3-D only).
+    pub anisotropy: f64,
+    /// Skeleton voxels: skeleton channel above this.
+    pub skel_threshold: f64,
+    /// Object voxels: semantic channel above this.
+    pub semantic_threshold: f64,
+    /// Skeletons off the image edge whose box sums to less are dropped.
+    pub min_size: i64,
+    /// Embedded points farther from every skeleton stay unlabelled.
+    pub distance_threshold: f64,
+}
+
+impl Default for InstanceSegCluster {
+    fn default() -> Self {
+        InstanceSegCluster { dim: 3, anisotropy: 2.6, skel_threshold: 0.0, semantic_threshold: 0.0, min_size: 1000, distance_threshold: 100.0 }
+    }
+}
+
+/// A prediction the clustering cannot take.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClusterError {
+    #[error("InstanceSegCluster(dim={dim}) needs {need} channels (skeleton, semantic, {dim} embedding) of a {dim}-D image, got shape {shape:?}")]
+    Shape { dim: usize, need: usize, shape: Vec<usize> },
+}
+
+/// torch's `.half()`: the nearest float16 value (as f64).
+fn half(v: f32) -> f64 {
+    half::f16::from_f32(v).to_f64()
+}
+
+/// numpy's `linspace(0, stop, n)`: `k · step`, the last value exactly `stop`.
+fn linspace(stop: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![0.0];
+    }
+    let step = stop / (n - 1) as f64;
+    (0..n).map(|k| if k + 1 == n { stop } else { k as f64 * step }).collect()
+}
+
+impl InstanceSegCluster {
+    /// Per spatial axis of the `[Z, Y, X]` grid: the anisotropy cyto_dl applies (2-D: none).
+    fn axis_scale(&self) -> [f64; 3] {
+        if self.dim == 3 {
+            [self.anisotropy, 1.0, 1.0]
+        } else {
+            [1.0, 1.0, 1.0]
+        }
+    }
+
+    /// The spatial axes cyto_dl sees (2-D: Y and X only).
+    fn axes(&self) -> std::ops::Range<usize> {
+        (3 - self.dim)..3
+    }
+
+    /// Instance labels of a prediction `[C, (Z,) Y, X]` with `C >= 2 + dim` (channel 0 skeleton,
+    /// 1 semantic, 2.. embedding), the shape of its spatial axes.
+    pub fn apply(&self, image: &Array) -> Result<Array, ClusterError> {
+        let shape = image.shape();
+        let need = 2 + self.dim;
+        let spatial: [usize; 3] = match (self.dim, shape) {
+            (3, [c, z, y, x]) if *c >= need => [*z, *y, *x],
+            (2, [c, y, x]) if *c >= need => [1, *y, *x],
+            _ => return Err(ClusterError::Shape { dim: self.dim, need, shape: shape.to_vec() }),
+        };
+        let n: usize = spatial.iter().product();
+        let channel = |c: usize| -> Vec<f64> { image.data()[c * n..(c + 1) * n].iter().map(|v| half(*v)).collect() };
+        let semantic_threshold = half(self.semantic_threshold as f32);
+        let skeleton = Grid::new(spatial, channel(0));
+        let objects = Grid::new(spatial, channel(1).iter().map(|v| *v > semantic_threshold).collect());
+        let embedding: Vec<Grid<f64>> = (0..self.dim).map(|i| Grid::new(spatial, channel(2 + i))).collect();
+        let (naive, _) = label(&objects);
+
+        let mut out = Grid::filled(spatial, 0u32);
+        let mut highest = 0u32;
+        for (i, bounds) in find_objects(&naive).into_iter().enumerate() {
+            let Some(bounds) = bounds else { continue };
+            let region = pad_bounds(&bounds, 1, spatial);
+            let lab = i as u32 + 1;
+            let semantic = Grid::new(region_shape(&region), naive.crop(&region).data.iter().map(|v| *v == lab).collect());
+            let skel = skeleton.crop(&region);
+            let embed: Vec<Grid<f64>> = embedding.iter().map(|e| e.crop(&region)).collect();
+            let mask = self.cluster_object(semantic, skel, embed);
+            let max = mask.data.iter().copied().max().unwrap_or(0);
+            let [oz, oy, ox] = [region[0].0, region[1].0, region[2].0];
+            mask.for_each_voxel(|j, z, y, x| {
+                let v = mask.data[j];
+                if v > 0 {
+                    let k = out.index(oz + z, oy + y, ox + x);
+                    out.data[k] += v + highest;
+                }
+            });
+            highest += max;
+        }
+        let out_shape: Vec<usize> = shape[1..].to_vec();
+        Ok(Array::new(out_shape, out.data.iter().map(|v| (*v as u16) as f32).collect()).expect("the image's own size"))
+    }
+
+    /// Skeletons off the image edge whose box sums (label values) to less than `min_size`.
+    fn remove_small_skeletons(&self, skel: &Grid<u32>) -> Grid<u32> {
+        let mut kept = skel.clone();
+        for (i, b) in find_objects(skel).into_iter().enumerate() {
+            let Some(b) = b else { continue };
+            let lab = i as u32 + 1;
+            let is_edge = self.axes().any(|a| b[a].0 == 0 || b[a].1 >= skel.shape[a]);
+            if is_edge {
+                continue;
+            }
+            let sum: i64 = skel.crop(&b).data.iter().map(|v| *v as i64).sum();
+            if sum < self.min_size {
+                for z in b[0].0..b[0].1 {
+                    for y in b[1].0..b[1].1 {
+                        for x in b[2].0..b[2].1 {
+                            let k = kept.index(z, y, x);
+                            if skel.data[k] == lab {
+                                kept.data[k] = 0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        kept
+    }
+
+    /// One object (`semantic`, padded by one voxel) split by its skeletons.
+    fn cluster_object(&self, semantic: Grid<bool>, skel: Grid<f64>, embedding: Vec<Grid<f64>>) -> Grid<u32> {
+        let shape = semantic.shape;
+        let threshold = half(self.skel_threshold as f32);
+        let on_skeleton = Grid::new(shape, skel.data.iter().zip(&semantic.data).map(|(s, m)| *m && *s > threshold).collect());
+        let (labels, _) = label(&on_skeleton);
+        let mut labels = self.remove_small_skeletons(&labels);
+        let mut present: Vec<u32> = labels.data.iter().copied().filter(|v| *v != 0).collect();
+        present.sort_unstable();
+        present.dedup();
+        match present.len() {
+            0 => return Grid::filled(shape, 0),
+            1 => return Grid::new(shape, semantic.data.iter().map(|m| *m as u32).collect()),
+            _ => {}
+        }
+        // Where each voxel's embedding points, in voxels (z in anisotropic units, undone).
+        let scale = self.axis_scale();
+        let coords: Vec<Vec<f64>> = (0..3).map(|a| linspace(shape[a] as f64 * scale[a] - 1.0, shape[a])).collect();
+        let skeleton_boundary = inner_boundaries(&labels);
+        let mut boundary_points: Vec<[i64; 3]> = Vec::new();
+        let mut boundary_labels: Vec<u32> = Vec::new();
+        labels.for_each_voxel(|i, z, y, x| {
+            if skeleton_boundary.data[i] {
+                boundary_points.push([z as i64, y as i64, x as i64]);
+                boundary_labels.push(labels.data[i]);
+            }
+        });
+        let tree = NearestPoints::new(&boundary_points);
+        let axes: Vec<usize> = self.axes().collect();
+        let max_d2 = self.distance_threshold * self.distance_threshold;
+        let mut assigned: Vec<(usize, u32)> = Vec::new();
+        semantic.for_each_voxel(|i, z, y, x| {
+            if !semantic.data[i] || labels.data[i] != 0 {
+                return;
+            }
+            let p = [z, y, x];
+            let mut target = [0i64; 3];
+            for (e, &a) in axes.iter().enumerate() {
+                let v = (embedding[e].data[i] + coords[a][p[a]]) / scale[a];
+                target[a] = v.clamp(0.0, (shape[a] - 1) as f64).round_ties_even() as i64;
+            }
+            let label = match tree.nearest(target) {
+                Some((j, d2)) if (d2 as f64) <= max_d2 => boundary_labels[j],
+                _ => 0,
+            };
+            assigned.push((i, label));
+        });
+        for (i, l) in assigned {
+            labels.data[i] = l;
+        }
+        relabel_sequential(&mut labels);
+        labels
+    }
+}
+
+fn region_shape(b: &Bounds) -> [usize; 3] {
+    [b[0].1 - b[0].0, b[1].1 - b[1].0, b[2].1 - b[2].0]
+}
