@@ -86,6 +86,11 @@ fn gan_superres() {
 }
 
 #[test]
+fn instance_seg() {
+    golden("instance_seg", "configs/experiment/instance_seg.yaml", &[]);
+}
+
+#[test]
 fn bench_medium() {
     golden("bench_medium", "configs/experiment/bench_medium.yaml", &[]);
 }
@@ -102,6 +107,7 @@ fn generated_crates_are_current() {
         ("segmentation_superres", "segmentation_superres"),
         ("gan", "gan"),
         ("gan_superres", "gan_superres"),
+        ("instance_seg", "instance_seg"),
         ("ci_every_component", "ci/every_component"),
     ];
     for (name, experiment) in crates {
@@ -198,16 +204,31 @@ fn cyto_dl_reference_experiments_check() {
     let run = common::cytodl_build(&workspace(), &["check", gsr, "spatial_dims=2", "data._aux.patch_shape=[64,64]", crops_2d[0], crops_2d[1], head_2d], &[]);
     assert!(run.ok && run.stderr.contains("ok: im2im_gan_superres checks (2D"), "{}", run.stderr);
 
-    // Experiments using components not implemented yet list each with its location.
-    let run = common::cytodl_build(&workspace(), &["check", dir.join("instance_seg.yaml").to_str().expect("utf-8")], &[]);
+    // Instance segmentation checks in 3D and 2D.
+    let iseg = dir.join("instance_seg.yaml");
+    let iseg = iseg.to_str().expect("utf-8");
+    for (extra, dims) in [(&[][..], "3D"), (&["spatial_dims=2", "data._aux.patch_shape=[64,64]"][..], "2D")] {
+        let mut args = vec!["check", iseg];
+        args.extend_from_slice(extra);
+        let run = common::cytodl_build(&workspace(), &args, &[]);
+        assert!(run.ok && run.stderr.contains(&format!("ok: im2im_instance_seg checks ({dims}, 2 columns, head seg")), "{}", run.stderr);
+    }
+    // The napari plugin's experiment (its MUST_OVERRIDE values set) checks but for its polygon
+    // loading, which is listed at each of its locations.
+    let plugin = dir.join("segmentation_plugin.yaml");
+    let set = ["spatial_dims=3", "data.path=/data/manifests", "data.num_workers=0", "data.batch_size=1", "paths.output_dir=/data/out", "model._aux.filters=[16,32,64]"];
+    let mut args = vec!["check", plugin.to_str().expect("utf-8")];
+    args.extend_from_slice(&set);
+    let run = common::cytodl_build(&workspace(), &args, &[]);
     assert!(!run.ok);
-    assert!(
-        run.stderr.contains(
-            "model/im2im/instance_seg.yaml:46:21: error: `cyto_dl.models.im2im.utils.InstanceSegLoss` (instance segmentation) is not implemented in cytodl yet"
-        ),
-        "{}",
-        run.stderr
-    );
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 6, "{}", run.stderr);
+    for e in &errors {
+        assert!(e.ends_with("error: `cyto_dl.image.io.PolygonLoaderd` (polygon loading) is not implemented in cytodl yet"), "{e}");
+    }
+    for line in [55, 61, 131, 137, 218, 224] {
+        assert!(run.stderr.contains(&format!("data/im2im/segmentation_plugin.yaml:{line}:19: error")), "{}", run.stderr);
+    }
 }
 
 /// The seed document's model-level postprocessing (`_partial_` functions per column and head)

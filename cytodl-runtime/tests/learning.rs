@@ -234,28 +234,23 @@ fn gan_reconstruction_error_falls_over_epochs() {
     assert!(errors[3] < 0.5 * errors[0], "{errors:?}");
 }
 
-/// A volume [1, Z, Y, X] of touching spheres: (noisy raw, instance labels, later spheres
-/// painted over earlier ones).
-fn instance_blobs(rng: &mut Rng, z: usize, y: usize, x: usize) -> (Array, Array) {
-    let n = z * y * x;
-    let mut labels = vec![0f32; n];
-    for lab in 1..=7 {
-        let (cz, cy, cx) = (rng.uniform_range(0.3, 0.7) * z as f64, rng.uniform_range(0.15, 0.85) * y as f64, rng.uniform_range(0.15, 0.85) * x as f64);
-        let r = rng.uniform_range(7.0, 10.0);
-        for k in 0..z {
-            for j in 0..y {
-                for i in 0..x {
-                    let d2 = ((k as f64 - cz) / 0.6).powi(2) + (j as f64 - cy).powi(2) + (i as f64 - cx).powi(2);
-                    if d2 <= r * r {
-                        labels[(k * y + j) * x + i] = lab as f32;
-                    }
+/// An image [1, Y, X] of touching disks: (noisy raw, instance labels, later disks painted over
+/// earlier ones).
+fn instance_disks(rng: &mut Rng, y: usize, x: usize) -> (Array, Array) {
+    let mut labels = vec![0f32; y * x];
+    for lab in 1..=6 {
+        let (cy, cx) = (rng.uniform_range(0.15, 0.85) * y as f64, rng.uniform_range(0.15, 0.85) * x as f64);
+        let r = rng.uniform_range(12.0, 17.0);
+        for j in 0..y {
+            for i in 0..x {
+                if (j as f64 - cy).powi(2) + (i as f64 - cx).powi(2) <= r * r {
+                    labels[j * x + i] = lab as f32;
                 }
             }
         }
     }
     let raw: Vec<f32> = labels.iter().map(|l| (*l > 0.0) as u8 as f32 + 0.2 * rng.normal() as f32).collect();
-    let shape = vec![1, z, y, x];
-    (Array::new(shape.clone(), raw).unwrap(), Array::new(shape, labels).unwrap())
+    (Array::new(vec![1, y, x], raw).unwrap(), Array::new(vec![1, y, x], labels).unwrap())
 }
 
 /// Instances matched one to one at IoU > 0.5 (a match above 0.5 is unique): the F1 score
@@ -282,8 +277,8 @@ fn f1_at_iou_half(pred: &[f32], truth: &[f32]) -> f64 {
 }
 
 /// Instance segmentation learns to separate touching objects: DynUNet + InstanceSegLoss on
-/// InstanceSegPreprocessd targets, then InstanceSegCluster, on held-out volumes of touching
-/// spheres. The score is F1 at IoU 0.5 over all instances; the baseline is the connected
+/// InstanceSegPreprocessd targets, then InstanceSegCluster, on held-out 2-D images of touching
+/// disks. The score is F1 at IoU 0.5 over all instances; the baseline is the connected
 /// components of the *true* foreground (perfect semantics, touching objects merged), which a
 /// method that does not separate instances cannot beat.
 #[test]
@@ -292,20 +287,21 @@ fn instance_segmentation_separates_touching_objects() {
     use cytodl_runtime::loss::InstanceSegLossConfig;
     use cytodl_runtime::transforms::instance_seg::InstanceSegPreprocessd;
 
-    let (z, y, x) = (16, 48, 48);
+    let (y, x) = (96, 96);
     let mut rng = Rng::seed_from(77);
     let rows: Vec<Sample> = (0..8)
         .map(|i| {
-            let (raw, labels) = instance_blobs(&mut rng, z, y, x);
+            let (raw, labels) = instance_disks(&mut rng, y, x);
             let mut s = Sample::new().with_array("raw", raw).with_array("seg", labels);
             s.origin.row = i + 2;
             s
         })
         .collect();
-    let preprocess = InstanceSegPreprocessd { keys: vec!["seg".into()], params: InstanceSegPreprocess::default(), allow_missing_keys: false };
+    let params = InstanceSegPreprocess { dim: 2, ..InstanceSegPreprocess::default() };
+    let preprocess = InstanceSegPreprocessd { keys: vec!["seg".into()], params, allow_missing_keys: false };
     let crop = RandomMultiScaleCropd::new(
         vec!["raw".into(), "seg".into()],
-        vec![16, 32, 32],
+        vec![64, 64],
         [("raw".to_string(), vec![1.0]), ("seg".to_string(), vec![1.0])].into_iter().collect(),
         1,
         false,
@@ -319,34 +315,38 @@ fn instance_segmentation_separates_touching_objects() {
     let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
     let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
     let u: Vec<PerLevel> = vec![2.into(), 2.into()];
-    let net = DynUNetConfig::from_monai(3, 1, 6, &k, &s, &u, Some(&[16, 32, 64])).unwrap().with_res_block(true);
+    let net = DynUNetConfig::from_monai(2, 1, 5, &k, &s, &u, Some(&[16, 32, 64])).unwrap().with_res_block(true);
     let model = MultiTask::<B>::new(net.init(&device, &Init::new(0)).unwrap(), vec!["seg".into()]);
     let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
-    let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.95 }, 3e-3).unwrap();
-    let task = Task::new("raw", vec![("seg".into(), Loss::InstanceSeg(InstanceSegLossConfig::default()))]);
-    let config = TrainerConfig { log_every_n_steps: 1000, ..TrainerConfig::new(TrainerArgs { max_epochs: 25, ..Default::default() }, 5) };
+    let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.97 }, 1e-2).unwrap();
+    let task = Task::new("raw", vec![("seg".into(), Loss::InstanceSeg(InstanceSegLossConfig { dim: 2, ..InstanceSegLossConfig::default() }))]);
+    let config = TrainerConfig { log_every_n_steps: 1000, ..TrainerConfig::new(TrainerArgs { max_epochs: 100, ..Default::default() }, 5) };
     let mut trainer = Trainer::new(config, task, model, optimizer, scheduler, device);
     let report = trainer.fit(&loader, None).unwrap();
     eprintln!("losses: first {:?} last {:?}", &report.step_losses[..3], &report.step_losses[report.step_losses.len() - 3..]);
 
-    let window = SlidingWindow { overlap: vec![0.25], ..SlidingWindow::new(vec![16, 32, 32]) };
-    let cluster = InstanceSegCluster { min_size: 100, ..InstanceSegCluster::default() };
+    let window = SlidingWindow { overlap: vec![0.25], ..SlidingWindow::new(vec![64, 64]) };
+    let cluster = InstanceSegCluster { dim: 2, min_size: 100, ..InstanceSegCluster::default() };
     let valid = trainer.model.valid();
     let (mut ours, mut naive) = (Vec::new(), Vec::new());
     let mut held_out_rng = Rng::seed_from(999);
     for _ in 0..3 {
-        let (raw, truth) = instance_blobs(&mut held_out_rng, z, y, x);
+        let (raw, truth) = instance_disks(&mut held_out_rng, y, x);
         let pred = infer_heads(&valid, &window, &raw.clone().with_leading_axis(), &device).unwrap()["seg"].clone();
-        let pred = pred.reshape(vec![6, z, y, x]).unwrap();
+        let pred = pred.reshape(vec![5, y, x]).unwrap();
         let labels = cluster.apply(&pred).unwrap();
+        let count = |d: &[f32]| d.iter().fold(0f32, |m, v| m.max(*v));
+        eprintln!("instances: predicted {}, true {}", count(labels.data()), count(truth.data()));
         ours.push(f1_at_iou_half(labels.data(), truth.data()));
         // Connected components of the true foreground (touching spheres merge).
-        let fg = cytodl_runtime::instance_seg::grid::Grid::new([z, y, x], truth.data().iter().map(|v| *v > 0.0).collect());
+        let fg = cytodl_runtime::instance_seg::grid::Grid::new([1, y, x], truth.data().iter().map(|v| *v > 0.0).collect());
         let (components, _) = cytodl_runtime::instance_seg::grid::label(&fg);
         let components: Vec<f32> = components.data.iter().map(|v| *v as f32).collect();
         naive.push(f1_at_iou_half(&components, truth.data()));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     eprintln!("held-out F1 at IoU 0.5: {ours:?} (mean {:.3}); connected components of the true foreground: {naive:?} (mean {:.3})", mean(&ours), mean(&naive));
-    assert!(mean(&ours) >= 0.7 && mean(&ours) > mean(&naive), "F1 {ours:?}, connected components {naive:?}");
+    // 0.6: most instances recovered one to one (a merge or a split costs two matches); merging
+    // what touches scores 0.25 on these crowded images.
+    assert!(mean(&ours) >= 0.6 && mean(&ours) >= mean(&naive) + 0.25, "F1 {ours:?}, connected components {naive:?}");
 }

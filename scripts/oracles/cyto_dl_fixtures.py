@@ -67,6 +67,7 @@ EXPERIMENTS = {
         "heads": ["seg"],
         "overrides": ["data._aux.patch_shape=[8,32,32]", "model.backbone.filters=[8,16,32]", "model.optimizer.generator.lr=0.003"],
         "epochs": 12,
+        "cpu_half_target_fix": True,
     },
     "gan_superres": {
         # cyto_dl's config: the source segmentation (channel 0) zoomed to 1/4, the target raw
@@ -79,6 +80,23 @@ EXPERIMENTS = {
         "epochs": 3,
     },
 }
+
+
+CPU_HALF_TARGET_FIX = """
+import runpy, sys, torch
+from cyto_dl.nn.losses import loss_wrapper
+def _call(self, y_hat, y, cmap=None):
+    self.loss = self.loss.to(y_hat.device)
+    y = y.half().to(y_hat.dtype)
+    if cmap is None:
+        return torch.mean(self.loss(y_hat, y))
+    if len(y_hat.shape) == 4 and len(cmap.shape) == 5:
+        cmap, _ = torch.max(cmap, dim=2)
+    return torch.mean(torch.mul(self.loss(y_hat, y), cmap))
+loss_wrapper.CMAP_loss.__call__ = _call
+sys.argv = ["cyto_dl.train"] + sys.argv[1:]
+runpy.run_module("cyto_dl.train", run_name="__main__", alter_sys=True)
+"""
 
 
 def blobs(rng, shape, n=6, radius=(3, 7)):
@@ -153,7 +171,14 @@ def main():
     env = dict(os.environ, CYTODL_CONFIG_PATH=CONFIGS, PROJECT_ROOT=work, PYTHONHASHSEED="0")
     common = [f"experiment=im2im/{args.experiment}", "trainer=cpu", f"data.path={data}", "trainer.precision=32", "extras.print_config=False"]
     common += spec["overrides"]
-    train = [sys.executable, "-m", "cyto_dl.train", *common, f"data.cache_dir={work}/cache", f"trainer.max_epochs={spec['epochs']}", "logger=csv", "test=False"]
+    train_args = [*common, f"data.cache_dir={work}/cache", f"trainer.max_epochs={spec['epochs']}", "logger=csv", "test=False"]
+    train = [sys.executable, "-m", "cyto_dl.train", *train_args]
+    if spec.get("cpu_half_target_fix"):
+        # cyto_dl 0.6.2's CMAP_loss compares a float32 prediction with `y.half()`, which torch's
+        # CPU backward refuses ("Found dtype Half but expected Float"); cyto_dl trains this on GPUs
+        # under autocast. The same arithmetic, float32 against the half-rounded target:
+        train = [sys.executable, "-c", CPU_HALF_TARGET_FIX, *train_args]
+    run(train, work, env)
     run(train, work, env)
     ckpts = sorted(
         (os.path.join(d, f) for d, _, fs in os.walk(os.path.join(work, "logs")) for f in fs if f == "last.ckpt"), key=os.path.getmtime
@@ -190,7 +215,7 @@ def main():
         "overrides": spec["overrides"],
         "epochs": spec["epochs"],
         "versions": {p: version(p) for p in ("cyto-dl", "torch", "monai", "lightning", "tifffile", "numpy")},
-        "train": " ".join(train[1:]),
+        "train": " ".join(train[1:]) if not spec.get("cpu_half_target_fix") else "-m cyto_dl.train (CMAP_loss: y.half().float()) " + " ".join(train_args),
         "predict": " ".join(predict[1:]),
         "sha256": {f: sha256(os.path.join(out, f)) for f in files},
     }

@@ -71,3 +71,13 @@ pub mod gan {
         );
     }
 }
+
+/// The napari plugin's data handling (`configs/experiment/ci/plugin_data.yaml`).
+pub mod plugin_data {
+    cytodl_macros::cytodl_experiment!("../configs/experiment/ci/plugin_data.yaml");
+}
+
+/// cyto_dl's instance segmentation (`configs/experiment/instance_seg.yaml`).
+pub mod instance_seg {
+    cytodl_macros::cytodl_experiment!("../configs/experiment/instance_seg.yaml");
+}

@@ -21,7 +21,7 @@ use cytodl_runtime::train::step::TrainingStep;
 use cytodl_runtime::train::trainer::TrainerConfig;
 use cytodl_runtime::transforms::Pipeline;
 use cytodl_runtime::Array;
-use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_image, run, scratch};
+use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_channel, read_image, run, scratch};
 use cytodl_tests::every_component::{adamw_step, ci_every_component, cosine, one_cycle, sgd_multistep};
 use cytodl_tests::gan;
 
@@ -75,6 +75,8 @@ fn every_registered_component_is_used_by_the_ci_experiments() {
     used.extend(components_of::<one_cycle::ci_every_component::CiEveryComponent>());
     used.extend(components_of::<gan::gan_superres::GanSuperres>());
     used.extend(components_of::<gan::lsgan::gan::Gan>());
+    used.extend(components_of::<cytodl_tests::plugin_data::ci_plugin_data::CiPluginData>());
+    used.extend(components_of::<cytodl_tests::instance_seg::instance_seg::InstanceSeg>());
     let registered: BTreeSet<&str> = registry::all().iter().map(|s| s.names[0]).collect();
     let unused: Vec<&&str> = registered.difference(&used).collect();
     assert!(
@@ -235,6 +237,40 @@ fn gan_superres_instantiates_and_trains() {
 #[test]
 fn gan_with_lsgan_objective_instantiates_and_trains() {
     gan_instantiates_and_trains::<gan::lsgan::gan::Gan>();
+}
+
+/// The plugin's data pipeline on manifest rows: an empty merge-mask cell is dropped and the
+/// target is the segmentation `base_image` names; with a mask, the base where the mask is set and
+/// the other segmentation elsewhere; only `raw` and `seg` are left.
+#[test]
+fn plugin_data_pipeline_merges_and_selects() {
+    use cytodl_runtime::Rng;
+    let settings = cytodl_tests::plugin_data::ci_plugin_data::CiPluginData::settings();
+    let compose = settings.data.transforms.get("train").expect("a train pipeline");
+    let pipeline = Pipeline::from_config(compose).expect("pipeline");
+    let dir = scratch("plugin-data");
+    example_data(&dir, 3);
+    let image = dir.join("data/example/segmentation/img_000.ome.tif");
+    let path = image.to_str().expect("utf-8");
+    let row = |merge_mask: &str, base: &str| {
+        Sample::new().with_text("raw", path).with_text("seg1", path).with_text("seg2", path).with_text("merge_mask", merge_mask).with_text("base_image", base)
+    };
+    let run_one = |s: Sample| pipeline.run(s, &mut Rng::seed_from(0)).expect("pipeline").remove(0);
+    let mask = read_channel(&image, 1);
+    let instances = read_channel(&image, 2);
+    // ThresholdIntensityd(threshold 0.1, above False, cval 1): 0 stays 0, anything else is 1.
+    let binary = |a: &Array| a.data().iter().map(|v| if *v > 0.1 { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+
+    let out = run_one(row("", "seg2"));
+    assert_eq!(out.fields.keys().collect::<Vec<_>>(), vec!["raw", "seg"], "SelectItemsd keeps raw and seg");
+    assert_eq!(out.array("seg").expect("seg").data(), binary(&instances).as_slice(), "no mask: the base image (seg2)");
+
+    let out = run_one(row(path, "seg2"));
+    let want: Vec<f32> = mask.data().iter().zip(binary(&instances)).zip(binary(&mask)).map(|((m, i), s1)| if *m != 0.0 { i } else { s1 }).collect();
+    assert_eq!(out.array("seg").expect("seg").data(), want.as_slice(), "the base where the mask is set, the other image elsewhere");
+
+    let err = pipeline.run(row("", "seg3"), &mut Rng::seed_from(0)).expect_err("an unknown base image");
+    assert!(err.to_string().contains("the base image name `seg3` must be one of [seg1, seg2]"), "{err}");
 }
 
 /// `data/example/every_component/{train,valid,test}.csv` in `dir`: every column of the

@@ -52,7 +52,7 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     let input = read_channel(&dir.join(format!("data/example/{data}/img_000.ome.tif")), 0);
     let (image, dtype) = read_image(&pred.join(head).join("img_000.ome.tif"));
     assert_eq!(image.data().len(), input.data().len(), "{exe}: prediction {:?} vs input {:?}", image.shape(), input.shape());
-    if exe == "segmentation-resblocks" {
+    if exe == "segmentation-resblocks" || exe == "instance-seg" {
         assert_eq!(dtype, DType::U16, "{exe}: labels are saved as uint16");
         assert!(image.data().iter().all(|v| v.fract() == 0.0 && *v >= 0.0), "{exe}: labels are whole numbers");
     } else {
@@ -79,6 +79,8 @@ fn every_example_experiment_trains_and_predicts() {
     // A segmentation in, a raw image out, generated against a discriminator; and 4x larger.
     train_and_predict(&dir, "gan", "raw");
     train_and_predict(&dir, "gan-superres", "raw");
+    // Instance labels (uint16) from skeletons, a semantic mask and embeddings.
+    train_and_predict(&dir, "instance-seg", "seg");
 }
 
 #[test]
