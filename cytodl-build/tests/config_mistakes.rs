@@ -465,9 +465,15 @@ fn probability_out_of_range() {
 }
 
 #[test]
-fn seed_document_postprocessing_unimplemented_function() {
+fn seed_document_postprocessing_needs_its_channels() {
     let e = exp("model:\n  postprocessing:\n    prediction:\n      seg:\n        _target_: cyto_dl.models.im2im.utils.instance_seg.InstanceSegCluster\n        _partial_: True\n");
-    run(Case { experiment: &e, overrides: &[], error: "experiment/broken.yaml:9:19: error: `cyto_dl.models.im2im.utils.instance_seg.InstanceSegCluster` (instance segmentation) is not implemented in cytodl yet", help: Some("supported postprocessing functions: cyto_dl.models.im2im.utils.postprocessing.ActThreshLabel, cyto_dl.models.im2im.utils.postprocessing.AutoThreshold, cyto_dl.models.im2im.utils.postprocessing.rescale, cyto_dl.models.im2im.utils.postprocessing.sigmoid_rescale"), files: &[] });
+    run(Case {
+        experiment: &e,
+        overrides: &["~model._aux._tasks.0.1.postprocess"],
+        error: "experiment/broken.yaml:9:9: error: InstanceSegCluster reads 5 channels (skeleton, semantic, 3 embedding), head `seg` predicts 1",
+        help: Some("it clusters an instance-segmentation prediction (InstanceSegLoss, spatial_dims + 3 channels)"),
+        files: &[],
+    });
 }
 
 /// cyto_dl's `AutoThreshold` (the seed document's example) is implemented: the config checks.

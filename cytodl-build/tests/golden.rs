@@ -216,7 +216,14 @@ fn cyto_dl_reference_experiments_check() {
     // The napari plugin's experiment (its MUST_OVERRIDE values set) checks but for its polygon
     // loading, which is listed at each of its locations.
     let plugin = dir.join("segmentation_plugin.yaml");
-    let set = ["spatial_dims=3", "data.path=/data/manifests", "data.num_workers=0", "data.batch_size=1", "paths.output_dir=/data/out", "model._aux.filters=[16,32,64]"];
+    let set = [
+        "spatial_dims=3",
+        "data.path=/data/manifests",
+        "data.num_workers=0",
+        "data.batch_size=1",
+        "paths.output_dir=/data/out",
+        "model._aux.filters=[16,32,64]",
+    ];
     let mut args = vec!["check", plugin.to_str().expect("utf-8")];
     args.extend_from_slice(&set);
     let run = common::cytodl_build(&workspace(), &args, &[]);

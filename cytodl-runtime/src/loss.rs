@@ -274,7 +274,10 @@ pub fn instance_seg_loss<B: Backend>(pred: Tensor<B, 5>, target: Tensor<B, 5>, c
     let (p, t) = (pred.dims(), target.dims());
     let d = cfg.dim;
     if p[1] != d + 3 || t[1] != d + 4 || p[0] != t[0] || p[2..] != t[2..] {
-        return Err(shape_err("InstanceSegLoss", format!("needs a prediction of {} channels and a target of {} (InstanceSegPreprocessd's) of the same size, got {p:?} and {t:?}", d + 3, d + 4)));
+        return Err(shape_err(
+            "InstanceSegLoss",
+            format!("needs a prediction of {} channels and a target of {} (InstanceSegPreprocessd's) of the same size, got {p:?} and {t:?}", d + 3, d + 4),
+        ));
     }
     let cmap = target.clone().narrow(1, d + 3, 1);
     let weighted = |per_voxel: Tensor<B, 5>| (per_voxel * cmap.clone()).mean();

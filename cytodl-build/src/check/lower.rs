@@ -389,17 +389,6 @@ impl Checker<'_> {
             let loss = head.loss().clone();
             let loss_key = if head.adversarial().is_some() { "reconstruction_loss" } else { "loss" };
             self.check_loss(&loss, &head, hnode, &format!("{path}.{loss_key}"), channels, spatial_dims);
-            if let Some(cytodl_schema::PostprocessConfig::InstanceSegCluster(c)) = head.postprocess().and_then(|p| p.prediction.as_ref()) {
-                if c.dim != spatial_dims {
-                    let at = hnode.child("postprocess").and_then(|p| p.child("prediction")).unwrap_or(hnode);
-                    self.err(
-                        format!("InstanceSegCluster has dim = {}, the backbone spatial_dims = {spatial_dims}", c.dim),
-                        at.child("dim").unwrap_or(at),
-                        &format!("{path}.postprocess.prediction.dim"),
-                        Some("set dim: ${spatial_dims}".into()),
-                    );
-                }
-            }
             if let HeadConfig::MaskHead(h) = &head {
                 // cyto_dl reads `batch[mask_key]`: a column the data loads.
                 if !columns.is_empty() && !columns.contains(&h.mask_key) {
@@ -461,6 +450,31 @@ impl Checker<'_> {
                 }
                 if post != HeadPostprocess::default() {
                     *head.postprocess_mut() = Some(post);
+                }
+            }
+            // InstanceSegCluster reads skeleton, semantic and `dim` embedding channels.
+            if let Some(cytodl_schema::PostprocessConfig::InstanceSegCluster(c)) = head.postprocess().and_then(|p| p.prediction.as_ref()) {
+                let at = hnode.child("postprocess").and_then(|p| p.child("prediction")).unwrap_or(hnode);
+                let (at, ppath) = match legacy.and_then(|l| l.child("prediction")).and_then(|p| p.child(name)) {
+                    Some(n) if hnode.child("postprocess").is_none() => (n, format!("model.postprocessing.prediction.{name}")),
+                    _ => (at, format!("{path}.postprocess.prediction")),
+                };
+                if c.dim != spatial_dims {
+                    self.err(
+                        format!("InstanceSegCluster has dim = {}, the backbone spatial_dims = {spatial_dims}", c.dim),
+                        at.child("dim").unwrap_or(at),
+                        &format!("{ppath}.dim"),
+                        Some("set dim: ${spatial_dims}".into()),
+                    );
+                    ok = false;
+                } else if channels < c.dim + 2 {
+                    self.err(
+                        format!("InstanceSegCluster reads {} channels (skeleton, semantic, {} embedding), head `{name}` predicts {channels}", c.dim + 2, c.dim),
+                        at,
+                        &ppath,
+                        Some("it clusters an instance-segmentation prediction (InstanceSegLoss, spatial_dims + 3 channels)".into()),
+                    );
+                    ok = false;
                 }
             }
             heads.insert(name.clone(), head);

@@ -229,7 +229,12 @@ impl Checker<'_> {
             }
             TransformConfig::Merged(m) => {
                 if m.image_keys.len() != 2 {
-                    self.err(format!("`{target}` merges two images: image_keys has {}", m.image_keys.len()), at("image_keys"), &format!("{path}.image_keys"), None);
+                    self.err(
+                        format!("`{target}` merges two images: image_keys has {}", m.image_keys.len()),
+                        at("image_keys"),
+                        &format!("{path}.image_keys"),
+                        None,
+                    );
                     ok = false;
                 }
                 let named = m.image_keys.iter().map(|k| ("image_keys", k)).chain([("mask_key", &m.mask_key), ("base_image_key", &m.base_image_key)]);

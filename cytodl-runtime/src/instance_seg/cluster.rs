@@ -10,6 +10,8 @@
 
 use super::grid::{find_objects, inner_boundaries, label, pad_bounds, relabel_sequential, Bounds, Grid};
 use super::nearest::NearestPoints;
+use rayon::prelude::*;
+
 use crate::array::Array;
 
 /// The clustering's parameters (cyto_dl's defaults).
@@ -42,8 +44,17 @@ pub enum ClusterError {
     Shape { dim: usize, need: usize, shape: Vec<usize> },
 }
 
-/// torch's `.half()`: the nearest float16 value (as f64).
+/// torch's `.half()`: the nearest float16 value (as f64). Normal float16 magnitudes are
+/// rounded in place (mantissa to 10 bits, ties to even); the rest goes through `half`.
 fn half(v: f32) -> f64 {
+    let bits = v.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    if (-14..=15).contains(&exponent) {
+        let rounded = f32::from_bits((bits + 0x0fff + ((bits >> 13) & 1)) & !0x1fff);
+        if rounded.abs() <= 65504.0 {
+            return rounded as f64;
+        }
+    }
     half::f16::from_f32(v).to_f64()
 }
 
@@ -82,23 +93,42 @@ impl InstanceSegCluster {
             _ => return Err(ClusterError::Shape { dim: self.dim, need, shape: shape.to_vec() }),
         };
         let n: usize = spatial.iter().product();
-        let channel = |c: usize| -> Vec<f64> { image.data()[c * n..(c + 1) * n].iter().map(|v| half(*v)).collect() };
         let semantic_threshold = half(self.semantic_threshold as f32);
-        let skeleton = Grid::new(spatial, channel(0));
-        let objects = Grid::new(spatial, channel(1).iter().map(|v| *v > semantic_threshold).collect());
-        let embedding: Vec<Grid<f64>> = (0..self.dim).map(|i| Grid::new(spatial, channel(2 + i))).collect();
+        let objects = if semantic_threshold == 0.0 {
+            // float16(v) > 0 exactly when v exceeds half the smallest float16 subnormal.
+            Grid::new(spatial, image.data()[n..2 * n].iter().map(|v| *v > f32::from_bits(0x3300_0000)).collect())
+        } else {
+            Grid::new(spatial, image.data()[n..2 * n].iter().map(|v| half(*v) > semantic_threshold).collect())
+        };
         let (naive, _) = label(&objects);
+        // Skeleton and embedding are read (as float16) only inside each object's box.
+        let crop_half = |c: usize, region: &Bounds| -> Grid<f64> {
+            let data = &image.data()[c * n..(c + 1) * n];
+            let shape = region_shape(region);
+            let mut out = Vec::with_capacity(shape.iter().product());
+            for z in region[0].0..region[0].1 {
+                for y in region[1].0..region[1].1 {
+                    let row = (z * spatial[1] + y) * spatial[2];
+                    out.extend(data[row + region[2].0..row + region[2].1].iter().map(|v| half(*v)));
+                }
+            }
+            Grid::new(shape, out)
+        };
 
+        // Objects are independent: clustered in parallel, numbered in order afterwards.
+        let boxes: Vec<(u32, Bounds)> =
+            find_objects(&naive).into_iter().enumerate().filter_map(|(i, b)| b.map(|b| (i as u32 + 1, pad_bounds(&b, 1, spatial)))).collect();
+        let masks: Vec<Grid<u32>> = boxes
+            .par_iter()
+            .map(|(lab, region)| {
+                let semantic = Grid::new(region_shape(region), naive.crop(region).data.iter().map(|v| v == lab).collect());
+                let embed: Vec<Grid<f64>> = (0..self.dim).map(|i| crop_half(2 + i, region)).collect();
+                self.cluster_object(semantic, crop_half(0, region), embed)
+            })
+            .collect();
         let mut out = Grid::filled(spatial, 0u32);
         let mut highest = 0u32;
-        for (i, bounds) in find_objects(&naive).into_iter().enumerate() {
-            let Some(bounds) = bounds else { continue };
-            let region = pad_bounds(&bounds, 1, spatial);
-            let lab = i as u32 + 1;
-            let semantic = Grid::new(region_shape(&region), naive.crop(&region).data.iter().map(|v| *v == lab).collect());
-            let skel = skeleton.crop(&region);
-            let embed: Vec<Grid<f64>> = embedding.iter().map(|e| e.crop(&region)).collect();
-            let mask = self.cluster_object(semantic, skel, embed);
+        for ((_, region), mask) in boxes.iter().zip(&masks) {
             let max = mask.data.iter().copied().max().unwrap_or(0);
             let [oz, oy, ox] = [region[0].0, region[1].0, region[2].0];
             mask.for_each_voxel(|j, z, y, x| {
@@ -171,6 +201,9 @@ impl InstanceSegCluster {
         let tree = NearestPoints::new(&boundary_points);
         let axes: Vec<usize> = self.axes().collect();
         let max_d2 = self.distance_threshold * self.distance_threshold;
+        // Many voxels point at the same voxel (the embedding converges on the skeleton): each
+        // target's nearest skeleton voxel is searched once.
+        let mut nearest: Vec<Option<Option<(usize, i64)>>> = vec![None; semantic.data.len()];
         let mut assigned: Vec<(usize, u32)> = Vec::new();
         semantic.for_each_voxel(|i, z, y, x| {
             if !semantic.data[i] || labels.data[i] != 0 {
@@ -182,7 +215,9 @@ impl InstanceSegCluster {
                 let v = (embedding[e].data[i] + coords[a][p[a]]) / scale[a];
                 target[a] = v.clamp(0.0, (shape[a] - 1) as f64).round_ties_even() as i64;
             }
-            let label = match tree.nearest(target) {
+            let t = semantic.index(target[0] as usize, target[1] as usize, target[2] as usize);
+            let found = *nearest[t].get_or_insert_with(|| tree.nearest(target));
+            let label = match found {
                 Some((j, d2)) if (d2 as f64) <= max_d2 => boundary_labels[j],
                 _ => 0,
             };
@@ -198,4 +233,34 @@ impl InstanceSegCluster {
 
 fn region_shape(b: &Bounds) -> [usize; 3] {
     [b[0].1 - b[0].0, b[1].1 - b[1].0, b[2].1 - b[2].0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-place rounding is the `half` crate's on normal values, ties and overflow
+    /// included, and the fast semantic threshold is `float16(v) > 0`.
+    #[test]
+    fn float16_rounding_matches_the_half_crate() {
+        let mut rng = crate::rng::Rng::seed_from(9);
+        let mut values: Vec<f32> = (0..100_000).map(|_| (rng.normal() * 10f64.powf(rng.uniform_range(-9.0, 5.0))) as f32).collect();
+        values.extend([
+            0.0,
+            -0.0,
+            65504.0,
+            65519.0,
+            65520.0,
+            6.1035156e-5,
+            1.0 + 2f32.powi(-11),
+            1.0 + 3.0 * 2f32.powi(-11),
+            f32::from_bits(0x3300_0000),
+            f32::from_bits(0x3300_0001),
+        ]);
+        for v in values {
+            let want = half::f16::from_f32(v).to_f64();
+            assert_eq!(half(v).to_bits(), want.to_bits(), "{v:e}");
+            assert_eq!(v > f32::from_bits(0x3300_0000), want > 0.0, "{v:e}");
+        }
+    }
 }

@@ -121,7 +121,8 @@ pub fn skeletonize_planes(mask: &Grid<bool>) -> Grid<bool> {
                         let b = p.iter().filter(|v| **v).count();
                         let a = (0..8).filter(|&k| !p[k] && p[(k + 1) % 8]).count();
                         let (p2, p4, p6, p8) = (p[0], p[2], p[4], p[6]);
-                        let ok = if first { !(p2 && p4 && p6) && !(p4 && p6 && p8) } else { !(p2 && p4 && p8) && !(p2 && p6 && p8) };
+                        // Pass 1: not all of N, E, S and not all of E, S, W (pass 2: N, E, W / N, S, W).
+                        let ok = if first { !(p4 && p6 && (p2 || p8)) } else { !(p2 && p8 && (p4 || p6)) };
                         if (2..=6).contains(&b) && a == 1 && ok {
                             remove.push(img.index(z, y, x));
                         }

@@ -6,8 +6,9 @@ use crate::rng::Rng;
 use crate::sample::{Field, Sample};
 
 /// What pandas reads as NaN by default (`read_csv`'s `na_values`).
-const PANDAS_NA: &[&str] =
-    &["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"];
+const PANDAS_NA: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
 
 /// cyto_dl's `RemoveNaNKeysd`: drops the manifest cells pandas would read as NaN.
 #[derive(Debug, Clone, Default)]
