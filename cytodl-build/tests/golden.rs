@@ -109,6 +109,7 @@ fn generated_crates_are_current() {
         ("gan_superres", "gan_superres"),
         ("instance_seg", "instance_seg"),
         ("ci_every_component", "ci/every_component"),
+        ("ci_plugin_data", "ci/plugin_data"),
     ];
     for (name, experiment) in crates {
         let dir = ws.join("generated").join(name);
