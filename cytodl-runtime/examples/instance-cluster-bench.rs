@@ -11,7 +11,12 @@ use std::time::Instant;
 use cytodl_runtime::instance_seg::InstanceSegCluster;
 use cytodl_runtime::io::{read, Selection};
 
+/// The experiment binaries' allocator, so that the timing is theirs.
+#[global_allocator]
+static ALLOCATOR: cytodl_runtime::Allocator = cytodl_runtime::Allocator;
+
 fn main() {
+    cytodl_runtime::keep_freed_memory_mapped();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
         eprintln!("usage: instance-cluster-bench PRED.tif DIM C,Z,Y,X [RUNS] [LABELS.tif]");

@@ -46,6 +46,7 @@ pub enum ClusterError {
 
 /// torch's `.half()`: the nearest float16 value (as f64). Normal float16 magnitudes are
 /// rounded in place (mantissa to 10 bits, ties to even); the rest goes through `half`.
+#[inline]
 fn half(v: f32) -> f64 {
     let bits = v.to_bits();
     let exponent = ((bits >> 23) & 0xff) as i32 - 127;

@@ -148,26 +148,9 @@ pub fn distance_transform(mask: &Grid<bool>) -> Grid<f64> {
     const INF: f64 = 1e20;
     let shape = mask.shape;
     let mut d: Vec<f64> = mask.data.iter().map(|m| if *m { INF } else { 0.0 }).collect();
-    let strides = [shape[1] * shape[2], shape[2], 1];
     for axis in 0..3 {
-        let n = shape[axis];
-        if n == 1 {
-            continue;
-        }
-        let others: Vec<usize> = (0..3).filter(|a| *a != axis).collect();
-        let mut f = vec![0.0; n];
-        let mut out = vec![0.0; n];
-        for i in 0..shape[others[0]] {
-            for j in 0..shape[others[1]] {
-                let base = i * strides[others[0]] + j * strides[others[1]];
-                for k in 0..n {
-                    f[k] = d[base + k * strides[axis]];
-                }
-                lower_envelope(&f, &mut out);
-                for k in 0..n {
-                    d[base + k * strides[axis]] = out[k];
-                }
-            }
+        if shape[axis] > 1 {
+            map_lines(&mut d, shape, axis, lower_envelope);
         }
     }
     Grid::new(shape, d.into_iter().map(|v| if v >= INF { INF.sqrt() } else { v.sqrt() }).collect())
@@ -207,7 +190,6 @@ fn lower_envelope(f: &[f64], out: &mut [f64]) {
 /// Gaussian kernel of radius `int(4 σ + 0.5)` per axis, the edge value repeated outside.
 pub fn gaussian(image: &Grid<f64>, sigma: [f64; 3]) -> Grid<f64> {
     let shape = image.shape;
-    let strides = [shape[1] * shape[2], shape[2], 1];
     let mut data = image.data.clone();
     for axis in 0..3 {
         let n = shape[axis];
@@ -218,26 +200,33 @@ pub fn gaussian(image: &Grid<f64>, sigma: [f64; 3]) -> Grid<f64> {
         let mut weights: Vec<f64> = (-radius..=radius).map(|x| (-0.5 / (sigma[axis] * sigma[axis]) * (x * x) as f64).exp()).collect();
         let total: f64 = weights.iter().sum();
         weights.iter_mut().for_each(|w| *w /= total);
-        let others: Vec<usize> = (0..3).filter(|a| *a != axis).collect();
-        let mut line = vec![0.0; n];
-        for i in 0..shape[others[0]] {
-            for j in 0..shape[others[1]] {
-                let base = i * strides[others[0]] + j * strides[others[1]];
-                for k in 0..n {
-                    line[k] = data[base + k * strides[axis]];
-                }
-                for k in 0..n {
-                    let mut acc = 0.0;
-                    for (t, w) in weights.iter().enumerate() {
-                        let src = (k as isize + t as isize - radius).clamp(0, n as isize - 1) as usize;
-                        acc += w * line[src];
-                    }
-                    data[base + k * strides[axis]] = acc;
-                }
+        map_lines(&mut data, shape, axis, |line, out| {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = weights.iter().enumerate().map(|(t, w)| w * line[(k as isize + t as isize - radius).clamp(0, n as isize - 1) as usize]).sum();
+            }
+        });
+    }
+    Grid::new(shape, data)
+}
+
+/// Replaces every line of `data` (a `[Z, Y, X]` volume) along `axis` by `f(line, out)`.
+fn map_lines(data: &mut [f64], shape: [usize; 3], axis: usize, mut f: impl FnMut(&[f64], &mut [f64])) {
+    let strides = [shape[1] * shape[2], shape[2], 1];
+    let n = shape[axis];
+    let others: Vec<usize> = (0..3).filter(|a| *a != axis).collect();
+    let (mut line, mut out) = (vec![0.0; n], vec![0.0; n]);
+    for i in 0..shape[others[0]] {
+        for j in 0..shape[others[1]] {
+            let base = i * strides[others[0]] + j * strides[others[1]];
+            for (k, v) in line.iter_mut().enumerate() {
+                *v = data[base + k * strides[axis]];
+            }
+            f(&line, &mut out);
+            for (k, v) in out.iter().enumerate() {
+                data[base + k * strides[axis]] = *v;
             }
         }
     }
-    Grid::new(shape, data)
 }
 
 /// astropy's `convolve(values, box_of_size³ / size³, boundary="extend")` with NaN
