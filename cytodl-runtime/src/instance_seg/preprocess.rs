@@ -79,10 +79,12 @@ impl InstanceSegPreprocess {
         };
         // numpy's `astype(int)`: truncation.
         let mut im = Grid::new(spatial, labels.data().iter().map(|v| if *v > 0.0 { *v as u32 } else { 0 }).collect());
+        // Numbered 1..n first (an order-keeping renumbering, so the result is cyto_dl's): label
+        // ids can be any numbers, and per-label tables are sized by the largest.
+        relabel_sequential(&mut im);
         if self.keep_largest {
             im = keep_largest_piece(&im);
         }
-        relabel_sequential(&mut im);
         let skel = self.shrink(&im);
         let on_skel = Grid::new(spatial, skel.data.iter().map(|v| *v != 0).collect());
         let skel_edt = distance_transform(&on_skel);
@@ -355,4 +357,34 @@ fn keep_largest_piece(im: &Grid<u32>) -> Grid<u32> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Label ids are only names: huge or sparse ids give the target of ids 1..n in the same order.
+    #[test]
+    fn label_ids_are_renumbered_in_order() {
+        let disks = |a: f32, b: f32| {
+            let data = (0..40 * 40)
+                .map(|i| {
+                    let (y, x) = ((i / 40) as f32, (i % 40) as f32);
+                    if (y - 12.0).powi(2) + (x - 12.0).powi(2) <= 64.0 {
+                        a
+                    } else if (y - 26.0).powi(2) + (x - 27.0).powi(2) <= 81.0 {
+                        b
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            Array::new(vec![1, 40, 40], data).expect("shape")
+        };
+        let p = InstanceSegPreprocess { dim: 2, ..InstanceSegPreprocess::default() };
+        let big = p.apply(&disks(7_000_000.0, 3.0)).expect("target");
+        let small = p.apply(&disks(2.0, 1.0)).expect("target");
+        assert_eq!(big, small);
+        assert_eq!(big.shape(), &[6, 40, 40]);
+    }
 }
