@@ -575,14 +575,18 @@ impl From<&cytodl_schema::PostprocessConfig> for Postprocess {
 }
 
 /// Each head's (input, prediction) postprocessing from a model config; a head without one gets
-/// cyto_dl's default (`ActThreshLabel()`, identity cast to uint8).
-pub fn head_postprocess(model: &cytodl_schema::MultiTaskIm2Im) -> HeadPostprocess {
-    model
-        .task_heads
+/// cyto_dl's default: `ActThreshLabel()` (identity cast to uint8), and for a GAN head `detach`
+/// (the float32 values as they are).
+pub fn head_postprocess(heads: &cytodl_schema::Map<cytodl_schema::HeadConfig>) -> HeadPostprocess {
+    heads
         .iter()
         .map(|(name, head)| {
             let post = head.postprocess();
-            let step = |c: Option<&cytodl_schema::PostprocessConfig>| c.map_or_else(Postprocess::default, Postprocess::from);
+            let default = || match head.adversarial() {
+                Some(_) => Postprocess::ActThreshLabel(ActThreshLabel { dtype: DType::F32, ..ActThreshLabel::default() }),
+                None => Postprocess::default(),
+            };
+            let step = |c: Option<&cytodl_schema::PostprocessConfig>| c.map_or_else(default, Postprocess::from);
             (name.clone(), (step(post.and_then(|p| p.input.as_ref())), step(post.and_then(|p| p.prediction.as_ref()))))
         })
         .collect()

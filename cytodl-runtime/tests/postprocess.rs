@@ -356,3 +356,23 @@ fn legacy_functions_as_postprocess_steps() {
     assert_eq!(r.array.data(), &[0.0, 102.0, 153.0, 255.0]);
     assert_eq!(Postprocess::default(), Postprocess::ActThreshLabel(ActThreshLabel::default()));
 }
+
+/// Heads without `postprocess` save cyto_dl's defaults: uint8 for a BaseHead (`ActThreshLabel()`),
+/// float32 for a GANHead (its `detach`).
+#[test]
+fn default_postprocessing_depends_on_the_head() {
+    use cytodl_runtime::config::component::declared_defaults;
+    use cytodl_runtime::config::{BaseHead, GANHead, HeadConfig, LossConfig, MSELoss, Map};
+    use cytodl_runtime::io::DType;
+    use cytodl_runtime::postprocess::{head_postprocess, Postprocess};
+    let mse = LossConfig::MSELoss(declared_defaults::<MSELoss>());
+    let heads =
+        Map::of([("base", HeadConfig::BaseHead(BaseHead { loss: mse, postprocess: None })), ("gan", HeadConfig::GANHead(declared_defaults::<GANHead>()))]);
+    let post = head_postprocess(&heads);
+    let dtype = |p: &Postprocess| match p {
+        Postprocess::ActThreshLabel(a) => a.dtype,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((dtype(&post["base"].0), dtype(&post["base"].1)), (DType::U8, DType::U8));
+    assert_eq!((dtype(&post["gan"].0), dtype(&post["gan"].1)), (DType::F32, DType::F32));
+}

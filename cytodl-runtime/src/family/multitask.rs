@@ -53,7 +53,7 @@ impl ModelFamily for MultiTaskIm2Im {
     }
 
     fn postprocess(&self) -> HeadPostprocess {
-        head_postprocess(self)
+        head_postprocess(&self.task_heads)
     }
 
     fn outputs(&self) -> Vec<String> {
