@@ -8,7 +8,7 @@
 //! "small skeleton" test sums the label values in the skeleton's box, not its voxel count; a z
 //! coordinate is `linspace(0, Z · anisotropy - 1, Z)`; embedded points are rounded half to even.
 
-use super::grid::{find_objects, inner_boundaries, label, pad_bounds, relabel_sequential, Bounds, Grid};
+use super::grid::{find_objects, inner_boundaries, label, pad_bounds, present_labels, relabel_sequential, Bounds, Grid};
 use super::nearest::NearestPoints;
 use rayon::prelude::*;
 
@@ -179,10 +179,7 @@ impl InstanceSegCluster {
         let on_skeleton = Grid::new(shape, skel.data.iter().zip(&semantic.data).map(|(s, m)| *m && *s > threshold).collect());
         let (labels, _) = label(&on_skeleton);
         let mut labels = self.remove_small_skeletons(&labels);
-        let mut present: Vec<u32> = labels.data.iter().copied().filter(|v| *v != 0).collect();
-        present.sort_unstable();
-        present.dedup();
-        match present.len() {
+        match present_labels(&labels).len() {
             0 => return Grid::filled(shape, 0),
             1 => return Grid::new(shape, semantic.data.iter().map(|m| *m as u32).collect()),
             _ => {}
@@ -204,7 +201,8 @@ impl InstanceSegCluster {
         let max_d2 = self.distance_threshold * self.distance_threshold;
         // Many voxels point at the same voxel (the embedding converges on the skeleton): each
         // target's nearest skeleton voxel is searched once.
-        let mut nearest: Vec<Option<Option<(usize, i64)>>> = vec![None; semantic.data.len()];
+        // (0: not searched yet, u32::MAX: no skeleton voxel, else its index + 1.)
+        let mut nearest: Vec<u32> = vec![0; semantic.data.len()];
         let mut assigned: Vec<(usize, u32)> = Vec::new();
         semantic.for_each_voxel(|i, z, y, x| {
             if !semantic.data[i] || labels.data[i] != 0 {
@@ -217,7 +215,14 @@ impl InstanceSegCluster {
                 target[a] = v.clamp(0.0, (shape[a] - 1) as f64).round_ties_even() as i64;
             }
             let t = semantic.index(target[0] as usize, target[1] as usize, target[2] as usize);
-            let found = *nearest[t].get_or_insert_with(|| tree.nearest(target));
+            if nearest[t] == 0 {
+                nearest[t] = tree.nearest(target).map_or(u32::MAX, |(j, _)| j as u32 + 1);
+            }
+            let found = (nearest[t] != u32::MAX).then(|| {
+                let j = nearest[t] as usize - 1;
+                let p = boundary_points[j];
+                (j, (0..3).map(|a| (p[a] - target[a]).pow(2)).sum::<i64>())
+            });
             let label = match found {
                 Some((j, d2)) if (d2 as f64) <= max_d2 => boundary_labels[j],
                 _ => 0,

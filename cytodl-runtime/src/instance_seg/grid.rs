@@ -158,17 +158,36 @@ pub fn inner_boundaries(labels: &Grid<u32>) -> Grid<bool> {
 /// `skimage.segmentation.relabel_sequential(labels)`: the labels present, in increasing order,
 /// become 1, 2, ...
 pub fn relabel_sequential(labels: &mut Grid<u32>) {
-    let mut present: Vec<u32> = labels.data.iter().copied().filter(|v| *v != 0).collect();
-    present.sort_unstable();
-    present.dedup();
+    let present = present_labels(labels);
     if present.iter().enumerate().all(|(i, v)| *v as usize == i + 1) {
         return;
     }
-    let lookup: std::collections::HashMap<u32, u32> = present.iter().enumerate().map(|(i, v)| (*v, i as u32 + 1)).collect();
-    for v in &mut labels.data {
-        if *v != 0 {
-            *v = lookup[v];
+    let max = present.last().copied().unwrap_or(0) as usize;
+    if max <= 4 * labels.data.len() + 1024 {
+        let mut lookup = vec![0u32; max + 1];
+        for (i, v) in present.iter().enumerate() {
+            lookup[*v as usize] = i as u32 + 1;
         }
+        labels.data.iter_mut().for_each(|v| *v = lookup[*v as usize]);
+    } else {
+        // Sparse huge ids: a map instead of a table sized by the largest.
+        let lookup: std::collections::HashMap<u32, u32> = present.iter().enumerate().map(|(i, v)| (*v, i as u32 + 1)).collect();
+        labels.data.iter_mut().filter(|v| **v != 0).for_each(|v| *v = lookup[v]);
+    }
+}
+
+/// The non-zero labels present, in increasing order.
+pub fn present_labels(labels: &Grid<u32>) -> Vec<u32> {
+    let max = labels.data.iter().copied().max().unwrap_or(0) as usize;
+    if max <= 4 * labels.data.len() + 1024 {
+        let mut seen = vec![false; max + 1];
+        labels.data.iter().for_each(|v| seen[*v as usize] = true);
+        (1..=max).filter(|l| seen[*l]).map(|l| l as u32).collect()
+    } else {
+        let mut present: Vec<u32> = labels.data.iter().copied().filter(|v| *v != 0).collect();
+        present.sort_unstable();
+        present.dedup();
+        present
     }
 }
 
