@@ -102,29 +102,19 @@ impl InstanceSegCluster {
             Grid::new(spatial, image.data()[n..2 * n].iter().map(|v| half(*v) > semantic_threshold).collect())
         };
         let (naive, _) = label(&objects);
-        // Skeleton and embedding are read (as float16) only inside each object's box.
-        let crop_half = |c: usize, region: &Bounds| -> Grid<f64> {
-            let data = &image.data()[c * n..(c + 1) * n];
-            let shape = region_shape(region);
-            let mut out = Vec::with_capacity(shape.iter().product());
-            for z in region[0].0..region[0].1 {
-                for y in region[1].0..region[1].1 {
-                    let row = (z * spatial[1] + y) * spatial[2];
-                    out.extend(data[row + region[2].0..row + region[2].1].iter().map(|v| half(*v)));
-                }
-            }
-            Grid::new(shape, out)
-        };
-
-        // Objects are independent: clustered in parallel, numbered in order afterwards.
+        // Skeleton and embedding are read (as float16) only at each object's voxels.
         let boxes: Vec<(u32, Bounds)> =
             find_objects(&naive).into_iter().enumerate().filter_map(|(i, b)| b.map(|b| (i as u32 + 1, pad_bounds(&b, 1, spatial)))).collect();
+        // Objects are independent: clustered in parallel, numbered in order afterwards.
         let masks: Vec<Grid<u32>> = boxes
             .par_iter()
             .map(|(lab, region)| {
                 let semantic = Grid::new(region_shape(region), naive.crop(region).data.iter().map(|v| v == lab).collect());
-                let embed: Vec<Grid<f64>> = (0..self.dim).map(|i| crop_half(2 + i, region)).collect();
-                self.cluster_object(semantic, crop_half(0, region), embed)
+                let at = |c: usize, p: [usize; 3]| {
+                    let k = ((region[0].0 + p[0]) * spatial[1] + region[1].0 + p[1]) * spatial[2] + region[2].0 + p[2];
+                    half(image.data()[c * n + k])
+                };
+                self.cluster_object(semantic, |p| at(0, p), |e, p| at(2 + e, p))
             })
             .collect();
         let mut out = Grid::filled(spatial, 0u32);
@@ -173,10 +163,12 @@ impl InstanceSegCluster {
     }
 
     /// One object (`semantic`, padded by one voxel) split by its skeletons.
-    fn cluster_object(&self, semantic: Grid<bool>, skel: Grid<f64>, embedding: Vec<Grid<f64>>) -> Grid<u32> {
+    /// `skeleton(p)` and `embedding(e, p)` read the prediction (float16) at a voxel `p` of the box.
+    fn cluster_object(&self, semantic: Grid<bool>, skeleton: impl Fn([usize; 3]) -> f64, embedding: impl Fn(usize, [usize; 3]) -> f64) -> Grid<u32> {
         let shape = semantic.shape;
         let threshold = half(self.skel_threshold as f32);
-        let on_skeleton = Grid::new(shape, skel.data.iter().zip(&semantic.data).map(|(s, m)| *m && *s > threshold).collect());
+        let mut on_skeleton = Grid::filled(shape, false);
+        semantic.for_each_voxel(|i, z, y, x| on_skeleton.data[i] = semantic.data[i] && skeleton([z, y, x]) > threshold);
         let (labels, _) = label(&on_skeleton);
         let mut labels = self.remove_small_skeletons(&labels);
         match present_labels(&labels).len() {
@@ -211,7 +203,7 @@ impl InstanceSegCluster {
             let p = [z, y, x];
             let mut target = [0i64; 3];
             for (e, &a) in axes.iter().enumerate() {
-                let v = (embedding[e].data[i] + coords[a][p[a]]) / scale[a];
+                let v = (embedding(e, p) + coords[a][p[a]]) / scale[a];
                 target[a] = v.clamp(0.0, (shape[a] - 1) as f64).round_ties_even() as i64;
             }
             let t = semantic.index(target[0] as usize, target[1] as usize, target[2] as usize);
