@@ -168,7 +168,8 @@ fn gan_reconstruction_error_falls_over_epochs() {
     use cytodl_runtime::model::Gan;
     use cytodl_runtime::nn::discriminator::{MultiScaleDiscriminator, PatchGanConfig};
     use cytodl_runtime::nn::heads::Head;
-    use cytodl_runtime::train::gan_step::{GanStep, Role};
+    use cytodl_runtime::train::gan_step::GanStep;
+    use cytodl_runtime::train::step::Scheduled;
 
     // The target in [-1, 1] (the generator ends in tanh), as cyto_dl's percentile scaling makes it.
     let scaled = |v: &(Array, Array, Array)| Array::new(v.2.shape().to_vec(), v.2.data().iter().map(|s| s.min(1.0) * 2.0 - 1.0).collect()).unwrap();
@@ -201,7 +202,7 @@ fn gan_reconstruction_error_falls_over_epochs() {
     let model = Gan { generator, discriminator };
     let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig { betas: (0.5, 0.999), ..AdamConfig::default() })).unwrap();
     let constant = |lr| Scheduler::new(LrSchedule::Exponential { gamma: 1.0 }, lr).unwrap();
-    let step = GanStep { generator: Role::new(adam(), constant(3e-3)), discriminator: Role::new(adam(), constant(1e-4)) };
+    let step = GanStep { generator: Scheduled::new(adam(), constant(3e-3)), discriminator: Scheduled::new(adam(), constant(1e-4)) };
     let objective =
         GanObjective { criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 }, scales: Some(1), gan_weight: 1.0, feature_matching_weight: 10.0 };
     let adversarial = Adversarial {

@@ -19,7 +19,8 @@ use crate::nn::Init;
 use crate::optim::{Optimizer, Scheduler};
 use crate::postprocess::HeadPostprocess;
 use crate::task::{Task, TaskError};
-use crate::train::gan_step::{GanStep, Role};
+use crate::train::gan_step::GanStep;
+use crate::train::step::Scheduled;
 use crate::train::trainer::TrainerConfig;
 
 impl ModelFamily for GAN {
@@ -51,10 +52,10 @@ impl ModelFamily for GAN {
                 "a GAN optimizes manually: trainer.gradient_clip_val and accumulate_grad_batches are not available (Lightning refuses them too)".into(),
             ));
         }
-        let role = |name: &'static str, lr: Option<f64>| -> Result<Role<B>, FamilyError> {
+        let role = |name: &'static str, lr: Option<f64>| -> Result<Scheduled<B>, FamilyError> {
             let (optimizer, lr) = assemble::optimizer_of(self.optimizer(name), name, lr)?;
             let scheduler = Scheduler::new(assemble::lr_schedule_of(self.scheduler(name), name)?, lr)?;
-            Ok(Role::new(Optimizer::<B>::new(optimizer)?, scheduler))
+            Ok(Scheduled::new(Optimizer::<B>::new(optimizer)?, scheduler))
         };
         Ok(GanStep { generator: role(GENERATOR, lr)?, discriminator: role(DISCRIMINATOR, None)? })
     }

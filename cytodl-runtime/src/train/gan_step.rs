@@ -16,38 +16,16 @@ use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
 
 use super::error::TrainError;
-use super::step::{StepOutput, TrainingStep};
+use super::step::{Scheduled, StepOutput, TrainingStep};
 use crate::data::loader::Batch;
 use crate::model::Gan;
-use crate::optim::{Optimizer, OptimizerRecord, Scheduler};
+use crate::optim::OptimizerRecord;
 use crate::task::{batch_tensor, scalar, Im2Im, Task, TaskError};
-
-/// One optimizer and its schedule.
-pub struct Role<B: AutodiffBackend> {
-    pub optimizer: Optimizer<B>,
-    pub scheduler: Scheduler,
-    lr: f64,
-}
-
-impl<B: AutodiffBackend> Role<B> {
-    pub fn new(optimizer: Optimizer<B>, scheduler: Scheduler) -> Self {
-        let lr = scheduler.base_lr();
-        Role { optimizer, scheduler, lr }
-    }
-
-    fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
-        self.lr = self.scheduler.lr_at(epoch)?;
-        if let Some(m) = self.scheduler.momentum_at(epoch)? {
-            self.optimizer.set_momentum(m)?;
-        }
-        Ok(())
-    }
-}
 
 /// The GAN's training step: the `generator` and `discriminator` optimizers.
 pub struct GanStep<B: AutodiffBackend> {
-    pub generator: Role<B>,
-    pub discriminator: Role<B>,
+    pub generator: Scheduled<B>,
+    pub discriminator: Scheduled<B>,
 }
 
 impl<B: AutodiffBackend> GanStep<B> {

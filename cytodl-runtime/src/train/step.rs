@@ -55,14 +55,37 @@ pub trait TrainingStep<B: AutodiffBackend, M> {
     fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &M) -> Result<(), TrainError>;
 }
 
-/// cyto_dl's multi-task im2im step: the heads' losses summed, one backward, one optimizer.
-pub struct Supervised<B: AutodiffBackend> {
+/// An optimizer with its learning-rate schedule, and the learning rate of the current epoch (one
+/// per role: the supervised step has one, the GAN step two).
+pub struct Scheduled<B: AutodiffBackend> {
     pub optimizer: Optimizer<B>,
     pub scheduler: Scheduler,
+    pub(crate) lr: f64,
+}
+
+impl<B: AutodiffBackend> Scheduled<B> {
+    pub fn new(optimizer: Optimizer<B>, scheduler: Scheduler) -> Self {
+        let lr = scheduler.base_lr();
+        Scheduled { optimizer, scheduler, lr }
+    }
+
+    /// Sets the learning rate (and momentum) of `epoch`: cyto_dl steps its schedulers once per
+    /// epoch.
+    pub fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
+        self.lr = self.scheduler.lr_at(epoch)?;
+        if let Some(m) = self.scheduler.momentum_at(epoch)? {
+            self.optimizer.set_momentum(m)?;
+        }
+        Ok(())
+    }
+}
+
+/// cyto_dl's multi-task im2im step: the heads' losses summed, one backward, one optimizer.
+pub struct Supervised<B: AutodiffBackend> {
+    pub optimizer: Scheduled<B>,
     /// Lightning's `accumulate_grad_batches`.
     pub accumulate_grad_batches: usize,
     accumulator: GradAccumulator<B>,
-    lr: f64,
 }
 
 impl<B: AutodiffBackend> Supervised<B> {
@@ -70,8 +93,11 @@ impl<B: AutodiffBackend> Supervised<B> {
     pub const OPTIMIZER: &'static str = "optimizer";
 
     pub fn new(optimizer: Optimizer<B>, scheduler: Scheduler, accumulate_grad_batches: usize) -> Self {
-        let lr = scheduler.base_lr();
-        Supervised { optimizer, scheduler, accumulate_grad_batches: accumulate_grad_batches.max(1), accumulator: GradAccumulator::new(), lr }
+        Supervised {
+            optimizer: Scheduled::new(optimizer, scheduler),
+            accumulate_grad_batches: accumulate_grad_batches.max(1),
+            accumulator: GradAccumulator::new(),
+        }
     }
 }
 
@@ -81,11 +107,7 @@ where
     M: AutodiffModule<B> + Im2Im<B>,
 {
     fn begin_epoch(&mut self, epoch: u64) -> Result<(), TrainError> {
-        self.lr = self.scheduler.lr_at(epoch)?;
-        if let Some(m) = self.scheduler.momentum_at(epoch)? {
-            self.optimizer.set_momentum(m)?;
-        }
-        Ok(())
+        self.optimizer.begin_epoch(epoch)
     }
 
     fn step(&mut self, model: M, task: &Task, batch: &Batch, last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, M>, TrainError> {
@@ -113,12 +135,12 @@ where
         } else {
             grads
         };
-        let model = self.optimizer.step(self.lr, model, grads);
+        let model = self.optimizer.optimizer.step(self.optimizer.lr, model, grads);
         Ok(StepOutput { model, losses, predictions, optimizer_steps: 1 })
     }
 
     fn optimizer_records(&self) -> Vec<(String, OptimizerRecord)> {
-        vec![(Self::OPTIMIZER.to_string(), self.optimizer.to_record())]
+        vec![(Self::OPTIMIZER.to_string(), self.optimizer.optimizer.to_record())]
     }
 
     fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &M) -> Result<(), TrainError> {
@@ -133,7 +155,7 @@ where
                 )));
             }
         };
-        self.optimizer.load_record(record, model)?;
+        self.optimizer.optimizer.load_record(record, model)?;
         Ok(())
     }
 }
