@@ -231,7 +231,8 @@ impl Adversarial {
         self.objective.discriminator_loss(&real, &fake)
     }
 
-    /// Both losses, for evaluation (no optimizer steps between them).
+    /// Both losses, for evaluation (no optimizer steps between them, no gradients): the
+    /// discriminator sees the real and the generated target once for both.
     pub fn losses<B: Backend>(
         &self,
         discriminator: &MultiScaleDiscriminator<B>,
@@ -239,8 +240,12 @@ impl Adversarial {
         target: Tensor<B, 5>,
         pred: Tensor<B, 5>,
     ) -> Result<GanLosses<B>, AdversarialError> {
-        let generator = self.generator_loss(discriminator, source.clone(), target.clone(), pred.clone())?;
-        let discriminator = self.discriminator_loss(discriminator, source, target, pred)?;
+        let (target, pred) = self.align(target, pred);
+        let real = discriminator.features(source.clone(), target.clone());
+        let fake = discriminator.features(source, pred.clone());
+        let reconstruction = self.reconstruction.forward(pred, target)?;
+        let generator = self.objective.generator_loss(&real, &fake)? + reconstruction.mul_scalar(self.reconstruction_weight);
+        let discriminator = self.objective.discriminator_loss(&real, &fake)?;
         Ok(GanLosses { generator, discriminator })
     }
 }
