@@ -149,6 +149,61 @@ fn gan_mistakes() {
     }
 }
 
+/// `model.metrics`: names that are not `<split>/<type>/<head>`, a split no stage logs, a head
+/// the model lacks, a loss average where a comparison belongs and back, a task the binary metrics
+/// do not have, a known torchmetrics class not implemented — each at its entry, with the fix.
+#[test]
+fn metric_mistakes() {
+    let f1 = "_target_: torchmetrics.classification.BinaryF1Score";
+    for (key, body, error, help) in [
+        ("val/dice/segg", f1, "8:7: error: metric `val/dice/segg`: `segg` is not a head of this model (seg)", Some("did you mean `seg`?")),
+        (
+            "predict/dice/seg",
+            f1,
+            "8:7: error: metric `predict/dice/seg`: split `predict` is none of train, val, test (metrics are logged in those stages only)",
+            None,
+        ),
+        ("dice", f1, "8:7: error: metric name `dice` is not `<split>/<type>/<head>`", Some("e.g. `val/dice/<head>`")),
+        ("val/dice", f1, "8:7: error: metric `val/dice` names no head: it compares one head's prediction with its target", Some("`val/dice/seg`")),
+        // over an entry segmentation.yaml declares: the error is where this file sets `_target_`
+        (
+            "val/dice/seg",
+            "_target_: torchmetrics.MeanMetric",
+            "8:17: error: metric `val/dice/seg`: torchmetrics.MeanMetric averages losses; a `dice` metric compares a prediction with its target",
+            Some("average the loss as `val/loss/<head>`"),
+        ),
+        (
+            "val/loss/seg",
+            f1,
+            "8:17: error: metric `val/loss/seg` averages a loss, which takes torchmetrics.MeanMetric, not `torchmetrics.classification.BinaryF1Score`",
+            Some("compare predictions under another type: `val/<type>/seg`"),
+        ),
+        (
+            "val/f1/seg",
+            "_target_: torchmetrics.F1Score\n      task: multiclass",
+            "9:13: error: `task` of `torchmetrics.F1Score` must be one of `binary`, found \"multiclass\"",
+            None,
+        ),
+        (
+            "val/dice/seg",
+            "_target_: torchmetrics.segmentation.DiceScore\n      num_classes: 2",
+            "8:17: error: `torchmetrics.segmentation.DiceScore` (Dice of one-hot predictions; BinaryF1Score is the Dice of a thresholded prediction) is not implemented in cytodl yet",
+            Some("supported metrics: torchmetrics.MeanMetric, torchmetrics.classification.BinaryF1Score"),
+        ),
+    ] {
+        let e = exp(&format!("model:\n  metrics:\n    {key}:\n      {body}\n"));
+        run(Case { experiment: &e, overrides: &[], error: &format!("experiment/broken.yaml:{error}"), help, files: &[] });
+    }
+    // A callback monitors what model.metrics logs in train and val; test metrics are not monitored.
+    run(Case {
+        experiment: &exp("callbacks:\n  model_checkpoint:\n    monitor: test/dice/seg\n"),
+        overrides: &[],
+        error: "experiment/broken.yaml:7:14: error: `test/dice/seg` is not a metric this experiment logs (train/loss, val/loss, train/loss/seg, val/loss/seg, train/dice/seg, val/dice/seg, val/iou/seg)",
+        help: Some("did you mean one of `train/dice/seg`, `val/dice/seg`?"),
+        files: &[],
+    });
+}
+
 #[test]
 fn wrong_type() {
     let e = exp("model:\n  backbone:\n    res_block: \"yes\"\n");
@@ -350,7 +405,7 @@ fn monitored_metric_typo() {
     run(Case {
         experiment: &e,
         overrides: &[],
-        error: "experiment/broken.yaml:7:14: error: `val/los` is not a metric this experiment logs (train/loss, val/loss, train/loss/seg, val/loss/seg)",
+        error: "experiment/broken.yaml:7:14: error: `val/los` is not a metric this experiment logs (train/loss, val/loss, train/loss/seg, val/loss/seg, train/dice/seg, val/dice/seg, val/iou/seg)",
         help: Some("did you mean one of `val/loss`, `val/loss/seg`?"),
         files: &[],
     });

@@ -21,6 +21,7 @@ pub mod infer;
 pub mod instance_seg;
 pub mod io;
 pub mod loss;
+pub mod metric;
 pub mod model;
 pub mod nn;
 pub mod optim;

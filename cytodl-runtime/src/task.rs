@@ -11,8 +11,10 @@ use indexmap::IndexMap;
 use thiserror::Error;
 
 use crate::adversarial::{Adversarial, AdversarialError};
+use crate::array::Array;
 use crate::data::loader::{Batch, LoadError};
 use crate::loss::{Loss, LossError};
+use crate::metric::{crop_to_common, MetricSpec};
 use crate::nn::discriminator::MultiScaleDiscriminator;
 
 /// Why a batch's losses could not be computed.
@@ -48,13 +50,15 @@ pub trait Im2Im<B: Backend>: Module<B> {
 /// What is learned: the input column and, per head, its loss (the head's target column has the
 /// head's name), the mask column of each head whose loss takes one (cyto_dl's `MaskHead`), and
 /// for a GAN the adversarial objective of its one head (which then replaces that head's loss:
-/// its `loss` is the generator's, `loss/generator_loss` and `loss/discriminator_loss` are logged).
+/// its `loss` is the generator's, `loss/generator_loss` and `loss/discriminator_loss` are logged),
+/// and the metrics that compare a head's prediction with its target (`model.metrics`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub x_key: String,
     pub heads: Vec<(String, Loss)>,
     pub masks: BTreeMap<String, String>,
     pub adversarial: Option<Adversarial>,
+    pub metrics: Vec<MetricSpec>,
 }
 
 impl Task {
@@ -73,23 +77,50 @@ impl Task {
                 _ => None,
             })
             .collect();
-        Ok(Task { x_key: model.x_key.0.clone(), heads, masks, adversarial: None })
+        let metrics = MetricSpec::from_config(model.metrics.as_ref());
+        Ok(Task { x_key: model.x_key.0.clone(), heads, masks, adversarial: None, metrics })
     }
 
     /// A task without masks.
     pub fn new(x_key: impl Into<String>, heads: Vec<(String, Loss)>) -> Task {
-        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: None }
+        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: None, metrics: Vec::new() }
     }
 
     /// A GAN's task: its one head trained by `adversarial`.
     pub fn adversarial(x_key: impl Into<String>, adversarial: Adversarial) -> Task {
         let heads = vec![(adversarial.head.clone(), adversarial.reconstruction.clone())];
-        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: Some(adversarial) }
+        Task { x_key: x_key.into(), heads, masks: BTreeMap::new(), adversarial: Some(adversarial), metrics: Vec::new() }
     }
 
     /// The mask column `head`'s loss takes, if any.
     pub fn mask_of(&self, head: &str) -> Option<&str> {
         self.masks.get(head).map(String::as_str)
+    }
+
+    /// Head `head`'s prediction (`[N, C, Z, Y, X]`) and target as its metrics compare them:
+    /// host arrays of the target's rank, cut to their common size for a resizing GAN head;
+    /// `None` when the target is missing.
+    pub fn metric_pair(&self, head: &str, pred: Option<Array>, target: Option<Array>) -> Option<(Array, Array)> {
+        let (pred, target) = (pred?, target?);
+        let pred = match (target.shape(), pred.shape()) {
+            ([_, _, _, _], [n, c, 1, y, x]) => {
+                let shape = vec![*n, *c, *y, *x];
+                pred.clone().reshape(shape).unwrap_or(pred)
+            }
+            _ => pred,
+        };
+        let resizes = self.adversarial.as_ref().is_some_and(|a| a.head == head && a.crop_to_common);
+        Some(if resizes { crop_to_common(pred, target) } else { (pred, target) })
+    }
+
+    /// [`Task::metric_pair`] of a batch and its predictions.
+    pub fn batch_metric_pair<B: Backend>(&self, head: &str, batch: &Batch, preds: &IndexMap<String, Tensor<B, 5>>) -> Option<(Array, Array)> {
+        if batch.samples.iter().any(|s| s.array(head).is_none()) {
+            return None;
+        }
+        let target = batch.stack(head).ok();
+        let pred = preds.get(head).map(|p| crate::model::to_array(p.clone()));
+        self.metric_pair(head, pred, target)
     }
 }
 

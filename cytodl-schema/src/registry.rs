@@ -16,6 +16,7 @@ pub fn all() -> Vec<&'static ComponentSpec> {
     out.extend(BackboneConfig::SPECS);
     out.extend(HeadConfig::SPECS);
     out.extend(LossConfig::SPECS);
+    out.extend(MetricConfig::SPECS);
     out.extend(ActivationConfig::SPECS);
     out.extend(PostprocessConfig::SPECS);
     out.extend(OptimizerConfig::SPECS);
@@ -86,6 +87,9 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("lightning.pytorch.loggers.neptune.NeptuneLogger", "Neptune logging"),
     ("cyto_dl.loggers.MLFlowLogger", "MLflow logging (planned)"),
     ("torchvision.models.resnet18", "torchvision models"),
+    ("torchmetrics.segmentation.DiceScore", "Dice of one-hot predictions; BinaryF1Score is the Dice of a thresholded prediction"),
+    ("torchmetrics.segmentation.MeanIoU", "IoU of one-hot predictions; BinaryJaccardIndex is the IoU of a thresholded prediction"),
+    ("torchmetrics.segmentation.GeneralizedDiceScore", "generalized Dice"),
 ];
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub enum Kind {
     Inference,
     Discriminator,
     GanLoss,
+    Metric,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Kind::Inference => "sliding-window inference",
             Kind::Discriminator => "GAN discriminator",
             Kind::GanLoss => "adversarial loss",
+            Kind::Metric => "metric",
         }
     }
 }

@@ -14,6 +14,7 @@ use cytodl_runtime::data::loader::Batch;
 use cytodl_runtime::experiment::{Experiment, Settings};
 use cytodl_runtime::family::ModelFamily;
 use cytodl_runtime::io::DType;
+use cytodl_runtime::metric::EpochMetrics;
 use cytodl_runtime::nn::Init;
 use cytodl_runtime::sample::Sample;
 use cytodl_runtime::task::Im2Im;
@@ -165,6 +166,17 @@ fn instantiate_and_train<E: Experiment>() {
             assert!(loss.is_finite(), "{}: epoch {epoch}: `{head}` loss {loss}", E::NAME);
         }
         net = out.model;
+    }
+    // Every metric of model.metrics takes the batch and gives a finite value in its stage.
+    let (_, _, preds) = cytodl_runtime::task::batch_losses(&net.valid(), &task, &batch, &device).unwrap_or_else(|e| panic!("{}: {e}", E::NAME));
+    for stage in ["train", "val", "test"] {
+        let mut metrics = EpochMetrics::new(&task.metrics, stage).unwrap_or_else(|e| panic!("{}: {e}", E::NAME));
+        metrics.update(|head| task.batch_metric_pair(head, &batch, &preds)).unwrap_or_else(|(name, e)| panic!("{}: {name}: {e}", E::NAME));
+        let values = metrics.compute();
+        assert_eq!(values.len(), task.metrics.iter().filter(|m| m.stage == stage).count(), "{}: {stage}: {values:?}", E::NAME);
+        for (name, v) in values {
+            assert!(v.is_finite(), "{}: {name} = {v}", E::NAME);
+        }
     }
     let after = net.valid().forward_heads(Init::new(9).normal::<cytodl_runtime::backend::Cpu, 5>([1, family.in_channels(), 8, 24, 24], 0.0, 1.0, &device));
     for head in &outputs {

@@ -37,6 +37,12 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
         assert!(values[0] > 0.0, "{exe}: `{col}` = {}", values[0]);
     }
     assert!(rows.last().is_some_and(|r| r.contains_key("test/loss")), "{exe}: the test row comes last");
+    // The experiment's `model.metrics`, once per stage, each in its range.
+    for (col, lo, hi) in model_metrics(exe) {
+        let values = metric_values(&rows, &col);
+        assert_eq!(values.len(), 1, "{exe}: `{col}` should appear once in 1 epoch, found {values:?}");
+        assert!((lo..=hi).contains(&values[0]), "{exe}: `{col}` = {} outside [{lo}, {hi}]", values[0]);
+    }
     let overrides = std::fs::read_to_string(run_dir.join(".hydra/overrides.yaml")).expect("overrides");
     assert_eq!(overrides, "- trainer.max_epochs=1\n- trainer.limit_train_batches=2\n");
 
@@ -64,6 +70,25 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     assert!(r.ok, "{exe} predict again:\n{}", r.text());
     assert!(r.stdout.contains("predict: 0 files written, 5 inputs already done"), "{}", r.stdout);
     run_dir
+}
+
+/// The `model.metrics` columns each example experiment logs (configs/experiment/*.yaml), with
+/// their ranges: Dice and IoU in [0, 1], SSIM and Pearson in [-1, 1], PSNR in dB, MAE >= 0.
+fn model_metrics(exe: &str) -> Vec<(String, f64, f64)> {
+    let unit = |names: &[&str]| names.iter().map(|n| (n.to_string(), 0.0, 1.0)).collect::<Vec<_>>();
+    match exe {
+        "segmentation" | "segmentation-resblocks" => unit(&["train/dice/seg", "val/dice/seg", "val/iou/seg", "test/dice/seg"]),
+        "labelfree" => vec![
+            ("val/ssim/signal".into(), -1.0, 1.0),
+            ("val/psnr/signal".into(), -20.0, 80.0),
+            ("val/pearson/signal".into(), -1.0, 1.0),
+            ("test/ssim/signal".into(), -1.0, 1.0),
+            ("test/psnr/signal".into(), -20.0, 80.0),
+        ],
+        "gan" => vec![("val/ssim/raw".into(), -1.0, 1.0), ("val/psnr/raw".into(), -20.0, 80.0), ("test/mae/raw".into(), 0.0, 100.0)],
+        "gan-superres" => vec![("val/psnr/raw".into(), -20.0, 80.0), ("test/psnr/raw".into(), -20.0, 80.0)],
+        _ => Vec::new(),
+    }
 }
 
 #[test]
@@ -156,9 +181,14 @@ fn segmentation_learns_the_example_masks() {
     let bin = binary("segmentation");
     let r = run(&dir, &bin, &["train", "trainer.max_epochs=15", "lr=0.003", "--output-dir", "run"]);
     assert!(r.ok, "{}", r.text());
-    let losses = metric_values(&metrics(&dir.join("run/csv/version_0/metrics.csv")), "train/loss");
+    let rows = metrics(&dir.join("run/csv/version_0/metrics.csv"));
+    let losses = metric_values(&rows, "train/loss");
     assert_eq!(losses.len(), 15);
     assert!(losses[14] < 0.6 * losses[0], "the training loss falls: {losses:?}");
+    // The logged Dice (model.metrics' BinaryF1Score) rises as the loss falls.
+    let val_dice = metric_values(&rows, "val/dice/seg");
+    assert_eq!(val_dice.len(), 15);
+    assert!(val_dice[14] > val_dice[0] + 0.2, "val/dice/seg rises: {val_dice:?}");
     let r = run(&dir, &bin, &["predict", "--ckpt", "run/checkpoints/last.ckpt", "--output-dir", "pred"]);
     assert!(r.ok, "{}", r.text());
     // 8 images: 6 train, img_006 validates, img_007 tests.
@@ -170,6 +200,23 @@ fn segmentation_learns_the_example_masks() {
         assert!(score >= at_least, "{image}: Dice {score:.3} (all-foreground scores {everything:.3})");
         assert!(everything < 0.3, "{image}: the blobs are a small part of the image ({everything:.3})");
     }
+    // The test stage (with the best checkpoint, as Lightning's) logs the Dice of img_007 (whole
+    // image, logits thresholded at 0): the Dice of that checkpoint's saved prediction (sigmoid
+    // stretched to uint8, thresholded at 127.5) up to that rounding.
+    let best = std::fs::read_dir(dir.join("run/checkpoints"))
+        .expect("checkpoints")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n != "last.ckpt"))
+        .expect("a best checkpoint");
+    let r = run(&dir, &bin, &["predict", "--ckpt", best.to_str().expect("utf-8"), "--output-dir", "pred_best"]);
+    assert!(r.ok, "{}", r.text());
+    let truth = read_channel(&dir.join("data/example/segmentation/img_007.ome.tif"), 1);
+    let (pred, _) = read_image(&dir.join("pred_best/seg/img_007.ome.tif"));
+    let ours = dice(pred.data(), 127.5, truth.data(), 0.0);
+    let logged = metric_values(&rows, "test/dice/seg");
+    assert_eq!(logged.len(), 1, "one test row");
+    assert!((logged[0] - ours).abs() < 0.01, "test/dice/seg {} vs the saved prediction's Dice {ours}", logged[0]);
 }
 
 /// Fine-tune from a cyto_dl checkpoint, resume our own checkpoint exactly where it stopped, and

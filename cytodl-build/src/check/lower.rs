@@ -123,7 +123,9 @@ impl Checker<'_> {
         let inference = self.inference(spatial_dims, patch);
         let trainer = self.trainer();
         let head_names: Vec<String> = heads.iter().flat_map(|h| h.0.keys().cloned()).collect();
-        let callbacks = self.callbacks(&head_names, gan);
+        let loss_parts: Vec<String> = if gan { vec!["generator_loss".into(), "discriminator_loss".into()] } else { head_names.clone() };
+        let (metrics, metric_names) = self.metrics(&head_names, &loss_parts);
+        let callbacks = self.callbacks(&head_names, gan, &metric_names);
         let loggers = self.loggers();
 
         let seed = match self.cfg("seed").map(|n| &n.value) {
@@ -162,6 +164,7 @@ impl Checker<'_> {
                         ("lr_scheduler", scheduler.as_ref().map_or(Lit::Null, Field::to_lit)),
                         ("inference_args", inference.to_lit()),
                         ("postprocessing", Lit::Null),
+                        ("metrics", metrics.as_ref().map_or(Lit::Null, Field::to_lit)),
                     ],
                 );
                 self.typed_component(&value, node, "model", ModelConfig::from_args)
@@ -579,7 +582,7 @@ impl Checker<'_> {
     }
 
     /// `callbacks.<name>`: each checked and typed; its monitored metric must be logged.
-    fn callbacks(&mut self, heads: &[String], gan: bool) -> Vec<(String, CallbackConfig)> {
+    fn callbacks(&mut self, heads: &[String], gan: bool, model_metrics: &[String]) -> Vec<(String, CallbackConfig)> {
         let mut out = Vec::new();
         let Some(node) = self.cfg("callbacks").filter(|n| !matches!(n.value, Value::Null)) else { return out };
         let Some(map) = node.as_map() else {
@@ -593,6 +596,13 @@ impl Checker<'_> {
             for h in heads {
                 metrics.push(format!("train/loss/{h}"));
                 metrics.push(format!("val/loss/{h}"));
+            }
+        }
+        // what model.metrics adds in the stages a callback sees (train and val)
+        for name in model_metrics {
+            let stage = cytodl_schema::MetricKey::parse(name).and_then(|k| k.stage());
+            if matches!(stage, Some("train" | "val")) && !metrics.contains(name) {
+                metrics.push(name.clone());
             }
         }
         for (name, node) in map {

@@ -10,6 +10,7 @@
 //! - [`rules`]: the domain rules (DynUNet levels, transform keys and ranks, losses vs heads,
 //!   optimizers, inference, trainer, callbacks);
 //! - [`gan`]: the rules of cyto_dl's GAN (one GAN head, the discriminator, both optimizers);
+//! - [`metrics`]: `model.metrics` names, splits, heads and metric kinds;
 //! - [`lower`]: the typed experiment, each component built by its declaration.
 //!
 //! [`ir::Experiment`]: crate::ir::Experiment
@@ -17,6 +18,7 @@
 mod component;
 mod gan;
 mod lower;
+mod metrics;
 mod rules;
 
 use cytodl_schema::{Args, Field, FieldErrors, Lit, Ty};

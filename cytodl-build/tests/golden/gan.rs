@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: 60772686f7f5fc9a
+// content hash: c2c148148c759efb
 //! The `gan` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -217,6 +217,32 @@ impl Experiment for Gan {
             ),
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
+            metrics: Some(
+                Map::of([
+                    (
+                        "val/ssim/raw",
+                        MetricConfig::StructuralSimilarityIndexMeasure(StructuralSimilarityIndexMeasure {
+                            gaussian_kernel: true,
+                            sigma: 1.5,
+                            kernel_size: 11,
+                            data_range: None,
+                            k1: 0.01,
+                            k2: 0.03,
+                        }),
+                    ),
+                    (
+                        "val/psnr/raw",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                    (
+                        "test/mae/raw",
+                        MetricConfig::MeanAbsoluteError(MeanAbsoluteError {}),
+                    ),
+                ]),
+            ),
         }
     }
 }

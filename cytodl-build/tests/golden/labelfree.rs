@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 4ac8bc332a5e5c52
+// content hash: 0d8057712d7dd3c5
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -207,6 +207,50 @@ impl Experiment for Labelfree {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: Some(
+                Map::of([
+                    (
+                        "val/ssim/signal",
+                        MetricConfig::StructuralSimilarityIndexMeasure(StructuralSimilarityIndexMeasure {
+                            gaussian_kernel: true,
+                            sigma: 1.5,
+                            kernel_size: 11,
+                            data_range: None,
+                            k1: 0.01,
+                            k2: 0.03,
+                        }),
+                    ),
+                    (
+                        "val/psnr/signal",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                    (
+                        "val/pearson/signal",
+                        MetricConfig::PearsonCorrCoef(PearsonCorrCoef {}),
+                    ),
+                    (
+                        "test/ssim/signal",
+                        MetricConfig::StructuralSimilarityIndexMeasure(StructuralSimilarityIndexMeasure {
+                            gaussian_kernel: true,
+                            sigma: 1.5,
+                            kernel_size: 11,
+                            data_range: None,
+                            k1: 0.01,
+                            k2: 0.03,
+                        }),
+                    ),
+                    (
+                        "test/psnr/signal",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                ]),
+            ),
         }
     }
 }

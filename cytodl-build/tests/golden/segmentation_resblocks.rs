@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: f3a858b8d50b53c9
+// content hash: bac3d404f24b7983
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -225,6 +225,39 @@ impl Experiment for SegmentationResblocks {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: Some(
+                Map::of([
+                    (
+                        "train/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/iou/seg",
+                        MetricConfig::JaccardIndex(JaccardIndex {
+                            task: BinaryTask::Binary,
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "test/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                ]),
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@ use burn::tensor::TensorData;
 use crate::adversarial::{Adversarial, Criterion};
 use crate::assemble::{self, DISCRIMINATOR, GENERATOR};
 use crate::infer::SlidingWindow;
+use crate::metric::MetricSpec;
 use crate::model::Gan;
 use crate::nn::discriminator;
 use crate::nn::Init;
@@ -42,7 +43,9 @@ impl ModelFamily for GAN {
             return Err(FamilyError::Gan(format!("a GAN has exactly one head, this one has {}", self.task_heads.0.len())));
         };
         let adversarial = Adversarial::from_config(name, head).map_err(|source| TaskError::Adversarial { head: name.clone(), source })?;
-        Ok(Task::adversarial(self.x_key.0.clone(), adversarial))
+        let mut task = Task::adversarial(self.x_key.0.clone(), adversarial);
+        task.metrics = MetricSpec::from_config(self.metrics.as_ref());
+        Ok(task)
     }
 
     fn training_step<B: AutodiffBackend>(&self, trainer: &TrainerConfig, lr: Option<f64>) -> Result<GanStep<B>, FamilyError> {

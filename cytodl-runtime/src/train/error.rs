@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use super::checkpoint::CheckpointError;
 use crate::data::loader::LoadError;
+use crate::metric::MetricError;
 use crate::optim::{OptimError, ScheduleError};
 use crate::task::TaskError;
 
@@ -39,4 +40,12 @@ pub enum TrainError {
     Resume { path: PathBuf, message: String },
     #[error("{0}")]
     Optimizers(String),
+    #[error("metric `{name}`: {source}")]
+    Metric { name: String, source: MetricError },
+}
+
+impl From<(String, MetricError)> for TrainError {
+    fn from((name, source): (String, MetricError)) -> Self {
+        TrainError::Metric { name, source }
+    }
 }

@@ -13,6 +13,7 @@ use crate::array::Array;
 use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
+use crate::metric::EpochMetrics;
 use crate::model::{infer_heads, to_tensor};
 use crate::postprocess::{HeadPostprocess, Postprocess};
 use crate::task::{head_losses, Im2Im, Task, TaskError};
@@ -159,6 +160,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
     device: &B::Device,
 ) -> Result<BTreeMap<String, f64>, TrainError> {
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut metrics = EpochMetrics::new(&task.metrics, "test").map_err(|e| ("test".to_string(), e))?;
     for batch in loader.epoch(0) {
         let batch = batch?;
         for sample in &batch.samples {
@@ -180,6 +182,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
                 e.0 += l.into_scalar().elem::<f64>();
                 e.1 += 1;
             }
+            metrics.update(|head| task.metric_pair(head, preds.get(head).cloned(), sample.array(head).map(|a| a.clone().with_leading_axis())))?;
             if let Some((saver, post)) = saver.filter(|(s, _)| s.wants("test", 0)) {
                 for (head, pred) in &preds {
                     if let Some(target) = sample.array(head) {
@@ -189,7 +192,9 @@ pub fn test<B: Backend, M: Im2Im<B>>(
             }
         }
     }
-    Ok(sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect())
+    let mut means: BTreeMap<String, f64> = sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect();
+    means.extend(metrics.compute());
+    Ok(means)
 }
 
 #[cfg(test)]

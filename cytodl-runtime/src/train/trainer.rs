@@ -24,6 +24,7 @@ use super::logger::MetricLogger;
 use super::progress::Progress;
 use super::step::{Supervised, TrainingStep};
 use crate::data::loader::{Batch, Loader};
+use crate::metric::EpochMetrics;
 use crate::nn::noise::NoiseScope;
 use crate::optim::{OptimError, Optimizer, OptimizerRecord, Scheduler};
 use crate::rng::Rng;
@@ -169,6 +170,7 @@ where
         let device = self.device.clone();
         let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let total = limit.map_or(loader.len(), |l| l.min(loader.len()));
+        let mut metrics = EpochMetrics::new(&self.task.metrics, prefix).map_err(|e| (prefix.to_string(), e))?;
         self.progress.start(prefix, epoch, total as u64);
         for (i, batch) in loader.epoch(epoch).take(total).enumerate() {
             let batch = batch?;
@@ -176,6 +178,7 @@ where
             if i == 0 {
                 save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
             }
+            metrics.update(|head| self.task.batch_metric_pair(head, &batch, &preds))?;
             if let Some(t) = t {
                 let v = scalar(&t);
                 let e = sums.entry(format!("{prefix}/loss")).or_default();
@@ -189,9 +192,10 @@ where
                 e.1 += 1;
             }
         }
-        let metrics = mean_metrics(&sums);
-        self.progress.finish(&summary(&metrics));
-        Ok(metrics)
+        let mut means = mean_metrics(&sums);
+        means.extend(metrics.compute());
+        self.progress.finish(&summary(&means));
+        Ok(means)
     }
 
     /// Trains until `max_epochs`, early stopping or a non-finite loss.
@@ -208,6 +212,7 @@ where
             let total = self.config.trainer.train_batches().map_or(train.len(), |l| l.min(train.len()));
             self.progress.start("train", epoch, total as u64);
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+            let mut metrics = EpochMetrics::new(&self.task.metrics, "train").map_err(|e| ("train".to_string(), e))?;
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 let batch = batch?;
                 let last = i + 1 == total;
@@ -232,6 +237,7 @@ where
                 if i == 0 {
                     save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
                 }
+                metrics.update(|head| self.task.batch_metric_pair(head, &batch, &out.predictions))?;
                 self.model = out.model;
                 for (name, value) in &out.losses {
                     let e = sums.entry(name.clone()).or_default();
@@ -245,7 +251,8 @@ where
                 }
                 self.progress.step(i as u64 + 1, value);
             }
-            let train_metrics = mean_metrics(&sums);
+            let mut train_metrics = mean_metrics(&sums);
+            train_metrics.extend(metrics.compute());
             self.progress.finish(&summary(&train_metrics));
             self.epoch += 1;
             report.epochs_run += 1;

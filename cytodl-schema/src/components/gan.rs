@@ -3,6 +3,7 @@
 //! adversarial objectives.
 
 use crate::components::loss::{LossConfig, MSELoss};
+use crate::components::metric::MetricConfig;
 use crate::components::model::{BackboneConfig, HeadConfig, HeadPostprocess, InferenceArgs, MultiTaskIm2Im, PerRole, Resolution, UpsampleMethod};
 use crate::components::optim::{OptimizerConfig, SchedulerConfig};
 use crate::components::postprocess::ActivationConfig;
@@ -33,6 +34,8 @@ component! {
         pub save_images_every_n_epochs: i64 = 1,
         /// where predict writes `<head>/<input name>`
         pub save_dir: Option<ConfigPath> = None,
+        /// `{"<split>/<type>/<head>": <torchmetrics metric>}` logged besides the losses
+        pub metrics: Option<Map<MetricConfig>> = None,
     }
     ignored {
         /// (torch.compile) no effect here
@@ -66,6 +69,7 @@ impl GAN {
             save_images_every_n_epochs: self.save_images_every_n_epochs,
             save_dir: self.save_dir.clone(),
             postprocessing: None,
+            metrics: self.metrics.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod gan;
 pub mod loss;
+pub mod metric;
 pub mod model;
 pub mod optim;
 pub mod postprocess;
@@ -13,6 +14,7 @@ pub mod transforms;
 pub use data::*;
 pub use gan::*;
 pub use loss::*;
+pub use metric::*;
 pub use model::*;
 pub use optim::*;
 pub use postprocess::*;

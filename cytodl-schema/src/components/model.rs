@@ -3,6 +3,7 @@
 
 use crate::components::gan::{GANHead, GANHeadResize, GAN};
 use crate::components::loss::LossConfig;
+use crate::components::metric::MetricConfig;
 use crate::components::optim::{OptimizerConfig, SchedulerConfig};
 use crate::components::postprocess::{ActivationConfig, PostprocessConfig};
 use crate::field::{Column, ConfigPath, Field, Map, Raw};
@@ -41,6 +42,8 @@ component! {
         pub save_dir: Option<ConfigPath> = None,
         /// (legacy) {input: {column: fn}, prediction: {head: fn}}
         pub postprocessing: Option<LegacyPostprocessing> = None,
+        /// `{"<split>/<type>/<head>": <torchmetrics metric>}` logged besides the losses
+        pub metrics: Option<Map<MetricConfig>> = None,
     }
     ignored {
         /// (torch.compile) no effect here
@@ -74,6 +77,14 @@ impl ModelConfig {
         match self {
             ModelConfig::MultiTaskIm2Im(m) => &mut m.save_dir,
             ModelConfig::GAN(m) => &mut m.save_dir,
+        }
+    }
+
+    /// `model.metrics`: the metrics logged besides the losses (none when unset).
+    pub fn metrics(&self) -> Option<&Map<MetricConfig>> {
+        match self {
+            ModelConfig::MultiTaskIm2Im(m) => m.metrics.as_ref(),
+            ModelConfig::GAN(m) => m.metrics.as_ref(),
         }
     }
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3df21da1b74623ab
+// content hash: 5413433d186e5c96
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -215,6 +215,7 @@ impl Experiment for BenchMedium {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: None,
         }
     }
 }

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3df21da1b74623ab
+// content hash: 5413433d186e5c96
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3ff30bd7f7cd9302
+// content hash: 31ad88961f057fcb
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -479,6 +479,87 @@ impl Experiment for CiEveryComponent {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: Some(
+                Map::of([
+                    (
+                        "train/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/iou/seg",
+                        MetricConfig::JaccardIndex(JaccardIndex {
+                            task: BinaryTask::Binary,
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "test/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    ("val/loss/seg", MetricConfig::MeanMetric(MeanMetric {})),
+                    (
+                        "val/f1/seg_dice",
+                        MetricConfig::F1Score(F1Score {
+                            task: BinaryTask::Binary,
+                            threshold: 0.4,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/jaccard/seg_bce",
+                        MetricConfig::BinaryJaccardIndex(BinaryJaccardIndex {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/ssim/raw_mse",
+                        MetricConfig::StructuralSimilarityIndexMeasure(StructuralSimilarityIndexMeasure {
+                            gaussian_kernel: true,
+                            sigma: 1.5,
+                            kernel_size: 11,
+                            data_range: Some(8.0),
+                            k1: 0.01,
+                            k2: 0.03,
+                        }),
+                    ),
+                    (
+                        "val/psnr/raw_l1",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                    (
+                        "val/pearson/raw_mse",
+                        MetricConfig::PearsonCorrCoef(PearsonCorrCoef {}),
+                    ),
+                    (
+                        "val/rmse/raw_l1",
+                        MetricConfig::MeanSquaredError(MeanSquaredError {
+                            squared: false,
+                        }),
+                    ),
+                    (
+                        "val/mae/raw_mse",
+                        MetricConfig::MeanAbsoluteError(MeanAbsoluteError {}),
+                    ),
+                ]),
+            ),
         }
     }
 }

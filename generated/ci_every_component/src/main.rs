@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3ff30bd7f7cd9302
+// content hash: 31ad88961f057fcb
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3013008d46fe7d47
+// content hash: a3f54746f68ed969
 //! The `ci_plugin_data` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -228,6 +228,39 @@ impl Experiment for CiPluginData {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: Some(
+                Map::of([
+                    (
+                        "train/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/iou/seg",
+                        MetricConfig::JaccardIndex(JaccardIndex {
+                            task: BinaryTask::Binary,
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "test/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                ]),
+            ),
         }
     }
 }

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 3013008d46fe7d47
+// content hash: a3f54746f68ed969
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: 60772686f7f5fc9a
+// content hash: c2c148148c759efb
 
 mod experiment;
 

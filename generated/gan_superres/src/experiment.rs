@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: bef9a7e0568b8723
+// content hash: 86548c3b994a1073
 //! The `gan_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -227,6 +227,24 @@ impl Experiment for GanSuperres {
             ),
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
+            metrics: Some(
+                Map::of([
+                    (
+                        "val/psnr/raw",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                    (
+                        "test/psnr/raw",
+                        MetricConfig::PeakSignalNoiseRatio(PeakSignalNoiseRatio {
+                            data_range: None,
+                            base: 10.0,
+                        }),
+                    ),
+                ]),
+            ),
         }
     }
 }

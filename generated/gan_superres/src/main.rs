@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: bef9a7e0568b8723
+// content hash: 86548c3b994a1073
 
 mod experiment;
 

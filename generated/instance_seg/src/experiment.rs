@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: 194d1f10528b8416
+// content hash: 68a37c57da183215
 //! The `instance_seg` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -208,6 +208,7 @@ impl Experiment for InstanceSeg {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: None,
         }
     }
 }

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: 194d1f10528b8416
+// content hash: 68a37c57da183215
 
 mod experiment;
 

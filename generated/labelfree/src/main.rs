@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 4ac8bc332a5e5c52
+// content hash: 0d8057712d7dd3c5
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 8ddfeb85f275d6b6
+// content hash: edc665b552e65812
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -218,6 +218,39 @@ impl Experiment for Segmentation {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: Some(
+                Map::of([
+                    (
+                        "train/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "val/iou/seg",
+                        MetricConfig::JaccardIndex(JaccardIndex {
+                            task: BinaryTask::Binary,
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                    (
+                        "test/dice/seg",
+                        MetricConfig::BinaryF1Score(BinaryF1Score {
+                            threshold: 0.5,
+                            zero_division: 0.0,
+                        }),
+                    ),
+                ]),
+            ),
         }
     }
 }

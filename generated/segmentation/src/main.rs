@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 8ddfeb85f275d6b6
+// content hash: edc665b552e65812
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: f3a858b8d50b53c9
+// content hash: bac3d404f24b7983
 
 mod experiment;
 

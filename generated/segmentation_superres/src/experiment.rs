@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 227891598b5107d7
+// content hash: 8899bdbcd626c71a
 //! The `segmentation_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -228,6 +228,7 @@ impl Experiment for SegmentationSuperres {
             save_images_every_n_epochs: 1,
             save_dir: Some(ConfigPath::in_run("")),
             postprocessing: None,
+            metrics: None,
         }
     }
 }

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 227891598b5107d7
+// content hash: 8899bdbcd626c71a
 
 mod experiment;
 
