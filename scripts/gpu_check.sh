@@ -1,33 +1,101 @@
 #!/bin/bash
-# Every GPU check in one call on the lent device (no Rust toolchain there). Prepare here first:
-#   cargo build --release -p cytodl-runtime --features cuda --example parity --example dynunet-bench
-#   target/release/cytodl-build build --features cuda configs/experiment/segmentation.yaml
-#   mkdir -p .devcarry && cp target/release/examples/{parity,dynunet-bench} target/release/segmentation \
-#     target/release/cytodl-build ../shared/bench/torch_dynunet_bench.py .devcarry/ && strip .devcarry/* ; gzip .devcarry/*[^y]
-# then run it with carry [".devcarry"] and record its output in BENCHMARKS.md. What it checks:
-# parity of output, loss and every gradient on the four fixtures (per parameter when one fails;
-# CI checks the same kernels on wgpu), train-step speed beside PyTorch, and the generated binary
-# training, predicting and benchmarking on CUDA.
+# Every GPU check in one call on a lent device (it has no Rust toolchain). Prepare here first:
+#   scripts/gpu_check.sh --prepare      (builds with --features cuda, strips, gzips into .devcarry/,
+#                                        downloads MONAI's wheel into .devcarry/)
+# then call the device with carry [".devcarry"] and the command `bash scripts/gpu_check.sh [quick]`, and
+# record the log ($OUT/gpu_check.log) in BENCHMARKS.md. In order of importance (each step has its
+# own timeout, so a slow one loses only itself):
+# 1. parity of output, loss and every gradient on the four DynUNet fixtures, exact f32 kernels;
+# 2. train-step speed of the small and medium DynUNet beside PyTorch + MONAI in the same call:
+#    direct kernels, implicit GEMM on tensor cores (CYTODL_GPU_CONV=implicit-gemm), and that with
+#    bf16 / fp16 mixed precision;
+# 3. the generated segmentation binary training (f32, 16-mixed with loss scaling, bf16-mixed),
+#    predicting and benchmarking on CUDA;
+# 4. parity with tensor cores and with mixed precision (how far from f32, not held to its bar).
 set -u
-cd .devcarry && for f in *.gz; do gunzip -f "$f"; done; chmod +x parity dynunet-bench segmentation cytodl-build; cd ..
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  # One package set for both builds, so that cargo unifies features once and builds burn once.
+  pkgs=(-p cytodl-runtime --features cuda -p cytodl-exp-segmentation --features cytodl-exp-segmentation/cuda -p cytodl-build)
+  cargo build --release "${pkgs[@]}" --example parity --example dynunet-bench
+  cargo build --release "${pkgs[@]}" --bins
+  rm -rf .devcarry && mkdir -p .devcarry
+  cp target/release/examples/parity target/release/examples/dynunet-bench target/release/segmentation target/release/cytodl-build .devcarry/
+  strip .devcarry/* && gzip .devcarry/*
+  cp ../shared/bench/torch_dynunet_bench.py .devcarry/
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 -d .devcarry monai==1.5.2
+  grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
+  du -sh .devcarry
+  exit 0
+fi
+
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu_check.log") 2>&1
+R=$PWD; D=$R/.devcarry
+cd "$D" && for f in *.gz; do gunzip -f "$f"; done; chmod +x parity dynunet-bench segmentation cytodl-build; cd "$R"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$D"/monai-*.whl && export PYTHONPATH=/tmp/site
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__, 'cudnn.allow_tf32', torch.backends.cudnn.allow_tf32)"
+t0=$SECONDS
+stamp() { echo "   [$((SECONDS - t0)) s]"; }
+
 P=cytodl-runtime/tests/fixtures/parity
-for f in dynunet3d_seg dynunet2d_res dynunet3d_basic_4lvl dynunet2d_aniso_basic; do
-  echo "== parity cuda $f"
-  out=$(timeout 120 .devcarry/parity --device cuda --per-param $P/$f 2>&1)
-  echo "$out" | tail -1
-  echo "$out" | grep -q '"max_rel_grad": [0-9.]*e-\(4\|5\|6\|7\|8\)' || echo "$out" | head -12
-done
-echo "== parity cuda lightning checkpoint"; timeout 60 .devcarry/parity --device cuda --ckpt $P/dynunet3d_seg/lightning_style.ckpt $P/dynunet3d_seg 2>&1 | tail -1
-for s in small medium; do
-  echo "== bench $s (torch, then ours)"
-  timeout 100 python3 .devcarry/torch_dynunet_bench.py $s 20 2>&1 | tail -1
-  timeout 100 .devcarry/dynunet-bench $s 20 cuda 2>&1 | tail -1
-done
-echo "== segmentation binary on cuda"
-R=$PWD; mkdir -p /tmp/run && cd /tmp/run
-$R/.devcarry/cytodl-build example-data data/example --files 5
-timeout 200 $R/.devcarry/segmentation train --device cuda trainer.max_epochs=2 --output-dir run 2>&1 | grep -v "step" | tail -6
-timeout 200 $R/.devcarry/segmentation train --device cuda trainer.max_epochs=1 trainer.precision=bf16-mixed --output-dir run_bf16 2>&1 | grep -v "step" | tail -4
-timeout 100 $R/.devcarry/segmentation predict --device cuda --ckpt run/checkpoints/last.ckpt --output-dir pred 2>&1 | tail -1
-timeout 100 $R/.devcarry/segmentation bench --device cuda --iters 5 2>&1 | tail -1
+parity() {
+  echo "## 1. parity, exact f32 kernels (CPU bar: out <= 1e-4, loss <= 1e-5, max_rel_grad <= 1e-3)"
+  for f in ${PARITY_FIXTURES:-dynunet3d_seg dynunet2d_res dynunet3d_basic_4lvl dynunet2d_aniso_basic}; do
+    echo "== parity cuda $f"
+    timeout 60 "$D/parity" --device cuda --per-param "$P/$f" > "/tmp/parity_$f.log" 2>&1
+    tail -1 "/tmp/parity_$f.log"; grep -m3 "worst\|error" "/tmp/parity_$f.log"; stamp
+  done
+}
+
+# $1: the variants to time besides PyTorch ("direct tc tc-bf16 tc-fp16"; tc = implicit GEMM).
+speed() {
+  echo "## 2. train step beside PyTorch (ms; same call)"
+  for s in small medium; do
+    echo "== bench $s"
+    timeout 60 python3 "$D/torch_dynunet_bench.py" $s 20 2>&1 | tail -1
+    for v in $1; do
+      case $v in
+        direct) n=20; [ $s = medium ] && n=10; timeout 60 "$D/dynunet-bench" $s $n cuda 2>&1 | tail -1 ;;
+        tc) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda 2>&1 | tail -3 ;;
+        tc-bf16) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda bf16-mixed 2>&1 | tail -1 ;;
+        tc-fp16) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda 16-mixed 2>&1 | tail -1 ;;
+      esac
+    done
+    stamp
+  done
+}
+
+binary() {
+  echo "## 3. the generated segmentation binary on CUDA"
+  mkdir -p /tmp/run && cd /tmp/run
+  "$D/cytodl-build" example-data data/example --files 5 | tail -1
+  timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 --output-dir run 2>&1 | grep -v "step" | tail -4; stamp
+  CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 trainer.precision=16-mixed --output-dir run_fp16 2>&1 | grep -v "step" | tail -4; stamp
+  CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 trainer.precision=bf16-mixed --output-dir run_bf16 2>&1 | grep -v "step" | tail -4; stamp
+  timeout 60 "$D/segmentation" predict --device cuda --ckpt run/checkpoints/last.ckpt --output-dir pred 2>&1 | tail -1
+  CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/segmentation" bench --device cuda --iters 5 2>&1 | tail -1; stamp
+  cd "$R"
+}
+
+numerics() {
+  echo "## 4. parity with tensor cores / mixed precision (distance from f32, informative)"
+  CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/parity" --device cuda --per-param "$P/dynunet3d_seg" > /tmp/parity_tc.log 2>&1
+  tail -1 /tmp/parity_tc.log; grep -m1 "worst" /tmp/parity_tc.log
+  CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/parity" --device cuda "$P/dynunet3d_basic_4lvl" 2>&1 | tail -1
+  timeout 60 "$D/parity" --device cuda --precision bf16-mixed "$P/dynunet3d_seg" 2>&1 | tail -1
+  timeout 60 "$D/parity" --device cuda --precision 16-mixed "$P/dynunet3d_seg" 2>&1 | tail -1
+  echo "== parity cuda lightning checkpoint"
+  timeout 60 "$D/parity" --device cuda --ckpt "$P/dynunet3d_seg/lightning_style.ckpt" "$P/dynunet3d_seg" 2>&1 | tail -1
+  stamp
+}
+
+# Sections to run: all by default; `quick` is parity on two fixtures and the tensor-core timings
+# (for a second call when little device time is left).
+case "${1:-all}" in
+  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; numerics ;;
+  all) parity; speed "direct tc tc-bf16 tc-fp16"; binary; numerics ;;
+  *) for section in "$@"; do $section; done ;;
+esac

@@ -2,14 +2,17 @@
 //! `../shared/bench/torch_dynunet_bench.py` (small: the cyto_dl segmentation model on a
 //! [1,1,16,32,32] patch; medium: 4 levels 16..128 on [2,1,32,64,64]). One JSON line.
 //!
-//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda]`
-//! (`cuda` needs `--features cuda`).
+//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda|wgpu] [32|bf16-mixed|16-mixed]`
+//! (`cuda` needs `--features cuda`, `wgpu` `--features wgpu`). Mixed precision casts the
+//! convolutions as the experiment binaries do (`nn::autocast`); on GPU backends
+//! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`).
 
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::FloatDType;
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss};
 use cytodl_runtime::nn::Init;
@@ -24,18 +27,31 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let size = args.first().map(String::as_str).unwrap_or("small");
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let precision = args.get(3).map(String::as_str).unwrap_or("32");
+    let dtype = match precision {
+        "32" => None,
+        "bf16-mixed" => Some(FloatDType::BF16),
+        "16-mixed" => Some(FloatDType::F16),
+        p => {
+            eprintln!("error: unknown precision {p} (32, bf16-mixed, 16-mixed)");
+            std::process::exit(2);
+        }
+    };
+    let _autocast = cytodl_runtime::nn::autocast::enable(dtype);
     match args.get(2).map(String::as_str).unwrap_or("cpu") {
-        "cpu" => run::<CpuTrain>(size, steps, &Default::default(), "cpu"),
+        "cpu" => run::<CpuTrain>(size, steps, &Default::default(), "cpu", precision),
         #[cfg(feature = "cuda")]
-        "cuda" => run::<cytodl_runtime::backend::CudaTrain>(size, steps, &Default::default(), "cuda"),
+        "cuda" => run::<cytodl_runtime::backend::CudaTrain>(size, steps, &Default::default(), "cuda", precision),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => run::<cytodl_runtime::backend::WgpuTrain>(size, steps, &Default::default(), "wgpu", precision),
         d => {
-            eprintln!("error: unknown device {d} (cpu, or cuda with --features cuda)");
+            eprintln!("error: unknown device {d} (cpu, or cuda / wgpu with --features cuda / wgpu)");
             std::process::exit(2);
         }
     }
 }
 
-fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_name: &str) {
+fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_name: &str, precision: &str) {
     let (levels, filters, shape): (usize, Vec<usize>, [usize; 5]) = match size {
         "medium" => (4, vec![16, 32, 64, 128], [2, 1, 32, 64, 64]),
         _ => (3, vec![16, 32, 64], [1, 1, 16, 32, 32]),
@@ -90,7 +106,9 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         let _ = eval.forward(xe.clone()).into_data();
     }
     let eval_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let conv = std::env::var("CYTODL_GPU_CONV").unwrap_or_else(|_| "direct".into());
+    let conv = if device_name == "cpu" { "cpu kernels".to_string() } else { conv };
     println!(
-        "{{\"peer\": \"cytodl (burn 0.21)\", \"device\": \"{device_name}\", \"size\": \"{size}\", \"shape\": {shape:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}}}"
+        "{{\"peer\": \"cytodl (burn 0.21)\", \"device\": \"{device_name}\", \"conv\": \"{conv}\", \"precision\": \"{precision}\", \"size\": \"{size}\", \"shape\": {shape:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}}}"
     );
 }

@@ -9,7 +9,9 @@
 //!   G = max_p ‖g_ref,p‖∞ (see below why the floor); `max_rel_grad_raw`: the same without 0.01·G.
 //!
 //! `parity [--device cpu|wgpu|cuda] [--per-param] FIXTURE_DIR` runs it on wgpu or CUDA when built
-//! with `--features wgpu` / `--features cuda`; `--per-param` lists every parameter's gradient error.
+//! with `--features wgpu` / `--features cuda`; `--per-param` lists every parameter's gradient error;
+//! `--precision bf16-mixed|16-mixed` runs the convolutions in 16 bits (`nn::autocast`), to see
+//! how far mixed precision is from the f32 reference (not held to the f32 tolerances).
 //!
 //! `parity --bench small|medium [ITERS] [cpu|cuda]` times a train step (forward + backward) and an eval
 //! forward of the two models of /work/shared/bench/torch_dynunet_bench.py.
@@ -128,18 +130,28 @@ fn parity(args: &[String]) -> Result<(), String> {
     let mut ckpt: Option<PathBuf> = None;
     let mut device = String::from("cpu");
     let mut per_param = false;
+    let mut dtype = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ckpt" => ckpt = Some(it.next().ok_or("--ckpt needs a path")?.into()),
             "--device" => device = it.next().ok_or("--device needs cpu, wgpu or cuda")?.clone(),
             "--per-param" => per_param = true,
+            "--precision" => {
+                dtype = match it.next().map(String::as_str) {
+                    Some("32") => None,
+                    Some("bf16-mixed") => Some(burn::tensor::FloatDType::BF16),
+                    Some("16-mixed") => Some(burn::tensor::FloatDType::F16),
+                    _ => return Err("--precision needs 32, bf16-mixed or 16-mixed".into()),
+                }
+            }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s if dir.is_none() => dir = Some(PathBuf::from(s)),
             s => return Err(format!("unexpected argument {s}")),
         }
     }
     let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
+    let _autocast = cytodl_runtime::nn::autocast::enable(dtype);
     let m = match device.as_str() {
         "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
         #[cfg(feature = "cuda")]

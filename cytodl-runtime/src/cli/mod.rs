@@ -167,7 +167,7 @@ fn on_device<E: Experiment>(command: DeviceCommand, args: &RunArgs) -> Result<()
     if device == "wgpu" {
         // burn's wgpu backend: CubeCL's kernels on the system's default Vulkan/Metal/DX12 device.
         #[cfg(feature = "wgpu")]
-        return run::<E, crate::backend::WgpuTrain>(command, args, settings, &Default::default(), false);
+        return run::<E, crate::backend::WgpuTrain>(command, args, settings, &Default::default(), true);
         #[cfg(not(feature = "wgpu"))]
         return Err(CliError::NoWgpu);
     }
@@ -178,9 +178,6 @@ fn on_device<E: Experiment>(command: DeviceCommand, args: &RunArgs) -> Result<()
     };
     #[cfg(feature = "cuda")]
     {
-        if command == DeviceCommand::Train {
-            eprintln!("warning: CUDA training is checked against PyTorch through the same kernels on wgpu (CI), not yet on a CUDA device (see BENCHMARKS.md)");
-        }
         let dev = burn::backend::cuda::CudaDevice::new(index);
         run::<E, crate::backend::CudaTrain>(command, args, settings, &dev, true)
     }
@@ -311,12 +308,19 @@ pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M,
     Ok(net)
 }
 
-fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs, settings: Settings, device: &B::Device, cuda: bool) -> Result<(), CliError> {
-    let (precision, warning) = effective_precision(&settings.trainer.precision.0, cuda)?;
+fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs, settings: Settings, device: &B::Device, gpu: bool) -> Result<(), CliError> {
+    let (mut precision, warning) = effective_precision(&settings.trainer.precision.0, gpu)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
-    // Convolutions compute in bf16 for the whole command (see nn::autocast).
+    if let Some(dtype) = precision.compute_dtype() {
+        if !B::supports_dtype(device, dtype.into()) {
+            eprintln!("warning: precision {} needs {dtype:?} kernels, which this device does not have; running in 32-bit", settings.trainer.precision.0);
+            precision = crate::train::evaluate::Precision::F32;
+        }
+    }
+    // Convolutions compute in the 16-bit type for the whole command (see nn::autocast); fp16
+    // training scales its loss (optim::LossScaler).
     let _autocast = crate::nn::autocast::enable(precision.compute_dtype());
     match command {
         DeviceCommand::Bench { iters } => bench::<E, B>(&settings, device, iters),

@@ -297,7 +297,7 @@ impl<B: Backend> Conv<B> {
         let bias = self.bias.as_ref().map(|b| b.val());
         let (transposed, stride, padding) = (self.transposed, self.stride, self.padding);
         super::autocast::conv(x, self.weight.val(), bias, |x, weight, bias| {
-            if transposed && !gemm_is_exact::<B>() {
+            if transposed && !transposed_as_gemm::<B>() {
                 // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
                 // transposed-convolution kernel computes in f32.
                 conv_transpose3d(x, weight, bias, ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1))
@@ -310,10 +310,15 @@ impl<B: Backend> Conv<B> {
     }
 }
 
-/// Whether `matmul` computes in full f32 on this backend: the CPU backends do; CubeCL's CUDA
-/// matmul picks tensor-core kernels that round f32 operands to TF32.
-fn gemm_is_exact<B: Backend>() -> bool {
+/// Whether transposed convolutions run as one `matmul`: on the CPU backends (exact f32), and on
+/// the GPU backends when convolutions already use tensor cores (`CYTODL_GPU_CONV=implicit-gemm`:
+/// CubeCL's CUDA matmul rounds f32 operands to TF32 as those convolutions do).
+fn transposed_as_gemm<B: Backend>() -> bool {
     use crate::backend::{Cpu, CpuTrain};
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if super::conv_gpu::GpuConv::current() == super::conv_gpu::GpuConv::ImplicitGemm {
+        return true;
+    }
     super::flex_kernel::is::<B, Cpu>() || super::flex_kernel::is::<B, CpuTrain>()
 }
 

@@ -6,14 +6,16 @@ use std::any::{Any, TypeId};
 
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;
 
 use crate::backend::{Cpu, CpuTrain};
 
 /// The autodiff tensor of [`CpuTrain`] (an input's primitive and its graph node).
-pub(crate) type TrackedTensor = burn::tensor::ops::FloatTensor<CpuTrain>;
+pub(crate) type TrackedTensor = FloatTensor<CpuTrain>;
 
 /// Whether `B` is the backend `C`.
 pub(crate) fn is<B: 'static, C: 'static>() -> bool {
@@ -69,9 +71,23 @@ pub(crate) fn tracked_output<B: Backend, O, const N: usize, const D: usize>(
 where
     O: Backward<Cpu, N>,
 {
+    tracked_output_on::<B, Cpu, O, N, D>(op, parents, state, y)
+}
+
+/// [`tracked_output`] for any inner backend `I` (`B` is `Autodiff<I>`): the GPU kernels record
+/// their own backward steps the same way.
+pub(crate) fn tracked_output_on<B: Backend, I: Backend, O, const N: usize, const D: usize>(
+    op: O,
+    parents: [&FloatTensor<Autodiff<I>>; N],
+    state: O::State,
+    y: I::FloatTensorPrimitive,
+) -> Option<Tensor<B, D>>
+where
+    O: Backward<I, N>,
+{
     let out = match op.prepare::<NoCheckpointing>(parents.map(|p| p.node.clone())).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(state, y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
-    cast(Tensor::<CpuTrain, D>::from_primitive(TensorPrimitive::Float(out)))
+    cast(Tensor::<Autodiff<I>, D>::from_primitive(TensorPrimitive::Float(out)))
 }

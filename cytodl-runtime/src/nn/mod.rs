@@ -3,6 +3,8 @@
 pub mod autocast;
 pub mod conv;
 pub mod conv_cpu;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod conv_gpu;
 pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;

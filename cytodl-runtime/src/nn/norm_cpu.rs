@@ -35,25 +35,39 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, 
 
 /// The same normalisation from tensor ops, for every backend. The affine weight is folded into
 /// the per-channel scale so only four full-size passes touch the activation.
+///
+/// Each instance's `Z·Y·X` values are viewed as `rows × len` and reduced in two steps (over
+/// `len`, then over `rows`): a GPU reduction kernel parallelises over rows, and one row per
+/// instance (32 rows of 131072 values in the medium DynUNet) left most of an H200 idle — 2.8 ms
+/// per statistic, a third of a train step (BENCHMARKS.md). The broadcast gradients of the
+/// backward pass reduce the same two ways.
 fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
     let shape = x.dims();
     let [n, c, ..] = shape;
-    let x = x.reshape([n, c, shape[2] * shape[3] * shape[4]]);
-    let mean = x.clone().mean_dim(2);
+    let volume = shape[2] * shape[3] * shape[4];
+    let rows = rows_per_instance(volume);
+    let x = x.reshape([n, c, rows, volume / rows]);
+    let mean = x.clone().mean_dim(3).mean_dim(2);
     let xc = x - mean;
-    let var = xc.clone().square().mean_dim(2);
+    let var = xc.clone().square().mean_dim(3).mean_dim(2);
     let rstd = var.add_scalar(eps).sqrt().recip();
     let y = match affine {
         Some((weight, bias)) => {
-            let scale = rstd * weight.reshape([1, c, 1]);
-            // shift as [N, C, 1] too: Flex's SIMD broadcast kernels take per-row scalars, while a
-            // [1, C, 1] operand on a batch > 1 falls back to a scalar strided walk.
-            let shift = scale.zeros_like() + bias.reshape([1, c, 1]);
+            let scale = rstd * weight.reshape([1, c, 1, 1]);
+            // shift as [N, C, 1, 1] too: Flex's SIMD broadcast kernels take per-row scalars, while
+            // a [1, C, 1, 1] operand on a batch > 1 falls back to a scalar strided walk.
+            let shift = scale.zeros_like() + bias.reshape([1, c, 1, 1]);
             xc * scale + shift
         }
         None => xc * rstd,
     };
     y.reshape(shape)
+}
+
+/// How many equal rows one instance of `volume` values is reduced as: the largest divisor of
+/// `volume` up to 256 that leaves rows of at least 256 values (1 for small volumes).
+fn rows_per_instance(volume: usize) -> usize {
+    (1..=256).rev().find(|r| volume.is_multiple_of(*r) && volume / r >= 256).unwrap_or(1)
 }
 
 /// Per-row statistics of a normalisation: rows are `(n, c)`, `len` values each.
@@ -215,7 +229,7 @@ mod tests {
     #[test]
     fn fused_matches_tensor_ops() {
         let device = Default::default();
-        for (shape, affine) in [([1, 3, 4, 5, 6], true), ([3, 2, 1, 7, 5], false), ([2, 4, 3, 3, 3], true)] {
+        for (shape, affine) in [([1, 3, 4, 5, 6], true), ([3, 2, 1, 7, 5], false), ([2, 4, 3, 3, 3], true), ([2, 3, 8, 16, 16], true)] {
             let x = Init::new(1).normal::<CpuTrain, 5>(shape, 1.5, 2.0, &device);
             let w = Init::new(2).normal::<CpuTrain, 1>([shape[1]], 1.0, 0.5, &device);
             let b = Init::new(3).normal::<CpuTrain, 1>([shape[1]], 0.0, 0.5, &device);
@@ -238,6 +252,16 @@ mod tests {
                 assert!(max_rel(ours.3.unwrap(), theirs.3.unwrap()) < 1e-4, "bias gradient {shape:?}");
             }
         }
+    }
+
+    /// Instances are reduced as rows of at least 256 values (the last shape above takes 8).
+    #[test]
+    fn instances_split_into_rows_of_at_least_256() {
+        assert_eq!(rows_per_instance(32 * 64 * 64), 256);
+        assert_eq!(rows_per_instance(8 * 16 * 16), 8);
+        assert_eq!(rows_per_instance(512), 2);
+        assert_eq!(rows_per_instance(300), 1);
+        assert_eq!(rows_per_instance(7), 1);
     }
 
     #[test]

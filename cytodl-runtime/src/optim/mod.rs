@@ -8,17 +8,20 @@
 //!   rebuilt from a checkpoint on resume.
 //! - [`clip`]: global-norm (`clip_grad_norm_`) and value (`clip_grad_value_`) clipping, and
 //!   gradient accumulation over micro-batches.
+//! - [`loss_scale`]: fp16 mixed precision's dynamic loss scaling (PyTorch's GradScaler).
 //! - [`schedule`]: ExponentialLR, StepLR, MultiStepLR, CosineAnnealingLR and OneCycleLR as pure
 //!   functions of the epoch that reproduce torch's recurrences value for value.
 //!
 //! [`GradientsParams`]: burn::optim::GradientsParams
 
 pub mod clip;
+pub mod loss_scale;
 mod optimizer;
 mod record;
 pub mod schedule;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grad_norm, scale_grads, GradAccumulator, GradClip};
+pub use loss_scale::LossScaler;
 pub use optimizer::{AdamConfig, AdamWConfig, Optimizer, OptimizerConfig, OptimizerKind, SgdConfig};
 pub use record::{OptimizerRecord, ParamRecord};
 pub use schedule::{Anneal, LrSchedule, OneCycleConfig, ScheduleError, Scheduler, SchedulerState};

@@ -19,14 +19,15 @@ use crate::postprocess::{HeadPostprocess, Postprocess};
 use crate::task::{head_losses, Im2Im, Task, TaskError};
 use indexmap::IndexMap;
 
-/// The precision a run uses. cyto_dl's default `precision: 16` has no CPU implementation here:
-/// on the CPU it falls back to 32 with a warning (Lightning on CPU would use bf16). On CUDA,
-/// `16` / `16-mixed` run as bf16-mixed: bf16 has f32's exponent range, so the loss needs no
-/// scaling (fp16 autocast needs a GradScaler, which this runtime does not have).
+/// The precision a run uses, as Lightning's `precision` names it. Mixed precision runs on the GPU
+/// backends: convolutions compute in the 16-bit type (`nn::autocast`), everything else in f32.
+/// cyto_dl's default `precision: 16` is fp16 with dynamic loss scaling
+/// ([`crate::optim::LossScaler`]); on the CPU it falls back to 32 with a warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     F32,
     Bf16Mixed,
+    F16Mixed,
 }
 
 impl Precision {
@@ -35,6 +36,7 @@ impl Precision {
         match self {
             Precision::F32 => None,
             Precision::Bf16Mixed => Some(burn::tensor::FloatDType::BF16),
+            Precision::F16Mixed => Some(burn::tensor::FloatDType::F16),
         }
     }
 }
@@ -44,22 +46,26 @@ impl Precision {
 #[error("`{0}` is not one of 32, 16, 16-mixed, bf16, bf16-mixed")]
 pub struct UnknownPrecision(pub String);
 
-/// Reads Lightning's `precision` value for a device; the warning says what changed.
-pub fn effective_precision(requested: &str, cuda: bool) -> Result<(Precision, Option<String>), UnknownPrecision> {
-    let (wanted, fp16) = match requested.trim() {
+/// Reads Lightning's `precision` value for a device (`gpu`: a CUDA or wgpu device); the warning
+/// says what changed.
+pub fn effective_precision(requested: &str, gpu: bool) -> Result<(Precision, Option<String>), UnknownPrecision> {
+    let (wanted, all_16_bit) = match requested.trim() {
         "32" | "32-true" | "highest" => (Precision::F32, false),
-        "16" | "16-mixed" | "16-true" => (Precision::Bf16Mixed, true),
-        "bf16" | "bf16-mixed" | "bf16-true" => (Precision::Bf16Mixed, false),
+        "16" | "16-mixed" => (Precision::F16Mixed, false),
+        "16-true" => (Precision::F16Mixed, true),
+        "bf16" | "bf16-mixed" => (Precision::Bf16Mixed, false),
+        "bf16-true" => (Precision::Bf16Mixed, true),
         other => return Err(UnknownPrecision(other.to_string())),
     };
-    if !cuda && wanted != Precision::F32 {
-        return Ok((Precision::F32, Some(format!("precision {requested} is not available on this device (mixed precision runs on CUDA); running in 32-bit"))));
-    }
-    if fp16 {
+    if !gpu && wanted != Precision::F32 {
         return Ok((
-            wanted,
-            Some(format!("precision {requested} runs as bf16-mixed on CUDA (no loss scaling needed); set trainer.precision=bf16-mixed to silence this")),
+            Precision::F32,
+            Some(format!("precision {requested} is not available on this device (mixed precision runs on the GPU backends); running in 32-bit")),
         ));
+    }
+    if all_16_bit {
+        let mixed = if wanted == Precision::F16Mixed { "16-mixed" } else { "bf16-mixed" };
+        return Ok((wanted, Some(format!("precision {requested} runs as {mixed}: weights and optimizer state stay in f32"))));
     }
     Ok((wanted, None))
 }
@@ -207,10 +213,13 @@ mod tests {
         assert_eq!(p, Precision::F32);
         assert!(w.unwrap().contains("not available on this device"));
         assert_eq!(effective_precision("bf16-mixed", true).unwrap(), (Precision::Bf16Mixed, None));
-        let (p, w) = effective_precision("16-mixed", true).unwrap();
-        assert_eq!(p, Precision::Bf16Mixed);
-        assert!(w.unwrap().contains("runs as bf16-mixed"));
+        assert_eq!(effective_precision("16-mixed", true).unwrap(), (Precision::F16Mixed, None));
+        assert_eq!(effective_precision("16", true).unwrap(), (Precision::F16Mixed, None));
+        let (p, w) = effective_precision("16-true", true).unwrap();
+        assert_eq!(p, Precision::F16Mixed);
+        assert!(w.unwrap().contains("runs as 16-mixed"));
         assert_eq!(Precision::F32.compute_dtype(), None);
+        assert_eq!(Precision::F16Mixed.compute_dtype(), Some(burn::tensor::FloatDType::F16));
         assert!(effective_precision("64", false).is_err());
     }
 }

@@ -16,16 +16,19 @@ use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
 
 use super::error::TrainError;
-use super::step::{Scheduled, StepOutput, TrainingStep};
+use super::step::{fp16_autocast, unscaled, Scheduled, StepOutput, TrainingStep};
 use crate::data::loader::Batch;
 use crate::model::Gan;
-use crate::optim::OptimizerRecord;
+use crate::optim::{LossScaler, OptimizerRecord};
 use crate::task::{batch_tensor, scalar, Im2Im, Task, TaskError};
 
 /// The GAN's training step: the `generator` and `discriminator` optimizers.
 pub struct GanStep<B: AutodiffBackend> {
     pub generator: Scheduled<B>,
     pub discriminator: Scheduled<B>,
+    /// fp16 mixed precision's loss scale, shared by both optimizers as Lightning's precision
+    /// plugin shares one GradScaler (updated after each optimizer step).
+    pub loss_scaler: LossScaler,
 }
 
 impl<B: AutodiffBackend> GanStep<B> {
@@ -59,7 +62,9 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
         if !g.is_finite() {
             return Err(TrainError::NonFiniteLoss(g));
         }
-        let grads = GradientsParams::from_grads(loss_g.backward(), &model.generator);
+        let scaling = fp16_autocast();
+        let scaled = |l: burn::tensor::Tensor<B, 1>| if scaling { self.loss_scaler.scale_loss(l) } else { l };
+        let grads = GradientsParams::from_grads(scaled(loss_g).backward(), &model.generator);
 
         // 2. The discriminator, on the prediction before the generator stepped.
         let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
@@ -67,10 +72,16 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
         if !d.is_finite() {
             return Err(TrainError::NonFiniteLoss(d));
         }
-        let d_grads = GradientsParams::from_grads(loss_d.backward(), &model.discriminator);
+        let d_grads = GradientsParams::from_grads(scaled(loss_d).backward(), &model.discriminator);
 
-        let model = self.generator.optimizer.step(self.generator.lr, model, grads);
-        let model = self.discriminator.optimizer.step(self.discriminator.lr, model, d_grads);
+        let model = match unscaled(&mut self.loss_scaler, scaling, &model.generator, grads) {
+            Some(grads) => self.generator.optimizer.step(self.generator.lr, model, grads),
+            None => model,
+        };
+        let model = match unscaled(&mut self.loss_scaler, scaling, &model.discriminator, d_grads) {
+            Some(d_grads) => self.discriminator.optimizer.step(self.discriminator.lr, model, d_grads),
+            None => model,
+        };
         let mut losses = IndexMap::new();
         losses.insert("train/loss".to_string(), g);
         losses.insert("train/loss/generator_loss".to_string(), g);

@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 
 use super::error::TrainError;
 use crate::data::loader::Batch;
-use crate::optim::{GradAccumulator, Optimizer, OptimizerRecord, Scheduler};
+use crate::optim::{GradAccumulator, LossScaler, Optimizer, OptimizerRecord, Scheduler};
 use crate::task::{batch_losses, scalar, Im2Im, Task};
 
 /// What one batch produced.
@@ -80,12 +80,35 @@ impl<B: AutodiffBackend> Scheduled<B> {
     }
 }
 
+/// Whether this thread's convolutions compute in fp16 (`precision: 16-mixed`), whose gradients
+/// need loss scaling ([`LossScaler`]); bf16 has f32's exponent range and needs none.
+pub(crate) fn fp16_autocast() -> bool {
+    crate::nn::autocast::compute_dtype() == Some(burn::tensor::FloatDType::F16)
+}
+
+/// The gradients to step on: unscaled when `scaling`, `None` when they overflowed and the step
+/// is skipped (GradScaler's `step`; Lightning still counts it as an optimizer step).
+pub(crate) fn unscaled<B: AutodiffBackend, M: AutodiffModule<B>>(
+    scaler: &mut LossScaler,
+    scaling: bool,
+    model: &M,
+    grads: GradientsParams,
+) -> Option<GradientsParams> {
+    if scaling {
+        scaler.unscale::<B, M>(model, grads)
+    } else {
+        Some(grads)
+    }
+}
+
 /// cyto_dl's multi-task im2im step: the heads' losses summed, one backward, one optimizer.
 pub struct Supervised<B: AutodiffBackend> {
     pub optimizer: Scheduled<B>,
     /// Lightning's `accumulate_grad_batches`.
     pub accumulate_grad_batches: usize,
     accumulator: GradAccumulator<B>,
+    /// fp16 mixed precision's loss scale (used only while convolutions compute in fp16).
+    pub loss_scaler: LossScaler,
 }
 
 impl<B: AutodiffBackend> Supervised<B> {
@@ -97,6 +120,7 @@ impl<B: AutodiffBackend> Supervised<B> {
             optimizer: Scheduled::new(optimizer, scheduler),
             accumulate_grad_batches: accumulate_grad_batches.max(1),
             accumulator: GradAccumulator::new(),
+            loss_scaler: LossScaler::default(),
         }
     }
 }
@@ -124,6 +148,8 @@ where
         for (h, l) in &heads {
             losses.insert(format!("train/loss/{h}"), scalar(l));
         }
+        let scaling = fp16_autocast();
+        let loss = if scaling { self.loss_scaler.scale_loss(loss) } else { loss };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let grads = if self.accumulate_grad_batches > 1 {
             self.accumulator.accumulate::<B, M>(&model, grads);
@@ -135,7 +161,10 @@ where
         } else {
             grads
         };
-        let model = self.optimizer.optimizer.step(self.optimizer.lr, model, grads);
+        let model = match unscaled(&mut self.loss_scaler, scaling, &model, grads) {
+            Some(grads) => self.optimizer.optimizer.step(self.optimizer.lr, model, grads),
+            None => model,
+        };
         Ok(StepOutput { model, losses, predictions, optimizer_steps: 1 })
     }
 

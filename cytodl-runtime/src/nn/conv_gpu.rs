@@ -1,0 +1,245 @@
+//! Convolutions on the GPU backends (CUDA, wgpu) with a chosen CubeCL algorithm.
+//!
+//! burn 0.21 without its `autotune` feature runs every CubeCL convolution — forward, input
+//! gradient and weight gradient — as its direct kernel: exact f32, but no tensor cores, which is
+//! what made a medium DynUNet train step 32x slower than PyTorch's on an H200. With `autotune`,
+//! burn benchmarks ~8 kernels per new shape at run time (more than 100 s before the first
+//! step on the medium model). burn-cubecl also exposes its implicit-GEMM convolution (tensor
+//! cores through CMMA) directly; this module calls it for all three passes, the same algorithm
+//! cuDNN uses for PyTorch, with the same numerics as PyTorch's default on CUDA
+//! (`torch.backends.cudnn.allow_tf32 = True`: f32 operands rounded to TF32, f32 accumulation;
+//! bf16/fp16 operands under mixed precision as they are).
+//!
+//! The algorithm is picked per process with `CYTODL_GPU_CONV`:
+//! - `direct` (default): burn's direct kernels, bit-for-bit f32 — what the parity fixtures
+//!   check against PyTorch's f32 CPU results within the CPU's tolerances, on CUDA too;
+//! - `implicit-gemm`: tensor cores. Forward passes and stride-1 input gradients run CubeCL's
+//!   implicit GEMM (a shape it refuses runs the direct kernel, with a note); weight gradients
+//!   over large volumes run as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]),
+//!   the rest with the implicit GEMM at stride 1 and the direct kernel when strided.
+//!
+//! Routing is by type identity at run time, as for the CPU kernels (`flex_kernel`), so that
+//! model code stays generic over `B: Backend`.
+
+use std::sync::OnceLock;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Shape, Tensor, TensorPrimitive};
+use burn_cubecl::kernel::conv::{conv_data_backward, conv_forward, conv_weight_backward, ConvStrategy};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
+
+use super::flex_kernel::{cast, is, tracked_output_on};
+
+/// The convolution algorithm GPU backends run (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuConv {
+    /// burn's direct kernels: exact f32.
+    Direct,
+    /// CubeCL's implicit GEMM on tensor cores (TF32 for f32 operands).
+    ImplicitGemm,
+}
+
+impl GpuConv {
+    /// The algorithm `CYTODL_GPU_CONV` names; an unknown value is an error naming the choices.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "" | "direct" => Ok(GpuConv::Direct),
+            "implicit-gemm" | "tensor-cores" => Ok(GpuConv::ImplicitGemm),
+            other => Err(format!("CYTODL_GPU_CONV={other}: expected `direct` or `implicit-gemm`")),
+        }
+    }
+
+    /// The algorithm this process uses (read once from `CYTODL_GPU_CONV`; an unknown value
+    /// warns and keeps `direct`).
+    pub fn current() -> Self {
+        static CURRENT: OnceLock<GpuConv> = OnceLock::new();
+        *CURRENT.get_or_init(|| {
+            let value = std::env::var("CYTODL_GPU_CONV").unwrap_or_default();
+            GpuConv::parse(&value).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; using `direct`");
+                GpuConv::Direct
+            })
+        })
+    }
+}
+
+/// `conv3d` on a GPU backend with the process's algorithm, or `None` when `B` is not one of
+/// the compiled-in GPU backends or the algorithm is burn's default (the caller then runs
+/// burn's op).
+pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
+    if GpuConv::current() == GpuConv::Direct || options.groups != 1 {
+        return None;
+    }
+    #[cfg(feature = "cuda")]
+    {
+        use burn_cubecl::cubecl::cuda::CudaRuntime;
+        if let Some(y) = on_runtime::<B, CudaRuntime, u8>(x, weight, bias, options) {
+            return Some(y);
+        }
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        use burn_cubecl::cubecl::wgpu::WgpuRuntime;
+        if let Some(y) = on_runtime::<B, WgpuRuntime, u32>(x, weight, bias, options) {
+            return Some(y);
+        }
+    }
+    None
+}
+
+type Cube<R, BT> = CubeBackend<R, f32, i32, BT>;
+
+fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    if is::<B, Autodiff<Cube<R, BT>>>() {
+        tracked::<B, R, BT>(x, weight, bias, options)
+    } else if is::<B, Cube<R, BT>>() {
+        let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
+        let b = match bias {
+            Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
+            None => None,
+        };
+        let y = forward::<R>(inner(x.clone())?, inner(weight.clone())?, b, options);
+        cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
+    } else {
+        None
+    }
+}
+
+/// The forward pass with the implicit GEMM, or the direct kernel for a shape it refuses.
+fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, b: Option<CubeTensor<R>>, options: &ConvOptions<3>) -> CubeTensor<R> {
+    let shape = (x.meta.shape().clone(), w.meta.shape().clone());
+    conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+        .or_else(|e| {
+            note_refusal("forward", &shape, &e);
+            conv_forward::<R, 3>(x, w, b, options.clone(), ConvStrategy::Direct)
+        })
+        .unwrap_or_else(|e| panic!("CubeCL refused a convolution with both algorithms: {e:?}"))
+}
+
+/// Says once per pass that CubeCL's GEMM refused a shape (it then runs the direct kernel), so
+/// that a user who asked for tensor cores sees where they do not apply.
+fn note_refusal(pass: &'static str, shapes: &(Shape, Shape), error: &dyn std::fmt::Debug) {
+    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if !seen.contains(&pass) {
+        seen.push(pass);
+        eprintln!(
+            "note: CubeCL's implicit GEMM refused a convolution {pass} pass (input {:?}, weight {:?}): {error:?}; running its direct kernel there",
+            shapes.0, shapes.1
+        );
+    }
+}
+
+fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    type Train<R, BT> = Autodiff<Cube<R, BT>>;
+    let x = cast::<_, Tensor<Train<R, BT>, 5>>(x.clone())?.into_primitive().tensor();
+    let w = cast::<_, Tensor<Train<R, BT>, 5>>(weight.clone())?.into_primitive().tensor();
+    let b = match bias {
+        Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
+        None => None,
+    };
+    let y = forward::<R>(x.primitive.clone(), w.primitive.clone(), b.as_ref().map(|b| b.primitive.clone()), options);
+    let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
+    match &b {
+        Some(b) => tracked_output_on::<B, Cube<R, BT>, _, 3, 5>(ConvBackward, [&x, &w, b], state, y),
+        None => tracked_output_on::<B, Cube<R, BT>, _, 2, 5>(ConvBackward, [&x, &w], state, y),
+    }
+}
+
+/// The weight gradient as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]) where the
+/// implicit GEMM would leave the GPU idle: a reduction over at least 32768 voxels (the medium
+/// DynUNet's two finest levels; at the small one's 16384 it measured slower) and columns that
+/// fit in 2 GiB.
+fn split_k_weight_grad<R: CubeRuntime, BT: BoolElement>(
+    x: &CubeTensor<R>,
+    dy: &CubeTensor<R>,
+    w_shape: &Shape,
+    options: &ConvOptions<3>,
+) -> Option<CubeTensor<R>> {
+    let (xs, ys) = (x.meta.shape(), dy.meta.shape());
+    let reduction = ys[0] * ys[2] * ys[3] * ys[4];
+    let taps = w_shape[2] * w_shape[3] * w_shape[4];
+    let column_bytes = xs[0] * xs[1] * taps * ys[2] * ys[3] * ys[4] * 4;
+    if reduction < 32768 || column_bytes > 1 << 31 {
+        return None;
+    }
+    let wrap = |t: &CubeTensor<R>| Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(t.clone()));
+    let kernel = [w_shape[2], w_shape[3], w_shape[4]];
+    let dw = super::conv::weight_grad_split_k(wrap(x), wrap(dy), kernel, options)?;
+    Some(dw.into_primitive().tensor())
+}
+
+/// The algorithm for a weight gradient that is not split: the implicit GEMM at stride 1; the
+/// direct kernel for a strided convolution, whose implicit-GEMM weight gradient disagreed with
+/// PyTorch's on an H200 (max relative error 0.79 on DynUNet's first downsampling convolution,
+/// far beyond TF32 rounding; BENCHMARKS.md).
+fn unsplit_weight_grad_strategy(options: &ConvOptions<3>) -> ConvStrategy {
+    if options.stride == [1; 3] {
+        ConvStrategy::ImplicitGemm
+    } else {
+        ConvStrategy::Direct
+    }
+}
+
+/// The backward step of the implicit-GEMM convolution: parents `[x, weight]` or
+/// `[x, weight, bias]`; each gradient with the implicit GEMM where CubeCL accepts the shape
+/// (CubeCL itself runs strided input gradients with its fallback kernel).
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<R: CubeRuntime, BT: BoolElement, const N: usize> Backward<Cube<R, BT>, N> for ConvBackward {
+    type State = (CubeTensor<R>, CubeTensor<R>, ConvOptions<3>);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w, options) = ops.state;
+        let dy = grads.consume::<Cube<R, BT>>(&ops.node);
+        let shape = |t: &CubeTensor<R>| -> Shape { t.meta.shape().clone() };
+        let mut parents = ops.parents.into_iter();
+        if let Some(Some(node)) = parents.next() {
+            let in_shape = shape(&x);
+            let shapes = (in_shape.clone(), shape(&w));
+            let dx = conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+                .or_else(|e| {
+                    note_refusal("input-gradient", &shapes, &e);
+                    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape, options.clone(), ConvStrategy::Direct)
+                })
+                .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"));
+            grads.register::<Cube<R, BT>>(node.id, dx);
+        }
+        if let Some(Some(node)) = parents.next() {
+            let w_shape = shape(&w);
+            let dw = split_k_weight_grad::<R, BT>(&x, &dy, &w_shape, &options).unwrap_or_else(|| {
+                let shapes = (shape(&x), w_shape.clone());
+                conv_weight_backward::<R, 3>(x.clone(), dy.clone(), w_shape.clone(), options.clone(), unsplit_weight_grad_strategy(&options))
+                    .or_else(|e| {
+                        note_refusal("weight-gradient", &shapes, &e);
+                        conv_weight_backward::<R, 3>(x, dy.clone(), w_shape, options.clone(), ConvStrategy::Direct)
+                    })
+                    .unwrap_or_else(|e| panic!("CubeCL refused a convolution's weight gradient: {e:?}"))
+            });
+            grads.register::<Cube<R, BT>>(node.id, dw);
+        }
+        if let Some(Some(node)) = parents.next() {
+            let dy = Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(dy));
+            let o = dy.dims()[1];
+            let db = dy.sum_dims(&[0, 2, 3, 4]).reshape([o]);
+            grads.register::<Cube<R, BT>>(node.id, db.into_primitive().tensor());
+        }
+    }
+}
