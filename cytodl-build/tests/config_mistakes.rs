@@ -484,7 +484,21 @@ fn unknown_precision() {
         experiment: &e,
         overrides: &[],
         error: "experiment/broken.yaml:6:14: error: unknown precision `17`",
-        help: Some("did you mean one of `16`, `32`, `64`?"),
+        help: Some("did you mean one of `16`, `32`?"),
+        files: &[],
+    });
+}
+
+/// Lightning accepts `precision: 64`; nothing here computes in float64, so it is a build error
+/// rather than a failure when training starts.
+#[test]
+fn float64_precision() {
+    let e = exp("trainer:\n  precision: 64\n");
+    run(Case {
+        experiment: &e,
+        overrides: &[],
+        error: "experiment/broken.yaml:6:14: error: precision `64` (float64) is not supported: the GPU and CPU kernels are 32- and 16-bit",
+        help: Some("use 32, 16-mixed or bf16-mixed"),
         files: &[],
     });
 }

@@ -13,8 +13,9 @@ use super::{lit, show, Checker, SPLITS};
 use crate::config::node::{Node, Value};
 use crate::diag::did_you_mean;
 
-/// Lightning's precisions.
-const PRECISIONS: &[&str] = &["32", "32-true", "16", "16-mixed", "bf16", "bf16-mixed", "16-true", "bf16-true", "64"];
+/// Lightning's precisions that the runtime trains with (`16-true` / `bf16-true` run as the mixed
+/// variants; Lightning's `64` / `64-true` have no float64 kernels here).
+const PRECISIONS: &[&str] = &["32", "32-true", "16", "16-mixed", "bf16", "bf16-mixed", "16-true", "bf16-true"];
 
 /// The image-saver stages.
 const STAGES: &[&str] = &["train", "val", "test", "predict"];
@@ -587,6 +588,12 @@ impl Checker<'_> {
             }
         }
         let precision = t.precision.0.as_str();
+        if matches!(precision, "64" | "64-true" | "double") {
+            if let Some(n) = node.child("precision") {
+                self.err(format!("precision `{precision}` (float64) is not supported: the GPU and CPU kernels are 32- and 16-bit"), n, "trainer.precision", Some("use 32, 16-mixed or bf16-mixed".into()));
+            }
+            return false;
+        }
         if !PRECISIONS.contains(&precision) {
             if let Some(n) = node.child("precision") {
                 self.err(format!("unknown precision `{precision}`"), n, "trainer.precision", did_you_mean(precision, PRECISIONS.iter().copied()));

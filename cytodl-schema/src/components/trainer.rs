@@ -36,7 +36,7 @@ component! {
         pub gradient_clip_val: Option<f64> = None,
         /// clip the global L2 norm, or each value
         pub gradient_clip_algorithm: ClipAlgorithm = ClipAlgorithm::Norm,
-        /// 32; 16/bf16 mixed on CUDA (32 on the CPU, with a warning)
+        /// 32; 16-mixed (fp16, loss-scaled) / bf16-mixed on the GPU backends (32 on the CPU, with a warning)
         pub precision: Precision = Precision("32".to_string()),
     }
     ignored {
