@@ -195,6 +195,11 @@ impl InstanceSegCluster {
         // target's nearest skeleton voxel is searched once.
         // (0: not searched yet, u32::MAX: no skeleton voxel, else its index + 1.)
         let mut nearest: Vec<u32> = vec![0; semantic.data.len()];
+        // A target on a boundary voxel is its own nearest (distance 0, and points are distinct):
+        // the embedding converges on thin skeletons, so most searches end here.
+        for (j, p) in boundary_points.iter().enumerate() {
+            nearest[semantic.index(p[0] as usize, p[1] as usize, p[2] as usize)] = j as u32 + 1;
+        }
         let mut assigned: Vec<(usize, u32)> = Vec::new();
         semantic.for_each_voxel(|i, z, y, x| {
             if !semantic.data[i] || labels.data[i] != 0 {
