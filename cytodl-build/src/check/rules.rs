@@ -590,7 +590,12 @@ impl Checker<'_> {
         let precision = t.precision.0.as_str();
         if matches!(precision, "64" | "64-true" | "double") {
             if let Some(n) = node.child("precision") {
-                self.err(format!("precision `{precision}` (float64) is not supported: the GPU and CPU kernels are 32- and 16-bit"), n, "trainer.precision", Some("use 32, 16-mixed or bf16-mixed".into()));
+                self.err(
+                    format!("precision `{precision}` (float64) is not supported: the GPU and CPU kernels are 32- and 16-bit"),
+                    n,
+                    "trainer.precision",
+                    Some("use 32, 16-mixed or bf16-mixed".into()),
+                );
             }
             return false;
         }
