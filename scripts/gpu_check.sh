@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every GPU check in one call on a lent device (it has no Rust toolchain). Prepare here first:
-#   scripts/gpu_check.sh --prepare      (builds with --features cuda, strips, gzips into .devcarry/,
-#                                        downloads MONAI's wheel into .devcarry/)
+#   LIBTORCH=<site-packages>/torch scripts/gpu_check.sh --prepare
+#       (builds with --features cuda,libtorch against the device's torch — 2.11.0+cu130, from
+#        `pip install torch==2.11.0` — strips, gzips into .devcarry/, downloads MONAI's wheel)
 # then call the device with carry [".devcarry"] and the command `bash scripts/gpu_check.sh [quick]`, and
 # record the log ($OUT/gpu_check.log) in BENCHMARKS.md. In order of importance (each step has its
 # own timeout, so a slow one loses only itself):
@@ -11,12 +12,16 @@
 #    bf16 / fp16 mixed precision;
 # 3. the generated segmentation binary training (f32, 16-mixed with loss scaling, bf16-mixed),
 #    predicting and benchmarking on CUDA;
-# 4. parity with tensor cores and with mixed precision (how far from f32, not held to its bar).
+# 4. parity with tensor cores and with mixed precision (how far from f32, not held to its bar);
+# 5. the LibTorch backend (cuDNN) against the device's own torch: parity (TF32 off), speed beside
+#    PyTorch, the segmentation binary.
 set -u
 if [ "${1:-}" = "--prepare" ]; then
   set -e
+  : "${LIBTORCH:?set LIBTORCH to the torch folder of pip install torch==2.11.0, the version on the device}"
+  export LIBTORCH LIBTORCH_BYPASS_VERSION_CHECK=1
   # One package set for both builds, so that cargo unifies features once and builds burn once.
-  pkgs=(-p cytodl-runtime --features cuda -p cytodl-exp-segmentation --features cytodl-exp-segmentation/cuda -p cytodl-build)
+  pkgs=(-p cytodl-runtime --features cuda,libtorch -p cytodl-exp-segmentation --features cytodl-exp-segmentation/cuda,cytodl-exp-segmentation/libtorch -p cytodl-build)
   cargo build --release "${pkgs[@]}" --example parity --example dynunet-bench
   cargo build --release "${pkgs[@]}" --bins
   rm -rf .devcarry && mkdir -p .devcarry
@@ -92,10 +97,39 @@ numerics() {
   stamp
 }
 
+libtorch() {
+  echo "## 5. LibTorch backend (cuDNN) on the device's torch"
+  TL=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  export LD_LIBRARY_PATH=$TL${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  for f in dynunet3d_seg dynunet2d_res dynunet3d_basic_4lvl dynunet2d_aniso_basic; do
+    echo "== parity libtorch $f (NVIDIA_TF32_OVERRIDE=0: exact f32)"
+    NVIDIA_TF32_OVERRIDE=0 timeout 60 "$D/parity" --device libtorch --per-param "$P/$f" > "/tmp/parity_lt_$f.log" 2>&1
+    tail -1 "/tmp/parity_lt_$f.log"; grep -m3 "worst\|error" "/tmp/parity_lt_$f.log"
+  done
+  NVIDIA_TF32_OVERRIDE=0 timeout 60 "$D/parity" --device libtorch --ckpt "$P/dynunet3d_seg/lightning_style.ckpt" "$P/dynunet3d_seg" 2>&1 | tail -1
+  echo "== parity libtorch dynunet3d_seg, TF32 as PyTorch's default"
+  timeout 60 "$D/parity" --device libtorch "$P/dynunet3d_seg" 2>&1 | tail -1; stamp
+  for s in small medium; do
+    echo "== bench $s"
+    timeout 60 python3 "$D/torch_dynunet_bench.py" $s 20 2>&1 | tail -1
+    for p in 32 bf16-mixed 16-mixed; do timeout 60 "$D/dynunet-bench" $s 20 libtorch $p 2>&1 | tail -1; done
+    timeout 60 python3 "$D/torch_dynunet_bench.py" $s 20 2>&1 | tail -1
+    CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda 2>&1 | tail -1
+    stamp
+  done
+  mkdir -p /tmp/run && cd /tmp/run
+  [ -d data/example ] || "$D/cytodl-build" example-data data/example --files 5 | tail -1
+  timeout 90 "$D/segmentation" train --device libtorch trainer.max_epochs=2 --output-dir run_lt 2>&1 | grep -v "step" | tail -4; stamp
+  timeout 90 "$D/segmentation" train --device libtorch trainer.max_epochs=2 trainer.precision=16-mixed --output-dir run_lt16 2>&1 | grep -v "step" | tail -4; stamp
+  timeout 60 "$D/segmentation" predict --device libtorch --ckpt run_lt/checkpoints/last.ckpt --output-dir pred_lt 2>&1 | tail -1
+  timeout 60 "$D/segmentation" bench --device libtorch --iters 5 2>&1 | tail -1; stamp
+  cd "$R"
+}
+
 # Sections to run: all by default; `quick` is parity on two fixtures and the tensor-core timings
 # (for a second call when little device time is left).
 case "${1:-all}" in
   quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; numerics ;;
-  all) parity; speed "direct tc tc-bf16 tc-fp16"; binary; numerics ;;
+  all) parity; speed "direct tc tc-bf16 tc-fp16"; binary; numerics; libtorch ;;
   *) for section in "$@"; do $section; done ;;
 esac

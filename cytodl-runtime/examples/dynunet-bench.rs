@@ -2,8 +2,8 @@
 //! `../shared/bench/torch_dynunet_bench.py` (small: the cyto_dl segmentation model on a
 //! [1,1,16,32,32] patch; medium: 4 levels 16..128 on [2,1,32,64,64]). One JSON line.
 //!
-//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda|wgpu] [32|bf16-mixed|16-mixed]`
-//! (`cuda` needs `--features cuda`, `wgpu` `--features wgpu`). Mixed precision casts the
+//! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda|wgpu|libtorch|libtorch:cpu] [32|bf16-mixed|16-mixed]`
+//! (`cuda` needs `--features cuda`, `wgpu` `--features wgpu`, `libtorch` `--features libtorch`). Mixed precision casts the
 //! convolutions as the experiment binaries do (`nn::autocast`); on GPU backends
 //! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`).
 
@@ -13,7 +13,7 @@ use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::FloatDType;
-use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::backend::{backend_name, DeviceError, DeviceSpec, OnBackend};
 use cytodl_runtime::loss::{Activation, DiceCeLossConfig, DiceLossConfig, Loss};
 use cytodl_runtime::nn::Init;
 use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
@@ -38,16 +38,28 @@ fn main() {
         }
     };
     let _autocast = cytodl_runtime::nn::autocast::enable(dtype);
-    match args.get(2).map(String::as_str).unwrap_or("cpu") {
-        "cpu" => run::<CpuTrain>(size, steps, &Default::default(), "cpu", precision),
-        #[cfg(feature = "cuda")]
-        "cuda" => run::<cytodl_runtime::backend::CudaTrain>(size, steps, &Default::default(), "cuda", precision),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => run::<cytodl_runtime::backend::WgpuTrain>(size, steps, &Default::default(), "wgpu", precision),
-        d => {
-            eprintln!("error: unknown device {d} (cpu, or cuda / wgpu with --features cuda / wgpu)");
-            std::process::exit(2);
-        }
+    let device = args.get(2).map(String::as_str).unwrap_or("cpu");
+    let spec: DeviceSpec = device.parse().unwrap_or_else(|e: DeviceError| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    if let Err(e) = spec.run(device, Bench { size, steps, precision }) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// [`run`] on the backend `--device` names.
+struct Bench<'a> {
+    size: &'a str,
+    steps: usize,
+    precision: &'a str,
+}
+
+impl OnBackend for Bench<'_> {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device, _gpu: bool) {
+        run::<B>(self.size, self.steps, &device, backend_name::<B>(), self.precision)
     }
 }
 
@@ -107,7 +119,11 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
     }
     let eval_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let conv = std::env::var("CYTODL_GPU_CONV").unwrap_or_else(|_| "direct".into());
-    let conv = if device_name == "cpu" { "cpu kernels".to_string() } else { conv };
+    let conv = match device_name {
+        "cpu" => "cpu kernels".to_string(),
+        "libtorch" => "libtorch".to_string(),
+        _ => conv,
+    };
     println!(
         "{{\"peer\": \"cytodl (burn 0.21)\", \"device\": \"{device_name}\", \"conv\": \"{conv}\", \"precision\": \"{precision}\", \"size\": \"{size}\", \"shape\": {shape:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}}}"
     );

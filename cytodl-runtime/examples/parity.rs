@@ -8,7 +8,7 @@
 //! - `max_rel_grad`: max over parameters p of ‖g_p − g_ref,p‖∞ / max(‖g_ref,p‖∞, 0.01·G, 1e-12),
 //!   G = max_p ‖g_ref,p‖∞ (see below why the floor); `max_rel_grad_raw`: the same without 0.01·G.
 //!
-//! `parity [--device cpu|wgpu|cuda] [--per-param] FIXTURE_DIR` runs it on wgpu or CUDA when built
+//! `parity [--device cpu|wgpu|cuda|libtorch|libtorch:cpu] [--per-param] FIXTURE_DIR` runs it on wgpu or CUDA when built
 //! with `--features wgpu` / `--features cuda`; `--per-param` lists every parameter's gradient error;
 //! `--precision bf16-mixed|16-mixed` runs the convolutions in 16 bits (`nn::autocast`), to see
 //! how far mixed precision is from the f32 reference (not held to the f32 tolerances).
@@ -24,7 +24,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use cytodl_runtime::backend::CpuTrain;
+use cytodl_runtime::backend::{DeviceSpec, OnBackend};
 use cytodl_runtime::nn::weights::{load_file, named_grads, LoadOptions, StateDict};
 use cytodl_runtime::nn::Init;
 use cytodl_runtime::nn::{DynUNet, DynUNetConfig, PerLevel};
@@ -135,7 +135,7 @@ fn parity(args: &[String]) -> Result<(), String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ckpt" => ckpt = Some(it.next().ok_or("--ckpt needs a path")?.into()),
-            "--device" => device = it.next().ok_or("--device needs cpu, wgpu or cuda")?.clone(),
+            "--device" => device = it.next().ok_or("--device needs cpu, cuda[:N], wgpu, libtorch[:cuda:N] or libtorch:cpu")?.clone(),
             "--per-param" => per_param = true,
             "--precision" => {
                 dtype = match it.next().map(String::as_str) {
@@ -152,25 +152,27 @@ fn parity(args: &[String]) -> Result<(), String> {
     }
     let dir = dir.ok_or("usage: parity FIXTURE_DIR [--ckpt PATH] | parity --bench small|medium [ITERS]")?;
     let _autocast = cytodl_runtime::nn::autocast::enable(dtype);
-    let m = match device.as_str() {
-        "cpu" => check::<CpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
-        #[cfg(feature = "cuda")]
-        "cuda" => check::<cytodl_runtime::backend::CudaTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
-        #[cfg(feature = "wgpu")]
-        "wgpu" => check::<cytodl_runtime::backend::WgpuTrain>(&dir, ckpt.as_deref(), &Default::default(), per_param)?,
-        d => {
-            return Err(format!(
-                "unknown device {d} (this build has: cpu{}{})",
-                if cfg!(feature = "cuda") { ", cuda" } else { "" },
-                if cfg!(feature = "wgpu") { ", wgpu" } else { "" }
-            ))
-        }
-    };
+    let spec: DeviceSpec = device.parse().map_err(|e: cytodl_runtime::backend::DeviceError| e.to_string())?;
+    let m = spec.run(&device, Check { dir: &dir, ckpt: ckpt.as_deref(), per_param }).map_err(|e| e.to_string())??;
     println!(
         "{{\"max_abs_out\": {:e}, \"loss_abs\": {:e}, \"max_rel_grad\": {:e}, \"max_rel_grad_raw\": {:e}}}",
         m.max_abs_out, m.loss_abs, m.max_rel_grad, m.max_rel_grad_raw
     );
     Ok(())
+}
+
+/// [`check`] on the backend `--device` names.
+struct Check<'a> {
+    dir: &'a Path,
+    ckpt: Option<&'a Path>,
+    per_param: bool,
+}
+
+impl OnBackend for Check<'_> {
+    type Output = Result<Metrics, String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _gpu: bool) -> Self::Output {
+        check::<B>(self.dir, self.ckpt, &device, self.per_param)
+    }
 }
 
 /// Runs the fixture in `dir` with its `weights.safetensors`, or with `ckpt` (PyTorch /
@@ -254,11 +256,21 @@ fn bench(args: &[String]) -> Result<(), String> {
         Some(s) => s.parse().map_err(|_| format!("bad ITERS {s}"))?,
         None => 5,
     };
-    match args.get(2).map(String::as_str).unwrap_or("cpu") {
-        "cpu" => bench_on::<CpuTrain>(which, iters, &Default::default()),
-        #[cfg(feature = "cuda")]
-        "cuda" => bench_on::<cytodl_runtime::backend::CudaTrain>(which, iters, &Default::default()),
-        d => Err(format!("unknown device {d}")),
+    let device = args.get(2).map(String::as_str).unwrap_or("cpu");
+    let spec: DeviceSpec = device.parse().map_err(|e: cytodl_runtime::backend::DeviceError| e.to_string())?;
+    spec.run(device, Bench { which, iters }).map_err(|e| e.to_string())?
+}
+
+/// [`bench_on`] on the backend `--device` names.
+struct Bench<'a> {
+    which: &'a str,
+    iters: usize,
+}
+
+impl OnBackend for Bench<'_> {
+    type Output = Result<(), String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _gpu: bool) -> Self::Output {
+        bench_on::<B>(self.which, self.iters, &device)
     }
 }
 

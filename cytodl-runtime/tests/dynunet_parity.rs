@@ -63,6 +63,23 @@ fn every_fixture_on_wgpu() {
     }
 }
 
+/// Every fixture and the Lightning checkpoint on the LibTorch backend (PyTorch's CPU kernels,
+/// gradients through torch's autograd: `nn::torch_autograd`), with the CPU's tolerances. Runs
+/// where the build has `--features libtorch` (CI: a CPU view of PyPI's torch).
+#[cfg(feature = "libtorch")]
+#[test]
+fn every_fixture_on_libtorch() {
+    use cytodl_runtime::backend::LibTorchTrain;
+    let device = burn::backend::libtorch::LibTorchDevice::Cpu;
+    for name in ["dynunet3d_seg", "dynunet2d_res", "dynunet2d_aniso_basic", "dynunet3d_basic_4lvl"] {
+        let m = parity::check::<LibTorchTrain>(&fixture(name), None, &device, false).unwrap_or_else(|e| panic!("{name} on libtorch: {e}"));
+        assert_parity(m, &format!("{name} on libtorch"));
+    }
+    let dir = fixture("dynunet3d_seg");
+    let m = parity::check::<LibTorchTrain>(&dir, Some(&dir.join("lightning_style.ckpt")), &device, false).expect("lightning_style.ckpt on libtorch");
+    assert_parity(m, "dynunet3d_seg lightning_style.ckpt on libtorch");
+}
+
 fn seg_config() -> DynUNetConfig {
     let l = |v: &[usize]| v.iter().map(|&k| PerLevel::Int(k)).collect::<Vec<_>>();
     DynUNetConfig::from_monai(3, 1, 1, &l(&[3, 3, 3]), &l(&[1, 2, 2]), &l(&[2, 2]), Some(&[16, 32, 64])).unwrap().with_res_block(true)

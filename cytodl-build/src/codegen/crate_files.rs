@@ -137,7 +137,7 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
         )
     };
     let cargo = format!(
-        "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\nwgpu = [\"cytodl-runtime/wgpu\"]\n{standalone}",
+        "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\nwgpu = [\"cytodl-runtime/wgpu\"]\nlibtorch = [\"cytodl-runtime/libtorch\"]\n{standalone}",
         pkg = package_name(e),
         bin = e.name.replace('_', "-"),
     );

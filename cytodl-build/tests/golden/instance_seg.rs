@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: 68a37c57da183215
+// content hash: 6ad687f52d5bdf43
 //! The `instance_seg` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 57b81e7aa37fbece
+// content hash: fc95d76b6c01a55a
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

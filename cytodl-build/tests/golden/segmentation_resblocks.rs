@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: bac3d404f24b7983
+// content hash: 4a4b8f62ff2ec401
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

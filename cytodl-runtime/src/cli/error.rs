@@ -18,12 +18,8 @@ use crate::train::predict::PredictError;
 pub enum CliError {
     #[error(transparent)]
     Override(#[from] OverrideError),
-    #[error("--device {0}: expected cpu, cuda, cuda:N or wgpu")]
-    Device(String),
-    #[error("--device {0}: this binary was built without CUDA; rebuild with `cytodl-build build --features cuda ...`")]
-    NoCuda(String),
-    #[error("--device wgpu: this binary was built without wgpu; rebuild with `cytodl-build build --features wgpu ...`")]
-    NoWgpu,
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
     #[error("trainer.precision: {0}")]
     Precision(#[from] UnknownPrecision),
     #[error(transparent)]

@@ -1,5 +1,5 @@
 //! The command line of every experiment binary: `train`, `test`, `predict`, `data-check`,
-//! `bench`, `config`, with `--device cpu|cuda[:N]|wgpu`, `--ckpt`, `--output-dir` and run-time
+//! `bench`, `config`, with `--device cpu|cuda[:N]|wgpu|libtorch[:cuda:N|:cpu]`, `--ckpt`, `--output-dir` and run-time
 //! `key=value` overrides. A generated `main.rs` is one call: `cytodl_runtime::cli::main::<E>()`.
 
 mod error;
@@ -18,6 +18,7 @@ pub use error::CliError;
 
 use crate::array::Array;
 use crate::assemble;
+use crate::backend::{DeviceSpec, OnBackend};
 use crate::data::cache::Cache;
 use crate::data::check::{check_rows, CheckSpec};
 use crate::data::loader::{Batch, Dataset, Loader, LoaderOptions};
@@ -52,7 +53,8 @@ struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// `cpu`, `cuda`, `cuda:N` or `wgpu` (a binary built with `--features cuda` / `--features wgpu`).
+    /// `cpu`, `cuda[:N]`, `wgpu`, `libtorch[:cuda:N]` or `libtorch:cpu` (a binary built with
+    /// `--features cuda` / `wgpu` / `libtorch`).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// A checkpoint: ours (resumes training) or a cyto_dl / Lightning `.ckpt` (weights by name).
@@ -160,31 +162,23 @@ fn config_keys(yaml: &str) -> Vec<String> {
 
 fn on_device<E: Experiment>(command: DeviceCommand, args: &RunArgs) -> Result<(), CliError> {
     let settings = settings::<E>(args)?;
-    let device = args.device.trim();
-    if device == "cpu" {
-        return run::<E, crate::backend::CpuTrain>(command, args, settings, &Default::default(), false);
-    }
-    if device == "wgpu" {
-        // burn's wgpu backend: CubeCL's kernels on the system's default Vulkan/Metal/DX12 device.
-        #[cfg(feature = "wgpu")]
-        return run::<E, crate::backend::WgpuTrain>(command, args, settings, &Default::default(), true);
-        #[cfg(not(feature = "wgpu"))]
-        return Err(CliError::NoWgpu);
-    }
-    let index = match device.strip_prefix("cuda") {
-        Some("") => 0,
-        Some(n) => n.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| CliError::Device(device.to_string()))?,
-        None => return Err(CliError::Device(device.to_string())),
-    };
-    #[cfg(feature = "cuda")]
-    {
-        let dev = burn::backend::cuda::CudaDevice::new(index);
-        run::<E, crate::backend::CudaTrain>(command, args, settings, &dev, true)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = index;
-        Err(CliError::NoCuda(device.to_string()))
+    let spec: DeviceSpec = args.device.parse()?;
+    spec.run(&args.device, DeviceJob::<E> { command, args, settings, experiment: std::marker::PhantomData })?
+}
+
+/// A command of one experiment, run on the backend `--device` names.
+struct DeviceJob<'a, E> {
+    command: DeviceCommand,
+    args: &'a RunArgs,
+    settings: Settings,
+    experiment: std::marker::PhantomData<E>,
+}
+
+impl<E: Experiment> OnBackend for DeviceJob<'_, E> {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, gpu: bool) -> Self::Output {
+        run::<E, B>(self.command, self.args, self.settings, &device, gpu)
     }
 }
 
@@ -581,22 +575,10 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
     println!(
         "{{\"experiment\": \"{}\", \"device\": \"{}\", \"input_shape\": {:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}, \"iters\": {iters}}}",
         E::NAME,
-        device_name::<B>(),
+        crate::backend::backend_name::<B>(),
         shape
     );
     Ok(())
-}
-
-/// The backend's name for the bench line.
-fn device_name<B: Backend>() -> &'static str {
-    let name = std::any::type_name::<B>();
-    if name.contains("Cuda") {
-        "cuda"
-    } else if name.contains("Wgpu") {
-        "wgpu"
-    } else {
-        "cpu"
-    }
 }
 
 #[cfg(test)]

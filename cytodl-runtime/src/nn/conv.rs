@@ -23,6 +23,10 @@ pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Te
     if conv_cpu::has_own_kernel::<B>() || options.dilation != [1, 1, 1] {
         return conv_cpu::conv3d(x, weight, bias, options);
     }
+    #[cfg(feature = "libtorch")]
+    if let Some(y) = super::torch_autograd::conv3d(&x, &weight, bias.as_ref(), &options) {
+        return y;
+    }
     conv3d_without_gaps(x, weight, bias, options)
 }
 

@@ -297,6 +297,12 @@ impl<B: Backend> Conv<B> {
         let bias = self.bias.as_ref().map(|b| b.val());
         let (transposed, stride, padding) = (self.transposed, self.stride, self.padding);
         super::autocast::conv(x, self.weight.val(), bias, |x, weight, bias| {
+            #[cfg(feature = "libtorch")]
+            if transposed {
+                if let Some(y) = super::torch_autograd::conv_transpose3d(&x, &weight, bias.as_ref(), stride) {
+                    return y;
+                }
+            }
             if transposed && !transposed_as_gemm::<B>() {
                 // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
                 // transposed-convolution kernel computes in f32.

@@ -9,6 +9,8 @@ pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
 pub mod norm_cpu;
+#[cfg(feature = "libtorch")]
+pub mod torch_autograd;
 pub mod weights;
 
 pub use dynunet::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};

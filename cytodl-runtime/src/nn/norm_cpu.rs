@@ -30,6 +30,12 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, 
             return y;
         }
     }
+    #[cfg(feature = "libtorch")]
+    if let Some((weight, bias)) = &affine {
+        if let Some(y) = super::torch_autograd::instance_norm(&x, weight, bias, eps) {
+            return y;
+        }
+    }
     with_tensor_ops(x, affine, eps)
 }
 

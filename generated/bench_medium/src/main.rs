@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 5413433d186e5c96
+// content hash: 616c580fbf9291b0
 
 mod experiment;
 

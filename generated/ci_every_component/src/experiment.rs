@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 31ad88961f057fcb
+// content hash: 24296a7dd0d4c999
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

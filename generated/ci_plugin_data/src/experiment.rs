@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: a3f54746f68ed969
+// content hash: b03bac3dd074edfd
 //! The `ci_plugin_data` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

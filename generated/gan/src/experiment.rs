@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: c2c148148c759efb
+// content hash: fd1a654d4c895e45
 //! The `gan` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

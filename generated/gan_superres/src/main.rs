@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: 86548c3b994a1073
+// content hash: e63833a600624355
 
 mod experiment;
 

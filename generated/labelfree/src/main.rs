@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 0d8057712d7dd3c5
+// content hash: 2a3b84674fc01f9f
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: edc665b552e65812
+// content hash: b558b184253f6da6
 //! The `segmentation` experiment, generated from its config.
 
 use cytodl_runtime::config::*;

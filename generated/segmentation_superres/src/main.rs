@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 8899bdbcd626c71a
+// content hash: 1cb6cb5c588d1236
 
 mod experiment;
 
