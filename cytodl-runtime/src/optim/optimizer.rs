@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
 use super::clip::{apply_clip, GradClip};
 use super::record::{OptimizerRecord, ParamRecord};
@@ -134,6 +134,17 @@ fn check_weight_decay(wd: f64) -> Result<(), OptimError> {
 }
 
 impl OptimizerConfig {
+    /// The update of one flattened parameter (or several concatenated) and its state.
+    fn update<B: Backend>(&self, lr: f64, p: Tensor<B, 1>, g: Tensor<B, 1>, state: Option<ParamState<B>>) -> (Tensor<B, 1>, ParamState<B>) {
+        let adam =
+            |betas: (f64, f64), eps, weight_decay, amsgrad, decoupled| AdamHyper { beta1: betas.0, beta2: betas.1, eps, weight_decay, amsgrad, decoupled };
+        match self {
+            Self::Adam(c) => adam_update(&adam(c.betas, c.eps, c.weight_decay, c.amsgrad, false), lr, p, g, state),
+            Self::AdamW(c) => adam_update(&adam(c.betas, c.eps, c.weight_decay, c.amsgrad, true), lr, p, g, state),
+            Self::Sgd(c) => sgd_update(c, lr, p, g, state),
+        }
+    }
+
     /// torch's constructor checks, with the parameter named.
     pub fn validate(&self) -> Result<(), OptimError> {
         match self {
@@ -172,6 +183,53 @@ pub(crate) enum ParamState<B: Backend> {
 }
 
 impl<B: Backend> ParamState<B> {
+    /// The states of parameters updated together, concatenated (`None` if they start afresh;
+    /// all members share a [`GroupKey`]).
+    fn cat(states: Vec<Option<Self>>) -> Option<Self> {
+        let states: Vec<Self> = states.into_iter().collect::<Option<_>>()?;
+        let cat = |ts: Vec<Tensor<B, 1>>| match ts.len() {
+            0 => None,
+            1 => ts.into_iter().next(),
+            _ => Some(Tensor::cat(ts, 0)),
+        };
+        match states.first()? {
+            Self::Adam { step, .. } => {
+                let step = *step;
+                let (mut avg, mut sq, mut max) = (Vec::new(), Vec::new(), Vec::new());
+                for state in states {
+                    if let Self::Adam { exp_avg, exp_avg_sq, max_exp_avg_sq, .. } = state {
+                        avg.push(exp_avg);
+                        sq.push(exp_avg_sq);
+                        max.extend(max_exp_avg_sq);
+                    }
+                }
+                Some(Self::Adam { step, exp_avg: cat(avg)?, exp_avg_sq: cat(sq)?, max_exp_avg_sq: cat(max) })
+            }
+            Self::Sgd { .. } => {
+                let buffers: Vec<_> = states.into_iter().filter_map(|s| if let Self::Sgd { momentum_buffer } = s { momentum_buffer } else { None }).collect();
+                Some(Self::Sgd { momentum_buffer: cat(buffers) })
+            }
+        }
+    }
+
+    /// This state of concatenated parameters, split back into one per parameter.
+    fn split(self, sizes: &[usize]) -> Vec<Self> {
+        let split = |t: Tensor<B, 1>| if sizes.len() == 1 { vec![t] } else { t.split_with_sizes(sizes.to_vec(), 0) };
+        let split_optional = |t: Option<Tensor<B, 1>>| match t {
+            Some(t) => split(t).into_iter().map(Some).collect(),
+            None => vec![None; sizes.len()],
+        };
+        match self {
+            Self::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq } => split(exp_avg)
+                .into_iter()
+                .zip(split(exp_avg_sq))
+                .zip(split_optional(max_exp_avg_sq))
+                .map(|((exp_avg, exp_avg_sq), max_exp_avg_sq)| Self::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq })
+                .collect(),
+            Self::Sgd { momentum_buffer } => split_optional(momentum_buffer).into_iter().map(|momentum_buffer| Self::Sgd { momentum_buffer }).collect(),
+        }
+    }
+
     fn numel(&self) -> Option<usize> {
         match self {
             Self::Adam { exp_avg, .. } => Some(exp_avg.dims()[0]),
@@ -312,13 +370,46 @@ impl<B: AutodiffBackend> Optimizer<B> {
     /// One optimizer step at learning rate `lr` (the schedule's value for this epoch).
     /// Parameters without a gradient (frozen, unused) are left alone and keep their state, as in
     /// torch. Gradients are consumed.
+    ///
+    /// Parameters whose states agree (same step count, same buffers, same dtype) are updated
+    /// together, as torch's multi-tensor (`foreach`) optimizers do on GPUs: their values,
+    /// gradients and buffers are concatenated, the update runs once on the long vectors, and the
+    /// results are split back. The update is elementwise, so every value is the one the
+    /// per-parameter update gives, bit for bit; a GPU backend launches ~15 kernels per group
+    /// instead of ~15 per parameter (~700 for a DynUNet).
     pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, model: M, grads: GradientsParams) -> M {
         let mut grads = grads;
         if let Some(clip) = self.clip {
             grads = apply_clip(&model, grads, clip);
         }
-        let mut mapper = StepMapper::<B> { config: &self.config, lr, grads: &mut grads, states: &mut self.states, path: Vec::new() };
-        model.map(&mut mapper)
+        let mut collect = CollectParams::<B> { grads: &grads, path: Vec::new(), params: Vec::new() };
+        model.visit(&mut collect);
+        let params = collect.params;
+        let mut groups: Vec<(GroupKey, Vec<(ParamToStep<B>, Option<ParamState<B::InnerBackend>>)>)> = Vec::new();
+        for param in params {
+            let state = self.states.remove(&param.key).filter(|s| s.numel().is_none_or(|n| n == param.numel));
+            let key = GroupKey::of(&param, state.as_ref());
+            let state = if key.fresh { None } else { state };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push((param, state)),
+                None => groups.push((key, vec![(param, state)])),
+            }
+        }
+        let mut updated = HashMap::new();
+        for (_, members) in groups {
+            let sizes: Vec<usize> = members.iter().map(|(p, _)| p.numel).collect();
+            let (params, states): (Vec<_>, Vec<_>) = members.into_iter().unzip();
+            let p = Tensor::cat(params.iter().map(|m| m.value.clone()).collect(), 0);
+            let g = Tensor::cat(params.iter().map(|m| m.grad.clone()).collect(), 0);
+            let state = ParamState::cat(states);
+            let (p, state) = self.config.update(lr, p, g, state);
+            let values = if sizes.len() == 1 { vec![p] } else { p.split_with_sizes(sizes.clone(), 0) };
+            for ((param, value), state) in params.into_iter().zip(values).zip(state.split(&sizes)) {
+                self.states.insert(param.key, state);
+                updated.insert(param.id, value);
+            }
+        }
+        model.map(&mut WriteBack::<B> { updated })
     }
 
     /// Forgets all state (a fresh optimizer with the same configuration).
@@ -412,15 +503,46 @@ fn join_path(path: &[String]) -> String {
     }
 }
 
-struct StepMapper<'a, B: AutodiffBackend> {
-    config: &'a OptimizerConfig,
-    lr: f64,
-    grads: &'a mut GradientsParams,
-    states: &'a mut HashMap<String, ParamState<B::InnerBackend>>,
-    path: Vec<String>,
+/// A parameter the step updates: its path, flattened value and gradient.
+struct ParamToStep<B: AutodiffBackend> {
+    id: ParamId,
+    key: String,
+    numel: usize,
+    value: Tensor<B::InnerBackend, 1>,
+    grad: Tensor<B::InnerBackend, 1>,
 }
 
-impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
+/// What parameters must share to be updated together.
+#[derive(Debug, Clone, PartialEq)]
+struct GroupKey {
+    dtype: DType,
+    /// No usable state (first step, or a state of another size): the update starts afresh.
+    fresh: bool,
+    /// Adam's step count (bias corrections depend on it).
+    step: u64,
+    /// Which optional buffers the state holds (amsgrad's maximum, SGD's momentum).
+    buffers: (bool, bool),
+}
+
+impl GroupKey {
+    fn of<B: AutodiffBackend>(param: &ParamToStep<B>, state: Option<&ParamState<B::InnerBackend>>) -> Self {
+        let dtype = param.value.dtype();
+        match state {
+            Some(ParamState::Adam { step, max_exp_avg_sq, .. }) => GroupKey { dtype, fresh: false, step: *step, buffers: (max_exp_avg_sq.is_some(), false) },
+            Some(ParamState::Sgd { momentum_buffer: Some(_) }) => GroupKey { dtype, fresh: false, step: 0, buffers: (false, true) },
+            Some(ParamState::Sgd { momentum_buffer: None }) | None => GroupKey { dtype, fresh: true, step: 0, buffers: (false, false) },
+        }
+    }
+}
+
+/// Collects, in module order, every float parameter that has a gradient.
+struct CollectParams<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    params: Vec<ParamToStep<B>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for CollectParams<'_, B> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -429,37 +551,29 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
         self.path.pop();
     }
 
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) else {
+            return;
+        };
+        let value = param.val().inner();
+        let numel: usize = value.dims().iter().product();
+        self.params.push(ParamToStep { id: param.id, key: join_path(&self.path), numel, value: value.reshape([numel]), grad: grad.reshape([numel]) });
+    }
+}
+
+/// Puts the updated values back into the module (parameters without one are left alone).
+struct WriteBack<B: AutodiffBackend> {
+    updated: HashMap<ParamId, Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for WriteBack<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
+        let Some(value) = self.updated.remove(&id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let key = join_path(&self.path);
-        let dims = tensor.dims();
-        let numel: usize = dims.iter().product();
         let require_grad = tensor.is_require_grad();
-        let p = tensor.inner().reshape([numel]);
-        let g = grad.reshape([numel]);
-        let state = self.states.remove(&key);
-        let (p, state) = match self.config {
-            OptimizerConfig::Adam(c) => adam_update(
-                &AdamHyper { beta1: c.betas.0, beta2: c.betas.1, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad, decoupled: false },
-                self.lr,
-                p,
-                g,
-                state,
-            ),
-            OptimizerConfig::AdamW(c) => adam_update(
-                &AdamHyper { beta1: c.betas.0, beta2: c.betas.1, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad, decoupled: true },
-                self.lr,
-                p,
-                g,
-                state,
-            ),
-            OptimizerConfig::Sgd(c) => sgd_update(c, self.lr, p, g, state),
-        };
-        self.states.insert(key, state);
-        let mut tensor = Tensor::<B, D>::from_inner(p.reshape(dims));
+        let mut tensor = Tensor::<B, D>::from_inner(value.reshape(tensor.dims()));
         if require_grad {
             tensor = tensor.require_grad();
         }
@@ -499,5 +613,70 @@ impl TryFrom<&cytodl_schema::OptimizerConfig> for OptimizerConfig {
             C::AdamW(o) => OptimizerConfig::AdamW(o.try_into()?),
             C::SGD(o) => OptimizerConfig::Sgd(SgdConfig { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weight_decay: o.weight_decay }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::*;
+    use crate::backend::Cpu;
+
+    fn vector(seed: u64, n: usize) -> Tensor<Cpu, 1> {
+        let values: Vec<f32> = (0..n).map(|i| (((i as u64 + 1) * (seed * 7919 + 13)) % 1000) as f32 / 250.0 - 2.0).collect();
+        Tensor::from_data(TensorData::new(values, [n]), &Default::default())
+    }
+
+    fn bits(t: &Tensor<Cpu, 1>) -> Vec<u32> {
+        t.to_data().to_vec::<f32>().expect("f32").into_iter().map(f32::to_bits).collect()
+    }
+
+    /// Parameters updated together (concatenated, one update, split) get exactly the values and
+    /// states the per-parameter update gives: Adam with amsgrad and weight decay, AdamW, SGD with
+    /// Nesterov momentum, from a state at step 4.
+    #[test]
+    fn grouped_update_equals_per_parameter_update_bit_for_bit() {
+        let configs = [
+            OptimizerConfig::Adam(AdamConfig { amsgrad: true, weight_decay: 0.01, ..Default::default() }),
+            OptimizerConfig::AdamW(AdamWConfig::default()),
+            OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, nesterov: true, ..Default::default() }),
+        ];
+        let sizes = [5usize, 1, 12];
+        for config in configs {
+            let state = |i: u64, n| match config {
+                OptimizerConfig::Sgd(_) => ParamState::Sgd { momentum_buffer: Some(vector(40 + i, n)) },
+                _ => {
+                    ParamState::Adam { step: 4, exp_avg: vector(10 + i, n), exp_avg_sq: vector(20 + i, n).abs(), max_exp_avg_sq: Some(vector(30 + i, n).abs()) }
+                }
+            };
+            let mut separate = Vec::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                separate.push(config.update(1e-3, vector(i as u64, n), vector(50 + i as u64, n), Some(state(i as u64, n))));
+            }
+            let p = Tensor::cat(sizes.iter().enumerate().map(|(i, &n)| vector(i as u64, n)).collect(), 0);
+            let g = Tensor::cat(sizes.iter().enumerate().map(|(i, &n)| vector(50 + i as u64, n)).collect(), 0);
+            let merged = ParamState::cat(sizes.iter().enumerate().map(|(i, &n)| Some(state(i as u64, n))).collect());
+            let (p, merged) = config.update(1e-3, p, g, merged);
+            let values = p.split_with_sizes(sizes.to_vec(), 0);
+            for (((value, state), (expected_value, expected_state)), n) in values.iter().zip(merged.split(&sizes)).zip(&separate).zip(sizes) {
+                assert_eq!(bits(value), bits(expected_value), "{config:?}: values of a parameter of {n}");
+                match (state, expected_state) {
+                    (
+                        ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq },
+                        ParamState::Adam { step: s, exp_avg: a, exp_avg_sq: q, max_exp_avg_sq: m },
+                    ) => {
+                        assert_eq!(step, *s);
+                        assert_eq!(bits(&exp_avg), bits(a));
+                        assert_eq!(bits(&exp_avg_sq), bits(q));
+                        assert_eq!(max_exp_avg_sq.map(|t| bits(&t)), m.as_ref().map(bits));
+                    }
+                    (ParamState::Sgd { momentum_buffer }, ParamState::Sgd { momentum_buffer: b }) => {
+                        assert_eq!(momentum_buffer.map(|t| bits(&t)), b.as_ref().map(bits));
+                    }
+                    _ => panic!("{config:?}: the state changed kind"),
+                }
+            }
+        }
     }
 }
