@@ -178,3 +178,86 @@ fn gap_free_conv_is_the_strided_conv() {
         assert!(e.iter().all(|v| *v < 1e-6), "x {:?} stride {:?}: {e:?}", case.0, case.2);
     }
 }
+
+/// `nn::torch_autograd` (LibTorch layers differentiated by torch's autograd) against burn's own
+/// formulas on the same LibTorch kernels (the CPU here).
+#[cfg(feature = "libtorch")]
+mod torch_autograd_layers {
+    use burn::backend::{Autodiff, LibTorch};
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::Tensor;
+    use cytodl_runtime::nn::torch_autograd;
+    use cytodl_runtime::nn::Init;
+
+    type Train = Autodiff<LibTorch>;
+
+    fn grads_of(through_torch: bool) -> Vec<Vec<f32>> {
+        let device = Default::default();
+        let init = Init::new(3);
+        let x = init.at("x").normal::<Train, 5>([2, 3, 5, 6, 7], 0.0, 1.0, &device).require_grad();
+        let w = init.at("w").normal::<Train, 5>([4, 3, 3, 3, 3], 0.0, 1.0, &device).require_grad();
+        let b = init.at("b").normal::<Train, 1>([4], 0.0, 1.0, &device).require_grad();
+        let g = init.at("g").normal::<Train, 1>([4], 1.0, 0.1, &device).require_grad();
+        let beta = init.at("beta").normal::<Train, 1>([4], 0.0, 0.1, &device).require_grad();
+        let options = ConvOptions::new([2, 1, 1], [1, 1, 1], [1, 1, 1], 1);
+        let y = if through_torch {
+            torch_autograd::conv3d(&x, &w, Some(&b), &options).expect("Autodiff<LibTorch> routes through torch")
+        } else {
+            burn::tensor::module::conv3d(x.clone(), w.clone(), Some(b.clone()), options)
+        };
+        let y = if through_torch {
+            torch_autograd::instance_norm(&y, &g, &beta, 1e-5).expect("routes")
+        } else {
+            let mean = y.clone().mean_dims(&[2, 3, 4]);
+            let centered = y - mean;
+            let var = centered.clone().powi_scalar(2).mean_dims(&[2, 3, 4]);
+            centered / (var + 1e-5).sqrt() * g.clone().reshape([1, 4, 1, 1, 1]) + beta.clone().reshape([1, 4, 1, 1, 1])
+        };
+        let wt = init.at("wt").normal::<Train, 5>([4, 2, 2, 2, 2], 0.0, 1.0, &device).require_grad();
+        let bt = init.at("bt").normal::<Train, 1>([2], 0.0, 1.0, &device).require_grad();
+        let z = if through_torch {
+            torch_autograd::conv_transpose3d(&y, &wt, Some(&bt), [2, 2, 2]).expect("routes")
+        } else {
+            burn::tensor::module::conv_transpose3d(
+                y,
+                wt.clone(),
+                Some(bt.clone()),
+                burn::tensor::ops::ConvTransposeOptions::new([2; 3], [0; 3], [0; 3], [1; 3], 1),
+            )
+        };
+        let target = init.at("target").normal::<Train, 5>(z.dims(), 0.0, 1.0, &device);
+        let grads = (z * target).sum().backward();
+        let values = |t: Option<Tensor<LibTorch, 5>>| t.expect("gradient").into_data().to_vec::<f32>().expect("f32");
+        let values1 = |t: Option<Tensor<LibTorch, 1>>| t.expect("gradient").into_data().to_vec::<f32>().expect("f32");
+        vec![
+            values(x.grad(&grads)),
+            values(w.grad(&grads)),
+            values1(b.grad(&grads)),
+            values1(g.grad(&grads)),
+            values1(beta.grad(&grads)),
+            values(wt.grad(&grads)),
+            values1(bt.grad(&grads)),
+        ]
+    }
+
+    /// Torch's autograd gives burn's gradients (burn's formulas on the same LibTorch kernels),
+    /// for every parent of a strided conv, an instance norm and a transposed conv in a chain.
+    /// (The first conv's bias has a zero gradient through the instance norm: compared absolutely.)
+    #[test]
+    fn torch_autograd_gradients_equal_burns() {
+        let (ours, burns) = (grads_of(true), grads_of(false));
+        for (i, (a, b)) in ours.iter().zip(&burns).enumerate() {
+            assert_eq!(a.len(), b.len());
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(0.1);
+            let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff / scale < 1e-4, "parent {i}: max|diff| {diff} at scale {scale}");
+        }
+    }
+
+    #[test]
+    fn other_backends_are_not_routed() {
+        let x = Tensor::<cytodl_runtime::backend::CpuTrain, 5>::zeros([1, 1, 2, 2, 2], &Default::default());
+        let w = Tensor::<cytodl_runtime::backend::CpuTrain, 5>::zeros([1, 1, 1, 1, 1], &Default::default());
+        assert!(torch_autograd::conv3d(&x, &w, None, &ConvOptions::new([1; 3], [0; 3], [1; 3], 1)).is_none());
+    }
+}

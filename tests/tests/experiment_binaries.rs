@@ -137,7 +137,11 @@ fn segmentation_binary_commands() {
     let r = run(&dir, &bin, &["train", "trainer.max_epoch=1"]);
     assert!(!r.ok && r.stderr.contains("did you mean `trainer.max_epochs`?"), "{}", r.stderr);
     let r = run(&dir, &bin, &["train", "--device", "cuda"]);
-    assert!(!r.ok && r.stderr.contains("built without CUDA"), "{}", r.stderr);
+    assert!(!r.ok && r.stderr.contains("--device cuda: this binary was built without cuda; rebuild with `cytodl-build build --features cuda"), "{}", r.stderr);
+    let r = run(&dir, &bin, &["train", "--device", "libtorch:cuda:1"]);
+    assert!(!r.ok && r.stderr.contains("--device libtorch:cuda:1: this binary was built without libtorch"), "{}", r.stderr);
+    let r = run(&dir, &bin, &["train", "--device", "gpu"]);
+    assert!(!r.ok && r.stderr.contains("--device gpu: expected cpu, cuda, cuda:N, wgpu, libtorch, libtorch:cuda:N or libtorch:cpu"), "{}", r.stderr);
 
     // bench: one JSON line.
     let r = run(&dir, &bin, &["bench", "--iters", "1"]);

@@ -385,7 +385,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
         let mut collect = CollectParams::<B> { grads: &grads, path: Vec::new(), params: Vec::new() };
         model.visit(&mut collect);
         let params = collect.params;
-        let mut groups: Vec<(GroupKey, Vec<(ParamToStep<B>, Option<ParamState<B::InnerBackend>>)>)> = Vec::new();
+        let mut groups: Vec<(GroupKey, Vec<GroupMember<B>>)> = Vec::new();
         for param in params {
             let state = self.states.remove(&param.key).filter(|s| s.numel().is_none_or(|n| n == param.numel));
             let key = GroupKey::of(&param, state.as_ref());
@@ -511,6 +511,9 @@ struct ParamToStep<B: AutodiffBackend> {
     value: Tensor<B::InnerBackend, 1>,
     grad: Tensor<B::InnerBackend, 1>,
 }
+
+/// A parameter to update and the state it had.
+type GroupMember<B> = (ParamToStep<B>, Option<ParamState<<B as AutodiffBackend>::InnerBackend>>);
 
 /// What parameters must share to be updated together.
 #[derive(Debug, Clone, PartialEq)]
