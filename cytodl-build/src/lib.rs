@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod example_data;
 pub mod expand;
+pub mod explain;
 pub mod frontend;
 pub mod interp;
 pub mod ir;

@@ -12,9 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use cytodl_build::compile::{compile, CompileRequest, Compiled};
 use cytodl_build::config::emit::to_yaml;
 use cytodl_build::diag::{Diagnostic, Diagnostics, SourceMap, Span};
-use cytodl_build::frontend::{locate_experiment, missing_diagnostics, resolve, Request};
+use cytodl_build::frontend::{locate_experiment, missing_diagnostics, resolve, Request, Resolved};
 use cytodl_build::interp::ResolveOptions;
-use cytodl_build::{example_data, workspace};
+use cytodl_build::{example_data, explain, workspace};
 use cytodl_schema::{registry, Effect};
 
 #[derive(Parser)]
@@ -38,6 +38,10 @@ enum Command {
     Generate(GenerateArgs),
     /// Print the composed and resolved config as YAML (without the `hydra` node).
     Resolve(ConfigArgs),
+    /// Say where each value came from: the file:line:col (or override) that set it last, every
+    /// source it overrode, and the interpolations it went through. KEYs are dotted paths
+    /// (`model.optimizer.lr`); `--all` writes the provenance of every value to a file.
+    Explain(ExplainArgs),
     /// Write a small synthetic dataset in cyto_dl's layout (OME-TIFF FOVs + CSVs).
     ExampleData {
         /// The folder (the example configs read `data/example`).
@@ -77,6 +81,21 @@ struct GenerateArgs {
 }
 
 #[derive(Args, Clone, Default)]
+struct ExplainArgs {
+    /// An experiment file, Hydra overrides, and the KEYs to explain (dotted paths: arguments with
+    /// no `=` that are not files).
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Explain every value, into `provenance.txt` next to the experiment's `resolved.yaml`
+    /// (`generated/<name>/`), or into the folder `--out` names.
+    #[arg(long)]
+    all: bool,
+    /// The folder `--all` writes `provenance.txt` into.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Default)]
 struct BuildArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -102,6 +121,7 @@ fn main() -> ExitCode {
         Some(Command::Check(a)) => check(a),
         Some(Command::Generate(a)) => generate(a),
         Some(Command::Resolve(a)) => resolve_cmd(a),
+        Some(Command::Explain(a)) => explain_cmd(a),
         Some(Command::ExampleData { dir, files }) => match example_data::write(&dir, files, example_data::Shape::default()) {
             Ok(folders) => {
                 for f in folders {
@@ -119,11 +139,6 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
-}
-
-fn fail(d: Diagnostics, sources: &SourceMap) -> ExitCode {
-    eprint!("{}", d.render(sources));
-    ExitCode::FAILURE
 }
 
 fn error(message: String) -> ExitCode {
@@ -311,8 +326,10 @@ fn targets() {
     }
 }
 
-fn resolve_cmd(a: ConfigArgs) -> ExitCode {
-    let req = request(&a);
+/// Composes and resolves `a` (no checks, no code), printing warnings; `None` after printing
+/// the errors.
+fn resolved_config(a: &ConfigArgs) -> Option<Resolved> {
+    let req = request(a);
     let sources = SourceMap::default();
     let mut overrides = req.overrides.clone();
     let mut config_dir = req.config_dir.clone();
@@ -322,17 +339,18 @@ fn resolve_cmd(a: ConfigArgs) -> ExitCode {
                 config_dir.get_or_insert(root);
                 overrides.insert(0, choice);
             }
-            Err(d) => return fail(d.into(), &sources),
+            Err(d) => {
+                eprint!("{}", Diagnostics::from(d).render(&sources));
+                return None;
+            }
         }
     }
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {
-        return fail(
-            Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN)
-                .with_help("pass `--config-dir DIR` or an experiment file inside a config tree")
-                .into(),
-            &sources,
-        );
+        let d = Diagnostic::error(format!("config directory {} does not exist", config_dir.display()), Span::UNKNOWN)
+            .with_help("pass `--config-dir DIR` or an experiment file inside a config tree");
+        eprint!("{}", Diagnostics::from(d).render(&sources));
+        return None;
     }
     let implicit_overrides = usize::from(req.experiment.is_some());
     let request = Request { config_dir, config_name: req.config_name, overrides, implicit_overrides };
@@ -340,7 +358,7 @@ fn resolve_cmd(a: ConfigArgs) -> ExitCode {
         Ok(r) => r,
         Err(f) => {
             eprint!("{}", f.render());
-            return ExitCode::FAILURE;
+            return None;
         }
     };
     let mut notes = resolved.warnings.clone();
@@ -348,6 +366,60 @@ fn resolve_cmd(a: ConfigArgs) -> ExitCode {
     if !notes.is_empty() {
         eprint!("{}", notes.render(&resolved.sources));
     }
+    Some(resolved)
+}
+
+/// A KEY argument of `explain`: a dotted path, not an override or a file.
+fn is_key(arg: &str) -> bool {
+    !arg.contains('=') && !arg.starts_with(['+', '~']) && !is_experiment_file(arg) && !Path::new(arg).is_file()
+}
+
+fn explain_cmd(a: ExplainArgs) -> ExitCode {
+    let (keys, rest): (Vec<String>, Vec<String>) = a.config.args.iter().cloned().partition(|arg| is_key(arg));
+    if keys.is_empty() && !a.all {
+        return error("explain needs KEYs to explain (dotted paths such as `model.optimizer.lr`) or --all".into());
+    }
+    let config = ConfigArgs { args: rest, ..a.config.clone() };
+    let Some(resolved) = resolved_config(&config) else { return ExitCode::FAILURE };
+    let mut failed = false;
+    for key in &keys {
+        match explain::explain_key(&resolved, key) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if a.all {
+        let folder = match &a.out {
+            Some(dir) => dir.clone(),
+            None => {
+                let Some(c) = compiled(&config) else {
+                    return error("explain --all: the experiment does not compile, so it has no generated folder; pass --out DIR".into());
+                };
+                match workspace::root() {
+                    Ok(ws) => workspace::default_out(&ws, &c.experiment),
+                    Err(e) => return error(e),
+                }
+            }
+        };
+        let file = folder.join("provenance.txt");
+        let written = std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&file, explain::explain_all(&resolved)));
+        match written {
+            Ok(()) => println!("{}", file.display()),
+            Err(e) => return error(format!("{}: {e}", file.display())),
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn resolve_cmd(a: ConfigArgs) -> ExitCode {
+    let Some(resolved) = resolved_config(&a) else { return ExitCode::FAILURE };
     let text = to_yaml(&resolved.config);
     if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
         return ExitCode::FAILURE;

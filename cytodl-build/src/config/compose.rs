@@ -1057,7 +1057,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
                 }
                 if matches!(value.value, Value::Missing) {
                     // An override to `???` makes the value mandatory again (merge would keep it).
-                    *existing = value;
+                    *existing = value.replacing(existing);
                     return Ok(());
                 }
                 merge_into(existing, value).map_err(|e| merge_error(ov, span, e))
@@ -1072,7 +1072,7 @@ fn update(cfg: &mut Node, parts: &[String], value: Node, force_add: bool, span: 
             let idx = last.parse::<usize>().ok().filter(|i| *i < l.len());
             match idx {
                 Some(i) if matches!(value.value, Value::Missing) => {
-                    l[i] = value;
+                    l[i] = value.replacing(&l[i]);
                     Ok(())
                 }
                 Some(i) => merge_into(&mut l[i], value).map_err(|e| merge_error(ov, span, e)),

@@ -44,7 +44,7 @@ fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) -
                 match expanded {
                     Some(m) => dest.value = Value::Map(m),
                     None => {
-                        *dest = Node::new(Value::Map(Map::new()), src.span);
+                        *dest = Node::new(Value::Map(Map::new()), src.span).replacing(dest);
                     }
                 }
             }
@@ -63,7 +63,7 @@ fn merge_node(dest: &mut Node, src: Node, root: &Node, path: &mut Vec<String>) -
                 }
             }
         }
-        _ => *dest = src,
+        _ => *dest = src.replacing(dest),
     }
     Ok(())
 }

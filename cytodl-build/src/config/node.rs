@@ -18,6 +18,9 @@ pub struct Node {
     /// This node's key in its parent mapping was a YAML number or boolean (`1:`, `true:`), kept
     /// as text; output writes such keys bare and quotes string keys that would read as one.
     pub typed_key: bool,
+    /// Where the values this one replaced were written, oldest first (configs earlier in the
+    /// defaults list, then overrides): what `cytodl-build explain` shows as "overrode".
+    pub history: Vec<Span>,
 }
 
 /// Nodes compare as data: spans say where a value came from, not what it is.
@@ -43,7 +46,7 @@ pub enum Value {
 
 impl Node {
     pub fn new(value: Value, span: Span) -> Self {
-        Node { value, span, typed_key: false }
+        Node { value, span, typed_key: false, history: Vec::new() }
     }
 
     pub fn map(map: Map, span: Span) -> Self {
@@ -52,6 +55,16 @@ impl Node {
 
     pub fn empty_map(span: Span) -> Self {
         Node::map(Map::new(), span)
+    }
+
+    /// `self` taking `earlier`'s place: `earlier`'s history and its own span go first in
+    /// [`Node::history`].
+    pub fn replacing(mut self, earlier: &Node) -> Node {
+        let mut history = earlier.history.clone();
+        history.push(earlier.span);
+        history.append(&mut self.history);
+        self.history = history;
+        self
     }
 
     pub fn as_map(&self) -> Option<&Map> {
