@@ -217,6 +217,12 @@ fn csv_log_and_checkpoint_files_in_lightnings_layout() {
             let (image, _) = cytodl_runtime::io::read(&p, &Default::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             assert_eq!(image.data().len(), 64, "{}: one 8 x 8 sample", p.display());
         }
+        // ... and the three side by side: a PNG of three 8 x 8 panels with 4-pixel gaps, scaled up.
+        let p = dir.join(format!("{stage}_images/{step}_seg_montage.png"));
+        let reader =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))).read_info().expect("a PNG");
+        let scale = cytodl_runtime::train::montage::MIN_WIDTH.div_ceil(8 * 3 + 4 * 2) as u32;
+        assert_eq!((reader.info().width, reader.info().height), ((8 * 3 + 4 * 2) * scale, 8 * scale), "{}", p.display());
     }
     // The saved target is a validation sample's target, as loaded (this test's val loader
     // shuffles, so either of the two).

@@ -70,7 +70,8 @@ pub fn effective_precision(requested: &str, gpu: bool) -> Result<(Precision, Opt
     Ok((wanted, None))
 }
 
-/// cyto_dl's `ImageSaver`: `<save_dir>/<stage>_images/<step>_<head>_{input,target,pred}.tif`;
+/// cyto_dl's `ImageSaver`: `<save_dir>/<stage>_images/<step>_<head>_{input,target,pred}.tif`,
+/// and `<step>_<head>_montage.png` showing them side by side;
 /// its config (`callbacks.saving`, as declared in `cytodl-schema`) and the folder it resolved to.
 #[derive(Debug, Clone)]
 pub struct ImageSaver {
@@ -105,11 +106,13 @@ impl ImageSaver {
         let dir = self.save_dir.join(format!("{stage}_images"));
         std::fs::create_dir_all(&dir)?;
         let mut written = Vec::new();
+        let mut panels = Vec::new();
         let mut write = |kind: &str, a: &Array, pp: Option<&Postprocess>| -> Result<(), TrainError> {
             let (array, dtype) = match pp {
                 Some(p) => p.apply(a).map(|r| (r.array, r.dtype)).map_err(|e| TrainError::Postprocess { head: head.to_string(), message: e.to_string() })?,
                 None => (a.clone(), DType::F32),
             };
+            panels.push(array.clone());
             let (array, axes) = squeeze(array);
             let path = dir.join(format!("{step}_{head}_{kind}.tif"));
             write_ome_tiff(&path, &array, &axes, dtype, [None; 3]).map_err(|e| TrainError::WriteImage { path: path.clone(), message: e.to_string() })?;
@@ -125,6 +128,11 @@ impl ImageSaver {
             write("target", t, None)?;
         }
         write("pred", pred, post.map(|p| &p.1))?;
+        // The same images side by side, for a quick look (`super::montage`).
+        let path = dir.join(format!("{step}_{head}_montage.png"));
+        let picture = super::montage::montage(&panels.iter().collect::<Vec<_>>());
+        picture.and_then(|m| super::montage::write_png(&path, &m)).map_err(|e| TrainError::WriteImage { path: path.clone(), message: e.to_string() })?;
+        written.push(path);
         Ok(written)
     }
 }

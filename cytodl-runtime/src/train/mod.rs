@@ -8,6 +8,7 @@ pub mod error;
 pub mod evaluate;
 pub mod gan_step;
 pub mod logger;
+pub mod montage;
 pub mod predict;
 pub mod progress;
 pub mod step;
