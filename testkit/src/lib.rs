@@ -235,3 +235,121 @@ mod tests {
         assert!(manifest.contains("[workspace]"));
     }
 }
+
+/// A Python with MLflow's server installed: `$CYTODL_MLFLOW_PYTHON` (what `.ci/run` installs
+/// MLflow into), else `python3`; or a skip.
+#[track_caller]
+pub fn python_with_mlflow(test: &str) -> Option<PathBuf> {
+    let python = std::env::var_os("CYTODL_MLFLOW_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"));
+    let ok = Command::new(&python).args(["-c", "import mlflow.server"]).output().map(|o| o.status.success()).unwrap_or(false);
+    match ok {
+        true => Some(python),
+        false => skip(test, &format!("{} cannot `import mlflow.server` (set CYTODL_MLFLOW_PYTHON, or pip install mlflow)", python.display())),
+    }
+}
+
+/// A real MLflow tracking server on loopback for a test: `mlflow server` from the Python named
+/// by `$CYTODL_MLFLOW_PYTHON` (what `.ci/run` installs MLflow into; else `python3`), on a free
+/// port, with its database and artifacts in the test's scratch folder. It can be killed and
+/// started again on the same port and data (what a test of a server going away needs); it is
+/// killed, with its workers, when dropped.
+#[derive(Debug)]
+pub struct MlflowServer {
+    python: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl MlflowServer {
+    /// How long a start may take (the first one creates the database).
+    pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+    /// A running server with its data in `dir`, or a skip when MLflow is not installed.
+    #[track_caller]
+    pub fn start(test: &str, dir: &Path) -> Option<MlflowServer> {
+        let python = python_with_mlflow(test)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port");
+        let mut server = MlflowServer { python, dir: dir.to_path_buf(), port, child: None };
+        server.restart();
+        Some(server)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// Starts the server (again) and waits until it answers.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        use std::os::unix::process::CommandExt as _;
+        self.kill();
+        let log = std::fs::File::create(self.dir.join("mlflow-server.log")).expect("server log");
+        let db = format!("sqlite:///{}", self.dir.join("mlflow.db").display());
+        let child = Command::new(&self.python)
+            .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &self.port.to_string(), "--workers", "1"])
+            .args(["--backend-store-uri", &db, "--artifacts-destination"])
+            .arg(self.dir.join("artifacts"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            // Its own process group, so that a kill takes its workers along.
+            .process_group(0)
+            .spawn()
+            .expect("mlflow server starts");
+        self.child = Some(child);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Self::START_TIMEOUT {
+            if self.answers() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let log = std::fs::read_to_string(self.dir.join("mlflow-server.log")).unwrap_or_default();
+                panic!("the mlflow server exited ({status}):\n{log}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("the mlflow server did not answer within {:?}", Self::START_TIMEOUT);
+    }
+
+    /// Whether `/health` answers.
+    pub fn answers(&self) -> bool {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 ")
+    }
+
+    /// Kills the server and its workers (SIGKILL to its process group), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // kill(2) on the negative pid: the whole group. (Not `/bin/kill -9 -PID`: procps-ng
+            // 4.0.2 reads that as `kill -9 -1`, every process of the user.)
+            extern "C" {
+                fn kill(pid: i32, signal: i32) -> i32;
+            }
+            const SIGKILL: i32 = 9;
+            if let Ok(pgid) = i32::try_from(child.id()) {
+                // SAFETY: kill(2) takes plain integers; a group that is gone is ESRCH, harmless.
+                unsafe { kill(-pgid, SIGKILL) };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
