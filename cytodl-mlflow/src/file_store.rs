@@ -136,6 +136,15 @@ impl FileStore {
         )
     }
 
+    /// Whether metric `key` cannot be a file: a folder has its name, or one of its parents is
+    /// a file (`val/loss` logged, then `val/loss/seg`, or the other way round).
+    fn clashes(&self, run: &RunInfo, key: &str) -> bool {
+        let Ok(key) = clean_artifact_path(key) else { return false };
+        let metrics = self.run_dir(run).join("metrics");
+        let path = metrics.join(&key);
+        path.is_dir() || path.ancestors().skip(1).take_while(|a| *a != metrics).any(Path::is_file)
+    }
+
     /// Writes `value` to `<run>/<kind>/<key>` (a key's `/` are sub-folders).
     fn key_file(&self, run: &RunInfo, kind: &str, key: &str) -> Result<PathBuf, StoreError> {
         let key = clean_artifact_path(key)?;
@@ -170,7 +179,12 @@ impl Store for FileStore {
         if !self.run_dir(run).join("meta.yaml").is_file() {
             return Err(StoreError::Rejected(format!("run {} is not in {}", run.run_id, self.root.display())));
         }
+        let mut clashing = Vec::new();
         for m in metrics {
+            if self.clashes(run, &m.key) {
+                clashing.push(m.key.as_str());
+                continue;
+            }
             let path = self.key_file(run, "metrics", &m.key)?;
             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error(&path, e))?;
             writeln!(f, "{} {} {}", m.timestamp, python_float(m.value), m.step).map_err(|e| io_error(&path, e))?;
@@ -188,6 +202,13 @@ impl Store for FileStore {
                 }
                 write_atomically(&path, v)?;
             }
+        }
+        if !clashing.is_empty() {
+            clashing.dedup();
+            return Err(StoreError::Rejected(format!(
+                "MLflow's file store keeps a metric as a file named by its key, so it cannot hold both `a/b` and `a/b/c`: {} not written (an MLflow server keeps them all: `mlflow server --backend-store-uri sqlite:///mlflow.db`)",
+                clashing.join(", ")
+            )));
         }
         Ok(())
     }
@@ -264,6 +285,10 @@ mod tests {
         let history = std::fs::read_to_string(root.join("1").join(&run.run_id).join("metrics/train/loss")).expect("metric file");
         assert_eq!(history, "5 0.5 1\n5 nan 2\n");
         assert!(store.log_batch(&run, &[], &[("lr".into(), "0.001".into())], &[]).is_ok(), "same param again");
+        // `train/loss/seg` beside the file `train/loss`: refused by name, the rest written.
+        let clash = store.log_batch(&run, &[m(0.1, 3), Metric { key: "train/loss/seg".into(), value: 1.0, timestamp: 5, step: 3 }], &[], &[]).expect_err("clash");
+        assert!(!clash.is_transient() && clash.to_string().contains("train/loss/seg not written"), "{clash}");
+        assert!(std::fs::read_to_string(root.join("1").join(&run.run_id).join("metrics/train/loss")).expect("metric").ends_with("5 0.1 3\n"));
         assert!(!store.log_batch(&run, &[], &[("lr".into(), "0.01".into())], &[]).expect_err("changed").is_transient());
         store.set_status(&run, RunStatus::Finished, Some(3000)).expect("status");
         let meta = std::fs::read_to_string(root.join("1").join(&run.run_id).join("meta.yaml")).expect("meta");

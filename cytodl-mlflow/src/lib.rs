@@ -11,12 +11,14 @@
 
 pub mod file_store;
 pub mod journal;
+pub mod params;
 pub mod rest;
 pub mod run;
 pub mod store;
 pub mod uri;
 
 pub use journal::{Journal, Record};
+pub use params::flatten_config;
 pub use run::{sync, Delivery, RunOptions, TrackedRun};
 pub use store::{Metric, RunInfo, RunStatus, Store, StoreError};
 pub use uri::{open_store, TrackingUri, UriError};

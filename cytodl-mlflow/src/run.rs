@@ -187,7 +187,10 @@ fn attempt(shared: &Shared, store: &mut dyn Store) -> Attempt {
             Attempt::Delivered
         }
         Err(StoreError::Rejected(error)) => {
-            eprintln!("warning: MLflow refused a record ({error}); it stays in {}", j.journal_path().display());
+            // Once per kind of refusal: the same one every epoch says nothing new.
+            if !j.refused.iter().any(|r| r.error == error) {
+                eprintln!("warning: MLflow refused a record ({error}); it stays in {}", j.journal_path().display());
+            }
             let index = j.sent;
             j.refused.push(Refusal { index, error });
             Attempt::Delivered

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use cytodl_schema::{CSVLogger, CallbackConfig, ConfigPath, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, ModelCheckpoint, Number, Trainer};
+use cytodl_schema::{CSVLogger, CallbackConfig, ConfigPath, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, MLFlowLogger, ModelCheckpoint, Number, Trainer};
 
 use crate::family::ModelFamily;
 
@@ -97,11 +97,18 @@ impl Settings {
     }
 
     /// The CSV logger, when there is one.
-    // One logger kind today: the `match` keeps this correct when MLflow's arrives.
-    #[allow(clippy::unnecessary_find_map)]
     pub fn csv_logger(&self) -> Option<&CSVLogger> {
         self.loggers.iter().map(|(_, l)| l).find_map(|l| match l {
             LoggerConfig::CSVLogger(c) => Some(c),
+            LoggerConfig::MLFlowLogger(_) => None,
+        })
+    }
+
+    /// The MLflow loggers (`logger.mlflow`; one per tracking server a config names).
+    pub fn mlflow_loggers(&self) -> impl Iterator<Item = &MLFlowLogger> {
+        self.loggers.iter().filter_map(|(_, l)| match l {
+            LoggerConfig::MLFlowLogger(m) => Some(m),
+            LoggerConfig::CSVLogger(_) => None,
         })
     }
 }
@@ -144,6 +151,11 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "checkpoint.weights_only",
     "checkpoint.strict",
     "model.save_dir",
+    "logger.mlflow.tracking_uri",
+    "logger.mlflow.experiment_name",
+    "logger.mlflow.run_name",
+    "logger.mlflow.fault_tolerant",
+    "logger.mlflow.flush_timeout",
 ];
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &'static str) -> Result<T, OverrideError> {
@@ -221,6 +233,7 @@ impl Settings {
             "checkpoint.weights_only" => self.weights_only = parse_bool(key, value)?,
             "checkpoint.strict" => self.strict = parse_bool(key, value)?,
             "model.save_dir" => self.save_dir = Some(ConfigPath::fixed(&text(value))),
+            _ if self.set_mlflow(key, value).transpose()?.is_some() => {}
             _ if is_config_key(key) => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
             _ => {
                 let suggestion = nearest(key, RUNTIME_KEYS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
@@ -228,6 +241,37 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// `logger.<name>.<field>` of an MLflow logger (where a run is tracked is a run-time
+    /// choice); `None` when `key` is not one.
+    fn set_mlflow(&mut self, key: &str, value: &str) -> Option<Result<(), OverrideError>> {
+        let (name, field) = key.strip_prefix("logger.")?.split_once('.')?;
+        let logger = self.loggers.iter_mut().find_map(|(n, l)| match l {
+            LoggerConfig::MLFlowLogger(m) if n == name => Some(m),
+            _ => None,
+        })?;
+        let text = value.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        let mut set = || -> Result<(), OverrideError> {
+            match field {
+                "tracking_uri" => logger.tracking_uri = optional::<String>(key, value, "a URI")?,
+                "experiment_name" => logger.experiment_name = text.clone(),
+                "run_name" => logger.run_name = optional::<String>(key, value, "a name")?,
+                "fault_tolerant" => logger.fault_tolerant = parse_bool(key, value)?,
+                "flush_timeout" => {
+                    let seconds: f64 = parse(key, value, "seconds")?;
+                    if !(seconds.is_finite() && seconds >= 0.0) {
+                        return Err(OverrideError::Value { key: key.into(), value: value.into(), expected: "seconds (0 or more)" });
+                    }
+                    logger.flush_timeout = seconds;
+                }
+                _ => return Err(OverrideError::Structural { key: key.into(), value: value.into() }),
+            }
+            Ok(())
+        };
+        Some(set())
     }
 }
 

@@ -85,7 +85,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("lightning.pytorch.loggers.wandb.WandbLogger", "Weights & Biases logging"),
     ("lightning.pytorch.loggers.comet.CometLogger", "Comet logging"),
     ("lightning.pytorch.loggers.neptune.NeptuneLogger", "Neptune logging"),
-    ("cyto_dl.loggers.MLFlowLogger", "MLflow logging (planned)"),
     ("torchvision.models.resnet18", "torchvision models"),
     ("torchmetrics.segmentation.DiceScore", "Dice of one-hot predictions; BinaryF1Score is the Dice of a thresholded prediction"),
     ("torchmetrics.segmentation.MeanIoU", "IoU of one-hot predictions; BinaryJaccardIndex is the IoU of a thresholded prediction"),

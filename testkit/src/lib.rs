@@ -268,11 +268,19 @@ impl MlflowServer {
     /// A running server with its data in `dir`, or a skip when MLflow is not installed.
     #[track_caller]
     pub fn start(test: &str, dir: &Path) -> Option<MlflowServer> {
-        let python = python_with_mlflow(test)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port");
-        let mut server = MlflowServer { python, dir: dir.to_path_buf(), port, child: None };
+        let mut server = Self::not_started(test, dir)?;
         server.restart();
         Some(server)
+    }
+
+    /// A server with its port chosen but not started yet ([`MlflowServer::restart`] starts it):
+    /// for a test of a server that is away when a run begins.
+    #[track_caller]
+    pub fn not_started(test: &str, dir: &Path) -> Option<MlflowServer> {
+        let python = python_with_mlflow(test)?;
+        std::fs::create_dir_all(dir).expect("the server's folder");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port");
+        Some(MlflowServer { python, dir: dir.to_path_buf(), port, child: None })
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cytodl_runtime::experiment::Experiment as _;
 use cytodl_runtime::io::{read, DType, Selection};
 use cytodl_runtime::Array;
 
@@ -26,7 +27,8 @@ impl Out {
 
 /// Runs `bin` with `args` in `dir`.
 pub fn run(dir: &Path, bin: &Path, args: &[&str]) -> Out {
-    let out = Command::new(bin).current_dir(dir).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    // Hermetic: a developer's own tracking server is not where test runs go.
+    let out = Command::new(bin).current_dir(dir).args(args).env_remove("MLFLOW_TRACKING_URI").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     Out { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
 }
 
@@ -47,6 +49,23 @@ pub fn example_data(dir: &Path, files: usize) {
     let r = run(dir, &binary("cytodl-build"), &["example-data", "data/example", "--files", &n]);
     assert!(r.ok, "example-data:\n{}", r.text());
     assert!(dir.join("data/example/segmentation/train.csv").is_file());
+}
+
+/// `data/example/every_component/{train,valid,test}.csv` in `dir`: every column of the
+/// experiment names the same two-channel example image.
+pub fn every_component_manifests(dir: &Path) {
+    let data = dir.join("data/example/every_component");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let columns: Vec<String> = crate::every_component::ci_every_component::CiEveryComponent::settings().data.columns.expect("the experiment lists its columns").0;
+    for (split, images) in [("train", 0..3), ("valid", 3..4), ("test", 4..5)] {
+        let mut csv = columns.join(",") + "\n";
+        for i in images {
+            let path = format!("../segmentation/img_{i:03}.ome.tif");
+            csv += &vec![path; columns.len()].join(",");
+            csv += "\n";
+        }
+        std::fs::write(data.join(format!("{split}.csv")), csv).expect("csv");
+    }
 }
 
 /// A Lightning `metrics.csv`: the header and each row as column -> cell (empty cells left out).

@@ -4,7 +4,7 @@
 //! the user's way — its generated binary trains on TIFFs and predicts.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::PathBuf;
 
 use cytodl_runtime::backend::CpuTrain;
 use cytodl_runtime::burn::module::AutodiffModule;
@@ -22,7 +22,7 @@ use cytodl_runtime::train::step::TrainingStep;
 use cytodl_runtime::train::trainer::TrainerConfig;
 use cytodl_runtime::transforms::Pipeline;
 use cytodl_runtime::Array;
-use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_channel, read_image, run, scratch};
+use cytodl_tests::e2e::{binary, every_component_manifests, example_data, metric_values, metrics, read_channel, read_image, run, scratch};
 use cytodl_tests::every_component::{adamw_step, ci_every_component, cosine, one_cycle, sgd_multistep};
 use cytodl_tests::gan;
 
@@ -285,23 +285,6 @@ fn plugin_data_pipeline_merges_and_selects() {
     assert!(err.to_string().contains("the base image name `seg3` must be one of [seg1, seg2]"), "{err}");
 }
 
-/// `data/example/every_component/{train,valid,test}.csv` in `dir`: every column of the
-/// experiment names the same two-channel example image.
-fn every_component_manifests(dir: &Path) {
-    let data = dir.join("data/example/every_component");
-    std::fs::create_dir_all(&data).expect("mkdir");
-    let columns: Vec<String> = Main::settings().data.columns.expect("the experiment lists its columns").0;
-    for (split, images) in [("train", 0..3), ("valid", 3..4), ("test", 4..5)] {
-        let mut csv = columns.join(",") + "\n";
-        for i in images {
-            let path = format!("../segmentation/img_{i:03}.ome.tif");
-            csv += &vec![path; columns.len()].join(",");
-            csv += "\n";
-        }
-        std::fs::write(data.join(format!("{split}.csv")), csv).expect("csv");
-    }
-}
-
 #[test]
 fn every_component_binary_trains_and_predicts() {
     let dir = scratch("every-component");
@@ -327,6 +310,23 @@ fn every_component_binary_trains_and_predicts() {
         assert!(n > 0, "the image saver wrote nothing in {}", run_dir.join(stage).display());
     }
     assert_eq!(metric_values(&rows, "train/loss").len(), 2, "one train/loss per epoch");
+    assert!(run_dir.join("plots/loss.png").is_file(), "the loss plot");
+    // The config's MLflow logger (a file store in the run folder, no server): the run finished
+    // with the CSV's losses, the resolved config and the loss plot among its artifacts.
+    let runs: Vec<PathBuf> = std::fs::read_dir(run_dir.join("mlruns"))
+        .expect("the MLflow file store")
+        .flatten()
+        .filter(|e| e.path().join("meta.yaml").is_file())
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|r| r.path()).filter(|r| r.join("meta.yaml").is_file()))
+        .collect();
+    assert_eq!(runs.len(), 1, "one MLflow run: {runs:?}");
+    let tracked = &runs[0];
+    assert!(std::fs::read_to_string(tracked.join("meta.yaml")).expect("meta").contains("status: 3\n"), "FINISHED");
+    let history: Vec<f64> =
+        std::fs::read_to_string(tracked.join("metrics/train/loss")).expect("train/loss").lines().map(|l| l.split(' ').nth(1).expect("value").parse().expect("float")).collect();
+    assert_eq!(history, metric_values(&rows, "train/loss"), "MLflow's train/loss history is the CSV's");
+    assert_eq!(std::fs::read_to_string(tracked.join("artifacts/config/train.yaml")).expect("config"), run(&dir, &bin, &["config"]).stdout);
+    assert_eq!(std::fs::read(tracked.join("artifacts/plots/loss.png")).expect("plot"), std::fs::read(run_dir.join("plots/loss.png")).expect("plot"));
 
     let pred = dir.join("pred");
     let ckpt = run_dir.join("checkpoints/last.ckpt");

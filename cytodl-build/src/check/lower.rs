@@ -187,6 +187,7 @@ impl Checker<'_> {
         for (_, l) in &mut loggers {
             match l {
                 LoggerConfig::CSVLogger(c) => c.save_dir = c.save_dir.clone().relative_to_run(&output_dir),
+                LoggerConfig::MLFlowLogger(m) => m.save_dir = m.save_dir.clone().relative_to_run(&output_dir),
             }
         }
         let flag = |c: &Self, p: &str| c.cfg(p).map(|n| !matches!(n.value, Value::Bool(false))).unwrap_or(true);

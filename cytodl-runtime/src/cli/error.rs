@@ -51,6 +51,12 @@ pub enum CliError {
     DataProblems { problems: usize, rows: usize },
     #[error("bench: {0}")]
     Bench(String),
+    #[error("{0}")]
+    Mlflow(String),
+    #[error("{0}: no MLflow journal here (a run folder has one in mlflow/journal.jsonl when its config has logger.mlflow)")]
+    NoJournal(PathBuf),
+    #[error("{pending} MLflow records are still not delivered; they stay in {journal}: run mlflow-sync again when the server answers")]
+    NotDelivered { pending: usize, journal: PathBuf },
 }
 
 impl From<FamilyError> for CliError {

@@ -3,6 +3,7 @@
 //! `key=value` overrides. A generated `main.rs` is one call: `cytodl_runtime::cli::main::<E>()`.
 
 mod error;
+mod interrupt;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,10 @@ use crate::train::checkpoint_policy::CheckpointPolicy;
 use crate::train::csv_logger::CsvLogger;
 use crate::train::early_stopping::EarlyStopping;
 use crate::train::evaluate::{effective_precision, ImageSaver};
-use crate::train::logger::MetricLogger;
+use crate::train::error::TrainError;
+use crate::train::logger::{MetricLogger, RunEnd};
+use crate::train::loss_plot::LossPlot;
+use crate::train::mlflow_logger::MlflowLogger;
 use crate::train::predict::{pending_rows, predict, PredictOptions};
 use crate::train::step::TrainingStep;
 use crate::train::trainer::{Callbacks, Trainer, TrainerConfig};
@@ -90,6 +94,17 @@ enum Command {
     },
     /// Print the resolved config this binary was built from.
     Config,
+    /// Send what a run's MLflow journal still holds (the server was away when it trained).
+    MlflowSync {
+        /// The run folder (the one with `mlflow/journal.jsonl`).
+        run_dir: PathBuf,
+        /// Send to this tracking URI instead of the one the run was tracked at.
+        #[arg(long)]
+        tracking_uri: Option<String>,
+        /// Give up after this many seconds without progress.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
 }
 
 /// Runs the experiment binary's command line.
@@ -106,13 +121,35 @@ pub fn main<E: Experiment>() -> ExitCode {
         Command::Predict(a) => on_device::<E>(DeviceCommand::Predict, &a),
         Command::DataCheck(a) => settings::<E>(&a).and_then(|s| data_check(&s)),
         Command::Bench { args, iters } => on_device::<E>(DeviceCommand::Bench { iters }, &args),
+        Command::MlflowSync { run_dir, tracking_uri, timeout } => mlflow_sync(&run_dir, tracking_uri.as_deref(), timeout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            // The shell's convention for a process stopped by SIGINT.
+            if matches!(&e, CliError::Train(t) if matches!(**t, TrainError::Interrupted { .. })) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
+    }
+}
+
+/// `mlflow-sync RUN_DIR`: delivers the rest of the run's MLflow journal.
+fn mlflow_sync(run_dir: &Path, tracking_uri: Option<&str>, timeout: u64) -> Result<(), CliError> {
+    let journal = [run_dir.join(cytodl_mlflow::Journal::FOLDER), run_dir.to_path_buf()]
+        .into_iter()
+        .find(|d| d.join("journal.jsonl").is_file())
+        .ok_or_else(|| CliError::NoJournal(run_dir.to_path_buf()))?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let uri = tracking_uri.map(|u| cytodl_mlflow::TrackingUri::parse(Some(u), &cwd)).transpose().map_err(|e| CliError::Mlflow(e.to_string()))?;
+    let delivery = cytodl_mlflow::sync(&journal, uri.as_ref(), std::time::Duration::from_secs(timeout)).map_err(|e| CliError::Mlflow(e.to_string()))?;
+    println!("{delivery}");
+    match delivery.pending {
+        0 => Ok(()),
+        pending => Err(CliError::NotDelivered { pending, journal }),
     }
 }
 
@@ -439,6 +476,8 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
     let step = family.training_step::<B>(&config, settings.lr)?;
     let mut trainer = Trainer::with_step(config, family.task()?, net, step, device.clone());
     trainer.callbacks = callbacks(&settings, &family, &dir);
+    // The loss history so far (a resumed run's), for plots/loss.png.
+    let mut history = Vec::new();
     if let Some(csv) = settings.csv_logger() {
         // A run resumed in its own folder continues its own metrics.csv (the trainer drops the
         // rows of the epochs it runs again); anywhere else a new version folder starts.
@@ -455,18 +494,51 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
             None => CsvLogger::create(&save_dir, &csv.name).map_err(CliError::io(&save_dir)),
         }?;
         logger.write_hparams(E::RESOLVED_YAML).map_err(CliError::io(logger.location()))?;
+        history = logger.rows().to_vec();
         trainer.loggers.push(Box::new(logger));
     }
+    for config in settings.mlflow_loggers() {
+        let logger = MlflowLogger::start(config, &dir, E::NAME, E::RESOLVED_YAML).map_err(|e| CliError::Mlflow(e.to_string()))?;
+        println!("mlflow: {}", logger.location());
+        trainer.loggers.push(Box::new(logger));
+    }
+    trainer.plot = Some(LossPlot::new(&dir, history));
+    trainer.interrupt = Some(interrupt::install());
     // What a killed run's atomic writes left behind.
     let stale_dirs = trainer.callbacks.checkpoint.iter().map(|c| c.dirpath.clone()).chain(trainer.loggers.iter().map(|l| PathBuf::from(l.location())));
     for d in stale_dirs.collect::<Vec<_>>() {
         crate::train::csv_logger::remove_stale_temp_files(&d);
     }
-    if let Some(ckpt) = &resume {
+    let outcome = fit_and_test::<E, B>(&mut trainer, &settings, resume.as_deref(), &train_loader, val_loader.as_ref(), &dir, device);
+    let end = match &outcome {
+        Ok(()) => RunEnd::Finished,
+        Err(CliError::Train(e)) if matches!(**e, TrainError::Interrupted { .. }) => RunEnd::Interrupted,
+        Err(_) => RunEnd::Failed,
+    };
+    for logger in &mut trainer.loggers {
+        if let Some(line) = logger.finish(end) {
+            println!("{line}");
+        }
+    }
+    outcome
+}
+
+/// Resumes (from `resume`), fits, and tests with the best checkpoint when the config asks.
+fn fit_and_test<E: Experiment, B: AutodiffBackend>(
+    trainer: &mut Trainer<B, Trainable<E, B>, <E::Model as ModelFamily>::Step<B>>,
+    settings: &Settings,
+    resume: Option<&Path>,
+    train_loader: &Loader,
+    val_loader: Option<&Loader>,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(), CliError> {
+    let family = E::model();
+    if let Some(ckpt) = resume {
         trainer.resume(ckpt)?;
         println!("resumed from {} at epoch {}", ckpt.display(), trainer.epoch);
     }
-    let report = trainer.fit(&train_loader, val_loader.as_ref())?;
+    let report = trainer.fit(train_loader, val_loader)?;
     println!("trained {} epochs, {} steps", report.epochs_run, report.global_step);
     if settings.test {
         let best = trainer.callbacks.checkpoint.as_ref().and_then(|c| c.best_path().cloned());
@@ -475,7 +547,7 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
             Some(p) => load_weights(&family, valid, p, true, device)?,
             None => valid,
         };
-        let metrics = test_stage::<E, B::InnerBackend>(&net, &settings, &dir, device)?;
+        let metrics = test_stage::<E, B::InnerBackend>(&net, settings, dir, device)?;
         // Lightning appends the test row to the run's own metrics.csv.
         for logger in &mut trainer.loggers {
             logger.log(trainer.epoch, trainer.global_step, metrics.clone());

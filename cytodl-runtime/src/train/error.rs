@@ -40,6 +40,8 @@ pub enum TrainError {
     Resume { path: PathBuf, message: String },
     #[error("{0}")]
     Optimizers(String),
+    #[error("interrupted at epoch {epoch}, step {step}; resume from the last checkpoint with --ckpt")]
+    Interrupted { epoch: u64, step: u64 },
     #[error("metric `{name}`: {source}")]
     Metric { name: String, source: MetricError },
 }

@@ -1,8 +1,33 @@
 //! Where metrics go. The trainer logs through [`MetricLogger`] so that several loggers can run
-//! side by side, as Lightning's `logger:` list does: the CSV logger today
-//! ([`super::csv_logger::CsvLogger`], Lightning's layout), MLflow (a tracking server) next.
+//! side by side, as Lightning's `logger:` list does: the CSV logger
+//! ([`super::csv_logger::CsvLogger`], Lightning's layout) and MLflow
+//! ([`super::mlflow_logger::MlflowLogger`]). Loggers that keep files as well (MLflow's
+//! artifacts) also hear of the run's pictures and checkpoints, and of how the run ended.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How a run ended, as a logger records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Finished,
+    Failed,
+    /// Stopped by the user (Ctrl-C, or the scheduler's SIGTERM).
+    Interrupted,
+}
+
+/// The checkpoints after an epoch's saves (what cyto_dl's MLflow logger mirrors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedCheckpoints {
+    /// The metric ranking them (`ModelCheckpoint.monitor`).
+    pub monitor: Option<String>,
+    pub save_top_k: i64,
+    /// The checkpoints kept now (the top k, or the latest without a monitor).
+    pub kept: Vec<PathBuf>,
+    pub best: Option<PathBuf>,
+    /// What this epoch wrote.
+    pub written: Vec<PathBuf>,
+}
 
 /// A destination for the metrics of a run.
 pub trait MetricLogger: Send {
@@ -18,6 +43,18 @@ pub trait MetricLogger: Send {
 
     /// Where the logs are (a folder, a run URL), recorded in checkpoints.
     fn location(&self) -> String;
+
+    /// A file the run made (a montage, the loss plot), to keep under `dir` among the logger's
+    /// artifacts. Loggers without artifacts ignore it.
+    fn log_artifact(&mut self, _file: &Path, _dir: &str) {}
+
+    /// The checkpoints after an epoch's saves.
+    fn checkpoints_saved(&mut self, _saved: &SavedCheckpoints) {}
+
+    /// The run is over; a line to tell the user, if the logger has one (what was not delivered).
+    fn finish(&mut self, _end: RunEnd) -> Option<String> {
+        None
+    }
 }
 
 impl MetricLogger for super::csv_logger::CsvLogger {

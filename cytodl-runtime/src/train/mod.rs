@@ -8,6 +8,8 @@ pub mod error;
 pub mod evaluate;
 pub mod gan_step;
 pub mod logger;
+pub mod loss_plot;
+pub mod mlflow_logger;
 pub mod montage;
 pub mod predict;
 pub mod progress;

@@ -8,7 +8,8 @@
 //! trained is a [`TrainingStep`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -20,7 +21,8 @@ use super::checkpoint::{self, CheckpointData};
 use super::checkpoint_policy::CheckpointPolicy;
 use super::early_stopping::{EarlyStopping, Stop};
 use super::error::TrainError;
-use super::logger::MetricLogger;
+use super::logger::{MetricLogger, SavedCheckpoints};
+use super::loss_plot::LossPlot;
 use super::progress::Progress;
 use super::step::{Supervised, TrainingStep};
 use crate::data::loader::{Batch, Loader};
@@ -101,15 +103,22 @@ pub struct Trainer<B: AutodiffBackend, M, S = Supervised<B>> {
     pub callbacks: Callbacks,
     /// Every logger of the run (Lightning's `logger:` list).
     pub loggers: Vec<Box<dyn MetricLogger>>,
+    /// `plots/loss.png`, redrawn at each epoch's end and handed to the loggers as an artifact.
+    pub plot: Option<LossPlot>,
+    /// Set by Ctrl-C / SIGTERM: the loop stops before the next batch ([`TrainError::Interrupted`]).
+    pub interrupt: Option<&'static AtomicBool>,
     pub device: B::Device,
     /// The next epoch to run and the optimizer steps taken so far.
     pub epoch: u64,
     pub global_step: u64,
     progress: Progress,
+    /// PNGs written since the loggers last heard of them, with their artifact folder.
+    pictures: Vec<(PathBuf, String)>,
 }
 
 /// The first sample of a batch as `[C, Z, Y, X]` arrays (input, target, prediction) per head,
-/// written by the image saver (cyto_dl saves the first batch of an epoch).
+/// written by the image saver (cyto_dl saves the first batch of an epoch); the montage PNGs it
+/// wrote.
 fn save_first<B: Backend>(
     callbacks: &Callbacks,
     task: &Task,
@@ -118,20 +127,22 @@ fn save_first<B: Backend>(
     step: u64,
     batch: &Batch,
     preds: &IndexMap<String, Tensor<B, 5>>,
-) -> Result<(), TrainError> {
-    let Some((saver, post)) = &callbacks.image_saver else { return Ok(()) };
+) -> Result<Vec<PathBuf>, TrainError> {
+    let mut pictures = Vec::new();
+    let Some((saver, post)) = &callbacks.image_saver else { return Ok(pictures) };
     if !saver.wants(stage, epoch) {
-        return Ok(());
+        return Ok(pictures);
     }
-    let Some(sample) = batch.samples.first() else { return Ok(()) };
+    let Some(sample) = batch.samples.first() else { return Ok(pictures) };
     for (head, pred) in preds {
         let first = pred.clone().narrow(0, 0, 1);
         let dims = first.dims();
         let pred = crate::model::to_array(first);
         let pred = pred.clone().reshape(dims[1..].to_vec()).unwrap_or(pred);
-        saver.save(stage, step, head, sample.array(&task.x_key), sample.array(head), &pred, post.get(head))?;
+        let written = saver.save(stage, step, head, sample.array(&task.x_key), sample.array(head), &pred, post.get(head))?;
+        pictures.extend(written.into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")));
     }
-    Ok(())
+    Ok(pictures)
 }
 
 fn mean_metrics(sums: &BTreeMap<String, (f64, usize)>) -> BTreeMap<String, f64> {
@@ -161,7 +172,21 @@ where
     /// A trainer whose batches are trained by `step`.
     pub fn with_step(config: TrainerConfig, task: Task, model: M, step: S, device: B::Device) -> Self {
         let progress = Progress::new(config.log_every_n_steps);
-        Trainer { config, task, model, step, callbacks: Callbacks::default(), loggers: Vec::new(), device, epoch: 0, global_step: 0, progress }
+        Trainer {
+            config,
+            task,
+            model,
+            step,
+            callbacks: Callbacks::default(),
+            loggers: Vec::new(),
+            plot: None,
+            interrupt: None,
+            device,
+            epoch: 0,
+            global_step: 0,
+            progress,
+            pictures: Vec::new(),
+        }
     }
 
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
@@ -176,7 +201,8 @@ where
             let batch = batch?;
             let (t, heads, preds) = batch_losses::<B::InnerBackend, _>(&model, &self.task, &batch, &device)?;
             if i == 0 {
-                save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
+                let written = save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
+                self.pictures.extend(written.into_iter().map(|p| (p, format!("images/{prefix}_images"))));
             }
             metrics.update(|head| self.task.batch_metric_pair(head, &batch, &preds))?;
             if let Some(t) = t {
@@ -214,6 +240,10 @@ where
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             let mut metrics = EpochMetrics::new(&self.task.metrics, "train").map_err(|e| ("train".to_string(), e))?;
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
+                if self.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+                    self.progress.finish("interrupted");
+                    return Err(TrainError::Interrupted { epoch, step: self.global_step });
+                }
                 let batch = batch?;
                 let last = i + 1 == total;
                 let noise = NoiseScope::enter(Rng::for_sample(self.config.seed ^ DROPOUT_STREAMS, epoch, i as u64));
@@ -235,7 +265,8 @@ where
                     Err(e) => return Err(e),
                 };
                 if i == 0 {
-                    save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
+                    let written = save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
+                    self.pictures.extend(written.into_iter().map(|p| (p, "images/train_images".to_string())));
                 }
                 metrics.update(|head| self.task.batch_metric_pair(head, &batch, &out.predictions))?;
                 self.model = out.model;
@@ -263,7 +294,7 @@ where
                 if let Some(v) = val {
                     let limit = self.config.trainer.val_batches();
                     let vm = self.evaluate(v, "val", limit, epoch)?;
-                    for logger in &mut self.loggers {
+                    for logger in self.loggers.iter_mut().map(|l| l.as_mut()).chain(self.plot.as_mut().map(|p| p as &mut dyn MetricLogger)) {
                         logger.log(epoch, self.global_step.saturating_sub(1), vm.clone());
                     }
                     epoch_metrics.extend(vm.clone());
@@ -274,6 +305,16 @@ where
                 logger.log(epoch, self.global_step.saturating_sub(1), train_metrics.clone());
                 logger.flush()?;
             }
+            if let Some(plot) = self.plot.as_mut() {
+                plot.log(epoch, self.global_step.saturating_sub(1), train_metrics.clone());
+                // A picture that cannot be drawn is not a reason to stop training.
+                match plot.render() {
+                    Ok(Some(path)) => self.pictures.push((path.to_path_buf(), "plots".to_string())),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("warning: {e}"),
+                }
+            }
+            self.hand_pictures_to_loggers();
             let stop = match self.callbacks.early_stopping.as_mut() {
                 Some(es) if validate || val.is_none() => match epoch_metrics.get(es.monitor()) {
                     Some(v) => es.update(*v),
@@ -297,6 +338,13 @@ where
     fn save_checkpoints(&mut self, epoch: u64, metrics: &BTreeMap<String, f64>) -> Result<(), TrainError> {
         let Some(mut policy) = self.callbacks.checkpoint.take() else { return Ok(()) };
         let plan = policy.on_epoch_end(epoch, self.global_step.saturating_sub(1), metrics);
+        let saved = SavedCheckpoints {
+            monitor: policy.config.monitor.clone(),
+            save_top_k: policy.config.save_top_k,
+            kept: policy.best.iter().map(|(_, p)| p.clone()).collect(),
+            best: policy.best_path().cloned(),
+            written: plan.write.clone(),
+        };
         self.callbacks.checkpoint = Some(policy);
         for path in &plan.write {
             self.save_checkpoint(path)?;
@@ -304,7 +352,23 @@ where
         for path in &plan.delete {
             let _ = std::fs::remove_file(path);
         }
+        if !saved.written.is_empty() {
+            for logger in &mut self.loggers {
+                logger.checkpoints_saved(&saved);
+            }
+        }
         Ok(())
+    }
+
+    /// Gives the loggers the pictures written since they last heard (those still on disk).
+    fn hand_pictures_to_loggers(&mut self) {
+        for (file, dir) in std::mem::take(&mut self.pictures) {
+            if file.is_file() {
+                for logger in &mut self.loggers {
+                    logger.log_artifact(&file, &dir);
+                }
+            }
+        }
     }
 
     /// The trainer's state as stored in the checkpoint `path`. Paths are relative to the
@@ -360,7 +424,7 @@ where
         if let (Some(c), Some(kept)) = (self.callbacks.checkpoint.as_mut(), s["kept_checkpoints"].as_array()) {
             c.best = kept.iter().filter_map(|e| Some((e.get(0)?.as_f64()?, checkpoint::resolve_path(base, e.get(1)?.as_str()?)))).collect();
         }
-        for logger in &mut self.loggers {
+        for logger in self.loggers.iter_mut().map(|l| l.as_mut()).chain(self.plot.as_mut().map(|p| p as &mut dyn MetricLogger)) {
             logger.resume_at(self.epoch);
         }
         Ok(())

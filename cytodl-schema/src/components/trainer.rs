@@ -1,7 +1,7 @@
 //! Lightning's trainer, callbacks and loggers, as far as they mean something here.
 
 use crate::component::Component;
-use crate::field::{ConfigPath, Raw};
+use crate::field::{ConfigPath, Map, Raw};
 use crate::values::{Number, Precision};
 use crate::{choice, component, kind};
 
@@ -228,10 +228,47 @@ component! {
     }
 }
 
+component! {
+    /// cyto_dl's MLflow logger: metrics per epoch, the flattened config as params, the resolved
+    /// config, checkpoints and pictures as artifacts, the run's status; queued on disk while the
+    /// server is away.
+    #[kind(Logger)]
+    #[names("cyto_dl.loggers.MLFlowLogger", "lightning.pytorch.loggers.MLFlowLogger", "lightning.pytorch.loggers.mlflow.MLFlowLogger")]
+    pub struct MLFlowLogger {
+        /// the tracking server (http:// or https://) or a folder (file:); unset: $MLFLOW_TRACKING_URI, else save_dir
+        pub tracking_uri: Option<String> = None,
+        /// the MLflow experiment (made if missing)
+        pub experiment_name: String = "lightning_logs".to_string(),
+        /// the run's name
+        pub run_name: Option<String> = None,
+        /// tags of the run
+        pub tags: Option<Map<String>> = None,
+        /// MLflow's file store when there is no tracking_uri
+        pub save_dir: ConfigPath = ConfigPath::Fixed("./mlruns".to_string()),
+        /// the server being away is a warning (records wait on disk), not an error
+        pub fault_tolerant: bool = true,
+        /// (cytodl) seconds the end of a run waits for the server to take what is queued
+        pub flush_timeout: f64 = 30.0,
+    }
+    ignored {
+        /// (Lightning) checkpoints are uploaded as cyto_dl's logger does
+        log_model: Option<Raw> = None => "checkpoints are uploaded as cyto_dl's MLFlowLogger does",
+    }
+    unsupported {
+        /// (Lightning) metric prefix: not supported
+        prefix: String = String::new(),
+        /// (Lightning) the experiment's artifact location: set it on the server
+        artifact_location: Option<String> = None,
+        /// (Lightning) continue a given run id: resume the run folder instead (its journal knows the run)
+        run_id: Option<String> = None,
+    }
+}
+
 kind! {
     /// A logger (`logger.<name>`).
     pub enum LoggerConfig: Logger {
         CSVLogger,
+        MLFlowLogger,
     }
 }
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 24296a7dd0d4c999
+// content hash: 1db5a4160c1fad6a
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -124,6 +124,18 @@ impl Experiment for CiEveryComponent {
                     LoggerConfig::CSVLogger(CSVLogger {
                         save_dir: ConfigPath::in_run(""),
                         name: "csv/".to_string(),
+                    }),
+                ),
+                (
+                    "mlflow".to_string(),
+                    LoggerConfig::MLFlowLogger(MLFlowLogger {
+                        tracking_uri: None,
+                        experiment_name: "every_component".to_string(),
+                        run_name: Some("ci".to_string()),
+                        tags: Some(Map::of([("purpose", "ci".to_string())])),
+                        save_dir: ConfigPath::in_run("mlruns"),
+                        fault_tolerant: true,
+                        flush_timeout: 60.0,
                     }),
                 ),
             ]),

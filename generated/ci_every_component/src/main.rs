@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 24296a7dd0d4c999
+// content hash: 1db5a4160c1fad6a
 
 mod experiment;
 
