@@ -235,7 +235,11 @@ fn python_float(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{v:?}")
     }
@@ -286,7 +290,8 @@ mod tests {
         assert_eq!(history, "5 0.5 1\n5 nan 2\n");
         assert!(store.log_batch(&run, &[], &[("lr".into(), "0.001".into())], &[]).is_ok(), "same param again");
         // `train/loss/seg` beside the file `train/loss`: refused by name, the rest written.
-        let clash = store.log_batch(&run, &[m(0.1, 3), Metric { key: "train/loss/seg".into(), value: 1.0, timestamp: 5, step: 3 }], &[], &[]).expect_err("clash");
+        let clash =
+            store.log_batch(&run, &[m(0.1, 3), Metric { key: "train/loss/seg".into(), value: 1.0, timestamp: 5, step: 3 }], &[], &[]).expect_err("clash");
         assert!(!clash.is_transient() && clash.to_string().contains("train/loss/seg not written"), "{clash}");
         assert!(std::fs::read_to_string(root.join("1").join(&run.run_id).join("metrics/train/loss")).expect("metric").ends_with("5 0.1 3\n"));
         assert!(!store.log_batch(&run, &[], &[("lr".into(), "0.01".into())], &[]).expect_err("changed").is_transient());

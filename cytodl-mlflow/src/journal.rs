@@ -33,14 +33,28 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
 /// One thing to tell the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    StartRun { experiment: String, run_name: Option<String>, tags: Vec<(String, String)>, start_time: i64 },
+    StartRun {
+        experiment: String,
+        run_name: Option<String>,
+        tags: Vec<(String, String)>,
+        start_time: i64,
+    },
     Metrics(Vec<Metric>),
     Params(Vec<(String, String)>),
     Tags(Vec<(String, String)>),
     /// Upload `outbox/<snapshot>` as `<dir>/<name>`.
-    Artifact { snapshot: String, dir: String, name: String },
-    DeleteArtifact { path: String },
-    Status { status: RunStatus, end_time: Option<i64> },
+    Artifact {
+        snapshot: String,
+        dir: String,
+        name: String,
+    },
+    DeleteArtifact {
+        path: String,
+    },
+    Status {
+        status: RunStatus,
+        end_time: Option<i64>,
+    },
 }
 
 fn pairs_json(pairs: &[(String, String)]) -> Value {
@@ -115,7 +129,8 @@ impl Journal {
     /// The journal in `dir` (`<run>/mlflow`), made empty if there is none.
     pub fn open(dir: &Path, tracking_uri: &str) -> Result<Journal, JournalError> {
         std::fs::create_dir_all(dir.join("outbox")).map_err(io(dir))?;
-        let mut journal = Journal { dir: dir.to_path_buf(), records: Vec::new(), sent: 0, run: None, tracking_uri: tracking_uri.to_string(), refused: Vec::new() };
+        let mut journal =
+            Journal { dir: dir.to_path_buf(), records: Vec::new(), sent: 0, run: None, tracking_uri: tracking_uri.to_string(), refused: Vec::new() };
         let path = journal.journal_path();
         if let Ok(text) = std::fs::read_to_string(&path) {
             let complete = if text.ends_with('\n') { text.as_str() } else { text.rsplit_once('\n').map_or("", |(head, _)| head) };
@@ -132,7 +147,8 @@ impl Journal {
         }
         let state_path = journal.state_path();
         if let Ok(text) = std::fs::read_to_string(&state_path) {
-            let state: Value = serde_json::from_str(&text).map_err(|e| JournalError::Corrupt { path: state_path.clone(), line: e.line(), message: e.to_string() })?;
+            let state: Value =
+                serde_json::from_str(&text).map_err(|e| JournalError::Corrupt { path: state_path.clone(), line: e.line(), message: e.to_string() })?;
             journal.sent = state["sent"].as_u64().unwrap_or(0) as usize;
             journal.run = RunInfo::from_json(&state["run"]);
             if let Some(uri) = state["tracking_uri"].as_str().filter(|_| tracking_uri.is_empty()) {

@@ -27,12 +27,7 @@ impl RestStore {
     /// A client of the server at `base` (`http://host:port`, with or without a path prefix).
     pub fn new(base: &str) -> RestStore {
         let agent = |timeout: Duration| -> ureq::Agent {
-            ureq::Agent::config_builder()
-                .timeout_global(Some(timeout))
-                .timeout_connect(Some(Duration::from_secs(5)))
-                .http_status_as_error(false)
-                .build()
-                .into()
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).timeout_connect(Some(Duration::from_secs(5))).http_status_as_error(false).build().into()
         };
         RestStore {
             base: base.trim_end_matches('/').to_string(),
@@ -120,10 +115,16 @@ impl RestStore {
     fn proxy_url(&self, run: &RunInfo, path: &str) -> Result<String, StoreError> {
         let root = match artifact_location(&run.artifact_uri)? {
             ArtifactLocation::Proxied(root) => root,
-            ArtifactLocation::Local(dir) => return Err(StoreError::Rejected(format!("the run's artifacts are in the folder {}, not behind the server", dir.display()))),
+            ArtifactLocation::Local(dir) => {
+                return Err(StoreError::Rejected(format!("the run's artifacts are in the folder {}, not behind the server", dir.display())))
+            }
         };
         let path = clean_artifact_path(path)?;
-        Ok(format!("{}/api/2.0/mlflow-artifacts/artifacts/{}", self.base, [root.as_str(), path.as_str()].iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("/")))
+        Ok(format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}",
+            self.base,
+            [root.as_str(), path.as_str()].iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("/")
+        ))
     }
 }
 
@@ -160,7 +161,10 @@ impl Store for RestStore {
         let experiment_id = match self.experiment_id(experiment)? {
             Some(id) => id,
             None => match self.post("mlflow/experiments/create", &json!({"name": experiment})) {
-                Ok(v) => v["experiment_id"].as_str().map(str::to_string).ok_or_else(|| StoreError::Rejected("experiments/create answered without an experiment_id".into()))?,
+                Ok(v) => v["experiment_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| StoreError::Rejected("experiments/create answered without an experiment_id".into()))?,
                 // Made meanwhile by another run.
                 Err(StoreError::Rejected(m)) if m.contains("RESOURCE_ALREADY_EXISTS") => {
                     self.experiment_id(experiment)?.ok_or_else(|| StoreError::Rejected(format!("experiment `{experiment}` exists and cannot be found")))?
@@ -267,7 +271,8 @@ fn answer(url: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<V
         return Ok(Value::Null);
     }
     // MLflow answers JSON; a 2xx page that is not JSON is not MLflow.
-    serde_json::from_str(&body).map_err(|_| StoreError::Rejected(format!("{url}: the answer is not MLflow's JSON: {}", body.chars().take(200).collect::<String>())))
+    serde_json::from_str(&body)
+        .map_err(|_| StoreError::Rejected(format!("{url}: the answer is not MLflow's JSON: {}", body.chars().take(200).collect::<String>())))
 }
 
 fn authorization_from_env() -> Option<String> {

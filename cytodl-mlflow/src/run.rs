@@ -98,7 +98,14 @@ impl Shared {
 
     fn delivery(&self) -> Delivery {
         let j = self.journal();
-        Delivery { uri: j.tracking_uri.clone(), run: j.run.clone(), sent: j.sent, pending: j.pending(), refused: j.refused.clone(), last_error: self.flags().last_error.clone() }
+        Delivery {
+            uri: j.tracking_uri.clone(),
+            run: j.run.clone(),
+            sent: j.sent,
+            pending: j.pending(),
+            refused: j.refused.clone(),
+            last_error: self.flags().last_error.clone(),
+        }
     }
 }
 
@@ -265,7 +272,12 @@ impl TrackedRun {
         if resumed {
             journal.append(Record::Status { status: RunStatus::Running, end_time: None })?;
         } else {
-            journal.append(Record::StartRun { experiment: options.experiment.clone(), run_name: options.run_name.clone(), tags: options.tags.clone(), start_time: now_ms() })?;
+            journal.append(Record::StartRun {
+                experiment: options.experiment.clone(),
+                run_name: options.run_name.clone(),
+                tags: options.tags.clone(),
+                start_time: now_ms(),
+            })?;
         }
         journal.sync()?;
         journal.save_state()?;
@@ -281,7 +293,10 @@ impl TrackedRun {
                 }
                 Attempt::Delivered | Attempt::Idle => {}
                 Attempt::Failed(error) if options.fault_tolerant => {
-                    eprintln!("warning: MLflow at {uri} does not answer ({error}); training goes on, its records wait in {} and are sent when it answers", run_dir.join(Journal::FOLDER).display());
+                    eprintln!(
+                        "warning: MLflow at {uri} does not answer ({error}); training goes on, its records wait in {} and are sent when it answers",
+                        run_dir.join(Journal::FOLDER).display()
+                    );
                     shared.flags().last_error = Some(error);
                     break;
                 }
@@ -396,7 +411,8 @@ pub fn sync(journal_dir: &Path, uri: Option<&TrackingUri>, timeout: Duration) ->
     let journal = Journal::open(journal_dir, &recorded)?;
     let uri = match uri {
         Some(u) => u.clone(),
-        None => TrackingUri::parse(Some(&journal.tracking_uri), journal_dir).map_err(|e| TrackError::Refused { uri: journal.tracking_uri.clone(), error: e.to_string() })?,
+        None => TrackingUri::parse(Some(&journal.tracking_uri), journal_dir)
+            .map_err(|e| TrackError::Refused { uri: journal.tracking_uri.clone(), error: e.to_string() })?,
     };
     let shared = Shared { journal: Mutex::new(journal), changed: Condvar::new(), flags: Mutex::new(Flags::default()) };
     let mut store = open_store(&uri);

@@ -42,7 +42,8 @@ impl TrackingUri {
             rest.strip_prefix("localhost").unwrap_or(rest).to_string()
         } else if let Some(rest) = uri.strip_prefix("file:") {
             rest.to_string()
-        } else if let Some((scheme, _)) = uri.split_once(':').filter(|(s, _)| s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))) {
+        } else if let Some((scheme, _)) = uri.split_once(':').filter(|(s, _)| s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        {
             let why = match scheme.split('+').next().unwrap_or(scheme) {
                 "sqlite" | "postgresql" | "mysql" | "mssql" => {
                     "a database needs MLflow's Python store: run `mlflow server --backend-store-uri <this uri>` and set tracking_uri to the server's http:// address".to_string()

@@ -8,7 +8,9 @@
 
 use std::path::PathBuf;
 
-use cytodl_schema::{CSVLogger, CallbackConfig, ConfigPath, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, MLFlowLogger, ModelCheckpoint, Number, Trainer};
+use cytodl_schema::{
+    CSVLogger, CallbackConfig, ConfigPath, DataframeDatamodule, EarlyStopping, ImageSaver, LoggerConfig, MLFlowLogger, ModelCheckpoint, Number, Trainer,
+};
 
 use crate::family::ModelFamily;
 

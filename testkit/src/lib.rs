@@ -280,6 +280,7 @@ impl MlflowServer {
         let python = python_with_mlflow(test)?;
         std::fs::create_dir_all(dir).expect("the server's folder");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port");
+        oracle_ran("mlflow-server", test, 1);
         Some(MlflowServer { python, dir: dir.to_path_buf(), port, child: None })
     }
 

@@ -28,7 +28,12 @@ impl Out {
 /// Runs `bin` with `args` in `dir`.
 pub fn run(dir: &Path, bin: &Path, args: &[&str]) -> Out {
     // Hermetic: a developer's own tracking server is not where test runs go.
-    let out = Command::new(bin).current_dir(dir).args(args).env_remove("MLFLOW_TRACKING_URI").output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    let out = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     Out { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
 }
 
@@ -56,7 +61,8 @@ pub fn example_data(dir: &Path, files: usize) {
 pub fn every_component_manifests(dir: &Path) {
     let data = dir.join("data/example/every_component");
     std::fs::create_dir_all(&data).expect("mkdir");
-    let columns: Vec<String> = crate::every_component::ci_every_component::CiEveryComponent::settings().data.columns.expect("the experiment lists its columns").0;
+    let columns: Vec<String> =
+        crate::every_component::ci_every_component::CiEveryComponent::settings().data.columns.expect("the experiment lists its columns").0;
     for (split, images) in [("train", 0..3), ("valid", 3..4), ("test", 4..5)] {
         let mut csv = columns.join(",") + "\n";
         for i in images {

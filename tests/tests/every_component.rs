@@ -322,8 +322,11 @@ fn every_component_binary_trains_and_predicts() {
     assert_eq!(runs.len(), 1, "one MLflow run: {runs:?}");
     let tracked = &runs[0];
     assert!(std::fs::read_to_string(tracked.join("meta.yaml")).expect("meta").contains("status: 3\n"), "FINISHED");
-    let history: Vec<f64> =
-        std::fs::read_to_string(tracked.join("metrics/train/loss")).expect("train/loss").lines().map(|l| l.split(' ').nth(1).expect("value").parse().expect("float")).collect();
+    let history: Vec<f64> = std::fs::read_to_string(tracked.join("metrics/train/loss"))
+        .expect("train/loss")
+        .lines()
+        .map(|l| l.split(' ').nth(1).expect("value").parse().expect("float"))
+        .collect();
     assert_eq!(history, metric_values(&rows, "train/loss"), "MLflow's train/loss history is the CSV's");
     assert_eq!(std::fs::read_to_string(tracked.join("artifacts/config/train.yaml")).expect("config"), run(&dir, &bin, &["config"]).stdout);
     assert_eq!(std::fs::read(tracked.join("artifacts/plots/loss.png")).expect("plot"), std::fs::read(run_dir.join("plots/loss.png")).expect("plot"));

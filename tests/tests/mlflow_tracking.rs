@@ -57,13 +57,10 @@ fn assert_metrics_match_csv(client: &RestStore, run_id: &str, csv: &Path) {
     let columns: BTreeSet<&String> = rows.iter().flat_map(|r| r.keys()).filter(|k| k.starts_with("train/") || k.starts_with("val/")).collect();
     assert!(columns.len() > 5, "the run logs its losses and metrics: {columns:?}");
     for column in columns {
-        let mut expected: Vec<(i64, f64)> = rows
-            .iter()
-            .filter_map(|r| Some((r.get("step")?.parse().ok()?, r.get(column)?.parse().ok()?)))
-            .collect();
+        let mut expected: Vec<(i64, f64)> = rows.iter().filter_map(|r| Some((r.get("step")?.parse().ok()?, r.get(column)?.parse().ok()?))).collect();
         let mut got: Vec<(i64, f64)> = client.metric_history(run_id, column).expect("history").iter().map(|m| (m.step, m.value)).collect();
-        expected.sort_by(|a, b| a.0.cmp(&b.0));
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        expected.sort_by_key(|a| a.0);
+        got.sort_by_key(|a| a.0);
         assert_eq!(got.len(), expected.len(), "`{column}`: server {got:?} vs csv {expected:?}");
         for ((gs, gv), (es, ev)) in got.iter().zip(&expected) {
             assert_eq!(gs, es, "`{column}` step");
@@ -84,7 +81,9 @@ fn setup(name: &str) -> (cytodl_testkit::Scratch, PathBuf) {
 #[test]
 fn a_training_run_reaches_a_real_mlflow_server_with_its_pictures_and_checkpoints() {
     let (dir, bin) = setup("mlflow-server");
-    let Some(server) = MlflowServer::start("a_training_run_reaches_a_real_mlflow_server_with_its_pictures_and_checkpoints", &dir.join("server")) else { return };
+    let Some(server) = MlflowServer::start("a_training_run_reaches_a_real_mlflow_server_with_its_pictures_and_checkpoints", &dir.join("server")) else {
+        return;
+    };
     let run_dir = dir.join("run");
     let uri = format!("logger.mlflow.tracking_uri={}", server.uri());
     let r = run(&dir, &bin, &["train", "trainer.max_epochs=2", &uri, "logger.mlflow.run_name=e2e", "--output-dir", run_dir.to_str().expect("utf-8")]);
@@ -119,7 +118,11 @@ fn a_training_run_reaches_a_real_mlflow_server_with_its_pictures_and_checkpoints
     assert!(w == 800 && h >= 360, "loss.png is {w}x{h}");
     let montages: Vec<&String> = files.iter().filter(|f| f.starts_with("images/val_images/") && f.ends_with("_montage.png")).collect();
     assert!(!montages.is_empty(), "validation montages: {files:?}");
-    let local_montages = std::fs::read_dir(run_dir.join("val_images")).expect("val_images").flatten().filter(|e| e.file_name().to_string_lossy().ends_with("_montage.png")).count();
+    let local_montages = std::fs::read_dir(run_dir.join("val_images"))
+        .expect("val_images")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_montage.png"))
+        .count();
     assert_eq!(montages.len(), local_montages, "every montage of the run folder is an artifact");
     let (mw, _) = png_size(&client.download_artifact(&info, montages[0]).expect("montage"));
     assert!(mw >= 384, "montage width {mw}");

@@ -73,7 +73,8 @@ impl LossPlot {
                 }
             }
         }
-        let heads: Vec<String> = curves.keys().filter_map(|k| k.split_once("/loss/").map(|(_, h)| h.to_string())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let heads: Vec<String> =
+            curves.keys().filter_map(|k| k.split_once("/loss/").map(|(_, h)| h.to_string())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let series = |suffix: &str| -> Vec<Series> {
             ["train", "val"]
                 .iter()
@@ -142,7 +143,13 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, tit
     }
 }
 
-fn draw_chart<Y>(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, title: &str, series: &[Series], x: std::ops::Range<f64>, y: Y) -> Result<(), PlotError>
+fn draw_chart<Y>(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series],
+    x: std::ops::Range<f64>,
+    y: Y,
+) -> Result<(), PlotError>
 where
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
@@ -167,9 +174,11 @@ where
     let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
     for (s, color) in series.iter().zip(colors.iter().cycle()) {
         let color = *color;
-        chart.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2))).map_err(draw_error)?.label(&s.name).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-        });
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+            .map_err(draw_error)?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(draw_error)?;
     }
     chart
@@ -194,7 +203,11 @@ fn tick_label(v: f64) -> String {
     }
     let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
     let s = format!("{v:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// Registers DejaVu Sans with plotters once per process.

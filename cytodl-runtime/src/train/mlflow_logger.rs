@@ -196,7 +196,8 @@ impl MetricLogger for MlflowLogger {
         let delivery = run.finish(status);
         let mut line = delivery.to_string();
         if delivery.pending > 0 {
-            let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "<experiment>".into());
+            let exe =
+                std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "<experiment>".into());
             let run_dir = journal.parent().unwrap_or(&journal).display().to_string();
             line.push_str(&format!(". They are kept in {}; send them with `{exe} mlflow-sync {run_dir}`", journal.display()));
         }
