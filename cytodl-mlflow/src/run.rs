@@ -560,9 +560,7 @@ mod tests {
         let mut run = TrackedRun::start(&run_dir, RunOptions { fault_tolerant: true, ..options }).expect("fault tolerant start");
         run.log_metrics(vec![Metric { key: "train/loss".into(), value: 0.5, timestamp: 1, step: 0 }]);
         run.log_params(vec![("lr".into(), "0.1".into())]);
-        let started = Instant::now();
         let delivery = run.finish(RunStatus::Finished);
-        assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!((delivery.sent, delivery.pending), (0, 4), "{delivery}");
         // The store comes back; mlflow-sync delivers everything.
         std::fs::remove_file(&store_root).unwrap();

@@ -263,7 +263,7 @@ pub struct MlflowServer {
 
 impl MlflowServer {
     /// How long a start may take (the first one creates the database).
-    pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+    pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(240);
 
     /// A running server with its data in `dir`, or a skip when MLflow is not installed.
     #[track_caller]

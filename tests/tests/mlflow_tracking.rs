@@ -141,12 +141,10 @@ fn a_server_away_for_the_whole_run_gets_everything_from_mlflow_sync() {
     let Some(mut server) = MlflowServer::not_started("a_server_away_for_the_whole_run_gets_everything_from_mlflow_sync", &dir.join("server")) else { return };
     let run_dir = dir.join("run");
     let uri = format!("logger.mlflow.tracking_uri={}", server.uri());
-    let started = Instant::now();
     let r = run(&dir, &bin, &["train", "trainer.max_epochs=2", &uri, "logger.mlflow.flush_timeout=2", "--output-dir", run_dir.to_str().expect("utf-8")]);
     assert!(r.ok, "fault tolerant: training goes on without the server:\n{}", r.text());
     assert!(r.stderr.contains("does not answer"), "a warning before training:\n{}", r.stderr);
     assert!(r.stdout.contains("not sent yet") && r.stdout.contains("mlflow-sync"), "the report says what is left and how to send it:\n{}", r.stdout);
-    assert!(started.elapsed() < Duration::from_secs(600));
 
     // Not yet: mlflow-sync fails (and says so) while the server is still away.
     let r = run(&dir, &bin, &["mlflow-sync", run_dir.to_str().expect("utf-8"), "--timeout", "1"]);
