@@ -41,6 +41,14 @@ impl RestStore {
         &self.base
     }
 
+    /// `request` with the credentials of the environment, if any.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(auth) => request.header("Authorization", auth),
+            None => request,
+        }
+    }
+
     fn url(&self, endpoint: &str) -> String {
         format!("{}/api/2.0/{endpoint}", self.base)
     }
@@ -48,22 +56,16 @@ impl RestStore {
     /// A `POST` of `body` to an `mlflow/...` endpoint; the answer's JSON.
     fn post(&self, endpoint: &str, body: &Value) -> Result<Value, StoreError> {
         let url = self.url(endpoint);
-        let mut request = self.agent.post(&url).header("Content-Type", "application/json");
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
+        let request = self.authorized(self.agent.post(&url).header("Content-Type", "application/json"));
         let response = request.send(body.to_string().as_bytes()).map_err(|e| transport(&url, e))?;
         answer(&url, response)
     }
 
     fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, StoreError> {
         let url = self.url(endpoint);
-        let mut request = self.agent.get(&url);
+        let mut request = self.authorized(self.agent.get(&url));
         for (k, v) in query {
             request = request.query(*k, *v);
-        }
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
         }
         let response = request.call().map_err(|e| transport(&url, e))?;
         answer(&url, response)
@@ -99,11 +101,7 @@ impl RestStore {
     /// The bytes of one artifact through the server's proxy.
     pub fn download_artifact(&self, run: &RunInfo, path: &str) -> Result<Vec<u8>, StoreError> {
         let url = self.proxy_url(run, path)?;
-        let mut request = self.upload_agent.get(&url);
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        let mut response = request.call().map_err(|e| transport(&url, e))?;
+        let mut response = self.authorized(self.upload_agent.get(&url)).call().map_err(|e| transport(&url, e))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(status_error(&url, status, &response.body_mut().read_to_string().unwrap_or_default()));
@@ -199,11 +197,7 @@ impl Store for RestStore {
             ArtifactLocation::Proxied(_) => {
                 let url = self.proxy_url(run, &target)?;
                 let file = std::fs::File::open(local).map_err(|e| StoreError::Rejected(format!("{}: {e}", local.display())))?;
-                let mut request = self.upload_agent.put(&url);
-                if let Some(auth) = &self.authorization {
-                    request = request.header("Authorization", auth);
-                }
-                let response = request.send(file).map_err(|e| transport(&url, e))?;
+                let response = self.authorized(self.upload_agent.put(&url)).send(file).map_err(|e| transport(&url, e))?;
                 answer(&url, response).map(|_| ())
             }
         }
@@ -214,11 +208,7 @@ impl Store for RestStore {
             ArtifactLocation::Local(root) => crate::file_store::remove_from(&root, &clean_artifact_path(path)?),
             ArtifactLocation::Proxied(_) => {
                 let url = self.proxy_url(run, path)?;
-                let mut request = self.agent.delete(&url);
-                if let Some(auth) = &self.authorization {
-                    request = request.header("Authorization", auth);
-                }
-                let response = request.call().map_err(|e| transport(&url, e))?;
+                let response = self.authorized(self.agent.delete(&url)).call().map_err(|e| transport(&url, e))?;
                 match answer(&url, response) {
                     Ok(_) => Ok(()),
                     Err(StoreError::Rejected(m)) if m.contains("404") || m.contains("RESOURCE_DOES_NOT_EXIST") => Ok(()),

@@ -168,14 +168,16 @@ fn burn_strided_pointwise_conv_input_gradient_is_wrong_on_cubecl() {
 }
 
 /// On the CPU, the route around (subsampling, zero taps) is the same function as burn's op,
-/// gradients included.
+/// gradients included. The two sum in different orders (and burn's op splits its sums across
+/// threads by load), so they agree to f32 rounding: 1e-5 of the largest value, where the fault
+/// this routes around showed as 0.93.
 #[test]
 fn gap_free_conv_is_the_strided_conv() {
     for case in CONV_CASES {
         let direct = conv_grads::<CpuTrain>(&Default::default(), case, false);
         let ours = conv_grads::<CpuTrain>(&Default::default(), case, true);
         let e = errors(&ours, &direct);
-        assert!(e.iter().all(|v| *v < 1e-6), "x {:?} stride {:?}: {e:?}", case.0, case.2);
+        assert!(e.iter().all(|v| *v < 1e-5), "x {:?} stride {:?}: {e:?}", case.0, case.2);
     }
 }
 
