@@ -44,9 +44,15 @@ fn yaml_field(text: &str, key: &str) -> Option<String> {
     Some(line.to_string())
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<(), StoreError> {
+/// Replaces `path` with `text` through a temporary file and a rename: readers (MLflow, a later
+/// `mlflow-sync`) never see half a file.
+pub(crate) fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| io_error(path, e))
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path))
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), StoreError> {
+    replace_file(path, text).map_err(|e| io_error(path, e))
 }
 
 /// A new 32-hex-digit id, as MLflow's `uuid4().hex`: random (std's per-process random hash keys)

@@ -212,8 +212,7 @@ impl Journal {
             "refused": self.refused.iter().map(|r| json!({"index": r.index, "error": r.error})).collect::<Vec<_>>(),
         });
         let path = self.state_path();
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&tmp, format!("{state:#}\n")).and_then(|_| std::fs::rename(&tmp, &path)).map_err(io(&path))
+        crate::file_store::replace_file(&path, &format!("{state:#}\n")).map_err(io(&path))
     }
 
     /// Keeps `file` as it is now in the outbox (a hard link, or a copy where links do not work)
