@@ -146,6 +146,9 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "trainer.accumulate_grad_batches",
     "trainer.gradient_clip_val",
     "trainer.precision",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
     "lr",
     "model.optimizer.generator.lr",
     "callbacks.early_stopping.patience",
@@ -220,6 +223,21 @@ impl Settings {
             "trainer.accumulate_grad_batches" => self.trainer.accumulate_grad_batches = positive(key, parse(key, value, "a positive integer")?)?,
             "trainer.gradient_clip_val" => self.trainer.gradient_clip_val = optional(key, value, "a number")?,
             "trainer.precision" => self.trainer.precision = cytodl_schema::Precision(text(value)),
+            "trainer.devices" => {
+                self.trainer.devices = text(value).parse().map_err(|_| OverrideError::Value {
+                    key: key.into(),
+                    value: value.into(),
+                    expected: "a device count, -1, auto, or device indices such as [0,1]",
+                })?
+            }
+            "trainer.num_nodes" => self.trainer.num_nodes = positive(key, parse(key, value, "a positive integer")?)?,
+            "trainer.strategy" => {
+                self.trainer.strategy = cytodl_schema::Strategy::parse(&text(value)).ok_or_else(|| OverrideError::Value {
+                    key: key.into(),
+                    value: value.into(),
+                    expected: "auto, ddp, ddp_spawn, ddp_find_unused_parameters_true/false or single_device",
+                })?
+            }
             "lr" | "model.optimizer.generator.lr" => {
                 let lr: f64 = parse(key, value, "a number")?;
                 if !(lr.is_finite() && lr >= 0.0) {

@@ -195,6 +195,61 @@ impl Accumulator {
     }
 }
 
+impl Accumulator {
+    /// The state as numbers (updates first), for adding the peers' states of a data-parallel
+    /// run ([`Accumulator::merge`]); f64 holds every count exactly up to 2⁵³.
+    pub fn to_numbers(&self) -> Vec<f64> {
+        let mut v = vec![self.updates as f64];
+        match &self.state {
+            State::F1(c) | State::Jaccard(c) => v.extend([c.tp as f64, c.fp as f64, c.fn_ as f64]),
+            State::Psnr { sse, n, min_target, max_target } => v.extend([*sse, *n as f64, *min_target, *max_target]),
+            State::Ssim { sum, samples } => v.extend([*sum, *samples as f64]),
+            State::Pearson(m) => v.extend([m.n, m.x, m.y, m.xx, m.yy, m.xy]),
+            State::SquaredError { sum, n } | State::AbsoluteError { sum, n } => v.extend([*sum, *n as f64]),
+        }
+        v
+    }
+
+    /// Adds another peer's state ([`Accumulator::to_numbers`] of the same metric): sums add,
+    /// PSNR's target range widens.
+    pub fn merge(&mut self, other: &[f64]) {
+        let Some((updates, o)) = other.split_first() else { return };
+        let count = |x: f64| x.max(0.0) as u64;
+        self.updates += count(*updates);
+        match &mut self.state {
+            State::F1(c) | State::Jaccard(c) if o.len() == 3 => {
+                c.tp += count(o[0]);
+                c.fp += count(o[1]);
+                c.fn_ += count(o[2]);
+            }
+            State::Psnr { sse, n, min_target, max_target } if o.len() == 4 => {
+                *sse += o[0];
+                *n += count(o[1]);
+                *min_target = min_target.min(o[2]);
+                *max_target = max_target.max(o[3]);
+            }
+            State::Ssim { sum, samples } if o.len() == 2 => {
+                *sum += o[0];
+                *samples += count(o[1]);
+            }
+            State::Pearson(m) if o.len() == 6 => {
+                m.n += o[0];
+                m.x += o[1];
+                m.y += o[2];
+                m.xx += o[3];
+                m.yy += o[4];
+                m.xy += o[5];
+            }
+            State::SquaredError { sum, n } | State::AbsoluteError { sum, n } if o.len() == 2 => {
+                *sum += o[0];
+                *n += count(o[1]);
+            }
+            // Layouts differ only between different binaries; the trainer checks lengths first.
+            _ => {}
+        }
+    }
+}
+
 impl Confusion {
     /// Counts one batch. As torchmetrics' binary metrics: a batch with any prediction outside
     /// [0, 1] is logits (sigmoid first); a voxel is foreground above `threshold`; the target must
@@ -387,6 +442,22 @@ impl EpochMetrics {
             }
         }
         Ok(())
+    }
+
+    /// Every metric's state as numbers, one after another ([`Accumulator::to_numbers`]).
+    pub fn to_numbers(&self) -> Vec<f64> {
+        self.metrics.iter().flat_map(|(_, a)| a.to_numbers()).collect()
+    }
+
+    /// Adds another peer's [`EpochMetrics::to_numbers`] (the same metrics, so the same layout).
+    pub fn merge(&mut self, other: &[f64]) {
+        let mut rest = other;
+        for (_, acc) in &mut self.metrics {
+            let n = acc.to_numbers().len();
+            let (mine, tail) = rest.split_at(n.min(rest.len()));
+            acc.merge(mine);
+            rest = tail;
+        }
     }
 
     /// Every metric's epoch value (metrics that saw no batch are left out).

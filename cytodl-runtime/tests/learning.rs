@@ -202,8 +202,7 @@ fn gan_reconstruction_error_falls_over_epochs() {
     let model = Gan { generator, discriminator };
     let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig { betas: (0.5, 0.999), ..AdamConfig::default() })).unwrap();
     let constant = |lr| Scheduler::new(LrSchedule::Exponential { gamma: 1.0 }, lr).unwrap();
-    let step =
-        GanStep { generator: Scheduled::new(adam(), constant(3e-3)), discriminator: Scheduled::new(adam(), constant(1e-4)), loss_scaler: Default::default() };
+    let step = GanStep::new(Scheduled::new(adam(), constant(3e-3)), Scheduled::new(adam(), constant(1e-4)));
     let objective =
         GanObjective { criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 }, scales: Some(1), gan_weight: 1.0, feature_matching_weight: 10.0 };
     let adversarial = Adversarial {

@@ -240,6 +240,7 @@ mod two_optimizers {
     use cytodl_runtime::data::loader::Batch;
     use cytodl_runtime::optim::OptimizerRecord;
     use cytodl_runtime::task::batch_tensor;
+    use cytodl_runtime::train::parallel::{agree_batch, BatchAgreement, Peer};
     use cytodl_runtime::train::step::{StepOutput, TrainingStep};
 
     #[derive(Module, Debug)]
@@ -259,6 +260,7 @@ mod two_optimizers {
         first: Optimizer<B>,
         second: Optimizer<B>,
         lrs: (f64, f64),
+        peer: Option<Peer<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>>,
     }
 
     impl TrainingStep<B, Pair<B>> for PerPart {
@@ -279,16 +281,22 @@ mod two_optimizers {
             let predictions = model.forward_heads(x);
             let loss = (predictions["seg"].clone() - y).powi_scalar(2).mean();
             let value: f64 = loss.clone().into_scalar().into();
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss(value));
-            }
+            let names = ["train/loss".to_string()];
+            let losses = match agree_batch(self.peer.as_ref(), &names, Some([(names[0].clone(), value)].into_iter().collect()))? {
+                BatchAgreement::Losses(losses) => losses,
+                BatchAgreement::NonFinite(v) => return Err(TrainError::NonFiniteLoss(v)),
+                BatchAgreement::Skip => unreachable!("every batch here has a target"),
+            };
             let mut grads = loss.backward();
-            let g_first = GradientsParams::from_module(&mut grads, &model.first);
-            let g_second = GradientsParams::from_module(&mut grads, &model.second);
+            let mut g_first = GradientsParams::from_module(&mut grads, &model.first);
+            let mut g_second = GradientsParams::from_module(&mut grads, &model.second);
+            if let Some(peer) = &self.peer {
+                g_first = peer.mean_gradients::<B, _>(&model.first, g_first)?;
+                g_second = peer.mean_gradients::<B, _>(&model.second, g_second)?;
+            }
             let Pair { first, second } = model;
             let first = self.first.step(self.lrs.0, first, g_first);
             let second = self.second.step(self.lrs.1, second, g_second);
-            let losses = [("train/loss".to_string(), value)].into_iter().collect();
             Ok(StepOutput { model: Pair { first, second }, losses, predictions, optimizer_steps: 2 })
         }
 
@@ -306,6 +314,10 @@ mod two_optimizers {
             }
             Ok(())
         }
+
+        fn join(&mut self, peer: Peer<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>) {
+            self.peer = Some(peer);
+        }
     }
 
     fn trainer(dir: &std::path::Path, max_epochs: u64) -> Trainer<B, Pair<B>, PerPart> {
@@ -313,7 +325,7 @@ mod two_optimizers {
         let conv = |name: &str| super::seeded_conv([1, 3, 3], &Init::new(1).at(name));
         let adam = || Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap();
         let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
-        let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01) };
+        let step = PerPart { first: adam(), second: adam(), lrs: (0.05, 0.01), peer: None };
         let config = TrainerConfig::new(TrainerArgs { max_epochs: max_epochs as i64, ..Default::default() }, 1);
         let mut t = Trainer::with_step(config, task, Pair { first: conv("first"), second: conv("second") }, step, device);
         let checkpoint = ModelCheckpoint { save_last: Some(true), ..ModelCheckpoint::default() };

@@ -29,7 +29,7 @@ pub use components::*;
 pub use field::{Column, ConfigPath, Field, Keys, Map, Raw};
 pub use lit::Lit;
 pub use spec::{ComponentSpec, Effect, Kind, ParamSpec, Ty};
-pub use values::{ChannelDim, IntOrInts, Levels, Listed, Number, PerKey, Precision, Targets};
+pub use values::{ChannelDim, Devices, IntOrInts, Levels, Listed, Number, PerKey, Precision, Targets};
 
 #[doc(hidden)]
 pub use indexmap;

@@ -200,6 +200,116 @@ impl Field for Precision {
     }
 }
 
+/// Lightning's `devices`: how many devices train one model (data parallel), all the backend has
+/// (`-1`, `"auto"`, or null as cyto_dl's `trainer/ddp.yaml` leaves it), or which ones (`[0, 2]`,
+/// `"0,2"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Devices {
+    Count(usize),
+    All,
+    Indices(Vec<usize>),
+}
+
+impl Devices {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "auto" || text == "-1" {
+            return Ok(Devices::All);
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return Self::count(n);
+        }
+        let indices: Result<Vec<usize>, _> = text.split(',').filter(|p| !p.trim().is_empty()).map(|p| p.trim().parse::<usize>()).collect();
+        match indices {
+            Ok(v) if !v.is_empty() => Self::indices(v),
+            _ => Err(format!("must be a device count, -1, \"auto\" or device indices such as [0, 1], found {text:?}")),
+        }
+    }
+
+    fn count(n: i64) -> Result<Self, String> {
+        match n {
+            -1 => Ok(Devices::All),
+            n if n >= 1 => Ok(Devices::Count(n as usize)),
+            n => Err(format!("must be at least 1 (or -1 for every device), found {n}")),
+        }
+    }
+
+    fn indices(v: Vec<usize>) -> Result<Self, String> {
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != v.len() {
+            return Err(format!("lists a device twice: {v:?}"));
+        }
+        Ok(Devices::Indices(v))
+    }
+
+    /// The devices a run uses, as indices into the backend's devices, given how many it has.
+    pub fn select(&self, available: usize) -> Result<Vec<usize>, String> {
+        let chosen = match self {
+            Devices::Count(n) => (0..*n).collect(),
+            Devices::All => (0..available.max(1)).collect(),
+            Devices::Indices(v) => v.clone(),
+        };
+        match chosen.iter().find(|i| **i >= available) {
+            Some(i) => Err(format!("asks for device {i}, but the backend has {available} device(s) (0..{})", available.saturating_sub(1))),
+            None => Ok(chosen),
+        }
+    }
+}
+
+impl Field for Devices {
+    const TY: Ty = Ty::Any;
+    const NULLABLE: bool = true;
+    fn from_lit(lit: &Lit) -> Result<Self, String> {
+        match lit {
+            Lit::Null => Ok(Devices::All),
+            Lit::Int(i) => Self::count(*i),
+            Lit::Str(s) => Self::parse_text(s),
+            Lit::List(items) => {
+                let v = items
+                    .iter()
+                    .map(|i| match i {
+                        Lit::Int(n) if *n >= 0 => Ok(*n as usize),
+                        other => Err(format!("device indices must be whole numbers >= 0, found {}", other.to_yaml())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if v.is_empty() {
+                    return Err("lists no device".into());
+                }
+                Self::indices(v)
+            }
+            other => Err(format!("must be a device count, -1, \"auto\" or device indices such as [0, 1], found {}", other.to_yaml())),
+        }
+    }
+    fn to_lit(&self) -> Lit {
+        match self {
+            Devices::Count(n) => Lit::Int(*n as i64),
+            Devices::All => Lit::Int(-1),
+            Devices::Indices(v) => Lit::List(v.iter().map(|i| Lit::Int(*i as i64)).collect()),
+        }
+    }
+    #[cfg(feature = "codegen")]
+    fn literal(&self, _: &dyn Context) -> TokenStream {
+        match self {
+            Devices::Count(n) => quote!(Devices::Count(#n)),
+            Devices::All => quote!(Devices::All),
+            Devices::Indices(v) => quote!(Devices::Indices(vec![#(#v),*])),
+        }
+    }
+}
+
+impl std::str::FromStr for Devices {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "null" | "None" => Ok(Devices::All),
+            t if t.starts_with('[') && t.ends_with(']') => Self::parse_text(&t[1..t.len() - 1]),
+            t => Self::parse_text(t),
+        }
+    }
+}
+
 /// A nested component that may also be written as a list holding it (cyto_dl's
 /// `reader: [{_target_: MonaiBioReader, ...}]`).
 #[derive(Debug, Clone, PartialEq)]

@@ -55,6 +55,10 @@ pub enum CliError {
     Mlflow(String),
     #[error("{0}: no MLflow journal here (a run folder has one in mlflow/journal.jsonl when its config has logger.mlflow)")]
     NoJournal(PathBuf),
+    #[error(transparent)]
+    Launch(#[from] super::parallel::LaunchError),
+    #[error("a training peer's thread panicked (a bug: please report it with the output above)")]
+    PeerPanicked,
     #[error("{pending} MLflow records are still not delivered; they stay in {journal}: run mlflow-sync again when the server answers")]
     NotDelivered { pending: usize, journal: PathBuf },
 }

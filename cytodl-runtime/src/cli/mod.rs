@@ -4,6 +4,7 @@
 
 mod error;
 mod interrupt;
+mod parallel;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use crate::assemble;
 use crate::backend::{DeviceSpec, OnBackend};
 use crate::data::cache::Cache;
 use crate::data::check::{check_rows, CheckSpec};
-use crate::data::loader::{Batch, Dataset, Loader, LoaderOptions};
+use crate::data::loader::{Batch, Dataset, Loader, LoaderOptions, Shard};
 use crate::data::manifest::{self, Manifest, Split};
 use crate::experiment::{Experiment, Settings};
 use crate::family::ModelFamily;
@@ -70,6 +71,29 @@ struct RunArgs {
     /// The run folder (default: `<log_dir>/<task>/runs/<experiment>/<run>/<timestamp>`).
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    /// Multi-node training (`trainer.num_nodes`): this node's rank, 0 .. num_nodes - 1.
+    #[arg(long, env = "NODE_RANK")]
+    node_rank: Option<usize>,
+    /// Multi-node training: the host of node 0, where the orchestrator listens.
+    #[arg(long, env = "MASTER_ADDR")]
+    master_addr: Option<String>,
+    /// Multi-node training: the orchestrator's port (default 29500).
+    #[arg(long, env = "MASTER_PORT")]
+    master_port: Option<u16>,
+    /// Multi-node training: this node's address as the others reach it (default: its hostname,
+    /// or 127.0.0.1 when MASTER_ADDR is local).
+    #[arg(long, env = "CYTODL_NODE_ADDR")]
+    node_addr: Option<String>,
+    /// Multi-node training: the port this node serves gradients on (default MASTER_PORT + 1 + node rank).
+    #[arg(long, env = "CYTODL_DATA_PORT")]
+    data_port: Option<u16>,
+    /// Multi-node training: the orchestrator runs apart (`<experiment> orchestrator --port P`),
+    /// not in node 0.
+    #[arg(long)]
+    external_orchestrator: bool,
+    /// Data-parallel training: seconds a peer waits for the others before the run stops with an error.
+    #[arg(long, env = "CYTODL_PEER_TIMEOUT", default_value_t = 600)]
+    peer_timeout: u64,
     /// Run-time overrides: `trainer.max_epochs=5 data.path=/data/x lr=0.001 seed=1 ...`.
     overrides: Vec<String>,
 }
@@ -94,6 +118,13 @@ enum Command {
     },
     /// Print the resolved config this binary was built from.
     Config,
+    /// Run burn-collective's orchestrator, which joins the nodes of a multi-node run (node 0's
+    /// `train` runs one itself unless given `--external-orchestrator`).
+    Orchestrator {
+        /// The port the nodes reach it on (their MASTER_PORT).
+        #[arg(long, env = "MASTER_PORT", default_value_t = parallel::DEFAULT_MASTER_PORT)]
+        port: u16,
+    },
     /// Send what a run's MLflow journal still holds (the server was away when it trained).
     MlflowSync {
         /// The run folder (the one with `mlflow/journal.jsonl`).
@@ -110,6 +141,7 @@ enum Command {
 /// Runs the experiment binary's command line.
 pub fn main<E: Experiment>() -> ExitCode {
     crate::keep_freed_memory_mapped();
+    parallel::quiet_collective_logs();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config => {
@@ -122,6 +154,7 @@ pub fn main<E: Experiment>() -> ExitCode {
         Command::DataCheck(a) => settings::<E>(&a).and_then(|s| data_check(&s)),
         Command::Bench { args, iters } => on_device::<E>(DeviceCommand::Bench { iters }, &args),
         Command::MlflowSync { run_dir, tracking_uri, timeout } => mlflow_sync(&run_dir, tracking_uri.as_deref(), timeout),
+        Command::Orchestrator { port } => orchestrator(port),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +168,14 @@ pub fn main<E: Experiment>() -> ExitCode {
             }
         }
     }
+}
+
+/// `orchestrator --port P`: serves the nodes of multi-node runs until Ctrl-C.
+fn orchestrator(port: u16) -> Result<(), CliError> {
+    println!("orchestrator: listening on port {port} (Ctrl-C stops it)");
+    let handle = parallel::start_orchestrator(port)?;
+    let _ = handle.join();
+    Ok(())
 }
 
 /// `mlflow-sync RUN_DIR`: delivers the rest of the run's MLflow journal.
@@ -301,12 +342,13 @@ fn load_manifest(settings: &Settings) -> Result<Manifest, CliError> {
     Ok(manifest::load(&spec)?)
 }
 
-fn loader(settings: &Settings, manifest: &Manifest, split: Split, train: bool) -> Result<Loader, CliError> {
+/// The loader of a split; `shard` is this peer's share of a data-parallel run.
+fn loader(settings: &Settings, manifest: &Manifest, split: Split, train: bool, shard: Option<Shard>) -> Result<Loader, CliError> {
     let rows = manifest.rows(split).iter().map(|r| r.to_sample()).collect();
-    loader_of(settings, rows, split, train)
+    loader_of(settings, rows, split, train, shard)
 }
 
-fn loader_of(settings: &Settings, rows: Vec<Sample>, split: Split, train: bool) -> Result<Loader, CliError> {
+fn loader_of(settings: &Settings, rows: Vec<Sample>, split: Split, train: bool, shard: Option<Shard>) -> Result<Loader, CliError> {
     let data = &settings.data;
     let pipeline = assemble::pipeline(data, split)?;
     let dataset = Dataset { rows, pipeline, cache: data.cache_dir.as_ref().map(Cache::new) };
@@ -316,6 +358,7 @@ fn loader_of(settings: &Settings, rows: Vec<Sample>, split: Split, train: bool) 
         drop_last: train && data.drop_last,
         num_workers: assemble::num_workers(data)?,
         seed: settings.seed.unwrap_or(0),
+        shard,
         ..Default::default()
     };
     Ok(Loader::new(dataset, opts))
@@ -355,7 +398,7 @@ fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs
     let _autocast = crate::nn::autocast::enable(precision.compute_dtype());
     match command {
         DeviceCommand::Bench { iters } => bench::<E, B>(&settings, device, iters),
-        DeviceCommand::Train => train::<E, B>(args, settings, device),
+        DeviceCommand::Train => train::<E, B>(args, settings, device, gpu),
         DeviceCommand::Test => test::<E, B::InnerBackend>(args, settings, device),
         DeviceCommand::Predict => predict_all::<E, B::InnerBackend>(args, settings, device),
     }
@@ -395,7 +438,7 @@ fn predict_all<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings
     let task = family.task()?;
     let rows = manifest.rows(Split::Predict).iter().map(|r| r.to_sample()).collect();
     let (rows, skipped) = pending_rows(rows, &task.x_key, &save_dir, &family.outputs());
-    let loader = loader_of(&settings, rows, Split::Predict, false)?;
+    let loader = loader_of(&settings, rows, Split::Predict, false, None)?;
     let postprocess = family.postprocess().into_iter().map(|(h, (_, p))| (h, p)).collect();
     let opts = PredictOptions { x_key: task.x_key.clone(), save_dir: save_dir.clone(), window: family.window()?, postprocess };
     let report = predict(&net, &loader, &opts, device)?;
@@ -411,7 +454,7 @@ fn test_stage<E: Experiment, B: Backend>(net: &Net<E, B>, settings: &Settings, d
         return Ok(Default::default());
     }
     let family = E::model();
-    let loader = loader(settings, &manifest, Split::Test, false)?;
+    let loader = loader(settings, &manifest, Split::Test, false, None)?;
     let saver = settings.image_saver().map(|s| ImageSaver::new(s.clone(), dir));
     let post = family.postprocess();
     let metrics = crate::train::evaluate::test(net, &family.task()?, &loader, &family.window()?, saver.as_ref().map(|s| (s, &post)), 0, device)?;
@@ -445,7 +488,7 @@ fn callbacks(settings: &Settings, family: &impl ModelFamily, dir: &Path) -> Call
     }
 }
 
-fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
+fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settings, device: &B::Device, gpu: bool) -> Result<(), CliError> {
     let weights_only = args.weights_only || settings.weights_only;
     let resume_state = match settings.ckpt_path.as_ref().filter(|_| !weights_only) {
         Some(p) => resumable(p)?,
@@ -460,56 +503,91 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
         (Some(ckpt), None) => ckpt.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| run_dir(&settings, "train", None)),
         (None, None) => run_dir(&settings, "train", None),
     };
-    record_run::<E>(&dir, &args.overrides, "train", &args.device, seed)?;
-    println!("run folder: {}", dir.display());
-    println!("seed: {} ({})", seed.0, seed.1.name());
+    let run = TrainRun { args, settings: &settings, seed, dir: &dir, resume_state: resume_state.as_ref(), resume: resume.as_deref() };
+    match parallel::plan::<B>(&settings.trainer, args, device, gpu)? {
+        None => train_peer::<E, B>(&run, device, None),
+        Some(launch) => {
+            if let Some(port) = launch.orchestrator {
+                parallel::start_orchestrator(port)?;
+                println!("orchestrator: listening on port {port}");
+            }
+            let t = launch.topology;
+            println!(
+                "data parallel: {} device(s) on node {} of {}, {} peers in all (per-device batch {})",
+                t.local_devices,
+                t.node_rank,
+                t.nodes,
+                t.world(),
+                settings.data.batch_size
+            );
+            parallel::run_peers::<B::InnerBackend, _, _>(launch, |peer, device| train_peer::<E, B>(&run, &device, Some(peer)))
+        }
+    }
+}
+
+/// What every peer of a `train` command shares.
+struct TrainRun<'a> {
+    args: &'a RunArgs,
+    settings: &'a Settings,
+    seed: RunSeed,
+    dir: &'a Path,
+    /// The trainer state of the checkpoint a run resumes, and its path.
+    resume_state: Option<&'a serde_json::Value>,
+    resume: Option<&'a Path>,
+}
+
+/// Trains on one device: alone (`peer` is `None`), or as one peer of a data-parallel run, where
+/// the first peer writes the run folder, logs and checkpoints and tests, and every peer trains
+/// on its shard of each batch.
+fn train_peer<E: Experiment, B: AutodiffBackend>(
+    run: &TrainRun,
+    device: &B::Device,
+    peer: Option<crate::train::parallel::Peer<B::InnerBackend>>,
+) -> Result<(), CliError> {
+    let (args, dir) = (run.args, run.dir);
+    let mut settings = run.settings.clone();
+    // A seed drawn here must be node 0's on every node.
+    let seed = match &peer {
+        Some(p) if run.seed.1 == SeedSource::Drawn => {
+            let own = if p.is_chief() { run.seed.0 as f64 } else { 0.0 };
+            (p.sum("agreeing on the seed", &[own]).map_err(TrainError::from)?[0] as u64, SeedSource::Drawn)
+        }
+        _ => run.seed,
+    };
+    settings.seed = Some(seed.0);
+    let chief = peer.as_ref().is_none_or(|p| p.is_chief());
+    if chief {
+        record_run::<E>(dir, &args.overrides, "train", &args.device, seed)?;
+        println!("run folder: {}", dir.display());
+        println!("seed: {} ({})", seed.0, seed.1.name());
+    }
+    let shard = |pad| peer.as_ref().map(|p| Shard { rank: p.rank, world: p.world, pad });
     let manifest = load_manifest(&settings)?;
-    let train_loader = loader(&settings, &manifest, Split::Train, true)?;
-    let val_loader = if manifest.rows(Split::Val).is_empty() { None } else { Some(loader(&settings, &manifest, Split::Val, false)?) };
+    let train_loader = loader(&settings, &manifest, Split::Train, true, shard(true))?;
+    let val_loader = if manifest.rows(Split::Val).is_empty() { None } else { Some(loader(&settings, &manifest, Split::Val, false, shard(false))?) };
 
     let family = E::model();
     let mut net = family.build_trainable::<B>(device, &Init::new(seed.0))?;
-    if let (Some(ckpt), None) = (&settings.ckpt_path, &resume) {
+    if let (Some(ckpt), None) = (&settings.ckpt_path, run.resume) {
         net = load_weights(&family, net, ckpt, settings.strict, device)?;
     }
     let config = TrainerConfig::new(settings.trainer.clone(), seed.0);
     let step = family.training_step::<B>(&config, settings.lr)?;
     let mut trainer = Trainer::with_step(config, family.task()?, net, step, device.clone());
-    trainer.callbacks = callbacks(&settings, &family, &dir);
-    // The loss history so far (a resumed run's), for plots/loss.png.
-    let mut history = Vec::new();
-    if let Some(csv) = settings.csv_logger() {
-        // A run resumed in its own folder continues its own metrics.csv (the trainer drops the
-        // rows of the epochs it runs again); anywhere else a new version folder starts.
-        let previous = match (&resume_state, &resume) {
-            (Some(state), Some(ckpt)) => state["logger_dir"]
-                .as_str()
-                .map(|d| checkpoint::resolve_path(ckpt.parent().unwrap_or(Path::new("")), d))
-                .filter(|d| d.is_dir() && std::path::absolute(d).ok().zip(std::path::absolute(&dir).ok()).is_some_and(|(d, run)| d.starts_with(run))),
-            _ => None,
-        };
-        let save_dir = csv.save_dir.under(&dir);
-        let logger = match &previous {
-            Some(d) => CsvLogger::resume(d).map_err(CliError::io(d)),
-            None => CsvLogger::create(&save_dir, &csv.name).map_err(CliError::io(&save_dir)),
-        }?;
-        logger.write_hparams(E::RESOLVED_YAML).map_err(CliError::io(logger.location()))?;
-        history = logger.rows().to_vec();
-        trainer.loggers.push(Box::new(logger));
+    trainer.callbacks = callbacks(&settings, &family, dir);
+    if !chief {
+        // One writer: the first peer's checkpoints and pictures are the run's.
+        trainer.callbacks.checkpoint = None;
+        trainer.callbacks.image_saver = None;
     }
-    for config in settings.mlflow_loggers() {
-        let logger = MlflowLogger::start(config, &dir, E::NAME, E::RESOLVED_YAML).map_err(|e| CliError::Mlflow(e.to_string()))?;
-        println!("mlflow: {}", logger.location());
-        trainer.loggers.push(Box::new(logger));
+    if chief {
+        add_loggers::<E, B>(&mut trainer, &settings, run, dir)?;
     }
-    trainer.plot = Some(LossPlot::new(&dir, history));
     trainer.interrupt = Some(interrupt::install());
-    // What a killed run's atomic writes left behind.
-    let stale_dirs = trainer.callbacks.checkpoint.iter().map(|c| c.dirpath.clone()).chain(trainer.loggers.iter().map(|l| PathBuf::from(l.location())));
-    for d in stale_dirs.collect::<Vec<_>>() {
-        crate::train::csv_logger::remove_stale_temp_files(&d);
+    if let Some(peer) = peer {
+        trainer.join(peer);
     }
-    let outcome = fit_and_test::<E, B>(&mut trainer, &settings, resume.as_deref(), &train_loader, val_loader.as_ref(), &dir, device);
+    let outcome = fit_and_test::<E, B>(&mut trainer, &settings, run.resume, &train_loader, val_loader.as_ref(), dir, device, chief);
     let end = match &outcome {
         Ok(()) => RunEnd::Finished,
         Err(CliError::Train(e)) if matches!(**e, TrainError::Interrupted { .. }) => RunEnd::Interrupted,
@@ -523,6 +601,49 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
     outcome
 }
 
+/// The run's loggers (CSV, MLflow) and loss plot, continuing a resumed run's own; clears what a
+/// killed run's atomic writes left behind.
+fn add_loggers<E: Experiment, B: AutodiffBackend>(
+    trainer: &mut Trainer<B, Trainable<E, B>, <E::Model as ModelFamily>::Step<B>>,
+    settings: &Settings,
+    run: &TrainRun,
+    dir: &Path,
+) -> Result<(), CliError> {
+    // The loss history so far (a resumed run's), for plots/loss.png.
+    let mut history = Vec::new();
+    if let Some(csv) = settings.csv_logger() {
+        // A run resumed in its own folder continues its own metrics.csv (the trainer drops the
+        // rows of the epochs it runs again); anywhere else a new version folder starts.
+        let previous = match (run.resume_state, run.resume) {
+            (Some(state), Some(ckpt)) => state["logger_dir"]
+                .as_str()
+                .map(|d| checkpoint::resolve_path(ckpt.parent().unwrap_or(Path::new("")), d))
+                .filter(|d| d.is_dir() && std::path::absolute(d).ok().zip(std::path::absolute(dir).ok()).is_some_and(|(d, run)| d.starts_with(run))),
+            _ => None,
+        };
+        let save_dir = csv.save_dir.under(dir);
+        let logger = match &previous {
+            Some(d) => CsvLogger::resume(d).map_err(CliError::io(d)),
+            None => CsvLogger::create(&save_dir, &csv.name).map_err(CliError::io(&save_dir)),
+        }?;
+        logger.write_hparams(E::RESOLVED_YAML).map_err(CliError::io(logger.location()))?;
+        history = logger.rows().to_vec();
+        trainer.loggers.push(Box::new(logger));
+    }
+    for config in settings.mlflow_loggers() {
+        let logger = MlflowLogger::start(config, dir, E::NAME, E::RESOLVED_YAML).map_err(|e| CliError::Mlflow(e.to_string()))?;
+        println!("mlflow: {}", logger.location());
+        trainer.loggers.push(Box::new(logger));
+    }
+    trainer.plot = Some(LossPlot::new(dir, history));
+    // What a killed run's atomic writes left behind.
+    let stale_dirs = trainer.callbacks.checkpoint.iter().map(|c| c.dirpath.clone()).chain(trainer.loggers.iter().map(|l| PathBuf::from(l.location())));
+    for d in stale_dirs.collect::<Vec<_>>() {
+        crate::train::csv_logger::remove_stale_temp_files(&d);
+    }
+    Ok(())
+}
+
 /// Resumes (from `resume`), fits, and tests with the best checkpoint when the config asks.
 fn fit_and_test<E: Experiment, B: AutodiffBackend>(
     trainer: &mut Trainer<B, Trainable<E, B>, <E::Model as ModelFamily>::Step<B>>,
@@ -532,14 +653,21 @@ fn fit_and_test<E: Experiment, B: AutodiffBackend>(
     val_loader: Option<&Loader>,
     dir: &Path,
     device: &B::Device,
+    chief: bool,
 ) -> Result<(), CliError> {
     let family = E::model();
     if let Some(ckpt) = resume {
         trainer.resume(ckpt)?;
-        println!("resumed from {} at epoch {}", ckpt.display(), trainer.epoch);
+        if chief {
+            println!("resumed from {} at epoch {}", ckpt.display(), trainer.epoch);
+        }
     }
     let report = trainer.fit(train_loader, val_loader)?;
+    if !chief {
+        return Ok(());
+    }
     println!("trained {} epochs, {} steps", report.epochs_run, report.global_step);
+    // Testing is whole-image inference on the first device.
     if settings.test {
         let best = trainer.callbacks.checkpoint.as_ref().and_then(|c| c.best_path().cloned());
         let valid = trainer.model.valid();

@@ -91,11 +91,45 @@ pub struct LoaderOptions {
     /// Items computed ahead of the consumer (per worker), bounding memory.
     pub prefetch_per_worker: usize,
     pub seed: u64,
+    /// This peer's share of every epoch when training data-parallel.
+    pub shard: Option<Shard>,
 }
 
 impl Default for LoaderOptions {
     fn default() -> Self {
-        LoaderOptions { batch_size: 1, shuffle: false, drop_last: false, num_workers: 0, prefetch_per_worker: 2, seed: 0 }
+        LoaderOptions { batch_size: 1, shuffle: false, drop_last: false, num_workers: 0, prefetch_per_worker: 2, seed: 0, shard: None }
+    }
+}
+
+/// One peer's share of an epoch (PyTorch's `DistributedSampler`): the epoch's order (the same
+/// shuffle on every peer, from the seed) dealt out in turn, item `rank`, `rank + world`, ...
+/// Batch `k` of the peers together is then batch `k` of one device with `world` times the
+/// batch size. Item `i`'s augmentation depends on (seed, epoch, i) only, so it is the same
+/// whichever peer draws it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+    /// Training: the order is padded by repeating its start to a multiple of `world` (as
+    /// `DistributedSampler`), so every peer has as many batches and steps together.
+    /// Evaluation: no padding (no item counts twice); the peers' sums are added at the end.
+    pub pad: bool,
+}
+
+impl Shard {
+    /// This peer's items of the epoch order `order`.
+    pub fn take(&self, order: &[usize]) -> Vec<usize> {
+        let world = self.world.max(1);
+        let mut order = order.to_vec();
+        if self.pad && !order.is_empty() {
+            let total = order.len().div_ceil(world) * world;
+            let mut i = 0;
+            while order.len() < total {
+                order.push(order[i]);
+                i += 1;
+            }
+        }
+        order.into_iter().skip(self.rank).step_by(world).collect()
     }
 }
 
@@ -152,7 +186,10 @@ impl Loader {
 
     /// Batches per epoch.
     pub fn len(&self) -> usize {
-        let n = self.dataset.len();
+        let n = match self.opts.shard {
+            Some(shard) => shard.take(&(0..self.dataset.len()).collect::<Vec<_>>()).len(),
+            None => self.dataset.len(),
+        };
         if self.opts.drop_last {
             n / self.opts.batch_size
         } else {
@@ -164,13 +201,17 @@ impl Loader {
         self.len() == 0
     }
 
-    /// The item order of an epoch: shuffled from (seed, epoch) when asked.
+    /// The item order of an epoch: shuffled from (seed, epoch) when asked; this peer's share
+    /// of it when sharded.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if self.opts.shuffle {
             Rng::for_sample(self.opts.seed, epoch, u64::MAX).shuffle(&mut order);
         }
-        order
+        match self.opts.shard {
+            Some(shard) => shard.take(&order),
+            None => order,
+        }
     }
 
     pub fn epoch(&self, epoch: u64) -> Batches {
@@ -342,6 +383,40 @@ mod tests {
         }
         // Another epoch reshuffles and redraws.
         assert_ne!(all(&Loader::new(dataset(17, 2), opts(0)), 2), base);
+    }
+
+    #[test]
+    fn shards_deal_the_epoch_out_and_together_make_the_single_device_batches() {
+        let opts = |shard, batch_size| LoaderOptions { batch_size, shuffle: true, seed: 5, shard, ..Default::default() };
+        let whole = Loader::new(dataset(12, 1), opts(None, 4));
+        let shards: Vec<Loader> = (0..2).map(|rank| Loader::new(dataset(12, 1), opts(Some(Shard { rank, world: 2, pad: true }), 2))).collect();
+        for epoch in [0, 3] {
+            let order = whole.order(epoch);
+            let (a, b) = (shards[0].order(epoch), shards[1].order(epoch));
+            assert_eq!(a.len() + b.len(), 12);
+            let mut dealt: Vec<usize> = a.iter().zip(&b).flat_map(|(x, y)| [*x, *y]).collect();
+            assert_eq!(dealt, order, "epoch {epoch}: rank r takes items r, r + 2, ...");
+            // Batch k of both peers holds the items (and the same crops) of batch k of one device.
+            let single = all(&whole, epoch);
+            let (pa, pb) = (all(&shards[0], epoch), all(&shards[1], epoch));
+            assert_eq!(single.len(), pa.len());
+            for k in 0..single.len() {
+                let mut together: Vec<f32> = pa[k].clone();
+                together.extend(&pb[k]);
+                let (mut s, mut t) =
+                    (single[k].chunks(9).map(<[f32]>::to_vec).collect::<Vec<_>>(), together.chunks(9).map(<[f32]>::to_vec).collect::<Vec<_>>());
+                s.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                t.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                assert_eq!(s, t, "epoch {epoch} batch {k}");
+            }
+            dealt.sort_unstable();
+            assert_eq!(dealt, (0..12).collect::<Vec<_>>());
+        }
+        // Padding: 7 items over 2 peers gives each 4 (item order[0] twice), evaluation none.
+        let pad = |rank, pad| Loader::new(dataset(7, 1), opts(Some(Shard { rank, world: 2, pad }), 1));
+        assert_eq!((pad(0, true).len(), pad(1, true).len()), (4, 4));
+        assert_eq!(pad(1, true).order(0).last(), pad(0, true).order(0).first());
+        assert_eq!((pad(0, false).len(), pad(1, false).len()), (4, 3));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl ModelFamily for GAN {
             let scheduler = Scheduler::new(assemble::lr_schedule_of(self.scheduler(name), name)?, lr)?;
             Ok(Scheduled::new(Optimizer::<B>::new(optimizer)?, scheduler))
         };
-        Ok(GanStep { generator: role(GENERATOR, lr)?, discriminator: role(DISCRIMINATOR, None)?, loss_scaler: Default::default() })
+        Ok(GanStep::new(role(GENERATOR, lr)?, role(DISCRIMINATOR, None)?))
     }
 
     fn window(&self) -> Result<SlidingWindow, FamilyError> {

@@ -44,6 +44,8 @@ pub enum TrainError {
     Interrupted { epoch: u64, step: u64 },
     #[error("metric `{name}`: {source}")]
     Metric { name: String, source: MetricError },
+    #[error(transparent)]
+    Parallel(#[from] super::parallel::ParallelError),
 }
 
 impl From<(String, MetricError)> for TrainError {

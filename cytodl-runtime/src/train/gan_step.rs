@@ -16,6 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
 
 use super::error::TrainError;
+use super::parallel::{agree_batch, BatchAgreement, Peer};
 use super::step::{fp16_autocast, unscaled, Scheduled, StepOutput, TrainingStep};
 use crate::data::loader::Batch;
 use crate::model::Gan;
@@ -29,11 +30,20 @@ pub struct GanStep<B: AutodiffBackend> {
     /// fp16 mixed precision's loss scale, shared by both optimizers as Lightning's precision
     /// plugin shares one GradScaler (updated after each optimizer step).
     pub loss_scaler: LossScaler,
+    /// The other devices' peer when training data-parallel.
+    peer: Option<Peer<B::InnerBackend>>,
 }
 
 impl<B: AutodiffBackend> GanStep<B> {
+    /// The step of a generator and a discriminator, each with its schedule.
+    pub fn new(generator: Scheduled<B>, discriminator: Scheduled<B>) -> Self {
+        GanStep { generator, discriminator, loss_scaler: LossScaler::default(), peer: None }
+    }
+
     pub const GENERATOR: &'static str = "generator";
     pub const DISCRIMINATOR: &'static str = "discriminator";
+    /// The losses logged per batch, the stepped total first.
+    const LOSSES: [&'static str; 3] = ["train/loss", "train/loss/generator_loss", "train/loss/discriminator_loss"];
 }
 
 impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
@@ -56,23 +66,28 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
             .ok_or_else(|| TaskError::NoSuchHead { head: adv.head.clone(), available: predictions.keys().cloned().collect::<Vec<_>>().join(", ") })?;
         let wrap = |source| TaskError::Adversarial { head: adv.head.clone(), source };
 
-        // 1. The generator: its gradient, taken for its own parameters only.
+        // Both losses first (the discriminator's reads the prediction before the generator
+        // steps), so that the peers agree on the batch before anything is applied.
         let loss_g = adv.generator_loss(&model.discriminator, x.clone(), target.clone(), pred.clone()).map_err(wrap)?;
-        let g = scalar(&loss_g);
-        if !g.is_finite() {
-            return Err(TrainError::NonFiniteLoss(g));
-        }
+        let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
+        let (g, d) = (scalar(&loss_g), scalar(&loss_d));
+        let names = Self::LOSSES.map(String::from);
+        let local = names.iter().cloned().zip([g, g, d]).collect();
+        let losses = match agree_batch(self.peer.as_ref(), &names, Some(local))? {
+            BatchAgreement::Skip => return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 }),
+            BatchAgreement::NonFinite(value) => return Err(TrainError::NonFiniteLoss(value)),
+            BatchAgreement::Losses(losses) => losses,
+        };
         let scaling = fp16_autocast();
         let scaled = |l: burn::tensor::Tensor<B, 1>| if scaling { self.loss_scaler.scale_loss(l) } else { l };
+        // 1. The generator: its gradient, taken for its own parameters only.
         let grads = GradientsParams::from_grads(scaled(loss_g).backward(), &model.generator);
-
-        // 2. The discriminator, on the prediction before the generator stepped.
-        let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
-        let d = scalar(&loss_d);
-        if !d.is_finite() {
-            return Err(TrainError::NonFiniteLoss(d));
-        }
+        // 2. The discriminator's, on the prediction before the generator stepped.
         let d_grads = GradientsParams::from_grads(scaled(loss_d).backward(), &model.discriminator);
+        let (grads, d_grads) = match &self.peer {
+            Some(peer) => (peer.mean_gradients::<B, _>(&model.generator, grads)?, peer.mean_gradients::<B, _>(&model.discriminator, d_grads)?),
+            None => (grads, d_grads),
+        };
 
         let model = match unscaled(&mut self.loss_scaler, scaling, &model.generator, grads) {
             Some(grads) => self.generator.optimizer.step(self.generator.lr, model, grads),
@@ -82,10 +97,6 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
             Some(d_grads) => self.discriminator.optimizer.step(self.discriminator.lr, model, d_grads),
             None => model,
         };
-        let mut losses = IndexMap::new();
-        losses.insert("train/loss".to_string(), g);
-        losses.insert("train/loss/generator_loss".to_string(), g);
-        losses.insert("train/loss/discriminator_loss".to_string(), d);
         Ok(StepOutput { model, losses, predictions, optimizer_steps: 2 })
     }
 
@@ -104,5 +115,9 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
         self.generator.optimizer.load_record(g, model)?;
         self.discriminator.optimizer.load_record(d, model)?;
         Ok(())
+    }
+
+    fn join(&mut self, peer: Peer<B::InnerBackend>) {
+        self.peer = Some(peer);
     }
 }

@@ -11,6 +11,7 @@ pub mod logger;
 pub mod loss_plot;
 pub mod mlflow_logger;
 pub mod montage;
+pub mod parallel;
 pub mod predict;
 pub mod progress;
 pub mod step;

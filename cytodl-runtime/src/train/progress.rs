@@ -13,6 +13,8 @@ pub struct Progress {
     stage: String,
     epoch: u64,
     total: u64,
+    /// Nothing is shown (the peers of a data-parallel run other than the first).
+    silent: bool,
 }
 
 impl Progress {
@@ -26,7 +28,15 @@ impl Progress {
             }
             b
         });
-        Progress { bar, started: Instant::now(), every: every.max(1), stage: String::new(), epoch: 0, total: 0 }
+        Progress { bar, started: Instant::now(), every: every.max(1), stage: String::new(), epoch: 0, total: 0, silent: false }
+    }
+
+    /// Shows nothing (one progress display per run: the first peer's).
+    pub fn silence(&mut self) {
+        self.silent = true;
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
     }
 
     pub fn start(&mut self, stage: &str, epoch: u64, total: u64) {
@@ -42,6 +52,9 @@ impl Progress {
     }
 
     pub fn step(&mut self, done: u64, loss: Option<f64>) {
+        if self.silent {
+            return;
+        }
         let msg = loss.map(|l| format!("loss={l:.4}")).unwrap_or_default();
         match &self.bar {
             Some(b) => {
@@ -60,6 +73,9 @@ impl Progress {
 
     /// Ends the stage with its summary (`val/loss=0.31 ...`).
     pub fn finish(&mut self, summary: &str) {
+        if self.silent {
+            return;
+        }
         match &self.bar {
             Some(b) => b.finish_with_message(summary.to_string()),
             None => println!("{} epoch {} done in {:.1}s {summary}", self.stage, self.epoch, self.started.elapsed().as_secs_f64()),

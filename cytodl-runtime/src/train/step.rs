@@ -18,6 +18,7 @@ use burn::tensor::Tensor;
 use indexmap::IndexMap;
 
 use super::error::TrainError;
+use super::parallel::{agree_batch, BatchAgreement, Peer};
 use crate::data::loader::Batch;
 use crate::optim::{GradAccumulator, LossScaler, Optimizer, OptimizerRecord, Scheduler};
 use crate::task::{batch_losses, scalar, Im2Im, Task};
@@ -53,6 +54,17 @@ pub trait TrainingStep<B: AutodiffBackend, M> {
     /// with one unnamed entry (a checkpoint of format version 1) fits a step with one
     /// optimizer.
     fn load_optimizer_records(&mut self, records: &[(String, OptimizerRecord)], model: &M) -> Result<(), TrainError>;
+
+    /// Trains data-parallel from now on: every batch's outcome is agreed with the other peers
+    /// ([`agree_batch`]) and every optimizer's gradients are averaged over them
+    /// ([`Peer::mean_gradients`]) before it steps (and before clipping).
+    fn join(&mut self, peer: Peer<B::InnerBackend>);
+}
+
+/// Each head's logged training loss names with the total's first (`train/loss`,
+/// `train/loss/<head>`): the same list on every peer, whatever heads a batch has targets for.
+pub(crate) fn head_loss_names(task: &Task) -> Vec<String> {
+    std::iter::once("train/loss".to_string()).chain(task.heads.iter().map(|(h, _)| format!("train/loss/{h}"))).collect()
 }
 
 /// An optimizer with its learning-rate schedule, and the learning rate of the current epoch (one
@@ -109,6 +121,8 @@ pub struct Supervised<B: AutodiffBackend> {
     accumulator: GradAccumulator<B>,
     /// fp16 mixed precision's loss scale (used only while convolutions compute in fp16).
     pub loss_scaler: LossScaler,
+    /// The other devices' peer when training data-parallel.
+    peer: Option<Peer<B::InnerBackend>>,
 }
 
 impl<B: AutodiffBackend> Supervised<B> {
@@ -121,6 +135,7 @@ impl<B: AutodiffBackend> Supervised<B> {
             accumulate_grad_batches: accumulate_grad_batches.max(1),
             accumulator: GradAccumulator::new(),
             loss_scaler: LossScaler::default(),
+            peer: None,
         }
     }
 }
@@ -136,18 +151,17 @@ where
 
     fn step(&mut self, model: M, task: &Task, batch: &Batch, last_of_epoch: bool, device: &B::Device) -> Result<StepOutput<B, M>, TrainError> {
         let (loss, heads, predictions) = batch_losses::<B, M>(&model, task, batch, device)?;
+        let local = loss.as_ref().map(|loss| {
+            std::iter::once(("train/loss".to_string(), scalar(loss))).chain(heads.iter().map(|(h, l)| (format!("train/loss/{h}"), scalar(l)))).collect()
+        });
+        let losses = match agree_batch(self.peer.as_ref(), &head_loss_names(task), local)? {
+            BatchAgreement::Skip => return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 }),
+            BatchAgreement::NonFinite(value) => return Err(TrainError::NonFiniteLoss(value)),
+            BatchAgreement::Losses(losses) => losses,
+        };
         let Some(loss) = loss else {
             return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 });
         };
-        let value = scalar(&loss);
-        if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss(value));
-        }
-        let mut losses = IndexMap::new();
-        losses.insert("train/loss".to_string(), value);
-        for (h, l) in &heads {
-            losses.insert(format!("train/loss/{h}"), scalar(l));
-        }
         let scaling = fp16_autocast();
         let loss = if scaling { self.loss_scaler.scale_loss(loss) } else { loss };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -160,6 +174,10 @@ where
             self.accumulator.take_mean::<B, M>(&model)
         } else {
             grads
+        };
+        let grads = match &self.peer {
+            Some(peer) => peer.mean_gradients::<B, M>(&model, grads)?,
+            None => grads,
         };
         let model = match unscaled(&mut self.loss_scaler, scaling, &model, grads) {
             Some(grads) => self.optimizer.optimizer.step(self.optimizer.lr, model, grads),
@@ -186,5 +204,9 @@ where
         };
         self.optimizer.optimizer.load_record(record, model)?;
         Ok(())
+    }
+
+    fn join(&mut self, peer: Peer<B::InnerBackend>) {
+        self.peer = Some(peer);
     }
 }

@@ -23,6 +23,7 @@ use super::early_stopping::{EarlyStopping, Stop};
 use super::error::TrainError;
 use super::logger::{MetricLogger, SavedCheckpoints};
 use super::loss_plot::LossPlot;
+use super::parallel::{ParallelError, Peer};
 use super::progress::Progress;
 use super::step::{Supervised, TrainingStep};
 use crate::data::loader::{Batch, Loader};
@@ -107,6 +108,8 @@ pub struct Trainer<B: AutodiffBackend, M, S = Supervised<B>> {
     pub plot: Option<LossPlot>,
     /// Set by Ctrl-C / SIGTERM: the loop stops before the next batch ([`TrainError::Interrupted`]).
     pub interrupt: Option<&'static AtomicBool>,
+    /// This device's place among the peers of a data-parallel run ([`Trainer::join`]).
+    peer: Option<Peer<B::InnerBackend>>,
     pub device: B::Device,
     /// The next epoch to run and the optimizer steps taken so far.
     pub epoch: u64,
@@ -181,12 +184,71 @@ where
             loggers: Vec::new(),
             plot: None,
             interrupt: None,
+            peer: None,
             device,
             epoch: 0,
             global_step: 0,
             progress,
             pictures: Vec::new(),
         }
+    }
+
+    /// Trains data-parallel as `peer`: the step averages gradients and agrees each batch with the
+    /// other peers, the loop agrees interrupts and adds up validation; only the first peer shows
+    /// progress (its loggers and checkpoints are the caller's to give).
+    pub fn join(&mut self, peer: Peer<B::InnerBackend>) {
+        self.step.join(peer.clone());
+        if !peer.is_chief() {
+            self.progress.silence();
+        }
+        self.peer = Some(peer);
+    }
+
+    /// Whether to stop before the next batch: Ctrl-C here, or on any peer.
+    fn interrupted(&self) -> Result<bool, ParallelError> {
+        let here = self.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
+        match &self.peer {
+            Some(peer) => peer.any("agreeing on an interrupt", here),
+            None => Ok(here),
+        }
+    }
+
+    /// The stage's sums and metric states added over the peers (a no-op on one device), so every
+    /// peer computes the same epoch means from all shards.
+    fn combine(&self, stage: &str, names: &[String], sums: &mut BTreeMap<String, (f64, usize)>, metrics: &mut EpochMetrics) -> Result<(), ParallelError> {
+        let Some(peer) = &self.peer else { return Ok(()) };
+        let mut values = Vec::with_capacity(2 * names.len());
+        for name in names {
+            let (s, n) = sums.get(name).copied().unwrap_or_default();
+            values.extend([s, n as f64]);
+        }
+        let totals = peer.sum("adding up an epoch's losses", &values)?;
+        sums.clear();
+        for (name, t) in names.iter().zip(totals.chunks(2)) {
+            if t[1] > 0.0 {
+                sums.insert(name.clone(), (t[0], t[1] as usize));
+            }
+        }
+        if !metrics.is_empty() {
+            let own = metrics.to_numbers();
+            let all = peer.gather("adding up an epoch's metrics", &own)?;
+            let mut merged = EpochMetrics::new(&self.task.metrics, stage).map_err(|e| ParallelError::Collective {
+                rank: peer.rank,
+                world: peer.world,
+                during: "adding up an epoch's metrics",
+                message: e.to_string(),
+            })?;
+            for state in &all {
+                merged.merge(state);
+            }
+            *metrics = merged;
+        }
+        Ok(())
+    }
+
+    /// The loss names a stage logs (`<stage>/loss`, `<stage>/loss/<head>`), the same on every peer.
+    fn loss_names(&self, stage: &str) -> Vec<String> {
+        std::iter::once(format!("{stage}/loss")).chain(self.task.heads.iter().map(|(h, _)| format!("{stage}/loss/{h}"))).collect()
     }
 
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
@@ -218,6 +280,7 @@ where
                 e.1 += 1;
             }
         }
+        self.combine(prefix, &self.loss_names(prefix), &mut sums, &mut metrics)?;
         let mut means = mean_metrics(&sums);
         means.extend(metrics.compute());
         self.progress.finish(&summary(&means));
@@ -240,13 +303,13 @@ where
             let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             let mut metrics = EpochMetrics::new(&self.task.metrics, "train").map_err(|e| ("train".to_string(), e))?;
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
-                if self.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+                if self.interrupted()? {
                     self.progress.finish("interrupted");
                     return Err(TrainError::Interrupted { epoch, step: self.global_step });
                 }
                 let batch = batch?;
                 let last = i + 1 == total;
-                let noise = NoiseScope::enter(Rng::for_sample(self.config.seed ^ DROPOUT_STREAMS, epoch, i as u64));
+                let noise = NoiseScope::enter(Rng::for_sample(self.dropout_seed(), epoch, i as u64));
                 let out = self.step.step(self.model.clone(), &self.task, &batch, last, &self.device);
                 drop(noise);
                 let out = match out {
@@ -282,6 +345,9 @@ where
                 }
                 self.progress.step(i as u64 + 1, value);
             }
+            // The step already agreed each batch's losses; the metrics' states are per peer.
+            let mut no_sums = BTreeMap::new();
+            self.combine("train", &[], &mut no_sums, &mut metrics)?;
             let mut train_metrics = mean_metrics(&sums);
             train_metrics.extend(metrics.compute());
             self.progress.finish(&summary(&train_metrics));
@@ -333,6 +399,13 @@ where
         }
         report.global_step = self.global_step;
         Ok(report)
+    }
+
+    /// The seed of this peer's dropout streams: the run's, and another one for each further
+    /// peer (each device drops out on its own samples).
+    fn dropout_seed(&self) -> u64 {
+        let rank = self.peer.as_ref().map_or(0, |p| p.rank as u64);
+        (self.config.seed ^ DROPOUT_STREAMS).wrapping_add(rank.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     fn save_checkpoints(&mut self, epoch: u64, metrics: &BTreeMap<String, f64>) -> Result<(), TrainError> {

@@ -2,8 +2,27 @@
 
 use crate::component::Component;
 use crate::field::{ConfigPath, Map, Raw};
-use crate::values::{Number, Precision};
+use crate::values::{Devices, Number, Precision};
 use crate::{choice, component, kind};
+
+choice! {
+    /// Lightning's `strategy`: every DDP flavour is burn-collective's data parallelism here
+    /// (one process per node, one thread per device).
+    pub enum Strategy {
+        /// DDP when several devices or nodes train, else one device
+        Auto = "auto",
+        /// distributed data parallel
+        Ddp = "ddp",
+        /// DDP (cyto_dl's `trainer/ddp.yaml`); no processes are spawned here
+        DdpSpawn = "ddp_spawn",
+        /// DDP; every parameter gets a gradient here
+        DdpFindUnusedParametersTrue = "ddp_find_unused_parameters_true",
+        /// DDP
+        DdpFindUnusedParametersFalse = "ddp_find_unused_parameters_false",
+        /// one device
+        SingleDevice = "single_device",
+    }
+}
 
 choice! {
     /// How gradients are clipped.
@@ -38,12 +57,16 @@ component! {
         pub gradient_clip_algorithm: ClipAlgorithm = ClipAlgorithm::Norm,
         /// 32; 16-mixed (fp16, loss-scaled) / bf16-mixed on the GPU backends (32 on the CPU, with a warning)
         pub precision: Precision = Precision("32".to_string()),
+        /// devices training one model (data parallel): a count, -1 / auto (all), or indices
+        pub devices: Devices = Devices::Count(1),
+        /// processes (machines) training one model; see README, "Several GPUs and machines"
+        pub num_nodes: i64 = 1,
+        /// auto or a DDP flavour (all run as burn-collective data parallelism)
+        pub strategy: Strategy = Strategy::Auto,
     }
     ignored {
         /// (Lightning) the device
         accelerator: Option<Raw> = None => "the device is chosen at run time with `--device cpu|cuda[:N]`",
-        /// (Lightning) devices
-        devices: Option<Raw> = None => "the device is chosen at run time with `--device cpu|cuda[:N]`",
         /// (Lightning) the output folder
         default_root_dir: Option<Raw> = None => "outputs go to the run folder",
         /// (Lightning) deterministic algorithms
@@ -52,12 +75,8 @@ component! {
         detect_anomaly: Option<Raw> = None => "non-finite losses always stop training with a message",
         /// (Lightning) a time limit
         max_time: Option<Raw> = None => "not supported; use max_epochs",
-        /// (Lightning) distribution strategy
-        strategy: Option<Raw> = None => "single-device training only (data parallelism is planned)",
         /// (Lightning) synchronised batch norm
-        sync_batchnorm: Option<Raw> = None => "single-device training only",
-        /// (Lightning) nodes
-        num_nodes: Option<Raw> = None => "single-device training only",
+        sync_batchnorm: Option<Raw> = None => "each device normalises its own batch (instance norm, DynUNet's default, is per sample anyway)",
         /// (Lightning) the progress bar
         enable_progress_bar: Option<Raw> = None => "the progress bar follows whether stdout is a terminal",
         /// (Lightning) the model summary

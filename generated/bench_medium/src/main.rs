@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 616c580fbf9291b0
+// content hash: a05fa11a19a8c23f
 
 mod experiment;
 

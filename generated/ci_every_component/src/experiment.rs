@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 1db5a4160c1fad6a
+// content hash: 7b0c73b67f152973
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -77,6 +77,9 @@ impl Experiment for CiEveryComponent {
                 gradient_clip_val: Some(1.0),
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                devices: Devices::Count(1),
+                num_nodes: 1,
+                strategy: Strategy::Auto,
             },
             callbacks: Vec::from([
                 (

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 1db5a4160c1fad6a
+// content hash: 7b0c73b67f152973
 
 mod experiment;
 

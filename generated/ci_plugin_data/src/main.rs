@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: b03bac3dd074edfd
+// content hash: 1ad1c0117d95edde
 
 mod experiment;
 

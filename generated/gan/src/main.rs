@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: fd1a654d4c895e45
+// content hash: ad3b38ae033c67ee
 
 mod experiment;
 

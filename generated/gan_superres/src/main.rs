@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: e63833a600624355
+// content hash: b445878c06768d30
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: 6ad687f52d5bdf43
+// content hash: bc3e4b602c8b5478
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 2a3b84674fc01f9f
+// content hash: 3ae45c2326883b4e
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: b558b184253f6da6
+// content hash: 986002aeb43bee97
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 4a4b8f62ff2ec401
+// content hash: 7178af19beb39026
 
 mod experiment;
 

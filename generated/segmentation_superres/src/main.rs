@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 1cb6cb5c588d1236
+// content hash: 936da12673095b63
 
 mod experiment;
 

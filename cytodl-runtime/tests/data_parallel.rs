@@ -1,0 +1,191 @@
+//! Data-parallel training on several CPU devices in one process (burn-collective's local
+//! all-reduce): two peers with batch b take the same steps as one device with batch 2b, hold
+//! bit-identical weights after every step, agree validation over their shards, and a peer that
+//! fails or hangs stops the other with an error instead of a hang.
+//!
+//! burn-collective keeps one collective per backend and process: the tests here take turns
+//! ([`SERIAL`]) and reset it first.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::collective::{reset_collective, CollectiveConfig};
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use cytodl_runtime::backend::{Cpu, CpuTrain};
+use cytodl_runtime::config::Trainer as TrainerArgs;
+use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions, Shard};
+use cytodl_runtime::loss::{Loss, Reduction};
+use cytodl_runtime::nn::Init;
+use cytodl_runtime::optim::{AdamConfig, GradClip, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
+use cytodl_runtime::task::{Im2Im, Task};
+use cytodl_runtime::train::error::TrainError;
+use cytodl_runtime::train::parallel::{Abort, ParallelError, Peer};
+use cytodl_runtime::train::trainer::{FitReport, Trainer, TrainerConfig};
+use cytodl_runtime::transforms::Pipeline;
+use cytodl_runtime::{Array, Rng, Sample};
+use indexmap::IndexMap;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[derive(Module, Debug)]
+struct Tiny<B: Backend> {
+    conv: Conv3d<B>,
+}
+
+impl<B: Backend> Im2Im<B> for Tiny<B> {
+    fn forward_heads(&self, x: Tensor<B, 5>) -> IndexMap<String, Tensor<B, 5>> {
+        [("seg".to_string(), self.conv.forward(x))].into_iter().collect()
+    }
+}
+
+type B = CpuTrain;
+
+fn model() -> Tiny<B> {
+    let device = Default::default();
+    let init = Init::new(1).at("conv");
+    let mut conv = Conv3dConfig::new([1, 1], [1, 3, 3]).with_padding(burn::nn::PaddingConfig3d::Same).init(&device);
+    conv.weight = Param::from_tensor(init.at("weight").uniform([1, 1, 1, 3, 3], -0.3, 0.3, &device));
+    conv.bias = Some(Param::from_tensor(init.at("bias").uniform([1], -0.3, 0.3, &device)));
+    Tiny { conv }
+}
+
+fn samples(n: usize) -> Vec<Sample> {
+    let mut rng = Rng::seed_from(9);
+    (0..n)
+        .map(|i| {
+            let x: Vec<f32> = (0..64).map(|_| rng.normal() as f32).collect();
+            let y: Vec<f32> = x.iter().enumerate().map(|(j, v)| 2.0 * v + 0.5 + 0.1 * (j % 3) as f32).collect();
+            let mut s = Sample::new().with_array("raw", Array::new(vec![1, 8, 8], x).unwrap()).with_array("seg", Array::new(vec![1, 8, 8], y).unwrap());
+            s.origin.row = i + 2;
+            s
+        })
+        .collect()
+}
+
+fn loader(rows: Vec<Sample>, batch_size: usize, shuffle: bool, shard: Option<Shard>) -> Loader {
+    Loader::new(Dataset { rows, pipeline: Pipeline::new(), cache: None }, LoaderOptions { batch_size, shuffle, seed: 3, shard, ..Default::default() })
+}
+
+/// A trainer with gradient clipping (which must act on the averaged gradients).
+fn trainer(max_epochs: i64) -> Trainer<B, Tiny<B>> {
+    let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
+    let optimizer = Optimizer::new(OptimizerConfig::Adam(AdamConfig::default())).unwrap().with_grad_clip(GradClip::Norm(0.5)).unwrap();
+    let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 0.9 }, 0.05).unwrap();
+    let config = TrainerConfig::new(TrainerArgs { max_epochs, ..Default::default() }, 1);
+    Trainer::new(config, task, model(), optimizer, scheduler, Default::default())
+}
+
+fn weights(model: &Tiny<B>) -> Vec<f32> {
+    let mut w = model.conv.weight.val().into_data().into_vec::<f32>().unwrap();
+    w.extend(model.conv.bias.as_ref().unwrap().val().into_data().into_vec::<f32>().unwrap());
+    w
+}
+
+/// Runs `world` peers on threads; each gets its peer and returns what `body` returns.
+fn peers<T: Send>(world: usize, timeout: Duration, body: impl Fn(Peer<Cpu>) -> T + Sync) -> Vec<T> {
+    reset_collective::<Cpu>();
+    let abort = Arc::new(Abort::default());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..world)
+            .map(|rank| {
+                let (abort, body) = (abort.clone(), &body);
+                s.spawn(move || {
+                    let config = CollectiveConfig::default().with_num_devices(world);
+                    let peer = Peer::<Cpu>::join(rank, world, Default::default(), config, timeout, abort).expect("join");
+                    body(peer)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("peer thread")).collect()
+    })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()))
+}
+
+#[test]
+fn two_peers_with_batch_b_step_as_one_device_with_batch_2b() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // One device, batch 4: 10 items, 3 batches (4, 4, 2) per epoch, 3 epochs: 9 steps.
+    let rows = samples(10);
+    let val = samples(13)[10..].to_vec();
+    let mut single = trainer(3);
+    let one: FitReport = single.fit(&loader(rows.clone(), 4, true, None), Some(&loader(val.clone(), 1, false, None))).unwrap();
+    let one_weights = weights(&single.model);
+    assert_eq!(one.step_losses.len(), 9);
+
+    let results = peers(2, Duration::from_secs(60), |peer| {
+        let rank = peer.rank;
+        let mut t = trainer(3);
+        t.join(peer);
+        let train = loader(rows.clone(), 2, true, Some(Shard { rank, world: 2, pad: true }));
+        let val = loader(val.clone(), 1, false, Some(Shard { rank, world: 2, pad: false }));
+        let report = t.fit(&train, Some(&val)).unwrap();
+        (report, weights(&t.model))
+    });
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(a.1, b.1, "the peers' weights differ after training");
+    assert_eq!(a.0.step_losses, b.0.step_losses, "the peers logged different losses");
+    assert_eq!(a.0.last_val, b.0.last_val, "the peers computed different validation losses");
+    assert_eq!(a.0.step_losses.len(), one.step_losses.len());
+    for (i, (x, y)) in a.0.step_losses.iter().zip(&one.step_losses).enumerate() {
+        assert!(close(*x, *y), "step {i}: 2 peers x batch 2 = {x}, 1 device x batch 4 = {y}");
+    }
+    for (i, (x, y)) in a.1.iter().zip(&one_weights).enumerate() {
+        assert!(close(f64::from(*x), f64::from(*y)), "weight {i}: 2 peers {x}, 1 device {y}");
+    }
+    // Validation over 3 items: rank 0 has 2, rank 1 has 1; the mean is over all 3.
+    let (v2, v1) = (a.0.last_val["val/loss"], one.last_val["val/loss"]);
+    assert!(close(v2, v1), "val/loss: 2 peers {v2}, 1 device {v1}");
+    // The last batch of each epoch is 2 items on one device, 1 + 1 on the peers: still equal.
+    assert!(one.step_losses.iter().all(|l| l.is_finite()));
+}
+
+#[test]
+fn a_failed_peer_stops_the_others_at_once_and_a_silent_one_within_the_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rows = samples(8);
+    // Peer 1 fails before its first batch: peer 0 stops at its first collective call.
+    let started = Instant::now();
+    let results = peers(2, Duration::from_secs(60), |peer| {
+        if peer.rank == 1 {
+            peer.fail("its data could not be read");
+            return None;
+        }
+        let rank = peer.rank;
+        let mut t = trainer(2);
+        t.join(peer);
+        Some(t.fit(&loader(rows.clone(), 2, true, Some(Shard { rank, world: 2, pad: true })), None))
+    });
+    match &results[0] {
+        Some(Err(TrainError::Parallel(ParallelError::PeerFailed { rank: 0, failed: 1, reason, .. }))) => {
+            assert_eq!(reason, "its data could not be read")
+        }
+        other => panic!("peer 0 should stop because peer 1 failed, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "peer 0 waited for the whole timeout");
+
+    // Peer 1 joins and then never answers (a hung process): peer 0 gives up after the timeout.
+    let started = Instant::now();
+    let results = peers(2, Duration::from_secs(2), |peer| {
+        if peer.rank == 1 {
+            return None;
+        }
+        let rank = peer.rank;
+        let mut t = trainer(2);
+        t.join(peer);
+        Some(t.fit(&loader(rows.clone(), 2, true, Some(Shard { rank, world: 2, pad: true })), None))
+    });
+    match &results[0] {
+        Some(Err(e @ TrainError::Parallel(ParallelError::Timeout { rank: 0, world: 2, seconds: 2, .. }))) => {
+            assert!(e.to_string().contains("restart every peer with --ckpt"), "{e}")
+        }
+        other => panic!("peer 0 should time out, got {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(30), "waited {waited:?}");
+}
