@@ -128,3 +128,28 @@ pub fn dice(prediction: &[f32], pred_threshold: f32, truth: &[f32], truth_thresh
     }
     2.0 * both as f64 / (p + t) as f64
 }
+
+/// Every weight of the example segmentation's checkpoint `path`, in the model's parameter
+/// order (for comparing two runs' weights).
+pub fn segmentation_weights(path: &Path) -> Vec<f32> {
+    use cytodl_runtime::burn::module::{Module, ModuleVisitor, Param};
+    use cytodl_runtime::burn::tensor::backend::Backend;
+    use cytodl_runtime::burn::tensor::Tensor;
+    use cytodl_runtime::backend::Cpu;
+    use cytodl_runtime::family::ModelFamily;
+
+    struct Collect(Vec<f32>);
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.extend(param.val().into_data().convert::<f32>().into_vec::<f32>().expect("f32 weights"));
+        }
+    }
+    let data = cytodl_runtime::train::checkpoint::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let device = Default::default();
+    let family = crate::segmentation::Segmentation::model();
+    let net = family.build::<Cpu>(&device, &cytodl_runtime::nn::Init::new(0)).expect("the example segmentation's network");
+    let net = cytodl_runtime::train::checkpoint::decode_model(net, &data, &device).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut collect = Collect(Vec::new());
+    net.visit(&mut collect);
+    collect.0
+}

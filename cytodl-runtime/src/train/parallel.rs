@@ -35,7 +35,7 @@ pub enum ParallelError {
     Timeout { rank: usize, world: usize, seconds: u64, during: &'static str },
     #[error("peer {rank} of {world}: stopping because peer {failed} failed: {reason}")]
     PeerFailed { rank: usize, world: usize, failed: usize, reason: String },
-    #[error("peer {rank} of {world}: burn-collective {during}: {message}")]
+    #[error("peer {rank} of {world}: burn-collective {during}: {message}. The last checkpoint is intact: restart every peer with --ckpt <run>/checkpoints/last.ckpt to resume")]
     Collective { rank: usize, world: usize, during: &'static str, message: String },
 }
 
@@ -157,6 +157,9 @@ impl<B: Backend> Peer<B> {
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(Ok(value)) => return Ok(value),
+                Ok(Err(CollectiveError::LocalServerMissing)) => {
+                    return Err(self.collective_error(during, "the collective stopped (another node disconnected or failed)".into()))
+                }
                 Ok(Err(e)) => return Err(self.collective_error(during, format!("{e:?}"))),
                 Err(RecvTimeoutError::Disconnected) => return Err(self.collective_error(during, "the call ended without an answer".into())),
                 Err(RecvTimeoutError::Timeout) if start.elapsed() >= self.timeout => {
