@@ -3,6 +3,11 @@
 //! orchestrator on MASTER_PORT), then makes CALLS all-reduces (sums of vectors of several
 //! lengths, and a gradient-sized one) and prints each result as one line `call N: [..]`.
 //! `tests/multi_node_collective.rs` runs two of them (vendor/README.md: the sync fix).
+//!
+//! `collective-nodes ... CALLS NUMEL` times instead an all-reduce of NUMEL f32 values (a
+//! model's gradients laid end to end, as a training step sends them), CALLS times, and prints
+//! the mean milliseconds; `collective-nodes local PEERS NUMEL CALLS` does the same between
+//! PEERS devices in this process (`trainer.devices`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +26,48 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> T {
     }
 }
 
+/// Mean milliseconds of `calls` all-reduces of `numel` f32 values (after one warm-up).
+fn time_all_reduce(peer: &Peer<Cpu>, numel: usize, calls: usize) -> f64 {
+    use burn::tensor::Tensor;
+    let tensor = Tensor::<Cpu, 1>::ones([numel], &Default::default());
+    let run = || {
+        peer.sum_tensor("a timed all-reduce", tensor.clone()).map(|t| t.into_data()).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(1)
+        })
+    };
+    run();
+    let start = std::time::Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(run());
+    }
+    start.elapsed().as_secs_f64() * 1e3 / calls.max(1) as f64
+}
+
+fn local(args: &[String]) {
+    let (peers, numel, calls): (usize, usize, usize) = (arg(args, 2, "PEERS"), arg(args, 3, "NUMEL"), arg(args, 4, "CALLS"));
+    let abort = Arc::new(Abort::default());
+    let times: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..peers)
+            .map(|rank| {
+                let abort = abort.clone();
+                s.spawn(move || {
+                    let config = CollectiveConfig::default().with_num_devices(peers);
+                    let peer = Peer::<Cpu>::join(rank, peers, Default::default(), config, Duration::from_secs(60), abort).expect("join");
+                    time_all_reduce(&peer, numel, calls)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a peer")).collect()
+    });
+    println!("{{\"peers\": {peers}, \"nodes\": 1, \"numel\": {numel}, \"all_reduce_ms\": {:.3}}}", times[0]);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("local") {
+        return local(&args);
+    }
     let (rank, nodes, master, data): (usize, usize, u16, u16) =
         (arg(&args, 1, "RANK"), arg(&args, 2, "NODES"), arg(&args, 3, "MASTER_PORT"), arg(&args, 4, "DATA_PORT"));
     let calls: usize = args.get(5).and_then(|c| c.parse().ok()).unwrap_or(8);
@@ -44,6 +89,14 @@ fn main() {
             std::process::exit(1)
         }
     };
+    if let Some(numel) = args.get(6).and_then(|n| n.parse::<usize>().ok()) {
+        let ms = time_all_reduce(&peer, numel, calls);
+        if rank == 0 {
+            println!("{{\"peers\": {nodes}, \"nodes\": {nodes}, \"numel\": {numel}, \"all_reduce_ms\": {ms:.3}}}");
+        }
+        let _ = peer.leave();
+        return;
+    }
     for call in 0..calls {
         let len = [1, 6, 3, 100_000, 2][call % 5];
         let values: Vec<f64> = (0..len).map(|i| (i * (rank + 1) + call) as f64).collect();

@@ -132,10 +132,10 @@ pub fn dice(prediction: &[f32], pred_threshold: f32, truth: &[f32], truth_thresh
 /// Every weight of the example segmentation's checkpoint `path`, in the model's parameter
 /// order (for comparing two runs' weights).
 pub fn segmentation_weights(path: &Path) -> Vec<f32> {
+    use cytodl_runtime::backend::Cpu;
     use cytodl_runtime::burn::module::{Module, ModuleVisitor, Param};
     use cytodl_runtime::burn::tensor::backend::Backend;
     use cytodl_runtime::burn::tensor::Tensor;
-    use cytodl_runtime::backend::Cpu;
     use cytodl_runtime::family::ModelFamily;
 
     struct Collect(Vec<f32>);

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 616c580fbf9291b0
+// content hash: a05fa11a19a8c23f
 //! The `bench_medium` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,9 @@ impl Experiment for BenchMedium {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                devices: Devices::Count(1),
+                num_nodes: 1,
+                strategy: Strategy::Auto,
             },
             callbacks: Vec::from([
                 (

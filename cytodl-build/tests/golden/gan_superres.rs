@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: e63833a600624355
+// content hash: b445878c06768d30
 //! The `gan_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,9 @@ impl Experiment for GanSuperres {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                devices: Devices::Count(1),
+                num_nodes: 1,
+                strategy: Strategy::Auto,
             },
             callbacks: Vec::from([
                 (

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: 6ad687f52d5bdf43
+// content hash: bc3e4b602c8b5478
 //! The `instance_seg` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,9 @@ impl Experiment for InstanceSeg {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                devices: Devices::Count(1),
+                num_nodes: 1,
+                strategy: Strategy::Auto,
             },
             callbacks: Vec::from([
                 (

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 4a4b8f62ff2ec401
+// content hash: 7178af19beb39026
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -56,6 +56,9 @@ impl Experiment for SegmentationResblocks {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                devices: Devices::Count(1),
+                num_nodes: 1,
+                strategy: Strategy::Auto,
             },
             callbacks: Vec::from([
                 (

@@ -587,7 +587,7 @@ fn train_peer<E: Experiment, B: AutodiffBackend>(
     if let Some(peer) = peer {
         trainer.join(peer);
     }
-    let outcome = fit_and_test::<E, B>(&mut trainer, &settings, run.resume, &train_loader, val_loader.as_ref(), dir, device, chief);
+    let outcome = fit_and_test::<E, B>(&mut trainer, &settings, run, &train_loader, val_loader.as_ref(), device, chief);
     let end = match &outcome {
         Ok(()) => RunEnd::Finished,
         Err(CliError::Train(e)) if matches!(**e, TrainError::Interrupted { .. }) => RunEnd::Interrupted,
@@ -648,15 +648,14 @@ fn add_loggers<E: Experiment, B: AutodiffBackend>(
 fn fit_and_test<E: Experiment, B: AutodiffBackend>(
     trainer: &mut Trainer<B, Trainable<E, B>, <E::Model as ModelFamily>::Step<B>>,
     settings: &Settings,
-    resume: Option<&Path>,
+    run: &TrainRun,
     train_loader: &Loader,
     val_loader: Option<&Loader>,
-    dir: &Path,
     device: &B::Device,
     chief: bool,
 ) -> Result<(), CliError> {
-    let family = E::model();
-    if let Some(ckpt) = resume {
+    let (family, dir) = (E::model(), run.dir);
+    if let Some(ckpt) = run.resume {
         trainer.resume(ckpt)?;
         if chief {
             println!("resumed from {} at epoch {}", ckpt.display(), trainer.epoch);

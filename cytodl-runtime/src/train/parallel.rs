@@ -211,6 +211,13 @@ impl<B: Backend> Peer<B> {
 }
 
 impl<B: Backend> Peer<B> {
+    /// The element-wise sum over the peers of a float tensor (one all-reduce).
+    pub fn sum_tensor(&self, during: &'static str, tensor: Tensor<B, 1>) -> Result<Tensor<B, 1>, ParallelError> {
+        let id = self.id();
+        let reduced = self.wait(during, move || collective::all_reduce::<B>(id, tensor.into_primitive().tensor(), ReduceOperation::Sum))?;
+        Ok(Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(reduced)))
+    }
+
     /// The mean over the peers of a model's gradients (DDP's all-reduce before the optimizer
     /// step): every gradient laid end to end in the module's parameter order (the same on every
     /// peer), one all-reduce, split back. A parameter with a gradient on some peers only gets
@@ -231,10 +238,7 @@ impl<B: Backend> Peer<B> {
         let mut all = parts;
         // Presence flags travel with the gradients: one all-reduce per step.
         all.push(Tensor::<B, 1>::from_floats(present.iter().map(|p| f32::from(u8::from(*p))).collect::<Vec<_>>().as_slice(), &self.device));
-        let flat = Tensor::cat(all, 0);
-        let id = self.id();
-        let reduced = self.wait("averaging gradients", move || collective::all_reduce::<B>(id, flat.into_primitive().tensor(), ReduceOperation::Sum))?;
-        let reduced = Tensor::<B, 1>::from_primitive(burn::tensor::TensorPrimitive::Float(reduced)).div_scalar(self.world as f32);
+        let reduced = self.sum_tensor("averaging gradients", Tensor::cat(all, 0))?.div_scalar(self.world as f32);
         let total: usize = sizes.iter().sum();
         let flags = reduced.clone().narrow(0, total, present.len()).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
         let mut pieces = if sizes.is_empty() { Vec::new() } else { reduced.narrow(0, 0, total).split_with_sizes(sizes, 0) }.into_iter();
