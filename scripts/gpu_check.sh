@@ -82,6 +82,15 @@ binary() {
   CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 trainer.precision=bf16-mixed --output-dir run_bf16 2>&1 | grep -v "step" | tail -4; stamp
   timeout 60 "$D/segmentation" predict --device cuda --ckpt run/checkpoints/last.ckpt --output-dir pred 2>&1 | tail -1
   CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/segmentation" bench --device cuda --iters 5 2>&1 | tail -1; stamp
+  # Data parallel on every GPU the machine has (issue 14): the same global batch, epoch times.
+  gpus=$(nvidia-smi --list-gpus | wc -l)
+  if [ "$gpus" -gt 1 ]; then
+    echo "== data parallel: 1 GPU batch 4 vs $gpus GPUs batch $(( (4 + gpus - 1) / gpus )) each"
+    timeout 120 "$D/segmentation" train --device cuda trainer.max_epochs=3 data.batch_size=4 --output-dir dp1 2>&1 | grep "done in" | tail -2; stamp
+    timeout 120 "$D/segmentation" train --device cuda trainer.max_epochs=3 trainer.devices=-1 data.batch_size=$(( (4 + gpus - 1) / gpus )) --output-dir dpn 2>&1 | grep -E "data parallel|done in" | tail -3; stamp
+  else
+    echo "== data parallel: one GPU only, skipped"
+  fi
   cd "$R"
 }
 
