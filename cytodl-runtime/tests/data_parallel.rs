@@ -145,6 +145,15 @@ fn two_peers_with_batch_b_step_as_one_device_with_batch_2b() {
     assert!(one.step_losses.iter().all(|l| l.is_finite()));
 }
 
+/// Two epochs of `rows` as one of two peers (the error is what the test inspects).
+#[allow(clippy::result_large_err)]
+fn fit_as_peer(peer: Peer<Cpu>, rows: &[Sample]) -> Result<FitReport, TrainError> {
+    let rank = peer.rank;
+    let mut t = trainer(2);
+    t.join(peer);
+    t.fit(&loader(rows.to_vec(), 2, true, Some(Shard { rank, world: 2, pad: true })), None)
+}
+
 #[test]
 fn a_failed_peer_stops_the_others_at_once_and_a_silent_one_within_the_timeout() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -156,10 +165,7 @@ fn a_failed_peer_stops_the_others_at_once_and_a_silent_one_within_the_timeout() 
             peer.fail("its data could not be read");
             return None;
         }
-        let rank = peer.rank;
-        let mut t = trainer(2);
-        t.join(peer);
-        Some(t.fit(&loader(rows.clone(), 2, true, Some(Shard { rank, world: 2, pad: true })), None))
+        Some(fit_as_peer(peer, &rows))
     });
     match &results[0] {
         Some(Err(TrainError::Parallel(ParallelError::PeerFailed { rank: 0, failed: 1, reason, .. }))) => {
@@ -175,10 +181,7 @@ fn a_failed_peer_stops_the_others_at_once_and_a_silent_one_within_the_timeout() 
         if peer.rank == 1 {
             return None;
         }
-        let rank = peer.rank;
-        let mut t = trainer(2);
-        t.join(peer);
-        Some(t.fit(&loader(rows.clone(), 2, true, Some(Shard { rank, world: 2, pad: true })), None))
+        Some(fit_as_peer(peer, &rows))
     });
     match &results[0] {
         Some(Err(e @ TrainError::Parallel(ParallelError::Timeout { rank: 0, world: 2, seconds: 2, .. }))) => {
