@@ -62,6 +62,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// The loss names a stage logs, the total's first (`<stage>/loss`, `<stage>/loss/<head>`):
+    /// the same list on every peer of a data-parallel run, whatever heads a batch has targets for.
+    pub fn loss_names(&self, stage: &str) -> Vec<String> {
+        std::iter::once(format!("{stage}/loss")).chain(self.heads.iter().map(|(h, _)| format!("{stage}/loss/{h}"))).collect()
+    }
+
     /// The task a model config describes: its input column and each head's loss.
     pub fn from_config(model: &cytodl_schema::MultiTaskIm2Im) -> Result<Task, TaskError> {
         let heads = model

@@ -61,12 +61,6 @@ pub trait TrainingStep<B: AutodiffBackend, M> {
     fn join(&mut self, peer: Peer<B::InnerBackend>);
 }
 
-/// Each head's logged training loss names with the total's first (`train/loss`,
-/// `train/loss/<head>`): the same list on every peer, whatever heads a batch has targets for.
-pub(crate) fn head_loss_names(task: &Task) -> Vec<String> {
-    std::iter::once("train/loss".to_string()).chain(task.heads.iter().map(|(h, _)| format!("train/loss/{h}"))).collect()
-}
-
 /// An optimizer with its learning-rate schedule, and the learning rate of the current epoch (one
 /// per role: the supervised step has one, the GAN step two).
 pub struct Scheduled<B: AutodiffBackend> {
@@ -154,7 +148,7 @@ where
         let local = loss.as_ref().map(|loss| {
             std::iter::once(("train/loss".to_string(), scalar(loss))).chain(heads.iter().map(|(h, l)| (format!("train/loss/{h}"), scalar(l)))).collect()
         });
-        let losses = match agree_batch(self.peer.as_ref(), &head_loss_names(task), local)? {
+        let losses = match agree_batch(self.peer.as_ref(), &task.loss_names("train"), local)? {
             BatchAgreement::Skip => return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 }),
             BatchAgreement::NonFinite(value) => return Err(TrainError::NonFiniteLoss(value)),
             BatchAgreement::Losses(losses) => losses,

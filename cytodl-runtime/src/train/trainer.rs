@@ -232,23 +232,22 @@ where
         if !metrics.is_empty() {
             let own = metrics.to_numbers();
             let all = peer.gather("adding up an epoch's metrics", &own)?;
-            let mut merged = EpochMetrics::new(&self.task.metrics, stage).map_err(|e| ParallelError::Collective {
-                rank: peer.rank,
-                world: peer.world,
-                during: "adding up an epoch's metrics",
-                message: e.to_string(),
-            })?;
+            let mismatch = |message: String| ParallelError::Collective { rank: peer.rank, world: peer.world, during: "adding up an epoch's metrics", message };
+            // The same binary on every peer gives the same state layout; anything else is refused.
+            if let Some((rank, state)) = all.iter().enumerate().find(|(_, s)| s.len() != own.len()) {
+                return Err(mismatch(format!(
+                    "peer {rank} sent {} metric values, this peer has {} (the peers run different binaries?)",
+                    state.len(),
+                    own.len()
+                )));
+            }
+            let mut merged = EpochMetrics::new(&self.task.metrics, stage).map_err(|e| mismatch(e.to_string()))?;
             for state in &all {
                 merged.merge(state);
             }
             *metrics = merged;
         }
         Ok(())
-    }
-
-    /// The loss names a stage logs (`<stage>/loss`, `<stage>/loss/<head>`), the same on every peer.
-    fn loss_names(&self, stage: &str) -> Vec<String> {
-        std::iter::once(format!("{stage}/loss")).chain(self.task.heads.iter().map(|(h, _)| format!("{stage}/loss/{h}"))).collect()
     }
 
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
@@ -280,7 +279,7 @@ where
                 e.1 += 1;
             }
         }
-        self.combine(prefix, &self.loss_names(prefix), &mut sums, &mut metrics)?;
+        self.combine(prefix, &self.task.loss_names(prefix), &mut sums, &mut metrics)?;
         let mut means = mean_metrics(&sums);
         means.extend(metrics.compute());
         self.progress.finish(&summary(&means));
