@@ -19,7 +19,7 @@ use cytodl_runtime::config::Trainer as TrainerArgs;
 use cytodl_runtime::data::loader::{Dataset, Loader, LoaderOptions, Shard};
 use cytodl_runtime::loss::{Loss, Reduction};
 use cytodl_runtime::nn::Init;
-use cytodl_runtime::optim::{AdamConfig, GradClip, LrSchedule, Optimizer, OptimizerConfig, Scheduler};
+use cytodl_runtime::optim::{AdamConfig, GradClip, LrSchedule, Optimizer, OptimizerConfig, Scheduler, SgdConfig};
 use cytodl_runtime::task::{Im2Im, Task};
 use cytodl_runtime::train::error::TrainError;
 use cytodl_runtime::train::parallel::{Abort, ParallelError, Peer};
@@ -191,4 +191,163 @@ fn a_failed_peer_stops_the_others_at_once_and_a_silent_one_within_the_timeout() 
     }
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(30), "waited {waited:?}");
+}
+
+/// The weights of peer 0 reach every peer exactly (the test stage's weights: the best
+/// checkpoint, which only peer 0 wrote), whatever the others held.
+#[test]
+fn the_first_peers_weights_reach_every_peer_exactly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inner = |seed: u64| {
+        let device = Default::default();
+        let init = Init::new(seed);
+        let mut conv = Conv3dConfig::new([1, 2], [1, 3, 3]).init::<Cpu>(&device);
+        conv.weight = Param::from_tensor(init.at("weight").uniform([2, 1, 1, 3, 3], -1.0, 1.0, &device));
+        conv.bias = Some(Param::from_tensor(init.at("bias").uniform([2], -1.0, 1.0, &device)));
+        Tiny { conv }
+    };
+    let flat = |m: &Tiny<Cpu>| {
+        let mut w = m.conv.weight.val().into_data().into_vec::<f32>().unwrap();
+        w.extend(m.conv.bias.as_ref().unwrap().val().into_data().into_vec::<f32>().unwrap());
+        w
+    };
+    let first = flat(&inner(100));
+    let results = peers(3, Duration::from_secs(60), |peer| {
+        let own = inner(100 + peer.rank as u64);
+        let shared = peer.share_weights(own).unwrap();
+        (shared.conv.weight.val().dims(), flat(&shared))
+    });
+    assert_ne!(first, flat(&inner(101)), "the peers must start from different weights");
+    for (rank, (dims, w)) in results.iter().enumerate() {
+        assert_eq!(dims, &[2, 1, 1, 3, 3], "peer {rank}: the shape is kept");
+        assert_eq!(w, &first, "peer {rank} holds other weights than peer 0");
+    }
+}
+
+/// Ctrl-C on one peer stops every peer before the same batch, each with the same
+/// `Interrupted` (so the checkpoint written on the way out is the same step everywhere).
+#[test]
+fn ctrl_c_on_one_peer_stops_every_peer_at_the_same_batch() {
+    use std::sync::atomic::AtomicBool;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    static PRESSED: AtomicBool = AtomicBool::new(true);
+    static NOT_PRESSED: AtomicBool = AtomicBool::new(false);
+    let rows = samples(8);
+    let results = peers(2, Duration::from_secs(60), |peer| {
+        let rank = peer.rank;
+        let mut t = trainer(2);
+        t.interrupt = Some(if rank == 1 { &PRESSED } else { &NOT_PRESSED });
+        t.join(peer);
+        let r = t.fit(&loader(rows.to_vec(), 2, true, Some(Shard { rank, world: 2, pad: true })), None);
+        (matches!(r, Err(TrainError::Interrupted { epoch: 0, step: 0 })), format!("{r:?}"))
+    });
+    for (rank, (stopped, outcome)) in results.iter().enumerate() {
+        assert!(stopped, "peer {rank} should stop before the first batch: {outcome}");
+    }
+}
+
+/// The GAN step data-parallel: both optimizers' gradients are averaged, so two peers with
+/// batch 1 take the steps of one device with batch 2 (cyto_dl's GAN: DynUNet + GANHead
+/// generator, PatchGAN discriminator, Pix2PixHD + 100 x MSE).
+#[test]
+fn the_gan_step_on_two_peers_steps_as_one_device_with_twice_the_batch() {
+    use burn::module::AutodiffModule;
+    use cytodl_runtime::adversarial::{Adversarial, Criterion, GanObjective};
+    use cytodl_runtime::model::{Gan, MultiTask};
+    use cytodl_runtime::nn::discriminator::{MultiScaleDiscriminator, PatchGanConfig};
+    use cytodl_runtime::nn::heads::Head;
+    use cytodl_runtime::nn::{DynUNetConfig, PerLevel};
+    use cytodl_runtime::train::gan_step::GanStep;
+    use cytodl_runtime::train::step::Scheduled;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+
+    let gan_trainer = || {
+        let device = Default::default();
+        let init = Init::new(0);
+        let k: Vec<PerLevel> = vec![3.into(), 3.into(), 3.into()];
+        let s: Vec<PerLevel> = vec![1.into(), 2.into(), 2.into()];
+        let u: Vec<PerLevel> = vec![2.into(), 2.into()];
+        let backbone = DynUNetConfig::from_monai(3, 1, 1, &k, &s, &u, Some(&[4, 8, 8])).unwrap().init(&device, &init.at("backbone")).unwrap();
+        let generator = MultiTask::<B>::with_heads(backbone, vec![("seg".into(), Head::Tanh(Default::default()))]);
+        let discriminator =
+            MultiScaleDiscriminator::new(PatchGanConfig { input_nc: 2, ndf: 4, n_layers: 1, dim: 3 }, 1, &device, &init.at("discriminator")).unwrap();
+        // SGD, not Adam: Adam's steps hardly change when the gradients are scaled, so a sum
+        // where the mean belongs would pass unseen.
+        let sgd = || Optimizer::new(OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, dampening: 0.0, nesterov: false, weight_decay: 0.0 })).unwrap();
+        let constant = |lr| Scheduler::new(LrSchedule::Exponential { gamma: 1.0 }, lr).unwrap();
+        let step = GanStep::new(Scheduled::new(sgd(), constant(0.02)), Scheduled::new(sgd(), constant(0.02)));
+        let objective = GanObjective {
+            criterion: Criterion::Vanilla { real_label: 1.0, fake_label: 0.0 },
+            scales: Some(1),
+            gan_weight: 1.0,
+            feature_matching_weight: 10.0,
+        };
+        let adversarial = Adversarial {
+            head: "seg".into(),
+            objective,
+            reconstruction: Loss::Mse { reduction: Reduction::Mean },
+            reconstruction_weight: 100.0,
+            crop_to_common: false,
+        };
+        let config = TrainerConfig::new(TrainerArgs { max_epochs: 2, ..Default::default() }, 1);
+        Trainer::with_step(config, Task::adversarial("raw", adversarial), Gan { generator, discriminator }, step, device)
+    };
+    let gan_weights = |m: &Gan<B>| {
+        let record = |w: &mut Vec<f32>, t: Tensor<Cpu, 1>| w.extend(t.into_data().into_vec::<f32>().unwrap());
+        let mut w = Vec::new();
+        let valid = m.clone().valid();
+        let mut visit = Collect { out: &mut w, record };
+        valid.visit(&mut visit);
+        w
+    };
+    // Volumes of 8 x 8 x 8; the target, a smooth function of the input, in tanh's range.
+    let mut rng = Rng::seed_from(5);
+    let rows: Vec<Sample> = (0..6)
+        .map(|i| {
+            let x: Vec<f32> = (0..512).map(|_| rng.normal() as f32).collect();
+            let y: Vec<f32> = x.iter().map(|v| (0.5 * v + 0.1).tanh()).collect();
+            let mut s = Sample::new().with_array("raw", Array::new(vec![1, 8, 8, 8], x).unwrap()).with_array("seg", Array::new(vec![1, 8, 8, 8], y).unwrap());
+            s.origin.row = i + 2;
+            s
+        })
+        .collect();
+
+    let mut single = gan_trainer();
+    let one = single.fit(&loader(rows.clone(), 2, true, None), None).unwrap();
+    assert_eq!(one.global_step, 2 * 3 * 2, "two optimizer steps per batch, 3 batches, 2 epochs");
+    let one_weights = gan_weights(&single.model);
+    let results = peers(2, Duration::from_secs(60), |peer| {
+        let rank = peer.rank;
+        let mut t = gan_trainer();
+        t.join(peer);
+        let report = t.fit(&loader(rows.clone(), 1, true, Some(Shard { rank, world: 2, pad: true })), None).unwrap();
+        (report, gan_weights(&t.model))
+    });
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(a.1, b.1, "the peers' generator and discriminator weights differ");
+    assert_eq!(a.0.global_step, one.global_step);
+    assert_eq!(a.0.step_losses.len(), one.step_losses.len());
+    for (i, (x, y)) in a.0.step_losses.iter().zip(&one.step_losses).enumerate() {
+        assert!(close(*x, *y), "step {i}: 2 peers x batch 1 = {x}, 1 device x batch 2 = {y}");
+    }
+    assert_eq!(a.1.len(), one_weights.len());
+    let worst = a.1.iter().zip(&one_weights).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    eprintln!("GAN: largest weight difference, 2 peers vs 1 device: {worst:e}");
+    assert!(worst < 1e-5, "largest weight difference {worst}");
+    let moved = one_weights.iter().zip(&gan_weights(&gan_trainer().model)).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "training must move the weights (by {moved}) far beyond the tolerance");
+}
+
+/// Every float parameter's values, in the module's order.
+struct Collect<'a, F> {
+    out: &'a mut Vec<f32>,
+    record: F,
+}
+
+impl<F: FnMut(&mut Vec<f32>, Tensor<Cpu, 1>)> burn::module::ModuleVisitor<Cpu> for Collect<'_, F> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Cpu, D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        (self.record)(self.out, t.reshape([n]));
+    }
 }

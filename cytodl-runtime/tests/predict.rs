@@ -75,7 +75,7 @@ fn predictions_are_written_per_head_and_resume_skips_done_inputs() {
 fn test_stage_reports_whole_image_losses_and_saves_images() {
     use cytodl_runtime::loss::{Loss, Reduction};
     use cytodl_runtime::task::Task;
-    use cytodl_runtime::train::evaluate::{test, ImageSaver};
+    use cytodl_runtime::train::evaluate::{test, ImageSaver, TestImages};
     let dir = cytodl_testkit::Scratch::new("test-stage");
     let raw: Vec<f32> = (0..8 * 24 * 20).map(|v| (v % 17) as f32 / 17.0).collect();
     let seg: Vec<f32> = raw.iter().map(|v| (*v > 0.5) as u8 as f32).collect();
@@ -108,7 +108,8 @@ fn test_stage_reports_whole_image_losses_and_saves_images() {
     )]
     .into_iter()
     .collect();
-    let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some((&saver, &post)), 18, &device).unwrap();
+    let images = TestImages { saver: &saver, post: &post, step: 18 };
+    let metrics = test(&model, &task, &loader, &SlidingWindow::new(vec![8, 16, 16]), Some(images), None, &device).unwrap();
     assert!(metrics["test/loss"].is_finite() && metrics["test/loss"] == metrics["test/loss/seg"], "{metrics:?}");
     for kind in ["input", "target", "pred"] {
         let p = dir.join(format!("test_images/18_seg_{kind}.tif"));

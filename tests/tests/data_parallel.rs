@@ -16,7 +16,12 @@ use cytodl_tests::e2e::{binary, example_data, metrics, run, scratch, segmentatio
 const FILES: usize = 6;
 
 fn train(dir: &Path, out: &str, extra: &[&str]) -> Out {
-    let mut args = vec!["train", "trainer.max_epochs=2", "--output-dir", out];
+    train_epochs(dir, out, 2, extra)
+}
+
+fn train_epochs(dir: &Path, out: &str, epochs: u32, extra: &[&str]) -> Out {
+    let epochs = format!("trainer.max_epochs={epochs}");
+    let mut args = vec!["train", epochs.as_str(), "--output-dir", out];
     args.extend_from_slice(extra);
     let r = run(dir, &binary("segmentation"), &args);
     assert!(r.ok, "train {extra:?}:\n{}", r.text());
@@ -57,14 +62,39 @@ fn assert_same_training(one: &Path, parallel: &Path) {
     assert!(visible * 1000 < wa.len(), "{visible} of {} weights differ by more than 1e-6", wa.len());
 }
 
+/// The two devices train one epoch, stop, and resume from `last.ckpt` for the second: resuming
+/// a data-parallel run continues it as if it had not stopped. The test stage runs on both
+/// devices, each on its share of the test images.
 #[test]
-fn two_devices_with_batch_1_train_as_one_device_with_batch_2() {
+fn two_devices_with_batch_1_train_as_one_device_with_batch_2_across_a_resume() {
     let dir = scratch("ddp-devices");
     example_data(&dir, FILES);
+    // Two test images (the validation image tested too), one per device.
+    let csv = |split: &str| dir.join(format!("data/example/segmentation/{split}.csv"));
+    let (test, valid) = (std::fs::read_to_string(csv("test")).expect("test.csv"), std::fs::read_to_string(csv("valid")).expect("valid.csv"));
+    let valid_row = valid.lines().nth(1).expect("a validation row");
+    std::fs::write(csv("test"), format!("{}\n{valid_row}\n", test.trim_end())).expect("write test.csv");
     train(&dir, "one", &["data.batch_size=2"]);
-    let two = train(&dir, "two", &["data.batch_size=1", "trainer.devices=2"]);
+    let two = train_epochs(&dir, "two", 1, &["data.batch_size=1", "trainer.devices=2"]);
     assert!(two.stdout.contains("data parallel: 2 device(s) on node 0 of 1, 2 peers in all (per-device batch 1)"), "{}", two.text());
+    let resumed = train(&dir, "two", &["data.batch_size=1", "trainer.devices=2", "--ckpt", "two/checkpoints/last.ckpt"]);
+    assert!(resumed.stdout.contains("resumed from two/checkpoints/last.ckpt at epoch 1"), "{}", resumed.text());
     assert_same_training(&dir.join("one"), &dir.join("two"));
+    // The test images are the last test image's, as on one device (written by device 1).
+    let images = |run: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(run).join("test_images"))
+            .map_or_else(|e| panic!("{run}/test_images: {e}"), |d| d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect());
+        names.sort();
+        names
+    };
+    let names = images("one");
+    assert_eq!(names, images("two"));
+    let inputs: Vec<&String> = names.iter().filter(|n| n.contains("_input")).collect();
+    assert!(!inputs.is_empty(), "no input image among {names:?}");
+    for name in inputs {
+        let read = |run: &str| std::fs::read(dir.join(run).join("test_images").join(name)).expect("read an image");
+        assert!(read("one") == read("two"), "test_images/{name}: another image than one device's last");
+    }
 }
 
 fn free_port() -> u16 {

@@ -35,10 +35,11 @@ use crate::train::checkpoint_policy::CheckpointPolicy;
 use crate::train::csv_logger::CsvLogger;
 use crate::train::early_stopping::EarlyStopping;
 use crate::train::error::TrainError;
-use crate::train::evaluate::{effective_precision, ImageSaver};
+use crate::train::evaluate::{effective_precision, ImageSaver, TestImages};
 use crate::train::logger::{MetricLogger, RunEnd};
 use crate::train::loss_plot::LossPlot;
 use crate::train::mlflow_logger::MlflowLogger;
+use crate::train::parallel::Peer;
 use crate::train::predict::{pending_rows, predict, PredictOptions};
 use crate::train::step::TrainingStep;
 use crate::train::trainer::{Callbacks, Trainer, TrainerConfig};
@@ -418,7 +419,7 @@ fn test<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings, devic
     let (net, seed) = trained_net::<E, B>("test", &mut settings, device)?;
     let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
     record_run::<E>(&dir, &args.overrides, "test", &args.device, seed)?;
-    let metrics = test_stage::<E, B>(&net, &settings, &dir, device)?;
+    let metrics = test_stage::<E, B>(&net, &settings, &dir, device, None)?;
     if let Some(csv) = settings.csv_logger() {
         let save_dir = csv.save_dir.under(&dir);
         let mut logger = CsvLogger::create(&save_dir, &csv.name).map_err(CliError::io(&save_dir))?;
@@ -446,20 +447,36 @@ fn predict_all<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings
     Ok(())
 }
 
-/// Whole-image test on the test split; the metrics (`test/loss`, `test/loss/<head>`).
-fn test_stage<E: Experiment, B: Backend>(net: &Net<E, B>, settings: &Settings, dir: &Path, device: &B::Device) -> Result<BTreeMap<String, f64>, CliError> {
+/// Whole-image test on the test split; the metrics (`test/loss`, `test/loss/<head>`, test
+/// metrics). With a `peer`, each peer tests its shard of the images and the metrics are over all
+/// of them; the test images are written by the peer holding the last image, so the files are
+/// those of a single-device run.
+fn test_stage<E: Experiment, B: Backend>(
+    net: &Net<E, B>,
+    settings: &Settings,
+    dir: &Path,
+    device: &B::Device,
+    peer: Option<&Peer<B>>,
+) -> Result<BTreeMap<String, f64>, CliError> {
+    let chief = peer.is_none_or(Peer::is_chief);
     let manifest = load_manifest(settings)?;
-    if manifest.rows(Split::Test).is_empty() {
-        println!("test: no test rows in {}", settings.data.path);
+    let images = manifest.rows(Split::Test).len();
+    if images == 0 {
+        if chief {
+            println!("test: no test rows in {}", settings.data.path);
+        }
         return Ok(Default::default());
     }
     let family = E::model();
-    let loader = loader(settings, &manifest, Split::Test, false, None)?;
-    let saver = settings.image_saver().map(|s| ImageSaver::new(s.clone(), dir));
+    let loader = loader(settings, &manifest, Split::Test, false, peer.map(|p| Shard { rank: p.rank, world: p.world, pad: false }))?;
+    let saver = settings.image_saver().filter(|_| peer.is_none_or(|p| p.rank == (images - 1) % p.world)).map(|s| ImageSaver::new(s.clone(), dir));
     let post = family.postprocess();
-    let metrics = crate::train::evaluate::test(net, &family.task()?, &loader, &family.window()?, saver.as_ref().map(|s| (s, &post)), 0, device)?;
-    let line = metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect::<Vec<_>>().join(" ");
-    println!("test: {line}");
+    let images = saver.as_ref().map(|saver| TestImages { saver, post: &post, step: 0 });
+    let metrics = crate::train::evaluate::test(net, &family.task()?, &loader, &family.window()?, images, peer, device)?;
+    if chief {
+        let line = metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect::<Vec<_>>().join(" ");
+        println!("test: {line}");
+    }
     Ok(metrics)
 }
 
@@ -539,11 +556,7 @@ struct TrainRun<'a> {
 /// Trains on one device: alone (`peer` is `None`), or as one peer of a data-parallel run, where
 /// the first peer writes the run folder, logs and checkpoints and tests, and every peer trains
 /// on its shard of each batch.
-fn train_peer<E: Experiment, B: AutodiffBackend>(
-    run: &TrainRun,
-    device: &B::Device,
-    peer: Option<crate::train::parallel::Peer<B::InnerBackend>>,
-) -> Result<(), CliError> {
+fn train_peer<E: Experiment, B: AutodiffBackend>(run: &TrainRun, device: &B::Device, peer: Option<Peer<B::InnerBackend>>) -> Result<(), CliError> {
     let (args, dir) = (run.args, run.dir);
     let mut settings = run.settings.clone();
     // A seed drawn here must be node 0's on every node.
@@ -662,19 +675,23 @@ fn fit_and_test<E: Experiment, B: AutodiffBackend>(
         }
     }
     let report = trainer.fit(train_loader, val_loader)?;
-    if !chief {
-        return Ok(());
+    if chief {
+        println!("trained {} epochs, {} steps", report.epochs_run, report.global_step);
     }
-    println!("trained {} epochs, {} steps", report.epochs_run, report.global_step);
-    // Testing is whole-image inference on the first device.
+    // Testing is whole-image inference, each peer on its shard of the images, with the weights
+    // of the best checkpoint the first peer wrote (or the last weights, which every peer has).
     if settings.test {
         let best = trainer.callbacks.checkpoint.as_ref().and_then(|c| c.best_path().cloned());
         let valid = trainer.model.valid();
-        let net = match &best {
+        let mut net = match &best {
             Some(p) => load_weights(&family, valid, p, true, device)?,
             None => valid,
         };
-        let metrics = test_stage::<E, B::InnerBackend>(&net, settings, dir, device)?;
+        let peer = trainer.peer().cloned();
+        if let Some(peer) = &peer {
+            net = peer.share_weights(net).map_err(TrainError::from)?;
+        }
+        let metrics = test_stage::<E, B::InnerBackend>(&net, settings, dir, device, peer.as_ref())?;
         // Lightning appends the test row to the run's own metrics.csv.
         for logger in &mut trainer.loggers {
             logger.log(trainer.epoch, trainer.global_step, metrics.clone());

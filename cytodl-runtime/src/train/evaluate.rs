@@ -9,11 +9,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion as _;
 
 use super::error::TrainError;
+use super::parallel::Peer;
+use super::stage_totals::StageTotals;
 use crate::array::Array;
 use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
-use crate::metric::EpochMetrics;
 use crate::model::{infer_heads, to_tensor};
 use crate::postprocess::{HeadPostprocess, Postprocess};
 use crate::task::{head_losses, Im2Im, Task, TaskError};
@@ -162,19 +163,29 @@ fn unbatch(a: &Array) -> Array {
     a.clone().reshape(shape).unwrap_or_else(|_| a.clone())
 }
 
+/// Where the test stage writes cyto_dl's ImageSaver files: the saver, each head's
+/// postprocessing, and the step the file names carry.
+#[derive(Clone, Copy)]
+pub struct TestImages<'a> {
+    pub saver: &'a ImageSaver,
+    pub post: &'a HeadPostprocess,
+    pub step: u64,
+}
+
 /// Whole-image evaluation of every image in `loader` (use batch size 1): mean `test/loss` and
-/// `test/loss/<head>`; with a saver, each head's input, target and prediction are written.
+/// `test/loss/<head>` and the test metrics; with `images`, each head's input, target and
+/// prediction are written. With a `peer`, `loader` is this peer's shard and the means are over
+/// every peer's (each peer returns the same numbers).
 pub fn test<B: Backend, M: Im2Im<B>>(
     model: &M,
     task: &Task,
     loader: &Loader,
     window: &SlidingWindow,
-    saver: Option<(&ImageSaver, &HeadPostprocess)>,
-    step: u64,
+    images: Option<TestImages>,
+    peer: Option<&Peer<B>>,
     device: &B::Device,
 ) -> Result<BTreeMap<String, f64>, TrainError> {
-    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    let mut metrics = EpochMetrics::new(&task.metrics, "test").map_err(|e| ("test".to_string(), e))?;
+    let mut totals = StageTotals::new(task, "test")?;
     for batch in loader.epoch(0) {
         let batch = batch?;
         for sample in &batch.samples {
@@ -186,18 +197,9 @@ pub fn test<B: Backend, M: Im2Im<B>>(
             let pred_tensors = preds.iter().map(|(h, p)| Ok((h.clone(), as_tensor(h, p)?))).collect::<Result<IndexMap<_, _>, TaskError>>()?;
             let column = |key: &str| sample.array(key).map(|a| as_tensor(key, &a.clone().with_leading_axis())).transpose();
             let (total, named) = head_losses(model, task, as_tensor(&task.x_key, &image)?, &pred_tensors, column)?;
-            if let Some(total) = total {
-                let e = sums.entry("test/loss".into()).or_default();
-                e.0 += total.into_scalar().elem::<f64>();
-                e.1 += 1;
-            }
-            for (name, l) in named {
-                let e = sums.entry(format!("test/loss/{name}")).or_default();
-                e.0 += l.into_scalar().elem::<f64>();
-                e.1 += 1;
-            }
-            metrics.update(|head| task.metric_pair(head, preds.get(head).cloned(), sample.array(head).map(|a| a.clone().with_leading_axis())))?;
-            if let Some((saver, post)) = saver.filter(|(s, _)| s.wants("test", 0)) {
+            totals.add_losses(total.map(|t| t.into_scalar().elem::<f64>()), named.into_iter().map(|(h, l)| (h, l.into_scalar().elem::<f64>())));
+            totals.metrics.update(|head| task.metric_pair(head, preds.get(head).cloned(), sample.array(head).map(|a| a.clone().with_leading_axis())))?;
+            if let Some(TestImages { saver, post, step }) = images.filter(|i| i.saver.wants("test", 0)) {
                 for (head, pred) in &preds {
                     if let Some(target) = sample.array(head) {
                         saver.save("test", step, head, Some(x), Some(target), &unbatch(pred), post.get(head))?;
@@ -206,9 +208,8 @@ pub fn test<B: Backend, M: Im2Im<B>>(
             }
         }
     }
-    let mut means: BTreeMap<String, f64> = sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect();
-    means.extend(metrics.compute());
-    Ok(means)
+    totals.add_up(peer, task)?;
+    Ok(totals.means())
 }
 
 #[cfg(test)]

@@ -14,5 +14,6 @@ pub mod montage;
 pub mod parallel;
 pub mod predict;
 pub mod progress;
+pub mod stage_totals;
 pub mod step;
 pub mod trainer;

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use burn::collective::{self, CollectiveError, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Tensor, TensorData};
@@ -245,6 +245,53 @@ impl<B: Backend> Peer<B> {
         let mut restore = Restore::<AB> { grads: &mut grads, pieces: &mut pieces, flags: flags.into_iter(), backend: PhantomData };
         model.visit(&mut restore);
         Ok(grads)
+    }
+}
+
+impl<B: Backend> Peer<B> {
+    /// The first peer's weights, on every peer (DDP's broadcast from rank 0): every parameter
+    /// laid end to end, the others' zeros, one all-reduce — exact, as adding zeros is. Used when
+    /// only the first peer has them (the best checkpoint it wrote, on its own disk).
+    pub fn share_weights<M: Module<B>>(&self, model: M) -> Result<M, ParallelError> {
+        let mut collect = CollectWeights::<B> { zeros: !self.is_chief(), parts: Vec::new() };
+        model.visit(&mut collect);
+        if collect.parts.is_empty() {
+            return Ok(model);
+        }
+        let sizes: Vec<usize> = collect.parts.iter().map(|p| p.dims()[0]).collect();
+        let shared = self.sum_tensor("sharing the first peer's weights", Tensor::cat(collect.parts, 0))?;
+        let mut pieces = shared.split_with_sizes(sizes, 0).into_iter();
+        Ok(model.map(&mut ReplaceWeights { pieces: &mut pieces }))
+    }
+}
+
+/// Every float parameter flattened (or zeros of its size).
+struct CollectWeights<B: Backend> {
+    zeros: bool,
+    parts: Vec<Tensor<B, 1>>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for CollectWeights<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let value = param.val();
+        let numel = value.shape().num_elements();
+        self.parts.push(if self.zeros { Tensor::zeros([numel], &value.device()) } else { value.reshape([numel]) });
+    }
+}
+
+/// Puts the shared weights in place, in the order [`CollectWeights`] took them.
+struct ReplaceWeights<'a, B: Backend> {
+    pieces: &'a mut std::vec::IntoIter<Tensor<B, 1>>,
+}
+
+impl<B: Backend> ModuleMapper<B> for ReplaceWeights<'_, B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, value, mapper) = param.consume();
+        let value = match self.pieces.next() {
+            Some(piece) => piece.reshape(value.dims()),
+            None => value,
+        };
+        Param::from_mapped_value(id, value, mapper)
     }
 }
 

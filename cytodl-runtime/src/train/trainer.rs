@@ -25,9 +25,9 @@ use super::logger::{MetricLogger, SavedCheckpoints};
 use super::loss_plot::LossPlot;
 use super::parallel::{ParallelError, Peer};
 use super::progress::Progress;
+use super::stage_totals::StageTotals;
 use super::step::{Supervised, TrainingStep};
 use crate::data::loader::{Batch, Loader};
-use crate::metric::EpochMetrics;
 use crate::nn::noise::NoiseScope;
 use crate::optim::{OptimError, Optimizer, OptimizerRecord, Scheduler};
 use crate::rng::Rng;
@@ -148,10 +148,6 @@ fn save_first<B: Backend>(
     Ok(pictures)
 }
 
-fn mean_metrics(sums: &BTreeMap<String, (f64, usize)>) -> BTreeMap<String, f64> {
-    sums.iter().map(|(k, (s, n))| (k.clone(), s / (*n).max(1) as f64)).collect()
-}
-
 impl<B, M> Trainer<B, M, Supervised<B>>
 where
     B: AutodiffBackend,
@@ -204,6 +200,11 @@ where
         self.peer = Some(peer);
     }
 
+    /// This device's place among the peers, in a data-parallel run.
+    pub fn peer(&self) -> Option<&Peer<B::InnerBackend>> {
+        self.peer.as_ref()
+    }
+
     /// Whether to stop before the next batch: Ctrl-C here, or on any peer.
     fn interrupted(&self) -> Result<bool, ParallelError> {
         let here = self.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
@@ -213,50 +214,12 @@ where
         }
     }
 
-    /// The stage's sums and metric states added over the peers (a no-op on one device), so every
-    /// peer computes the same epoch means from all shards.
-    fn combine(&self, stage: &str, names: &[String], sums: &mut BTreeMap<String, (f64, usize)>, metrics: &mut EpochMetrics) -> Result<(), ParallelError> {
-        let Some(peer) = &self.peer else { return Ok(()) };
-        let mut values = Vec::with_capacity(2 * names.len());
-        for name in names {
-            let (s, n) = sums.get(name).copied().unwrap_or_default();
-            values.extend([s, n as f64]);
-        }
-        let totals = peer.sum("adding up an epoch's losses", &values)?;
-        sums.clear();
-        for (name, t) in names.iter().zip(totals.chunks(2)) {
-            if t[1] > 0.0 {
-                sums.insert(name.clone(), (t[0], t[1] as usize));
-            }
-        }
-        if !metrics.is_empty() {
-            let own = metrics.to_numbers();
-            let all = peer.gather("adding up an epoch's metrics", &own)?;
-            let mismatch = |message: String| ParallelError::Collective { rank: peer.rank, world: peer.world, during: "adding up an epoch's metrics", message };
-            // The same binary on every peer gives the same state layout; anything else is refused.
-            if let Some((rank, state)) = all.iter().enumerate().find(|(_, s)| s.len() != own.len()) {
-                return Err(mismatch(format!(
-                    "peer {rank} sent {} metric values, this peer has {} (the peers run different binaries?)",
-                    state.len(),
-                    own.len()
-                )));
-            }
-            let mut merged = EpochMetrics::new(&self.task.metrics, stage).map_err(|e| mismatch(e.to_string()))?;
-            for state in &all {
-                merged.merge(state);
-            }
-            *metrics = merged;
-        }
-        Ok(())
-    }
-
     /// Mean losses over a loader without gradients (`val/loss`, `val/loss/<head>` with `prefix` "val").
     pub fn evaluate(&mut self, loader: &Loader, prefix: &str, limit: Option<usize>, epoch: u64) -> Result<BTreeMap<String, f64>, TrainError> {
         let model = self.model.valid();
         let device = self.device.clone();
-        let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let total = limit.map_or(loader.len(), |l| l.min(loader.len()));
-        let mut metrics = EpochMetrics::new(&self.task.metrics, prefix).map_err(|e| (prefix.to_string(), e))?;
+        let mut totals = StageTotals::new(&self.task, prefix)?;
         self.progress.start(prefix, epoch, total as u64);
         for (i, batch) in loader.epoch(epoch).take(total).enumerate() {
             let batch = batch?;
@@ -265,23 +228,13 @@ where
                 let written = save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
                 self.pictures.extend(written.into_iter().map(|p| (p, format!("images/{prefix}_images"))));
             }
-            metrics.update(|head| self.task.batch_metric_pair(head, &batch, &preds))?;
-            if let Some(t) = t {
-                let v = scalar(&t);
-                let e = sums.entry(format!("{prefix}/loss")).or_default();
-                e.0 += v;
-                e.1 += 1;
-                self.progress.step(i as u64 + 1, Some(v));
-            }
-            for (h, l) in heads {
-                let e = sums.entry(format!("{prefix}/loss/{h}")).or_default();
-                e.0 += scalar(&l);
-                e.1 += 1;
-            }
+            totals.metrics.update(|head| self.task.batch_metric_pair(head, &batch, &preds))?;
+            let t = t.map(|t| scalar(&t));
+            totals.add_losses(t, heads.iter().map(|(h, l)| (h.as_str(), scalar(l))));
+            self.progress.step(i as u64 + 1, t);
         }
-        self.combine(prefix, &self.task.loss_names(prefix), &mut sums, &mut metrics)?;
-        let mut means = mean_metrics(&sums);
-        means.extend(metrics.compute());
+        totals.add_up(self.peer.as_ref(), &self.task)?;
+        let means = totals.means();
         self.progress.finish(&summary(&means));
         Ok(means)
     }
@@ -299,8 +252,7 @@ where
             self.step.begin_epoch(epoch)?;
             let total = self.config.trainer.train_batches().map_or(train.len(), |l| l.min(train.len()));
             self.progress.start("train", epoch, total as u64);
-            let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-            let mut metrics = EpochMetrics::new(&self.task.metrics, "train").map_err(|e| ("train".to_string(), e))?;
+            let mut totals = StageTotals::new(&self.task, "train")?;
             for (i, batch) in train.epoch(epoch).take(total).enumerate() {
                 if self.interrupted()? {
                     self.progress.finish("interrupted");
@@ -330,12 +282,10 @@ where
                     let written = save_first::<B>(&self.callbacks, &self.task, "train", epoch, self.global_step, &batch, &out.predictions)?;
                     self.pictures.extend(written.into_iter().map(|p| (p, "images/train_images".to_string())));
                 }
-                metrics.update(|head| self.task.batch_metric_pair(head, &batch, &out.predictions))?;
+                totals.metrics.update(|head| self.task.batch_metric_pair(head, &batch, &out.predictions))?;
                 self.model = out.model;
                 for (name, value) in &out.losses {
-                    let e = sums.entry(name.clone()).or_default();
-                    e.0 += value;
-                    e.1 += 1;
+                    totals.add(name.clone(), *value);
                 }
                 self.global_step += out.optimizer_steps;
                 let value = out.losses.get("train/loss").copied();
@@ -345,10 +295,8 @@ where
                 self.progress.step(i as u64 + 1, value);
             }
             // The step already agreed each batch's losses; the metrics' states are per peer.
-            let mut no_sums = BTreeMap::new();
-            self.combine("train", &[], &mut no_sums, &mut metrics)?;
-            let mut train_metrics = mean_metrics(&sums);
-            train_metrics.extend(metrics.compute());
+            totals.add_up_metrics(self.peer.as_ref(), &self.task)?;
+            let train_metrics = totals.means();
             self.progress.finish(&summary(&train_metrics));
             self.epoch += 1;
             report.epochs_run += 1;
