@@ -1,7 +1,8 @@
 //! Data-parallel training on several CPU devices in one process (burn-collective's local
 //! all-reduce): two peers with batch b take the same steps as one device with batch 2b, hold
 //! bit-identical weights after every step, agree validation over their shards, and a peer that
-//! fails or hangs stops the other with an error instead of a hang.
+//! fails or hangs stops the other with an error instead of a hang; gradient accumulation, the GAN
+//! step, Ctrl-C and the test stage's weight sharing keep their one-device meaning.
 //!
 //! burn-collective keeps one collective per backend and process: the tests here take turns
 //! ([`SERIAL`]) and reset it first.
@@ -143,6 +144,42 @@ fn two_peers_with_batch_b_step_as_one_device_with_batch_2b() {
     assert!(close(v2, v1), "val/loss: 2 peers {v2}, 1 device {v1}");
     // The last batch of each epoch is 2 items on one device, 1 + 1 on the peers: still equal.
     assert!(one.step_losses.iter().all(|l| l.is_finite()));
+}
+
+/// Gradient accumulation keeps its one-device meaning: the peers average their accumulated
+/// gradients once per optimizer step (DDP's `no_sync`), and with SGD (which, unlike Adam, moves
+/// with the gradients' scale) 2 peers x batch 1 take the steps of 1 device x batch 2.
+#[test]
+fn accumulated_gradients_are_averaged_once_per_optimizer_step() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sgd_trainer = || {
+        let task = Task::new("raw", vec![("seg".into(), Loss::Mse { reduction: Reduction::Mean })]);
+        let sgd = SgdConfig { momentum: 0.9, dampening: 0.0, nesterov: false, weight_decay: 0.0 };
+        let optimizer = Optimizer::new(OptimizerConfig::Sgd(sgd)).unwrap();
+        let scheduler = Scheduler::new(LrSchedule::Exponential { gamma: 1.0 }, 0.02).unwrap();
+        let config = TrainerConfig::new(TrainerArgs { max_epochs: 2, accumulate_grad_batches: 2, ..Default::default() }, 1);
+        Trainer::new(config, task, model(), optimizer, scheduler, Default::default())
+    };
+    // 10 items, batch 2 on one device: 5 batches, optimizer steps after batches 2, 4 and 5.
+    let rows = samples(10);
+    let mut single = sgd_trainer();
+    let one = single.fit(&loader(rows.clone(), 2, true, None), None).unwrap();
+    assert_eq!(one.global_step, 6, "3 optimizer steps per epoch");
+    let results = peers(2, Duration::from_secs(60), |peer| {
+        let rank = peer.rank;
+        let mut t = sgd_trainer();
+        t.join(peer);
+        let report = t.fit(&loader(rows.clone(), 1, true, Some(Shard { rank, world: 2, pad: true })), None).unwrap();
+        (report.global_step, weights(&t.model))
+    });
+    assert_eq!(results[0], results[1], "the peers' steps or weights differ");
+    assert_eq!(results[0].0, one.global_step);
+    let start = weights(&model());
+    let one_weights = weights(&single.model);
+    for (i, ((x, y), w0)) in results[0].1.iter().zip(&one_weights).zip(&start).enumerate() {
+        assert!(close(f64::from(*x), f64::from(*y)), "weight {i}: 2 peers {x}, 1 device {y}");
+        assert!((y - w0).abs() > 1e-3, "weight {i} hardly moved ({w0} -> {y}): the comparison would prove nothing");
+    }
 }
 
 /// Two epochs of `rows` as one of two peers (the error is what the test inspects).
