@@ -56,27 +56,35 @@ impl<B: AutodiffBackend> TrainingStep<B, Gan<B>> for GanStep<B> {
         let adv = task.adversarial.as_ref().ok_or_else(|| TaskError::NoDiscriminator(task.heads.first().map(|h| h.0.clone()).unwrap_or_default()))?;
         let x = batch_tensor::<B>(batch, &task.x_key, device)?;
         let predictions = model.forward_heads(x.clone());
-        if batch.samples.iter().any(|s| s.array(&adv.head).is_none()) {
-            return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 });
-        }
-        let target = batch_tensor::<B>(batch, &adv.head, device)?;
-        let pred = predictions
-            .get(&adv.head)
-            .cloned()
-            .ok_or_else(|| TaskError::NoSuchHead { head: adv.head.clone(), available: predictions.keys().cloned().collect::<Vec<_>>().join(", ") })?;
-        let wrap = |source| TaskError::Adversarial { head: adv.head.clone(), source };
-
         // Both losses first (the discriminator's reads the prediction before the generator
-        // steps), so that the peers agree on the batch before anything is applied.
-        let loss_g = adv.generator_loss(&model.discriminator, x.clone(), target.clone(), pred.clone()).map_err(wrap)?;
-        let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
-        let (g, d) = (scalar(&loss_g), scalar(&loss_d));
+        // steps), so that the peers agree on the batch before anything is applied; a batch
+        // without the target is agreed too (as a skip), or the peers' calls would pair wrongly.
+        let computed = if batch.samples.iter().any(|s| s.array(&adv.head).is_none()) {
+            None
+        } else {
+            let target = batch_tensor::<B>(batch, &adv.head, device)?;
+            let pred = predictions
+                .get(&adv.head)
+                .cloned()
+                .ok_or_else(|| TaskError::NoSuchHead { head: adv.head.clone(), available: predictions.keys().cloned().collect::<Vec<_>>().join(", ") })?;
+            let wrap = |source| TaskError::Adversarial { head: adv.head.clone(), source };
+            let loss_g = adv.generator_loss(&model.discriminator, x.clone(), target.clone(), pred.clone()).map_err(wrap)?;
+            let loss_d = adv.discriminator_loss(&model.discriminator, x, target, pred).map_err(wrap)?;
+            Some((loss_g, loss_d))
+        };
         let names = Self::LOSSES.map(String::from);
-        let local = names.iter().cloned().zip([g, g, d]).collect();
-        let losses = match agree_batch(self.peer.as_ref(), &names, Some(local))? {
-            BatchAgreement::Skip => return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 }),
-            BatchAgreement::NonFinite(value) => return Err(TrainError::NonFiniteLoss(value)),
-            BatchAgreement::Losses(losses) => losses,
+        let local = computed.as_ref().map(|(loss_g, loss_d)| {
+            let (g, d) = (scalar(loss_g), scalar(loss_d));
+            names.iter().cloned().zip([g, g, d]).collect()
+        });
+        let agreed = agree_batch(self.peer.as_ref(), &names, local)?;
+        let (losses, (loss_g, loss_d)) = match (agreed, computed) {
+            (BatchAgreement::NonFinite(value), _) => return Err(TrainError::NonFiniteLoss(value)),
+            (BatchAgreement::Losses(losses), Some(computed)) => (losses, computed),
+            // Some peer's batch had no target: nobody steps.
+            (BatchAgreement::Skip, _) | (BatchAgreement::Losses(_), None) => {
+                return Ok(StepOutput { model, losses: IndexMap::new(), predictions, optimizer_steps: 0 })
+            }
         };
         let scaling = fp16_autocast();
         let scaled = |l: burn::tensor::Tensor<B, 1>| if scaling { self.loss_scaler.scale_loss(l) } else { l };
