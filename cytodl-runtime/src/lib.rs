@@ -30,6 +30,7 @@ pub mod reduce;
 pub mod rng;
 pub mod sample;
 pub mod task;
+pub mod tensor;
 pub mod train;
 pub mod transforms;
 

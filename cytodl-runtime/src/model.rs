@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use indexmap::IndexMap;
 
 use crate::array::Array;
@@ -14,6 +14,7 @@ use crate::nn::discriminator::{DiscriminatorConfigError, MultiScaleDiscriminator
 use crate::nn::heads::{Head, HeadConfigError};
 use crate::nn::{DynUNet, DynUNetConfig, DynUNetConfigError, Init};
 use crate::task::Im2Im;
+use crate::tensor::{to_array, to_tensor};
 use cytodl_schema::{BackboneConfig, MultiTaskIm2Im};
 
 /// A DynUNet backbone whose output feeds every head (cyto_dl's `BaseHead` is the identity;
@@ -105,23 +106,6 @@ impl<B: Backend> Im2Im<B> for MultiTask<B> {
         let z = self.backbone.forward(x);
         self.names.iter().zip(&self.heads).map(|(n, h)| (n.clone(), h.forward(z.clone()))).collect()
     }
-}
-
-/// An `[N, C, (Z,) Y, X]` array as a 5-D tensor (Z = 1 for 2D).
-pub fn to_tensor<B: Backend>(a: &Array, device: &B::Device) -> Option<Tensor<B, 5>> {
-    let shape: [usize; 5] = match a.shape() {
-        [n, c, y, x] => [*n, *c, 1, *y, *x],
-        [n, c, z, y, x] => [*n, *c, *z, *y, *x],
-        _ => return None,
-    };
-    Some(Tensor::from_data(TensorData::new(a.data().to_vec(), shape), device))
-}
-
-/// A 5-D tensor back as an array of the same shape.
-pub fn to_array<B: Backend>(t: Tensor<B, 5>) -> Array {
-    let shape = t.dims().to_vec();
-    let data = t.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
-    Array::new(shape, data).unwrap_or_else(|_| Array::zeros(vec![0]))
 }
 
 /// Runs the model over a whole image `[N, C, Z, Y, X]` window by window (MONAI's

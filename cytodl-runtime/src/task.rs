@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
 use indexmap::IndexMap;
 use thiserror::Error;
 
@@ -16,6 +16,7 @@ use crate::data::loader::{Batch, LoadError};
 use crate::loss::{Loss, LossError};
 use crate::metric::{crop_to_common, MetricSpec};
 use crate::nn::discriminator::MultiScaleDiscriminator;
+use crate::tensor::{into_tensor, to_array};
 
 /// Why a batch's losses could not be computed.
 #[derive(Debug, Error)]
@@ -125,21 +126,14 @@ impl Task {
             return None;
         }
         let target = batch.stack(head).ok();
-        let pred = preds.get(head).map(|p| crate::model::to_array(p.clone()));
+        let pred = preds.get(head).map(|p| to_array(p.clone()));
         self.metric_pair(head, pred, target)
     }
 }
 
 /// Stacks `key` of a batch into a 5-D tensor (2D images get Z = 1).
 pub fn batch_tensor<B: Backend>(batch: &Batch, key: &str, device: &B::Device) -> Result<Tensor<B, 5>, TaskError> {
-    let a = batch.stack(key)?;
-    let shape = a.shape().to_vec();
-    let shape5: [usize; 5] = match shape.as_slice() {
-        [n, c, y, x] => [*n, *c, 1, *y, *x],
-        [n, c, z, y, x] => [*n, *c, *z, *y, *x],
-        _ => return Err(TaskError::BadShape { key: key.to_string(), shape }),
-    };
-    Ok(Tensor::from_data(TensorData::new(a.into_data(), shape5), device))
+    into_tensor(batch.stack(key)?, device).map_err(|a| TaskError::BadShape { key: key.to_string(), shape: a.shape().to_vec() })
 }
 
 /// A one-element tensor's value.

@@ -15,9 +15,10 @@ use crate::array::Array;
 use crate::data::loader::Loader;
 use crate::infer::SlidingWindow;
 use crate::io::{write_ome_tiff, DType};
-use crate::model::{infer_heads, to_tensor};
+use crate::model::infer_heads;
 use crate::postprocess::{HeadPostprocess, Postprocess};
 use crate::task::{head_losses, Im2Im, Task, TaskError};
+use crate::tensor::to_tensor;
 use indexmap::IndexMap;
 
 /// The precision a run uses, as Lightning's `precision` names it. Mixed precision runs on the GPU
