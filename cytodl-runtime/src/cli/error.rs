@@ -9,7 +9,7 @@ use crate::data::manifest::ManifestError;
 use crate::experiment::OverrideError;
 use crate::family::FamilyError;
 use crate::nn::WeightsError;
-use crate::train::checkpoint::CheckpointError;
+use crate::train::checkpoint::{CheckpointError, ModelRecordError};
 use crate::train::error::TrainError;
 use crate::train::evaluate::UnknownPrecision;
 use crate::train::predict::PredictError;
@@ -43,6 +43,8 @@ pub enum CliError {
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Model { path: PathBuf, source: ModelRecordError },
     #[error("{path}: {source}")]
     StateDict { path: PathBuf, source: Box<WeightsError> },
     #[error("{path}: {source}")]

@@ -370,7 +370,7 @@ fn loader_of(settings: &Settings, rows: Vec<Sample>, split: Split, train: bool, 
 pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M, path: &Path, strict: bool, device: &B::Device) -> Result<M, CliError> {
     if checkpoint::is_cytodl_checkpoint(path) {
         let data = checkpoint::read(path)?;
-        return checkpoint::decode_model(net, &data, device).map_err(|message| CliError::Weights { path: path.to_path_buf(), message });
+        return checkpoint::decode_model(net, &data, device).map_err(|source| CliError::Model { path: path.to_path_buf(), source });
     }
     let state_dict_error = |source| CliError::StateDict { path: path.to_path_buf(), source: Box::new(source) };
     let mut dict = StateDict::from_file(path).map_err(state_dict_error)?;

@@ -32,6 +32,22 @@ pub enum CheckpointError {
     Format { path: PathBuf, reason: String },
 }
 
+/// Why a model's weights could not be put into a checkpoint or taken out of one.
+#[derive(Debug, Error)]
+pub enum ModelRecordError {
+    #[error("the model's weights cannot be encoded: {0}")]
+    Encode(burn::record::RecorderError),
+    #[error("the checkpoint's model does not fit this experiment's model ({0})")]
+    Decode(burn::record::RecorderError),
+    /// burn's bincode reader panics (caught) on bytes that are not this model's record.
+    #[error("the checkpoint's model does not fit this experiment's model")]
+    Undecodable,
+    #[error("the checkpoint's model does not fit this experiment's model: parameter `{name}` is {checkpoint:?} in the checkpoint, {here:?} here")]
+    Shape { name: String, checkpoint: Vec<usize>, here: Vec<usize> },
+    #[error("the checkpoint's model has {checkpoint} parameters, this experiment's {here}")]
+    Count { checkpoint: usize, here: usize },
+}
+
 /// The parts of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointData {
@@ -138,32 +154,30 @@ pub const MODEL_FORMAT: &str = "named-msgpack";
 /// The model part of a checkpoint: burn's *named* MessagePack record, so that loading it into a
 /// model of another architecture fails with the field that differs instead of reading weights
 /// into the wrong places.
-pub fn encode_model<B: Backend, M: Module<B>>(model: &M) -> Result<Vec<u8>, String> {
-    NamedMpkBytesRecorder::<FullPrecisionSettings>::default().record(model.clone().into_record(), ()).map_err(|e| e.to_string())
+pub fn encode_model<B: Backend, M: Module<B>>(model: &M) -> Result<Vec<u8>, ModelRecordError> {
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::default().record(model.clone().into_record(), ()).map_err(ModelRecordError::Encode)
 }
 
 /// Loads the model part of `data` into `model`, checking that every parameter keeps its shape.
 /// Checkpoints from before [`MODEL_FORMAT`] (burn's bincode record) still load.
-pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, device: &B::Device) -> Result<M, String> {
+pub fn decode_model<B: Backend, M: Module<B>>(model: M, data: &CheckpointData, device: &B::Device) -> Result<M, ModelRecordError> {
     let expected = param_names(&model);
     let record = if data.state.get("model_format").and_then(|f| f.as_str()) == Some(MODEL_FORMAT) {
-        NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-            .load(data.model.clone(), device)
-            .map_err(|e| format!("the checkpoint's model does not fit this experiment's model ({e})"))?
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::default().load(data.model.clone(), device).map_err(ModelRecordError::Decode)?
     } else {
         // burn's bincode recorder panics on bytes that do not decode as this model's record.
         let bytes = data.model.clone();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| BinBytesRecorder::<FullPrecisionSettings>::default().load(bytes, device)))
-            .map_err(|_| "the checkpoint's model does not fit this experiment's model".to_string())?
-            .map_err(|e| e.to_string())?
+            .map_err(|_| ModelRecordError::Undecodable)?
+            .map_err(ModelRecordError::Decode)?
     };
     let model = model.load_record(record);
     let found = param_names(&model);
-    if let Some(((path, want), (_, got))) = expected.iter().zip(&found).find(|(a, b)| a != b) {
-        return Err(format!("the checkpoint's model does not fit this experiment's model: parameter `{path}` is {got:?} in the checkpoint, {want:?} here"));
+    if let Some(((name, here), (_, checkpoint))) = expected.iter().zip(&found).find(|(a, b)| a != b) {
+        return Err(ModelRecordError::Shape { name: name.clone(), checkpoint: checkpoint.clone(), here: here.clone() });
     }
     if expected.len() != found.len() {
-        return Err(format!("the checkpoint's model has {} parameters, this experiment's {}", found.len(), expected.len()));
+        return Err(ModelRecordError::Count { checkpoint: found.len(), here: expected.len() });
     }
     Ok(model)
 }

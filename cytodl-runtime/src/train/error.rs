@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::checkpoint::CheckpointError;
+use super::checkpoint::{CheckpointError, ModelRecordError};
 use crate::data::loader::LoadError;
 use crate::metric::MetricError;
 use crate::optim::{OptimError, ScheduleError};
@@ -38,6 +38,8 @@ pub enum TrainError {
     Inference(String),
     #[error("checkpoint {path}: {message}")]
     Resume { path: PathBuf, message: String },
+    #[error("checkpoint {path}: {source}")]
+    Model { path: PathBuf, source: ModelRecordError },
     #[error("{0}")]
     Optimizers(String),
     #[error("interrupted at epoch {epoch}, step {step}; resume from the last checkpoint with --ckpt")]

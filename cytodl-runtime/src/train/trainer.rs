@@ -140,7 +140,7 @@ fn save_first<B: Backend>(
     for (head, pred) in preds {
         let first = pred.clone().narrow(0, 0, 1);
         let dims = first.dims();
-        let pred = crate::model::to_array(first);
+        let pred = crate::tensor::to_array(first);
         let pred = pred.clone().reshape(dims[1..].to_vec()).unwrap_or(pred);
         let written = saver.save(stage, step, head, sample.array(&task.x_key), sample.array(head), &pred, post.get(head))?;
         pictures.extend(written.into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")));
@@ -414,7 +414,7 @@ where
     }
 
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
-        let model = checkpoint::encode_model(&self.model).map_err(|message| TrainError::Resume { path: path.to_path_buf(), message })?;
+        let model = checkpoint::encode_model(&self.model).map_err(|source| TrainError::Model { path: path.to_path_buf(), source })?;
         let optimizers = self.step.optimizer_records().into_iter().map(|(name, r)| (name, r.to_bytes())).collect();
         let data = CheckpointData { state: self.state_json(path), model, optimizers };
         checkpoint::write(path, &data)?;
@@ -429,7 +429,8 @@ where
         if let Some(saved) = data.state.get("seed").and_then(|s| s.as_u64()).filter(|s| *s != self.config.seed) {
             return Err(bad(format!("it was trained with seed {saved}, this run has seed {}: an exact resume needs the checkpoint's seed", self.config.seed)));
         }
-        self.model = checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(&bad)?;
+        self.model =
+            checkpoint::decode_model(self.model.clone(), &data, &self.device).map_err(|source| TrainError::Model { path: path.to_path_buf(), source })?;
         let records =
             data.optimizers.iter().map(|(name, bytes)| Ok((name.clone(), OptimizerRecord::from_bytes(bytes)?))).collect::<Result<Vec<_>, OptimError>>()?;
         self.step.load_optimizer_records(&records, &self.model)?;
