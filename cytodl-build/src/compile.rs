@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::TimeZone;
 
 use crate::check::check;
+use crate::codegen::ident::experiment_name;
 use crate::diag::{Diagnostic, Diagnostics, Failure, FileId, SourceKind, SourceMap, Span};
 use crate::frontend::{locate_experiment, resolve, Request};
 use crate::interp::ResolveOptions;
@@ -36,18 +37,6 @@ pub struct Compiled {
 pub fn reproducible_options() -> ResolveOptions {
     let now = chrono::Local.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or_else(chrono::Local::now);
     ResolveOptions { now, cwd: PathBuf::from("."), ..ResolveOptions::default() }
-}
-
-/// A Rust identifier from a file stem: `bench-medium.yaml` -> `bench_medium`. (`Path` so that
-/// a dotted name keeps only what precedes its extension.)
-pub fn experiment_name(file: &Path) -> String {
-    let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "experiment".into());
-    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("_{name}")
-    } else {
-        name
-    }
 }
 
 /// The YAML files a resolution read, absolute.
@@ -117,12 +106,12 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
             config_dir.get_or_insert(root);
             // Nested experiments keep their folder in the name (`im2im/segmentation` ->
             // `im2im_segmentation`), so two files with one stem never share a crate.
-            let name = experiment_name(Path::new(&format!("{}.yaml", choice.trim_start_matches("experiment=").replace('/', "_"))));
+            let name = experiment_name(choice.trim_start_matches("experiment="));
             overrides.insert(0, choice);
             implicit = 1;
             name
         }
-        None => req.config_name.clone(),
+        None => experiment_name(&req.config_name),
     };
     let config_dir = config_dir.unwrap_or_else(|| PathBuf::from("configs"));
     if !config_dir.is_dir() {

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::codegen::crate_files::{crate_files, package_name, stale, write, Layout};
+use crate::codegen::crate_files::{crate_files, stale, write, Layout};
+use crate::codegen::ident::{binary_name, package_name};
 use crate::ir::Experiment;
 
 /// The cytodl workspace: `$CYTODL_WORKSPACE`, else the checkout this binary was built from.
@@ -63,7 +64,7 @@ pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) 
     let profile = opts.profile.clone().unwrap_or_else(|| "release".into());
     cmd.arg("--profile").arg(&profile);
     if layout.in_workspace() {
-        cmd.arg("--manifest-path").arg(workspace.join("Cargo.toml")).arg("-p").arg(package_name(e));
+        cmd.arg("--manifest-path").arg(workspace.join("Cargo.toml")).arg("-p").arg(package_name(&e.name));
     } else {
         cmd.arg("--manifest-path").arg(out.join("Cargo.toml"));
     }
@@ -79,7 +80,7 @@ pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) 
         return Err(format!("cargo build of {} failed ({status})", out.display()));
     }
     let dir = if profile == "dev" { "debug".to_string() } else { profile };
-    let file = format!("{}{}", e.name.replace('_', "-"), std::env::consts::EXE_SUFFIX);
+    let file = format!("{}{}", binary_name(&e.name), std::env::consts::EXE_SUFFIX);
     let bin = target.join(dir).join(&file);
     if !bin.is_file() {
         return Err(format!("cargo finished but {} is not there", bin.display()));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use quote::quote;
 
+use super::ident::{binary_name, package_name};
 use super::{experiment_items, format, type_name, Embed};
 use crate::ir::Experiment;
 
@@ -103,11 +104,6 @@ fn header(comment: &str, sources: &[String], hash: &str) -> String {
     out
 }
 
-/// The package name of an experiment's crate.
-pub fn package_name(e: &Experiment) -> String {
-    format!("cytodl-exp-{}", e.name.replace('_', "-"))
-}
-
 /// Every file of the crate for `e`.
 pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String> {
     let experiment_rs = format(experiment_items(e, Embed::File))?;
@@ -138,8 +134,8 @@ pub fn crate_files(e: &Experiment, layout: &Layout) -> Result<Vec<File>, String>
     };
     let cargo = format!(
         "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\ncytodl-runtime = {{ path = \"{runtime}\" }}\n\n[features]\ncuda = [\"cytodl-runtime/cuda\"]\nwgpu = [\"cytodl-runtime/wgpu\"]\nlibtorch = [\"cytodl-runtime/libtorch\"]\n{standalone}",
-        pkg = package_name(e),
-        bin = e.name.replace('_', "-"),
+        pkg = package_name(&e.name),
+        bin = binary_name(&e.name),
     );
     let sources: Vec<String> = display_sources(e, &layout.workspace);
     let mut parts: Vec<&[u8]> = vec![e.resolved_yaml.as_bytes(), experiment_rs.as_bytes(), main_rs.as_bytes(), cargo.as_bytes()];

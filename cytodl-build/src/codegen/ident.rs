@@ -13,6 +13,31 @@ fn words(name: &str) -> Vec<String> {
     name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
+/// The experiment's name, from its file's stem (or its config path): lowercase words joined by
+/// `_` (`bench-medium` -> `bench_medium`, `im2im/segmentation` -> `im2im_segmentation`), a
+/// leading digit prefixed with `e` as in [`module_name`]. It names the generated folder; the
+/// package and binary names are made from it by [`package_name`] and [`binary_name`].
+pub fn experiment_name(stem: &str) -> String {
+    let mut out = words(stem).join("_").to_ascii_lowercase();
+    if out.is_empty() {
+        out.push_str("experiment");
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'e');
+    }
+    out
+}
+
+/// The package of an experiment's crate: `bench_medium` -> `cytodl-exp-bench-medium`.
+pub fn package_name(experiment: &str) -> String {
+    format!("cytodl-exp-{}", binary_name(experiment))
+}
+
+/// The experiment's binary: `bench_medium` -> `bench-medium`.
+pub fn binary_name(experiment: &str) -> String {
+    experiment.replace('_', "-")
+}
+
 /// The experiment's type: `segmentation` -> `Segmentation`, `bench_medium` -> `BenchMedium`;
 /// `self` -> `SelfExperiment`, `2d` -> `E2d`.
 pub fn type_name(name: &str) -> String {
@@ -75,6 +100,18 @@ pub fn split_fn(split: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn experiment_names_are_one_scheme_for_folder_package_and_binary() {
+        assert_eq!(experiment_name("bench-medium"), "bench_medium");
+        assert_eq!(experiment_name("im2im/Segmentation.v2"), "im2im_segmentation_v2");
+        assert_eq!(experiment_name("2d-seg"), "e2d_seg");
+        assert_eq!(experiment_name("--"), "experiment");
+        assert_eq!(package_name("bench_medium"), "cytodl-exp-bench-medium");
+        assert_eq!(binary_name("bench_medium"), "bench-medium");
+        let name = experiment_name("2d");
+        assert_eq!((type_name(&name), module_name(&name)), ("E2d".to_string(), "e2d".to_string()), "the type and module follow the folder's name");
+    }
 
     #[test]
     fn type_names_avoid_keywords_and_digits() {
