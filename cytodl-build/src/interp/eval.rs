@@ -9,6 +9,7 @@
 //! result sizes are bounded so that hostile input can neither overflow the
 //! stack nor exhaust memory.
 
+use crate::python::compare::{self, PyCompare, Seen, StrKind};
 use crate::python::{float_from_str, float_repr, int_from_str, str_repr, Num};
 use std::cmp::Ordering;
 use thiserror::Error;
@@ -1135,44 +1136,29 @@ fn int_true_div(a: i64, b: i64) -> f64 {
     a as f64 / b as f64
 }
 
+impl PyCompare for PyValue {
+    fn seen(&self) -> Seen<'_, Self> {
+        match self {
+            PyValue::None => Seen::None,
+            PyValue::Bool(_) | PyValue::Int(_) | PyValue::Float(_) => as_num(self).map_or(Seen::Other, Seen::Number),
+            PyValue::Str(s) => Seen::Str(s, StrKind::Plain),
+            PyValue::List(x) => Seen::List(x),
+            PyValue::Tuple(x) => Seen::Tuple(x),
+            PyValue::Dict(_) => Seen::Dict,
+        }
+    }
+    fn type_name(&self) -> &'static str {
+        type_name(self)
+    }
+    fn dict_eq(&self, other: &Self) -> bool {
+        let (PyValue::Dict(x), PyValue::Dict(y)) = (self, other) else { return false };
+        x.len() == y.len() && x.iter().all(|(k, v)| dict_get(y, k).is_some_and(|w| py_eq(v, w)))
+    }
+}
+
 /// Python `==`.
 fn py_eq(a: &PyValue, b: &PyValue) -> bool {
-    use PyValue as V;
-    if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
-        return x.py_eq(y);
-    }
-    match (a, b) {
-        (V::None, V::None) => true,
-        (V::Str(x), V::Str(y)) => x == y,
-        (V::List(x), V::List(y)) | (V::Tuple(x), V::Tuple(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
-        (V::Dict(x), V::Dict(y)) => x.len() == y.len() && x.iter().all(|(k, v)| dict_get(y, k).is_some_and(|w| py_eq(v, w))),
-        _ => false,
-    }
-}
-
-/// Python ordering (`<` etc.); None where Python raises TypeError.
-fn py_cmp(a: &PyValue, b: &PyValue) -> Option<Ordering> {
-    use PyValue as V;
-    if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
-        // NaN compares false both ways; `compare` checks for it.
-        return Some(x.py_cmp(y).unwrap_or(Ordering::Equal));
-    }
-    match (a, b) {
-        (V::Str(x), V::Str(y)) => Some(x.cmp(y)),
-        (V::List(x), V::List(y)) | (V::Tuple(x), V::Tuple(y)) => {
-            for (p, q) in x.iter().zip(y) {
-                if !py_eq(p, q) {
-                    return py_cmp(p, q);
-                }
-            }
-            Some(x.len().cmp(&y.len()))
-        }
-        _ => None,
-    }
-}
-
-fn has_nan(a: &PyValue, b: &PyValue) -> bool {
-    matches!(a, PyValue::Float(f) if f.is_nan()) || matches!(b, PyValue::Float(f) if f.is_nan())
+    compare::eq(a, b)
 }
 
 fn compare(op: CmpOp, a: &PyValue, b: &PyValue, off: usize) -> Result<bool, EvalError> {
@@ -1188,12 +1174,10 @@ fn compare(op: CmpOp, a: &PyValue, b: &PyValue, off: usize) -> Result<bool, Eval
         CmpOp::Gt => ">",
         CmpOp::Ge => ">=",
     };
-    let Some(o) = py_cmp(a, b) else {
-        return Err(err(format!("'{sym}' not supported between instances of '{}' and '{}'", type_name(a), type_name(b)), off));
-    };
-    if has_nan(a, b) {
+    let Some(o) = compare::cmp(a, b).map_err(|u| err(u.message(sym), off))? else {
+        // A NaN decided: every order comparison is false.
         return Ok(false);
-    }
+    };
     Ok(match op {
         CmpOp::Lt => o == Ordering::Less,
         CmpOp::Le => o != Ordering::Greater,
@@ -1647,6 +1631,7 @@ mod tests {
     fn errors() {
         let cases = [
             ("1 + 'a'", "ERR unsupported operand type(s) for +: 'int' and 'str'"),
+            ("[1, 'a'] < [1, 2]", "ERR '<' not supported between instances of 'str' and 'int'"),
             ("'a' + 1", "ERR can only concatenate str (not \"int\") to str"),
             ("[1] + 1", "ERR can only concatenate list (not \"int\") to list"),
             ("foo", "ERR name 'foo' is not defined"),
@@ -1736,6 +1721,9 @@ mod tests {
             ("{'a': 1} == {'a': 1.0}", "True"),
             ("float('nan') == float('nan')", "False"),
             ("float('nan') < 1", "False"),
+            ("[float('nan')] <= [1]", "False"),
+            ("(1, float('nan')) >= (1, 0)", "False"),
+            ("[1, 2] <= [1, 2]", "True"),
             ("2 > 1.5", "True"),
             ("1 < 2 > 0", "True"),
         ];

@@ -6,12 +6,16 @@
 //!
 //! - [`repr`]: `repr(float)`, `repr(str)`, `str()`/`repr()` of config values;
 //! - [`parse`]: `int(str)` and `float(str)` (signs, underscores, `inf`/`nan`);
-//! - [`num`]: numbers across `bool`/`int`/`float`, with Python's exact mixed-type `==` and `<`.
+//! - [`num`]: numbers across `bool`/`int`/`float`, with Python's exact mixed-type `==` and `<`;
+//! - [`compare`]: `==` and `<` of whole values (sequences, dicts, strings), for any value type
+//!   that shows itself through [`compare::PyCompare`].
 
+pub mod compare;
 pub mod num;
 pub mod parse;
 pub mod repr;
 
+pub use compare::PyCompare;
 pub use num::Num;
 pub use parse::{float_from_str, int_from_str};
 pub use repr::{float_repr, py_repr, py_str, str_repr};

@@ -3,6 +3,7 @@
 //! `tag()`, `glob()`, with Python's semantics from [`crate::python`].
 
 use super::Element;
+use crate::python::compare::{self, PyCompare, Seen, StrKind};
 use crate::python::{float_from_str, float_repr, int_from_str, str_repr, Num};
 
 /// A value while evaluating functions: an element or one of Hydra's sweep objects.
@@ -494,55 +495,32 @@ fn cast_el(c: Cast, e: &Element) -> Result<Element, EvalErr> {
     })
 }
 
-/// Python `==` between parsed values (numbers compare across int/float/bool).
-fn py_eq(a: &Element, b: &Element) -> bool {
-    match (num(a), num(b)) {
-        (Some(x), Some(y)) => return x.py_eq(y),
-        (Some(_), None) | (None, Some(_)) => return false,
-        _ => {}
+impl PyCompare for Element {
+    fn seen(&self) -> Seen<'_, Self> {
+        match self {
+            Element::Null => Seen::None,
+            Element::Bool(b) => Seen::Number(Num::Int(i64::from(*b))),
+            Element::Int(i) => Seen::Number(Num::Int(*i)),
+            Element::Float(f) => Seen::Number(Num::Float(*f)),
+            Element::Str { value, quoted } => Seen::Str(value, if *quoted { StrKind::Quoted } else { StrKind::Plain }),
+            Element::List(items) => Seen::List(items),
+            Element::Dict(_) => Seen::Dict,
+        }
     }
-    match (a, b) {
-        (Element::Null, Element::Null) => true,
-        (Element::Str { value: x, quoted: qx }, Element::Str { value: y, quoted: qy }) => qx == qy && x == y,
-        (Element::List(x), Element::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
-        (Element::Dict(x), Element::Dict(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && py_eq(v, v2))),
-        _ => false,
+    fn type_name(&self) -> &'static str {
+        el_type_name(self)
     }
-}
-
-fn num(e: &Element) -> Option<Num> {
-    match e {
-        Element::Bool(b) => Some(Num::Int(i64::from(*b))),
-        Element::Int(i) => Some(Num::Int(*i)),
-        Element::Float(f) => Some(Num::Float(*f)),
-        _ => None,
+    fn dict_eq(&self, other: &Self) -> bool {
+        let (Element::Dict(x), Element::Dict(y)) = (self, other) else { return false };
+        x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, w)| k == k2 && compare::eq(v, w)))
     }
 }
 
 /// Python `a < b`; Err(TypeError) for unorderable types.
 fn py_lt(a: &PV, b: &PV) -> Result<bool, EvalErr> {
     match (a, b) {
-        (PV::E(x), PV::E(y)) => el_lt(x, y),
+        (PV::E(x), PV::E(y)) => compare::lt(x, y).map_err(|u| type_err(u.message("<"))),
         _ => Err(type_err(format!("'<' not supported between instances of '{}' and '{}'", a.type_name(), b.type_name()))),
-    }
-}
-
-fn el_lt(x: &Element, y: &Element) -> Result<bool, EvalErr> {
-    let unorderable = || type_err(format!("'<' not supported between instances of '{}' and '{}'", el_type_name(x), el_type_name(y)));
-    if let (Some(p), Some(q)) = (num(x), num(y)) {
-        return Ok(p.py_cmp(q) == Some(std::cmp::Ordering::Less));
-    }
-    match (x, y) {
-        (Element::Str { value: p, quoted: false }, Element::Str { value: q, quoted: false }) => Ok(p < q),
-        (Element::List(p), Element::List(q)) => {
-            for (u, v) in p.iter().zip(q) {
-                if !py_eq(u, v) {
-                    return el_lt(u, v);
-                }
-            }
-            Ok(p.len() < q.len())
-        }
-        _ => Err(unorderable()),
     }
 }
 
