@@ -761,6 +761,27 @@ pub(super) fn train_patch(train: &Compose) -> Option<Vec<i64>> {
     train.transforms.0.iter().find_map(|t| match t {
         TransformConfig::RandomMultiScaleCropd(c) => Some(c.patch_shape.clone()),
         TransformConfig::RandSpatialCropSamplesd(c) => Some(c.roi_size.clone()),
-        _ => None,
+        // Listed one by one so that a new random crop cannot be passed over silently.
+        TransformConfig::LoadImaged(_)
+        | TransformConfig::InstanceSegPreprocessd(_)
+        | TransformConfig::RemoveNaNKeysd(_)
+        | TransformConfig::SelectItemsd(_)
+        | TransformConfig::Merged(_)
+        | TransformConfig::EnsureChannelFirstd(_)
+        | TransformConfig::ToTensord(_)
+        | TransformConfig::NormalizeIntensityd(_)
+        | TransformConfig::ThresholdIntensityd(_)
+        | TransformConfig::ScaleIntensityRanged(_)
+        | TransformConfig::ScaleIntensityRangePercentilesd(_)
+        | TransformConfig::Clipd(_)
+        | TransformConfig::Zoomd(_)
+        | TransformConfig::CenterSpatialCropd(_)
+        | TransformConfig::SpatialPadd(_)
+        | TransformConfig::RandFlipd(_)
+        | TransformConfig::RandRotate90d(_)
+        | TransformConfig::RandHistogramShiftd(_)
+        | TransformConfig::RandStdShiftIntensityd(_)
+        | TransformConfig::RandAdjustContrastd(_)
+        | TransformConfig::RandGaussianNoised(_) => None,
     })
 }
