@@ -159,6 +159,34 @@ fn a_failed_checkpoint_write_is_reported_and_the_previous_one_stays_loadable() {
     assert_eq!(again.epoch, 2);
 }
 
+/// A disk that fills up while the checkpoint is written (the write's temporary file is a link
+/// to `/dev/full`, where every write fails with ENOSPC, as on a full filesystem): training stops
+/// with an error naming the file and saying why, and the checkpoint written before stays whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_during_a_checkpoint_write_is_reported_and_the_previous_one_stays_loadable() {
+    let dir = tmp("disk-full");
+    let (train, val) = (loader(samples(6, None)), loader(samples(2, None)));
+    trainer(&dir, 2).fit(&train, Some(&val)).expect("two clean epochs");
+    let last = dir.join("checkpoints/last.ckpt");
+    let before = std::fs::read(&last).unwrap();
+    let temp = dir.join(format!("checkpoints/last.tmp.{}", std::process::id()));
+    std::os::unix::fs::symlink("/dev/full", &temp).unwrap();
+
+    let mut t = trainer(&dir, 4);
+    t.resume(&last).unwrap();
+    let err = t.fit(&train, Some(&val)).unwrap_err().to_string();
+    assert!(err.contains("cannot write checkpoint") && err.contains(&last.display().to_string()), "{err}");
+    assert!(err.to_lowercase().contains("no space left on device"), "the cause is said: {err}");
+    assert_eq!(std::fs::read(&last).unwrap(), before, "last.ckpt is the one written before");
+    assert!(std::fs::symlink_metadata(&temp).is_err(), "the failed write's temporary file is removed");
+    let mut again = trainer(&dir, 4);
+    again.resume(&last).expect("the previous checkpoint loads");
+    assert_eq!(again.epoch, 2);
+    again.fit(&train, Some(&val)).expect("with space again, training goes on");
+    assert_eq!(again.epoch, 4);
+}
+
 /// Same structure, other shapes (a 3-D kernel where the checkpoint has a 2-D one): an error that
 /// names the parameter, not weights read into the wrong shape.
 #[test]

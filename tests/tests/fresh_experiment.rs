@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_image, run, scratch};
+use cytodl_runtime::io::DType;
+use cytodl_tests::e2e::{binary, example_data, metric_values, metrics, read_channel, read_image, run, scratch};
 
 /// A 2-D nucleus segmentation a user might write from scratch: the data and model groups of the
 /// project, a smaller network, a Dice loss, its own name.
@@ -87,6 +88,20 @@ fn a_new_experiment_file_builds_trains_and_predicts() {
     let r = run(&dir, bin, &["predict", "--ckpt", ckpt.to_str().expect("utf-8"), "--output-dir", "pred"]);
     assert!(r.ok, "predict:\n{}", r.text());
     // 2-D: the example's slice Z = 4 of channel 0 (the data group's `Z: 4` when spatial_dims is 2).
-    let (image, _) = read_image(&dir.join("pred/seg/img_000.ome.tif"));
+    let (image, dtype) = read_image(&dir.join("pred/seg/img_000.ome.tif"));
     assert_eq!(image.data().len(), 64 * 64, "one 64 x 64 slice, got {:?}", image.shape());
+    assert_eq!(dtype, DType::U8, "ActThreshLabel's rescale_dtype");
+    // Two epochs of a small network already tell the blobs from the background: the sigmoid
+    // (stretched to 0..255) is higher on the ground truth's foreground than off it.
+    let truth = read_channel(&dir.join("data/example/segmentation/img_000.ome.tif"), 1);
+    let plane = 64 * 64;
+    assert!(truth.data().len() >= 5 * plane, "the example image has at least 5 slices: {:?}", truth.shape());
+    let truth = &truth.data()[4 * plane..5 * plane];
+    let mean = |inside: bool| {
+        let v: Vec<f32> = image.data().iter().zip(truth).filter(|(_, t)| (**t > 0.0) == inside).map(|(p, _)| *p).collect();
+        assert!(!v.is_empty(), "slice 4 has foreground and background");
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    let (fg, bg) = (mean(true), mean(false));
+    assert!(fg > bg + 10.0, "the prediction follows the blobs: mean {fg:.1} on them, {bg:.1} off them");
 }
