@@ -726,15 +726,28 @@ pub(super) fn transform_keys(t: &TransformConfig) -> Vec<String> {
     keys.0.clone()
 }
 
-/// A random transform's probability.
-fn transform_prob(t: &TransformConfig) -> Option<f64> {
+/// What the checks need to know of a transform, from one match over every transform (no
+/// fallback arm): a new transform must say here whether it is a random crop or draws with a
+/// probability.
+enum TransformRole {
+    /// A random crop and its patch (the training patch, the default inference window).
+    RandomCrop(Vec<i64>),
+    /// A random transform applied with this probability.
+    Random(f64),
+    Other,
+}
+
+fn transform_role(t: &TransformConfig) -> TransformRole {
+    use TransformRole::{Other, Random, RandomCrop};
     match t {
-        TransformConfig::RandFlipd(x) => Some(x.prob),
-        TransformConfig::RandRotate90d(x) => Some(x.prob),
-        TransformConfig::RandHistogramShiftd(x) => Some(x.prob),
-        TransformConfig::RandStdShiftIntensityd(x) => Some(x.prob),
-        TransformConfig::RandAdjustContrastd(x) => Some(x.prob),
-        TransformConfig::RandGaussianNoised(x) => Some(x.prob),
+        TransformConfig::RandomMultiScaleCropd(c) => RandomCrop(c.patch_shape.clone()),
+        TransformConfig::RandSpatialCropSamplesd(c) => RandomCrop(c.roi_size.clone()),
+        TransformConfig::RandFlipd(x) => Random(x.prob),
+        TransformConfig::RandRotate90d(x) => Random(x.prob),
+        TransformConfig::RandHistogramShiftd(x) => Random(x.prob),
+        TransformConfig::RandStdShiftIntensityd(x) => Random(x.prob),
+        TransformConfig::RandAdjustContrastd(x) => Random(x.prob),
+        TransformConfig::RandGaussianNoised(x) => Random(x.prob),
         TransformConfig::LoadImaged(_)
         | TransformConfig::InstanceSegPreprocessd(_)
         | TransformConfig::RemoveNaNKeysd(_)
@@ -748,40 +761,24 @@ fn transform_prob(t: &TransformConfig) -> Option<f64> {
         | TransformConfig::ScaleIntensityRangePercentilesd(_)
         | TransformConfig::Clipd(_)
         | TransformConfig::Zoomd(_)
-        | TransformConfig::RandomMultiScaleCropd(_)
-        | TransformConfig::RandSpatialCropSamplesd(_)
         | TransformConfig::CenterSpatialCropd(_)
-        | TransformConfig::SpatialPadd(_) => None,
+        | TransformConfig::SpatialPadd(_) => Other,
+    }
+}
+
+/// A random transform's probability.
+fn transform_prob(t: &TransformConfig) -> Option<f64> {
+    match transform_role(t) {
+        TransformRole::Random(p) => Some(p),
+        TransformRole::RandomCrop(_) | TransformRole::Other => None,
     }
 }
 
 /// The training patch of a train pipeline (the first random crop's), the default window of
 /// sliding-window inference.
 pub(super) fn train_patch(train: &Compose) -> Option<Vec<i64>> {
-    train.transforms.0.iter().find_map(|t| match t {
-        TransformConfig::RandomMultiScaleCropd(c) => Some(c.patch_shape.clone()),
-        TransformConfig::RandSpatialCropSamplesd(c) => Some(c.roi_size.clone()),
-        // Listed one by one so that a new random crop cannot be passed over silently.
-        TransformConfig::LoadImaged(_)
-        | TransformConfig::InstanceSegPreprocessd(_)
-        | TransformConfig::RemoveNaNKeysd(_)
-        | TransformConfig::SelectItemsd(_)
-        | TransformConfig::Merged(_)
-        | TransformConfig::EnsureChannelFirstd(_)
-        | TransformConfig::ToTensord(_)
-        | TransformConfig::NormalizeIntensityd(_)
-        | TransformConfig::ThresholdIntensityd(_)
-        | TransformConfig::ScaleIntensityRanged(_)
-        | TransformConfig::ScaleIntensityRangePercentilesd(_)
-        | TransformConfig::Clipd(_)
-        | TransformConfig::Zoomd(_)
-        | TransformConfig::CenterSpatialCropd(_)
-        | TransformConfig::SpatialPadd(_)
-        | TransformConfig::RandFlipd(_)
-        | TransformConfig::RandRotate90d(_)
-        | TransformConfig::RandHistogramShiftd(_)
-        | TransformConfig::RandStdShiftIntensityd(_)
-        | TransformConfig::RandAdjustContrastd(_)
-        | TransformConfig::RandGaussianNoised(_) => None,
+    train.transforms.0.iter().find_map(|t| match transform_role(t) {
+        TransformRole::RandomCrop(patch) => Some(patch),
+        TransformRole::Random(_) | TransformRole::Other => None,
     })
 }
