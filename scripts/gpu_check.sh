@@ -14,7 +14,8 @@
 #    predicting and benchmarking on CUDA;
 # 4. parity with tensor cores and with mixed precision (how far from f32, not held to its bar);
 # 5. the LibTorch backend (cuDNN) against the device's own torch: parity (TF32 off), speed beside
-#    PyTorch, the segmentation binary.
+#    PyTorch, the segmentation binary;
+# 6. burn's operation fusion (the gpu-fusion build): parity, and the train step beside PyTorch.
 set -u
 if [ "${1:-}" = "--prepare" ]; then
   set -e
@@ -24,8 +25,12 @@ if [ "${1:-}" = "--prepare" ]; then
   pkgs=(-p cytodl-runtime --features cuda,libtorch -p cytodl-exp-segmentation --features cytodl-exp-segmentation/cuda,cytodl-exp-segmentation/libtorch -p cytodl-build)
   cargo build --release "${pkgs[@]}" --example parity --example dynunet-bench
   cargo build --release "${pkgs[@]}" --bins
+  # burn's operation fusion (feature gpu-fusion) in a target dir of its own: burn built twice.
+  cargo build --release --target-dir target/gpu-fusion -p cytodl-runtime --features cuda,gpu-fusion --example parity --example dynunet-bench
   rm -rf .devcarry && mkdir -p .devcarry
   cp target/release/examples/parity target/release/examples/dynunet-bench target/release/segmentation target/release/cytodl-build .devcarry/
+  cp target/gpu-fusion/release/examples/parity .devcarry/parity-fusion
+  cp target/gpu-fusion/release/examples/dynunet-bench .devcarry/dynunet-bench-fusion
   strip .devcarry/* && gzip .devcarry/*
   cp ../shared/bench/torch_dynunet_bench.py .devcarry/
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -38,7 +43,7 @@ fi
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 R=$PWD; D=$R/.devcarry
-cd "$D" && for f in *.gz; do gunzip -f "$f"; done; chmod +x parity dynunet-bench segmentation cytodl-build; cd "$R"
+cd "$D" && for f in *.gz; do gunzip -f "$f"; done; chmod +x parity dynunet-bench segmentation cytodl-build parity-fusion dynunet-bench-fusion; cd "$R"
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$D"/monai-*.whl && export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__, 'cudnn.allow_tf32', torch.backends.cudnn.allow_tf32)"
@@ -135,10 +140,29 @@ libtorch() {
   cd "$R"
 }
 
+fusion() {
+  echo "## 6. burn's operation fusion (gpu-fusion build): parity and train step beside PyTorch"
+  for f in dynunet3d_seg dynunet3d_basic_4lvl; do
+    echo "== parity cuda+fusion $f"
+    timeout 90 "$D/parity-fusion" --device cuda --per-param "$P/$f" > "/tmp/parity_fu_$f.log" 2>&1
+    tail -1 "/tmp/parity_fu_$f.log"; grep -m3 "worst\|error" "/tmp/parity_fu_$f.log"
+  done
+  echo "== parity cuda+fusion dynunet3d_seg, implicit GEMM (TF32; informative)"
+  CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/parity-fusion" --device cuda "$P/dynunet3d_seg" 2>&1 | tail -1; stamp
+  for s in small medium; do
+    echo "== bench $s: PyTorch, then fusion with the direct kernels, implicit GEMM, implicit GEMM bf16"
+    timeout 60 python3 "$D/torch_dynunet_bench.py" $s 20 2>&1 | tail -1
+    timeout 90 "$D/dynunet-bench-fusion" $s 20 cuda 2>&1 | tail -1
+    CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/dynunet-bench-fusion" $s 20 cuda 2>&1 | tail -1
+    CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/dynunet-bench-fusion" $s 20 cuda bf16-mixed 2>&1 | tail -1
+    stamp
+  done
+}
+
 # Sections to run: all by default; `quick` is parity on two fixtures and the tensor-core timings
 # (for a second call when little device time is left).
 case "${1:-all}" in
-  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; numerics ;;
-  all) parity; speed "direct tc tc-bf16 tc-fp16"; binary; numerics; libtorch ;;
+  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; fusion ;;
+  all) parity; speed "direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch ;;
   *) for section in "$@"; do $section; done ;;
 esac

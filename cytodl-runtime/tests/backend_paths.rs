@@ -95,17 +95,25 @@ fn skip_connection_gradient_on_wgpu() {
 /// Output and gradients (input, weight) of a convolution: burn's op (`ours = false`) or our
 /// gap-free rewrite of it (`ours = true`, what the network layers run on GPU backends).
 fn conv_grads<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, case: ConvCase, ours: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    conv_grads_by::<B>(device, case, |x, w, options| match ours {
+        true => cytodl_runtime::nn::conv::conv3d_without_gaps(x, w, None, options),
+        false => burn::tensor::module::conv3d(x, w, None, options),
+    })
+}
+
+/// [`conv_grads`] of the convolution `conv` computes.
+fn conv_grads_by<B: burn::tensor::backend::AutodiffBackend>(
+    device: &B::Device,
+    case: ConvCase,
+    conv: impl Fn(Tensor<B, 5>, Tensor<B, 5>, burn::tensor::ops::ConvOptions<3>) -> Tensor<B, 5>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     use burn::tensor::ops::ConvOptions;
     let (xs, ws, stride, padding) = case;
     let init = Init::new(5);
     let x = init.at("x").normal::<B, 5>(xs, 0.0, 1.0, device).require_grad();
     let w = init.at("w").normal::<B, 5>(ws, 0.0, 0.1, device).require_grad();
     let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
-    let y = if ours {
-        cytodl_runtime::nn::conv::conv3d_without_gaps(x.clone(), w.clone(), None, options)
-    } else {
-        burn::tensor::module::conv3d(x.clone(), w.clone(), None, options)
-    };
+    let y = conv(x.clone(), w.clone(), options);
     let r = init.at("r").normal::<B, 5>(y.dims(), 0.0, 1.0, device);
     let grads = (y.clone() * r).sum().backward();
     (values(y), values(x.grad(&grads).expect("x grad")), values(w.grad(&grads).expect("w grad")))
@@ -146,6 +154,29 @@ fn conv_gradients_on_wgpu() {
     for case in CONV_CASES {
         let cpu = conv_grads::<CpuTrain>(&Default::default(), case, false);
         let gpu = conv_grads::<WgpuTrain>(&Default::default(), case, true);
+        let e = errors(&gpu, &cpu);
+        assert!(e.iter().all(|v| *v < 1e-5), "x {:?} w {:?} stride {:?}: output, input gradient, weight gradient errors {e:?}", case.0, case.1, case.2);
+    }
+}
+
+/// The implicit-GEMM route of the GPU backends (`CYTODL_GPU_CONV=implicit-gemm`: forward, input
+/// and weight gradients, split-K weight gradients over large volumes, and with `gpu-fusion` the
+/// same kernels recorded in burn's fusion stream), after the layers' gap-free rewrite, gives the
+/// CPU's values and gradients, for every case and one large enough for split-K. On lavapipe CubeCL's GEMM has no tensor cores
+/// and declines (the direct kernel runs, with a note), so the tolerance is f32's; on a GPU,
+/// `scripts/gpu_check.sh` checks it with TF32.
+#[cfg(feature = "wgpu")]
+#[test]
+fn implicit_gemm_route_on_wgpu() {
+    use cytodl_runtime::backend::WgpuTrain;
+    use cytodl_runtime::nn::conv_gpu::{conv3d_with, GpuConv};
+    let split_k: ConvCase = ([1, 4, 32, 32, 32], [8, 4, 3, 3, 3], [1, 1, 1], [1, 1, 1]);
+    for case in CONV_CASES.into_iter().chain([split_k]) {
+        let cpu = conv_grads::<CpuTrain>(&Default::default(), case, false);
+        let gpu = conv_grads_by::<WgpuTrain>(&Default::default(), case, |x, w, options| {
+            let (x, w, options) = cytodl_runtime::nn::conv::without_gaps(x, w, options);
+            conv3d_with(GpuConv::ImplicitGemm, &x, &w, None, &options).expect("a wgpu backend is routed")
+        });
         let e = errors(&gpu, &cpu);
         assert!(e.iter().all(|v| *v < 1e-5), "x {:?} w {:?} stride {:?}: output, input gradient, weight gradient errors {e:?}", case.0, case.1, case.2);
     }

@@ -33,6 +33,17 @@ pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Te
 /// The same convolution with no kernel shorter than its stride (see the module docs); any
 /// backend, no dilation.
 pub fn conv3d_without_gaps<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>, options: ConvOptions<3>) -> Tensor<B, 5> {
+    let (x, weight, options) = without_gaps(x, weight, options);
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if let Some(y) = super::conv_gpu::conv3d(&x, &weight, bias.as_ref(), &options) {
+        return y;
+    }
+    conv_cpu::conv3d(x, weight, bias, options)
+}
+
+/// The input, weight and options of the same convolution with no kernel shorter than its stride
+/// (see the module docs).
+pub fn without_gaps<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, options: ConvOptions<3>) -> (Tensor<B, 5>, Tensor<B, 5>, ConvOptions<3>) {
     let (mut x, mut weight, mut options) = (x, weight, options);
     for axis in 0..3 {
         let (k, s, p) = (weight.dims()[axis + 2], options.stride[axis], options.padding[axis]);
@@ -49,11 +60,7 @@ pub fn conv3d_without_gaps<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bi
             x = extend_with_zeros(x, axis + 2, s - k);
         }
     }
-    #[cfg(any(feature = "cuda", feature = "wgpu"))]
-    if let Some(y) = super::conv_gpu::conv3d(&x, &weight, bias.as_ref(), &options) {
-        return y;
-    }
-    conv_cpu::conv3d(x, weight, bias, options)
+    (x, weight, options)
 }
 
 /// `t` with `n` zeros appended along `dim` (in `t`'s dtype).

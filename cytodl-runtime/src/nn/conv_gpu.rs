@@ -73,7 +73,18 @@ impl GpuConv {
 /// the compiled-in GPU backends or the algorithm is burn's default (the caller then runs
 /// burn's op).
 pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
-    if GpuConv::current() == GpuConv::Direct || options.groups != 1 {
+    conv3d_with(GpuConv::current(), x, weight, bias, options)
+}
+
+/// [`conv3d`] with the algorithm given rather than the process's (tests compare the two).
+pub fn conv3d_with<B: Backend>(
+    algorithm: GpuConv,
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    if algorithm == GpuConv::Direct || options.groups != 1 {
         return None;
     }
     #[cfg(feature = "cuda")]
@@ -93,7 +104,7 @@ pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<
     None
 }
 
-type Cube<R, BT> = CubeBackend<R, f32, i32, BT>;
+pub(super) type Cube<R, BT> = CubeBackend<R, f32, i32, BT>;
 
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     x: &Tensor<B, 5>,
@@ -112,12 +123,29 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
         let y = forward::<R>(inner(x.clone())?, inner(weight.clone())?, b, options);
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
-        None
+        on_fused_runtime::<B, R, BT>(x, weight, bias, options)
     }
 }
 
+/// With burn's fusion (`gpu-fusion`), the GPU backends are `Fusion<CubeBackend>`: the same
+/// kernels, recorded as custom operations of the fusion stream.
+#[cfg(feature = "gpu-fusion")]
+use super::conv_gpu_fusion::on_runtime as on_fused_runtime;
+
+/// Without `gpu-fusion` no backend is fused (the fusion path's signature, to be called alike).
+#[cfg(not(feature = "gpu-fusion"))]
+#[allow(clippy::extra_unused_type_parameters)]
+fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    _: &Tensor<B, 5>,
+    _: &Tensor<B, 5>,
+    _: Option<&Tensor<B, 1>>,
+    _: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    None
+}
+
 /// The forward pass with the implicit GEMM, or the direct kernel for a shape it refuses.
-fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, b: Option<CubeTensor<R>>, options: &ConvOptions<3>) -> CubeTensor<R> {
+pub(super) fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, b: Option<CubeTensor<R>>, options: &ConvOptions<3>) -> CubeTensor<R> {
     let shape = (x.meta.shape().clone(), w.meta.shape().clone());
     conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), ConvStrategy::ImplicitGemm)
         .or_else(|e| {
@@ -165,24 +193,46 @@ fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
 /// The weight gradient as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]) where the
 /// implicit GEMM would leave the GPU idle: a reduction over at least 32768 voxels (the medium
 /// DynUNet's two finest levels; at the small one's 16384 it measured slower) and columns that
-/// fit in 2 GiB.
-fn split_k_weight_grad<R: CubeRuntime, BT: BoolElement>(
-    x: &CubeTensor<R>,
-    dy: &CubeTensor<R>,
-    w_shape: &Shape,
-    options: &ConvOptions<3>,
-) -> Option<CubeTensor<R>> {
-    let (xs, ys) = (x.meta.shape(), dy.meta.shape());
+/// fit in 2 GiB. Generic, so that it runs on the GPU backends with and without burn's fusion.
+pub(super) fn split_k_weight_grad<B: Backend>(x: Tensor<B, 5>, dy: Tensor<B, 5>, w_shape: &Shape, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
+    let (xs, ys) = (x.dims(), dy.dims());
     let reduction = ys[0] * ys[2] * ys[3] * ys[4];
     let taps = w_shape[2] * w_shape[3] * w_shape[4];
     let column_bytes = xs[0] * xs[1] * taps * ys[2] * ys[3] * ys[4] * 4;
     if reduction < 32768 || column_bytes > 1 << 31 {
         return None;
     }
-    let wrap = |t: &CubeTensor<R>| Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(t.clone()));
-    let kernel = [w_shape[2], w_shape[3], w_shape[4]];
-    let dw = super::conv::weight_grad_split_k(wrap(x), wrap(dy), kernel, options)?;
-    Some(dw.into_primitive().tensor())
+    super::conv::weight_grad_split_k(x, dy, [w_shape[2], w_shape[3], w_shape[4]], options)
+}
+
+/// The input gradient with the implicit GEMM, or the direct kernel for a shape it refuses
+/// (CubeCL itself runs strided input gradients with its fallback kernel).
+pub(super) fn input_grad<R: CubeRuntime>(dy: CubeTensor<R>, w: CubeTensor<R>, in_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+    let shapes = (in_shape.clone(), w.meta.shape().clone());
+    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+        .or_else(|e| {
+            note_refusal("input-gradient", &shapes, &e);
+            conv_data_backward::<R, 3>(dy, w, in_shape, options.clone(), ConvStrategy::Direct)
+        })
+        .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"))
+}
+
+/// The weight gradient that is not split ([`split_k_weight_grad`] declined): see
+/// [`unsplit_weight_grad_strategy`], with the direct kernel for a shape the GEMM refuses.
+pub(super) fn unsplit_weight_grad<R: CubeRuntime>(x: CubeTensor<R>, dy: CubeTensor<R>, w_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+    let shapes = (x.meta.shape().clone(), w_shape.clone());
+    conv_weight_backward::<R, 3>(x.clone(), dy.clone(), w_shape.clone(), options.clone(), unsplit_weight_grad_strategy(options))
+        .or_else(|e| {
+            note_refusal("weight-gradient", &shapes, &e);
+            conv_weight_backward::<R, 3>(x, dy, w_shape, options.clone(), ConvStrategy::Direct)
+        })
+        .unwrap_or_else(|e| panic!("CubeCL refused a convolution's weight gradient: {e:?}"))
+}
+
+/// The bias gradient: `dy` summed over everything but its channels.
+pub(super) fn bias_grad<B: Backend>(dy: Tensor<B, 5>) -> Tensor<B, 1> {
+    let channels = dy.dims()[1];
+    dy.sum_dims(&[0, 2, 3, 4]).reshape([channels])
 }
 
 /// The algorithm for a weight gradient that is not split: the implicit GEMM at stride 1; the
@@ -209,37 +259,22 @@ impl<R: CubeRuntime, BT: BoolElement, const N: usize> Backward<Cube<R, BT>, N> f
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (x, w, options) = ops.state;
         let dy = grads.consume::<Cube<R, BT>>(&ops.node);
-        let shape = |t: &CubeTensor<R>| -> Shape { t.meta.shape().clone() };
+        let wrap = |t: CubeTensor<R>| Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(t));
         let mut parents = ops.parents.into_iter();
         if let Some(Some(node)) = parents.next() {
-            let in_shape = shape(&x);
-            let shapes = (in_shape.clone(), shape(&w));
-            let dx = conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
-                .or_else(|e| {
-                    note_refusal("input-gradient", &shapes, &e);
-                    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape, options.clone(), ConvStrategy::Direct)
-                })
-                .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"));
-            grads.register::<Cube<R, BT>>(node.id, dx);
+            let in_shape = x.meta.shape().clone();
+            grads.register::<Cube<R, BT>>(node.id, input_grad::<R>(dy.clone(), w.clone(), in_shape, &options));
         }
         if let Some(Some(node)) = parents.next() {
-            let w_shape = shape(&w);
-            let dw = split_k_weight_grad::<R, BT>(&x, &dy, &w_shape, &options).unwrap_or_else(|| {
-                let shapes = (shape(&x), w_shape.clone());
-                conv_weight_backward::<R, 3>(x.clone(), dy.clone(), w_shape.clone(), options.clone(), unsplit_weight_grad_strategy(&options))
-                    .or_else(|e| {
-                        note_refusal("weight-gradient", &shapes, &e);
-                        conv_weight_backward::<R, 3>(x, dy.clone(), w_shape, options.clone(), ConvStrategy::Direct)
-                    })
-                    .unwrap_or_else(|e| panic!("CubeCL refused a convolution's weight gradient: {e:?}"))
-            });
+            let w_shape = w.meta.shape().clone();
+            let dw = match split_k_weight_grad(wrap(x.clone()), wrap(dy.clone()), &w_shape, &options) {
+                Some(dw) => dw.into_primitive().tensor(),
+                None => unsplit_weight_grad::<R>(x, dy.clone(), w_shape, &options),
+            };
             grads.register::<Cube<R, BT>>(node.id, dw);
         }
         if let Some(Some(node)) = parents.next() {
-            let dy = Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(dy));
-            let o = dy.dims()[1];
-            let db = dy.sum_dims(&[0, 2, 3, 4]).reshape([o]);
-            grads.register::<Cube<R, BT>>(node.id, db.into_primitive().tensor());
+            grads.register::<Cube<R, BT>>(node.id, bias_grad(wrap(dy)).into_primitive().tensor());
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod conv;
 pub mod conv_cpu;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub mod conv_gpu;
+#[cfg(all(feature = "gpu-fusion", any(feature = "cuda", feature = "wgpu")))]
+mod conv_gpu_fusion;
 pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
