@@ -265,6 +265,12 @@ impl Settings {
 }
 
 impl Settings {
+    /// The seed to seed with: the run's once it is settled (train, test and predict settle a
+    /// `seed: null` by drawing one first); 0 where nothing settles it (`bench`).
+    pub fn seed_or_zero(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
     /// `logger.<name>.<field>` of an MLflow logger (where a run is tracked is a run-time
     /// choice); `None` when `key` is not one.
     fn set_mlflow(&mut self, key: &str, value: &str) -> Option<Result<(), OverrideError>> {

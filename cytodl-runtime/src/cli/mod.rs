@@ -339,7 +339,7 @@ fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, de
 }
 
 fn load_manifest(settings: &Settings) -> Result<Manifest, CliError> {
-    let spec = assemble::manifest_spec(&settings.data, settings.seed.unwrap_or(0))?;
+    let spec = assemble::manifest_spec(&settings.data, settings.seed_or_zero())?;
     Ok(manifest::load(&spec)?)
 }
 
@@ -358,7 +358,7 @@ fn loader_of(settings: &Settings, rows: Vec<Sample>, split: Split, train: bool, 
         shuffle: train && data.shuffle,
         drop_last: train && data.drop_last,
         num_workers: assemble::num_workers(data)?,
-        seed: settings.seed.unwrap_or(0),
+        seed: settings.seed_or_zero(),
         shard,
         ..Default::default()
     };
@@ -759,9 +759,9 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
     for (i, s) in patch.iter().rev().enumerate() {
         shape[4 - i] = *s;
     }
-    let init = Init::new(settings.seed.unwrap_or(0));
+    let init = Init::new(settings.seed_or_zero());
     let task = family.task()?;
-    let config = TrainerConfig::new(settings.trainer.clone(), settings.seed.unwrap_or(0));
+    let config = TrainerConfig::new(settings.trainer.clone(), settings.seed_or_zero());
     let mut step = family.training_step::<B>(&config, settings.lr)?;
     let mut net = family.build_trainable::<B>(device, &init.at("model"))?;
     let batch = bench_batch::<B::InnerBackend, _>(&net.valid(), &task, shape, &init, device);
