@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::assemble::AssembleError;
 use crate::data::manifest::ManifestError;
 use crate::experiment::OverrideError;
-use crate::family::FamilyError;
+use crate::family::{ConfigBufferError, FamilyError};
 use crate::nn::WeightsError;
 use crate::train::checkpoint::{CheckpointError, ModelRecordError};
 use crate::train::error::TrainError;
@@ -41,8 +41,8 @@ pub enum CliError {
     CannotResume { source: CheckpointError, folder: String },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("{path}: {message}")]
-    Weights { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    ConfigBuffers { path: PathBuf, source: ConfigBufferError },
     #[error("{path}: {source}")]
     Model { path: PathBuf, source: ModelRecordError },
     #[error("{path}: {source}")]

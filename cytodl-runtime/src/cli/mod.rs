@@ -374,7 +374,7 @@ pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M,
     }
     let state_dict_error = |source| CliError::StateDict { path: path.to_path_buf(), source: Box::new(source) };
     let mut dict = StateDict::from_file(path).map_err(state_dict_error)?;
-    family.take_config_buffers(&mut dict.tensors).map_err(|message| CliError::Weights { path: path.to_path_buf(), message })?;
+    family.take_config_buffers(&mut dict.tensors).map_err(|source| CliError::ConfigBuffers { path: path.to_path_buf(), source })?;
     dict.tensors = std::mem::take(&mut dict.tensors).into_iter().map(|(k, v)| (family.state_dict_key(&k).unwrap_or(k), v)).collect();
     let (net, report) = load_state_dict(net, &dict, &LoadOptions { strict, prefix: Some(String::new()) }).map_err(state_dict_error)?;
     if !report.is_clean() {

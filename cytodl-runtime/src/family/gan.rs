@@ -5,7 +5,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use cytodl_schema::{ConfigPath, GAN};
 
-use super::{FamilyError, ModelFamily};
+use super::{ConfigBufferError, FamilyError, ModelFamily};
 use std::collections::BTreeMap;
 
 use burn::tensor::TensorData;
@@ -87,8 +87,8 @@ impl ModelFamily for GAN {
 
     /// cyto_dl's `GANLoss` registers its labels as buffers (`task_heads.<h>.gan_loss[.gan_loss]
     /// .real_label` / `.fake_label`): they must be the labels this config trains with.
-    fn take_config_buffers(&self, tensors: &mut BTreeMap<String, TensorData>) -> Result<(), String> {
-        let task = self.task().map_err(|e| e.to_string())?;
+    fn take_config_buffers(&self, tensors: &mut BTreeMap<String, TensorData>) -> Result<(), ConfigBufferError> {
+        let task = self.task()?;
         let Some(adv) = &task.adversarial else { return Ok(()) };
         let (real, fake) = match adv.objective.criterion {
             Criterion::Vanilla { real_label, fake_label } | Criterion::LeastSquares { real_label, fake_label } => (real_label, fake_label),
@@ -102,7 +102,7 @@ impl ModelFamily for GAN {
             let value = data.as_slice::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN) as f64;
             let want = if key.ends_with(".real_label") { real } else { fake };
             if (value - want).abs() > 1e-6 {
-                return Err(format!("`{key}` is {value}, this config's label is {want}"));
+                return Err(ConfigBufferError::Label { key, found: value, want });
             }
         }
         Ok(())

@@ -44,6 +44,21 @@ pub enum FamilyError {
     Gan(String),
 }
 
+/// A configuration buffer of a cyto_dl state dict that disagrees with this config.
+#[derive(Debug, Error)]
+pub enum ConfigBufferError {
+    #[error(transparent)]
+    Family(Box<FamilyError>),
+    #[error("`{key}` is {found}, this config's label is {want}")]
+    Label { key: String, found: f64, want: f64 },
+}
+
+impl From<FamilyError> for ConfigBufferError {
+    fn from(e: FamilyError) -> Self {
+        ConfigBufferError::Family(Box::new(e))
+    }
+}
+
 /// A model config that builds a network and its training step.
 pub trait ModelFamily {
     /// The network, on any backend (test and predict run it on the inner backend).
@@ -83,7 +98,7 @@ pub trait ModelFamily {
     /// Takes out of a cyto_dl state dict the buffers that hold configuration rather than
     /// weights (a GAN loss's labels), checking them against this config; what is left must all
     /// be weights. A mismatch is an error naming the key.
-    fn take_config_buffers(&self, _tensors: &mut std::collections::BTreeMap<String, burn::tensor::TensorData>) -> Result<(), String> {
+    fn take_config_buffers(&self, _tensors: &mut std::collections::BTreeMap<String, burn::tensor::TensorData>) -> Result<(), ConfigBufferError> {
         Ok(())
     }
 
