@@ -5,7 +5,9 @@
 //! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda|wgpu|libtorch|libtorch:cpu] [32|bf16-mixed|16-mixed]`
 //! (`cuda` needs `--features cuda`, `wgpu` `--features wgpu`, `libtorch` `--features libtorch`). Mixed precision casts the
 //! convolutions as the experiment binaries do (`nn::autocast`); on GPU backends
-//! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`).
+//! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`). `CYTODL_BENCH_WARMUP` (default 3)
+//! sets the untimed steps before each timing, so that a kernel profile (`CUBECL_DEBUG_OPTION=profile`)
+//! can cover a known number of steps.
 
 use std::time::Instant;
 
@@ -98,7 +100,8 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         let grads = GradientsParams::from_grads(l.backward(), &net);
         opt.step(1e-4, net, grads)
     };
-    for _ in 0..3 {
+    let warmup: usize = std::env::var("CYTODL_BENCH_WARMUP").ok().and_then(|w| w.parse().ok()).unwrap_or(3);
+    for _ in 0..warmup {
         net = train_step(net);
     }
     let _ = B::sync(&device);
@@ -110,7 +113,7 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
     let train_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let eval = net.valid();
     let xe = Init::new(3).normal::<B::InnerBackend, 5>(shape, 0.0, 1.0, &device);
-    for _ in 0..3 {
+    for _ in 0..warmup {
         let _ = eval.forward(xe.clone()).into_data();
     }
     let t = Instant::now();

@@ -19,6 +19,7 @@ pub mod loss_scale;
 mod optimizer;
 mod record;
 pub mod schedule;
+mod state_store;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grad_norm, scale_grads, GradAccumulator, GradClip};
 pub use loss_scale::LossScaler;
