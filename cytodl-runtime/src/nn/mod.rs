@@ -11,6 +11,7 @@ pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
 pub mod norm_cpu;
+mod norm_gpu;
 #[cfg(feature = "libtorch")]
 pub mod torch_autograd;
 pub mod weights;

@@ -4,8 +4,9 @@
 //! Written with tensor ops, a normalisation is five full passes over the activation forward
 //! (mean, centre, square, scale, shift) and as many again backward, each allocating a tensor
 //! the size of the activation. Here a row `(n, c)` is read twice and written once forward, and
-//! read twice and written once backward; rows run in parallel. Other backends (CUDA) and dtypes
-//! use the tensor-op formula, which computes the same thing.
+//! read twice and written once backward; rows run in parallel. The GPU backends have their own
+//! closed-form backward (`norm_gpu`); other backends and dtypes use the tensor-op formula, which
+//! computes the same thing.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -30,6 +31,9 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, 
             return y;
         }
     }
+    if let Some(y) = super::norm_gpu::instance_norm(&x, affine.as_ref(), eps) {
+        return y;
+    }
     #[cfg(feature = "libtorch")]
     if let Some((weight, bias)) = &affine {
         if let Some(y) = super::torch_autograd::instance_norm(&x, weight, bias, eps) {
@@ -47,7 +51,7 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, 
 /// instance (32 rows of 131072 values in the medium DynUNet) left most of an H200 idle — 2.8 ms
 /// per statistic, a third of a train step (BENCHMARKS.md). The broadcast gradients of the
 /// backward pass reduce the same two ways.
-fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
+pub(crate) fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Tensor<B, 1>)>, eps: f64) -> Tensor<B, 5> {
     let shape = x.dims();
     let [n, c, ..] = shape;
     let volume = shape[2] * shape[3] * shape[4];
@@ -72,7 +76,7 @@ fn with_tensor_ops<B: Backend>(x: Tensor<B, 5>, affine: Option<(Tensor<B, 1>, Te
 
 /// How many equal rows one instance of `volume` values is reduced as: the largest divisor of
 /// `volume` up to 256 that leaves rows of at least 256 values (1 for small volumes).
-fn rows_per_instance(volume: usize) -> usize {
+pub(super) fn rows_per_instance(volume: usize) -> usize {
     (1..=256).rev().find(|r| volume.is_multiple_of(*r) && volume / r >= 256).unwrap_or(1)
 }
 
