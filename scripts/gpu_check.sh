@@ -15,7 +15,8 @@
 # 4. parity with tensor cores and with mixed precision (how far from f32, not held to its bar);
 # 5. the LibTorch backend (cuDNN) against the device's own torch: parity (TF32 off), speed beside
 #    PyTorch, the segmentation binary;
-# 6. burn's operation fusion (the gpu-fusion build): parity, and the train step beside PyTorch.
+# 6. burn's operation fusion (the gpu-fusion build): parity, and the train step beside PyTorch;
+# 7. kernel launches per medium train step (CubeCL profile), without and with fusion.
 set -u
 if [ "${1:-}" = "--prepare" ]; then
   set -e
@@ -32,7 +33,7 @@ if [ "${1:-}" = "--prepare" ]; then
   cp target/gpu-fusion/release/examples/parity .devcarry/parity-fusion
   cp target/gpu-fusion/release/examples/dynunet-bench .devcarry/dynunet-bench-fusion
   strip .devcarry/* && gzip .devcarry/*
-  cp ../shared/bench/torch_dynunet_bench.py .devcarry/
+  cp ../shared/bench/torch_dynunet_bench.py scripts/cubecl_launches.py .devcarry/
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 -d .devcarry monai==1.5.2
   grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
@@ -159,10 +160,22 @@ fusion() {
   done
 }
 
+launches() {
+  echo "## 7. kernel launches per steady medium train step (CubeCL profile; scripts/cubecl_launches.py)"
+  for v in "dynunet-bench direct" "dynunet-bench implicit-gemm" "dynunet-bench-fusion implicit-gemm"; do
+    set -- $v
+    echo "== $1, CYTODL_GPU_CONV=$2"
+    rm -f /tmp/prof.log
+    CUBECL_DEBUG_LOG=/tmp/prof.log CUBECL_DEBUG_OPTION=profile CYTODL_BENCH_WARMUP=1 CYTODL_GPU_CONV=$2 timeout 90 "$D/$1" medium 1 cuda > /dev/null 2>&1
+    python3 "$D/cubecl_launches.py" /tmp/prof.log | tail -9
+  done
+  stamp
+}
+
 # Sections to run: all by default; `quick` is parity on two fixtures and the tensor-core timings
 # (for a second call when little device time is left).
 case "${1:-all}" in
   quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; fusion ;;
-  all) parity; speed "direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch ;;
+  all) parity; speed "direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch; launches ;;
   *) for section in "$@"; do $section; done ;;
 esac

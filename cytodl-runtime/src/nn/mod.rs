@@ -11,6 +11,8 @@ pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
 pub mod norm_cpu;
+// With no GPU backend compiled in, only its unit tests (on the CPU backend) reach it.
+#[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
 mod norm_gpu;
 #[cfg(feature = "libtorch")]
 pub mod torch_autograd;

@@ -78,9 +78,10 @@ pub fn on<B: Backend, I: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1
 fn forward<I: Backend>(x: Tensor<I, 5>, affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>, eps: f64) -> (Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>) {
     let shape = x.dims();
     let x = x.reshape(rows_shape(&shape));
-    let mean = x.clone().mean_dim(3).mean_dim(2);
+    let len = (shape[2] * shape[3] * shape[4]) as f64;
+    let mean = instance_sums(x.clone()).div_scalar(len);
     let xc = x - mean;
-    let var = xc.clone().square().mean_dim(3).mean_dim(2);
+    let var = instance_sums(xc.clone().square()).div_scalar(len);
     let rstd = var.add_scalar(eps).sqrt().recip();
     let xhat = xc * rstd.clone();
     let y = match affine {
@@ -95,6 +96,18 @@ fn rows_shape(shape: &[usize; 5]) -> [usize; 4] {
     let volume = shape[2] * shape[3] * shape[4];
     let rows = rows_per_instance(volume);
     [shape[0], shape[1], rows, volume / rows]
+}
+
+/// Each instance's sum, `[N, C, rows, len]` -> `[N, C, 1, 1]`: over `len`, then over the rows
+/// (no second kernel when there is one row).
+fn instance_sums<I: Backend>(t: Tensor<I, 4>) -> Tensor<I, 4> {
+    let rows = t.dims()[2];
+    let t = t.sum_dim(3);
+    if rows == 1 {
+        t
+    } else {
+        t.sum_dim(2)
+    }
 }
 
 /// A `[C]` parameter broadcast over `[N, C, rows, len]`.
@@ -128,8 +141,8 @@ impl<I: Backend, const N: usize> Backward<I, N> for InstanceNormBackward {
         let shape = dy.dims();
         let dy = dy.reshape(xhat.dims());
         let len = (shape[2] * shape[3] * shape[4]) as f64;
-        let sum_dy = dy.clone().sum_dim(3).sum_dim(2);
-        let sum_dy_xhat = (dy.clone() * xhat.clone()).sum_dim(3).sum_dim(2);
+        let sum_dy = instance_sums(dy.clone());
+        let sum_dy_xhat = instance_sums(dy.clone() * xhat.clone());
         let weight = weight.map(|w| per_channel(Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(w))));
         let channels = shape[1];
         let mut parents = ops.parents.into_iter();
