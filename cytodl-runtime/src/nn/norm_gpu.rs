@@ -78,10 +78,9 @@ pub fn on<B: Backend, I: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1
 fn forward<I: Backend>(x: Tensor<I, 5>, affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>, eps: f64) -> (Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>) {
     let shape = x.dims();
     let x = x.reshape(rows_shape(&shape));
-    let len = (shape[2] * shape[3] * shape[4]) as f64;
-    let mean = instance_sums(x.clone()).div_scalar(len);
+    let mean = instance_means(x.clone());
     let xc = x - mean;
-    let var = instance_sums(xc.clone().square()).div_scalar(len);
+    let var = instance_means(xc.clone().square());
     let rstd = var.add_scalar(eps).sqrt().recip();
     let xhat = xc * rstd.clone();
     let y = match affine {
@@ -107,6 +106,18 @@ fn instance_sums<I: Backend>(t: Tensor<I, 4>) -> Tensor<I, 4> {
         t
     } else {
         t.sum_dim(2)
+    }
+}
+
+/// Each instance's mean, as [`instance_sums`]; the reduction kernels divide, so no extra launch
+/// (rows of equal length: the mean of the row means is the mean).
+fn instance_means<I: Backend>(t: Tensor<I, 4>) -> Tensor<I, 4> {
+    let rows = t.dims()[2];
+    let t = t.mean_dim(3);
+    if rows == 1 {
+        t
+    } else {
+        t.mean_dim(2)
     }
 }
 
