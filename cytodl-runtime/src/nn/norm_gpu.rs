@@ -78,9 +78,9 @@ pub fn on<B: Backend, I: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1
 fn forward<I: Backend>(x: Tensor<I, 5>, affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>, eps: f64) -> (Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>) {
     let shape = x.dims();
     let x = x.reshape(rows_shape(&shape));
-    let mean = instance_means(x.clone());
+    let mean = per_instance(x.clone(), Tensor::mean_dim);
     let xc = x - mean;
-    let var = instance_means(xc.clone().square());
+    let var = per_instance(xc.clone().square(), Tensor::mean_dim);
     let rstd = var.add_scalar(eps).sqrt().recip();
     let xhat = xc * rstd.clone();
     let y = match affine {
@@ -97,27 +97,17 @@ fn rows_shape(shape: &[usize; 5]) -> [usize; 4] {
     [shape[0], shape[1], rows, volume / rows]
 }
 
-/// Each instance's sum, `[N, C, rows, len]` -> `[N, C, 1, 1]`: over `len`, then over the rows
-/// (no second kernel when there is one row).
-fn instance_sums<I: Backend>(t: Tensor<I, 4>) -> Tensor<I, 4> {
+/// Each instance's statistic, `[N, C, rows, len]` -> `[N, C, 1, 1]`: `reduce` (`sum_dim` or
+/// `mean_dim`) over `len`, then over the rows, with no second kernel when there is one row. Means
+/// go through `mean_dim` because the reduction kernel divides (a sum and a division is a launch
+/// more); rows are of equal length, so the mean of the row means is the mean.
+fn per_instance<I: Backend>(t: Tensor<I, 4>, reduce: fn(Tensor<I, 4>, usize) -> Tensor<I, 4>) -> Tensor<I, 4> {
     let rows = t.dims()[2];
-    let t = t.sum_dim(3);
+    let t = reduce(t, 3);
     if rows == 1 {
         t
     } else {
-        t.sum_dim(2)
-    }
-}
-
-/// Each instance's mean, as [`instance_sums`]; the reduction kernels divide, so no extra launch
-/// (rows of equal length: the mean of the row means is the mean).
-fn instance_means<I: Backend>(t: Tensor<I, 4>) -> Tensor<I, 4> {
-    let rows = t.dims()[2];
-    let t = t.mean_dim(3);
-    if rows == 1 {
-        t
-    } else {
-        t.mean_dim(2)
+        reduce(t, 2)
     }
 }
 
@@ -152,8 +142,8 @@ impl<I: Backend, const N: usize> Backward<I, N> for InstanceNormBackward {
         let shape = dy.dims();
         let dy = dy.reshape(xhat.dims());
         let len = (shape[2] * shape[3] * shape[4]) as f64;
-        let sum_dy = instance_sums(dy.clone());
-        let sum_dy_xhat = instance_sums(dy.clone() * xhat.clone());
+        let sum_dy = per_instance(dy.clone(), Tensor::sum_dim);
+        let sum_dy_xhat = per_instance(dy.clone() * xhat.clone(), Tensor::sum_dim);
         let weight = weight.map(|w| per_channel(Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(w))));
         let channels = shape[1];
         let mut parents = ops.parents.into_iter();
