@@ -381,8 +381,9 @@ impl<B: AutodiffBackend> Optimizer<B> {
     /// parameter (~700 for a DynUNet).
     ///
     /// A backend with burn's operation fusion (`gpu-fusion`) runs each parameter's update as one
-    /// fused kernel; there concatenating costs more launches than it saves (546 vs 500 per small
-    /// DynUNet step on wgpu), so every parameter is updated on its own.
+    /// fused kernel; there concatenating costs more launches than it saves, so every parameter is
+    /// updated on its own (with groups of one never concatenated: 546 -> 446 launches per small
+    /// DynUNet step on wgpu with fusion, BENCHMARKS.md).
     pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, model: M, grads: GradientsParams) -> M {
         self.step_grouped(lr, model, grads, None)
     }
@@ -403,7 +404,8 @@ impl<B: AutodiffBackend> Optimizer<B> {
             // A state of another size (the architecture changed) is not used: the update starts afresh.
             let state = self.states.get(&param.key).filter(|(_, numel)| *numel == param.numel).map(|(s, _)| s);
             let key = GroupKey::of(&param, state);
-            match groups.iter_mut().find(|(k, _)| *k == key && !per_parameter) {
+            let joined = if per_parameter { None } else { groups.iter_mut().find(|(k, _)| *k == key) };
+            match joined {
                 Some((_, members)) => members.push(param),
                 None => groups.push((key, vec![param])),
             }
