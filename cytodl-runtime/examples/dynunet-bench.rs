@@ -7,7 +7,8 @@
 //! convolutions as the experiment binaries do (`nn::autocast`); on GPU backends
 //! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`). `CYTODL_BENCH_WARMUP` (default 3)
 //! sets the untimed steps before each timing, so that a kernel profile (`CUBECL_DEBUG_OPTION=profile`)
-//! can cover a known number of steps.
+//! can cover a known number of steps; `CYTODL_BENCH_PHASES=1` syncs between the phases of each
+//! step (forward with loss, backward, optimizer) so that the profile has a table for each.
 
 use std::time::Instant;
 
@@ -92,12 +93,22 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
     let loss = Loss::DiceCe(DiceCeLossConfig { dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() }, ..Default::default() });
     let x = Init::new(1).normal::<B, 5>(shape, 0.0, 1.0, &device);
     let y = Init::new(2).uniform::<B, 5>(shape, 0.0, 1.0, &device).greater_elem(0.5).float();
+    // With `CYTODL_BENCH_PHASES` set, each step syncs after the forward pass with the loss and
+    // after the backward pass, so that a kernel profile prints one table per phase (the timings
+    // then include the waits).
+    let phases = std::env::var_os("CYTODL_BENCH_PHASES").is_some();
     let mut train_step = |net: cytodl_runtime::nn::DynUNet<B>| {
         let l = loss.forward(net.forward(x.clone()), y.clone()).unwrap_or_else(|e| {
             eprintln!("error: {e}");
             std::process::exit(1)
         });
+        if phases {
+            let _ = B::sync(&device);
+        }
         let grads = GradientsParams::from_grads(l.backward(), &net);
+        if phases {
+            let _ = B::sync(&device);
+        }
         opt.step(1e-4, net, grads)
     };
     let warmup: usize = std::env::var("CYTODL_BENCH_WARMUP").ok().and_then(|w| w.parse().ok()).unwrap_or(3);

@@ -33,6 +33,23 @@ pub use burn::backend::LibTorch;
 pub type LibTorchTrain = Autodiff<LibTorch>;
 
 use burn::tensor::backend::AutodiffBackend;
+
+/// burn's CubeCL backend (CUDA, wgpu) with the element types its `Cuda` and `Wgpu` aliases use,
+/// without fusion: what the hand-written GPU kernels (`nn::conv_gpu`, `optim::adam_gpu`) route to.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) type Cube<R, BT> = burn_cubecl::CubeBackend<R, f32, i32, BT>;
+
+/// Whether `B` is the backend `C`: hand-written kernels are routed to by type identity at run
+/// time, so that model and optimizer code stays generic over `B: Backend`.
+pub(crate) fn is<B: 'static, C: 'static>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<C>()
+}
+
+/// `value` as type `U` when `T` is `U` (checked at run time), else `None`.
+pub(crate) fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    let boxed: Box<dyn std::any::Any> = Box::new(value);
+    boxed.downcast::<U>().ok().map(|b| *b)
+}
 use thiserror::Error;
 
 /// A `--device` argument: which backend runs the experiment, and which of its devices.

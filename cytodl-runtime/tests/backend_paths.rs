@@ -294,3 +294,56 @@ mod torch_autograd_layers {
         assert!(torch_autograd::conv3d(&x, &w, None, &ConvOptions::new([1; 3], [0; 3], [1; 3], 1)).is_none());
     }
 }
+
+/// Parameters shaped like a convolution's weight and bias, for the optimizer tests.
+#[derive(burn::module::Module, Debug)]
+struct ConvLikeParams<B: Backend> {
+    weight: burn::module::Param<Tensor<B, 5>>,
+    bias: burn::module::Param<Tensor<B, 1>>,
+}
+
+/// The parameters after three optimizer steps on a quadratic loss whose weight gradient is a
+/// permuted (non-contiguous) tensor, as a convolution's weight gradient is on the GPU backends.
+fn after_three_steps<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, config: &cytodl_runtime::optim::OptimizerConfig) -> (Vec<f32>, Vec<f32>) {
+    use burn::module::Param;
+    use cytodl_runtime::optim::Optimizer;
+    let init = Init::new(5);
+    let mut params = ConvLikeParams::<B> {
+        weight: Param::from_tensor(init.at("w").normal::<B, 5>([16, 8, 3, 3, 3], 0.0, 0.3, device)),
+        bias: Param::from_tensor(init.at("b").normal::<B, 1>([16], 0.0, 0.1, device)),
+    };
+    let target = init.at("t").normal::<B, 5>([8, 16, 3, 3, 3], 0.0, 0.3, device);
+    let mut optimizer = Optimizer::<B>::new(config.clone()).expect("valid optimizer");
+    for _ in 0..3 {
+        let w = params.weight.val().swap_dims(0, 1);
+        let b = params.bias.val();
+        let loss = (w - target.clone()).powi_scalar(2).sum() + b.clone().powi_scalar(4).sum();
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &params);
+        params = optimizer.step(1e-2, params, grads);
+    }
+    (values(params.weight.val()), values(params.bias.val()))
+}
+
+/// Adam and AdamW as one hand-written kernel per parameter on wgpu (`optim::adam_gpu`): the
+/// kernel is what runs there, and three steps give the CPU's tensor-op update to f32 rounding.
+#[cfg(feature = "wgpu")]
+#[test]
+fn adam_kernel_on_wgpu_gives_the_cpu_update() {
+    use cytodl_runtime::backend::{Wgpu, WgpuTrain};
+    use cytodl_runtime::optim::{AdamConfig, AdamWConfig, OptimizerConfig, SgdConfig};
+    let configs = [
+        OptimizerConfig::Adam(AdamConfig::default()),
+        OptimizerConfig::Adam(AdamConfig { weight_decay: 1e-2, ..Default::default() }),
+        OptimizerConfig::AdamW(AdamWConfig::default()),
+    ];
+    for config in &configs {
+        assert!(config.has_gpu_kernel::<Wgpu>(), "{config:?} should run the GPU kernel on wgpu");
+        let cpu = after_three_steps::<CpuTrain>(&Default::default(), config);
+        let gpu = after_three_steps::<WgpuTrain>(&Default::default(), config);
+        assert!(max_rel(&gpu.0, &cpu.0) < 1e-5, "{config:?}: weight {}", max_rel(&gpu.0, &cpu.0));
+        assert!(max_rel(&gpu.1, &cpu.1) < 1e-5, "{config:?}: bias {}", max_rel(&gpu.1, &cpu.1));
+    }
+    let amsgrad = OptimizerConfig::Adam(AdamConfig { amsgrad: true, ..Default::default() });
+    assert!(!amsgrad.has_gpu_kernel::<Wgpu>() && !OptimizerConfig::Sgd(SgdConfig::default()).has_gpu_kernel::<Wgpu>());
+    assert!(!configs[0].has_gpu_kernel::<cytodl_runtime::backend::Cpu>());
+}

@@ -32,9 +32,10 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Shape, Tensor, TensorPrimitive};
 use burn_cubecl::kernel::conv::{conv_data_backward, conv_forward, conv_weight_backward, ConvStrategy};
 use burn_cubecl::tensor::CubeTensor;
-use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
+use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::flex_kernel::{cast, is, tracked_output_on};
+pub(super) use crate::backend::Cube;
 
 /// The convolution algorithm GPU backends run (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +104,6 @@ pub fn conv3d_with<B: Backend>(
     }
     None
 }
-
-pub(super) type Cube<R, BT> = CubeBackend<R, f32, i32, BT>;
 
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     x: &Tensor<B, 5>,

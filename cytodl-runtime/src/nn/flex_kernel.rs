@@ -2,8 +2,6 @@
 //! to the Flex backend by type identity, so that model code stays generic while the CPU gets
 //! hand-written kernels, and f32 views of Flex tensors.
 
-use std::any::{Any, TypeId};
-
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::Autodiff;
@@ -17,16 +15,7 @@ use crate::backend::{Cpu, CpuTrain};
 /// The autodiff tensor of [`CpuTrain`] (an input's primitive and its graph node).
 pub(crate) type TrackedTensor = FloatTensor<CpuTrain>;
 
-/// Whether `B` is the backend `C`.
-pub(crate) fn is<B: 'static, C: 'static>() -> bool {
-    TypeId::of::<B>() == TypeId::of::<C>()
-}
-
-/// `value` as type `U` when `T` is `U` (checked at run time), else `None`.
-pub(crate) fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
-    let boxed: Box<dyn Any> = Box::new(value);
-    boxed.downcast::<U>().ok().map(|b| *b)
-}
+pub(crate) use crate::backend::{cast, is};
 
 /// An f32, contiguous Flex tensor (copied to contiguous when it is a view), or `None` for
 /// other dtypes.

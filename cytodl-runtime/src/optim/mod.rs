@@ -14,6 +14,8 @@
 //!
 //! [`GradientsParams`]: burn::optim::GradientsParams
 
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod adam_gpu;
 pub mod clip;
 pub mod loss_scale;
 mod optimizer;

@@ -146,6 +146,17 @@ impl OptimizerConfig {
         }
     }
 
+    /// Whether this update runs as one hand-written kernel per parameter on backend `I` (Adam
+    /// and AdamW without AMSGrad on CUDA and wgpu without fusion, [`super::adam_gpu`]); the
+    /// optimizer then updates parameters one by one instead of concatenating them.
+    pub fn has_gpu_kernel<I: Backend>(&self) -> bool {
+        #[cfg(any(feature = "cuda", feature = "wgpu"))]
+        if let Self::Adam(AdamConfig { amsgrad: false, .. }) | Self::AdamW(AdamWConfig { amsgrad: false, .. }) = self {
+            return super::adam_gpu::available::<I>();
+        }
+        false
+    }
+
     /// torch's constructor checks, with the parameter named.
     pub fn validate(&self) -> Result<(), OptimError> {
         match self {
@@ -267,19 +278,35 @@ fn adam_update<B: Backend>(h: &AdamHyper, lr: f64, mut p: Tensor<B, 1>, mut g: T
             (0, z.clone(), z.clone(), h.amsgrad.then_some(z))
         }
     };
-    if h.decoupled {
-        p = p.mul_scalar(1.0 - lr * h.weight_decay);
-    } else if h.weight_decay != 0.0 {
-        g = g + p.clone().mul_scalar(h.weight_decay);
-    }
     let step = step + 1;
-    let exp_avg = exp_avg.clone() + (g.clone() - exp_avg).mul_scalar(1.0 - h.beta1);
-    let exp_avg_sq = exp_avg_sq.mul_scalar(h.beta2) + g.square().mul_scalar(1.0 - h.beta2);
     let t = step as f64;
     let bias_correction1 = 1.0 - h.beta1.powf(t);
     let bias_correction2 = 1.0 - h.beta2.powf(t);
     let step_size = lr / bias_correction1;
     let bias_correction2_sqrt = bias_correction2.sqrt();
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if !h.amsgrad {
+        let c = super::adam_gpu::AdamCoefficients {
+            decay: if h.decoupled { (1.0 - lr * h.weight_decay) as f32 } else { 1.0 },
+            l2: (!h.decoupled && h.weight_decay != 0.0).then_some(h.weight_decay as f32),
+            one_minus_beta1: (1.0 - h.beta1) as f32,
+            beta2: h.beta2 as f32,
+            one_minus_beta2: (1.0 - h.beta2) as f32,
+            bias_correction2_sqrt: bias_correction2_sqrt as f32,
+            eps: h.eps as f32,
+            step_size: step_size as f32,
+        };
+        if let Some([p, exp_avg, exp_avg_sq]) = super::adam_gpu::update(&p, &g, &exp_avg, &exp_avg_sq, &c) {
+            return (p, ParamState::Adam { step, exp_avg, exp_avg_sq, max_exp_avg_sq: None });
+        }
+    }
+    if h.decoupled {
+        p = p.mul_scalar(1.0 - lr * h.weight_decay);
+    } else if h.weight_decay != 0.0 {
+        g = g + p.clone().mul_scalar(h.weight_decay);
+    }
+    let exp_avg = exp_avg.clone() + (g.clone() - exp_avg).mul_scalar(1.0 - h.beta1);
+    let exp_avg_sq = exp_avg_sq.mul_scalar(h.beta2) + g.square().mul_scalar(1.0 - h.beta2);
     let (v, max_exp_avg_sq) = if h.amsgrad {
         let m = match max_sq {
             Some(m) => m.max_pair(exp_avg_sq.clone()),
@@ -380,10 +407,12 @@ impl<B: AutodiffBackend> Optimizer<B> {
     /// update gives, bit for bit; a GPU backend launches ~15 kernels per group instead of ~15 per
     /// parameter (~700 for a DynUNet).
     ///
-    /// A backend with burn's operation fusion (`gpu-fusion`) runs each parameter's update as one
-    /// fused kernel; there concatenating costs more launches than it saves, so every parameter is
-    /// updated on its own (with groups of one never concatenated: 546 -> 446 launches per small
-    /// DynUNet step on wgpu with fusion, BENCHMARKS.md).
+    /// Where one parameter's update is one kernel — a backend with burn's operation fusion
+    /// (`gpu-fusion`), or Adam/AdamW on CUDA and wgpu, which have a hand-written kernel
+    /// ([`super::adam_gpu`]) — concatenating costs more launches than it saves, so every
+    /// parameter is updated on its own, and a group of one is never concatenated (per small
+    /// DynUNet step: 546 -> 446 launches on wgpu with fusion, 821 -> 721 on wgpu with the Adam
+    /// kernel; BENCHMARKS.md).
     pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, model: M, grads: GradientsParams) -> M {
         self.step_grouped(lr, model, grads, None)
     }
@@ -398,7 +427,8 @@ impl<B: AutodiffBackend> Optimizer<B> {
         let mut collect = CollectParams::<B> { grads: &grads, path: Vec::new(), params: Vec::new() };
         model.visit(&mut collect);
         let params = collect.params;
-        let per_parameter = per_parameter.unwrap_or_else(|| params.first().is_some_and(|p| fuses_elementwise::<B::InnerBackend>(&p.value.device())));
+        let per_parameter =
+            per_parameter.unwrap_or_else(|| params.first().is_some_and(|p| updates_each_in_one_kernel::<B::InnerBackend>(&self.config, &p.value.device())));
         let mut groups: Vec<(GroupKey, Vec<ParamToStep<B>>)> = Vec::new();
         for param in params {
             // A state of another size (the architecture changed) is not used: the update starts afresh.
@@ -516,6 +546,12 @@ impl<B: AutodiffBackend> Optimizer<B> {
         self.states = states;
         Ok(())
     }
+}
+
+/// Whether one parameter's update is a single kernel launch on `device` — burn's fusion, or
+/// Adam's GPU kernel ([`super::adam_gpu`]) — so that grouping parameters would only add copies.
+fn updates_each_in_one_kernel<I: Backend>(config: &OptimizerConfig, device: &I::Device) -> bool {
+    fuses_elementwise::<I>(device) || config.has_gpu_kernel::<I>()
 }
 
 /// Whether `I` fuses element-wise operations into one kernel (burn's `Fusion` backend, which
