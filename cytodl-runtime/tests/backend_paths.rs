@@ -295,55 +295,133 @@ mod torch_autograd_layers {
     }
 }
 
-/// Parameters shaped like a convolution's weight and bias, for the optimizer tests.
-#[derive(burn::module::Module, Debug)]
-struct ConvLikeParams<B: Backend> {
-    weight: burn::module::Param<Tensor<B, 5>>,
-    bias: burn::module::Param<Tensor<B, 1>>,
-}
-
-/// The parameters after three optimizer steps on a quadratic loss whose weight gradient is a
-/// permuted (non-contiguous) tensor, as a convolution's weight gradient is on the GPU backends.
-fn after_three_steps<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, config: &cytodl_runtime::optim::OptimizerConfig) -> (Vec<f32>, Vec<f32>) {
-    use burn::module::Param;
-    use cytodl_runtime::optim::Optimizer;
-    let init = Init::new(5);
-    let mut params = ConvLikeParams::<B> {
-        weight: Param::from_tensor(init.at("w").normal::<B, 5>([16, 8, 3, 3, 3], 0.0, 0.3, device)),
-        bias: Param::from_tensor(init.at("b").normal::<B, 1>([16], 0.0, 0.1, device)),
-    };
-    let target = init.at("t").normal::<B, 5>([8, 16, 3, 3, 3], 0.0, 0.3, device);
-    let mut optimizer = Optimizer::<B>::new(config.clone()).expect("valid optimizer");
-    for _ in 0..3 {
-        let w = params.weight.val().swap_dims(0, 1);
-        let b = params.bias.val();
-        let loss = (w - target.clone()).powi_scalar(2).sum() + b.clone().powi_scalar(4).sum();
-        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &params);
-        params = optimizer.step(1e-2, params, grads);
-    }
-    (values(params.weight.val()), values(params.bias.val()))
-}
-
-/// Adam and AdamW as one hand-written kernel per parameter on wgpu (`optim::adam_gpu`): the
-/// kernel is what runs there, and three steps give the CPU's tensor-op update to f32 rounding.
+/// The hand-written CubeCL kernels (Adam, instance norm, leaky ReLU) on wgpu against the CPU.
 #[cfg(feature = "wgpu")]
-#[test]
-fn adam_kernel_on_wgpu_gives_the_cpu_update() {
-    use cytodl_runtime::backend::{Wgpu, WgpuTrain};
-    use cytodl_runtime::optim::{AdamConfig, AdamWConfig, OptimizerConfig, SgdConfig};
-    let configs = [
-        OptimizerConfig::Adam(AdamConfig::default()),
-        OptimizerConfig::Adam(AdamConfig { weight_decay: 1e-2, ..Default::default() }),
-        OptimizerConfig::AdamW(AdamWConfig::default()),
-    ];
-    for config in &configs {
-        assert!(config.has_gpu_kernel::<Wgpu>(), "{config:?} should run the GPU kernel on wgpu");
-        let cpu = after_three_steps::<CpuTrain>(&Default::default(), config);
-        let gpu = after_three_steps::<WgpuTrain>(&Default::default(), config);
-        assert!(max_rel(&gpu.0, &cpu.0) < 1e-5, "{config:?}: weight {}", max_rel(&gpu.0, &cpu.0));
-        assert!(max_rel(&gpu.1, &cpu.1) < 1e-5, "{config:?}: bias {}", max_rel(&gpu.1, &cpu.1));
+mod cubecl_kernels {
+    use super::*;
+
+    /// Parameters shaped like a convolution's weight and bias, for the optimizer tests.
+    #[derive(burn::module::Module, Debug)]
+    struct ConvLikeParams<B: Backend> {
+        weight: burn::module::Param<Tensor<B, 5>>,
+        bias: burn::module::Param<Tensor<B, 1>>,
     }
-    let amsgrad = OptimizerConfig::Adam(AdamConfig { amsgrad: true, ..Default::default() });
-    assert!(!amsgrad.has_gpu_kernel::<Wgpu>() && !OptimizerConfig::Sgd(SgdConfig::default()).has_gpu_kernel::<Wgpu>());
-    assert!(!configs[0].has_gpu_kernel::<cytodl_runtime::backend::Cpu>());
+
+    /// The parameters after three optimizer steps on a quadratic loss whose weight gradient is a
+    /// permuted (non-contiguous) tensor, as a convolution's weight gradient is on the GPU backends.
+    fn after_three_steps<B: burn::tensor::backend::AutodiffBackend>(
+        device: &B::Device,
+        config: &cytodl_runtime::optim::OptimizerConfig,
+    ) -> (Vec<f32>, Vec<f32>) {
+        use burn::module::Param;
+        use cytodl_runtime::optim::Optimizer;
+        let init = Init::new(5);
+        let mut params = ConvLikeParams::<B> {
+            weight: Param::from_tensor(init.at("w").normal::<B, 5>([16, 8, 3, 3, 3], 0.0, 0.3, device)),
+            bias: Param::from_tensor(init.at("b").normal::<B, 1>([16], 0.0, 0.1, device)),
+        };
+        let target = init.at("t").normal::<B, 5>([8, 16, 3, 3, 3], 0.0, 0.3, device);
+        let mut optimizer = Optimizer::<B>::new(config.clone()).expect("valid optimizer");
+        for _ in 0..3 {
+            let w = params.weight.val().swap_dims(0, 1);
+            let b = params.bias.val();
+            let loss = (w - target.clone()).powi_scalar(2).sum() + b.clone().powi_scalar(4).sum();
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &params);
+            params = optimizer.step(1e-2, params, grads);
+        }
+        (values(params.weight.val()), values(params.bias.val()))
+    }
+
+    /// Adam and AdamW as one hand-written kernel per parameter on wgpu (`optim::adam_gpu`): the
+    /// kernel is what runs there, and three steps give the CPU's tensor-op update to f32 rounding.
+    #[test]
+    fn adam_kernel_on_wgpu_gives_the_cpu_update() {
+        use cytodl_runtime::backend::{Wgpu, WgpuTrain};
+        use cytodl_runtime::optim::{AdamConfig, AdamWConfig, OptimizerConfig, SgdConfig};
+        let configs = [
+            OptimizerConfig::Adam(AdamConfig::default()),
+            OptimizerConfig::Adam(AdamConfig { weight_decay: 1e-2, ..Default::default() }),
+            OptimizerConfig::AdamW(AdamWConfig::default()),
+        ];
+        for config in &configs {
+            assert!(config.has_gpu_kernel::<Wgpu>(), "{config:?} should run the GPU kernel on wgpu");
+            let cpu = after_three_steps::<CpuTrain>(&Default::default(), config);
+            let gpu = after_three_steps::<WgpuTrain>(&Default::default(), config);
+            assert!(max_rel(&gpu.0, &cpu.0) < 1e-5, "{config:?}: weight {}", max_rel(&gpu.0, &cpu.0));
+            assert!(max_rel(&gpu.1, &cpu.1) < 1e-5, "{config:?}: bias {}", max_rel(&gpu.1, &cpu.1));
+        }
+        let amsgrad = OptimizerConfig::Adam(AdamConfig { amsgrad: true, ..Default::default() });
+        assert!(!amsgrad.has_gpu_kernel::<Wgpu>() && !OptimizerConfig::Sgd(SgdConfig::default()).has_gpu_kernel::<Wgpu>());
+        assert!(!configs[0].has_gpu_kernel::<cytodl_runtime::backend::Cpu>());
+    }
+
+    /// Output and gradients (input, weight, bias) of an instance normalisation whose input and
+    /// upstream gradient are channels-last views (the layout burn's GPU convolutions leave) or
+    /// contiguous.
+    fn instance_norm_grads<B: burn::tensor::backend::AutodiffBackend>(
+        device: &B::Device,
+        shape: [usize; 5],
+        affine: bool,
+        channels_last: bool,
+    ) -> Vec<Vec<f32>> {
+        let init = Init::new(13);
+        let [n, c, z, y, x] = shape;
+        let tensor = |name: &str, mean: f64, std: f64| match channels_last {
+            true => init.at(name).normal::<B, 5>([n, z, y, x, c], mean, std, device).permute([0, 4, 1, 2, 3]),
+            false => init.at(name).normal::<B, 5>(shape, mean, std, device),
+        };
+        let input = tensor("x", 0.5, 2.0).require_grad();
+        let upstream = tensor("r", 0.0, 1.0);
+        let w = init.at("w").normal::<B, 1>([c], 1.0, 0.3, device).require_grad();
+        let b = init.at("b").normal::<B, 1>([c], 0.0, 0.3, device).require_grad();
+        let params = affine.then(|| (w.clone(), b.clone()));
+        let out = cytodl_runtime::nn::norm_cpu::instance_norm(input.clone(), params, 1e-5);
+        let grads = (out.clone() * upstream).sum().backward();
+        let mut all = vec![values(out), values(input.grad(&grads).expect("x grad"))];
+        if affine {
+            all.push(values(w.grad(&grads).expect("weight grad")));
+            all.push(values(b.grad(&grads).expect("bias grad")));
+        }
+        all
+    }
+
+    /// Instance norm's CubeCL kernels (`nn::norm_cubecl`) on wgpu give the CPU kernel's output and
+    /// gradients: batches of one and two, volumes smaller and larger than a cube's units, with and
+    /// without affine parameters, contiguous and channels-last inputs.
+    #[test]
+    fn instance_norm_kernels_on_wgpu_match_the_cpu() {
+        use cytodl_runtime::backend::WgpuTrain;
+        for (shape, affine) in [([2, 16, 4, 8, 8], true), ([1, 8, 16, 32, 32], true), ([2, 3, 1, 5, 7], false), ([1, 4, 3, 3, 3], true)] {
+            for channels_last in [false, true] {
+                let cpu = instance_norm_grads::<CpuTrain>(&Default::default(), shape, affine, channels_last);
+                let gpu = instance_norm_grads::<WgpuTrain>(&Default::default(), shape, affine, channels_last);
+                for (what, (g, c)) in ["output", "dx", "dweight", "dbias"].iter().zip(gpu.iter().zip(&cpu)) {
+                    let e = max_rel(g, c);
+                    assert!(e < 1e-5, "{shape:?} affine {affine} channels-last {channels_last}: {what} {e}");
+                }
+            }
+        }
+    }
+
+    /// Output and input gradient of `nn::leaky_relu` on a non-contiguous input with zeros in it.
+    fn leaky_relu_grads<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device) -> (Vec<f32>, Vec<f32>) {
+        let init = Init::new(17);
+        let x = init.at("x").normal::<B, 5>([2, 6, 5, 7, 3], 0.0, 1.0, device).permute([0, 4, 1, 2, 3]);
+        // Exact zeros take the positive branch, as in burn's op.
+        let x = x.clone().mask_fill(x.clone().abs().lower_elem(0.05), 0.0).require_grad();
+        let upstream = init.at("r").normal::<B, 5>([2, 3, 6, 5, 7], 0.0, 1.0, device);
+        let y = cytodl_runtime::nn::leaky_relu::leaky_relu(x.clone(), 0.01);
+        let grads = (y.clone() * upstream).sum().backward();
+        (values(y), values(x.grad(&grads).expect("x grad")))
+    }
+
+    /// The leaky ReLU kernels on wgpu (one launch each way) give burn's op on the CPU bit for bit.
+    #[test]
+    fn leaky_relu_kernels_on_wgpu_match_the_cpu() {
+        let cpu = leaky_relu_grads::<CpuTrain>(&Default::default());
+        let gpu = leaky_relu_grads::<cytodl_runtime::backend::WgpuTrain>(&Default::default());
+        assert!(cpu.0.contains(&0.0) && cpu.0.iter().any(|v| *v < 0.0), "the input has zeros and negatives");
+        assert_eq!(gpu.0, cpu.0, "output");
+        assert_eq!(gpu.1, cpu.1, "input gradient");
+    }
 }

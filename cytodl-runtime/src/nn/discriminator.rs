@@ -10,13 +10,13 @@
 //! pixels together ([`Norm::PerSample`]). A model trained by cyto_dl behaves the same here.
 
 use burn::module::Module;
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::dynunet::Conv;
 use super::init::Init;
+use super::leaky_relu::leaky_relu;
 
 /// Invalid discriminator arguments (what cyto_dl's constructors reject).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

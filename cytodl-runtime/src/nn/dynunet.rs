@@ -14,13 +14,13 @@
 //! when the backend records gradients (an `Autodiff` backend); call `model.valid()` for eval.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Int, Tensor};
 
 use super::init::Init;
+use super::leaky_relu::leaky_relu;
 
 /// Errors in a DynUNet configuration (what MONAI raises as `ValueError` / `AssertionError`).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]

@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use burn::module::Module;
-use burn::tensor::activation::{leaky_relu, relu, sigmoid, softmax, tanh};
+use burn::tensor::activation::{relu, sigmoid, softmax, tanh};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::init::Init;
+use super::leaky_relu::leaky_relu;
 
 use crate::nn::dynunet::{get_padding, Conv, ConvLayer, UnetOutBlock};
 use crate::nn::weights::{load_state_dict, LoadOptions, LoadReport, StateDict, WeightsError};

@@ -11,6 +11,8 @@ pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
 pub mod norm_cpu;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod norm_cubecl;
 // With no GPU backend compiled in, only its unit tests (on the CPU backend) reach it.
 #[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
 mod norm_gpu;
@@ -22,6 +24,7 @@ pub use dynunet::{DynUNet, DynUNetConfig, DynUNetConfigError, PerLevel};
 pub use weights::{load_file, load_state_dict, LoadOptions, LoadReport, StateDict, WeightsError};
 pub mod heads;
 pub mod init;
+pub mod leaky_relu;
 pub mod noise;
 
 pub use init::Init;

@@ -9,9 +9,12 @@
 //! dx = w · rstd · (dy − mean(dy) − x̂ · mean(dy · x̂))
 //! dw = Σ_{n, voxels} dy · x̂      db = Σ_{n, voxels} dy
 //! ```
-//! Statistics reduce in two stages (rows of each instance, then the rows) as
-//! `norm_cpu::with_tensor_ops` does, for the same reason: one reduction row per instance leaves
-//! most of a GPU idle. Routing is by type identity (`flex_kernel::is`), like the convolutions.
+//! On CUDA and wgpu without burn's fusion, both passes run as hand-written CubeCL kernels
+//! ([`super::norm_cubecl`]: two launches each way instead of ~12). With fusion, and on the CPU
+//! backend in this module's tests, they run as burn's tensor ops: statistics reduce in two
+//! stages (rows of each instance, then the rows) as `norm_cpu::with_tensor_ops` does, for the
+//! same reason: one reduction row per instance leaves most of a GPU idle. Routing is by type
+//! identity (`flex_kernel::is`), like the convolutions.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -23,6 +26,8 @@ use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::flex_kernel::{cast, is, tracked_output_on};
 use super::norm_cpu::rows_per_instance;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+use super::norm_cubecl as cubecl_kernels;
 
 /// The normalisation on a compiled-in GPU backend (training or inference), or `None` when `B`
 /// is none of them.
@@ -61,33 +66,42 @@ pub fn on<B: Backend, I: Backend>(x: &Tensor<B, 5>, affine: Option<&(Tensor<B, 1
     match affine {
         Some((w, b)) => {
             let (w, b) = (tracked_1d(w)?, tracked_1d(b)?);
-            let (y, xhat, rstd) = forward(xi, Some(&(inner(&w), inner(&b))), eps);
-            let state = NormState { xhat: xhat.into_primitive().tensor(), rstd: rstd.into_primitive().tensor(), weight: Some(w.primitive.clone()) };
+            let (y, mean, rstd) = forward(xi, Some(&(inner(&w), inner(&b))), eps);
+            let state = NormState {
+                x: x.primitive.clone(),
+                mean: mean.into_primitive().tensor(),
+                rstd: rstd.into_primitive().tensor(),
+                weight: Some(w.primitive.clone()),
+            };
             tracked_output_on::<B, I, _, 3, 5>(InstanceNormBackward, [&x, &w, &b], state, y.into_primitive().tensor())
         }
         None => {
-            let (y, xhat, rstd) = forward(xi, None, eps);
-            let state = NormState { xhat: xhat.into_primitive().tensor(), rstd: rstd.into_primitive().tensor(), weight: None };
+            let (y, mean, rstd) = forward(xi, None, eps);
+            let state = NormState { x: x.primitive.clone(), mean: mean.into_primitive().tensor(), rstd: rstd.into_primitive().tensor(), weight: None };
             tracked_output_on::<B, I, _, 1, 5>(InstanceNormBackward, [&x], state, y.into_primitive().tensor())
         }
     }
 }
 
-/// `(y, x̂, rstd)`: the output `[N, C, Z, Y, X]`, the normalised input and `1 / sqrt(var + eps)`
-/// as `[N, C, rows, len]` and `[N, C, 1, 1]` (what the backward pass needs).
+/// `(y, mean, rstd)`: the output `[N, C, Z, Y, X]`, and each instance's mean and
+/// `1 / sqrt(var + eps)` as `[N, C, 1, 1]` (what the backward pass needs with `x`). CubeCL
+/// backends without fusion run [`super::norm_cubecl`]'s kernels, the others burn's tensor ops.
 fn forward<I: Backend>(x: Tensor<I, 5>, affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>, eps: f64) -> (Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>) {
+    if let Some(out) = cubecl_kernels::forward(&x, affine, eps) {
+        return out;
+    }
     let shape = x.dims();
     let x = x.reshape(rows_shape(&shape));
     let mean = per_instance(x.clone(), Tensor::mean_dim);
-    let xc = x - mean;
+    let xc = x - mean.clone();
     let var = per_instance(xc.clone().square(), Tensor::mean_dim);
     let rstd = var.add_scalar(eps).sqrt().recip();
     let xhat = xc * rstd.clone();
     let y = match affine {
-        Some((w, b)) => xhat.clone() * per_channel(w.clone()) + per_channel(b.clone()),
-        None => xhat.clone(),
+        Some((w, b)) => xhat * per_channel(w.clone()) + per_channel(b.clone()),
+        None => xhat,
     };
-    (y.reshape(shape), xhat, rstd)
+    (y.reshape(shape), mean, rstd)
 }
 
 /// `[N, C, Z, Y, X]` viewed as `[N, C, rows, len]` for two-stage reductions.
@@ -117,12 +131,14 @@ fn per_channel<I: Backend>(t: Tensor<I, 1>) -> Tensor<I, 4> {
     t.reshape([1, c, 1, 1])
 }
 
-/// What [`InstanceNormBackward`] keeps from the forward pass.
+/// What [`InstanceNormBackward`] keeps from the forward pass: the input and its statistics
+/// (`x̂` is recomputed from them rather than held).
 #[derive(Debug, Clone)]
 struct NormState<I: Backend> {
-    /// The normalised input, `[N, C, rows, len]`.
-    xhat: FloatTensor<I>,
-    /// `1 / sqrt(var + eps)`, `[N, C, 1, 1]`.
+    /// The input, `[N, C, Z, Y, X]`.
+    x: FloatTensor<I>,
+    /// Each instance's mean and `1 / sqrt(var + eps)`, `[N, C, 1, 1]`.
+    mean: FloatTensor<I>,
     rstd: FloatTensor<I>,
     weight: Option<FloatTensor<I>>,
 }
@@ -135,25 +151,20 @@ impl<I: Backend, const N: usize> Backward<I, N> for InstanceNormBackward {
     type State = NormState<I>;
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let NormState { xhat, rstd, weight } = ops.state;
-        let float = |t| Tensor::<I, 4>::from_primitive(TensorPrimitive::Float(t));
-        let (xhat, rstd) = (float(xhat), float(rstd));
+        let NormState { x, mean, rstd, weight } = ops.state;
+        let x = Tensor::<I, 5>::from_primitive(TensorPrimitive::Float(x));
+        let [mean, rstd] = [mean, rstd].map(|t| Tensor::<I, 4>::from_primitive(TensorPrimitive::Float(t)));
+        let weight = weight.map(|w| Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(w)));
         let dy = Tensor::<I, 5>::from_primitive(TensorPrimitive::Float(grads.consume::<I>(&ops.node)));
-        let shape = dy.dims();
-        let dy = dy.reshape(xhat.dims());
-        let len = (shape[2] * shape[3] * shape[4]) as f64;
-        let sum_dy = per_instance(dy.clone(), Tensor::sum_dim);
-        let sum_dy_xhat = per_instance(dy.clone() * xhat.clone(), Tensor::sum_dim);
-        let weight = weight.map(|w| per_channel(Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(w))));
-        let channels = shape[1];
+        let channels = x.dims()[1];
         let mut parents = ops.parents.into_iter();
-        if let Some(Some(node)) = parents.next() {
-            let scale = match &weight {
-                Some(w) => rstd * w.clone(),
-                None => rstd,
-            };
-            let centred = dy - sum_dy.clone().div_scalar(len) - xhat * sum_dy_xhat.clone().div_scalar(len);
-            grads.register::<I>(node.id, (centred * scale).reshape(shape).into_primitive().tensor());
+        let x_node = parents.next().flatten();
+        let (dx, sum_dy, sum_dy_xhat) = match cubecl_kernels::backward(&x, &dy, &mean, &rstd, weight.as_ref(), x_node.is_some()) {
+            Some(out) => out,
+            None => backward_with_tensor_ops(x, dy, mean, rstd, weight, x_node.is_some()),
+        };
+        if let (Some(node), Some(dx)) = (x_node, dx) {
+            grads.register::<I>(node.id, dx.into_primitive().tensor());
         }
         if let Some(Some(node)) = parents.next() {
             grads.register::<I>(node.id, over_batch(sum_dy_xhat, channels).into_primitive().tensor());
@@ -164,11 +175,67 @@ impl<I: Backend, const N: usize> Backward<I, N> for InstanceNormBackward {
     }
 }
 
+/// `(dx, Σ dy, Σ dy · x̂)` (the sums per instance, `[N, C, 1, 1]`; `dx` when `input_grad`)
+/// through burn's tensor ops.
+fn backward_with_tensor_ops<I: Backend>(
+    x: Tensor<I, 5>,
+    dy: Tensor<I, 5>,
+    mean: Tensor<I, 4>,
+    rstd: Tensor<I, 4>,
+    weight: Option<Tensor<I, 1>>,
+    input_grad: bool,
+) -> (Option<Tensor<I, 5>>, Tensor<I, 4>, Tensor<I, 4>) {
+    let shape = x.dims();
+    let rows = rows_shape(&shape);
+    let xhat = (x.reshape(rows) - mean) * rstd.clone();
+    let dy = dy.reshape(rows);
+    let len = (shape[2] * shape[3] * shape[4]) as f64;
+    let sum_dy = per_instance(dy.clone(), Tensor::sum_dim);
+    let sum_dy_xhat = per_instance(dy.clone() * xhat.clone(), Tensor::sum_dim);
+    let dx = input_grad.then(|| {
+        let scale = match weight {
+            Some(w) => rstd * per_channel(w),
+            None => rstd,
+        };
+        let centred = dy - sum_dy.clone().div_scalar(len) - xhat * sum_dy_xhat.clone().div_scalar(len);
+        (centred * scale).reshape(shape)
+    });
+    (dx, sum_dy, sum_dy_xhat)
+}
+
 /// Per-instance sums `[N, C, 1, 1]` summed over the batch, as `[C]` (a batch of one needs no
 /// kernel).
 fn over_batch<I: Backend>(sums: Tensor<I, 4>, channels: usize) -> Tensor<I, 1> {
     let sums = if sums.dims()[0] == 1 { sums } else { sums.sum_dim(0) };
     sums.reshape([channels])
+}
+
+/// Without a GPU feature there are no CubeCL kernels: every backend takes the tensor ops.
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+mod cubecl_kernels {
+    use burn::tensor::backend::Backend;
+    use burn::tensor::Tensor;
+
+    #[allow(clippy::type_complexity)]
+    pub(super) fn forward<I: Backend>(
+        _: &Tensor<I, 5>,
+        _: Option<&(Tensor<I, 1>, Tensor<I, 1>)>,
+        _: f64,
+    ) -> Option<(Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>)> {
+        None
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub(super) fn backward<I: Backend>(
+        _: &Tensor<I, 5>,
+        _: &Tensor<I, 5>,
+        _: &Tensor<I, 4>,
+        _: &Tensor<I, 4>,
+        _: Option<&Tensor<I, 1>>,
+        _: bool,
+    ) -> Option<(Option<Tensor<I, 5>>, Tensor<I, 4>, Tensor<I, 4>)> {
+        None
+    }
 }
 
 #[cfg(test)]

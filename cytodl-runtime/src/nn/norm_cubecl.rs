@@ -1,0 +1,404 @@
+//! Instance normalisation as hand-written CubeCL kernels (CUDA and wgpu without burn's fusion):
+//! two launches for the forward pass and two for the backward pass.
+//!
+//! Through burn's tensor ops ([`super::norm_gpu`]'s formula) one normalisation took 12 launches
+//! forward and ~12 backward (two-stage means, centring, variance, square root, affine terms...),
+//! plus a copy when the convolution before it left its output in burn's channels-last layout.
+//! Here one cube per instance reduces its statistics in shared memory (two passes: mean, then
+//! the centred sum of squares, as the tensor-op formula does), and one element-wise kernel
+//! applies them. The inputs are read through their strides, so a channels-last view needs no
+//! copy. The backward pass keeps the input, mean and `rstd` (not the normalised input: one
+//! tensor less held per layer) and recomputes `x̂` where it needs it.
+//!
+//! Every kernel works on `[N, C, Z, Y, X]` tensors of f32; an instance is one `(n, c)`, its
+//! index `n * C + c`, and its statistics are stored `[N, C, 1, 1]`.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
+use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::{calculate_cube_count_elemwise, CubeCount, CubeDim};
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::CubeRuntime;
+
+use crate::backend::cast;
+
+/// Units per cube of the reduction kernels (a power of two: the tree sum halves it).
+const REDUCE_UNITS: usize = 256;
+/// Cubes in one dimension of a launch (wgpu's limit): more instances take the tensor-op path.
+const MAX_INSTANCES: usize = 65535;
+
+mod kernel {
+    use burn_cubecl::cubecl;
+    use cubecl::prelude::*;
+
+    /// The position in `t` (`[N, C, Z, Y, X]`, any strides) of voxel `v` of instance `instance`.
+    #[cube]
+    fn offset<F: Float>(t: &Tensor<F>, instance: usize, v: usize) -> usize {
+        let channels = t.shape(1);
+        let (n, c) = (instance / channels, instance % channels);
+        let (width, height) = (t.shape(4), t.shape(3));
+        let (x, rest) = (v % width, v / width);
+        let (y, z) = (rest % height, rest / height);
+        n * t.stride(0) + c * t.stride(1) + z * t.stride(2) + y * t.stride(3) + x * t.stride(4)
+    }
+
+    /// The voxels of one instance.
+    #[cube]
+    fn volume<F: Float>(t: &Tensor<F>) -> usize {
+        t.shape(2) * t.shape(3) * t.shape(4)
+    }
+
+    /// The sum of the cube's values in `shared` (one per unit; `CUBE_DIM` a power of two),
+    /// seen by every unit.
+    #[cube]
+    fn cube_sum<F: Float>(shared: &mut SharedMemory<F>) -> F {
+        sync_cube();
+        let mut active = CUBE_DIM;
+        let mut jump = 1;
+        while active > 1 {
+            active /= 2;
+            if UNIT_POS < active {
+                let from = shared[(jump * (2 * UNIT_POS + 1)) as usize];
+                shared[(jump * 2 * UNIT_POS) as usize] += from;
+            }
+            jump *= 2;
+            sync_cube();
+        }
+        shared[0]
+    }
+
+    /// Mean and `1 / sqrt(var + eps)` of each instance (one cube each): the mean first, then
+    /// the mean of the squared deviations from it.
+    #[cube(launch)]
+    pub(super) fn statistics<F: Float>(
+        x: &Tensor<F>,
+        mean: &mut Tensor<F>,
+        rstd: &mut Tensor<F>,
+        eps: f32,
+        #[comptime] units: usize,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let instance = CUBE_POS_X as usize;
+        let len = volume(x);
+        let mut shared = SharedMemory::<F>::new(units);
+        let mut sum = F::new(0.0);
+        let mut v = UNIT_POS as usize;
+        while v < len {
+            sum += x[offset(x, instance, v)];
+            v += units;
+        }
+        shared[UNIT_POS as usize] = sum;
+        let mu = cube_sum(&mut shared) / F::cast_from(len as u32);
+        // Every unit has read the sum before the memory is written again.
+        sync_cube();
+        let mut squares = F::new(0.0);
+        let mut v = UNIT_POS as usize;
+        while v < len {
+            let d = x[offset(x, instance, v)] - mu;
+            squares += d * d;
+            v += units;
+        }
+        shared[UNIT_POS as usize] = squares;
+        let var = cube_sum(&mut shared) / F::cast_from(len as u32);
+        if UNIT_POS == 0 {
+            mean[instance] = mu;
+            rstd[instance] = F::new(1.0) / (var + F::cast_from(eps)).sqrt();
+        }
+    }
+
+    /// `y = (x - mean) * rstd * w + b` (without `w`, `b` when not `affine`), `y` contiguous.
+    #[cube(launch)]
+    pub(super) fn normalise<F: Float>(
+        x: &Tensor<F>,
+        mean: &Tensor<F>,
+        rstd: &Tensor<F>,
+        weight: &Tensor<F>,
+        bias: &Tensor<F>,
+        y: &mut Tensor<F>,
+        #[comptime] affine: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let pos = ABSOLUTE_POS;
+        if pos >= y.len() {
+            terminate!();
+        }
+        let len = volume(y);
+        let (instance, v) = (pos / len, pos % len);
+        let xhat = (x[offset(x, instance, v)] - mean[instance]) * rstd[instance];
+        if affine {
+            let c = instance % y.shape(1);
+            y[pos] = xhat * weight[c] + bias[c];
+        } else {
+            y[pos] = xhat;
+        }
+    }
+
+    /// `Σ dy` and `Σ dy · x̂` of each instance (one cube each).
+    #[cube(launch)]
+    pub(super) fn gradient_sums<F: Float>(
+        x: &Tensor<F>,
+        dy: &Tensor<F>,
+        mean: &Tensor<F>,
+        rstd: &Tensor<F>,
+        sum_dy: &mut Tensor<F>,
+        sum_dy_xhat: &mut Tensor<F>,
+        #[comptime] units: usize,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let instance = CUBE_POS_X as usize;
+        let len = volume(x);
+        let (mu, r) = (mean[instance], rstd[instance]);
+        let mut plain = SharedMemory::<F>::new(units);
+        let mut weighted = SharedMemory::<F>::new(units);
+        let mut a = F::new(0.0);
+        let mut b = F::new(0.0);
+        let mut v = UNIT_POS as usize;
+        while v < len {
+            let g = dy[offset(dy, instance, v)];
+            a += g;
+            b += g * ((x[offset(x, instance, v)] - mu) * r);
+            v += units;
+        }
+        plain[UNIT_POS as usize] = a;
+        weighted[UNIT_POS as usize] = b;
+        let a = cube_sum(&mut plain);
+        let b = cube_sum(&mut weighted);
+        if UNIT_POS == 0 {
+            sum_dy[instance] = a;
+            sum_dy_xhat[instance] = b;
+        }
+    }
+
+    /// `dx = w · rstd · (dy − Σdy / len − x̂ · Σ(dy · x̂) / len)`, `dx` contiguous.
+    #[cube(launch)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn input_gradient<F: Float>(
+        x: &Tensor<F>,
+        dy: &Tensor<F>,
+        mean: &Tensor<F>,
+        rstd: &Tensor<F>,
+        weight: &Tensor<F>,
+        sum_dy: &Tensor<F>,
+        sum_dy_xhat: &Tensor<F>,
+        dx: &mut Tensor<F>,
+        #[comptime] affine: bool,
+        #[define(F)] _dtype: StorageType,
+    ) {
+        let pos = ABSOLUTE_POS;
+        if pos >= dx.len() {
+            terminate!();
+        }
+        let len = volume(dx);
+        let (instance, v) = (pos / len, pos % len);
+        let n = F::cast_from(len as u32);
+        let xhat = (x[offset(x, instance, v)] - mean[instance]) * rstd[instance];
+        let centred = dy[offset(dy, instance, v)] - sum_dy[instance] / n - xhat * (sum_dy_xhat[instance] / n);
+        let mut scale = rstd[instance];
+        if affine {
+            scale *= weight[instance % dx.shape(1)];
+        }
+        dx[pos] = centred * scale;
+    }
+}
+
+/// The forward pass `(y, mean, rstd)` when `I` is a CubeCL backend without fusion and the
+/// kernels take `x`; `None` otherwise (the caller runs burn's tensor ops).
+#[allow(clippy::type_complexity)]
+pub(super) fn forward<I: Backend>(
+    x: &Tensor<I, 5>,
+    affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>,
+    eps: f64,
+) -> Option<(Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>)> {
+    #[cfg(feature = "cuda")]
+    if let Some(out) = forward_on::<I, cubecl::cuda::CudaRuntime>(x, affine, eps) {
+        return Some(out);
+    }
+    #[cfg(feature = "wgpu")]
+    if let Some(out) = forward_on::<I, cubecl::wgpu::WgpuRuntime>(x, affine, eps) {
+        return Some(out);
+    }
+    None
+}
+
+/// The backward pass `(dx, Σ dy, Σ dy · x̂)` as [`forward`] decides.
+#[allow(clippy::type_complexity)]
+pub(super) fn backward<I: Backend>(
+    x: &Tensor<I, 5>,
+    dy: &Tensor<I, 5>,
+    mean: &Tensor<I, 4>,
+    rstd: &Tensor<I, 4>,
+    weight: Option<&Tensor<I, 1>>,
+    input_grad: bool,
+) -> Option<(Option<Tensor<I, 5>>, Tensor<I, 4>, Tensor<I, 4>)> {
+    #[cfg(feature = "cuda")]
+    if let Some(out) = backward_on::<I, cubecl::cuda::CudaRuntime>(x, dy, mean, rstd, weight, input_grad) {
+        return Some(out);
+    }
+    #[cfg(feature = "wgpu")]
+    if let Some(out) = backward_on::<I, cubecl::wgpu::WgpuRuntime>(x, dy, mean, rstd, weight, input_grad) {
+        return Some(out);
+    }
+    None
+}
+
+/// `t`'s primitive when `I`'s is a CubeCL tensor of runtime `R`.
+fn primitive<I: Backend, R: CubeRuntime, const D: usize>(t: &Tensor<I, D>) -> Option<CubeTensor<R>> {
+    cast(t.clone().into_primitive().tensor())
+}
+
+/// A kernel's result as `I`'s tensor.
+fn tensor<I: Backend, R: CubeRuntime, const D: usize>(t: CubeTensor<R>) -> Option<Tensor<I, D>> {
+    Some(Tensor::from_primitive(TensorPrimitive::Float(cast(t)?)))
+}
+
+#[allow(clippy::type_complexity)]
+fn forward_on<I: Backend, R: CubeRuntime>(
+    x: &Tensor<I, 5>,
+    affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>,
+    eps: f64,
+) -> Option<(Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>)> {
+    let xc = primitive::<I, R, 5>(x).filter(supports)?;
+    let affine = match affine {
+        Some((w, b)) => Some((primitive::<I, R, 1>(w)?, primitive::<I, R, 1>(b)?)),
+        None => None,
+    };
+    let [y, mean, rstd] = launch_forward(&xc, affine.as_ref().map(|(w, b)| (w, b)), eps);
+    Some((tensor(y)?, tensor(mean)?, tensor(rstd)?))
+}
+
+#[allow(clippy::type_complexity)]
+fn backward_on<I: Backend, R: CubeRuntime>(
+    x: &Tensor<I, 5>,
+    dy: &Tensor<I, 5>,
+    mean: &Tensor<I, 4>,
+    rstd: &Tensor<I, 4>,
+    weight: Option<&Tensor<I, 1>>,
+    input_grad: bool,
+) -> Option<(Option<Tensor<I, 5>>, Tensor<I, 4>, Tensor<I, 4>)> {
+    let xc = primitive::<I, R, 5>(x).filter(supports)?;
+    let dyc = primitive::<I, R, 5>(dy).filter(supports)?;
+    let weight = match weight {
+        Some(w) => Some(primitive::<I, R, 1>(w)?),
+        None => None,
+    };
+    let (dx, sum_dy, sum_dy_xhat) = launch_backward(&xc, &dyc, &primitive(mean)?, &primitive(rstd)?, weight.as_ref(), input_grad);
+    let dx = match dx {
+        Some(dx) => Some(tensor(dx)?),
+        None => None,
+    };
+    Some((dx, tensor(sum_dy)?, tensor(sum_dy_xhat)?))
+}
+
+/// Whether the kernels take `x`: f32, at most [`MAX_INSTANCES`] instances, volumes that fit
+/// the kernels' 32-bit counts.
+fn supports<R: CubeRuntime>(x: &CubeTensor<R>) -> bool {
+    let shape = x.meta.shape();
+    x.dtype == DType::F32 && shape.num_dims() == 5 && shape[0] * shape[1] <= MAX_INSTANCES && shape[2] * shape[3] * shape[4] <= u32::MAX as usize
+}
+
+fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+    empty_device_dtype(like.client.clone(), like.device.clone(), shape, like.dtype)
+}
+
+/// `[N, C, 1, 1]` for `x`'s statistics.
+fn stats_shape<R: CubeRuntime>(x: &CubeTensor<R>) -> Shape {
+    let shape = x.meta.shape();
+    Shape::new([shape[0], shape[1], 1, 1])
+}
+
+/// One cube per instance.
+fn per_instance_launch<R: CubeRuntime>(x: &CubeTensor<R>) -> (CubeCount, CubeDim) {
+    let shape = x.meta.shape();
+    (CubeCount::Static((shape[0] * shape[1]) as u32, 1, 1), CubeDim::new_1d(REDUCE_UNITS as u32))
+}
+
+/// One unit per element of `out`.
+fn elementwise_launch<R: CubeRuntime>(out: &CubeTensor<R>) -> (CubeCount, CubeDim) {
+    let n = out.meta.num_elements();
+    let cube_dim = CubeDim::new(&out.client, n);
+    (calculate_cube_count_elemwise(&out.client, n, cube_dim), cube_dim)
+}
+
+/// `(y, mean, rstd)` of `x` (checked with [`supports`]); `affine` is `(weight, bias)`.
+fn launch_forward<R: CubeRuntime>(x: &CubeTensor<R>, affine: Option<(&CubeTensor<R>, &CubeTensor<R>)>, eps: f64) -> [CubeTensor<R>; 3] {
+    let (mean, rstd) = (empty(x, stats_shape(x)), empty(x, stats_shape(x)));
+    let (count, dim) = per_instance_launch(x);
+    kernel::statistics::launch::<R>(
+        &x.client,
+        count,
+        dim,
+        x.clone().into_tensor_arg(),
+        mean.clone().into_tensor_arg(),
+        rstd.clone().into_tensor_arg(),
+        eps as f32,
+        REDUCE_UNITS,
+        x.dtype.into(),
+    );
+    let y = empty(x, x.meta.shape().clone());
+    let (count, dim) = elementwise_launch(&y);
+    // Without affine parameters the statistics stand in for them (the kernel does not read them).
+    let (weight, bias) = affine.unwrap_or((&mean, &rstd));
+    kernel::normalise::launch::<R>(
+        &x.client,
+        count,
+        dim,
+        x.clone().into_tensor_arg(),
+        mean.clone().into_tensor_arg(),
+        rstd.clone().into_tensor_arg(),
+        weight.clone().into_tensor_arg(),
+        bias.clone().into_tensor_arg(),
+        y.clone().into_tensor_arg(),
+        affine.is_some(),
+        x.dtype.into(),
+    );
+    [y, mean, rstd]
+}
+
+/// `(dx, Σ dy, Σ dy · x̂)` for the upstream gradient `dy` (`dx` only when `input_grad`; the sums
+/// `[N, C, 1, 1]`); `weight` is the affine weight.
+fn launch_backward<R: CubeRuntime>(
+    x: &CubeTensor<R>,
+    dy: &CubeTensor<R>,
+    mean: &CubeTensor<R>,
+    rstd: &CubeTensor<R>,
+    weight: Option<&CubeTensor<R>>,
+    input_grad: bool,
+) -> (Option<CubeTensor<R>>, CubeTensor<R>, CubeTensor<R>) {
+    let (sum_dy, sum_dy_xhat) = (empty(x, stats_shape(x)), empty(x, stats_shape(x)));
+    let (count, dim) = per_instance_launch(x);
+    kernel::gradient_sums::launch::<R>(
+        &x.client,
+        count,
+        dim,
+        x.clone().into_tensor_arg(),
+        dy.clone().into_tensor_arg(),
+        mean.clone().into_tensor_arg(),
+        rstd.clone().into_tensor_arg(),
+        sum_dy.clone().into_tensor_arg(),
+        sum_dy_xhat.clone().into_tensor_arg(),
+        REDUCE_UNITS,
+        x.dtype.into(),
+    );
+    let dx = input_grad.then(|| {
+        let dx = empty(x, x.meta.shape().clone());
+        let (count, dim) = elementwise_launch(&dx);
+        kernel::input_gradient::launch::<R>(
+            &x.client,
+            count,
+            dim,
+            x.clone().into_tensor_arg(),
+            dy.clone().into_tensor_arg(),
+            mean.clone().into_tensor_arg(),
+            rstd.clone().into_tensor_arg(),
+            weight.unwrap_or(rstd).clone().into_tensor_arg(),
+            sum_dy.clone().into_tensor_arg(),
+            sum_dy_xhat.clone().into_tensor_arg(),
+            dx.clone().into_tensor_arg(),
+            weight.is_some(),
+            x.dtype.into(),
+        );
+        dx
+    });
+    (dx, sum_dy, sum_dy_xhat)
+}
