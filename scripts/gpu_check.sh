@@ -167,7 +167,8 @@ launches() {
     echo "== $1, CYTODL_GPU_CONV=$2"
     rm -f /tmp/prof.log
     CUBECL_DEBUG_LOG=/tmp/prof.log CUBECL_DEBUG_OPTION=profile CYTODL_BENCH_WARMUP=1 CYTODL_GPU_CONV=$2 timeout 90 "$D/$1" medium 1 cuda > /dev/null 2>&1
-    python3 "$D/cubecl_launches.py" /tmp/prof.log | tail -9
+    python3 "$D/cubecl_launches.py" /tmp/prof.log > /tmp/launches.txt
+    head -14 /tmp/launches.txt; tail -1 /tmp/launches.txt
   done
   stamp
 }

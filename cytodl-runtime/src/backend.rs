@@ -39,6 +39,46 @@ use burn::tensor::backend::AutodiffBackend;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) type Cube<R, BT> = burn_cubecl::CubeBackend<R, f32, i32, BT>;
 
+/// The first `Some` that `$body` gives with `$runtime` and `$bool` naming each compiled-in
+/// CubeCL runtime and its bool element (CUDA, then wgpu), else `None`: how generic code reaches
+/// the hand-written GPU kernels, e.g. `on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x))`.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+macro_rules! on_cube_runtimes {
+    (|$runtime:ident, $bool:ident| $body:expr) => {{
+        #[allow(unused_mut)]
+        let mut found = None;
+        #[cfg(feature = "cuda")]
+        if found.is_none() {
+            #[allow(dead_code)]
+            type $runtime = burn_cubecl::cubecl::cuda::CudaRuntime;
+            #[allow(dead_code)]
+            type $bool = u8;
+            found = $body;
+        }
+        #[cfg(feature = "wgpu")]
+        if found.is_none() {
+            #[allow(dead_code)]
+            type $runtime = burn_cubecl::cubecl::wgpu::WgpuRuntime;
+            #[allow(dead_code)]
+            type $bool = u32;
+            found = $body;
+        }
+        found
+    }};
+}
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) use on_cube_runtimes;
+
+/// The launch shape of an element-wise kernel: one unit per element of `out`.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn elementwise_launch<R: burn_cubecl::CubeRuntime>(
+    out: &burn_cubecl::tensor::CubeTensor<R>,
+) -> (burn_cubecl::cubecl::CubeCount, burn_cubecl::cubecl::CubeDim) {
+    let n = out.meta.num_elements();
+    let cube_dim = burn_cubecl::cubecl::CubeDim::new(&out.client, n);
+    (burn_cubecl::cubecl::calculate_cube_count_elemwise(&out.client, n, cube_dim), cube_dim)
+}
+
 /// Whether `B` is the backend `C`: hand-written kernels are routed to by type identity at run
 /// time, so that model and optimizer code stays generic over `B: Backend`.
 pub(crate) fn is<B: 'static, C: 'static>() -> bool {

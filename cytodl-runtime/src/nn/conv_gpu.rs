@@ -35,6 +35,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::flex_kernel::{cast, is, tracked_output_on};
+use crate::backend::on_cube_runtimes;
 pub(super) use crate::backend::Cube;
 
 /// The convolution algorithm GPU backends run (see the module docs).
@@ -88,21 +89,7 @@ pub fn conv3d_with<B: Backend>(
     if algorithm == GpuConv::Direct || options.groups != 1 {
         return None;
     }
-    #[cfg(feature = "cuda")]
-    {
-        use burn_cubecl::cubecl::cuda::CudaRuntime;
-        if let Some(y) = on_runtime::<B, CudaRuntime, u8>(x, weight, bias, options) {
-            return Some(y);
-        }
-    }
-    #[cfg(feature = "wgpu")]
-    {
-        use burn_cubecl::cubecl::wgpu::WgpuRuntime;
-        if let Some(y) = on_runtime::<B, WgpuRuntime, u32>(x, weight, bias, options) {
-            return Some(y);
-        }
-    }
-    None
+    on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x, weight, bias, options))
 }
 
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(

@@ -28,15 +28,13 @@ mod gpu {
     use burn::backend::Autodiff;
     use burn::tensor::backend::Backend;
     use burn::tensor::{DType, Tensor, TensorPrimitive};
-    use burn_cubecl::cubecl;
-    use burn_cubecl::cubecl::{calculate_cube_count_elemwise, CubeDim};
     use burn_cubecl::kernel::{cast as cast_dtype, into_contiguous};
     use burn_cubecl::ops::numeric::empty_device_dtype;
     use burn_cubecl::tensor::CubeTensor;
     use burn_cubecl::{BoolElement, CubeRuntime};
 
     use super::super::flex_kernel::tracked_output_on;
-    use crate::backend::{cast, is, Cube};
+    use crate::backend::{cast, elementwise_launch, is, on_cube_runtimes, Cube};
 
     mod kernel {
         use burn_cubecl::cubecl;
@@ -66,15 +64,7 @@ mod gpu {
     /// The activation when `B` is a CubeCL backend without fusion (or its autodiff) and `x` is
     /// f32; `None` otherwise.
     pub(super) fn leaky_relu<B: Backend, const D: usize>(x: &Tensor<B, D>, negative_slope: f64) -> Option<Tensor<B, D>> {
-        #[cfg(feature = "cuda")]
-        if let Some(y) = on_runtime::<B, cubecl::cuda::CudaRuntime, u8, D>(x, negative_slope) {
-            return Some(y);
-        }
-        #[cfg(feature = "wgpu")]
-        if let Some(y) = on_runtime::<B, cubecl::wgpu::WgpuRuntime, u32, D>(x, negative_slope) {
-            return Some(y);
-        }
-        None
+        on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT, D>(x, negative_slope))
     }
 
     fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement, const D: usize>(x: &Tensor<B, D>, negative_slope: f64) -> Option<Tensor<B, D>> {
@@ -94,17 +84,10 @@ mod gpu {
         tracked_output_on::<B, Cube<R, BT>, _, 1, D>(LeakyReluBackward, [&x], (x.primitive.clone(), negative_slope), y)
     }
 
-    /// One unit per element of `out`.
-    fn elementwise<R: CubeRuntime>(out: &CubeTensor<R>) -> (cubecl::CubeCount, CubeDim) {
-        let n = out.meta.num_elements();
-        let cube_dim = CubeDim::new(&out.client, n);
-        (calculate_cube_count_elemwise(&out.client, n, cube_dim), cube_dim)
-    }
-
     fn forward<R: CubeRuntime>(x: CubeTensor<R>, negative_slope: f64) -> CubeTensor<R> {
         let x = into_contiguous(x);
         let y = empty_device_dtype(x.client.clone(), x.device.clone(), x.meta.shape().clone(), x.dtype);
-        let (count, dim) = elementwise(&y);
+        let (count, dim) = elementwise_launch(&y);
         kernel::forward::launch::<R>(&x.client, count, dim, x.clone().into_tensor_arg(), y.clone().into_tensor_arg(), negative_slope as f32, x.dtype.into());
         y
     }
@@ -125,7 +108,7 @@ mod gpu {
             let dy = if dy.dtype == x.dtype { dy } else { cast_dtype(dy, x.dtype) };
             let (x, dy) = (into_contiguous(x), into_contiguous(dy));
             let dx = empty_device_dtype(x.client.clone(), x.device.clone(), x.meta.shape().clone(), x.dtype);
-            let (count, dim) = elementwise(&dx);
+            let (count, dim) = elementwise_launch(&dx);
             kernel::backward::launch::<R>(
                 &x.client,
                 count,

@@ -15,13 +15,12 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
-use burn_cubecl::cubecl;
-use burn_cubecl::cubecl::{calculate_cube_count_elemwise, CubeCount, CubeDim};
+use burn_cubecl::cubecl::{CubeCount, CubeDim};
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
 
-use crate::backend::cast;
+use crate::backend::{cast, elementwise_launch, on_cube_runtimes};
 
 /// Units per cube of the reduction kernels (a power of two: the tree sum halves it).
 const REDUCE_UNITS: usize = 256;
@@ -210,15 +209,7 @@ pub(super) fn forward<I: Backend>(
     affine: Option<&(Tensor<I, 1>, Tensor<I, 1>)>,
     eps: f64,
 ) -> Option<(Tensor<I, 5>, Tensor<I, 4>, Tensor<I, 4>)> {
-    #[cfg(feature = "cuda")]
-    if let Some(out) = forward_on::<I, cubecl::cuda::CudaRuntime>(x, affine, eps) {
-        return Some(out);
-    }
-    #[cfg(feature = "wgpu")]
-    if let Some(out) = forward_on::<I, cubecl::wgpu::WgpuRuntime>(x, affine, eps) {
-        return Some(out);
-    }
-    None
+    on_cube_runtimes!(|R, BT| forward_on::<I, R>(x, affine, eps))
 }
 
 /// The backward pass `(dx, Σ dy, Σ dy · x̂)` as [`forward`] decides.
@@ -231,15 +222,7 @@ pub(super) fn backward<I: Backend>(
     weight: Option<&Tensor<I, 1>>,
     input_grad: bool,
 ) -> Option<(Option<Tensor<I, 5>>, Tensor<I, 4>, Tensor<I, 4>)> {
-    #[cfg(feature = "cuda")]
-    if let Some(out) = backward_on::<I, cubecl::cuda::CudaRuntime>(x, dy, mean, rstd, weight, input_grad) {
-        return Some(out);
-    }
-    #[cfg(feature = "wgpu")]
-    if let Some(out) = backward_on::<I, cubecl::wgpu::WgpuRuntime>(x, dy, mean, rstd, weight, input_grad) {
-        return Some(out);
-    }
-    None
+    on_cube_runtimes!(|R, BT| backward_on::<I, R>(x, dy, mean, rstd, weight, input_grad))
 }
 
 /// `t`'s primitive when `I`'s is a CubeCL tensor of runtime `R`.
@@ -311,13 +294,6 @@ fn stats_shape<R: CubeRuntime>(x: &CubeTensor<R>) -> Shape {
 fn per_instance_launch<R: CubeRuntime>(x: &CubeTensor<R>) -> (CubeCount, CubeDim) {
     let shape = x.meta.shape();
     (CubeCount::Static((shape[0] * shape[1]) as u32, 1, 1), CubeDim::new_1d(REDUCE_UNITS as u32))
-}
-
-/// One unit per element of `out`.
-fn elementwise_launch<R: CubeRuntime>(out: &CubeTensor<R>) -> (CubeCount, CubeDim) {
-    let n = out.meta.num_elements();
-    let cube_dim = CubeDim::new(&out.client, n);
-    (calculate_cube_count_elemwise(&out.client, n, cube_dim), cube_dim)
 }
 
 /// `(y, mean, rstd)` of `x` (checked with [`supports`]); `affine` is `(weight, bias)`.

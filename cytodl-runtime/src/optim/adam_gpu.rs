@@ -16,14 +16,12 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use burn_cubecl::cubecl;
-use burn_cubecl::cubecl::{calculate_cube_count_elemwise, CubeDim};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use crate::backend::{cast, is, Cube};
+use crate::backend::{cast, elementwise_launch, is, on_cube_runtimes, Cube};
 
 /// The per-step constants of one Adam update, computed in f64 like the tensor-op path and
 /// rounded to f32 as burn rounds a scalar operand.
@@ -95,12 +93,10 @@ fn launch<R: CubeRuntime>(
     c: &AdamCoefficients,
 ) -> [CubeTensor<R>; 3] {
     let [param, grad, exp_avg, exp_avg_sq] = [param, grad, exp_avg, exp_avg_sq].map(into_contiguous);
-    let n = param.meta.num_elements();
     let out = || empty_device_dtype(param.client.clone(), param.device.clone(), param.meta.shape().clone(), param.dtype);
     let outputs = [out(), out(), out()];
     let client = param.client.clone();
-    let cube_dim = CubeDim::new(&client, n);
-    let cube_count = calculate_cube_count_elemwise(&client, n, cube_dim);
+    let (cube_count, cube_dim) = elementwise_launch(&outputs[0]);
     let dtype = param.dtype;
     kernel::adam_kernel::launch::<R>(
         &client,
@@ -129,15 +125,7 @@ fn launch<R: CubeRuntime>(
 
 /// Whether `B` is a GPU backend this kernel runs on (CUDA or wgpu without burn's fusion).
 pub(super) fn available<B: Backend>() -> bool {
-    #[cfg(feature = "cuda")]
-    if is::<B, Cube<cubecl::cuda::CudaRuntime, u8>>() {
-        return true;
-    }
-    #[cfg(feature = "wgpu")]
-    if is::<B, Cube<cubecl::wgpu::WgpuRuntime, u32>>() {
-        return true;
-    }
-    false
+    on_cube_runtimes!(|R, BT| is::<B, Cube<R, BT>>().then_some(())).is_some()
 }
 
 /// The fused update when `B` is one of [`available`]'s backends and the tensors are f32;
@@ -149,15 +137,7 @@ pub(super) fn update<B: Backend>(
     exp_avg_sq: &Tensor<B, 1>,
     c: &AdamCoefficients,
 ) -> Option<[Tensor<B, 1>; 3]> {
-    #[cfg(feature = "cuda")]
-    if let Some(out) = on_runtime::<B, cubecl::cuda::CudaRuntime, u8>(param, grad, exp_avg, exp_avg_sq, c) {
-        return Some(out);
-    }
-    #[cfg(feature = "wgpu")]
-    if let Some(out) = on_runtime::<B, cubecl::wgpu::WgpuRuntime, u32>(param, grad, exp_avg, exp_avg_sq, c) {
-        return Some(out);
-    }
-    None
+    on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(param, grad, exp_avg, exp_avg_sq, c))
 }
 
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
