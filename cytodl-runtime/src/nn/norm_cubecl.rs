@@ -42,6 +42,12 @@ mod kernel {
         n * t.stride(0) + c * t.stride(1) + z * t.stride(2) + y * t.stride(3) + x * t.stride(4)
     }
 
+    /// `x̂` at voxel `v` of instance `instance`: `(x - mean) * rstd`.
+    #[cube]
+    fn normalised<F: Float>(x: &Tensor<F>, mean: &Tensor<F>, rstd: &Tensor<F>, instance: usize, v: usize) -> F {
+        (x[offset(x, instance, v)] - mean[instance]) * rstd[instance]
+    }
+
     /// The voxels of one instance.
     #[cube]
     fn volume<F: Float>(t: &Tensor<F>) -> usize {
@@ -124,7 +130,7 @@ mod kernel {
         }
         let len = volume(y);
         let (instance, v) = (pos / len, pos % len);
-        let xhat = (x[offset(x, instance, v)] - mean[instance]) * rstd[instance];
+        let xhat = normalised(x, mean, rstd, instance, v);
         if affine {
             let c = instance % y.shape(1);
             y[pos] = xhat * weight[c] + bias[c];
@@ -147,7 +153,6 @@ mod kernel {
     ) {
         let instance = CUBE_POS_X as usize;
         let len = volume(x);
-        let (mu, r) = (mean[instance], rstd[instance]);
         let mut plain = SharedMemory::<F>::new(units);
         let mut weighted = SharedMemory::<F>::new(units);
         let mut a = F::new(0.0);
@@ -156,7 +161,7 @@ mod kernel {
         while v < len {
             let g = dy[offset(dy, instance, v)];
             a += g;
-            b += g * ((x[offset(x, instance, v)] - mu) * r);
+            b += g * normalised(x, mean, rstd, instance, v);
             v += units;
         }
         plain[UNIT_POS as usize] = a;
@@ -191,7 +196,7 @@ mod kernel {
         let len = volume(dx);
         let (instance, v) = (pos / len, pos % len);
         let n = F::cast_from(len as u32);
-        let xhat = (x[offset(x, instance, v)] - mean[instance]) * rstd[instance];
+        let xhat = normalised(x, mean, rstd, instance, v);
         let centred = dy[offset(dy, instance, v)] - sum_dy[instance] / n - xhat * (sum_dy_xhat[instance] / n);
         let mut scale = rstd[instance];
         if affine {
