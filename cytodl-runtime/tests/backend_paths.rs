@@ -386,12 +386,21 @@ mod cubecl_kernels {
     }
 
     /// Instance norm's CubeCL kernels (`nn::norm_cubecl`) on wgpu give the CPU kernel's output and
-    /// gradients: batches of one and two, volumes smaller and larger than a cube's units, with and
-    /// without affine parameters, contiguous and channels-last inputs.
+    /// gradients: batches of one and two, volumes smaller and larger than a cube's units and than
+    /// one cube's share (32768 voxels: then chunks of 8192 and a merge, the last chunk shorter or
+    /// not), with and without affine parameters, contiguous and channels-last inputs.
     #[test]
     fn instance_norm_kernels_on_wgpu_match_the_cpu() {
         use cytodl_runtime::backend::WgpuTrain;
-        for (shape, affine) in [([2, 16, 4, 8, 8], true), ([1, 8, 16, 32, 32], true), ([2, 3, 1, 5, 7], false), ([1, 4, 3, 3, 3], true)] {
+        let shapes = [
+            ([2, 16, 4, 8, 8], true),
+            ([1, 8, 16, 32, 32], true),
+            ([2, 3, 1, 5, 7], false),
+            ([1, 4, 3, 3, 3], true),
+            ([2, 3, 5, 100, 70], true),
+            ([1, 2, 3, 128, 128], false),
+        ];
+        for (shape, affine) in shapes {
             for channels_last in [false, true] {
                 let cpu = instance_norm_grads::<CpuTrain>(&Default::default(), shape, affine, channels_last);
                 let gpu = instance_norm_grads::<WgpuTrain>(&Default::default(), shape, affine, channels_last);
