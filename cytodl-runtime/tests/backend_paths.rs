@@ -123,8 +123,10 @@ fn conv_grads_by<B: burn::tensor::backend::AutodiffBackend>(
 type ConvCase = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
 
 /// DynUNet's convolutions in the dynunet3d_seg parity fixture (and an anisotropic and an odd-sized
-/// strided 1x1 one).
-const CONV_CASES: [ConvCase; 11] = [
+/// strided 1x1 one), a batch of two whose output voxels span a ragged number of the weight
+/// gradient kernel's chunks (4096 voxels each), and a 5x5x5 kernel (more taps than that kernel
+/// takes: burn's direct kernel runs).
+const CONV_CASES: [ConvCase; 13] = [
     ([1, 1, 16, 32, 32], [16, 1, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ([1, 16, 16, 32, 32], [16, 16, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ([1, 16, 16, 32, 32], [32, 16, 3, 3, 3], [2, 2, 2], [1, 1, 1]),
@@ -138,6 +140,8 @@ const CONV_CASES: [ConvCase; 11] = [
     // Kernels longer than 1 and shorter than the stride, odd sizes.
     ([1, 3, 9, 10, 11], [4, 3, 2, 3, 1], [3, 2, 2], [0, 1, 0]),
     ([1, 2, 6, 6, 6], [2, 2, 3, 1, 3], [3, 3, 4], [1, 0, 1]),
+    ([2, 3, 9, 20, 20], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+    ([1, 2, 6, 7, 8], [3, 2, 5, 5, 5], [1, 1, 1], [2, 2, 2]),
 ];
 
 /// `(output, input gradient, weight gradient)` relative errors of `gpu` against `cpu`.
@@ -146,7 +150,8 @@ fn errors(gpu: &(Vec<f32>, Vec<f32>, Vec<f32>), cpu: &(Vec<f32>, Vec<f32>, Vec<f
 }
 
 /// The convolution the network layers call gives the CPU's values and gradients on wgpu (the
-/// CubeCL kernels CUDA runs too), for every case.
+/// CubeCL kernels CUDA runs too: burn's direct forward and input-gradient kernels, our weight
+/// gradient kernel), for every case.
 #[cfg(feature = "wgpu")]
 #[test]
 fn conv_gradients_on_wgpu() {

@@ -11,12 +11,14 @@
 //! bf16/fp16 operands under mixed precision as they are).
 //!
 //! The algorithm is picked per process with `CYTODL_GPU_CONV`:
-//! - `direct` (default): burn's direct kernels, bit-for-bit f32 — what the parity fixtures
+//! - `direct` (default): exact f32 — burn's direct kernels for the forward pass and the input
+//!   gradient, [`super::conv_weight_grad`]'s kernel for the weight gradient in training (burn's
+//!   leaves the GPU nearly idle and copies both operands first); what the parity fixtures
 //!   check against PyTorch's f32 CPU results within the CPU's tolerances, on CUDA too;
 //! - `implicit-gemm`: tensor cores. Forward passes and stride-1 input gradients run CubeCL's
 //!   implicit GEMM (a shape it refuses runs the direct kernel, with a note); weight gradients
 //!   over large volumes run as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]),
-//!   the rest with the implicit GEMM at stride 1 and the direct kernel when strided.
+//!   the rest with the implicit GEMM at stride 1 and the exact kernel when strided.
 //!
 //! Routing is by type identity at run time, as for the CPU kernels (`flex_kernel`), so that
 //! model code stays generic over `B: Backend`.
@@ -57,6 +59,14 @@ impl GpuConv {
         }
     }
 
+    /// burn's strategy for the forward pass and the input gradient.
+    fn strategy(self) -> ConvStrategy {
+        match self {
+            GpuConv::Direct => ConvStrategy::Direct,
+            GpuConv::ImplicitGemm => ConvStrategy::ImplicitGemm,
+        }
+    }
+
     /// The algorithm this process uses (read once from `CYTODL_GPU_CONV`; an unknown value
     /// warns and keeps `direct`).
     pub fn current() -> Self {
@@ -72,8 +82,8 @@ impl GpuConv {
 }
 
 /// `conv3d` on a GPU backend with the process's algorithm, or `None` when `B` is not one of
-/// the compiled-in GPU backends or the algorithm is burn's default (the caller then runs
-/// burn's op).
+/// the compiled-in GPU backends or burn's op is the algorithm (`direct` without autodiff or
+/// with fusion: the caller then runs burn's op).
 pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
     conv3d_with(GpuConv::current(), x, weight, bias, options)
 }
@@ -86,27 +96,30 @@ pub fn conv3d_with<B: Backend>(
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    if algorithm == GpuConv::Direct || options.groups != 1 {
+    if options.groups != 1 {
         return None;
     }
-    on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x, weight, bias, options))
+    on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(algorithm, x, weight, bias, options))
 }
 
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    algorithm: GpuConv,
     x: &Tensor<B, 5>,
     weight: &Tensor<B, 5>,
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
     if is::<B, Autodiff<Cube<R, BT>>>() {
-        tracked::<B, R, BT>(x, weight, bias, options)
+        tracked::<B, R, BT>(algorithm, x, weight, bias, options)
+    } else if algorithm == GpuConv::Direct {
+        None
     } else if is::<B, Cube<R, BT>>() {
         let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
         let b = match bias {
             Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
             None => None,
         };
-        let y = forward::<R>(inner(x.clone())?, inner(weight.clone())?, b, options);
+        let y = forward::<R>(algorithm, inner(x.clone())?, inner(weight.clone())?, b, options);
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
         on_fused_runtime::<B, R, BT>(x, weight, bias, options)
@@ -130,15 +143,25 @@ fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     None
 }
 
-/// The forward pass with the implicit GEMM, or the direct kernel for a shape it refuses.
-pub(super) fn forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, b: Option<CubeTensor<R>>, options: &ConvOptions<3>) -> CubeTensor<R> {
+/// The forward pass with the algorithm's kernel: the direct one, or the implicit GEMM where it
+/// takes the shape.
+pub(super) fn forward<R: CubeRuntime>(
+    algorithm: GpuConv,
+    x: CubeTensor<R>,
+    w: CubeTensor<R>,
+    b: Option<CubeTensor<R>>,
+    options: &ConvOptions<3>,
+) -> CubeTensor<R> {
     let shape = (x.meta.shape().clone(), w.meta.shape().clone());
-    conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+    conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), algorithm.strategy())
         .or_else(|e| {
+            if algorithm == GpuConv::Direct {
+                return Err(e);
+            }
             note_refusal("forward", &shape, &e);
             conv_forward::<R, 3>(x, w, b, options.clone(), ConvStrategy::Direct)
         })
-        .unwrap_or_else(|e| panic!("CubeCL refused a convolution with both algorithms: {e:?}"))
+        .unwrap_or_else(|e| panic!("CubeCL refused a convolution: {e:?}"))
 }
 
 /// Says once per pass that CubeCL's GEMM refused a shape (it then runs the direct kernel), so
@@ -156,6 +179,7 @@ fn note_refusal(pass: &'static str, shapes: &(Shape, Shape), error: &dyn std::fm
 }
 
 fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    algorithm: GpuConv,
     x: &Tensor<B, 5>,
     weight: &Tensor<B, 5>,
     bias: Option<&Tensor<B, 1>>,
@@ -168,8 +192,8 @@ fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
         Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
         None => None,
     };
-    let y = forward::<R>(x.primitive.clone(), w.primitive.clone(), b.as_ref().map(|b| b.primitive.clone()), options);
-    let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
+    let y = forward::<R>(algorithm, x.primitive.clone(), w.primitive.clone(), b.as_ref().map(|b| b.primitive.clone()), options);
+    let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
     match &b {
         Some(b) => tracked_output_on::<B, Cube<R, BT>, _, 3, 5>(ConvBackward, [&x, &w, b], state, y),
         None => tracked_output_on::<B, Cube<R, BT>, _, 2, 5>(ConvBackward, [&x, &w], state, y),
@@ -191,28 +215,45 @@ pub(super) fn split_k_weight_grad<B: Backend>(x: Tensor<B, 5>, dy: Tensor<B, 5>,
     super::conv::weight_grad_split_k(x, dy, [w_shape[2], w_shape[3], w_shape[4]], options)
 }
 
-/// The input gradient with the implicit GEMM, or the direct kernel for a shape it refuses
-/// (CubeCL itself runs strided input gradients with its fallback kernel).
-pub(super) fn input_grad<R: CubeRuntime>(dy: CubeTensor<R>, w: CubeTensor<R>, in_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+/// The input gradient with the algorithm's kernel: the direct one, or the implicit GEMM where
+/// it takes the shape (CubeCL itself runs strided input gradients with its fallback kernel).
+pub(super) fn input_grad<R: CubeRuntime>(algorithm: GpuConv, dy: CubeTensor<R>, w: CubeTensor<R>, in_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
     let shapes = (in_shape.clone(), w.meta.shape().clone());
-    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), ConvStrategy::ImplicitGemm)
+    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), algorithm.strategy())
         .or_else(|e| {
+            if algorithm == GpuConv::Direct {
+                return Err(e);
+            }
             note_refusal("input-gradient", &shapes, &e);
             conv_data_backward::<R, 3>(dy, w, in_shape, options.clone(), ConvStrategy::Direct)
         })
         .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"))
 }
 
-/// The weight gradient that is not split ([`split_k_weight_grad`] declined): see
-/// [`unsplit_weight_grad_strategy`], with the direct kernel for a shape the GEMM refuses.
+/// The weight gradient that is not split ([`split_k_weight_grad`] declined): the implicit GEMM
+/// at stride 1, else [`exact_weight_grad`] (see [`unsplit_weight_grad_strategy`]), with the
+/// exact kernel for a shape the GEMM refuses.
 pub(super) fn unsplit_weight_grad<R: CubeRuntime>(x: CubeTensor<R>, dy: CubeTensor<R>, w_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
-    let shapes = (x.meta.shape().clone(), w_shape.clone());
-    conv_weight_backward::<R, 3>(x.clone(), dy.clone(), w_shape.clone(), options.clone(), unsplit_weight_grad_strategy(options))
-        .or_else(|e| {
-            note_refusal("weight-gradient", &shapes, &e);
-            conv_weight_backward::<R, 3>(x, dy, w_shape, options.clone(), ConvStrategy::Direct)
-        })
-        .unwrap_or_else(|e| panic!("CubeCL refused a convolution's weight gradient: {e:?}"))
+    let strategy = unsplit_weight_grad_strategy(options);
+    if matches!(strategy, ConvStrategy::Direct) {
+        return exact_weight_grad(x, dy, w_shape, options);
+    }
+    match conv_weight_backward::<R, 3>(x.clone(), dy.clone(), w_shape.clone(), options.clone(), strategy) {
+        Ok(dw) => dw,
+        Err(e) => {
+            note_refusal("weight-gradient", &(x.meta.shape().clone(), w_shape.clone()), &e);
+            exact_weight_grad(x, dy, w_shape, options)
+        }
+    }
+}
+
+/// The weight gradient in exact f32: [`super::conv_weight_grad`]'s kernel, or burn's direct
+/// kernel for a shape it does not take.
+pub(super) fn exact_weight_grad<R: CubeRuntime>(x: CubeTensor<R>, dy: CubeTensor<R>, w_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+    super::conv_weight_grad::weight_grad(&x, &dy, &w_shape, options).unwrap_or_else(|| {
+        conv_weight_backward::<R, 3>(x, dy, w_shape, options.clone(), ConvStrategy::Direct)
+            .unwrap_or_else(|e| panic!("CubeCL refused a convolution's weight gradient: {e:?}"))
+    })
 }
 
 /// The bias gradient: `dy` summed over everything but its channels.
@@ -233,29 +274,32 @@ fn unsplit_weight_grad_strategy(options: &ConvOptions<3>) -> ConvStrategy {
     }
 }
 
-/// The backward step of the implicit-GEMM convolution: parents `[x, weight]` or
-/// `[x, weight, bias]`; each gradient with the implicit GEMM where CubeCL accepts the shape
-/// (CubeCL itself runs strided input gradients with its fallback kernel).
+/// The backward step of the convolution: parents `[x, weight]` or `[x, weight, bias]`; each
+/// gradient with the algorithm's kernels (for the implicit GEMM, where CubeCL accepts the
+/// shape; CubeCL itself runs strided input gradients with its fallback kernel).
 #[derive(Debug)]
 struct ConvBackward;
 
 impl<R: CubeRuntime, BT: BoolElement, const N: usize> Backward<Cube<R, BT>, N> for ConvBackward {
-    type State = (CubeTensor<R>, CubeTensor<R>, ConvOptions<3>);
+    type State = (CubeTensor<R>, CubeTensor<R>, ConvOptions<3>, GpuConv);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, w, options) = ops.state;
+        let (x, w, options, algorithm) = ops.state;
         let dy = grads.consume::<Cube<R, BT>>(&ops.node);
         let wrap = |t: CubeTensor<R>| Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(t));
         let mut parents = ops.parents.into_iter();
         if let Some(Some(node)) = parents.next() {
             let in_shape = x.meta.shape().clone();
-            grads.register::<Cube<R, BT>>(node.id, input_grad::<R>(dy.clone(), w.clone(), in_shape, &options));
+            grads.register::<Cube<R, BT>>(node.id, input_grad::<R>(algorithm, dy.clone(), w.clone(), in_shape, &options));
         }
         if let Some(Some(node)) = parents.next() {
             let w_shape = w.meta.shape().clone();
-            let dw = match split_k_weight_grad(wrap(x.clone()), wrap(dy.clone()), &w_shape, &options) {
-                Some(dw) => dw.into_primitive().tensor(),
-                None => unsplit_weight_grad::<R>(x, dy.clone(), w_shape, &options),
+            let dw = match algorithm {
+                GpuConv::Direct => exact_weight_grad::<R>(x, dy.clone(), w_shape, &options),
+                GpuConv::ImplicitGemm => match split_k_weight_grad(wrap(x.clone()), wrap(dy.clone()), &w_shape, &options) {
+                    Some(dw) => dw.into_primitive().tensor(),
+                    None => unsplit_weight_grad::<R>(x, dy.clone(), w_shape, &options),
+                },
             };
             grads.register::<Cube<R, BT>>(node.id, dw);
         }

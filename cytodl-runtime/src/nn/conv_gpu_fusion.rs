@@ -24,7 +24,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
-use super::conv_gpu::{bias_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube};
+use super::conv_gpu::{bias_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube, GpuConv};
 use super::flex_kernel::{cast, is, tracked_output_on};
 
 type Fused<R, BT> = Fusion<Cube<R, BT>>;
@@ -108,8 +108,8 @@ impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for ConvOp
             panic!("{}: recorded with fewer than two inputs", self.pass.name());
         };
         let y = match self.pass {
-            Pass::Forward => forward::<R>(first, second, inputs.next(), &self.options),
-            Pass::InputGradient => input_grad::<R>(first, second, out.shape.clone(), &self.options),
+            Pass::Forward => forward::<R>(GpuConv::ImplicitGemm, first, second, inputs.next(), &self.options),
+            Pass::InputGradient => input_grad::<R>(GpuConv::ImplicitGemm, first, second, out.shape.clone(), &self.options),
             Pass::WeightGradient => unsplit_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
         };
         // The dtype the stream was told (a fallback kernel could write another).

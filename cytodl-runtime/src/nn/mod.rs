@@ -7,6 +7,8 @@ pub mod conv_cpu;
 pub mod conv_gpu;
 #[cfg(all(feature = "gpu-fusion", any(feature = "cuda", feature = "wgpu")))]
 mod conv_gpu_fusion;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod conv_weight_grad;
 pub mod discriminator;
 pub mod dynunet;
 mod flex_kernel;
