@@ -6,6 +6,7 @@
 //! - [`data`]: CSV manifests, the persistent cache, the threaded deterministic loader, manifest checks.
 //! - [`experiment`], [`cli`]: what a generated experiment implements, and its binary's command line.
 //! - [`rng`]: the seeded per-sample random streams that make loading deterministic.
+//! - [`device_fault`]: a GPU task that failed on its device thread, made an error.
 //! - [`backend`], [`nn`], [`loss`], [`adversarial`], [`optim`], [`train`], [`infer`], [`postprocess`]: the model
 //!   side (burn), generic over the backend.
 
@@ -15,6 +16,7 @@ pub mod assemble;
 pub mod backend;
 pub mod cli;
 pub mod data;
+pub mod device_fault;
 pub mod experiment;
 pub mod family;
 pub mod infer;

@@ -441,3 +441,19 @@ mod cubecl_kernels {
         assert_eq!(gpu.1, cpu.1, "input gradient");
     }
 }
+
+/// A tensor too large for the GPU fails on CubeCL's device thread, which catches the panic and
+/// goes on (the sum then reads back 0, a silently wrong result): `device_fault` records it, so
+/// that training and prediction stop with it (`tests/device_fault.rs`). When this fails, CubeCL
+/// has changed how it reports a failed task or names its threads.
+#[cfg(feature = "wgpu")]
+#[test]
+fn an_allocation_the_gpu_cannot_make_is_a_device_fault() {
+    use cytodl_runtime::device_fault;
+    device_fault::watch();
+    let sixteen_gib = Tensor::<cytodl_runtime::backend::Wgpu, 1>::ones([1usize << 32], &Default::default());
+    let sum = sixteen_gib.sum().into_scalar();
+    let fault = device_fault::check().expect_err(&format!("the failed allocation is recorded (the sum read back {sum})"));
+    assert!(device_fault::is_device_thread(&fault.thread), "{fault}");
+    assert!(fault.to_string().contains("ran out of memory"), "{fault}");
+}

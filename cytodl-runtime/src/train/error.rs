@@ -30,6 +30,10 @@ pub enum TrainError {
     NonFiniteLoss(f64),
     #[error("the loss became {value} at epoch {epoch}, step {step}; training stopped. The last good checkpoint is kept{checkpoint}")]
     NotFinite { value: f64, epoch: u64, step: u64, checkpoint: String },
+    /// A GPU task failed on its device thread ([`crate::device_fault`]); `context` says where
+    /// the run was and what was kept.
+    #[error("{fault}. {context}")]
+    Device { fault: crate::device_fault::DeviceFault, context: String },
     #[error("cannot write {path}: {message}")]
     WriteImage { path: PathBuf, message: String },
     #[error("postprocessing head `{head}`: {message}")]

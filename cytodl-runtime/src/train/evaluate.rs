@@ -187,6 +187,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
     device: &B::Device,
 ) -> Result<BTreeMap<String, f64>, TrainError> {
     let mut totals = StageTotals::new(task, "test")?;
+    crate::device_fault::watch();
     for batch in loader.epoch(0) {
         let batch = batch?;
         for sample in &batch.samples {
@@ -199,6 +200,7 @@ pub fn test<B: Backend, M: Im2Im<B>>(
             let column = |key: &str| sample.array(key).map(|a| as_tensor(key, &a.clone().with_leading_axis())).transpose();
             let (total, named) = head_losses(model, task, as_tensor(&task.x_key, &image)?, &pred_tensors, column)?;
             totals.add_losses(total.map(|t| t.into_scalar().elem::<f64>()), named.into_iter().map(|(h, l)| (h, l.into_scalar().elem::<f64>())));
+            crate::device_fault::check().map_err(|fault| TrainError::Device { fault, context: format!("Testing stopped at row {}", sample.origin.row) })?;
             totals.metrics.update(|head| task.metric_pair(head, preds.get(head).cloned(), sample.array(head).map(|a| a.clone().with_leading_axis())))?;
             if let Some(TestImages { saver, post, step }) = images.filter(|i| i.saver.wants("test", 0)) {
                 for (head, pred) in &preds {

@@ -28,6 +28,8 @@ pub enum PredictError {
     Write(#[from] WriteError),
     #[error("row {row}: no input image under `{key}`")]
     NoInput { row: usize, key: String },
+    #[error("{file}: {fault}. Nothing was written for it")]
+    Device { file: String, fault: crate::device_fault::DeviceFault },
 }
 
 pub struct PredictOptions {
@@ -88,6 +90,7 @@ fn squeeze_axes(a: crate::array::Array) -> (crate::array::Array, String) {
 /// Runs `model` over every image of `loader` (batch size 1) and writes each head's output.
 pub fn predict<B: Backend, M: Im2Im<B>>(model: &M, loader: &Loader, opts: &PredictOptions, device: &B::Device) -> Result<PredictReport, PredictError> {
     let mut report = PredictReport::default();
+    crate::device_fault::watch();
     for batch in loader.epoch(0) {
         let batch = batch?;
         for sample in &batch.samples {
@@ -96,6 +99,7 @@ pub fn predict<B: Backend, M: Im2Im<B>>(model: &M, loader: &Loader, opts: &Predi
             let file = input_file.display().to_string();
             let batched = image.clone().with_leading_axis();
             let preds = infer_heads(model, &opts.window, &batched, device).map_err(|e| PredictError::Infer { file: file.clone(), message: e.to_string() })?;
+            crate::device_fault::check().map_err(|fault| PredictError::Device { file: file.clone(), fault })?;
             for (head, pred) in preds {
                 let out = output_path(&opts.save_dir, &head, &input_file);
                 if out.is_file() {

@@ -171,6 +171,7 @@ where
     /// A trainer whose batches are trained by `step`.
     pub fn with_step(config: TrainerConfig, task: Task, model: M, step: S, device: B::Device) -> Self {
         let progress = Progress::new(config.log_every_n_steps);
+        crate::device_fault::watch();
         Trainer {
             config,
             task,
@@ -205,6 +206,26 @@ where
         self.peer.as_ref()
     }
 
+    /// The checkpoint a stopped run leaves for resuming, as the end of a sentence.
+    fn last_good_checkpoint(&self) -> String {
+        self.callbacks
+            .checkpoint
+            .as_ref()
+            .and_then(|c| c.best_path().cloned().or_else(|| c.config.writes_last().then(|| c.dirpath.join("last.ckpt"))))
+            .filter(|p| p.exists())
+            .map(|p| format!(": {}", p.display()))
+            .unwrap_or_else(|| " (none was written yet)".into())
+    }
+
+    /// [`TrainError::Device`] when a GPU task failed since the last check; `at` says where the
+    /// run is (call it after the batch's results were read back, which waits for the device).
+    fn check_device(&self, at: &str) -> Result<(), TrainError> {
+        crate::device_fault::check().map_err(|fault| TrainError::Device {
+            fault,
+            context: format!("Training stopped {at}; the last good checkpoint is kept{}", self.last_good_checkpoint()),
+        })
+    }
+
     /// Whether to stop before the next batch: Ctrl-C here, or on any peer.
     fn interrupted(&self) -> Result<bool, ParallelError> {
         let here = self.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
@@ -224,13 +245,15 @@ where
         for (i, batch) in loader.epoch(epoch).take(total).enumerate() {
             let batch = batch?;
             let (t, heads, preds) = batch_losses::<B::InnerBackend, _>(&model, &self.task, &batch, &device)?;
+            let t = t.map(|t| scalar(&t));
+            let heads: Vec<(String, f64)> = heads.iter().map(|(h, l)| (h.clone(), scalar(l))).collect();
+            self.check_device(&format!("in {prefix} at epoch {epoch}, batch {i}"))?;
             if i == 0 {
                 let written = save_first::<B::InnerBackend>(&self.callbacks, &self.task, prefix, epoch, self.global_step, &batch, &preds)?;
                 self.pictures.extend(written.into_iter().map(|p| (p, format!("images/{prefix}_images"))));
             }
             totals.metrics.update(|head| self.task.batch_metric_pair(head, &batch, &preds))?;
-            let t = t.map(|t| scalar(&t));
-            totals.add_losses(t, heads.iter().map(|(h, l)| (h.as_str(), scalar(l))));
+            totals.add_losses(t, heads.iter().map(|(h, l)| (h.as_str(), *l)));
             self.progress.step(i as u64 + 1, t);
         }
         totals.add_up(self.peer.as_ref(), &self.task)?;
@@ -263,18 +286,12 @@ where
                 let noise = NoiseScope::enter(Rng::for_sample(self.dropout_seed(), epoch, i as u64));
                 let out = self.step.step(self.model.clone(), &self.task, &batch, last, &self.device);
                 drop(noise);
+                // Before the step's result is looked at: a failed device task explains it.
+                self.check_device(&format!("at epoch {epoch}, step {}", self.global_step))?;
                 let out = match out {
                     Ok(out) => out,
                     Err(TrainError::NonFiniteLoss(value)) => {
-                        let checkpoint = self
-                            .callbacks
-                            .checkpoint
-                            .as_ref()
-                            .and_then(|c| c.best_path().cloned().or_else(|| c.config.writes_last().then(|| c.dirpath.join("last.ckpt"))))
-                            .filter(|p| p.exists())
-                            .map(|p| format!(": {}", p.display()))
-                            .unwrap_or_else(|| " (none was written yet)".into());
-                        return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint });
+                        return Err(TrainError::NotFinite { value, epoch, step: self.global_step, checkpoint: self.last_good_checkpoint() });
                     }
                     Err(e) => return Err(e),
                 };
