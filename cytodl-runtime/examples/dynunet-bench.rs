@@ -82,6 +82,7 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         }
     };
     let device = device.clone();
+    cytodl_runtime::device_fault::watch();
     let mut net = cfg.init::<B>(&device, &Init::new(0)).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
@@ -132,6 +133,11 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         let _ = eval.forward(xe.clone()).into_data();
     }
     let eval_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    // A timing of steps whose device tasks failed (out of memory...) measures nothing.
+    if let Err(fault) = cytodl_runtime::device_fault::check() {
+        eprintln!("error: {fault}");
+        std::process::exit(1);
+    }
     let conv = std::env::var("CYTODL_GPU_CONV").unwrap_or_else(|_| "direct".into());
     let conv = match device_name {
         "cpu" => "cpu kernels".to_string(),

@@ -763,6 +763,7 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
     let task = family.task()?;
     let config = TrainerConfig::new(settings.trainer.clone(), settings.seed_or_zero());
     let mut step = family.training_step::<B>(&config, settings.lr)?;
+    crate::device_fault::watch();
     let mut net = family.build_trainable::<B>(device, &init.at("model"))?;
     let batch = bench_batch::<B::InnerBackend, _>(&net.valid(), &task, shape, &init, device);
     step.begin_epoch(0)?;
@@ -788,6 +789,8 @@ fn bench<E: Experiment, B: AutodiffBackend>(settings: &Settings, device: &B::Dev
         std::hint::black_box(forward());
     }
     let eval_ms = t.elapsed().as_secs_f64() * 1e3 / iters.max(1) as f64;
+    // A timing of steps whose device tasks failed measures nothing.
+    crate::device_fault::check().map_err(|fault| TrainError::Device { fault, context: "The benchmark stopped; its timings are not reported".into() })?;
     println!(
         "{{\"experiment\": \"{}\", \"device\": \"{}\", \"input_shape\": {:?}, \"train_step_ms\": {train_ms:.2}, \"eval_fwd_ms\": {eval_ms:.2}, \"iters\": {iters}}}",
         E::NAME,
