@@ -173,10 +173,10 @@ launches() {
   stamp
 }
 
-# Sections to run: all by default; `quick` is parity on two fixtures and the tensor-core timings
+# Sections to run: all by default; `quick` is parity on two fixtures, the exact and tensor-core timings
 # (for a second call when little device time is left).
 case "${1:-all}" in
-  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "tc tc-bf16"; fusion ;;
+  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "direct tc tc-bf16"; fusion ;;
   all) parity; speed "direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch; launches ;;
   *) for section in "$@"; do $section; done ;;
 esac
