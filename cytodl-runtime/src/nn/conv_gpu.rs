@@ -82,8 +82,8 @@ impl GpuConv {
 }
 
 /// `conv3d` on a GPU backend with the process's algorithm, or `None` when `B` is not one of
-/// the compiled-in GPU backends or burn's op is the algorithm (`direct` without autodiff or
-/// with fusion: the caller then runs burn's op).
+/// the compiled-in GPU backends or burn's op is the algorithm (`direct` without autodiff: the
+/// caller then runs burn's op).
 pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
     conv3d_with(GpuConv::current(), x, weight, bias, options)
 }
@@ -111,9 +111,10 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
 ) -> Option<Tensor<B, 5>> {
     if is::<B, Autodiff<Cube<R, BT>>>() {
         tracked::<B, R, BT>(algorithm, x, weight, bias, options)
-    } else if algorithm == GpuConv::Direct {
-        None
     } else if is::<B, Cube<R, BT>>() {
+        if algorithm == GpuConv::Direct {
+            return None;
+        }
         let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
         let b = match bias {
             Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
@@ -122,7 +123,7 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
         let y = forward::<R>(algorithm, inner(x.clone())?, inner(weight.clone())?, b, options);
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
-        on_fused_runtime::<B, R, BT>(x, weight, bias, options)
+        on_fused_runtime::<B, R, BT>(algorithm, x, weight, bias, options)
     }
 }
 
@@ -135,6 +136,7 @@ use super::conv_gpu_fusion::on_runtime as on_fused_runtime;
 #[cfg(not(feature = "gpu-fusion"))]
 #[allow(clippy::extra_unused_type_parameters)]
 fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    _: GpuConv,
     _: &Tensor<B, 5>,
     _: &Tensor<B, 5>,
     _: Option<&Tensor<B, 1>>,

@@ -7,7 +7,9 @@
 //! recorded the same way, as custom operations whose `execute` runs the CubeTensor kernels of
 //! `conv_gpu` on the stream's thread, in stream order — lazily, like every other operation, and
 //! a boundary for the fusers. The autodiff step records the gradients the same way; the split-K
-//! weight gradient and the bias gradient are plain tensor operations, so fusion sees them.
+//! weight gradient and the bias gradient are plain tensor operations, so fusion sees them. In
+//! training both algorithms are recorded (`direct` for its exact weight-gradient kernel); in
+//! inference `direct` is burn's own op.
 
 use std::marker::PhantomData;
 
@@ -24,14 +26,16 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
-use super::conv_gpu::{bias_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube, GpuConv};
+use super::conv_gpu::{bias_grad, exact_weight_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube, GpuConv};
 use super::flex_kernel::{cast, is, tracked_output_on};
 
 type Fused<R, BT> = Fusion<Cube<R, BT>>;
 type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
 
-/// `conv3d` when `B` is `Fusion<CubeBackend<R>>` or its autodiff; `None` for any other backend.
+/// `conv3d` with `algorithm` when `B` is `Fusion<CubeBackend<R>>` or its autodiff; `None` for
+/// any other backend, and for `direct` without autodiff (burn's op is that).
 pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    algorithm: GpuConv,
     x: &Tensor<B, 5>,
     weight: &Tensor<B, 5>,
     bias: Option<&Tensor<B, 1>>,
@@ -45,19 +49,19 @@ pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
             Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
             None => None,
         };
-        let y = record_forward::<R, BT>(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options);
-        let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
+        let y = record_forward::<R, BT>(algorithm, &x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options);
+        let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
         match &b {
             Some(b) => tracked_output_on::<B, Fused<R, BT>, _, 3, 5>(FusedConvBackward, [&x, &w, b], state, y),
             None => tracked_output_on::<B, Fused<R, BT>, _, 2, 5>(FusedConvBackward, [&x, &w], state, y),
         }
-    } else if is::<B, Fused<R, BT>>() {
+    } else if is::<B, Fused<R, BT>>() && algorithm == GpuConv::ImplicitGemm {
         let inner = |t: &Tensor<B, 5>| cast::<_, Tensor<Fused<R, BT>, 5>>(t.clone()).map(|t| t.into_primitive().tensor());
         let b = match bias {
             Some(b) => Some(cast::<_, Tensor<Fused<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
             None => None,
         };
-        let y = record_forward::<R, BT>(&inner(x)?, &inner(weight)?, b.as_ref(), options);
+        let y = record_forward::<R, BT>(algorithm, &inner(x)?, &inner(weight)?, b.as_ref(), options);
         cast(Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
         None
@@ -90,13 +94,19 @@ impl Pass {
 struct ConvOperation<R, BT> {
     desc: CustomOpIr,
     pass: Pass,
+    algorithm: GpuConv,
     options: ConvOptions<3>,
     _backend: PhantomData<fn() -> (R, BT)>,
 }
 
 impl<R, BT> std::fmt::Debug for ConvOperation<R, BT> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConvOperation").field("pass", &self.pass).field("desc", &self.desc).field("options", &self.options).finish()
+        f.debug_struct("ConvOperation")
+            .field("pass", &self.pass)
+            .field("algorithm", &self.algorithm)
+            .field("desc", &self.desc)
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -108,9 +118,12 @@ impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for ConvOp
             panic!("{}: recorded with fewer than two inputs", self.pass.name());
         };
         let y = match self.pass {
-            Pass::Forward => forward::<R>(GpuConv::ImplicitGemm, first, second, inputs.next(), &self.options),
-            Pass::InputGradient => input_grad::<R>(GpuConv::ImplicitGemm, first, second, out.shape.clone(), &self.options),
-            Pass::WeightGradient => unsplit_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
+            Pass::Forward => forward::<R>(self.algorithm, first, second, inputs.next(), &self.options),
+            Pass::InputGradient => input_grad::<R>(self.algorithm, first, second, out.shape.clone(), &self.options),
+            Pass::WeightGradient => match self.algorithm {
+                GpuConv::Direct => exact_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
+                GpuConv::ImplicitGemm => unsplit_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
+            },
         };
         // The dtype the stream was told (a fallback kernel could write another).
         let y = if y.dtype != out.dtype { burn_cubecl::kernel::cast(y, out.dtype) } else { y };
@@ -118,10 +131,16 @@ impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for ConvOp
     }
 }
 
-/// Records `pass` over `inputs` in their stream, with an output of `shape` in the dtype the
-/// kernel writes (the input's, or for a weight gradient `dy`'s, as burn's IR has it; under
-/// autocast the half-precision type), and returns that output.
-fn record<R: CubeRuntime, BT: BoolElement>(pass: Pass, inputs: &[&FusedTensor<R>], shape: Shape, options: &ConvOptions<3>) -> FusedTensor<R> {
+/// Records `pass` with `algorithm` over `inputs` in their stream, with an output of `shape` in
+/// the dtype the kernel writes (the input's, or for a weight gradient `dy`'s, as burn's IR has
+/// it; under autocast the half-precision type), and returns that output.
+fn record<R: CubeRuntime, BT: BoolElement>(
+    pass: Pass,
+    algorithm: GpuConv,
+    inputs: &[&FusedTensor<R>],
+    shape: Shape,
+    options: &ConvOptions<3>,
+) -> FusedTensor<R> {
     let client = inputs[0].client.clone();
     let streams = OperationStreams::with_inputs(inputs.iter().copied());
     let written_like = match pass {
@@ -132,12 +151,13 @@ fn record<R: CubeRuntime, BT: BoolElement>(pass: Pass, inputs: &[&FusedTensor<R>
     // Clones: the caller keeps its tensors (the autodiff state holds x and the weight).
     let irs: Vec<TensorIr> = inputs.iter().map(|t| (*t).clone().into_ir()).collect();
     let desc = CustomOpIr::new(pass.name(), &irs, &[out]);
-    let operation = ConvOperation::<R, BT> { desc: desc.clone(), pass, options: options.clone(), _backend: PhantomData };
+    let operation = ConvOperation::<R, BT> { desc: desc.clone(), pass, algorithm, options: options.clone(), _backend: PhantomData };
     client.register(streams, OperationIr::Custom(desc), operation).output()
 }
 
 /// The forward pass recorded, its output shape worked out as burn does.
 fn record_forward<R: CubeRuntime, BT: BoolElement>(
+    algorithm: GpuConv,
     x: &FusedTensor<R>,
     w: &FusedTensor<R>,
     b: Option<&FusedTensor<R>>,
@@ -151,7 +171,7 @@ fn record_forward<R: CubeRuntime, BT: BoolElement>(
     }
     let mut inputs = vec![x, w];
     inputs.extend(b);
-    record::<R, BT>(Pass::Forward, &inputs, Shape::from(out), options)
+    record::<R, BT>(Pass::Forward, algorithm, &inputs, Shape::from(out), options)
 }
 
 /// [`super::conv_gpu`]'s backward step, recorded: parents `[x, weight]` or `[x, weight, bias]`.
@@ -159,20 +179,24 @@ fn record_forward<R: CubeRuntime, BT: BoolElement>(
 struct FusedConvBackward;
 
 impl<R: CubeRuntime, BT: BoolElement, const N: usize> Backward<Fused<R, BT>, N> for FusedConvBackward {
-    type State = (FusedTensor<R>, FusedTensor<R>, ConvOptions<3>);
+    type State = (FusedTensor<R>, FusedTensor<R>, ConvOptions<3>, GpuConv);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, w, options) = ops.state;
+        let (x, w, options, algorithm) = ops.state;
         let dy = grads.consume::<Fused<R, BT>>(&ops.node);
         let wrap = |t: &FusedTensor<R>| Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(t.clone()));
         let mut parents = ops.parents.into_iter();
         if let Some(Some(node)) = parents.next() {
-            grads.register::<Fused<R, BT>>(node.id, record::<R, BT>(Pass::InputGradient, &[&dy, &w], x.shape.clone(), &options));
+            grads.register::<Fused<R, BT>>(node.id, record::<R, BT>(Pass::InputGradient, algorithm, &[&dy, &w], x.shape.clone(), &options));
         }
         if let Some(Some(node)) = parents.next() {
-            let dw = match split_k_weight_grad(wrap(&x), wrap(&dy), &w.shape, &options) {
+            let split_k = match algorithm {
+                GpuConv::ImplicitGemm => split_k_weight_grad(wrap(&x), wrap(&dy), &w.shape, &options),
+                GpuConv::Direct => None,
+            };
+            let dw = match split_k {
                 Some(dw) => dw.into_primitive().tensor(),
-                None => record::<R, BT>(Pass::WeightGradient, &[&x, &dy], w.shape.clone(), &options),
+                None => record::<R, BT>(Pass::WeightGradient, algorithm, &[&x, &dy], w.shape.clone(), &options),
             };
             grads.register::<Fused<R, BT>>(node.id, dw);
         }
