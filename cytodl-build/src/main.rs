@@ -291,6 +291,9 @@ fn build(a: BuildArgs) -> ExitCode {
     }
     eprintln!("generated {}", out.display());
     let opts = workspace::BuildOptions { features: a.features.clone(), profile: a.profile.clone(), offline: a.offline };
+    if let Some(w) = opts.accelerator_warning(c.experiment.trainer.accelerator) {
+        eprintln!("{w}");
+    }
     match workspace::build(&c.experiment, &ws, &out, &opts) {
         Ok(bin) => {
             println!("{}", bin.display());

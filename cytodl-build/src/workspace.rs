@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cytodl_schema::Accelerator;
+
 use crate::codegen::crate_files::{crate_files, stale, write, Layout};
 use crate::codegen::ident::{binary_name, package_name};
 use crate::ir::Experiment;
@@ -54,6 +56,30 @@ pub struct BuildOptions {
     pub offline: bool,
 }
 
+impl BuildOptions {
+    /// The features asked for, however they were spelled (`--features cuda,wgpu` or repeated).
+    fn has_feature(&self, wanted: &str) -> bool {
+        self.features.iter().flat_map(|f| f.split([',', ' '])).any(|f| f.trim() == wanted || f.trim() == format!("cytodl-runtime/{wanted}"))
+    }
+
+    /// What the binary will say when it starts, said now: `trainer.accelerator` asks for a GPU
+    /// backend this build leaves out (the binary then stops with an error unless told
+    /// `--device cpu`), so the user learns it before copying the binary to a GPU node.
+    pub fn accelerator_warning(&self, accelerator: Accelerator) -> Option<String> {
+        let gpu = self.has_feature("cuda") || self.has_feature("cuda-autotune") || self.has_feature("libtorch") || self.has_feature("wgpu");
+        let (missing, feature) = match accelerator {
+            Accelerator::Gpu if !gpu => ("GPU backend", "cuda"),
+            Accelerator::Cuda if !(self.has_feature("cuda") || self.has_feature("cuda-autotune") || self.has_feature("libtorch")) => ("CUDA backend", "cuda"),
+            Accelerator::Mps if !self.has_feature("wgpu") => ("wgpu (Metal) backend", "wgpu"),
+            _ => return None,
+        };
+        Some(format!(
+            "warning: trainer.accelerator is {}, but this build has no {missing}: the binary will stop with an error unless run with `--device cpu` or `trainer.accelerator=cpu`; add `--features {feature}` to train on the GPU",
+            accelerator.name()
+        ))
+    }
+}
+
 /// `cargo build` of the generated crate in the workspace's target dir; returns the binary.
 pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) -> Result<PathBuf, String> {
     let layout = Layout { workspace: workspace.to_path_buf(), out_dir: out.to_path_buf() };
@@ -93,4 +119,27 @@ pub fn build(e: &Experiment, workspace: &Path, out: &Path, opts: &BuildOptions) 
     let own = out.join("bin").join(&file);
     std::fs::create_dir_all(out.join("bin")).and_then(|_| std::fs::copy(&bin, &own)).map_err(|err| format!("{}: {err}", own.display()))?;
     Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(features: &[&str]) -> BuildOptions {
+        BuildOptions { features: features.iter().map(|f| f.to_string()).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_gpu_accelerator_without_a_gpu_backend_is_said_at_build_time() {
+        let warning = with(&[]).accelerator_warning(Accelerator::Gpu).expect("gpu without a GPU backend");
+        assert!(warning.contains("trainer.accelerator is gpu") && warning.contains("--features cuda") && warning.contains("--device cpu"), "{warning}");
+        assert!(with(&["cuda"]).accelerator_warning(Accelerator::Gpu).is_none());
+        assert!(with(&["wgpu,libtorch"]).accelerator_warning(Accelerator::Gpu).is_none());
+        assert!(with(&["wgpu"]).accelerator_warning(Accelerator::Cuda).is_some(), "wgpu is not CUDA");
+        assert!(with(&["libtorch"]).accelerator_warning(Accelerator::Cuda).is_none());
+        assert!(with(&["cuda"]).accelerator_warning(Accelerator::Mps).expect("mps runs on wgpu").contains("--features wgpu"));
+        for quiet in [Accelerator::Cpu, Accelerator::Auto] {
+            assert!(with(&[]).accelerator_warning(quiet).is_none(), "{quiet:?}");
+        }
+    }
 }

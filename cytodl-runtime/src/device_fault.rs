@@ -14,6 +14,7 @@
 //! or written.
 
 use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
 use thiserror::Error;
@@ -51,6 +52,13 @@ pub fn watch() {
     INSTALLED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            let current = std::thread::current();
+            let name = current.name().unwrap_or("");
+            let probed = *PROBER.lock().unwrap_or_else(|p| p.into_inner()) == Some(current.id()) || (is_device_thread(name) && PROBING.load(Ordering::SeqCst));
+            if probed {
+                PROBED.lock().unwrap_or_else(|p| p.into_inner()).push((name.to_string(), message(info)));
+                return;
+            }
             if let Some(thread) = std::thread::current().name().filter(|name| is_device_thread(name)) {
                 record(thread, info);
             }
@@ -64,10 +72,14 @@ pub fn is_device_thread(name: &str) -> bool {
     name.starts_with("DSD-") || name.starts_with("DSU-")
 }
 
-fn record(thread: &str, info: &PanicHookInfo<'_>) {
+/// A panic's message.
+fn message(info: &PanicHookInfo<'_>) -> String {
     let payload = info.payload();
-    let message =
-        payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic".to_string());
+    payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic".to_string())
+}
+
+fn record(thread: &str, info: &PanicHookInfo<'_>) {
+    let message = message(info);
     let message = match info.location() {
         Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
         None => message,
@@ -84,5 +96,67 @@ pub fn check() -> Result<(), DeviceFault> {
     match FAULT.lock().unwrap_or_else(|p| p.into_inner()).take() {
         Some(fault) => Err(fault),
         None => Ok(()),
+    }
+}
+
+/// Whether a [`first_use`] is running: its thread's and the device threads' panics are then
+/// collected quietly, not printed.
+static PROBING: AtomicBool = AtomicBool::new(false);
+/// The thread running [`first_use`].
+static PROBER: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
+/// The panics (thread, message) of the running [`first_use`].
+static PROBED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Runs `use_device` — the first use of a device, before anything depends on it — and says
+/// why it failed: a GPU the machine does not have (no driver, no adapter) makes burn's
+/// runtimes panic, first on the device thread (the cause), then on the caller's (a closed
+/// channel). The panics are caught and not printed; the device thread's message is returned
+/// (its first 400 characters: a driver search lists dozens of file names), else the
+/// caller's. Call it before other threads use devices (a command's start).
+pub fn first_use<T>(use_device: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    watch();
+    PROBED.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    *PROBER.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
+    PROBING.store(true, Ordering::SeqCst);
+    let result = std::panic::catch_unwind(use_device);
+    PROBING.store(false, Ordering::SeqCst);
+    *PROBER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    let panics = std::mem::take(&mut *PROBED.lock().unwrap_or_else(|p| p.into_inner()));
+    let cause = panics.iter().find(|(thread, _)| is_device_thread(thread)).or(panics.first()).map(|(_, message)| abridged(message, 400));
+    match (result, cause) {
+        (Ok(value), None) => Ok(value),
+        (_, Some(cause)) => Err(cause),
+        (Err(_), None) => Err("it panicked".to_string()),
+    }
+}
+
+/// `text` cut to its first `limit` characters, marked when cut.
+fn abridged(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{} …", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_first_use_is_a_message_not_a_panic() {
+        assert_eq!(first_use(|| 7), Ok(7));
+        // The cause raised on a device thread is reported, not the caller's consequence.
+        let err = first_use(|| {
+            let device_thread = std::thread::Builder::new().name("DSD-9-0".into()).spawn(|| panic!("no adapter")).expect("spawn");
+            let _ = device_thread.join();
+            panic!("channel closed")
+        })
+        .unwrap_err();
+        assert_eq!(err, "no adapter");
+        assert_eq!(first_use(|| -> () { panic!("on the caller") }), Err("on the caller".to_string()));
+        let long = first_use(|| -> () { panic!("{}", "x".repeat(1000)) }).unwrap_err();
+        assert_eq!(long, format!("{} …", "x".repeat(400)));
+        // Quiet only while probing: a device-thread panic afterwards is a recorded fault again.
+        assert!(check().is_ok());
     }
 }

@@ -146,6 +146,7 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "trainer.accumulate_grad_batches",
     "trainer.gradient_clip_val",
     "trainer.precision",
+    "trainer.accelerator",
     "trainer.devices",
     "trainer.num_nodes",
     "trainer.strategy",
@@ -223,6 +224,13 @@ impl Settings {
             "trainer.accumulate_grad_batches" => self.trainer.accumulate_grad_batches = positive(key, parse(key, value, "a positive integer")?)?,
             "trainer.gradient_clip_val" => self.trainer.gradient_clip_val = optional(key, value, "a number")?,
             "trainer.precision" => self.trainer.precision = cytodl_schema::Precision(text(value)),
+            "trainer.accelerator" => {
+                self.trainer.accelerator = cytodl_schema::Accelerator::parse(&text(value)).ok_or_else(|| OverrideError::Value {
+                    key: key.into(),
+                    value: value.into(),
+                    expected: "auto, cpu, gpu, cuda or mps",
+                })?
+            }
             "trainer.devices" => {
                 self.trainer.devices = text(value).parse().map_err(|_| OverrideError::Value {
                     key: key.into(),

@@ -457,3 +457,46 @@ fn an_allocation_the_gpu_cannot_make_is_a_device_fault() {
     assert!(device_fault::is_device_thread(&fault.thread), "{fault}");
     assert!(fault.to_string().contains("ran out of memory"), "{fault}");
 }
+
+/// A GPU the machine lacks is an error naming the cause, not a panic: burn's runtimes panic
+/// when there is no driver or adapter (on the device thread, then on the caller's), which
+/// `DeviceSpec::run` catches at the device's first use. The test runs itself again in a child
+/// process whose Vulkan loader finds no driver (lavapipe hidden).
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_gpu_the_machine_lacks_is_an_error_not_a_panic() {
+    use cytodl_runtime::backend::{DeviceError, DeviceSpec, OnBackend};
+    const CHILD: &str = "CYTODL_TEST_WITHOUT_A_GPU";
+    struct Touch;
+    impl OnBackend for Touch {
+        type Output = f32;
+        fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, _: bool) -> f32 {
+            {
+                use burn::tensor::ElementConversion;
+                Tensor::<B, 1>::ones([4], &device).sum().into_scalar().elem::<f32>()
+            }
+        }
+    }
+    if std::env::var_os(CHILD).is_some() {
+        match DeviceSpec::Wgpu.run("wgpu", Touch) {
+            Err(e @ DeviceError::Unavailable { .. }) => println!("child: {e}"),
+            other => panic!("expected the device to be unavailable, got {other:?}"),
+        }
+        // The CPU still works in the same process.
+        assert_eq!(DeviceSpec::Cpu.run("cpu", Touch), Ok(4.0));
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "a_gpu_the_machine_lacks_is_an_error_not_a_panic", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .output()
+        .expect("run the test binary again");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    let line = stdout.lines().find_map(|l| l.split_once("child: ")).map(|(_, e)| e).unwrap_or_else(|| panic!("the child ran nothing:\n{stdout}\n{stderr}"));
+    assert!(line.contains("device wgpu cannot be used: ") && line.contains("adapter") && line.contains("--device cpu"), "{line}");
+    assert!(!stderr.contains("panicked"), "the device's panics are caught quietly:\n{stderr}");
+}

@@ -45,11 +45,18 @@ fn predicts_like_cyto_dl(experiment: &str, heads: &[&str]) {
     let r = run(&dir, &binary("cytodl-build"), &args);
     assert!(r.ok, "cytodl-build {args:?}:\n{}", r.text());
     let exe = PathBuf::from(r.stdout.lines().last().expect("the binary's path"));
+    // cyto_dl's experiments train on `trainer: gpu`; a build without a GPU backend says so...
+    assert!(r.stderr.contains("warning: trainer.accelerator is gpu, but this build has no GPU backend"), "{}", r.stderr);
 
     let out = dir.join("pred");
     let ckpt = fixture.join("model.ckpt");
     let data_path = format!("data.path={}", data.display());
-    let r = run(&dir, &exe, &["predict", "--ckpt", ckpt.to_str().expect("utf-8"), &data_path, "--output-dir", out.to_str().expect("utf-8")]);
+    let predict = ["predict", "--ckpt", ckpt.to_str().expect("utf-8"), &data_path, "--output-dir", out.to_str().expect("utf-8")];
+    // ...and the binary, as Lightning would, refuses to run on the CPU unless told to.
+    let r = run(&dir, &exe, &predict);
+    assert!(!r.ok && r.stderr.contains("trainer.accelerator is gpu, but this binary was built without a GPU backend"), "{experiment} predict:\n{}", r.text());
+    assert!(!out.exists(), "{experiment}: nothing is written before the device is settled");
+    let r = run(&dir, &exe, &[&predict[..], &["--device", "cpu"]].concat());
     assert!(r.ok, "{experiment} predict:\n{}", r.text());
     assert!(r.stdout.contains("predict: 1 files written"), "{}", r.stdout);
     let load_warning = format!("warning: {}", ckpt.display());

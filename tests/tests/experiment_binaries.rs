@@ -24,6 +24,10 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     {
         assert!(run_dir.join(f).is_file(), "{exe}: {f} missing in {}", run_dir.display());
     }
+    // The device, and what chose it: the example configs' `trainer.accelerator: cpu`.
+    let record = std::fs::read_to_string(run_dir.join(".hydra/run.yaml")).expect("run.yaml");
+    assert!(record.contains("device: cpu (trainer.accelerator=cpu)\n"), "{exe}:\n{record}");
+    assert!(r.stdout.contains("device: cpu (trainer.accelerator=cpu)"), "{}", r.stdout);
     // Every metric is logged, once per stage, as a finite number; the test row is the last.
     let rows = metrics(&run_dir.join("csv/version_0/metrics.csv"));
     let named: Vec<String> = if gan { vec!["generator_loss".into(), "discriminator_loss".into()] } else { vec![head.to_string()] };
@@ -140,6 +144,17 @@ fn segmentation_binary_commands() {
     assert!(!r.ok && r.stderr.contains("--device cuda: this binary was built without cuda; rebuild with `cytodl-build build --features cuda"), "{}", r.stderr);
     let r = run(&dir, &bin, &["train", "--device", "libtorch:cuda:1"]);
     assert!(!r.ok && r.stderr.contains("--device libtorch:cuda:1: this binary was built without libtorch"), "{}", r.stderr);
+    // `trainer.accelerator` picks the device when `--device` does not (Lightning's meaning).
+    let r = run(&dir, &bin, &["train", "trainer.accelerator=gpu"]);
+    assert!(
+        !r.ok
+            && r.stderr
+                .contains("trainer.accelerator is gpu, but this binary was built without a GPU backend: rebuild it with `cytodl-build build --features cuda"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&dir, &bin, &["train", "trainer.accelerator=tpu"]);
+    assert!(!r.ok && r.stderr.contains("`trainer.accelerator`: `tpu` is not auto, cpu, gpu, cuda or mps"), "{}", r.stderr);
     let r = run(&dir, &bin, &["train", "--device", "gpu"]);
     assert!(!r.ok && r.stderr.contains("--device gpu: expected cpu, cuda, cuda:N, wgpu, libtorch, libtorch:cuda:N or libtorch:cpu"), "{}", r.stderr);
 

@@ -26,7 +26,7 @@ fn benign(key: &str, value: &Node) -> bool {
         "enable_progress_bar",
         "enable_model_summary",
     ];
-    matches!(value.value, Value::Null | Value::Bool(false)) || ALWAYS.contains(&key) || (key == "accelerator" && matches!(value.as_str(), Some("cpu" | "auto")))
+    matches!(value.value, Value::Null | Value::Bool(false)) || ALWAYS.contains(&key)
 }
 
 impl Checker<'_> {

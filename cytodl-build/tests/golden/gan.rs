@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: ad3b38ae033c67ee
+// content hash: 0dad4b5681579eac
 //! The `gan` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,7 @@ impl Experiment for Gan {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

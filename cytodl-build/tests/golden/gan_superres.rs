@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: b445878c06768d30
+// content hash: fbe55977ef7451a8
 //! The `gan_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,7 @@ impl Experiment for GanSuperres {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: bc3e4b602c8b5478
+// content hash: 21f47197978ec000
 //! The `instance_seg` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,7 @@ impl Experiment for InstanceSeg {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

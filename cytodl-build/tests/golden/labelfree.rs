@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 3ae45c2326883b4e
+// content hash: a67fe075d1448f6e
 //! The `labelfree` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,7 @@ impl Experiment for Labelfree {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

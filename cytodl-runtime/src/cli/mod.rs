@@ -20,7 +20,7 @@ pub use error::CliError;
 
 use crate::array::Array;
 use crate::assemble;
-use crate::backend::{DeviceSpec, OnBackend};
+use crate::backend::{Built, DeviceChoice, DeviceSpec, OnBackend};
 use crate::data::cache::Cache;
 use crate::data::check::{check_rows, CheckSpec};
 use crate::data::loader::{Batch, Dataset, Loader, LoaderOptions, Shard};
@@ -60,9 +60,10 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
     /// `cpu`, `cuda[:N]`, `wgpu`, `libtorch[:cuda:N]` or `libtorch:cpu` (a binary built with
-    /// `--features cuda` / `wgpu` / `libtorch`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// `--features cuda` / `wgpu` / `libtorch`). Default: the config's `trainer.accelerator`
+    /// (`cpu`; `gpu`/`cuda`: the binary's GPU backend; `auto`: CUDA when there is one, else the CPU).
+    #[arg(long)]
+    device: Option<String>,
     /// A checkpoint: ours (resumes training) or a cyto_dl / Lightning `.ckpt` (weights by name).
     #[arg(long)]
     ckpt: Option<PathBuf>,
@@ -241,14 +242,30 @@ fn config_keys(yaml: &str) -> Vec<String> {
 
 fn on_device<E: Experiment>(command: DeviceCommand, args: &RunArgs) -> Result<(), CliError> {
     let settings = settings::<E>(args)?;
-    let spec: DeviceSpec = args.device.parse()?;
-    spec.run(&args.device, DeviceJob::<E> { command, args, settings, experiment: std::marker::PhantomData })?
+    let trainer = &settings.trainer;
+    let choice = DeviceSpec::choose(args.device.as_deref(), trainer.accelerator, &trainer.devices, Built::HERE, DeviceSpec::cuda_works)?;
+    let text = args.device.clone().unwrap_or_else(|| choice.spec.to_string());
+    let spec = choice.spec;
+    spec.run(&text, DeviceJob::<E> { command, invocation: Invocation { args, choice }, settings, experiment: std::marker::PhantomData })?
 }
 
-/// A command of one experiment, run on the backend `--device` names.
+/// What a device command was asked: its arguments and the device chosen from them.
+struct Invocation<'a> {
+    args: &'a RunArgs,
+    choice: DeviceChoice,
+}
+
+impl Invocation<'_> {
+    /// The device as `.hydra/run.yaml` records it: `cuda:0 (trainer.accelerator=gpu)`.
+    fn device(&self) -> String {
+        format!("{} ({})", self.choice.spec, self.choice.source)
+    }
+}
+
+/// A command of one experiment, run on the backend `--device` (or `trainer.accelerator`) names.
 struct DeviceJob<'a, E> {
     command: DeviceCommand,
-    args: &'a RunArgs,
+    invocation: Invocation<'a>,
     settings: Settings,
     experiment: std::marker::PhantomData<E>,
 }
@@ -257,7 +274,7 @@ impl<E: Experiment> OnBackend for DeviceJob<'_, E> {
     type Output = Result<(), CliError>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, gpu: bool) -> Self::Output {
-        run::<E, B>(self.command, self.args, self.settings, &device, gpu)
+        run::<E, B>(self.command, &self.invocation, self.settings, &device, gpu)
     }
 }
 
@@ -383,7 +400,13 @@ pub fn load_weights<B: Backend, M: Module<B>>(family: &impl ModelFamily, net: M,
     Ok(net)
 }
 
-fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs, settings: Settings, device: &B::Device, gpu: bool) -> Result<(), CliError> {
+fn run<E: Experiment, B: AutodiffBackend>(
+    command: DeviceCommand,
+    call: &Invocation,
+    settings: Settings,
+    device: &B::Device,
+    gpu: bool,
+) -> Result<(), CliError> {
     let (mut precision, warning) = effective_precision(&settings.trainer.precision.0, gpu)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
@@ -399,9 +422,9 @@ fn run<E: Experiment, B: AutodiffBackend>(command: DeviceCommand, args: &RunArgs
     let _autocast = crate::nn::autocast::enable(precision.compute_dtype());
     match command {
         DeviceCommand::Bench { iters } => bench::<E, B>(&settings, device, iters),
-        DeviceCommand::Train => train::<E, B>(args, settings, device, gpu),
-        DeviceCommand::Test => test::<E, B::InnerBackend>(args, settings, device),
-        DeviceCommand::Predict => predict_all::<E, B::InnerBackend>(args, settings, device),
+        DeviceCommand::Train => train::<E, B>(call, settings, device, gpu),
+        DeviceCommand::Test => test::<E, B::InnerBackend>(call, settings, device),
+        DeviceCommand::Predict => predict_all::<E, B::InnerBackend>(call, settings, device),
     }
 }
 
@@ -415,10 +438,10 @@ fn trained_net<E: Experiment, B: Backend>(command: &'static str, settings: &mut 
     Ok((load_weights(&family, net, &ckpt, settings.strict, device)?, seed))
 }
 
-fn test<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
+fn test<E: Experiment, B: Backend>(call: &Invocation, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
     let (net, seed) = trained_net::<E, B>("test", &mut settings, device)?;
-    let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
-    record_run::<E>(&dir, &args.overrides, "test", &args.device, seed)?;
+    let dir = run_dir(&settings, "eval", call.args.output_dir.as_deref());
+    record_run::<E>(&dir, &call.args.overrides, "test", &call.device(), seed)?;
     let metrics = test_stage::<E, B>(&net, &settings, &dir, device, None)?;
     if let Some(csv) = settings.csv_logger() {
         let save_dir = csv.save_dir.under(&dir);
@@ -429,10 +452,10 @@ fn test<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings, devic
     Ok(())
 }
 
-fn predict_all<E: Experiment, B: Backend>(args: &RunArgs, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
+fn predict_all<E: Experiment, B: Backend>(call: &Invocation, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
     let (net, seed) = trained_net::<E, B>("predict", &mut settings, device)?;
-    let dir = run_dir(&settings, "eval", args.output_dir.as_deref());
-    record_run::<E>(&dir, &args.overrides, "predict", &args.device, seed)?;
+    let dir = run_dir(&settings, "eval", call.args.output_dir.as_deref());
+    record_run::<E>(&dir, &call.args.overrides, "predict", &call.device(), seed)?;
     let family = E::model();
     let save_dir = settings.save_dir.clone().or_else(|| family.save_dir()).map_or_else(|| dir.clone(), |p| p.under(&dir));
     let manifest = load_manifest(&settings)?;
@@ -505,7 +528,8 @@ fn callbacks(settings: &Settings, family: &impl ModelFamily, dir: &Path) -> Call
     }
 }
 
-fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settings, device: &B::Device, gpu: bool) -> Result<(), CliError> {
+fn train<E: Experiment, B: AutodiffBackend>(call: &Invocation, mut settings: Settings, device: &B::Device, gpu: bool) -> Result<(), CliError> {
+    let args = call.args;
     let weights_only = args.weights_only || settings.weights_only;
     let resume_state = match settings.ckpt_path.as_ref().filter(|_| !weights_only) {
         Some(p) => resumable(p)?,
@@ -520,10 +544,11 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
         (Some(ckpt), None) => ckpt.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| run_dir(&settings, "train", None)),
         (None, None) => run_dir(&settings, "train", None),
     };
-    let run = TrainRun { args, settings: &settings, seed, dir: &dir, resume_state: resume_state.as_ref(), resume: resume.as_deref() };
+    let device_record = call.device();
+    let run = TrainRun { args, device: &device_record, settings: &settings, seed, dir: &dir, resume_state: resume_state.as_ref(), resume: resume.as_deref() };
     match parallel::plan::<B>(&settings.trainer, args, device, gpu)? {
-        None => train_peer::<E, B>(&run, device, None),
-        Some(launch) => {
+        parallel::Plan::One(device) => train_peer::<E, B>(&run, &device, None),
+        parallel::Plan::Peers(launch) => {
             if let Some(port) = launch.orchestrator {
                 parallel::start_orchestrator(port)?;
                 println!("orchestrator: listening on port {port}");
@@ -545,6 +570,8 @@ fn train<E: Experiment, B: AutodiffBackend>(args: &RunArgs, mut settings: Settin
 /// What every peer of a `train` command shares.
 struct TrainRun<'a> {
     args: &'a RunArgs,
+    /// The device as `.hydra/run.yaml` records it.
+    device: &'a str,
     settings: &'a Settings,
     seed: RunSeed,
     dir: &'a Path,
@@ -570,9 +597,10 @@ fn train_peer<E: Experiment, B: AutodiffBackend>(run: &TrainRun, device: &B::Dev
     settings.seed = Some(seed.0);
     let chief = peer.as_ref().is_none_or(|p| p.is_chief());
     if chief {
-        record_run::<E>(dir, &args.overrides, "train", &args.device, seed)?;
+        record_run::<E>(dir, &args.overrides, "train", run.device, seed)?;
         println!("run folder: {}", dir.display());
         println!("seed: {} ({})", seed.0, seed.1.name());
+        println!("device: {}", run.device);
     }
     let shard = |pad| peer.as_ref().map(|p| Shard { rank: p.rank, world: p.world, pad });
     let manifest = load_manifest(&settings)?;

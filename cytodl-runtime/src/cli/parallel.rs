@@ -77,10 +77,19 @@ fn check_port(port: u16, what: &'static str, flag: &'static str) -> Result<(), L
     TcpListener::bind(("0.0.0.0", port)).map(drop).map_err(|e| LaunchError::Port { port, what, message: e.to_string(), flag })
 }
 
-/// The data-parallel launch a `train` command asks for, or `None` for one device. `device` is
-/// the `--device` (its index is the first of `trainer.devices`' count); `gpu` whether it is one
-/// (CPU peers share the one CPU device, as Lightning's `ddp_sim` on CPU processes do).
-pub fn plan<B: Backend>(trainer: &Trainer, args: &RunArgs, device: &B::Device, gpu: bool) -> Result<Option<Launch<B::Device>>, LaunchError> {
+/// How a `train` command trains: on one device, or as data-parallel peers.
+#[derive(Debug, Clone)]
+pub enum Plan<D> {
+    /// One device: the `--device`, or the GPU a one-index `trainer.devices` list names.
+    One(D),
+    Peers(Launch<D>),
+}
+
+/// The data-parallel launch a `train` command asks for, or the one device it trains on.
+/// `device` is the chosen device (its index is the first of `trainer.devices`' count); `gpu`
+/// whether it is one (CPU peers share the one CPU device, as Lightning's `ddp_sim` on CPU
+/// processes do).
+pub fn plan<B: Backend>(trainer: &Trainer, args: &RunArgs, device: &B::Device, gpu: bool) -> Result<Plan<B::Device>, LaunchError> {
     let nodes = usize::try_from(trainer.num_nodes).ok().filter(|n| *n >= 1).ok_or(LaunchError::Nodes(trainer.num_nodes))?;
     let first = device.to_id();
     let available = if gpu { B::device_count(first.type_id).max(1) } else { usize::MAX };
@@ -103,11 +112,11 @@ pub fn plan<B: Backend>(trainer: &Trainer, args: &RunArgs, device: &B::Device, g
         Some(w) if w > 1 && w != nodes * local_devices => return Err(LaunchError::WorldSize { world_size: w, nodes, devices: local_devices }),
         _ => nodes,
     };
-    if nodes * local_devices == 1 {
-        return Ok(None);
-    }
-    let devices =
+    let mut devices: Vec<B::Device> =
         indices.iter().map(|i| if gpu { B::Device::from_id(DeviceId { type_id: first.type_id, index_id: *i as u16 }) } else { device.clone() }).collect();
+    if nodes * local_devices == 1 {
+        return Ok(Plan::One(devices.pop().unwrap_or_else(|| device.clone())));
+    }
     let mut config = CollectiveConfig::default().with_num_devices(local_devices);
     let mut node_rank = 0;
     let mut orchestrator = None;
@@ -141,7 +150,7 @@ pub fn plan<B: Backend>(trainer: &Trainer, args: &RunArgs, device: &B::Device, g
             .with_node_address(address(&node_addr, data_port)?)
             .with_data_service_port(data_port);
     }
-    Ok(Some(Launch {
+    Ok(Plan::Peers(Launch {
         topology: Topology { nodes, node_rank, local_devices },
         devices,
         config,

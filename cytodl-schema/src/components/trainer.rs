@@ -25,6 +25,23 @@ choice! {
 }
 
 choice! {
+    /// Lightning's `accelerator`: which backend an experiment binary runs on when the command
+    /// line gives no `--device` (`--device` always wins).
+    pub enum Accelerator {
+        /// a GPU when the binary has CUDA and the machine a CUDA driver, else the CPU
+        Auto = "auto",
+        /// the CPU
+        Cpu = "cpu",
+        /// the binary's GPU backend (CUDA, else LibTorch on CUDA, else wgpu); an error without one
+        Gpu = "gpu",
+        /// CUDA (burn's CubeCL backend, else LibTorch on CUDA); an error without one
+        Cuda = "cuda",
+        /// Apple's GPU, through wgpu (Metal); an error without the wgpu backend
+        Mps = "mps",
+    }
+}
+
+choice! {
     /// How gradients are clipped.
     pub enum ClipAlgorithm {
         /// the global L2 norm (Lightning's default)
@@ -57,6 +74,8 @@ component! {
         pub gradient_clip_algorithm: ClipAlgorithm = ClipAlgorithm::Norm,
         /// 32; 16-mixed (fp16, loss-scaled) / bf16-mixed on the GPU backends (32 on the CPU, with a warning)
         pub precision: Precision = Precision("32".to_string()),
+        /// the device when no `--device` is given: auto, cpu, gpu, cuda or mps
+        pub accelerator: Accelerator = Accelerator::Auto,
         /// devices training one model (data parallel): a count, -1 / auto (all), or indices
         pub devices: Devices = Devices::Count(1),
         /// processes (machines) training one model; see README, "Several GPUs and machines"
@@ -65,8 +84,6 @@ component! {
         pub strategy: Strategy = Strategy::Auto,
     }
     ignored {
-        /// (Lightning) the device
-        accelerator: Option<Raw> = None => "the device is chosen at run time with `--device cpu|cuda[:N]`",
         /// (Lightning) the output folder
         default_root_dir: Option<Raw> = None => "outputs go to the run folder",
         /// (Lightning) deterministic algorithms

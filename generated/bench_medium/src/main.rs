@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: a05fa11a19a8c23f
+// content hash: 7fd9872ddf0578ff
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 7b0c73b67f152973
+// content hash: 63a4a365738d7453
 //! The `ci_every_component` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -77,6 +77,7 @@ impl Experiment for CiEveryComponent {
                 gradient_clip_val: Some(1.0),
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

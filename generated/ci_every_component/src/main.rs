@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 7b0c73b67f152973
+// content hash: 63a4a365738d7453
 
 mod experiment;
 

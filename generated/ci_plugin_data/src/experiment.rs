@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 1ad1c0117d95edde
+// content hash: 7f1020537c3c050c
 //! The `ci_plugin_data` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -65,6 +65,7 @@ impl Experiment for CiPluginData {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 1ad1c0117d95edde
+// content hash: 7f1020537c3c050c
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan.yaml
 //   configs/data/gan.yaml
-// content hash: ad3b38ae033c67ee
+// content hash: 0dad4b5681579eac
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/gan_superres.yaml
 //   configs/data/gan_superres.yaml
-// content hash: b445878c06768d30
+// content hash: fbe55977ef7451a8
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/instance_seg.yaml
 //   configs/data/instance_seg.yaml
-// content hash: bc3e4b602c8b5478
+// content hash: 21f47197978ec000
 
 mod experiment;
 

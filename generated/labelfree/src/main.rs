@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/labelfree.yaml
 //   configs/data/labelfree.yaml
-// content hash: 3ae45c2326883b4e
+// content hash: a67fe075d1448f6e
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 986002aeb43bee97
+// content hash: afabc6c9070dc06f
 
 mod experiment;
 

@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 7178af19beb39026
+// content hash: 5a0a8b441d88ec86
 //! The `segmentation_resblocks` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -56,6 +56,7 @@ impl Experiment for SegmentationResblocks {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

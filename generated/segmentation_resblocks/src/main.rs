@@ -14,7 +14,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation.yaml
-// content hash: 7178af19beb39026
+// content hash: 5a0a8b441d88ec86
 
 mod experiment;
 

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 936da12673095b63
+// content hash: f8a089b8f3d1e311
 //! The `segmentation_superres` experiment, generated from its config.
 
 use cytodl_runtime::config::*;
@@ -55,6 +55,7 @@ impl Experiment for SegmentationSuperres {
                 gradient_clip_val: None,
                 gradient_clip_algorithm: ClipAlgorithm::Norm,
                 precision: Precision("32".to_string()),
+                accelerator: Accelerator::Cpu,
                 devices: Devices::Count(1),
                 num_nodes: 1,
                 strategy: Strategy::Auto,

@@ -13,7 +13,7 @@
 //   configs/callbacks/model_checkpoint.yaml
 //   configs/model/segmentation.yaml
 //   configs/data/segmentation_superres.yaml
-// content hash: 936da12673095b63
+// content hash: f8a089b8f3d1e311
 
 mod experiment;
 
