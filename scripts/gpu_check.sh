@@ -87,6 +87,10 @@ binary() {
   CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 trainer.precision=16-mixed --output-dir run_fp16 2>&1 | grep -v "step" | tail -4; stamp
   CYTODL_GPU_CONV=implicit-gemm timeout 90 "$D/segmentation" train --device cuda trainer.max_epochs=2 trainer.precision=bf16-mixed --output-dir run_bf16 2>&1 | grep -v "step" | tail -4; stamp
   timeout 60 "$D/segmentation" predict --device cuda --ckpt run/checkpoints/last.ckpt --output-dir pred 2>&1 | tail -1
+  # No --device: cyto_dl's `trainer: gpu` (and Lightning's default `auto`) pick CUDA themselves.
+  for acc in gpu auto; do
+    timeout 60 "$D/segmentation" train trainer.accelerator=$acc trainer.max_epochs=1 trainer.limit_train_batches=1 --output-dir run_$acc 2>&1 | grep -E "^(device|error|note):" | tail -2
+  done
   CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/segmentation" bench --device cuda --iters 5 2>&1 | tail -1; stamp
   # Data parallel on every GPU the machine has (issue 14): the same global batch, epoch times.
   gpus=$(nvidia-smi --list-gpus | wc -l)
