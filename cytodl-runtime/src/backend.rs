@@ -1,4 +1,4 @@
-//! The backends an experiment runs on: Flex on the CPU (the default, used by tests and CI) and
+//! The backends an experiment runs on: Flex on the CPU (always built in; tests and CI) and
 //! CUDA behind the `cuda` feature, wgpu (the same CubeCL kernels on Vulkan, lavapipe included)
 //! behind `wgpu`. Model and training code is generic over `B: Backend`; the
 //! binary picks one from `--device cpu|cuda[:N]|wgpu|libtorch...`, or, without `--device`, from
@@ -119,9 +119,15 @@ pub enum DeviceError {
         "trainer.accelerator is {accelerator}, but this binary was built without {wanted}: rebuild it with `cytodl-build build --features {feature} ...`, or run on the CPU with `trainer.accelerator=cpu` (or `--device cpu`)"
     )]
     AcceleratorNotBuilt { accelerator: &'static str, wanted: &'static str, feature: &'static str },
-    #[error("device {device} cannot be used: {cause}. Run on the CPU with `--device cpu` (or `trainer.accelerator=cpu`)")]
-    Unavailable { device: String, cause: String },
+    #[error("device {device} cannot be used: {cause}. Run on the CPU with {fix}")]
+    Unavailable { device: String, cause: String, fix: &'static str },
+    #[error("--device {device} and trainer.devices={devices:?} name different GPUs: give the index in one place (`--device cuda` with the list, or no list)")]
+    Conflict { device: String, devices: Vec<usize> },
 }
+
+/// How to run on the CPU instead, said to whoever chose the device.
+const CPU_BY_FLAG: &str = "`--device cpu`";
+const CPU_BY_CONFIG: &str = "`trainer.accelerator=cpu` (or `--device cpu`)";
 
 impl std::str::FromStr for DeviceSpec {
     type Err = DeviceError;
@@ -192,52 +198,128 @@ fn usable<B: burn::tensor::backend::Backend>(device: &B::Device) -> Result<(), S
 
 impl DeviceSpec {
     /// The device of a command: `--device` when given, else the one `trainer.accelerator` names
-    /// among the backends `built` (Lightning's meaning: `gpu`/`cuda` is an error where there is
-    /// none, `auto` takes CUDA when the binary has it and `cuda_works` says the machine does,
-    /// else the CPU). A GPU's index is the first of a `trainer.devices` list (`[2]` trains on
-    /// GPU 2), else 0.
+    /// among the backends `built`, with Lightning's meaning: `cpu`; `gpu` the first GPU backend
+    /// that `works` here (CUDA, LibTorch on CUDA, wgpu) and `cuda` the first of the two CUDA
+    /// ones — an error where none is built; `mps` wgpu (Metal); `auto` CUDA or LibTorch on CUDA
+    /// when one works, else the CPU (never wgpu, which on a machine without a GPU is a software
+    /// renderer). The GPU's index is the first of a `trainer.devices` list (`[2]`: GPU 2), else
+    /// `--device`'s, else 0. Only device 0 is tried: a missing index fails when used.
     pub fn choose(
         device: Option<&str>,
         accelerator: Accelerator,
         devices: &Devices,
         built: Built,
-        cuda_works: impl FnOnce(usize) -> Result<(), String>,
+        works: impl Fn(DeviceSpec) -> Result<(), String>,
     ) -> Result<DeviceChoice, DeviceError> {
+        let listed = match devices {
+            Devices::Indices(v) => v.first().copied(),
+            Devices::Count(_) | Devices::All => None,
+        };
         if let Some(text) = device {
-            return Ok(DeviceChoice { spec: text.parse()?, source: "--device".into() });
-        }
-        let index = match devices {
-            Devices::Indices(v) => v.first().copied().unwrap_or(0),
-            Devices::Count(_) | Devices::All => 0,
-        };
-        let not_built = |wanted, feature| DeviceError::AcceleratorNotBuilt { accelerator: accelerator.name(), wanted, feature };
-        let spec = match accelerator {
-            Accelerator::Cpu => Self::Cpu,
-            Accelerator::Auto if built.cuda => match cuda_works(index) {
-                Ok(()) => Self::Cuda(index),
-                Err(cause) => {
-                    eprintln!("note: trainer.accelerator=auto: this binary has CUDA, but it cannot be used here ({cause}); running on the CPU");
-                    Self::Cpu
+            let spec: DeviceSpec = text.parse()?;
+            let spec = match (spec.index(), listed) {
+                (Some(own), Some(first)) if own != first && text.trim().rsplit_once(':').is_some_and(|(_, n)| n.parse::<usize>().is_ok()) => {
+                    let Devices::Indices(list) = devices else { unreachable!("a listed index comes from a list") };
+                    return Err(DeviceError::Conflict { device: text.trim().to_string(), devices: list.clone() });
                 }
-            },
-            Accelerator::Auto => Self::Cpu,
-            Accelerator::Gpu | Accelerator::Cuda if built.cuda => Self::Cuda(index),
-            Accelerator::Gpu | Accelerator::Cuda if built.libtorch => Self::LibTorchCuda(index),
-            Accelerator::Gpu if built.wgpu => Self::Wgpu,
-            Accelerator::Gpu => return Err(not_built("a GPU backend", "cuda")),
-            Accelerator::Cuda => return Err(not_built("CUDA", "cuda")),
-            Accelerator::Mps if built.wgpu => Self::Wgpu,
+                (Some(_), Some(first)) => spec.with_index(first),
+                _ => spec,
+            };
+            return Ok(DeviceChoice { spec, source: "--device".into() });
+        }
+        let index = listed.unwrap_or(0);
+        let not_built = |wanted, feature| DeviceError::AcceleratorNotBuilt { accelerator: accelerator.name(), wanted, feature };
+        let source = format!("trainer.accelerator={}", accelerator.name());
+        let chosen = |spec: DeviceSpec| Ok(DeviceChoice { spec, source: source.clone() });
+        // The GPU backends built in, in order of preference, for each accelerator.
+        let candidates: Vec<DeviceSpec> = match accelerator {
+            Accelerator::Cpu => return chosen(Self::Cpu),
+            Accelerator::Mps if built.wgpu => return chosen(Self::Wgpu),
             Accelerator::Mps => return Err(not_built("wgpu (Metal)", "wgpu")),
+            Accelerator::Auto | Accelerator::Gpu | Accelerator::Cuda => {
+                let mut c = Vec::new();
+                if built.cuda {
+                    c.push(Self::Cuda(index));
+                }
+                if built.libtorch {
+                    c.push(Self::LibTorchCuda(index));
+                }
+                if built.wgpu && accelerator == Accelerator::Gpu {
+                    c.push(Self::Wgpu);
+                }
+                c
+            }
         };
-        Ok(DeviceChoice { spec, source: format!("trainer.accelerator={}", accelerator.name()) })
+        let mut failures = Vec::new();
+        for spec in &candidates {
+            match works(spec.with_index(0)) {
+                Ok(()) => return chosen(*spec),
+                Err(cause) => failures.push(format!("{}: {cause}", spec.with_index(0))),
+            }
+        }
+        match (accelerator, candidates.first()) {
+            (Accelerator::Auto, _) => {
+                if !failures.is_empty() {
+                    eprintln!("note: trainer.accelerator=auto: no GPU backend of this binary works here ({}); running on the CPU", failures.join("; "));
+                }
+                chosen(Self::Cpu)
+            }
+            (Accelerator::Cuda, None) => Err(not_built("CUDA", "cuda")),
+            (_, None) => Err(not_built("a GPU backend", "cuda")),
+            (_, Some(first)) => Err(DeviceError::Unavailable { device: first.to_string(), cause: failures.join("; "), fix: CPU_BY_CONFIG }),
+        }
     }
 
-    /// Whether CUDA device `index` works on this machine (always an error without `cuda`).
-    pub fn cuda_works(index: usize) -> Result<(), String> {
-        #[cfg(feature = "cuda")]
-        return usable::<Cuda>(&burn::backend::cuda::CudaDevice::new(index));
-        #[cfg(not(feature = "cuda"))]
-        Err(format!("cuda:{index}: this binary was built without cuda"))
+    /// The same backend on the device burn identifies by `id` (its index, for GPUs): how a
+    /// device a data-parallel plan picked is recorded.
+    pub fn with_id(self, id: burn::tensor::backend::DeviceId) -> Self {
+        self.with_index(id.index_id as usize)
+    }
+
+    /// The GPU index, for the devices that have one.
+    fn index(self) -> Option<usize> {
+        match self {
+            Self::Cuda(i) | Self::LibTorchCuda(i) => Some(i),
+            Self::Cpu | Self::Wgpu | Self::LibTorchCpu => None,
+        }
+    }
+
+    /// The same backend on GPU `index` (devices without an index stay as they are).
+    fn with_index(self, index: usize) -> Self {
+        match self {
+            Self::Cuda(_) => Self::Cuda(index),
+            Self::LibTorchCuda(_) => Self::LibTorchCuda(index),
+            other => other,
+        }
+    }
+
+    /// Whether this device works on this machine: its first use, with the panic of a GPU the
+    /// machine lacks (no driver, no adapter) turned into its message; an error for a backend
+    /// the binary was built without.
+    pub fn works(self) -> Result<(), String> {
+        match self {
+            Self::Cpu => Ok(()),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(index) => usable::<Cuda>(&burn::backend::cuda::CudaDevice::new(index)),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => usable::<Wgpu>(&Default::default()),
+            #[cfg(feature = "libtorch")]
+            Self::LibTorchCpu => Ok(()),
+            #[cfg(feature = "libtorch")]
+            Self::LibTorchCuda(index) => usable::<LibTorch>(&burn::backend::libtorch::LibTorchDevice::Cuda(index)),
+            #[allow(unreachable_patterns)]
+            other => Err(format!("this binary was built without {}", other.feature().unwrap_or("cpu"))),
+        }
+    }
+}
+
+impl DeviceError {
+    /// The error as said to a user whose config (`trainer.accelerator`) chose the device.
+    pub fn for_config(self) -> Self {
+        match self {
+            DeviceError::Unavailable { device, cause, .. } => DeviceError::Unavailable { device, cause, fix: CPU_BY_CONFIG },
+            other => other,
+        }
     }
 }
 
@@ -264,7 +346,7 @@ impl DeviceSpec {
     /// the binary lacks or why the device cannot be used (no driver, no GPU).
     pub fn run<J: OnBackend>(self, text: &str, job: J) -> Result<J::Output, DeviceError> {
         #[allow(unused_variables)]
-        let unavailable = |cause| DeviceError::Unavailable { device: text.trim().to_string(), cause };
+        let unavailable = |cause| DeviceError::Unavailable { device: text.trim().to_string(), cause, fix: CPU_BY_FLAG };
         match self {
             Self::Cpu => Ok(job.run::<CpuTrain>(Default::default(), false)),
             #[cfg(feature = "cuda")]
@@ -344,49 +426,61 @@ mod tests {
 
     const CPU_ONLY: Built = Built { cuda: false, libtorch: false, wgpu: false };
     const CUDA: Built = Built { cuda: true, libtorch: false, wgpu: false };
+    const EVERY: Built = Built { cuda: true, libtorch: true, wgpu: true };
 
-    /// `choose` on a machine where CUDA works (`gpu` true) or has no driver.
-    fn choose(device: Option<&str>, accelerator: Accelerator, devices: Devices, built: Built, gpu: bool) -> Result<DeviceChoice, DeviceError> {
-        DeviceSpec::choose(device, accelerator, &devices, built, |i| if gpu { Ok(()) } else { Err(format!("no driver for cuda:{i}")) })
+    /// `choose` on a machine where the devices in `working` work and no other GPU does.
+    fn choose(device: Option<&str>, accelerator: Accelerator, devices: Devices, built: Built, working: &[DeviceSpec]) -> Result<DeviceChoice, DeviceError> {
+        DeviceSpec::choose(device, accelerator, &devices, built, |d| if working.contains(&d) { Ok(()) } else { Err(format!("no {d} here")) })
     }
 
     #[test]
     fn the_accelerator_chooses_the_device_when_the_command_line_does_not() {
+        use DeviceSpec::*;
         let one = || Devices::Count(1);
         let spec = |r: Result<DeviceChoice, DeviceError>| r.map(|c| c.spec);
+        let all = [Cuda(0), LibTorchCuda(0), Wgpu];
         // --device wins, and says it did.
-        let explicit = choose(Some("cpu"), Accelerator::Gpu, one(), CUDA, true).expect("--device cpu");
-        assert_eq!((explicit.spec, explicit.source.as_str()), (DeviceSpec::Cpu, "--device"));
-        assert!(matches!(choose(Some("gpu"), Accelerator::Cpu, one(), CUDA, true), Err(DeviceError::Unknown(_))));
-        // cpu stays on the CPU; auto takes CUDA where the binary has it and it works.
-        assert_eq!(spec(choose(None, Accelerator::Cpu, one(), CUDA, true)), Ok(DeviceSpec::Cpu));
-        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CPU_ONLY, true)), Ok(DeviceSpec::Cpu));
-        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CUDA, false)), Ok(DeviceSpec::Cpu));
-        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CUDA, true)), Ok(DeviceSpec::Cuda(0)));
-        assert_eq!(
-            spec(choose(None, Accelerator::Auto, one(), Built { wgpu: true, ..CPU_ONLY }, true)),
-            Ok(DeviceSpec::Cpu),
-            "auto never picks wgpu (lavapipe on a CPU machine)"
-        );
-        // gpu takes CUDA; a list names the GPU.
-        assert_eq!(spec(choose(None, Accelerator::Gpu, Devices::Indices(vec![2, 3]), CUDA, true)), Ok(DeviceSpec::Cuda(2)));
-        let chosen = choose(None, Accelerator::Gpu, one(), CUDA, true).expect("gpu");
+        let explicit = choose(Some("cpu"), Accelerator::Gpu, one(), CUDA, &all).expect("--device cpu");
+        assert_eq!((explicit.spec, explicit.source.as_str()), (Cpu, "--device"));
+        assert!(matches!(choose(Some("gpu"), Accelerator::Cpu, one(), CUDA, &all), Err(DeviceError::Unknown(_))));
+        // cpu stays on the CPU; auto takes a CUDA backend that works, never wgpu.
+        assert_eq!(spec(choose(None, Accelerator::Cpu, one(), CUDA, &all)), Ok(Cpu));
+        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CPU_ONLY, &all)), Ok(Cpu));
+        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CUDA, &[])), Ok(Cpu));
+        assert_eq!(spec(choose(None, Accelerator::Auto, one(), CUDA, &all)), Ok(Cuda(0)));
+        assert_eq!(spec(choose(None, Accelerator::Auto, one(), EVERY, &[LibTorchCuda(0), Wgpu])), Ok(LibTorchCuda(0)));
+        assert_eq!(spec(choose(None, Accelerator::Auto, one(), EVERY, &[Wgpu])), Ok(Cpu), "auto never picks wgpu (lavapipe on a CPU machine)");
+        // gpu takes the first GPU backend that works; a list names the GPU (device 0 is tried).
+        assert_eq!(spec(choose(None, Accelerator::Gpu, Devices::Indices(vec![2, 3]), CUDA, &all)), Ok(Cuda(2)));
+        let chosen = choose(None, Accelerator::Gpu, one(), CUDA, &all).expect("gpu");
         assert_eq!((chosen.spec.to_string(), chosen.source.as_str()), ("cuda:0".to_string(), "trainer.accelerator=gpu"));
-        // Without CUDA, gpu takes LibTorch on CUDA, then wgpu; mps is wgpu.
-        assert_eq!(spec(choose(None, Accelerator::Gpu, one(), Built { libtorch: true, wgpu: true, ..CPU_ONLY }, true)), Ok(DeviceSpec::LibTorchCuda(0)));
-        assert_eq!(spec(choose(None, Accelerator::Gpu, one(), Built { wgpu: true, ..CPU_ONLY }, true)), Ok(DeviceSpec::Wgpu));
-        assert_eq!(spec(choose(None, Accelerator::Mps, one(), Built { wgpu: true, ..CPU_ONLY }, true)), Ok(DeviceSpec::Wgpu));
+        assert_eq!(spec(choose(None, Accelerator::Gpu, one(), EVERY, &[LibTorchCuda(0), Wgpu])), Ok(LibTorchCuda(0)));
+        assert_eq!(spec(choose(None, Accelerator::Gpu, one(), EVERY, &[Wgpu])), Ok(Wgpu), "a CPU-only torch does not stop wgpu");
+        assert_eq!(spec(choose(None, Accelerator::Cuda, one(), EVERY, &[LibTorchCuda(0), Wgpu])), Ok(LibTorchCuda(0)));
+        assert_eq!(spec(choose(None, Accelerator::Mps, one(), Built { wgpu: true, ..CPU_ONLY }, &[])), Ok(Wgpu));
+        // A list and --device: the list's index unless --device names another.
+        assert_eq!(spec(choose(Some("cuda"), Accelerator::Cpu, Devices::Indices(vec![2]), CUDA, &all)), Ok(Cuda(2)));
+        assert_eq!(spec(choose(Some("cuda:2"), Accelerator::Cpu, Devices::Indices(vec![2]), CUDA, &all)), Ok(Cuda(2)));
+        assert_eq!(spec(choose(Some("cuda:3"), Accelerator::Cpu, Devices::Count(2), CUDA, &all)), Ok(Cuda(3)));
+        let err = choose(Some("cuda:0"), Accelerator::Cpu, Devices::Indices(vec![2]), CUDA, &all).unwrap_err();
+        assert_eq!(err, DeviceError::Conflict { device: "cuda:0".into(), devices: vec![2] });
     }
 
     #[test]
-    fn a_gpu_accelerator_without_a_gpu_backend_is_an_error_that_says_what_to_do() {
+    fn a_gpu_accelerator_without_a_gpu_is_an_error_that_says_what_to_do() {
         let one = || Devices::Count(1);
-        let err = choose(None, Accelerator::Gpu, one(), CPU_ONLY, false).unwrap_err().to_string();
+        let err = choose(None, Accelerator::Gpu, one(), CPU_ONLY, &[]).unwrap_err().to_string();
         assert!(err.contains("trainer.accelerator is gpu") && err.contains("--features cuda") && err.contains("trainer.accelerator=cpu"), "{err}");
-        let err = choose(None, Accelerator::Cuda, one(), Built { wgpu: true, ..CPU_ONLY }, true).unwrap_err().to_string();
+        let err = choose(None, Accelerator::Cuda, one(), Built { wgpu: true, ..CPU_ONLY }, &[DeviceSpec::Wgpu]).unwrap_err().to_string();
         assert!(err.contains("without CUDA"), "{err}");
-        let err = choose(None, Accelerator::Mps, one(), CUDA, true).unwrap_err().to_string();
+        let err = choose(None, Accelerator::Mps, one(), CUDA, &[]).unwrap_err().to_string();
         assert!(err.contains("--features wgpu"), "{err}");
+        // Built in, but not working here: every backend tried is named, with the config's fix.
+        let err = choose(None, Accelerator::Gpu, one(), EVERY, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "device cuda:0 cannot be used: cuda:0: no cuda:0 here; libtorch:cuda:0: no libtorch:cuda:0 here; wgpu: no wgpu here. Run on the CPU with `trainer.accelerator=cpu` (or `--device cpu`)"
+        );
     }
 
     #[test]

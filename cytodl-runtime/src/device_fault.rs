@@ -112,15 +112,26 @@ static PROBED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 /// runtimes panic, first on the device thread (the cause), then on the caller's (a closed
 /// channel). The panics are caught and not printed; the device thread's message is returned
 /// (its first 400 characters: a driver search lists dozens of file names), else the
-/// caller's. Call it before other threads use devices (a command's start).
+/// caller's. One probe runs at a time; call it at a command's start, before devices train
+/// (while it runs, every device thread's panic is taken as its cause, not as a fault).
 pub fn first_use<T>(use_device: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    /// Ends the probe however `use_device` returns.
+    struct Probing;
+    impl Drop for Probing {
+        fn drop(&mut self) {
+            PROBING.store(false, Ordering::SeqCst);
+            *PROBER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
     watch();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     PROBED.lock().unwrap_or_else(|p| p.into_inner()).clear();
     *PROBER.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
     PROBING.store(true, Ordering::SeqCst);
+    let probing = Probing;
     let result = std::panic::catch_unwind(use_device);
-    PROBING.store(false, Ordering::SeqCst);
-    *PROBER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    drop(probing);
     let panics = std::mem::take(&mut *PROBED.lock().unwrap_or_else(|p| p.into_inner()));
     let cause = panics.iter().find(|(thread, _)| is_device_thread(thread)).or(panics.first()).map(|(_, message)| abridged(message, 400));
     match (result, cause) {
@@ -157,6 +168,9 @@ mod tests {
         let long = first_use(|| -> () { panic!("{}", "x".repeat(1000)) }).unwrap_err();
         assert_eq!(long, format!("{} …", "x".repeat(400)));
         // Quiet only while probing: a device-thread panic afterwards is a recorded fault again.
-        assert!(check().is_ok());
+        let device_thread = std::thread::Builder::new().name("DSD-9-1".into()).spawn(|| panic!("after the probe")).expect("spawn");
+        let _ = device_thread.join();
+        let fault = check().expect_err("recorded");
+        assert_eq!((fault.thread.as_str(), fault.message.split(" (at").next()), ("DSD-9-1", Some("after the probe")));
     }
 }

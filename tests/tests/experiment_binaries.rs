@@ -26,7 +26,7 @@ fn train_and_predict(dir: &Path, exe: &str, head: &str) -> PathBuf {
     }
     // The device, and what chose it: the example configs' `trainer.accelerator: cpu`.
     let record = std::fs::read_to_string(run_dir.join(".hydra/run.yaml")).expect("run.yaml");
-    assert!(record.contains("device: cpu (trainer.accelerator=cpu)\n"), "{exe}:\n{record}");
+    assert!(record.contains("device: cpu\ndevice_source: trainer.accelerator=cpu\n"), "{exe}:\n{record}");
     assert!(r.stdout.contains("device: cpu (trainer.accelerator=cpu)"), "{}", r.stdout);
     // Every metric is logged, once per stage, as a finite number; the test row is the last.
     let rows = metrics(&run_dir.join("csv/version_0/metrics.csv"));

@@ -16,6 +16,9 @@ use crate::train::predict::PredictError;
 
 #[derive(Debug, Error)]
 pub enum CliError {
+    /// A command line clap cannot parse (its message names the argument).
+    #[error("{0}")]
+    Usage(String),
     #[error(transparent)]
     Override(#[from] OverrideError),
     #[error(transparent)]

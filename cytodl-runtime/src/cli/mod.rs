@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::{AutodiffBackend, Backend, Device as _};
 use burn::tensor::{ElementConversion, Tensor};
 use clap::{Parser, Subcommand};
 
@@ -61,7 +61,8 @@ struct Cli {
 struct RunArgs {
     /// `cpu`, `cuda[:N]`, `wgpu`, `libtorch[:cuda:N]` or `libtorch:cpu` (a binary built with
     /// `--features cuda` / `wgpu` / `libtorch`). Default: the config's `trainer.accelerator`
-    /// (`cpu`; `gpu`/`cuda`: the binary's GPU backend; `auto`: CUDA when there is one, else the CPU).
+    /// (`cpu`; `gpu`/`cuda`: the binary's GPU backend; `mps`: wgpu; `auto`: CUDA when it works
+    /// here, else the CPU).
     #[arg(long)]
     device: Option<String>,
     /// A checkpoint: ours (resumes training) or a cyto_dl / Lightning `.ckpt` (weights by name).
@@ -144,20 +145,7 @@ enum Command {
 pub fn main<E: Experiment>() -> ExitCode {
     crate::keep_freed_memory_mapped();
     parallel::quiet_collective_logs();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Config => {
-            print!("{}", E::RESOLVED_YAML);
-            Ok(())
-        }
-        Command::Train(a) => on_device::<E>(DeviceCommand::Train, &a),
-        Command::Test(a) => on_device::<E>(DeviceCommand::Test, &a),
-        Command::Predict(a) => on_device::<E>(DeviceCommand::Predict, &a),
-        Command::DataCheck(a) => settings::<E>(&a).and_then(|s| data_check(&s)),
-        Command::Bench { args, iters } => on_device::<E>(DeviceCommand::Bench { iters }, &args),
-        Command::MlflowSync { run_dir, tracking_uri, timeout } => mlflow_sync(&run_dir, tracking_uri.as_deref(), timeout),
-        Command::Orchestrator { port } => orchestrator(port),
-    };
+    let result = execute::<E>(Cli::parse());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -169,6 +157,34 @@ pub fn main<E: Experiment>() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// Runs one command line (`args[0]` is the program's name) as the experiment's binary would,
+/// in this process: how a crate that embeds an experiment with `cytodl_experiment!` (a test,
+/// a service) trains, tests and predicts without a binary of its own.
+pub fn run_command_line<E: Experiment, I, T>(args: I) -> Result<(), CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| CliError::Usage(e.to_string()))?;
+    execute::<E>(cli)
+}
+
+fn execute<E: Experiment>(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Config => {
+            print!("{}", E::RESOLVED_YAML);
+            Ok(())
+        }
+        Command::Train(a) => on_device::<E>(DeviceCommand::Train, &a),
+        Command::Test(a) => on_device::<E>(DeviceCommand::Test, &a),
+        Command::Predict(a) => on_device::<E>(DeviceCommand::Predict, &a),
+        Command::DataCheck(a) => settings::<E>(&a).and_then(|s| data_check(&s)),
+        Command::Bench { args, iters } => on_device::<E>(DeviceCommand::Bench { iters }, &args),
+        Command::MlflowSync { run_dir, tracking_uri, timeout } => mlflow_sync(&run_dir, tracking_uri.as_deref(), timeout),
+        Command::Orchestrator { port } => orchestrator(port),
     }
 }
 
@@ -243,10 +259,11 @@ fn config_keys(yaml: &str) -> Vec<String> {
 fn on_device<E: Experiment>(command: DeviceCommand, args: &RunArgs) -> Result<(), CliError> {
     let settings = settings::<E>(args)?;
     let trainer = &settings.trainer;
-    let choice = DeviceSpec::choose(args.device.as_deref(), trainer.accelerator, &trainer.devices, Built::HERE, DeviceSpec::cuda_works)?;
+    let choice = DeviceSpec::choose(args.device.as_deref(), trainer.accelerator, &trainer.devices, Built::HERE, DeviceSpec::works)?;
     let text = args.device.clone().unwrap_or_else(|| choice.spec.to_string());
-    let spec = choice.spec;
-    spec.run(&text, DeviceJob::<E> { command, invocation: Invocation { args, choice }, settings, experiment: std::marker::PhantomData })?
+    let (spec, by_flag) = (choice.spec, args.device.is_some());
+    let job = DeviceJob::<E> { command, invocation: Invocation { args, choice }, settings, experiment: std::marker::PhantomData };
+    spec.run(&text, job).map_err(|e| if by_flag { e } else { e.for_config() })?
 }
 
 /// What a device command was asked: its arguments and the device chosen from them.
@@ -256,9 +273,36 @@ struct Invocation<'a> {
 }
 
 impl Invocation<'_> {
-    /// The device as `.hydra/run.yaml` records it: `cuda:0 (trainer.accelerator=gpu)`.
-    fn device(&self) -> String {
-        format!("{} ({})", self.choice.spec, self.choice.source)
+    fn record(&self) -> DeviceRecord {
+        DeviceRecord { device: self.choice.spec.to_string(), source: self.choice.source.clone(), parallel: None }
+    }
+}
+
+/// The device a run used, as `.hydra/run.yaml` records it.
+struct DeviceRecord {
+    /// `--device`'s spelling of the first device: `cuda:0`.
+    device: String,
+    /// What chose it: `--device`, or `trainer.accelerator=gpu`.
+    source: String,
+    /// The peers of a data-parallel run: `4 device(s) per node x 2 node(s)`.
+    parallel: Option<String>,
+}
+
+impl DeviceRecord {
+    fn yaml(&self) -> String {
+        let parallel = self.parallel.as_ref().map(|p| format!("data_parallel: {p}\n")).unwrap_or_default();
+        format!("device: {}\ndevice_source: {}\n{parallel}", self.device, self.source)
+    }
+}
+
+impl std::fmt::Display for DeviceRecord {
+    /// `cuda:0 (trainer.accelerator=gpu)`, what `train` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.device, self.source)?;
+        match &self.parallel {
+            Some(p) => write!(f, ", data parallel: {p}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -337,7 +381,7 @@ fn run_seed(settings: &Settings, resumed: Option<&serde_json::Value>) -> RunSeed
 
 /// Saves what the run was made from: `.hydra/config.yaml` (resolved), `.hydra/overrides.yaml`,
 /// and `.hydra/run.yaml` (the seed actually used and where it came from, the command, device).
-fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, device: &str, seed: RunSeed) -> Result<(), CliError> {
+fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, device: &DeviceRecord, seed: RunSeed) -> Result<(), CliError> {
     let hydra = dir.join(".hydra");
     std::fs::create_dir_all(&hydra).map_err(CliError::io(&hydra))?;
     let write = |name: &str, text: String| std::fs::write(hydra.join(name), text).map_err(CliError::io(hydra.join(name)));
@@ -348,8 +392,9 @@ fn record_run<E: Experiment>(dir: &Path, overrides: &[String], command: &str, de
     write(
         "run.yaml",
         format!(
-            "# How this run was started. Re-run it with `seed={seed}`.\nexperiment: {}\ncommand: {command}\ndevice: {device}\nseed: {seed}\nseed_source: {}\n",
+            "# How this run was started. Re-run it with `seed={seed}`.\nexperiment: {}\ncommand: {command}\n{}seed: {seed}\nseed_source: {}\n",
             E::NAME,
+            device.yaml(),
             source.name()
         ),
     )
@@ -441,7 +486,7 @@ fn trained_net<E: Experiment, B: Backend>(command: &'static str, settings: &mut 
 fn test<E: Experiment, B: Backend>(call: &Invocation, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
     let (net, seed) = trained_net::<E, B>("test", &mut settings, device)?;
     let dir = run_dir(&settings, "eval", call.args.output_dir.as_deref());
-    record_run::<E>(&dir, &call.args.overrides, "test", &call.device(), seed)?;
+    record_run::<E>(&dir, &call.args.overrides, "test", &call.record(), seed)?;
     let metrics = test_stage::<E, B>(&net, &settings, &dir, device, None)?;
     if let Some(csv) = settings.csv_logger() {
         let save_dir = csv.save_dir.under(&dir);
@@ -455,7 +500,7 @@ fn test<E: Experiment, B: Backend>(call: &Invocation, mut settings: Settings, de
 fn predict_all<E: Experiment, B: Backend>(call: &Invocation, mut settings: Settings, device: &B::Device) -> Result<(), CliError> {
     let (net, seed) = trained_net::<E, B>("predict", &mut settings, device)?;
     let dir = run_dir(&settings, "eval", call.args.output_dir.as_deref());
-    record_run::<E>(&dir, &call.args.overrides, "predict", &call.device(), seed)?;
+    record_run::<E>(&dir, &call.args.overrides, "predict", &call.record(), seed)?;
     let family = E::model();
     let save_dir = settings.save_dir.clone().or_else(|| family.save_dir()).map_or_else(|| dir.clone(), |p| p.under(&dir));
     let manifest = load_manifest(&settings)?;
@@ -544,9 +589,16 @@ fn train<E: Experiment, B: AutodiffBackend>(call: &Invocation, mut settings: Set
         (Some(ckpt), None) => ckpt.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| run_dir(&settings, "train", None)),
         (None, None) => run_dir(&settings, "train", None),
     };
-    let device_record = call.device();
-    let run = TrainRun { args, device: &device_record, settings: &settings, seed, dir: &dir, resume_state: resume_state.as_ref(), resume: resume.as_deref() };
-    match parallel::plan::<B>(&settings.trainer, args, device, gpu)? {
+    let plan = parallel::plan::<B>(&settings.trainer, args, device, gpu)?;
+    let mut record = call.record();
+    match &plan {
+        parallel::Plan::One(device) => record.device = call.choice.spec.with_id(device.to_id()).to_string(),
+        parallel::Plan::Peers(launch) => {
+            record.parallel = Some(format!("{} device(s) per node x {} node(s)", launch.topology.local_devices, launch.topology.nodes))
+        }
+    }
+    let run = TrainRun { args, device: &record, settings: &settings, seed, dir: &dir, resume_state: resume_state.as_ref(), resume: resume.as_deref() };
+    match plan {
         parallel::Plan::One(device) => train_peer::<E, B>(&run, &device, None),
         parallel::Plan::Peers(launch) => {
             if let Some(port) = launch.orchestrator {
@@ -571,7 +623,7 @@ fn train<E: Experiment, B: AutodiffBackend>(call: &Invocation, mut settings: Set
 struct TrainRun<'a> {
     args: &'a RunArgs,
     /// The device as `.hydra/run.yaml` records it.
-    device: &'a str,
+    device: &'a DeviceRecord,
     settings: &'a Settings,
     seed: RunSeed,
     dir: &'a Path,
