@@ -184,6 +184,16 @@ pub struct Built {
 
 impl Built {
     pub const HERE: Built = Built { cuda: cfg!(feature = "cuda"), libtorch: cfg!(feature = "libtorch"), wgpu: cfg!(feature = "wgpu") };
+
+    /// Whether `spec`'s backend is among these.
+    pub fn has(self, spec: DeviceSpec) -> bool {
+        match spec {
+            DeviceSpec::Cpu => true,
+            DeviceSpec::Cuda(_) => self.cuda,
+            DeviceSpec::Wgpu => self.wgpu,
+            DeviceSpec::LibTorchCpu | DeviceSpec::LibTorchCuda(_) => self.libtorch,
+        }
+    }
 }
 
 #[cfg(any(feature = "cuda", feature = "wgpu", feature = "libtorch"))]
@@ -211,23 +221,24 @@ impl DeviceSpec {
         built: Built,
         works: impl Fn(DeviceSpec) -> Result<(), String>,
     ) -> Result<DeviceChoice, DeviceError> {
-        let listed = match devices {
-            Devices::Indices(v) => v.first().copied(),
-            Devices::Count(_) | Devices::All => None,
+        let list = match devices {
+            Devices::Indices(v) => v.as_slice(),
+            Devices::Count(_) | Devices::All => &[],
         };
         if let Some(text) = device {
             let spec: DeviceSpec = text.parse()?;
-            let spec = match (spec.index(), listed) {
-                (Some(own), Some(first)) if own != first && text.trim().rsplit_once(':').is_some_and(|(_, n)| n.parse::<usize>().is_ok()) => {
-                    let Devices::Indices(list) = devices else { unreachable!("a listed index comes from a list") };
-                    return Err(DeviceError::Conflict { device: text.trim().to_string(), devices: list.clone() });
+            // `cuda:N` names its index; plain `cuda` takes the list's.
+            let names_index = text.trim().rsplit_once(':').is_some_and(|(_, n)| n.parse::<usize>().is_ok());
+            let spec = match (spec.index(), list.first()) {
+                (Some(own), Some(&first)) if own != first && names_index => {
+                    return Err(DeviceError::Conflict { device: text.trim().to_string(), devices: list.to_vec() })
                 }
-                (Some(_), Some(first)) => spec.with_index(first),
+                (Some(_), Some(&first)) => spec.with_index(first),
                 _ => spec,
             };
             return Ok(DeviceChoice { spec, source: "--device".into() });
         }
-        let index = listed.unwrap_or(0);
+        let index = list.first().copied().unwrap_or(0);
         let not_built = |wanted, feature| DeviceError::AcceleratorNotBuilt { accelerator: accelerator.name(), wanted, feature };
         let source = format!("trainer.accelerator={}", accelerator.name());
         let chosen = |spec: DeviceSpec| Ok(DeviceChoice { spec, source: source.clone() });
@@ -345,31 +356,23 @@ impl DeviceSpec {
     /// Runs `job` on this device's backend once its first use worked, or says which feature
     /// the binary lacks or why the device cannot be used (no driver, no GPU).
     pub fn run<J: OnBackend>(self, text: &str, job: J) -> Result<J::Output, DeviceError> {
-        #[allow(unused_variables)]
-        let unavailable = |cause| DeviceError::Unavailable { device: text.trim().to_string(), cause, fix: CPU_BY_FLAG };
+        let not_built = || DeviceError::NotBuilt { device: text.trim().to_string(), feature: self.feature().unwrap_or("cpu") };
+        if !Built::HERE.has(self) {
+            return Err(not_built());
+        }
+        self.works().map_err(|cause| DeviceError::Unavailable { device: text.trim().to_string(), cause, fix: CPU_BY_FLAG })?;
         match self {
             Self::Cpu => Ok(job.run::<CpuTrain>(Default::default(), false)),
             #[cfg(feature = "cuda")]
-            Self::Cuda(index) => {
-                let device = burn::backend::cuda::CudaDevice::new(index);
-                usable::<Cuda>(&device).map_err(unavailable)?;
-                Ok(job.run::<CudaTrain>(device, true))
-            }
+            Self::Cuda(index) => Ok(job.run::<CudaTrain>(burn::backend::cuda::CudaDevice::new(index), true)),
             #[cfg(feature = "wgpu")]
-            Self::Wgpu => {
-                usable::<Wgpu>(&Default::default()).map_err(unavailable)?;
-                Ok(job.run::<WgpuTrain>(Default::default(), true))
-            }
+            Self::Wgpu => Ok(job.run::<WgpuTrain>(Default::default(), true)),
             #[cfg(feature = "libtorch")]
             Self::LibTorchCpu => Ok(job.run::<LibTorchTrain>(burn::backend::libtorch::LibTorchDevice::Cpu, false)),
             #[cfg(feature = "libtorch")]
-            Self::LibTorchCuda(index) => {
-                let device = burn::backend::libtorch::LibTorchDevice::Cuda(index);
-                usable::<LibTorch>(&device).map_err(unavailable)?;
-                Ok(job.run::<LibTorchTrain>(device, true))
-            }
+            Self::LibTorchCuda(index) => Ok(job.run::<LibTorchTrain>(burn::backend::libtorch::LibTorchDevice::Cuda(index), true)),
             #[allow(unreachable_patterns)]
-            other => Err(DeviceError::NotBuilt { device: text.trim().to_string(), feature: other.feature().unwrap_or("cpu") }),
+            _ => Err(not_built()),
         }
     }
 }
