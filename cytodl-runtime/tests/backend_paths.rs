@@ -52,6 +52,43 @@ fn transposed_conv_paths_agree() {
     }
 }
 
+/// Output and gradients (input, weight, bias) of a transposed convolution (stride `stride`, no
+/// padding) of `x: [2, cin, ..spatial]` with a `[cin, cout, ..kernel]` weight: burn's op
+/// (`ours = false`) or the GPU route (`nn::conv_transpose_gpu`, `ours = true`).
+#[cfg(feature = "wgpu")]
+fn transposed_conv_grads<B: burn::tensor::backend::AutodiffBackend>(
+    device: &B::Device,
+    (cin, cout, kernel, stride, spatial): (usize, usize, [usize; 3], [usize; 3], [usize; 3]),
+    ours: bool,
+) -> [Vec<f32>; 4] {
+    let init = Init::new(8);
+    let x = init.at("x").normal::<B, 5>([2, cin, spatial[0], spatial[1], spatial[2]], 0.0, 1.0, device).require_grad();
+    let w = init.at("w").normal::<B, 5>([cin, cout, kernel[0], kernel[1], kernel[2]], 0.0, 0.2, device).require_grad();
+    let b = init.at("b").normal::<B, 1>([cout], 0.0, 0.1, device).require_grad();
+    let y = match ours {
+        true => cytodl_runtime::nn::conv_transpose_gpu::conv_transpose3d(&x, &w, Some(&b), stride).expect("a GPU backend is routed"),
+        false => conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1)),
+    };
+    let upstream = init.at("g").normal::<B, 5>(y.dims(), 0.0, 1.0, device);
+    let grads = (y.clone() * upstream).sum().backward();
+    [values(y), values(x.grad(&grads).expect("x grad")), values(w.grad(&grads).expect("w grad")), values(b.grad(&grads).expect("bias grad"))]
+}
+
+/// The GPU route of transposed convolutions on wgpu gives burn's CPU values and gradients:
+/// DynUNet's upsamplings (kernel = stride, isotropic and anisotropic) and overlapping taps
+/// (kernel 3, stride 2).
+#[cfg(feature = "wgpu")]
+#[test]
+fn transposed_conv_on_wgpu() {
+    use cytodl_runtime::backend::WgpuTrain;
+    for case in [(32, 16, [2, 2, 2], [2, 2, 2], [4, 4, 4]), (16, 8, [1, 2, 2], [1, 2, 2], [3, 4, 5]), (3, 5, [3, 3, 3], [2, 2, 2], [3, 4, 5])] {
+        let cpu = transposed_conv_grads::<CpuTrain>(&Default::default(), case, false);
+        let gpu = transposed_conv_grads::<WgpuTrain>(&Default::default(), case, true);
+        let e: Vec<f64> = gpu.iter().zip(&cpu).map(|(g, c)| max_rel(g, c)).collect();
+        assert!(e.iter().all(|v| *v < 1e-5), "{case:?}: output, input, weight, bias gradient errors {e:?}");
+    }
+}
+
 /// DynUNet's skip connection: a tensor used twice, once concatenated after another along the
 /// channels, once further down; its gradient is the sum of both paths.
 fn skip_connection_grad<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, shape: [usize; 5]) -> Vec<f32> {
@@ -150,8 +187,8 @@ fn errors(gpu: &(Vec<f32>, Vec<f32>, Vec<f32>), cpu: &(Vec<f32>, Vec<f32>, Vec<f
 }
 
 /// The convolution the network layers call gives the CPU's values and gradients on wgpu (the
-/// CubeCL kernels CUDA runs too: burn's direct forward and input-gradient kernels, our weight
-/// gradient kernel), for every case.
+/// CubeCL kernels CUDA runs too: our gather kernel for the forward pass and the input gradient,
+/// our weight-gradient kernel; burn's direct kernels for the 5x5x5 case), for every case.
 #[cfg(feature = "wgpu")]
 #[test]
 fn conv_gradients_on_wgpu() {
@@ -159,6 +196,37 @@ fn conv_gradients_on_wgpu() {
     for case in CONV_CASES {
         let cpu = conv_grads::<CpuTrain>(&Default::default(), case, false);
         let gpu = conv_grads::<WgpuTrain>(&Default::default(), case, true);
+        let e = errors(&gpu, &cpu);
+        assert!(e.iter().all(|v| *v < 1e-5), "x {:?} w {:?} stride {:?}: output, input gradient, weight gradient errors {e:?}", case.0, case.1, case.2);
+    }
+}
+
+/// Output and gradients of the layers' convolution when its input and weight are channels-last
+/// in memory, viewed as NCDHW (strides, no copy: how burn's channels-last kernels leave their
+/// outputs), gradients in the leaves' channels-last order.
+#[cfg(feature = "wgpu")]
+fn channels_last_conv_grads<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device, case: ConvCase) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use burn::tensor::ops::ConvOptions;
+    let ([n, c, z, y, x], [o, _, kz, ky, kx], stride, padding) = case;
+    let init = Init::new(6);
+    let xl = init.at("x").normal::<B, 5>([n, z, y, x, c], 0.0, 1.0, device).require_grad();
+    let wl = init.at("w").normal::<B, 5>([o, kz, ky, kx, c], 0.0, 0.1, device).require_grad();
+    let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
+    let out = cytodl_runtime::nn::conv::conv3d_without_gaps(xl.clone().permute([0, 4, 1, 2, 3]), wl.clone().permute([0, 4, 1, 2, 3]), None, options);
+    let r = init.at("r").normal::<B, 5>(out.dims(), 0.0, 1.0, device);
+    let grads = (out.clone() * r).sum().backward();
+    (values(out), values(xl.grad(&grads).expect("x grad")), values(wl.grad(&grads).expect("w grad")))
+}
+
+/// The GPU kernels read channels-last operands through their strides and give the CPU's
+/// values and gradients (a 3x3x3, a strided one and an anisotropic one).
+#[cfg(feature = "wgpu")]
+#[test]
+fn conv_of_channels_last_views_on_wgpu() {
+    use cytodl_runtime::backend::WgpuTrain;
+    for case in [CONV_CASES[1], CONV_CASES[2], CONV_CASES[8]] {
+        let cpu = channels_last_conv_grads::<CpuTrain>(&Default::default(), case);
+        let gpu = channels_last_conv_grads::<WgpuTrain>(&Default::default(), case);
         let e = errors(&gpu, &cpu);
         assert!(e.iter().all(|v| *v < 1e-5), "x {:?} w {:?} stride {:?}: output, input gradient, weight gradient errors {e:?}", case.0, case.1, case.2);
     }

@@ -6,8 +6,10 @@
 //! residual projection `conv3` (1x1, stride 2) of every downsampling block, and an anisotropic
 //! level with kernel `[1, 3, 3]` and stride 2. Every GPU runtime (CUDA, wgpu) shares the kernel,
 //! so CUDA's gradients disagreed with PyTorch's from the first such block down;
-//! `tests/backend_paths.rs` keeps the minimal reproducer. Along such an axis the convolution is
-//! rewritten as the same function without gaps:
+//! `tests/backend_paths.rs` keeps the minimal reproducer. Our exact f32 kernel
+//! ([`super::conv_gather`]) is right there by construction and runs such a convolution as it is;
+//! where burn's kernels run (mixed precision, tensor cores, shapes ours does not take), along
+//! such an axis the convolution is rewritten as the same function without gaps:
 //! - kernel 1 (no padding): take every `stride`-th voxel, then convolve with stride 1 there;
 //! - kernel `k` with `1 < k < stride`: zero taps extend the kernel to the stride, and zero voxels
 //!   the input's end, so every output reads the same values with the same weights.
@@ -30,9 +32,16 @@ pub fn conv3d<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Te
     conv3d_without_gaps(x, weight, bias, options)
 }
 
-/// The same convolution with no kernel shorter than its stride (see the module docs); any
-/// backend, no dilation.
+/// The convolution on kernels that are right where a kernel is shorter than its stride: the
+/// exact GPU kernels where they take it, else the same convolution with no kernel shorter than
+/// its stride (see the module docs); any backend, no dilation.
 pub fn conv3d_without_gaps<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Tensor<B, 1>>, options: ConvOptions<3>) -> Tensor<B, 5> {
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if super::conv_gpu::takes_gaps(&x, &weight, &options) {
+        if let Some(y) = super::conv_gpu::conv3d(&x, &weight, bias.as_ref(), &options) {
+            return y;
+        }
+    }
     let (x, weight, options) = without_gaps(x, weight, options);
     #[cfg(any(feature = "cuda", feature = "wgpu"))]
     if let Some(y) = super::conv_gpu::conv3d(&x, &weight, bias.as_ref(), &options) {

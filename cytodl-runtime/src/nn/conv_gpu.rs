@@ -59,14 +59,6 @@ impl GpuConv {
         }
     }
 
-    /// burn's strategy for the forward pass and the input gradient.
-    fn strategy(self) -> ConvStrategy {
-        match self {
-            GpuConv::Direct => ConvStrategy::Direct,
-            GpuConv::ImplicitGemm => ConvStrategy::ImplicitGemm,
-        }
-    }
-
     /// The algorithm this process uses (read once from `CYTODL_GPU_CONV`; an unknown value
     /// warns and keeps `direct`).
     pub fn current() -> Self {
@@ -81,9 +73,15 @@ impl GpuConv {
     }
 }
 
+/// Whether [`conv3d`] runs this convolution on kernels that are right where a kernel is shorter
+/// than its stride ([`super::conv_gather`]'s, both passes: the process's algorithm is `direct`,
+/// the operands f32, the shape one it takes), so that [`super::conv`] needs no rewrite.
+pub fn takes_gaps<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, options: &ConvOptions<3>) -> bool {
+    GpuConv::current() == GpuConv::Direct && x.dtype() == weight.dtype() && super::conv_gather::takes(&x.shape(), &weight.shape(), x.dtype(), options)
+}
+
 /// `conv3d` on a GPU backend with the process's algorithm, or `None` when `B` is not one of
-/// the compiled-in GPU backends or burn's op is the algorithm (`direct` without autodiff: the
-/// caller then runs burn's op).
+/// the compiled-in GPU backends (the caller then runs burn's op).
 pub fn conv3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> Option<Tensor<B, 5>> {
     conv3d_with(GpuConv::current(), x, weight, bias, options)
 }
@@ -112,9 +110,6 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     if is::<B, Autodiff<Cube<R, BT>>>() {
         tracked::<B, R, BT>(algorithm, x, weight, bias, options)
     } else if is::<B, Cube<R, BT>>() {
-        if algorithm == GpuConv::Direct {
-            return None;
-        }
         let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
         let b = match bias {
             Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
@@ -145,8 +140,8 @@ fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     None
 }
 
-/// The forward pass with the algorithm's kernel: the direct one, or the implicit GEMM where it
-/// takes the shape.
+/// The forward pass with the algorithm's kernel: the exact one ([`exact_forward`]), or the
+/// implicit GEMM where it takes the shape.
 pub(super) fn forward<R: CubeRuntime>(
     algorithm: GpuConv,
     x: CubeTensor<R>,
@@ -154,16 +149,22 @@ pub(super) fn forward<R: CubeRuntime>(
     b: Option<CubeTensor<R>>,
     options: &ConvOptions<3>,
 ) -> CubeTensor<R> {
+    if algorithm == GpuConv::Direct {
+        return exact_forward(x, w, b, options);
+    }
     let shape = (x.meta.shape().clone(), w.meta.shape().clone());
-    conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), algorithm.strategy())
-        .or_else(|e| {
-            if algorithm == GpuConv::Direct {
-                return Err(e);
-            }
-            note_refusal("forward", &shape, &e);
-            conv_forward::<R, 3>(x, w, b, options.clone(), ConvStrategy::Direct)
-        })
-        .unwrap_or_else(|e| panic!("CubeCL refused a convolution: {e:?}"))
+    conv_forward::<R, 3>(x.clone(), w.clone(), b.clone(), options.clone(), ConvStrategy::ImplicitGemm).unwrap_or_else(|e| {
+        note_refusal("forward", &shape, &e);
+        exact_forward(x, w, b, options)
+    })
+}
+
+/// The forward pass in exact f32: [`super::conv_gather`]'s kernel (no layout copies), or burn's
+/// direct kernel for a shape it does not take.
+pub(super) fn exact_forward<R: CubeRuntime>(x: CubeTensor<R>, w: CubeTensor<R>, b: Option<CubeTensor<R>>, options: &ConvOptions<3>) -> CubeTensor<R> {
+    super::conv_gather::forward(&x, &w, b.as_ref(), options).unwrap_or_else(|| {
+        conv_forward::<R, 3>(x, w, b, options.clone(), ConvStrategy::Direct).unwrap_or_else(|e| panic!("CubeCL refused a convolution: {e:?}"))
+    })
 }
 
 /// Says once per pass that CubeCL's GEMM refused a shape (it then runs the direct kernel), so
@@ -217,19 +218,28 @@ pub(super) fn split_k_weight_grad<B: Backend>(x: Tensor<B, 5>, dy: Tensor<B, 5>,
     super::conv::weight_grad_split_k(x, dy, [w_shape[2], w_shape[3], w_shape[4]], options)
 }
 
-/// The input gradient with the algorithm's kernel: the direct one, or the implicit GEMM where
-/// it takes the shape (CubeCL itself runs strided input gradients with its fallback kernel).
+/// The input gradient with the algorithm's kernel: the exact one ([`exact_input_grad`]), or the
+/// implicit GEMM where it takes the shape (CubeCL itself runs strided input gradients with its
+/// fallback kernel).
 pub(super) fn input_grad<R: CubeRuntime>(algorithm: GpuConv, dy: CubeTensor<R>, w: CubeTensor<R>, in_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+    if algorithm == GpuConv::Direct {
+        return exact_input_grad(dy, w, in_shape, options);
+    }
     let shapes = (in_shape.clone(), w.meta.shape().clone());
-    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), algorithm.strategy())
-        .or_else(|e| {
-            if algorithm == GpuConv::Direct {
-                return Err(e);
-            }
-            note_refusal("input-gradient", &shapes, &e);
-            conv_data_backward::<R, 3>(dy, w, in_shape, options.clone(), ConvStrategy::Direct)
-        })
-        .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"))
+    conv_data_backward::<R, 3>(dy.clone(), w.clone(), in_shape.clone(), options.clone(), ConvStrategy::ImplicitGemm).unwrap_or_else(|e| {
+        note_refusal("input-gradient", &shapes, &e);
+        exact_input_grad(dy, w, in_shape, options)
+    })
+}
+
+/// The input gradient in exact f32: [`super::conv_gather`]'s kernel (no layout copies, right
+/// where a kernel is shorter than its stride), or burn's direct kernel for a shape it does not
+/// take.
+fn exact_input_grad<R: CubeRuntime>(dy: CubeTensor<R>, w: CubeTensor<R>, in_shape: Shape, options: &ConvOptions<3>) -> CubeTensor<R> {
+    super::conv_gather::input_grad(&dy, &w, &in_shape, options).unwrap_or_else(|| {
+        conv_data_backward::<R, 3>(dy, w, in_shape, options.clone(), ConvStrategy::Direct)
+            .unwrap_or_else(|e| panic!("CubeCL refused a convolution's input gradient: {e:?}"))
+    })
 }
 
 /// The weight gradient that is not split ([`split_k_weight_grad`] declined): the implicit GEMM

@@ -7,9 +7,9 @@
 //! recorded the same way, as custom operations whose `execute` runs the CubeTensor kernels of
 //! `conv_gpu` on the stream's thread, in stream order — lazily, like every other operation, and
 //! a boundary for the fusers. The autodiff step records the gradients the same way; the split-K
-//! weight gradient and the bias gradient are plain tensor operations, so fusion sees them. In
-//! training both algorithms are recorded (`direct` for its exact weight-gradient kernel); in
-//! inference `direct` is burn's own op.
+//! weight gradient and the bias gradient are plain tensor operations, so fusion sees them. Both
+//! algorithms are recorded, in training and in inference (`direct` for its exact kernels that
+//! read NCDHW without layout copies).
 
 use std::marker::PhantomData;
 
@@ -33,7 +33,7 @@ type Fused<R, BT> = Fusion<Cube<R, BT>>;
 type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
 
 /// `conv3d` with `algorithm` when `B` is `Fusion<CubeBackend<R>>` or its autodiff; `None` for
-/// any other backend, and for `direct` without autodiff (burn's op is that).
+/// any other backend.
 pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     algorithm: GpuConv,
     x: &Tensor<B, 5>,
@@ -55,7 +55,7 @@ pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
             Some(b) => tracked_output_on::<B, Fused<R, BT>, _, 3, 5>(FusedConvBackward, [&x, &w, b], state, y),
             None => tracked_output_on::<B, Fused<R, BT>, _, 2, 5>(FusedConvBackward, [&x, &w], state, y),
         }
-    } else if is::<B, Fused<R, BT>>() && algorithm == GpuConv::ImplicitGemm {
+    } else if is::<B, Fused<R, BT>>() {
         let inner = |t: &Tensor<B, 5>| cast::<_, Tensor<Fused<R, BT>, 5>>(t.clone()).map(|t| t.into_primitive().tensor());
         let b = match bias {
             Some(b) => Some(cast::<_, Tensor<Fused<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),

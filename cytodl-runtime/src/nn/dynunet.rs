@@ -303,6 +303,12 @@ impl<B: Backend> Conv<B> {
                     return y;
                 }
             }
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            if transposed && !transposed_as_gemm::<B>() {
+                if let Some(y) = super::conv_transpose_gpu::conv_transpose3d(&x, &weight, bias.as_ref(), stride) {
+                    return y;
+                }
+            }
             if transposed && !transposed_as_gemm::<B>() {
                 // On GPU backends burn's matmul may round f32 to TF32 on tensor cores; its direct
                 // transposed-convolution kernel computes in f32.

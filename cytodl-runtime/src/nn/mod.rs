@@ -4,9 +4,13 @@ pub mod autocast;
 pub mod conv;
 pub mod conv_cpu;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod conv_gather;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub mod conv_gpu;
 #[cfg(all(feature = "gpu-fusion", any(feature = "cuda", feature = "wgpu")))]
 mod conv_gpu_fusion;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod conv_transpose_gpu;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod conv_weight_grad;
 pub mod discriminator;
