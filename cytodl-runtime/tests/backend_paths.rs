@@ -54,7 +54,7 @@ fn transposed_conv_paths_agree() {
 
 /// Output and gradients (input, weight, bias) of a transposed convolution (stride `stride`, no
 /// padding) of `x: [2, cin, ..spatial]` with a `[cin, cout, ..kernel]` weight: burn's op
-/// (`ours = false`) or the GPU route (`nn::conv_transpose_gpu`, `ours = true`).
+/// (`ours = false`) or the layers' GPU route (`nn::conv_transpose_gpu`, `ours = true`).
 #[cfg(feature = "wgpu")]
 fn transposed_conv_grads<B: burn::tensor::backend::AutodiffBackend>(
     device: &B::Device,
@@ -65,9 +65,14 @@ fn transposed_conv_grads<B: burn::tensor::backend::AutodiffBackend>(
     let x = init.at("x").normal::<B, 5>([2, cin, spatial[0], spatial[1], spatial[2]], 0.0, 1.0, device).require_grad();
     let w = init.at("w").normal::<B, 5>([cin, cout, kernel[0], kernel[1], kernel[2]], 0.0, 0.2, device).require_grad();
     let b = init.at("b").normal::<B, 1>([cout], 0.0, 0.1, device).require_grad();
+    let burns = || conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1));
     let y = match ours {
-        true => cytodl_runtime::nn::conv_transpose_gpu::conv_transpose3d(&x, &w, Some(&b), stride).expect("a GPU backend is routed"),
-        false => conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1)),
+        // With burn's fusion the layers keep burn's op (the route is for the unfused backends).
+        true => cytodl_runtime::nn::conv_transpose_gpu::conv_transpose3d(&x, &w, Some(&b), stride).unwrap_or_else(|| {
+            assert!(cfg!(feature = "gpu-fusion"), "a GPU backend without fusion is routed");
+            burns()
+        }),
+        false => burns(),
     };
     let upstream = init.at("g").normal::<B, 5>(y.dims(), 0.0, 1.0, device);
     let grads = (y.clone() * upstream).sum().backward();
