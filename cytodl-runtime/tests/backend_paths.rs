@@ -68,10 +68,11 @@ fn transposed_conv_grads<B: burn::tensor::backend::AutodiffBackend>(
     let burns = || conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), ConvTransposeOptions::new(stride, [0; 3], [0; 3], [1; 3], 1));
     let y = match ours {
         // With burn's fusion the layers keep burn's op (the route is for the unfused backends).
-        true => cytodl_runtime::nn::conv_transpose_gpu::conv_transpose3d(&x, &w, Some(&b), stride).unwrap_or_else(|| {
-            assert!(cfg!(feature = "gpu-fusion"), "a GPU backend without fusion is routed");
-            burns()
-        }),
+        true => match cytodl_runtime::nn::conv_transpose_gpu::conv_transpose3d(&x, &w, Some(&b), stride) {
+            Some(y) => y,
+            None if cfg!(feature = "gpu-fusion") => burns(),
+            None => panic!("a GPU backend without fusion is routed"),
+        },
         false => burns(),
     };
     let upstream = init.at("g").normal::<B, 5>(y.dims(), 0.0, 1.0, device);

@@ -36,7 +36,7 @@ use burn_cubecl::kernel::conv::{conv_data_backward, conv_forward, conv_weight_ba
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use super::flex_kernel::{cast, is, tracked_output_on};
+use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
 use crate::backend::on_cube_runtimes;
 pub(super) use crate::backend::Cube;
 
@@ -110,12 +110,8 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     if is::<B, Autodiff<Cube<R, BT>>>() {
         tracked::<B, R, BT>(algorithm, x, weight, bias, options)
     } else if is::<B, Cube<R, BT>>() {
-        let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
-        let b = match bias {
-            Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-            None => None,
-        };
-        let y = forward::<R>(algorithm, inner(x.clone())?, inner(weight.clone())?, b, options);
+        let (x, w, b) = layer_operands::<B, Cube<R, BT>>(x, weight, bias)?;
+        let y = forward::<R>(algorithm, x, w, b, options);
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
         on_fused_runtime::<B, R, BT>(algorithm, x, weight, bias, options)
@@ -188,19 +184,11 @@ fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    type Train<R, BT> = Autodiff<Cube<R, BT>>;
-    let x = cast::<_, Tensor<Train<R, BT>, 5>>(x.clone())?.into_primitive().tensor();
-    let w = cast::<_, Tensor<Train<R, BT>, 5>>(weight.clone())?.into_primitive().tensor();
-    let b = match bias {
-        Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-        None => None,
-    };
+    let operands = layer_operands::<B, Autodiff<Cube<R, BT>>>(x, weight, bias)?;
+    let (x, w, b) = &operands;
     let y = forward::<R>(algorithm, x.primitive.clone(), w.primitive.clone(), b.as_ref().map(|b| b.primitive.clone()), options);
     let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
-    match &b {
-        Some(b) => tracked_output_on::<B, Cube<R, BT>, _, 3, 5>(ConvBackward, [&x, &w, b], state, y),
-        None => tracked_output_on::<B, Cube<R, BT>, _, 2, 5>(ConvBackward, [&x, &w], state, y),
-    }
+    tracked_layer_output::<B, Cube<R, BT>, _>(ConvBackward, &operands, state, y)
 }
 
 /// The weight gradient as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]) where the

@@ -27,7 +27,7 @@ use burn_fusion::{Fusion, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
 use super::conv_gpu::{bias_grad, exact_weight_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube, GpuConv};
-use super::flex_kernel::{cast, is, tracked_output_on};
+use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
 
 type Fused<R, BT> = Fusion<Cube<R, BT>>;
 type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
@@ -42,26 +42,14 @@ pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
     if is::<B, Autodiff<Fused<R, BT>>>() {
-        type Train<R, BT> = Autodiff<Fused<R, BT>>;
-        let x = cast::<_, Tensor<Train<R, BT>, 5>>(x.clone())?.into_primitive().tensor();
-        let w = cast::<_, Tensor<Train<R, BT>, 5>>(weight.clone())?.into_primitive().tensor();
-        let b = match bias {
-            Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-            None => None,
-        };
+        let operands = layer_operands::<B, Autodiff<Fused<R, BT>>>(x, weight, bias)?;
+        let (x, w, b) = &operands;
         let y = record_forward::<R, BT>(algorithm, &x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options);
         let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
-        match &b {
-            Some(b) => tracked_output_on::<B, Fused<R, BT>, _, 3, 5>(FusedConvBackward, [&x, &w, b], state, y),
-            None => tracked_output_on::<B, Fused<R, BT>, _, 2, 5>(FusedConvBackward, [&x, &w], state, y),
-        }
+        tracked_layer_output::<B, Fused<R, BT>, _>(FusedConvBackward, &operands, state, y)
     } else if is::<B, Fused<R, BT>>() {
-        let inner = |t: &Tensor<B, 5>| cast::<_, Tensor<Fused<R, BT>, 5>>(t.clone()).map(|t| t.into_primitive().tensor());
-        let b = match bias {
-            Some(b) => Some(cast::<_, Tensor<Fused<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-            None => None,
-        };
-        let y = record_forward::<R, BT>(algorithm, &inner(x)?, &inner(weight)?, b.as_ref(), options);
+        let (x, w, b) = layer_operands::<B, Fused<R, BT>>(x, weight, bias)?;
+        let y = record_forward::<R, BT>(algorithm, &x, &w, b.as_ref(), options);
         cast(Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
         None

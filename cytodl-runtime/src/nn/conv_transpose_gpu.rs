@@ -25,7 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::conv_gpu::{bias_grad, exact_forward, exact_weight_grad, Cube};
-use super::flex_kernel::{cast, is, tracked_output_on};
+use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
 use crate::backend::on_cube_runtimes;
 
 /// `conv_transpose3d` of `x: [N, Cin, Z, Y, X]` with `weight: [Cin, Cout, kz, ky, kx]`, stride
@@ -43,26 +43,14 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
     if is::<B, Autodiff<Cube<R, BT>>>() {
-        type Train<R, BT> = Autodiff<Cube<R, BT>>;
-        let x = cast::<_, Tensor<Train<R, BT>, 5>>(x.clone())?.into_primitive().tensor();
-        let w = cast::<_, Tensor<Train<R, BT>, 5>>(weight.clone())?.into_primitive().tensor();
-        let b = match bias {
-            Some(b) => Some(cast::<_, Tensor<Train<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-            None => None,
-        };
+        let operands = layer_operands::<B, Autodiff<Cube<R, BT>>>(x, weight, bias)?;
+        let (x, w, b) = &operands;
         let y = super::conv_gather::transposed(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options)?;
         let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
-        match &b {
-            Some(b) => tracked_output_on::<B, Cube<R, BT>, _, 3, 5>(TransposedBackward, [&x, &w, b], state, y),
-            None => tracked_output_on::<B, Cube<R, BT>, _, 2, 5>(TransposedBackward, [&x, &w], state, y),
-        }
+        tracked_layer_output::<B, Cube<R, BT>, _>(TransposedBackward, &operands, state, y)
     } else if is::<B, Cube<R, BT>>() {
-        let inner = |t: Tensor<B, 5>| cast::<_, Tensor<Cube<R, BT>, 5>>(t).map(|t| t.into_primitive().tensor());
-        let b = match bias {
-            Some(b) => Some(cast::<_, Tensor<Cube<R, BT>, 1>>(b.clone())?.into_primitive().tensor()),
-            None => None,
-        };
-        let y = super::conv_gather::transposed(&inner(x.clone())?, &inner(weight.clone())?, b.as_ref(), options)?;
+        let (x, w, b) = layer_operands::<B, Cube<R, BT>>(x, weight, bias)?;
+        let y = super::conv_gather::transposed(&x, &w, b.as_ref(), options)?;
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
         None

@@ -1,6 +1,7 @@
 //! What the CPU kernels (`conv_cpu`, `norm_cpu`) share: routing a model's generic `B: Backend`
 //! to the Flex backend by type identity, so that model code stays generic while the CPU gets
-//! hand-written kernels, and f32 views of Flex tensors.
+//! hand-written kernels, and f32 views of Flex tensors; the GPU kernels route and record their
+//! backward steps through the same helpers.
 
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
@@ -79,4 +80,37 @@ where
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     cast(Tensor::<Autodiff<I>, D>::from_primitive(TensorPrimitive::Float(out)))
+}
+
+/// A layer's operands `(x, weight, bias)` as primitives of backend `I` when `B` is `I` (checked
+/// at run time): what a kernel routed to by type identity computes on.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn layer_operands<B: Backend, I: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>) -> Option<LayerOperands<I>> {
+    let inner = |t: &Tensor<B, 5>| cast::<_, Tensor<I, 5>>(t.clone()).map(|t| t.into_primitive().tensor());
+    let bias = match bias {
+        Some(b) => Some(cast::<_, Tensor<I, 1>>(b.clone())?.into_primitive().tensor()),
+        None => None,
+    };
+    Some((inner(x)?, inner(weight)?, bias))
+}
+
+/// `(x, weight, bias)` of a layer as backend `I`'s primitives.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) type LayerOperands<I> = (FloatTensor<I>, FloatTensor<I>, Option<FloatTensor<I>>);
+
+/// [`tracked_output_on`] for a layer whose parents are `[x, weight]` or `[x, weight, bias]`.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn tracked_layer_output<B: Backend, I: Backend, O>(
+    op: O,
+    (x, w, b): &LayerOperands<Autodiff<I>>,
+    state: <O as Backward<I, 2>>::State,
+    y: I::FloatTensorPrimitive,
+) -> Option<Tensor<B, 5>>
+where
+    O: Backward<I, 2> + Backward<I, 3, State = <O as Backward<I, 2>>::State>,
+{
+    match b {
+        Some(b) => tracked_output_on::<B, I, O, 3, 5>(op, [x, w, b], state, y),
+        None => tracked_output_on::<B, I, O, 2, 5>(op, [x, w], state, y),
+    }
 }
