@@ -8,7 +8,8 @@
 # own timeout, so a slow one loses only itself):
 # 1. parity of output, loss and every gradient on the four DynUNet fixtures, exact f32 kernels;
 # 2. train-step speed of the small and medium DynUNet beside PyTorch + MONAI in the same call:
-#    direct kernels, implicit GEMM on tensor cores (CYTODL_GPU_CONV=implicit-gemm), and that with
+#    the exact kernels (our gather kernel, and burn's direct kernels with CYTODL_GPU_GATHER=off),
+#    implicit GEMM on tensor cores (CYTODL_GPU_CONV=implicit-gemm), and that with
 #    bf16 / fp16 mixed precision;
 # 3. the generated segmentation binary training (f32, 16-mixed with loss scaling, bf16-mixed),
 #    predicting and benchmarking on CUDA;
@@ -61,7 +62,8 @@ parity() {
   done
 }
 
-# $1: the variants to time besides PyTorch ("direct tc tc-bf16 tc-fp16"; tc = implicit GEMM).
+# $1: the variants to time besides PyTorch ("direct burn-direct tc tc-bf16 tc-fp16"; direct = our
+# gather kernel, burn-direct = burn's direct kernels in its place, tc = implicit GEMM).
 speed() {
   echo "## 2. train step beside PyTorch (ms; same call)"
   for s in small medium; do
@@ -70,6 +72,7 @@ speed() {
     for v in $1; do
       case $v in
         direct) n=20; [ $s = medium ] && n=10; timeout 60 "$D/dynunet-bench" $s $n cuda 2>&1 | tail -1 ;;
+        burn-direct) n=20; [ $s = medium ] && n=10; CYTODL_GPU_GATHER=off timeout 60 "$D/dynunet-bench" $s $n cuda 2>&1 | tail -1 ;;
         tc) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda 2>&1 | tail -3 ;;
         tc-bf16) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda bf16-mixed 2>&1 | tail -1 ;;
         tc-fp16) CYTODL_GPU_CONV=implicit-gemm timeout 60 "$D/dynunet-bench" $s 20 cuda 16-mixed 2>&1 | tail -1 ;;
@@ -180,7 +183,7 @@ launches() {
 # Sections to run: all by default; `quick` is parity on two fixtures, the exact and tensor-core timings
 # (for a second call when little device time is left).
 case "${1:-all}" in
-  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "direct tc tc-bf16"; fusion ;;
-  all) parity; speed "direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch; launches ;;
+  quick) PARITY_FIXTURES="dynunet3d_seg dynunet3d_basic_4lvl" parity; speed "direct burn-direct tc tc-bf16"; fusion ;;
+  all) parity; speed "direct burn-direct tc tc-bf16 tc-fp16"; fusion; binary; numerics; libtorch; launches ;;
   *) for section in "$@"; do $section; done ;;
 esac

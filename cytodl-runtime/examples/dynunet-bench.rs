@@ -5,7 +5,8 @@
 //! `cargo run --release -p cytodl-runtime --example dynunet-bench -- [small|medium] [STEPS] [cpu|cuda|wgpu|libtorch|libtorch:cpu] [32|bf16-mixed|16-mixed]`
 //! (`cuda` needs `--features cuda`, `wgpu` `--features wgpu`, `libtorch` `--features libtorch`). Mixed precision casts the
 //! convolutions as the experiment binaries do (`nn::autocast`); on GPU backends
-//! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`). `CYTODL_BENCH_WARMUP` (default 3)
+//! `CYTODL_GPU_CONV` picks the convolution algorithm (`nn::conv_gpu`; `CYTODL_GPU_GATHER=off` runs
+//! burn's direct kernels in place of `nn::conv_gather`'s). `CYTODL_BENCH_WARMUP` (default 3)
 //! sets the untimed steps before each timing, so that a kernel profile (`CUBECL_DEBUG_OPTION=profile`)
 //! can cover a known number of steps; `CYTODL_BENCH_PHASES=1` syncs between the phases of each
 //! step (forward with loss, backward, optimizer) so that the profile has a table for each.
@@ -138,7 +139,10 @@ fn run<B: AutodiffBackend>(size: &str, steps: usize, device: &B::Device, device_
         eprintln!("error: {fault}");
         std::process::exit(1);
     }
-    let conv = std::env::var("CYTODL_GPU_CONV").unwrap_or_else(|_| "direct".into());
+    let mut conv = std::env::var("CYTODL_GPU_CONV").unwrap_or_else(|_| "direct".into());
+    if let Ok(gather) = std::env::var("CYTODL_GPU_GATHER") {
+        conv = format!("{conv}, CYTODL_GPU_GATHER={gather}");
+    }
     let conv = match device_name {
         "cpu" => "cpu kernels".to_string(),
         "libtorch" => "libtorch".to_string(),

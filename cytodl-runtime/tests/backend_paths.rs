@@ -224,6 +224,26 @@ fn channels_last_conv_grads<B: burn::tensor::backend::AutodiffBackend>(device: &
     (values(out), values(xl.grad(&grads).expect("x grad")), values(wl.grad(&grads).expect("w grad")))
 }
 
+/// With the gather kernel off (`CYTODL_GPU_GATHER=off`, read once per process, so in a child
+/// process running [`conv_gradients_on_wgpu`]), burn's direct kernels run every convolution
+/// after the gap-free rewrite and still give the CPU's values and gradients: the route the
+/// gather kernel replaced stays right for the kernels that still use it (16-bit, implicit GEMM
+/// refusals) and for `scripts/gpu_check.sh`'s comparison.
+#[cfg(feature = "wgpu")]
+#[test]
+fn conv_gradients_on_wgpu_with_burns_direct_kernels() {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let run = std::process::Command::new(exe)
+        .args(["--exact", "conv_gradients_on_wgpu", "--test-threads", "1", "--nocapture"])
+        .env("CYTODL_GPU_GATHER", "off")
+        .output()
+        .expect("the test binary runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "conv_gradients_on_wgpu failed with burn's direct kernels:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child ran no test:\n{stdout}");
+    assert!(stderr.contains("CYTODL_GPU_GATHER=off"), "the gather kernel was not turned off:\n{stderr}");
+}
+
 /// The GPU kernels read channels-last operands through their strides and give the CPU's
 /// values and gradients (a 3x3x3, a strided one and an anisotropic one).
 #[cfg(feature = "wgpu")]

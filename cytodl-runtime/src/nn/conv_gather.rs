@@ -16,6 +16,12 @@
 //! once per tap serves the whole tile), one cube covers a run of voxels of one sample and one
 //! tile, so every unit of a cube reads the same weights; taps and strides are fixed at comptime.
 //! The result is contiguous NCDHW.
+//!
+//! `CYTODL_GPU_GATHER=off` turns the kernel off for the process (burn's direct kernels, with
+//! [`super::conv`]'s gap rewrite, run instead): to time the two on a GPU (`scripts/gpu_check.sh`),
+//! or to get going again should a GPU driver mistranslate it.
+
+use std::sync::OnceLock;
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Shape};
@@ -158,10 +164,27 @@ pub(super) fn input_grad<R: CubeRuntime>(dy: &CubeTensor<R>, w: &CubeTensor<R>, 
 /// an `x_shape` input with a `w_shape` weight, both of `dtype`: it is then right where a kernel
 /// is shorter than its stride, and [`super::conv`] needs no rewrite.
 pub(super) fn takes(x_shape: &Shape, w_shape: &Shape, dtype: DType, options: &ConvOptions<3>) -> bool {
+    if !enabled() {
+        return false;
+    }
     let Some(out) = output_shape(x_shape, w_shape, options) else {
         return false;
     };
     dtype == DType::F32 && tile(x_shape, w_shape, &out, options).is_some() && tile(&out, w_shape, x_shape, options).is_some()
+}
+
+/// Whether the kernel runs in this process: yes unless `CYTODL_GPU_GATHER` is `off` (or `0`,
+/// `false`; read once, see the module docs).
+fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        let value = std::env::var("CYTODL_GPU_GATHER").unwrap_or_default();
+        let off = matches!(value.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no");
+        if off {
+            eprintln!("note: CYTODL_GPU_GATHER={value}: burn's direct convolution kernels run instead of cytodl's gather kernel");
+        }
+        !off
+    })
 }
 
 /// `[N, O, Zo, Yo, Xo]` of a convolution, or `None` where the padded input is shorter than the
@@ -207,7 +230,7 @@ fn gather<R: CubeRuntime>(
     options: &ConvOptions<3>,
     gradient: bool,
 ) -> Option<CubeTensor<R>> {
-    if ![Some(source), Some(w), bias].into_iter().flatten().all(|t| t.dtype == DType::F32) {
+    if !enabled() || ![Some(source), Some(w), bias].into_iter().flatten().all(|t| t.dtype == DType::F32) {
         return None;
     }
     let ws = w.meta.shape();

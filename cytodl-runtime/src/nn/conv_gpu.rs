@@ -11,10 +11,12 @@
 //! bf16/fp16 operands under mixed precision as they are).
 //!
 //! The algorithm is picked per process with `CYTODL_GPU_CONV`:
-//! - `direct` (default): exact f32 — burn's direct kernels for the forward pass and the input
-//!   gradient, [`super::conv_weight_grad`]'s kernel for the weight gradient in training (burn's
-//!   leaves the GPU nearly idle and copies both operands first); what the parity fixtures
-//!   check against PyTorch's f32 CPU results within the CPU's tolerances, on CUDA too;
+//! - `direct` (default): exact f32 — [`super::conv_gather`]'s kernel for the forward pass and the
+//!   input gradient (burn's direct kernels copy both operands channels-last first; they still run
+//!   a shape the gather does not take, and every shape under `CYTODL_GPU_GATHER=off`),
+//!   [`super::conv_weight_grad`]'s kernel for the weight gradient in training (burn's leaves the
+//!   GPU nearly idle and copies both operands first); what the parity fixtures check against
+//!   PyTorch's f32 CPU results within the CPU's tolerances, on CUDA too;
 //! - `implicit-gemm`: tensor cores. Forward passes and stride-1 input gradients run CubeCL's
 //!   implicit GEMM (a shape it refuses runs the direct kernel, with a note); weight gradients
 //!   over large volumes run as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]),
@@ -43,7 +45,7 @@ pub(super) use crate::backend::Cube;
 /// The convolution algorithm GPU backends run (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuConv {
-    /// burn's direct kernels: exact f32.
+    /// Exact f32 kernels: the gather and weight-gradient kernels, burn's direct ones elsewhere.
     Direct,
     /// CubeCL's implicit GEMM on tensor cores (TF32 for f32 operands).
     ImplicitGemm,
