@@ -274,11 +274,22 @@ pub(super) fn transposed<R: CubeRuntime>(
     bias: Option<&CubeTensor<R>>,
     options: &ConvOptions<3>,
 ) -> Option<CubeTensor<R>> {
-    let (xs, ws) = (x.meta.shape(), w.meta.shape());
+    let out = transposed_shape(x.meta.shape(), w.meta.shape(), options)?;
+    gather(x, w, bias, out, options, true)
+}
+
+/// Whether [`transposed`] runs the transposed convolution of an `x_shape` input with a
+/// `w_shape` weight, both of `dtype` (so that burn's fusion stream can record it beforehand).
+#[cfg(feature = "gpu-fusion")]
+pub(super) fn takes_transposed(x_shape: &Shape, w_shape: &Shape, dtype: DType, options: &ConvOptions<3>) -> bool {
+    enabled() && dtype == DType::F32 && transposed_shape(x_shape, w_shape, options).is_some_and(|out| tile(x_shape, w_shape, &out, options).is_some())
+}
+
+/// The shape of [`transposed`]'s result, or `None` for padding or an empty input (not taken).
+pub(super) fn transposed_shape(xs: &Shape, ws: &Shape, options: &ConvOptions<3>) -> Option<Shape> {
     if options.padding != [0; 3] || (2..5).any(|a| xs[a] == 0) {
         return None;
     }
-    let out =
-        Shape::new([xs[0], ws[1], (xs[2] - 1) * options.stride[0] + ws[2], (xs[3] - 1) * options.stride[1] + ws[3], (xs[4] - 1) * options.stride[2] + ws[4]]);
-    gather(x, w, bias, out, options, true)
+    let length = |axis: usize| (xs[axis] - 1) * options.stride[axis - 2] + ws[axis];
+    Some(Shape::new([xs[0], ws[1], length(2), length(3), length(4)]))
 }

@@ -9,7 +9,9 @@
 //! a boundary for the fusers. The autodiff step records the gradients the same way; the split-K
 //! weight gradient and the bias gradient are plain tensor operations, so fusion sees them. Both
 //! algorithms are recorded, in training and in inference (`direct` for its exact kernels that
-//! read NCDHW without layout copies).
+//! read NCDHW without layout copies), and so are DynUNet's transposed convolutions
+//! ([`super::conv_transpose_gpu`]: the gather kernel forward, the exact convolution kernels
+//! backward; burn's would copy both operands channels-last for each of its four passes).
 
 use std::marker::PhantomData;
 
@@ -18,7 +20,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
 use burn::tensor::{Shape, Tensor, TensorPrimitive};
 use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::{BoolElement, CubeRuntime};
@@ -56,6 +58,30 @@ pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     }
 }
 
+/// `conv_transpose3d` (padding 0, see [`super::conv_transpose_gpu`]) when `B` is
+/// `Fusion<CubeBackend<R>>` or its autodiff and the gather kernel takes the shape; `None`
+/// otherwise (the caller runs burn's op).
+pub(super) fn transposed_on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    if is::<B, Autodiff<Fused<R, BT>>>() {
+        let operands = layer_operands::<B, Autodiff<Fused<R, BT>>>(x, weight, bias)?;
+        let (x, w, b) = &operands;
+        let y = record_transposed::<R, BT>(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options)?;
+        let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
+        tracked_layer_output::<B, Fused<R, BT>, _>(FusedTransposedBackward, &operands, state, y)
+    } else if is::<B, Fused<R, BT>>() {
+        let (x, w, b) = layer_operands::<B, Fused<R, BT>>(x, weight, bias)?;
+        let y = record_transposed::<R, BT>(&x, &w, b.as_ref(), options)?;
+        cast(Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
+    } else {
+        None
+    }
+}
+
 /// Which kernel a recorded convolution runs; its inputs, in order.
 #[derive(Debug, Clone, Copy)]
 enum Pass {
@@ -65,6 +91,8 @@ enum Pass {
     InputGradient,
     /// `[x, dy]`; the output has the weight's shape.
     WeightGradient,
+    /// A transposed convolution: `[x, weight]` or `[x, weight, bias]`, the weight `[Cin, Cout, k]`.
+    Transposed,
 }
 
 impl Pass {
@@ -73,6 +101,7 @@ impl Pass {
             Pass::Forward => "cytodl_conv3d",
             Pass::InputGradient => "cytodl_conv3d_input_grad",
             Pass::WeightGradient => "cytodl_conv3d_weight_grad",
+            Pass::Transposed => "cytodl_conv_transpose3d",
         }
     }
 }
@@ -112,6 +141,14 @@ impl<R: CubeRuntime, BT: BoolElement> Operation<FusionCubeRuntime<R>> for ConvOp
                 GpuConv::Direct => exact_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
                 GpuConv::ImplicitGemm => unsplit_weight_grad::<R>(first, second, out.shape.clone(), &self.options),
             },
+            // Recorded where the gather takes the shape; burn's kernel should the two ever disagree.
+            Pass::Transposed => {
+                let bias = inputs.next();
+                super::conv_gather::transposed(&first, &second, bias.as_ref(), &self.options).unwrap_or_else(|| {
+                    let options = ConvTransposeOptions::new(self.options.stride, [0; 3], [0; 3], [1; 3], 1);
+                    Cube::<R, BT>::conv_transpose3d(first, second, bias, options)
+                })
+            }
         };
         // The dtype the stream was told (a fallback kernel could write another).
         let y = if y.dtype != out.dtype { burn_cubecl::kernel::cast(y, out.dtype) } else { y };
@@ -133,7 +170,7 @@ fn record<R: CubeRuntime, BT: BoolElement>(
     let streams = OperationStreams::with_inputs(inputs.iter().copied());
     let written_like = match pass {
         Pass::WeightGradient => inputs[1],
-        Pass::Forward | Pass::InputGradient => inputs[0],
+        Pass::Forward | Pass::InputGradient | Pass::Transposed => inputs[0],
     };
     let out = TensorIr::uninit(client.create_empty_handle(), shape, written_like.dtype);
     // Clones: the caller keeps its tensors (the autodiff state holds x and the weight).
@@ -160,6 +197,51 @@ fn record_forward<R: CubeRuntime, BT: BoolElement>(
     let mut inputs = vec![x, w];
     inputs.extend(b);
     record::<R, BT>(Pass::Forward, algorithm, &inputs, Shape::from(out), options)
+}
+
+/// The transposed convolution recorded, or `None` where the gather kernel does not take it
+/// (operands not all f32, padding, a shape beyond its limits).
+fn record_transposed<R: CubeRuntime, BT: BoolElement>(
+    x: &FusedTensor<R>,
+    w: &FusedTensor<R>,
+    b: Option<&FusedTensor<R>>,
+    options: &ConvOptions<3>,
+) -> Option<FusedTensor<R>> {
+    let same_dtype = w.dtype == x.dtype && b.is_none_or(|b| b.dtype == x.dtype);
+    if !same_dtype || !super::conv_gather::takes_transposed(&x.shape, &w.shape, x.dtype, options) {
+        return None;
+    }
+    let out = super::conv_gather::transposed_shape(&x.shape, &w.shape, options)?;
+    let mut inputs = vec![x, w];
+    inputs.extend(b);
+    Some(record::<R, BT>(Pass::Transposed, GpuConv::Direct, &inputs, out, options))
+}
+
+/// [`super::conv_transpose_gpu`]'s backward step, recorded: the input gradient is the
+/// convolution of `dy` with the weight, the weight gradient the convolution's weight gradient
+/// with `dy` as the input and `x` as the output gradient (both exact f32); parents `[x, weight]`
+/// or `[x, weight, bias]`.
+#[derive(Debug)]
+struct FusedTransposedBackward;
+
+impl<R: CubeRuntime, BT: BoolElement, const N: usize> Backward<Fused<R, BT>, N> for FusedTransposedBackward {
+    type State = (FusedTensor<R>, FusedTensor<R>, ConvOptions<3>);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w, options) = ops.state;
+        let dy = grads.consume::<Fused<R, BT>>(&ops.node);
+        let mut parents = ops.parents.into_iter();
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Fused<R, BT>>(node.id, record::<R, BT>(Pass::Forward, GpuConv::Direct, &[&dy, &w], x.shape.clone(), &options));
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<Fused<R, BT>>(node.id, record::<R, BT>(Pass::WeightGradient, GpuConv::Direct, &[&dy, &x], w.shape.clone(), &options));
+        }
+        if let Some(Some(node)) = parents.next() {
+            let dy = Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(dy));
+            grads.register::<Fused<R, BT>>(node.id, bias_grad(dy).into_primitive().tensor());
+        }
+    }
 }
 
 /// [`super::conv_gpu`]'s backward step, recorded: parents `[x, weight]` or `[x, weight, bias]`.

@@ -1,5 +1,6 @@
-//! DynUNet's upsampling — a transposed convolution, padding 0 — on the GPU backends without
-//! burn's fusion, in exact f32 on the kernels the convolutions use.
+//! DynUNet's upsampling — a transposed convolution, padding 0 — on the GPU backends, in exact
+//! f32 on the kernels the convolutions use (with burn's fusion, recorded in its stream by
+//! [`super::conv_gpu_fusion`]).
 //!
 //! burn 0.21 runs a transposed convolution's forward pass with its own direct kernel and its
 //! backward pass with its channels-last direct convolution, which copies both operands first
@@ -29,8 +30,7 @@ use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
 use crate::backend::on_cube_runtimes;
 
 /// `conv_transpose3d` of `x: [N, Cin, Z, Y, X]` with `weight: [Cin, Cout, kz, ky, kx]`, stride
-/// `stride`, no padding, one group, on a GPU backend without fusion; `None` for any other
-/// backend or where the gather kernel does not take the shape (the caller runs burn's op).
+/// `stride`, no padding, one group, on a GPU backend; `None` for any other backend or where the gather kernel does not take the shape (the caller runs burn's op).
 pub fn conv_transpose3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, stride: [usize; 3]) -> Option<Tensor<B, 5>> {
     let options = ConvOptions::new(stride, [0; 3], [1; 3], 1);
     on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x, weight, bias, &options))
@@ -53,8 +53,24 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
         let y = super::conv_gather::transposed(&x, &w, b.as_ref(), options)?;
         cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
     } else {
-        None
+        on_fused_runtime::<B, R, BT>(x, weight, bias, options)
     }
+}
+
+/// With burn's fusion (`gpu-fusion`), the same kernels recorded in the fusion stream.
+#[cfg(feature = "gpu-fusion")]
+use super::conv_gpu_fusion::transposed_on_runtime as on_fused_runtime;
+
+/// Without `gpu-fusion` no backend is fused (the fusion path's signature, to be called alike).
+#[cfg(not(feature = "gpu-fusion"))]
+#[allow(clippy::extra_unused_type_parameters)]
+fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
+    _: &Tensor<B, 5>,
+    _: &Tensor<B, 5>,
+    _: Option<&Tensor<B, 1>>,
+    _: &ConvOptions<3>,
+) -> Option<Tensor<B, 5>> {
+    None
 }
 
 /// The backward step of the transposed convolution: parents `[x, weight]` or
