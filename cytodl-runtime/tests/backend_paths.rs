@@ -163,9 +163,10 @@ type ConvCase = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
 
 /// DynUNet's convolutions in the dynunet3d_seg parity fixture (and an anisotropic and an odd-sized
 /// strided 1x1 one), a batch of two whose output voxels span a ragged number of the weight
-/// gradient kernel's chunks (4096 voxels each), and a 5x5x5 kernel (more taps than that kernel
-/// takes: burn's direct kernel runs).
-const CONV_CASES: [ConvCase; 13] = [
+/// gradient kernel's chunks (4096 voxels each), output channel counts that give each of its
+/// tiles (8, 4, 2 and 1 channels), and a 5x5x5 kernel (more taps than the kernels take: burn's
+/// direct kernels run).
+const CONV_CASES: [ConvCase; 14] = [
     ([1, 1, 16, 32, 32], [16, 1, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ([1, 16, 16, 32, 32], [16, 16, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ([1, 16, 16, 32, 32], [32, 16, 3, 3, 3], [2, 2, 2], [1, 1, 1]),
@@ -180,6 +181,8 @@ const CONV_CASES: [ConvCase; 13] = [
     ([1, 3, 9, 10, 11], [4, 3, 2, 3, 1], [3, 2, 2], [0, 1, 0]),
     ([1, 2, 6, 6, 6], [2, 2, 3, 1, 3], [3, 3, 4], [1, 0, 1]),
     ([2, 3, 9, 20, 20], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+    // An odd number of output channels: one per tile.
+    ([1, 5, 6, 7, 8], [3, 5, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ([1, 2, 6, 7, 8], [3, 2, 5, 5, 5], [1, 1, 1], [2, 2, 2]),
 ];
 

@@ -6,10 +6,12 @@
 //! every voxel of the batch in turn (a few thousand units for the whole GPU: 450 ms for the
 //! medium DynUNet step on an H200, BENCHMARKS.md), and both operands are first copied into
 //! channels-last layouts with the batch axis last (~3 copies per convolution: most of the 33
-//! copies of a small DynUNet backward pass on wgpu). Here one cube per `(o, c)` pair and chunk
-//! of output voxels reads `x` and `dy` through their strides (no copies), each unit keeps the
-//! `taps` sums of its voxels in registers, and the cube adds them up in shared memory; with
-//! more than one chunk a second launch adds the chunks' sums.
+//! copies of a small DynUNet backward pass on wgpu). Here one cube per tile of output channels
+//! `o` (up to 8), input channel `c` and chunk of output voxels reads `x` and `dy` through their
+//! strides (no copies); each unit keeps the `tile x taps` sums of its voxels in registers — an
+//! input value read once per tap serves the whole tile — and the cube adds them up in shared
+//! memory, one output channel at a time; with more than one chunk a second launch adds the
+//! chunks' sums.
 //!
 //! `dw[o, c, a, b, d] = Σ_n Σ_(zo,yo,xo) dy[n, o, zo, yo, xo] · x[n, c, zo·s - p + a, ...]`,
 //! inputs outside the volume being the zero padding.
@@ -32,13 +34,19 @@ const MAX_TAPS: usize = 32;
 const CHUNK: usize = 32 * UNITS;
 /// Cubes in one dimension of a launch (wgpu's limit).
 const MAX_CUBES: usize = 65535;
+/// Output channels per cube, largest first: the largest that divides the output channels and
+/// keeps a unit's sums (`tile x taps`) within [`MAX_SUMS`] registers.
+const TILES: [usize; 4] = [8, 4, 2, 1];
+/// Sums a unit keeps: 4 output channels of a 3x3x3 kernel, 8 of anything up to 16 taps.
+const MAX_SUMS: usize = 128;
 
 mod kernel {
     use burn_cubecl::cubecl;
     use cubecl::prelude::*;
 
-    /// The sums of one `(o, c)` pair (`CUBE_POS_Y = o · C + c`) over chunk `CUBE_POS_X` of the
-    /// output voxels, for every tap, stored at `(chunk · O · C + o · C + c) · taps + tap`.
+    /// The sums of output channels `o = o0 .. o0 + tile` and input channel `c`
+    /// (`CUBE_POS_Y = (o0 / tile) · C + c`) over chunk `CUBE_POS_X` of the output voxels, for
+    /// every tap, stored at `(chunk · O · C + o · C + c) · taps + tap`.
     #[cube(launch)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn weight_gradient<F: Float>(
@@ -55,30 +63,36 @@ mod kernel {
         #[comptime] kz: usize,
         #[comptime] ky: usize,
         #[comptime] kx: usize,
+        #[comptime] tile: usize,
         #[comptime] units: usize,
         #[define(F)] _dtype: StorageType,
     ) {
         let taps = comptime![kz * ky * kx];
         let pair = CUBE_POS_Y as usize;
         let channels = x.shape(1);
-        let (o, c) = (pair / channels, pair % channels);
+        let (o0, c) = ((pair / channels) * tile, pair % channels);
         let (out_w, out_h, out_d) = (dy.shape(4), dy.shape(3), dy.shape(2));
         let (in_w, in_h, in_d) = (x.shape(4) as i32, x.shape(3) as i32, x.shape(2) as i32);
         let per_sample = out_d * out_h * out_w;
         let start = CUBE_POS_X as usize * chunk as usize;
         let end = min(start + chunk as usize, dy.shape(0) * per_sample);
 
-        let mut sums = Array::<F>::new(taps);
+        let mut sums = Array::<F>::new(comptime![tile * taps]);
         #[unroll]
-        for t in 0..taps {
+        for t in 0..tile * taps {
             sums[t] = F::new(0.0);
         }
+        let mut g = Array::<F>::new(tile);
         let mut p = start + UNIT_POS as usize;
         while p < end {
             let (n, rest) = (p / per_sample, p % per_sample);
             let (xo, rest) = (rest % out_w, rest / out_w);
             let (yo, zo) = (rest % out_h, rest / out_h);
-            let g = dy[n * dy.stride(0) + o * dy.stride(1) + zo * dy.stride(2) + yo * dy.stride(3) + xo * dy.stride(4)];
+            let at_dy = n * dy.stride(0) + o0 * dy.stride(1) + zo * dy.stride(2) + yo * dy.stride(3) + xo * dy.stride(4);
+            #[unroll]
+            for t in 0..tile {
+                g[t] = dy[at_dy + t * dy.stride(1)];
+            }
             let base = n * x.stride(0) + c * x.stride(1);
             let z0 = (zo as u32 * stride_z) as i32 - pad_z as i32;
             let y0 = (yo as u32 * stride_y) as i32 - pad_y as i32;
@@ -96,7 +110,11 @@ mod kernel {
                                 let xi = x0 + d as i32;
                                 if xi >= 0 && xi < in_w {
                                     let at = base + zi as usize * x.stride(2) + yi as usize * x.stride(3) + xi as usize * x.stride(4);
-                                    sums[(a * ky + b) * kx + d] += g * x[at];
+                                    let value = x[at];
+                                    #[unroll]
+                                    for t in 0..tile {
+                                        sums[t * taps + (a * ky + b) * kx + d] += g[t] * value;
+                                    }
                                 }
                             }
                         }
@@ -106,30 +124,37 @@ mod kernel {
             p += units;
         }
 
-        // Tap `t`'s sums of every unit at `t · units + unit`, halved until unit 0 holds them all.
+        // One output channel at a time: tap `k`'s sums of every unit at `k · units + unit`,
+        // halved until unit 0 holds them all.
         let mut shared = SharedMemory::<F>::new(taps * units);
+        let pairs = dy.shape(1) * channels;
         #[unroll]
-        for t in 0..taps {
-            shared[t * units + UNIT_POS as usize] = sums[t];
-        }
-        sync_cube();
-        let mut active = CUBE_DIM as usize;
-        while active > 1 {
-            active /= 2;
-            if (UNIT_POS as usize) < active {
-                #[unroll]
-                for t in 0..taps {
-                    let from = shared[t * units + UNIT_POS as usize + active];
-                    shared[t * units + UNIT_POS as usize] += from;
-                }
+        for t in 0..tile {
+            #[unroll]
+            for k in 0..taps {
+                shared[k * units + UNIT_POS as usize] = sums[t * taps + k];
             }
             sync_cube();
-        }
-        let out = (CUBE_POS_X as usize * CUBE_COUNT_Y as usize + pair) * taps;
-        let mut t = UNIT_POS as usize;
-        while t < taps {
-            dw[out + t] = shared[t * units];
-            t += units;
+            let mut active = CUBE_DIM as usize;
+            while active > 1 {
+                active /= 2;
+                if (UNIT_POS as usize) < active {
+                    #[unroll]
+                    for k in 0..taps {
+                        let from = shared[k * units + UNIT_POS as usize + active];
+                        shared[k * units + UNIT_POS as usize] += from;
+                    }
+                }
+                sync_cube();
+            }
+            let out = (CUBE_POS_X as usize * pairs + (o0 + t) * channels + c) * taps;
+            let mut k = UNIT_POS as usize;
+            while k < taps {
+                dw[out + k] = shared[k * units];
+                k += units;
+            }
+            // Every unit has read the sums before the next channel's overwrite them.
+            sync_cube();
         }
     }
 
@@ -156,7 +181,9 @@ mod kernel {
 pub(super) fn weight_grad<R: CubeRuntime>(x: &CubeTensor<R>, dy: &CubeTensor<R>, w_shape: &Shape, options: &ConvOptions<3>) -> Option<CubeTensor<R>> {
     let (xs, ys) = (x.meta.shape(), dy.meta.shape());
     let [kz, ky, kx] = [w_shape[2], w_shape[3], w_shape[4]];
-    let pairs = w_shape[0] * w_shape[1];
+    let taps = kz * ky * kx;
+    let tile = TILES.into_iter().find(|t| w_shape[0].is_multiple_of(*t) && t * taps <= MAX_SUMS)?;
+    let pairs = w_shape[0] / tile * w_shape[1];
     let outputs = ys[0] * ys[2] * ys[3] * ys[4];
     let chunks = outputs.div_ceil(CHUNK).max(1);
     let fits_u32 = [xs.num_elements(), ys.num_elements()].iter().all(|&n| n <= i32::MAX as usize);
@@ -164,7 +191,7 @@ pub(super) fn weight_grad<R: CubeRuntime>(x: &CubeTensor<R>, dy: &CubeTensor<R>,
         && dy.dtype == DType::F32
         && options.groups == 1
         && options.dilation == [1; 3]
-        && kz * ky * kx <= MAX_TAPS
+        && taps <= MAX_TAPS
         && pairs <= MAX_CUBES
         && chunks <= MAX_CUBES
         && fits_u32;
@@ -196,6 +223,7 @@ pub(super) fn weight_grad<R: CubeRuntime>(x: &CubeTensor<R>, dy: &CubeTensor<R>,
         kz,
         ky,
         kx,
+        tile,
         UNITS,
         x.dtype.into(),
     );
