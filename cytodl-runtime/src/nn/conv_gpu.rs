@@ -30,7 +30,6 @@ use std::sync::OnceLock;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Shape, Tensor, TensorPrimitive};
@@ -38,7 +37,7 @@ use burn_cubecl::kernel::conv::{conv_data_backward, conv_forward, conv_weight_ba
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
+use super::flex_kernel::layer_on;
 use crate::backend::on_cube_runtimes;
 pub(super) use crate::backend::Cube;
 
@@ -102,6 +101,8 @@ pub fn conv3d_with<B: Backend>(
     on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(algorithm, x, weight, bias, options))
 }
 
+/// The unfused GPU backends' route; with burn's fusion (`gpu-fusion`) the GPU backends are
+/// `Fusion<CubeBackend>`, whose route records the same kernels in the fusion stream.
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     algorithm: GpuConv,
     x: &Tensor<B, 5>,
@@ -109,33 +110,15 @@ fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    if is::<B, Autodiff<Cube<R, BT>>>() {
-        tracked::<B, R, BT>(algorithm, x, weight, bias, options)
-    } else if is::<B, Cube<R, BT>>() {
-        let (x, w, b) = layer_operands::<B, Cube<R, BT>>(x, weight, bias)?;
-        let y = forward::<R>(algorithm, x, w, b, options);
-        cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
-    } else {
-        on_fused_runtime::<B, R, BT>(algorithm, x, weight, bias, options)
-    }
-}
-
-/// With burn's fusion (`gpu-fusion`), the GPU backends are `Fusion<CubeBackend>`: the same
-/// kernels, recorded as custom operations of the fusion stream.
-#[cfg(feature = "gpu-fusion")]
-use super::conv_gpu_fusion::on_runtime as on_fused_runtime;
-
-/// Without `gpu-fusion` no backend is fused (the fusion path's signature, to be called alike).
-#[cfg(not(feature = "gpu-fusion"))]
-#[allow(clippy::extra_unused_type_parameters)]
-fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
-    _: GpuConv,
-    _: &Tensor<B, 5>,
-    _: &Tensor<B, 5>,
-    _: Option<&Tensor<B, 1>>,
-    _: &ConvOptions<3>,
-) -> Option<Tensor<B, 5>> {
-    None
+    let y = layer_on::<B, Cube<R, BT>, _>(
+        (x, weight, bias),
+        |x, w, b| Some(forward::<R>(algorithm, x.clone(), w.clone(), b.cloned(), options)),
+        ConvBackward,
+        |x, w| (x.clone(), w.clone(), options.clone(), algorithm),
+    );
+    #[cfg(feature = "gpu-fusion")]
+    let y = y.or_else(|| super::conv_gpu_fusion::on_runtime::<B, R, BT>(algorithm, x, weight, bias, options));
+    y
 }
 
 /// The forward pass with the algorithm's kernel: the exact one ([`exact_forward`]), or the
@@ -177,20 +160,6 @@ fn note_refusal(pass: &'static str, shapes: &(Shape, Shape), error: &dyn std::fm
             shapes.0, shapes.1
         );
     }
-}
-
-fn tracked<B: Backend, R: CubeRuntime, BT: BoolElement>(
-    algorithm: GpuConv,
-    x: &Tensor<B, 5>,
-    weight: &Tensor<B, 5>,
-    bias: Option<&Tensor<B, 1>>,
-    options: &ConvOptions<3>,
-) -> Option<Tensor<B, 5>> {
-    let operands = layer_operands::<B, Autodiff<Cube<R, BT>>>(x, weight, bias)?;
-    let (x, w, b) = &operands;
-    let y = forward::<R>(algorithm, x.primitive.clone(), w.primitive.clone(), b.as_ref().map(|b| b.primitive.clone()), options);
-    let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
-    tracked_layer_output::<B, Cube<R, BT>, _>(ConvBackward, &operands, state, y)
 }
 
 /// The weight gradient as split-K batched GEMMs ([`super::conv::weight_grad_split_k`]) where the

@@ -18,7 +18,6 @@ use std::marker::PhantomData;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
 use burn::tensor::{Shape, Tensor, TensorPrimitive};
@@ -29,7 +28,7 @@ use burn_fusion::{Fusion, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
 use super::conv_gpu::{bias_grad, exact_weight_grad, forward, input_grad, split_k_weight_grad, unsplit_weight_grad, Cube, GpuConv};
-use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
+use super::flex_kernel::layer_on;
 
 type Fused<R, BT> = Fusion<Cube<R, BT>>;
 type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
@@ -43,19 +42,12 @@ pub(super) fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    if is::<B, Autodiff<Fused<R, BT>>>() {
-        let operands = layer_operands::<B, Autodiff<Fused<R, BT>>>(x, weight, bias)?;
-        let (x, w, b) = &operands;
-        let y = record_forward::<R, BT>(algorithm, &x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options);
-        let state = (x.primitive.clone(), w.primitive.clone(), options.clone(), algorithm);
-        tracked_layer_output::<B, Fused<R, BT>, _>(FusedConvBackward, &operands, state, y)
-    } else if is::<B, Fused<R, BT>>() {
-        let (x, w, b) = layer_operands::<B, Fused<R, BT>>(x, weight, bias)?;
-        let y = record_forward::<R, BT>(algorithm, &x, &w, b.as_ref(), options);
-        cast(Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
-    } else {
-        None
-    }
+    layer_on::<B, Fused<R, BT>, _>(
+        (x, weight, bias),
+        |x, w, b| Some(record_forward::<R, BT>(algorithm, x, w, b, options)),
+        FusedConvBackward,
+        |x, w| (x.clone(), w.clone(), options.clone(), algorithm),
+    )
 }
 
 /// `conv_transpose3d` (padding 0, see [`super::conv_transpose_gpu`]) when `B` is
@@ -67,19 +59,12 @@ pub(super) fn transposed_on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    if is::<B, Autodiff<Fused<R, BT>>>() {
-        let operands = layer_operands::<B, Autodiff<Fused<R, BT>>>(x, weight, bias)?;
-        let (x, w, b) = &operands;
-        let y = record_transposed::<R, BT>(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options)?;
-        let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
-        tracked_layer_output::<B, Fused<R, BT>, _>(FusedTransposedBackward, &operands, state, y)
-    } else if is::<B, Fused<R, BT>>() {
-        let (x, w, b) = layer_operands::<B, Fused<R, BT>>(x, weight, bias)?;
-        let y = record_transposed::<R, BT>(&x, &w, b.as_ref(), options)?;
-        cast(Tensor::<Fused<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
-    } else {
-        None
-    }
+    layer_on::<B, Fused<R, BT>, _>(
+        (x, weight, bias),
+        |x, w, b| record_transposed::<R, BT>(x, w, b, options),
+        FusedTransposedBackward,
+        |x, w| (x.clone(), w.clone(), options.clone()),
+    )
 }
 
 /// Which kernel a recorded convolution runs; its inputs, in order.

@@ -18,7 +18,6 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorPrimitive};
@@ -26,7 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::conv_gpu::{bias_grad, exact_forward, exact_weight_grad, Cube};
-use super::flex_kernel::{cast, is, layer_operands, tracked_layer_output};
+use super::flex_kernel::layer_on;
 use crate::backend::on_cube_runtimes;
 
 /// `conv_transpose3d` of `x: [N, Cin, Z, Y, X]` with `weight: [Cin, Cout, kz, ky, kx]`, stride
@@ -36,41 +35,23 @@ pub fn conv_transpose3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bia
     on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x, weight, bias, &options))
 }
 
+/// The unfused GPU backends' route; with burn's fusion (`gpu-fusion`) the fused backends'
+/// route records the same kernels in the fusion stream.
 fn on_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
     x: &Tensor<B, 5>,
     weight: &Tensor<B, 5>,
     bias: Option<&Tensor<B, 1>>,
     options: &ConvOptions<3>,
 ) -> Option<Tensor<B, 5>> {
-    if is::<B, Autodiff<Cube<R, BT>>>() {
-        let operands = layer_operands::<B, Autodiff<Cube<R, BT>>>(x, weight, bias)?;
-        let (x, w, b) = &operands;
-        let y = super::conv_gather::transposed(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), options)?;
-        let state = (x.primitive.clone(), w.primitive.clone(), options.clone());
-        tracked_layer_output::<B, Cube<R, BT>, _>(TransposedBackward, &operands, state, y)
-    } else if is::<B, Cube<R, BT>>() {
-        let (x, w, b) = layer_operands::<B, Cube<R, BT>>(x, weight, bias)?;
-        let y = super::conv_gather::transposed(&x, &w, b.as_ref(), options)?;
-        cast(Tensor::<Cube<R, BT>, 5>::from_primitive(TensorPrimitive::Float(y)))
-    } else {
-        on_fused_runtime::<B, R, BT>(x, weight, bias, options)
-    }
-}
-
-/// With burn's fusion (`gpu-fusion`), the same kernels recorded in the fusion stream.
-#[cfg(feature = "gpu-fusion")]
-use super::conv_gpu_fusion::transposed_on_runtime as on_fused_runtime;
-
-/// Without `gpu-fusion` no backend is fused (the fusion path's signature, to be called alike).
-#[cfg(not(feature = "gpu-fusion"))]
-#[allow(clippy::extra_unused_type_parameters)]
-fn on_fused_runtime<B: Backend, R: CubeRuntime, BT: BoolElement>(
-    _: &Tensor<B, 5>,
-    _: &Tensor<B, 5>,
-    _: Option<&Tensor<B, 1>>,
-    _: &ConvOptions<3>,
-) -> Option<Tensor<B, 5>> {
-    None
+    let y = layer_on::<B, Cube<R, BT>, _>(
+        (x, weight, bias),
+        |x, w, b| super::conv_gather::transposed(x, w, b, options),
+        TransposedBackward,
+        |x, w| (x.clone(), w.clone(), options.clone()),
+    );
+    #[cfg(feature = "gpu-fusion")]
+    let y = y.or_else(|| super::conv_gpu_fusion::transposed_on_runtime::<B, R, BT>(x, weight, bias, options));
+    y
 }
 
 /// The backward step of the transposed convolution: parents `[x, weight]` or

@@ -114,3 +114,31 @@ where
         None => tracked_output_on::<B, I, O, 2, 5>(op, [x, w], state, y),
     }
 }
+
+/// A layer's kernel on backend `I` with or without autodiff: when `B` is `Autodiff<I>`,
+/// `forward` runs on the operands' values and its result is recorded with `op` as its backward
+/// step, holding `state(x, weight)`; when `B` is `I`, `forward` alone. `None` for any other
+/// backend or where `forward` declines (the caller then runs burn's op).
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn layer_on<B: Backend, I: Backend, O>(
+    (x, weight, bias): (&Tensor<B, 5>, &Tensor<B, 5>, Option<&Tensor<B, 1>>),
+    forward: impl Fn(&FloatTensor<I>, &FloatTensor<I>, Option<&FloatTensor<I>>) -> Option<FloatTensor<I>>,
+    op: O,
+    state: impl FnOnce(&FloatTensor<I>, &FloatTensor<I>) -> <O as Backward<I, 2>>::State,
+) -> Option<Tensor<B, 5>>
+where
+    O: Backward<I, 2> + Backward<I, 3, State = <O as Backward<I, 2>>::State>,
+{
+    if is::<B, Autodiff<I>>() {
+        let operands = layer_operands::<B, Autodiff<I>>(x, weight, bias)?;
+        let (x, w, b) = &operands;
+        let y = forward(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive))?;
+        tracked_layer_output::<B, I, O>(op, &operands, state(&x.primitive, &w.primitive), y)
+    } else if is::<B, I>() {
+        let (x, w, b) = layer_operands::<B, I>(x, weight, bias)?;
+        let y = forward(&x, &w, b.as_ref())?;
+        cast(Tensor::<I, 5>::from_primitive(TensorPrimitive::Float(y)))
+    } else {
+        None
+    }
+}
