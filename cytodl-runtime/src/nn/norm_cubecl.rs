@@ -82,6 +82,17 @@ mod kernel {
         shared[0]
     }
 
+    /// The sums of the cube's `a` and of its `b` values (one each per unit), seen by every unit:
+    /// the two gradient sums.
+    #[cube]
+    fn cube_sum_pair<F: Float>(a: F, b: F, #[comptime] units: usize) -> (F, F) {
+        let mut plain = SharedMemory::<F>::new(units);
+        let mut weighted = SharedMemory::<F>::new(units);
+        plain[UNIT_POS as usize] = a;
+        weighted[UNIT_POS as usize] = b;
+        (cube_sum(&mut plain), cube_sum(&mut weighted))
+    }
+
     /// The voxels `[start, end)` of chunk `CUBE_POS_X` of an instance: chunks of `chunk` voxels,
     /// the last one shorter.
     #[cube]
@@ -234,8 +245,6 @@ mod kernel {
     ) {
         let instance = CUBE_POS_Y as usize;
         let (start, end) = chunk_range(volume(x), chunk);
-        let mut plain = SharedMemory::<F>::new(units);
-        let mut weighted = SharedMemory::<F>::new(units);
         let mut a = F::new(0.0);
         let mut b = F::new(0.0);
         let mut v = start + UNIT_POS as usize;
@@ -245,10 +254,7 @@ mod kernel {
             b += g * normalised(x, mean, rstd, instance, v);
             v += units;
         }
-        plain[UNIT_POS as usize] = a;
-        weighted[UNIT_POS as usize] = b;
-        let a = cube_sum(&mut plain);
-        let b = cube_sum(&mut weighted);
+        let (a, b) = cube_sum_pair::<F>(a, b, units);
         if UNIT_POS == 0 {
             let at = instance * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
             sum_dy[at] = a;
@@ -269,8 +275,6 @@ mod kernel {
         let instance = CUBE_POS_X as usize;
         let chunks = chunk_dy.shape(1);
         let row = instance * chunks;
-        let mut plain = SharedMemory::<F>::new(units);
-        let mut weighted = SharedMemory::<F>::new(units);
         let mut a = F::new(0.0);
         let mut b = F::new(0.0);
         let mut k = UNIT_POS as usize;
@@ -279,10 +283,7 @@ mod kernel {
             b += chunk_dy_xhat[row + k];
             k += units;
         }
-        plain[UNIT_POS as usize] = a;
-        weighted[UNIT_POS as usize] = b;
-        let a = cube_sum(&mut plain);
-        let b = cube_sum(&mut weighted);
+        let (a, b) = cube_sum_pair::<F>(a, b, units);
         if UNIT_POS == 0 {
             sum_dy[instance] = a;
             sum_dy_xhat[instance] = b;
