@@ -29,7 +29,8 @@ use super::flex_kernel::layer_on;
 use crate::backend::on_cube_runtimes;
 
 /// `conv_transpose3d` of `x: [N, Cin, Z, Y, X]` with `weight: [Cin, Cout, kz, ky, kx]`, stride
-/// `stride`, no padding, one group, on a GPU backend; `None` for any other backend or where the gather kernel does not take the shape (the caller runs burn's op).
+/// `stride`, no padding, one group, on a GPU backend; `None` for any other backend or where
+/// the gather kernel does not take the shape (the caller runs burn's op).
 pub fn conv_transpose3d<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, stride: [usize; 3]) -> Option<Tensor<B, 5>> {
     let options = ConvOptions::new(stride, [0; 3], [1; 3], 1);
     on_cube_runtimes!(|R, BT| on_runtime::<B, R, BT>(x, weight, bias, &options))

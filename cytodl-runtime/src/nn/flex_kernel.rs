@@ -85,34 +85,18 @@ where
 /// A layer's operands `(x, weight, bias)` as primitives of backend `I` when `B` is `I` (checked
 /// at run time): what a kernel routed to by type identity computes on.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub(crate) fn layer_operands<B: Backend, I: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>) -> Option<LayerOperands<I>> {
+#[allow(clippy::type_complexity)]
+fn layer_operands<B: Backend, I: Backend>(
+    x: &Tensor<B, 5>,
+    weight: &Tensor<B, 5>,
+    bias: Option<&Tensor<B, 1>>,
+) -> Option<(FloatTensor<I>, FloatTensor<I>, Option<FloatTensor<I>>)> {
     let inner = |t: &Tensor<B, 5>| cast::<_, Tensor<I, 5>>(t.clone()).map(|t| t.into_primitive().tensor());
     let bias = match bias {
         Some(b) => Some(cast::<_, Tensor<I, 1>>(b.clone())?.into_primitive().tensor()),
         None => None,
     };
     Some((inner(x)?, inner(weight)?, bias))
-}
-
-/// `(x, weight, bias)` of a layer as backend `I`'s primitives.
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub(crate) type LayerOperands<I> = (FloatTensor<I>, FloatTensor<I>, Option<FloatTensor<I>>);
-
-/// [`tracked_output_on`] for a layer whose parents are `[x, weight]` or `[x, weight, bias]`.
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub(crate) fn tracked_layer_output<B: Backend, I: Backend, O>(
-    op: O,
-    (x, w, b): &LayerOperands<Autodiff<I>>,
-    state: <O as Backward<I, 2>>::State,
-    y: I::FloatTensorPrimitive,
-) -> Option<Tensor<B, 5>>
-where
-    O: Backward<I, 2> + Backward<I, 3, State = <O as Backward<I, 2>>::State>,
-{
-    match b {
-        Some(b) => tracked_output_on::<B, I, O, 3, 5>(op, [x, w, b], state, y),
-        None => tracked_output_on::<B, I, O, 2, 5>(op, [x, w], state, y),
-    }
 }
 
 /// A layer's kernel on backend `I` with or without autodiff: when `B` is `Autodiff<I>`,
@@ -130,10 +114,14 @@ where
     O: Backward<I, 2> + Backward<I, 3, State = <O as Backward<I, 2>>::State>,
 {
     if is::<B, Autodiff<I>>() {
-        let operands = layer_operands::<B, Autodiff<I>>(x, weight, bias)?;
-        let (x, w, b) = &operands;
+        let (x, w, b) = layer_operands::<B, Autodiff<I>>(x, weight, bias)?;
         let y = forward(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive))?;
-        tracked_layer_output::<B, I, O>(op, &operands, state(&x.primitive, &w.primitive), y)
+        let state = state(&x.primitive, &w.primitive);
+        // The parents, in the order the backward step reads them.
+        match &b {
+            Some(b) => tracked_output_on::<B, I, O, 3, 5>(op, [&x, &w, b], state, y),
+            None => tracked_output_on::<B, I, O, 2, 5>(op, [&x, &w], state, y),
+        }
     } else if is::<B, I>() {
         let (x, w, b) = layer_operands::<B, I>(x, weight, bias)?;
         let y = forward(&x, &w, b.as_ref())?;
