@@ -174,16 +174,23 @@ pub(super) fn takes(x_shape: &Shape, w_shape: &Shape, dtype: DType, options: &Co
 }
 
 /// Whether the kernel runs in this process: yes unless `CYTODL_GPU_GATHER` is `off` (or `0`,
-/// `false`; read once, see the module docs).
+/// `false`, `no`); read once, see the module docs. Any other value than those and `on`, `1`,
+/// `true`, `yes` warns and keeps the kernel, as `CYTODL_GPU_CONV` does with an unknown value.
 fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
         let value = std::env::var("CYTODL_GPU_GATHER").unwrap_or_default();
-        let off = matches!(value.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no");
-        if off {
-            eprintln!("note: CYTODL_GPU_GATHER={value}: burn's direct convolution kernels run instead of cytodl's gather kernel");
+        match value.to_ascii_lowercase().as_str() {
+            "off" | "0" | "false" | "no" => {
+                eprintln!("note: CYTODL_GPU_GATHER={value}: burn's direct convolution kernels run instead of cytodl's gather kernel");
+                false
+            }
+            "" | "on" | "1" | "true" | "yes" => true,
+            _ => {
+                eprintln!("warning: CYTODL_GPU_GATHER={value}: expected `off` or `on`; keeping cytodl's gather kernel");
+                true
+            }
         }
-        !off
     })
 }
 
